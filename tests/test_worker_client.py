@@ -18,7 +18,7 @@ from sglang_gw.testing.mock_worker import MockWorker, MockWorkerServer
 from sglang_gw.testing.model_facts import read_model_facts
 from sglang_gw.testing.models import model_dir
 from sglang_gw.testing.replies import ReplyPolicy
-from sglang_gw.workers.client import GrpcWorkerClient
+from sglang_gw.workers.client import TRANSPORTS, GrpcWorkerClient
 
 IM_END = 151645  # Qwen3 eos
 
@@ -39,9 +39,9 @@ async def mock(facts) -> AsyncIterator[MockWorkerServer]:
     await server.stop(None)
 
 
-@pytest.fixture
-async def client(mock) -> AsyncIterator[GrpcWorkerClient]:
-    c = GrpcWorkerClient(mock.url, timeout=5)
+@pytest.fixture(params=TRANSPORTS)
+async def client(mock, request) -> AsyncIterator[GrpcWorkerClient]:
+    c = GrpcWorkerClient(mock.url, timeout=5, transport=request.param)
     yield c
     await c.close()
 
@@ -162,10 +162,10 @@ async def test_abort_is_recorded_and_ends_the_stream(client, mock, facts) -> Non
     it = aiter(stream)
     first = await anext(it)
     assert first.HasField("chunk")
-    mock.worker.faults.hang_after_tokens = None
     assert await client.abort("abort-me", "client gone")
     assert mock.worker.records.aborts == ["abort-me"]
     rest = [r async for r in it]
+    mock.worker.faults.hang_after_tokens = None
     assert rest[-1].complete.finish_reason == "abort"
     assert await until(lambda: not mock.worker.running)
 

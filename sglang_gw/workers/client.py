@@ -18,12 +18,17 @@ from sglang_gw.errors import WorkerError
 from sglang_gw.proto import common_pb2
 from sglang_gw.proto import sglang_scheduler_pb2 as pb
 from sglang_gw.proto.sglang_scheduler_pb2_grpc import SglangSchedulerStub
-from sglang_gw.workers.errors import from_grpc_error
+from sglang_gw.workers.errors import from_grpc_error, from_status
+from sglang_gw.workers.h2.call import CallError, StreamCall
+from sglang_gw.workers.h2.channel import Http2Channel
 
 __all__ = [
     "CHANNEL_OPTIONS",
+    "TRANSPORTS",
+    "AioGenerateStream",
     "GenerateStream",
     "GrpcWorkerClient",
+    "H2GenerateStream",
     "HealthStatus",
     "WorkerClient",
     "normalize_url",
@@ -47,6 +52,11 @@ CHANNEL_OPTIONS: tuple[tuple[str, int], ...] = (
 
 MAX_TOKENIZER_BYTES = 512 * 1024 * 1024
 
+# How `Generate` reaches the worker: "h2", our HTTP/2 client on the event loop (the fast
+# path, see workers/h2/channel.py), or "grpcio" (grpc.aio, as every other RPC).
+TRANSPORTS = ("h2", "grpcio")
+GENERATE_PATH = "/sglang.grpc.scheduler.SglangScheduler/Generate"
+
 
 @dataclass(slots=True, frozen=True)
 class HealthStatus:
@@ -64,12 +74,34 @@ def normalize_url(url: str) -> str:
     return url.rstrip("/")
 
 
-class GenerateStream:
-    """One `Generate` call: iterate for responses; `cancel()` tears the call down.
+class GenerateStream(Protocol):
+    """One `Generate` call: `read()` until None; `cancel()` tears the call down.
 
-    Iteration raises `WorkerError` on a failed stream. `finished` is true once the server
-    closed the stream normally.
+    `read()` raises `WorkerError` on a failed stream. `finished` is true once the worker
+    ended the stream normally.
     """
+
+    finished: bool
+
+    async def read(self) -> pb.GenerateResponse | None: ...
+    def cancel(self) -> None: ...
+
+
+class _Iterable:
+    """`async for response in stream` over `read()`."""
+
+    __slots__ = ()
+
+    async def read(self) -> pb.GenerateResponse | None:
+        raise NotImplementedError
+
+    async def __aiter__(self) -> AsyncIterator[pb.GenerateResponse]:
+        while (response := await self.read()) is not None:
+            yield response
+
+
+class AioGenerateStream(_Iterable):
+    """`GenerateStream` over a `grpc.aio` call."""
 
     __slots__ = ("_call", "_url", "finished")
 
@@ -79,7 +111,6 @@ class GenerateStream:
         self.finished = False
 
     async def read(self) -> pb.GenerateResponse | None:
-        """The next response, or None once the worker closed the stream normally."""
         try:
             response = await self._call.read()
         except grpc.aio.AioRpcError as err:
@@ -89,15 +120,32 @@ class GenerateStream:
             return None
         return response
 
-    def __aiter__(self) -> AsyncIterator[pb.GenerateResponse]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[pb.GenerateResponse]:
-        while (response := await self.read()) is not None:
-            yield response
-
     def cancel(self) -> None:
         self._call.cancel()
+
+
+class H2GenerateStream(_Iterable):
+    """`GenerateStream` over our own HTTP/2 client (`workers/h2`)."""
+
+    __slots__ = ("_call", "_channel", "_url", "finished")
+
+    def __init__(self, channel: Http2Channel, call: StreamCall, url: str) -> None:
+        self._channel = channel
+        self._call = call
+        self._url = url
+        self.finished = False
+
+    async def read(self) -> pb.GenerateResponse | None:
+        try:
+            response = await self._call.read()
+        except CallError as err:
+            raise from_status(err.code, err.details, self._url) from None
+        if response is None:
+            self.finished = True
+        return response
+
+    def cancel(self) -> None:
+        self._channel.cancel(self._call)
 
 
 class WorkerClient(Protocol):
@@ -119,7 +167,10 @@ class WorkerClient(Protocol):
 class GrpcWorkerClient:
     """`WorkerClient` over a `grpc.aio` channel; create it inside the running event loop."""
 
-    def __init__(self, url: str, *, timeout: float = 30.0, api_key: str | None = None) -> None:
+    def __init__(self, url: str, *, timeout: float = 30.0, api_key: str | None = None,
+                 transport: str = "h2") -> None:
+        if transport not in TRANSPORTS:
+            raise ValueError(f"unknown gRPC transport {transport!r}: expected one of {', '.join(TRANSPORTS)}")
         self.url = url
         self.target = normalize_url(url)
         self._timeout = timeout
@@ -127,9 +178,14 @@ class GrpcWorkerClient:
         self._metadata = (("authorization", f"Bearer {api_key}"),) if api_key else None
         self._channel = grpc.aio.insecure_channel(self.target, options=CHANNEL_OPTIONS)
         self._stub = SglangSchedulerStub(self._channel)
+        self._h2 = Http2Channel(self.target, metadata=self._metadata or ()) if transport == "h2" else None
 
     def generate(self, request: pb.GenerateRequest, *, timeout: float | None = None) -> GenerateStream:
-        return GenerateStream(self._stub.Generate(request, timeout=timeout, metadata=self._metadata), self.url)
+        if self._h2 is not None:
+            call = self._h2.unary_stream(GENERATE_PATH, request.SerializeToString(),
+                                         pb.GenerateResponse.FromString, timeout)
+            return H2GenerateStream(self._h2, call, self.url)
+        return AioGenerateStream(self._stub.Generate(request, timeout=timeout, metadata=self._metadata), self.url)
 
     async def abort(self, request_id: str, reason: str = "") -> bool:
         req = pb.AbortRequest(request_id=request_id, reason=reason)
@@ -172,6 +228,8 @@ class GrpcWorkerClient:
         return bytes(data)
 
     async def close(self) -> None:
+        if self._h2 is not None:
+            await self._h2.close()
         await self._channel.close()
 
     async def _unary(self, method, request, timeout: float | None = None):  # noqa: ANN001

@@ -12,7 +12,7 @@ from sglang_gw.errors import (
     WorkerUnavailableError,
 )
 
-__all__ = ["from_grpc_error"]
+__all__ = ["from_grpc_error", "from_status"]
 
 _BY_CODE: dict[grpc.StatusCode, type[WorkerError]] = {
     grpc.StatusCode.UNAVAILABLE: WorkerUnavailableError,
@@ -26,9 +26,12 @@ _BY_CODE: dict[grpc.StatusCode, type[WorkerError]] = {
 
 def from_grpc_error(err: grpc.aio.AioRpcError, url: str) -> WorkerError:
     """Translate a failed RPC into our error; the worker's own text is kept for the client."""
-    code = err.code()
+    return from_status(err.code(), err.details() or "", url)
+
+
+def from_status(code: grpc.StatusCode, details: str, url: str) -> WorkerError:
     cls = _BY_CODE.get(code, WorkerError)
-    detail = err.details() or code.name
+    detail = details or code.name
     exc = cls(f"worker {url}: {code.name}: {detail}")
     exc.grpc_code = code  # type: ignore[attr-defined]
     return exc

@@ -1,0 +1,118 @@
+"""A channel to one worker over our own HTTP/2 client: `Generate` calls without grpc.aio.
+
+Why a second gRPC client next to grpcio: with `grpc.aio`, every streamed message crosses
+three threads (gRPC's event engine, its poller, then the event loop), which costs a
+60–90 µs of CPU per message on the benchmark machine, more than the Rust gateway spends on
+a whole token (docs/performance.md). Here the messages are parsed on the event loop
+straight from the socket, and all that arrived together are read in one pass.
+
+Only the hot call, `Generate`, uses it; the other RPCs stay on grpcio (`client.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+
+from sglang_gw.workers.h2 import frames
+from sglang_gw.workers.h2.call import StreamCall
+from sglang_gw.workers.h2.connection import Http2Connection
+
+__all__ = ["Http2Channel"]
+
+_CONNECT_TIMEOUT = 10.0
+
+
+class Http2Channel:
+    """Opens (and re-opens) one HTTP/2 connection to `host:port` and starts calls on it."""
+
+    def __init__(self, target: str, *, metadata: tuple[tuple[str, str], ...] = ()) -> None:
+        self.target = target
+        host, _, port = target.rpartition(":")
+        self._host = host.strip("[]") or "127.0.0.1"
+        self._port = int(port)
+        self._fixed_headers = [(":method", "POST"), (":scheme", "http"), (":path", ""), (":authority", target),
+                               ("content-type", "application/grpc"), ("te", "trailers"),
+                               ("grpc-accept-encoding", "identity"), ("user-agent", "sglang-gw"), *metadata]
+        self._blocks: dict[str, bytes] = {}
+        self._connection: Http2Connection | None = None
+        self._connecting: asyncio.Task[None] | None = None
+        self._pending: list[StreamCall] = []
+
+    def unary_stream(self, path: str, request: bytes, parse: Callable[[bytes], Any],
+                     timeout: float | None) -> StreamCall:
+        """Start a server-streaming call; its messages are read with `call.read()`."""
+        body = b"\x00" + len(request).to_bytes(4, "big") + request
+        call = StreamCall(parse, self._headers(path, timeout), body)
+        if timeout is not None:
+            call.timer = asyncio.get_running_loop().call_later(timeout, self._expire, call)
+        conn = self._connection
+        if conn is not None and conn.usable:
+            conn.start(call)
+        else:
+            self._pending.append(call)
+            if self._connecting is None:
+                self._connecting = asyncio.get_running_loop().create_task(self._connect())
+        return call
+
+    def cancel(self, call: StreamCall) -> None:
+        """Stop the call: the worker's stream is reset, so it stops generating."""
+        self._reset(call)
+        call.finish(grpc.StatusCode.CANCELLED, "cancelled by the gateway")
+
+    async def close(self) -> None:
+        if self._connecting is not None:
+            self._connecting.cancel()
+        for call in self._pending:
+            call.finish(grpc.StatusCode.UNAVAILABLE, "channel closed")
+        self._pending.clear()
+        if self._connection is not None:
+            self._connection.close()
+            await self._connection.closed
+
+    def _headers(self, path: str, timeout: float | None) -> bytes:
+        block = self._blocks.get(path)
+        if block is None:
+            fields = [(name, path if name == ":path" else value) for name, value in self._fixed_headers]
+            block = self._blocks[path] = frames.header_block(fields)
+        if timeout is None:
+            return block
+        # grpc-timeout: at most 8 digits; milliseconds cover ~27 hours.
+        return block + frames.header_block([("grpc-timeout", f"{max(1, int(timeout * 1000))}m")])
+
+    async def _connect(self) -> None:
+        """Connect, then start the calls that waited; on failure they end as UNAVAILABLE
+        (which the dispatcher retries on another worker)."""
+        loop = asyncio.get_running_loop()
+        try:
+            _, conn = await asyncio.wait_for(
+                loop.create_connection(Http2Connection, self._host, self._port), _CONNECT_TIMEOUT)
+        except (OSError, asyncio.TimeoutError) as err:
+            self._fail_pending(f"cannot connect to {self.target}: {err or type(err).__name__}")
+            return
+        finally:
+            self._connecting = None
+        self._connection = conn
+        pending, self._pending = self._pending, []
+        for call in pending:
+            if not call.closed:
+                conn.start(call)
+
+    def _fail_pending(self, details: str) -> None:
+        pending, self._pending = self._pending, []
+        for call in pending:
+            call.finish(grpc.StatusCode.UNAVAILABLE, details)
+
+    def _expire(self, call: StreamCall) -> None:
+        call.timer = None
+        call.finish(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded")
+        self._reset(call)
+
+    def _reset(self, call: StreamCall) -> None:
+        if call in self._pending:
+            self._pending.remove(call)
+        elif call.connection is not None:
+            call.connection.reset(call)
