@@ -76,7 +76,7 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
                           reasoning_parser=args.reasoning_parser, tool_call_parser=args.tool_call_parser),
         worker_urls=tuple(args.worker_urls), provider_workers=providers, demo=demo,
         request_timeout_secs=args.request_timeout_secs,
-        worker_startup_timeout_secs=args.worker_startup_timeout_secs,
+        worker_startup_timeout_secs=args.worker_startup_timeout_secs, grpc_transport=args.grpc_transport,
         retry=RetryConfig(max_retries=0 if args.disable_retries else args.retry_max_retries,
                           initial_backoff_ms=args.retry_initial_backoff_ms, max_backoff_ms=args.retry_max_backoff_ms,
                           backoff_multiplier=args.retry_backoff_multiplier, jitter_factor=args.retry_jitter_factor),

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from sglang_gw.workers.client import TRANSPORTS
+
 __all__ = ["build_parser"]
 
 
@@ -33,6 +35,9 @@ def _add_launch(sub: argparse._SubParsersAction) -> None:
                               "the key comes from the preset's environment variable")
     workers.add_argument("--worker-startup-timeout-secs", type=float, default=60.0,
                          help="how long to wait for workers to answer at start-up")
+    workers.add_argument("--grpc-transport", choices=TRANSPORTS, default="h2",
+                         help="the client of the workers' Generate stream: h2, the gateway's own HTTP/2 client "
+                              "on the event loop (fast), or grpcio (grpc.aio); other RPCs always use grpcio")
     tok = p.add_argument_group("tokenizer")
     tok.add_argument("--model-path", default=None,
                      help="tokenizer folder, tokenizer.json, or HF id in the local cache (default: ask the worker)")

@@ -96,6 +96,7 @@ class GatewayConfig:
     demo: DemoConfig | None = None
     request_timeout_secs: float = 1800.0
     worker_startup_timeout_secs: float = 60.0
+    grpc_transport: str = "h2"  # how Generate reaches gRPC workers: "h2" or "grpcio"
     retry: RetryConfig = field(default_factory=RetryConfig)
     routing: RoutingConfig = field(default_factory=RoutingConfig)
     health: HealthConfig = field(default_factory=HealthConfig)

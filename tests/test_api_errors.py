@@ -151,3 +151,19 @@ def test_errors_do_not_take_the_gateway_down(gw: RunningGateway) -> None:
         assert post(gw, "/v1/chat/completions", body).status_code == 400
     assert post(gw, "/v1/chat/completions", CHAT).status_code == 200
     assert httpx.get(f"{gw.url}/v1/nothing-here").status_code == 404
+
+
+def test_worker_faults_map_the_same_over_grpcio(gateway_factory) -> None:
+    """The same mapping, retry and no-leak rules with `--grpc-transport grpcio`."""
+    gw = gateway_factory(grpc_transport="grpcio")
+    for code, status in ((grpc.StatusCode.RESOURCE_EXHAUSTED, 429), (grpc.StatusCode.INVALID_ARGUMENT, 400)):
+        gw.worker.faults.reject_code = code
+        gw.worker.faults.reject_next = 100
+        gw.reset_breakers()
+        assert_error(post(gw, "/v1/chat/completions", CHAT), status)
+    gw.worker.faults.reject_code = grpc.StatusCode.UNAVAILABLE
+    gw.worker.faults.reject_next = 2
+    gw.reset_breakers()
+    resp = post(gw, "/v1/chat/completions", CHAT)
+    assert resp.status_code == 200 and resp.json()["choices"][0]["message"]["content"] == "hi"
+    assert all(not w.inflight for w in gw.gateway.pool.workers())

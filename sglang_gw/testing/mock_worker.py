@@ -71,6 +71,7 @@ class Records:
     """What the worker saw, for tests: every GenerateRequest and every aborted id."""
 
     requests: list[pb.GenerateRequest] = field(default_factory=list)
+    metadata: list[dict[str, str]] = field(default_factory=list)  # each Generate call's headers
     aborts: list[str] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
 
@@ -103,6 +104,8 @@ class MockWorker(pb_grpc.SglangSchedulerServicer):
 
     async def Generate(self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[pb.GenerateResponse]:
         self.records.requests.append(request)
+        self.records.metadata.append({k: v for k, v in context.invocation_metadata() or ()
+                                      if isinstance(v, str)})
         await self._validate(request, context)
         await self._reject_if_told(context)
         rid = request.request_id
@@ -330,10 +333,12 @@ def _zip_folder(folder: Path) -> bytes:
 class MockWorkerServer:
     """The grpc.aio server around a `MockWorker`, plus the standard grpc.health.v1 service."""
 
-    def __init__(self, worker: MockWorker, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, worker: MockWorker, *, host: str = "127.0.0.1", port: int = 0,
+                 options: tuple[tuple[str, int], ...] = ()) -> None:
         self.worker = worker
         self.host = host
         self.port = port
+        self.options = options  # extra grpc server options, e.g. a stream limit for tests
         self._server: grpc.aio.Server | None = None
 
     @property
@@ -341,7 +346,7 @@ class MockWorkerServer:
         return f"grpc://{self.host}:{self.port}"
 
     async def start(self) -> None:
-        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        server = grpc.aio.server(options=[("grpc.so_reuseport", 0), *self.options])
         pb_grpc.add_SglangSchedulerServicer_to_server(self.worker, server)
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -55,8 +55,10 @@ ModelLoader = Callable[[GrpcWorkerClient, WorkerSpec], Awaitable[str]]
 
 class Registrar:
     def __init__(self, load_model: ModelLoader, add_worker: Callable[[Worker], None], *,
-                 startup_timeout: float = 60.0, on_http_model: Callable[[str], None] = lambda name: None) -> None:
+                 startup_timeout: float = 60.0, grpc_transport: str = "h2",
+                 on_http_model: Callable[[str], None] = lambda name: None) -> None:
         self._load_model = load_model
+        self._grpc_transport = grpc_transport
         self._add_worker = add_worker
         self._on_http_model = on_http_model
         self._startup_timeout = startup_timeout
@@ -135,7 +137,7 @@ class Registrar:
         log.info("HTTP worker %s serves model %s", backend.url, job.model)
 
     async def _connect(self, url: str, api_key: str | None) -> GrpcWorkerClient:
-        client = GrpcWorkerClient(url, api_key=api_key)
+        client = GrpcWorkerClient(url, api_key=api_key, transport=self._grpc_transport)
         deadline = time.monotonic() + self._startup_timeout
         while True:
             try:

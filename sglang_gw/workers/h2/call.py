@@ -53,12 +53,15 @@ class CallError(Exception):
 class StreamCall:
     """Messages of one call, queued for `read()`; the connection drives the other methods."""
 
-    __slots__ = ("body", "closed", "connection", "error", "headers", "send_window", "stream_id", "timer",
+    __slots__ = ("body", "closed", "connection", "error", "headers", "refusals", "request", "send_window",
+                 "stream_id", "timer",
                  "_buffer", "_got_headers", "_messages", "_parse", "_waiter")
 
     def __init__(self, parse: Callable[[bytes], Any], headers: bytes, body: bytes) -> None:
         self.headers = headers  # the encoded request header block
-        self.body = memoryview(body)  # request DATA not yet sent (flow control may hold it)
+        self.request = body  # the whole request DATA, kept for a transparent retry
+        self.body = memoryview(body)  # what is not yet sent (flow control may hold it)
+        self.refusals = 0  # REFUSED_STREAM answers so far
         self.connection: Any = None  # the Http2Connection that carries it, once started
         self.stream_id = 0  # 0 until the connection opens the stream
         self.send_window = 0

@@ -35,6 +35,7 @@ _DEFAULT_WINDOW = 65_535
 _TOP_UP_AT = 1 << 30  # consumed connection-window bytes that trigger a WINDOW_UPDATE
 _LAST_STREAM_ID = 2**31 - 1
 _MAX_FRAME_WE_ACCEPT = 1 << 24
+_MAX_REFUSALS = 3
 _U32 = struct.Struct(">I")
 _SETTING = struct.Struct(">HI")
 
@@ -56,7 +57,8 @@ class Http2Connection(asyncio.Protocol):
         self._send_window = _DEFAULT_WINDOW
         self._peer_stream_window = _DEFAULT_WINDOW
         self._max_frame = 16_384
-        self._max_streams = 2**31
+        # Until the worker's first SETTINGS arrive we do not know its stream limit: calls wait.
+        self._max_streams = 0
         self._consumed = 0
 
     # ---- asyncio.Protocol -------------------------------------------------------------
@@ -101,10 +103,13 @@ class Http2Connection(asyncio.Protocol):
 
     def start(self, call: StreamCall) -> None:
         """Open a stream for `call` now, or queue it until the worker allows one more."""
+        call.connection = self
         if len(self._calls) >= self._max_streams:
             self._waiting.append(call)
             return
-        call.connection = self
+        if self._next_id > _LAST_STREAM_ID:  # 2^30 streams on one connection; retried elsewhere
+            call.finish(grpc.StatusCode.UNAVAILABLE, "the connection ran out of stream ids")
+            return
         call.stream_id = stream_id = self._next_id
         self._next_id += 2
         if self._next_id > _LAST_STREAM_ID:
@@ -112,7 +117,6 @@ class Http2Connection(asyncio.Protocol):
         call.send_window = self._peer_stream_window
         self._calls[stream_id] = call
         self._write_headers(stream_id, call.headers)
-        call.headers = b""
         self._send_body(call)
 
     def reset(self, call: StreamCall) -> None:
@@ -167,8 +171,9 @@ class Http2Connection(asyncio.Protocol):
                 self._transport.write(f.frame(f.PING, f.ACK, 0, payload))
         elif kind == f.RST_STREAM:
             call = self._close_stream(stream_id)
-            if call is not None:
-                call.on_reset(_U32.unpack_from(payload)[0])
+            code = _U32.unpack_from(payload)[0]
+            if call is not None and not (code == f.ErrorCode.REFUSED_STREAM and self._retry(call)):
+                call.on_reset(code)
         elif kind == f.GOAWAY:
             self._on_goaway(_U32.unpack_from(payload)[0] & _LAST_STREAM_ID, payload[8:])
         # PRIORITY and unknown frame types are ignored, as RFC 9113 §5.5 asks.
@@ -209,6 +214,8 @@ class Http2Connection(asyncio.Protocol):
                 self.reset(call)
 
     def _on_settings(self, payload: bytes) -> None:
+        if self._max_streams == 0:
+            self._max_streams = 2**31  # no limit unless these settings name one
         for offset in range(0, len(payload) - 5, 6):
             key, value = _SETTING.unpack_from(payload, offset)
             if key == f.Setting.INITIAL_WINDOW_SIZE:
@@ -230,6 +237,16 @@ class Http2Connection(asyncio.Protocol):
         elif (call := self._calls.get(stream_id)) is not None:
             call.send_window += increment
         self._flush_blocked()
+
+    def _retry(self, call: StreamCall) -> bool:
+        """A refused stream was never processed: start it again, a few times at most."""
+        if call.refusals >= _MAX_REFUSALS or not self.usable:
+            return False
+        call.refusals += 1
+        call.stream_id = 0
+        call.body = memoryview(call.request)
+        self.start(call)
+        return True
 
     def _on_goaway(self, last_stream_id: int, debug: bytes) -> None:
         """Streams above `last_stream_id` were never processed: they fail as UNAVAILABLE,
@@ -282,8 +299,10 @@ class Http2Connection(asyncio.Protocol):
                 self._send_body(call)
 
     def _start_waiting(self) -> None:
-        while self._waiting and len(self._calls) < self._max_streams and self.usable:
-            self.start(self._waiting.popleft())
+        while self._waiting and len(self._calls) < self._max_streams:
+            call = self._waiting.popleft()
+            if not call.closed:  # a deadline may have ended it while it waited
+                self.start(call)
 
     # ---- endings -----------------------------------------------------------------------
 
