@@ -21,6 +21,7 @@ from sglang_gw.pipeline.dispatch import DispatchSettings
 from sglang_gw.plugins import HookRegistry
 from sglang_gw.routing import POLICIES
 from sglang_gw.server.admission import Admission
+from sglang_gw.server.loop_lag import LoopLagMonitor
 from sglang_gw.workers.client import GrpcWorkerClient
 from sglang_gw.workers.health import HealthChecker, LoadMonitor
 from sglang_gw.workers.pool import Worker, WorkerPool
@@ -55,6 +56,7 @@ class Gateway:
         self.loads = LoadMonitor(routing.load_monitor_interval, self.pool.workers) \
             if routing.load_monitor_interval > 0 else None
         self.admission = Admission(config.admission)
+        self.loop_lag = LoopLagMonitor()
         self._routing_headers = tuple(h.lower() for h in routing.routing_key_headers)
         self._demo = None  # a MockWorkerServer when running the demo
         self._model_lock = asyncio.Lock()
@@ -70,6 +72,7 @@ class Gateway:
         await self.health.start()
         if self.loads is not None:
             await self.loads.start()
+        await self.loop_lag.start()  # after start-up: loading a tokenizer is not a serving stall
         self.ready = True
 
     def _health_changed(self, worker: Worker, healthy: bool) -> None:
@@ -175,6 +178,7 @@ class Gateway:
         # 1. no new registrations or probes, 2. close worker channels, 3. the demo worker.
         await self.registrar.stop()
         await self.health.stop()
+        await self.loop_lag.stop()
         if self.loads is not None:
             await self.loads.stop()
         for worker in self.pool.workers():

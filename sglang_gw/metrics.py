@@ -25,6 +25,8 @@ state names below). Never a request id, a model-chosen string or a raw URL path.
     sgl_router_circuit_breaker_transitions_total               counter    worker, from, to
     sgl_router_queue_depth                                     gauge      -
     sgl_router_queue_rejections_total                          counter    reason (queue_full, timeout, rate_limited)
+    sgl_router_event_loop_lag_seconds                          histogram  -
+    sgl_router_event_loop_lag_max_seconds                      gauge      -
 
 ``endpoint`` is the matched route template (``/v1/chat/completions``, ``/workers/{url:path}``)
 or ``unmatched``; ``method`` is one of :data:`HTTP_METHODS` or ``other``. Per-worker series
@@ -50,6 +52,8 @@ __all__ = [
     "CB_TRANSITIONS_TOTAL",
     "COMPLETION_TOKENS_TOTAL",
     "GENERATE_SECONDS",
+    "LOOP_LAG_MAX_SECONDS",
+    "LOOP_LAG_SECONDS",
     "HTTP_METHODS",
     "PREFIX",
     "PROCESSED_REQUESTS_TOTAL",
@@ -71,6 +75,7 @@ __all__ = [
     "record_cache_lookup",
     "record_circuit_transition",
     "record_generation",
+    "record_loop_lag",
     "record_queue_rejection",
     "record_request",
     "record_retry",
@@ -78,6 +83,7 @@ __all__ = [
     "register_worker",
     "set_active_workers",
     "set_circuit_state",
+    "set_loop_lag_max",
     "set_queue_depth",
     "set_running_requests",
     "set_worker_healthy",
@@ -148,6 +154,16 @@ QUEUE_DEPTH = Gauge(f"{PREFIX}queue_depth", "Requests waiting for an admission s
 QUEUE_REJECTIONS_TOTAL = Counter(f"{PREFIX}queue_rejections_total", "Requests refused by admission, by reason.",
                                  ["reason"])
 _REJECTION_CHILDREN = {reason: QUEUE_REJECTIONS_TOTAL.labels(reason) for reason in QUEUE_REJECTION_REASONS}
+
+# -- event loop (see server/loop_lag.py) -----------------------------------------------------
+
+# Fine between 1 and 100 ms, where a stall starts to show in streams' inter-token gaps.
+LOOP_LAG_SECONDS = Histogram(
+    f"{PREFIX}event_loop_lag_seconds",
+    "How late the event loop woke a periodic timer: time it ran without yielding.",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5),
+)
+LOOP_LAG_MAX_SECONDS = Gauge(f"{PREFIX}event_loop_lag_max_seconds", "The largest event-loop lag since start.")
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -229,6 +245,14 @@ def set_queue_depth(depth: int) -> None:
 def record_queue_rejection(reason: str) -> None:
     """``reason`` is one of :data:`QUEUE_REJECTION_REASONS`."""
     _REJECTION_CHILDREN[reason].inc()
+
+
+def record_loop_lag(seconds: float) -> None:
+    LOOP_LAG_SECONDS.observe(seconds)
+
+
+def set_loop_lag_max(seconds: float) -> None:
+    LOOP_LAG_MAX_SECONDS.set(seconds)
 
 
 def register_worker(worker: str, *, healthy: bool = True) -> None:
