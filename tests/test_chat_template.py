@@ -466,6 +466,13 @@ def render_both(source: str, messages: list[dict[str, Any]] | None = None, **kwa
         "{{ messages[0].content + 1 }}",
         "{{ undefined_thing.attribute }}",
         "{% set x = [] %}{{ x.append(1) }}",
+        # The sandbox's fast paths (dict keys read as attributes, safety decided per type):
+        "{{ messages[0].role }}|{{ messages[0].missing is defined }}|{{ messages[0].get('role') }}",
+        "{{ messages[0].items() | list | length }}|{{ messages[0].keys() | list }}",
+        "{{ messages[0].__class__ }}|{{ ''.__class__.__mro__ }}|{{ messages.__len__ }}",
+        "{{ messages[0].update({'a': 1}) }}",
+        "{{ messages[0].pop('role') }}",
+        "{% for m in messages %}{{ loop.index0 }}{{ loop.first }}{{ loop.last }}{{ m.content }}{% endfor %}",
     ],
 )
 def test_environment_matches_transformers(source: str) -> None:
