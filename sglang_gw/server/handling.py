@@ -17,7 +17,7 @@ from sglang_gw.pipeline.merge import merged_deltas
 from sglang_gw.pipeline.stream import primed
 from sglang_gw.pipeline.types import ChoiceDelta, PreparedRequest, Usage
 from sglang_gw.plugins import FrameContext
-from sglang_gw.server.sse import sse_response
+from sglang_gw.server.sse import cancel_on_hang_up, sse_response
 
 __all__ = ["framed", "generations_for", "json_response", "respond", "start_deltas", "unless_disconnected", "usage_of", "with_trace"]
 
@@ -92,23 +92,17 @@ async def start_deltas(generations: list[Generation]) -> AsyncIterator[ChoiceDel
 
 async def unless_disconnected(request: Request, work: Awaitable[Any]) -> Any:
     """Run a non-streaming request, cancelling it (and so aborting the worker) if the
-    client hangs up first: nobody would read the answer."""
-    task = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(_disconnected(request))
+    client hangs up first: nobody would read the answer. The work runs in this task; only
+    the watcher is a task of its own."""
+    task = asyncio.current_task()
+    assert task is not None
+    hung_up: list[bool] = []
+    watcher = asyncio.ensure_future(cancel_on_hang_up(request.receive, task, hung_up))
     try:
-        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        return await work
+    except asyncio.CancelledError:
+        if not hung_up or task.uncancel() > 0:
+            raise  # cancelled by someone else (shutdown): not ours to swallow
+        return Response(status_code=499)
     finally:
         watcher.cancel()
-        if not task.done():
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-    if task.cancelled():
-        return Response(status_code=499)
-    return task.result()
-
-
-async def _disconnected(request: Request) -> None:
-    while True:
-        message = await request.receive()
-        if message["type"] == "http.disconnect":
-            return

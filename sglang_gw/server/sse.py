@@ -2,37 +2,79 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from sglang_gw.server.errors import sse_error
 
-__all__ = ["DONE", "sse_response"]
+__all__ = ["DONE", "SseResponse", "cancel_on_hang_up", "sse_response"]
 
 log = logging.getLogger(__name__)
 DONE = b"data: [DONE]\n\n"
 _HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-async def _events(frames: AsyncIterator[bytes], source: Any, done: bool) -> AsyncIterator[bytes]:
-    try:
-        async for frame in frames:
-            yield frame
-    except Exception as exc:  # mid-stream: the status line is gone, so the error is an event
-        yield sse_error(exc)
-    finally:
-        # Close the frames and the worker stream under them now, not whenever the garbage
-        # collector gets to them: closing is what frees the worker slot and sends Abort.
-        await frames.aclose()  # type: ignore[attr-defined]
-        if source is not None:
-            await source.aclose()
-    if done:
-        yield DONE
+class SseResponse(StreamingResponse):
+    """Frames as SSE, sent from the request's own task.
+
+    Starlette's StreamingResponse runs the body in a task group next to a disconnect
+    listener: a second task and anyio's machinery per request, and one more generator hop
+    per event. Here a bare watcher task waits for the hang-up and cancels the request's
+    task, which closes the frames and so the worker stream under them (freeing its slot
+    and sending Abort).
+    """
+
+    def __init__(self, frames: AsyncIterator[bytes], *, source: Any = None, done: bool = True) -> None:
+        super().__init__(frames, media_type="text/event-stream", headers=_HEADERS)
+        self._frames = frames
+        self._source = source  # the deltas the frames are made from, closed with them
+        self._done = done
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        hung_up: list[bool] = []
+        watcher = asyncio.ensure_future(cancel_on_hang_up(receive, task, hung_up))
+        try:
+            await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+            await self._send_frames(send)
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except asyncio.CancelledError:
+            if not hung_up or task.uncancel() > 0:
+                raise  # cancelled by someone else (shutdown): not ours to swallow
+        finally:
+            watcher.cancel()
+
+    async def _send_frames(self, send: Send) -> None:
+        frames = self._frames
+        try:
+            async for frame in frames:
+                await send({"type": "http.response.body", "body": frame, "more_body": True})
+        except Exception as exc:  # mid-stream: the status line is gone, so the error is an event
+            await send({"type": "http.response.body", "body": sse_error(exc), "more_body": True})
+        finally:
+            # Close the frames and the worker stream under them now, not whenever the garbage
+            # collector gets to them: closing is what frees the worker slot and sends Abort.
+            await frames.aclose()  # type: ignore[attr-defined]
+            if self._source is not None:
+                await self._source.aclose()
+        if self._done:
+            await send({"type": "http.response.body", "body": DONE, "more_body": True})
 
 
-def sse_response(frames: AsyncIterator[bytes], *, source: Any = None, done: bool = True) -> StreamingResponse:
+async def cancel_on_hang_up(receive: Receive, task: asyncio.Task[Any], hung_up: list[bool]) -> None:
+    """Wait for the client's hang-up, note it in `hung_up`, and cancel the request's task."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    hung_up.append(True)
+    task.cancel()
+
+
+def sse_response(frames: AsyncIterator[bytes], *, source: Any = None, done: bool = True) -> SseResponse:
     """`frames` as SSE; `source` (the deltas the frames are made from) is closed with them."""
-    return StreamingResponse(_events(frames, source, done), media_type="text/event-stream", headers=_HEADERS)
+    return SseResponse(frames, source=source, done=done)
