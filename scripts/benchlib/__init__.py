@@ -1,0 +1,14 @@
+"""The pieces of `scripts/bench.py` (`make bench`), one concept per module:
+
+- `settings`: paths, names and limits every module shares;
+- `scenarios`: what each scenario sends and for how long;
+- `prompts`: request bodies (and the floor's pre-tokenized gRPC requests);
+- `procs`: the processes under test, their CPU time from /proc, core pinning;
+- `http_client`: the keep-alive HTTP/1.1 load client and the `Tally` it records into;
+- `window`: one measured window (closed-loop users, an optional side client) and its figures;
+- `promscrape`: the gateway's event-loop lag, read from its Prometheus listener;
+- `gateways`: how ours and smg are launched and when they are ready;
+- `profiling`: py-spy around one window, and the summary of its output;
+- `runner`: every scenario against every target;
+- `report`: results.json and the markdown tables.
+"""
