@@ -8,7 +8,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-import orjson
+import msgspec
 
 from benchlib.http_client import HttpConnection
 from benchlib.procs import Service, free_port, pin
@@ -68,7 +68,7 @@ def ours_has_tool_parser() -> bool:
 
 async def wait_chat_ok(svc: Service, port: int, timeout: float) -> None:
     """Ready means a real 200 from a chat request (smg registers workers lazily)."""
-    body = orjson.dumps({"model": MODEL_NAME, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1})
+    body = msgspec.json.encode({"model": MODEL_NAME, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1})
     deadline = time.monotonic() + timeout
     last = ""
     while time.monotonic() < deadline:

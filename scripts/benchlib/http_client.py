@@ -8,7 +8,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-import orjson
+import msgspec
 
 from benchlib.settings import HOST
 
@@ -119,7 +119,7 @@ class HttpConnection:
                 tally.fail(f"HTTP {status}: {data[:300]!r}")
                 return True
             tally.ttft.append(time.perf_counter() - start)
-            usage = orjson.loads(data)["usage"]
+            usage = msgspec.json.decode(data)["usage"]
             tally.tokens += usage["completion_tokens"]
             tally.prompt_tokens += usage.get("prompt_tokens", 0)
             tally.ok += 1
@@ -145,7 +145,7 @@ class HttpConnection:
                         tally.ttft.append(now - start)
                     prev = now
                 if b'"completion_tokens"' in payload:
-                    counts = orjson.loads(payload).get("usage") or {}
+                    counts = msgspec.json.decode(payload).get("usage") or {}
                     usage = counts.get("completion_tokens", usage)
                     prompt_tokens = counts.get("prompt_tokens", prompt_tokens)
                 if payload.startswith(b'{"error"'):

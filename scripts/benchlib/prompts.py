@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-import orjson
+import msgspec
 
 from benchlib.scenarios import LONG_MAX_TOKENS, Scenario
 from benchlib.settings import MODEL_DIR, MODEL_NAME
@@ -80,7 +80,7 @@ def _floor_request(body: dict[str, Any], request_id: str, sc: Scenario, model: A
     params = pb.SamplingParams(max_new_tokens=body["max_tokens"], ignore_eos=True)
     if sc.stream_interval and body["stream"]:
         params.stream_interval = sc.stream_interval
-    req = decode_body(orjson.dumps(body), ChatCompletionRequest)
+    req = decode_body(msgspec.json.encode(body), ChatCompletionRequest)
     _, ids = render_chat(req, model)
     return pb.GenerateRequest(request_id=request_id, stream=body["stream"], sampling_params=params,
                               tokenized=pb.TokenizedInput(input_ids=ids))

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import orjson
+import msgspec
 
 from benchlib.procs import Cores
 from benchlib.scenarios import SCENARIOS, Scenario
@@ -52,7 +52,7 @@ def machine_info(smg: str | None, cores: Cores, args: argparse.Namespace) -> dic
                     "gateway_in_scale_scenarios": None if cores.spread is None else sorted(cores.spread)},
         "mode": "quick" if args.quick else "full", "token_delay_s": args.token_delay,
         "versions": {d: _version(d) for d in ("sglang-gw", "grpcio", "protobuf", "tokenizers", "uvicorn",
-                                              "starlette", "msgspec", "orjson", "uvloop", "httptools")}
+                                              "starlette", "msgspec", "uvloop", "httptools")}
         | {"smg": _smg_version(smg)},
         "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
     }
@@ -173,7 +173,7 @@ def write_report(out_dir: Path, info: dict[str, Any], scenarios: list[Scenario],
     md = markdown(results, notes)
     settings = {s.key: {k: getattr(s, k) for k in s.__dataclass_fields__} for s in scenarios}
     doc = {"machine": info, "scenarios": settings, "results": results, "notes": notes}
-    (out_dir / "results.json").write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+    (out_dir / "results.json").write_bytes(msgspec.json.format(msgspec.json.encode(doc), indent=2))
     header = f"# sglang_gw bench ({info['mode']}, {info['date']})\n\n{info['cpu']}, {info['cores']} cores, " \
              f"Python {info['python']}, commit {info['commit']}, smg {info['versions']['smg']}\n\n"
     (out_dir / "results.md").write_text(header + md)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
+import msgspec
 
 from benchlib.floor import floor_call
 from benchlib.gateways import Launch, ours_has_tool_parser, ours_launch, smg_launch, wait_chat_ok
@@ -181,11 +181,11 @@ class Bench:
             gw.stop()
 
     async def _run_http(self, launch: Launch, sc: Scenario, gw: Service) -> None:
-        bodies = [orjson.dumps(chat_body(sc, i)) for i in range(warmup_count(sc, self.args.quick) + sc.requests)]
+        bodies = [msgspec.json.encode(chat_body(sc, i)) for i in range(warmup_count(sc, self.args.quick) + sc.requests)]
         conns = [HttpConnection(launch.port) for _ in range(sc.concurrency + 1)]  # the last: the side client
         side = None
         if sc.long_prompt_tokens:
-            longs = [orjson.dumps(long_body(sc, i)) for i in range(side_request_count(sc))]
+            longs = [msgspec.json.encode(long_body(sc, i)) for i in range(side_request_count(sc))]
             side = SideClient(lambda u, i, t: conns[-1].chat(longs[i], False, t), sc.long_every, len(longs))
         try:
             for c in conns:
