@@ -20,6 +20,7 @@ from sglang_gw.errors import ConfigError, WorkerError
 from sglang_gw.proto import sglang_scheduler_pb2 as pb
 from sglang_gw.tokenizer.chat_template import ChatTemplate
 from sglang_gw.tokenizer.detokenizer import prepare as prepare_detokenizer
+from sglang_gw.tokenizer.encoding import encode_ids
 from sglang_gw.tokenizer.loader import resolve_local, unpack_worker_tokenizer
 from sglang_gw.tokenizer.prompt_cache import SegmentEncoder
 from sglang_gw.workers.client import WorkerClient
@@ -76,7 +77,7 @@ class ServedModel:
     def encode(self, text: str, *, add_special_tokens: bool = False) -> list[int]:
         if not add_special_tokens and self.segments is not None:
             return self.segments.encode(text)
-        return self.tokenizer.encode(text, add_special_tokens=add_special_tokens).ids
+        return encode_ids(self.tokenizer, text, add_special_tokens=add_special_tokens)
 
     def require_template(self) -> ChatTemplate:
         if self.chat_template is None:

@@ -7,21 +7,30 @@ of such cuts (role markers), and most pieces repeat across requests: the shared 
 prompt, the earlier turns of a conversation. Pieces are cached by their text; only new ones
 are encoded. The split is only used when a start-up self-check shows it is exact for this
 tokenizer.
+
+The cache is bounded by the characters it holds (a few long documents must not pin
+gigabytes), and shared by the event loop and the threads long prompts are tokenized in, so
+its bookkeeping is under a lock; encoding itself is not.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 
 from tokenizers import Tokenizer
+
+from sglang_gw.tokenizer.encoding import encode_ids
 
 __all__ = ["SegmentEncoder"]
 
 # Pieces shorter than this are cheaper to encode again than to look up and keep.
 MIN_CACHED_CHARS = 256
 MAX_ENTRIES = 4096
+# About 10 bytes of text and ids per character: some 80 MB at most.
+MAX_CACHED_CHARS = 8_000_000
 _PROBES = (
     "<<SYS>> You are a helpful assistant. Réponds en français. 你好，世界 👋🏽\n\n",
     "  leading spaces, trailing newline\n",
@@ -40,6 +49,8 @@ class SegmentEncoder:
         ordered = sorted(self._ids, key=len, reverse=True)
         self._split = re.compile("(" + "|".join(map(re.escape, ordered)) + ")") if ordered else None
         self._cache: OrderedDict[str, list[int]] = OrderedDict()
+        self._cached_chars = 0
+        self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
         if self._split is not None and not self._self_check():
@@ -53,7 +64,7 @@ class SegmentEncoder:
     def encode(self, text: str) -> list[int]:
         """`tokenizer.encode(text, add_special_tokens=False).ids`, from cached pieces."""
         if self._split is None or len(text) < 2 * MIN_CACHED_CHARS:
-            return self._tokenizer.encode(text, add_special_tokens=False).ids
+            return encode_ids(self._tokenizer, text)
         out: list[int] = []
         for i, piece in enumerate(self._split.split(text)):
             if i % 2:
@@ -65,27 +76,37 @@ class SegmentEncoder:
     def _piece(self, piece: str) -> list[int]:
         if len(piece) < MIN_CACHED_CHARS:
             return self._tokenizer.encode(piece, add_special_tokens=False).ids
-        ids = self._cache.get(piece)
-        if ids is not None:
-            self.hits += 1
-            self._cache.move_to_end(piece)
-            return ids
-        self.misses += 1
-        ids = self._tokenizer.encode(piece, add_special_tokens=False).ids
-        self._cache[piece] = ids
-        if len(self._cache) > MAX_ENTRIES:
-            self._cache.popitem(last=False)
+        with self._lock:
+            ids = self._cache.get(piece)
+            if ids is not None:
+                self.hits += 1
+                self._cache.move_to_end(piece)
+                return ids
+            self.misses += 1
+        ids = encode_ids(self._tokenizer, piece)
+        if len(piece) <= MAX_CACHED_CHARS // 4:
+            self._keep(piece, ids)
         return ids
+
+    def _keep(self, piece: str, ids: list[int]) -> None:
+        with self._lock:
+            if piece in self._cache:  # another thread encoded it meanwhile
+                return
+            self._cache[piece] = ids
+            self._cached_chars += len(piece)
+            while len(self._cache) > MAX_ENTRIES or self._cached_chars > MAX_CACHED_CHARS:
+                old, _ = self._cache.popitem(last=False)
+                self._cached_chars -= len(old)
 
     def _self_check(self) -> bool:
         markers = list(self._ids)
         sample = "".join(m + p * 8 for m in markers for p in _PROBES)
         whole = self._tokenizer.encode(sample, add_special_tokens=False).ids
-        saved, self._cache = self._cache, OrderedDict()
         try:
             return self.encode(sample) == whole
         finally:
-            self._cache = saved
+            self._cache.clear()
+            self._cached_chars = 0
 
 
 def _identity_normalizer(tokenizer: Tokenizer) -> bool:

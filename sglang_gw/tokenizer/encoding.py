@@ -1,0 +1,32 @@
+"""Text → ids without holding the GIL on long texts.
+
+`Tokenizer.encode` keeps the GIL for the whole call (about 70 ms for a 50k-token text), so
+a long prompt tokenized in a worker thread would still stop the event loop for that long.
+The batch entry points release it; `encode_batch_fast` also skips computing character
+offsets, which the gateway never reads, and is the faster of the two. Short texts keep the
+plain call: the batch path costs a few microseconds more to set up.
+"""
+
+from __future__ import annotations
+
+import os
+
+from tokenizers import Tokenizer
+
+# One text per call: with parallelism on, the batch call would hand even a single text to
+# a pool thread of its own, at normal priority and so outside the lowered priority of the
+# threads long prompts are prepared in (pipeline/offload.py). It would also have to be
+# disabled in pre-forked processes anyway. A user's explicit setting wins.
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+__all__ = ["GIL_FREE_CHARS", "encode_ids"]
+
+# From this many characters on, encoding leaves the GIL to other threads.
+GIL_FREE_CHARS = 4096
+
+
+def encode_ids(tokenizer: Tokenizer, text: str, *, add_special_tokens: bool = False) -> list[int]:
+    if len(text) < GIL_FREE_CHARS:
+        return tokenizer.encode(text, add_special_tokens=add_special_tokens).ids
+    batch = getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)  # _fast: tokenizers >= 0.21
+    return batch([text], add_special_tokens=add_special_tokens)[0].ids
