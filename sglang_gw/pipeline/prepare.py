@@ -2,19 +2,19 @@
 
 Chat renders the model's template then tokenizes; completions and /generate take text or
 ids, one `PreparedRequest` per prompt of a batch. Large prompts are rendered and tokenized
-in a worker thread so a 100k-token prompt never stalls the event loop.
+in a background thread (pipeline/offload.py) so a 100k-token prompt never stalls the
+event loop.
 """
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from sglang_gw.errors import InvalidRequestError
 from sglang_gw.metrics import time_stage
 from sglang_gw.model import ServedModel
+from sglang_gw.pipeline.offload import run_cpu
 from sglang_gw.pipeline.parse import ParserPlan, plan_parsers
 from sglang_gw.pipeline.sampling import (
     knobs_from_native,
@@ -31,22 +31,11 @@ from sglang_gw.server.protocol import (
     prompt_batch,
 )
 
-__all__ = ["new_id", "prepare_chat", "prepare_completion", "prepare_generate", "render_chat", "run_cpu"]
-
-T = TypeVar("T")
-# Above this many characters of input, template rendering and tokenization leave the loop.
-OFFLOAD_CHARS = 32_768
+__all__ = ["new_id", "prepare_chat", "prepare_completion", "prepare_generate", "render_chat"]
 
 
 def new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex}"
-
-
-async def run_cpu(size: int, fn: Callable[[], T]) -> T:
-    """Run CPU-bound preparation inline when small, in a thread when large."""
-    if size < OFFLOAD_CHARS:
-        return fn()
-    return await asyncio.to_thread(fn)
 
 
 def _chat_size(req: ChatCompletionRequest) -> int:

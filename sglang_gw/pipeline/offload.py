@@ -1,0 +1,52 @@
+"""Long prompts are rendered and tokenized off the event loop, in threads that yield to it.
+
+A 32k-token prompt costs tens of milliseconds of template rendering and tokenization. On
+the event loop that is a stall every stream on the process feels; in an ordinary thread it
+still takes half the core from the loop while it runs (the OS shares a core evenly), and the
+streams' token gaps stretch. So these threads run at a lower OS priority (a higher nice
+value, per thread on Linux): the loop keeps the core whenever it has work, and the long
+prompt uses what is left. Tokenization there releases the GIL (see tokenizer/encoding.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+__all__ = ["BACKGROUND_NICE", "OFFLOAD_CHARS", "run_cpu"]
+
+T = TypeVar("T")
+# Above this many characters of input, template rendering and tokenization leave the loop.
+OFFLOAD_CHARS = 32_768
+# How much lower than the loop the preparing threads run (nice 0 → 10: about a tenth of
+# the loop's share of a contended core).
+BACKGROUND_NICE = 10
+_pool: ThreadPoolExecutor | None = None
+
+
+def _lower_priority() -> None:
+    try:  # Linux applies PRIO_PROCESS to the one thread whose id is given
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
+    except (AttributeError, OSError):  # not Linux, or not permitted: an ordinary thread
+        pass
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None:  # made lazily, so each pre-forked process builds its own after the fork
+        _pool = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="sglang-gw-prepare",
+                                   initializer=_lower_priority)
+    return _pool
+
+
+async def run_cpu(size: int, fn: Callable[[], T]) -> T:
+    """Run CPU-bound preparation inline when small, in a background thread when large."""
+    if size < OFFLOAD_CHARS:
+        return fn()
+    context = contextvars.copy_context()  # the request id stays on log lines written there
+    return await asyncio.get_running_loop().run_in_executor(_executor(), context.run, fn)
