@@ -21,6 +21,7 @@ from sglang_gw.pipeline.dispatch import DispatchSettings
 from sglang_gw.plugins import HookRegistry
 from sglang_gw.routing import POLICIES
 from sglang_gw.server.admission import Admission
+from sglang_gw.server.heap import freeze_heap, refreeze_heap
 from sglang_gw.server.loop_lag import LoopLagMonitor
 from sglang_gw.workers.client import GrpcWorkerClient
 from sglang_gw.workers.health import HealthChecker, LoadMonitor
@@ -126,6 +127,7 @@ class Gateway:
                                                 chat_template=cfg.chat_template)
                 model.attach_parsers(cfg.reasoning_parser, cfg.tool_call_parser)
                 self.models[name] = model
+                freeze_heap()  # the model lives on: keep it out of every full collection
         return name
 
     # ---- run-time worker management --------------------------------------------------
@@ -152,9 +154,13 @@ class Gateway:
     def _drop_unserved_models(self) -> None:
         served = {w.model for w in self.pool.workers()}
         pending = {j.model for j in self.registrar.jobs.values() if j.state != "failed"}
+        dropped = False
         for table in (self.models, self.http_models):
             for name in [n for n in table if n not in served | pending]:
                 del table[name]
+                dropped = True
+        if dropped:
+            refreeze_heap()  # let the collector free the dropped model's frozen tables
 
     def worker_status(self, worker: Worker) -> dict[str, object]:
         return {"url": worker.url, "model": worker.model, "worker_type": worker.worker_type,
