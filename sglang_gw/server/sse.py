@@ -10,6 +10,7 @@ from typing import Any
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from sglang_gw.server.coalesce import ReadyBatches
 from sglang_gw.server.errors import sse_error
 
 __all__ = ["DONE", "SseResponse", "cancel_on_hang_up", "sse_response"]
@@ -51,16 +52,19 @@ class SseResponse(StreamingResponse):
             watcher.cancel()
 
     async def _send_frames(self, send: Send) -> None:
-        frames = self._frames
+        batches = ReadyBatches(self._frames)
         try:
-            async for frame in frames:
-                await send({"type": "http.response.body", "body": frame, "more_body": True})
+            # Frames that are ready together (tokens that came in one read from the worker)
+            # go out in one write: see server/coalesce.py.
+            while batch := await batches.next_batch():
+                body = batch[0] if len(batch) == 1 else b"".join(batch)
+                await send({"type": "http.response.body", "body": body, "more_body": True})
         except Exception as exc:  # mid-stream: the status line is gone, so the error is an event
             await send({"type": "http.response.body", "body": sse_error(exc), "more_body": True})
         finally:
             # Close the frames and the worker stream under them now, not whenever the garbage
             # collector gets to them: closing is what frees the worker slot and sends Abort.
-            await frames.aclose()  # type: ignore[attr-defined]
+            await batches.aclose()
             if self._source is not None:
                 await self._source.aclose()
         if self._done:
