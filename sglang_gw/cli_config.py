@@ -70,7 +70,8 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
                           token_delay=args.demo_token_delay)
     return GatewayConfig(
         server=ServerConfig(host=args.host, port=args.port, log_level=_level_name(args.log_level),
-                            shutdown_grace_period_secs=args.shutdown_grace_period_secs),
+                            shutdown_grace_period_secs=args.shutdown_grace_period_secs,
+                            processes=args.workers),
         model=ModelConfig(model_path=args.model_path, tokenizer_path=args.tokenizer_path,
                           chat_template=args.chat_template, served_model_name=args.served_model_name,
                           reasoning_parser=args.reasoning_parser, tool_call_parser=args.tool_call_parser),

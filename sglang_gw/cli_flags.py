@@ -22,7 +22,8 @@ def _add_launch(sub: argparse._SubParsersAction) -> None:
     server.add_argument("--port", type=int, default=30000, help="port to listen on")
     server.add_argument("--workers", type=int, default=1,
                         help="gateway processes sharing the port (pre-forked); each keeps its own health, "
-                             "loads and cache_aware trees")
+                             "loads and cache_aware trees, and run-time worker changes are refused "
+                             "(docs/operations.md)")
     server.add_argument("--log-level", default="info", choices=["debug", "info", "warn", "warning", "error"],
                         help="logging threshold (prompts are logged at debug only)")
     server.add_argument("--config", type=Path, default=None,

@@ -19,6 +19,7 @@ class ServerConfig:
     port: int = 30000
     log_level: str = "info"
     shutdown_grace_period_secs: float = 180.0
+    processes: int = 1  # --workers: gateway processes sharing the port
 
 
 @dataclass(slots=True, frozen=True)

@@ -29,6 +29,7 @@ __all__ = [
     "AuthenticationError",
     "ChatTemplateError",
     "ConfigError",
+    "ConflictError",
     "ContextLengthExceededError",
     "GatewayError",
     "InvalidRequestError",
@@ -90,6 +91,14 @@ class NotFoundError(GatewayError):
 class ModelNotFoundError(NotFoundError):
     type = "invalid_request_error"
     code = "model_not_found"
+
+
+class ConflictError(GatewayError):
+    """The request is valid but the gateway's setup cannot carry it out (HTTP 409)."""
+
+    status = 409
+    type = "invalid_request_error"
+    code = "conflict"
 
 
 class RequestTimeoutError(GatewayError):

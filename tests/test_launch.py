@@ -91,3 +91,13 @@ def test_several_processes_share_one_port(qwen3_dir: Path) -> None:
         assert len(pids) == 2
         r = httpx.post(f"{url}/v1/chat/completions", json={"model": "m", "messages": [{"role": "user", "content": "hi"}]})
         assert r.json()["choices"][0]["message"]["content"] == "hi"
+        # Each process has its own worker list, so run-time changes are refused, clearly.
+        for method, path, kwargs in (("POST", "/workers", {"json": {"url": "grpc://127.0.0.1:1"}}),
+                                     ("DELETE", f"/workers/grpc://127.0.0.1:{wport}", {}),
+                                     ("POST", "/add_worker?url=grpc://127.0.0.1:1", {})):
+            refused = httpx.request(method, f"{url}{path}", **kwargs)
+            assert refused.status_code == 409, (path, refused.text)
+            error = refused.json()["error"]
+            assert error["code"] == "conflict" and "--workers" in error["message"]
+        listed = httpx.get(f"{url}/workers").json()
+        assert [w["url"] for w in listed["workers"]] == [f"grpc://127.0.0.1:{wport}"]

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from sglang_gw.errors import ConfigError, InvalidRequestError, NotFoundError
+from sglang_gw.errors import ConfigError, ConflictError, InvalidRequestError, NotFoundError
 from sglang_gw.gateway import Gateway
 from sglang_gw.providers import resolve_provider
 from sglang_gw.server.handling import json_response
@@ -35,6 +35,21 @@ def _gateway(request: Request) -> Gateway:
     return request.app.state.gateway
 
 
+def _changeable(request: Request) -> Gateway:
+    """The gateway, if its worker list may change at run time.
+
+    With `--workers N` each process keeps its own worker list, and a request reaches just
+    one of them: an add or remove would hold there and nowhere else, and clients would see
+    a fleet that depends on which process answered. So such changes are refused.
+    """
+    gw = _gateway(request)
+    if gw.config.server.processes > 1:
+        raise ConflictError(f"this gateway runs {gw.config.server.processes} processes (--workers), each with its "
+                            "own worker list: change the fleet with --worker-urls and a restart, or run "
+                            "--workers 1 to manage workers at run time")
+    return gw
+
+
 def _spec(body: AddWorkerBody) -> WorkerSpec:
     if body.provider is not None:
         try:
@@ -56,7 +71,7 @@ def _spec(body: AddWorkerBody) -> WorkerSpec:
 
 
 async def add_worker(request: Request) -> Response:
-    job = _gateway(request).add_worker(_spec(decode_body(await request.body(), AddWorkerBody)))
+    job = _changeable(request).add_worker(_spec(decode_body(await request.body(), AddWorkerBody)))
     return json_response(job.to_json(), status=202)
 
 
@@ -85,7 +100,7 @@ async def get_worker(request: Request) -> Response:
 
 async def delete_worker(request: Request) -> Response:
     url = request.path_params["url"]
-    if not await _gateway(request).remove_worker(url):
+    if not await _changeable(request).remove_worker(url):
         raise NotFoundError(f"no worker {url!r}", param="url")
     return json_response({"removed": url})
 
@@ -94,13 +109,13 @@ async def legacy_add(request: Request) -> Response:
     url = request.query_params.get("url")
     if not url:
         raise InvalidRequestError("query parameter `url` is required", param="url")
-    job = _gateway(request).add_worker(_spec(AddWorkerBody(url=url)))
+    job = _changeable(request).add_worker(_spec(AddWorkerBody(url=url)))
     return json_response(job.to_json(), status=202)
 
 
 async def legacy_remove(request: Request) -> Response:
     url = request.query_params.get("url", "")
-    if not await _gateway(request).remove_worker(url):
+    if not await _changeable(request).remove_worker(url):
         raise NotFoundError(f"no worker {url!r}", param="url")
     return json_response({"removed": url})
 
