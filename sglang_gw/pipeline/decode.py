@@ -47,12 +47,13 @@ class ChoiceDecoder:
         """New tokens from a chunk → the text now final (None when nothing to say)."""
         if self.finished or not ids:
             return None
+        ids = list(ids)  # from protobuf: each read of its repeated field is a call into upb
         self.tokens += len(ids)
         self.output_ids.extend(ids)
         ends = self._end_ids
         kept = [t for t in ids if t not in ends] if ends and not ends.isdisjoint(ids) else ids
         text = self._detok.feed(kept)
-        delta = ChoiceDelta(self.index, "", list(ids),
+        delta = ChoiceDelta(self.index, "", ids,
                             self._logprobs(ids, logprobs, lp_offset) if self._want_logprobs else None)
         if self._stop is None:
             delta.text = text

@@ -13,10 +13,13 @@ from starlette.types import Receive, Scope, Send
 from sglang_gw.server.coalesce import ReadyBatches
 from sglang_gw.server.errors import sse_error
 
-__all__ = ["DONE", "SseResponse", "cancel_on_hang_up", "sse_response"]
+__all__ = ["BODY_SEND", "DONE", "SseResponse", "cancel_on_hang_up", "sse_response"]
 
 log = logging.getLogger(__name__)
 DONE = b"data: [DONE]\n\n"
+# The scope key of the server's own `send`, set by the app (server/app.py): body messages
+# skip the middlewares' send wrappers, which only look at the response's start.
+BODY_SEND = "sglang_gw.body_send"
 _HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
@@ -43,8 +46,9 @@ class SseResponse(StreamingResponse):
         watcher = asyncio.ensure_future(cancel_on_hang_up(receive, task, hung_up))
         try:
             await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-            await self._send_frames(send)
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            body_send = scope.get(BODY_SEND, send)
+            await self._send_frames(body_send)
+            await body_send({"type": "http.response.body", "body": b"", "more_body": False})
         except asyncio.CancelledError:
             if not hung_up or task.uncancel() > 0:
                 raise  # cancelled by someone else (shutdown): not ours to swallow

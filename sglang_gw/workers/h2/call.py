@@ -55,7 +55,7 @@ class StreamCall:
 
     __slots__ = ("body", "closed", "connection", "error", "headers", "refusals", "request", "send_window",
                  "stream_id", "timer",
-                 "_buffer", "_got_headers", "_messages", "_parse", "_waiter")
+                 "_buffer", "_got_headers", "_loop", "_messages", "_parse", "_waiter")
 
     def __init__(self, parse: Callable[[bytes], Any], headers: bytes, body: bytes) -> None:
         self.headers = headers  # the encoded request header block
@@ -73,6 +73,8 @@ class StreamCall:
         self._buffer = bytearray()
         self._got_headers = False
         self._waiter: asyncio.Future[None] | None = None
+        # Looked up once: get_running_loop() makes a getpid() system call on each use (3.11).
+        self._loop = asyncio.get_running_loop()
 
     # ---- the reader's side ------------------------------------------------------------
 
@@ -84,7 +86,7 @@ class StreamCall:
                 if self.error is not None:
                     raise self.error
                 return None
-            self._waiter = waiter = asyncio.get_running_loop().create_future()
+            self._waiter = waiter = self._loop.create_future()
             try:
                 await waiter
             finally:
