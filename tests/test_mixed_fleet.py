@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import openai
 
-from sglang_gw.config import GatewayConfig, ModelConfig, ServerConfig
+from sglang_gw.config import GatewayConfig, ModelConfig, RetryConfig, ServerConfig
 from sglang_gw.testing.models import model_dir
+from sglang_gw.workers.breaker import BreakerConfig
 from tests.conftest import ThreadedServer, free_port
 from tests.fleet import start_mock
 from tests.test_http_backend import MODEL, fake, reply_chunks  # noqa: F401 - the local fake OpenAI server fixture
@@ -65,3 +67,40 @@ def test_a_provider_preset_registers_at_run_time(fake, monkeypatch) -> None:  # 
     finally:
         server.stop()
         mock.stop()
+
+
+def test_a_half_open_http_worker_gets_one_probe_at_a_time(fake) -> None:  # noqa: F811
+    server_app, http_url = fake
+    breaker = BreakerConfig(failure_threshold=1, success_threshold=1, timeout_duration_secs=0.5)
+    server = ThreadedServer(GatewayConfig(server=ServerConfig(port=free_port()), model=ModelConfig(),
+                                          worker_urls=(http_url,), breaker=breaker,
+                                          retry=RetryConfig(max_retries=0)))
+    chats = lambda: server_app.paths.count("/v1/chat/completions")  # noqa: E731
+
+    def ask(fake_behaviour: dict[str, object]) -> httpx.Response:
+        return httpx.post(f"{base}/v1/chat/completions", timeout=10, json={
+            "model": MODEL, "messages": [{"role": "user", "content": "hi"}], "fake": fake_behaviour})
+
+    try:
+        server.start()
+        base = f"http://127.0.0.1:{server.port}"
+        for _ in range(100):
+            if MODEL in [m["id"] for m in httpx.get(f"{base}/v1/models").json()["data"]]:
+                break
+            time.sleep(0.05)
+        assert ask({"status": 500}).status_code >= 500  # one worker fault opens the breaker
+        before = chats()
+        assert ask({}).status_code == 503 and chats() == before  # open: the worker is not tried
+        time.sleep(0.7)  # half-open now: one probe may go
+        with ThreadPoolExecutor(1) as pool:
+            probe = pool.submit(ask, {"delay": 1.0})
+            while chats() == before:
+                time.sleep(0.01)
+            second = ask({})
+            assert second.status_code == 503, second.text  # the probe slot is taken
+            assert chats() == before + 1
+            assert probe.result().status_code == 200  # the probe's success closes the breaker
+        assert ask({}).status_code == 200
+        assert all(w.inflight == 0 for w in server.gateway.pool.workers())
+    finally:
+        server.stop()

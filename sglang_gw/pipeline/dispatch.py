@@ -22,7 +22,6 @@ from sglang_gw import metrics
 from sglang_gw.errors import (
     NoHealthyWorkerError,
     WorkerError,
-    WorkerRejectedError,
     WorkerUnavailableError,
 )
 from sglang_gw.metrics import ABORTS_TOTAL, RETRIES_TOTAL, observe_stage
@@ -33,7 +32,7 @@ from sglang_gw.pipeline.types import ChoiceDelta, PreparedRequest, Usage
 from sglang_gw.plugins import HookRegistry
 from sglang_gw.proto import sglang_scheduler_pb2 as pb
 from sglang_gw.routing.base import RouteRequest
-from sglang_gw.workers.breaker import CircuitBreaker
+from sglang_gw.workers.breaker import record_outcome
 from sglang_gw.workers.client import GenerateStream
 from sglang_gw.workers.pool import Worker, WorkerPool
 
@@ -85,16 +84,6 @@ def build_generate_request(p: PreparedRequest) -> pb.GenerateRequest:
     return req
 
 
-def _record(breaker: CircuitBreaker | None, failure: WorkerError | None) -> None:
-    """Worker faults count against the breaker; client errors and cancellations do not."""
-    if breaker is None:
-        return
-    if failure is None or isinstance(failure, WorkerRejectedError):
-        breaker.release_probe()
-    else:
-        breaker.record_failure()
-
-
 def _backoff(settings: DispatchSettings, attempt: int) -> float:
     """Exponential backoff with ± jitter, so retrying clients do not arrive in lockstep."""
     base = min(settings.backoff_max, settings.backoff_initial * settings.backoff_multiplier ** attempt)
@@ -144,7 +133,7 @@ class Generation:
                 response = await stream.read()
         except WorkerError as err:
             failure = err
-            _record(worker.breaker, err)
+            record_outcome(worker.breaker, err)
             raise
         finally:
             worker.inflight -= 1
@@ -186,7 +175,7 @@ class Generation:
             except BaseException as err:
                 worker.inflight -= 1
                 failure = err if isinstance(err, WorkerError) else None
-                _record(breaker, failure)
+                record_outcome(breaker, failure)
                 if not stream.finished:
                     self._abandon(worker, stream, failure)
                 if failure is None or not failure.retryable or attempt == self.settings.max_retries:

@@ -14,11 +14,12 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from sglang_gw.errors import InvalidRequestError, WorkerError
+from sglang_gw.errors import InvalidRequestError, NoHealthyWorkerError, WorkerError
 from sglang_gw.gateway import Gateway
 from sglang_gw.routing.base import RouteRequest
 from sglang_gw.server.handling import json_response
 from sglang_gw.server.sse import sse_response
+from sglang_gw.workers.breaker import record_outcome
 from sglang_gw.workers.http_backend import SseStream
 from sglang_gw.workers.pool import Worker
 
@@ -53,22 +54,29 @@ async def _call(gw: Gateway, body: dict[str, Any], kind: str, stream: bool,
         backend = getattr(worker.client, "backend", None)
         if backend is None:
             raise InvalidRequestError(f"model {route.model!r} is not served over HTTP", param="model")
+        breaker = worker.breaker
+        if breaker is not None and not breaker.allow():
+            failed.append(worker.url)  # its breaker just opened, or its one probe is out
+            continue
         worker.inflight += 1
         try:
             call = backend.chat if kind == "chat" else backend.completions
             result = await call(body, stream=stream)
         except WorkerError as err:
             worker.inflight -= 1
-            if worker.breaker is not None:
-                worker.breaker.record_failure()
+            record_outcome(breaker, err)
             if not err.retryable or attempt == attempts - 1:
                 raise
             failed.append(worker.url)
             continue
-        if worker.breaker is not None:
-            worker.breaker.record_success()
+        except BaseException:  # cancelled (the client left): no outcome, but free the probe
+            worker.inflight -= 1
+            record_outcome(breaker, None)
+            raise
+        if breaker is not None:
+            breaker.record_success()
         return worker, result
-    raise AssertionError("unreachable")
+    raise NoHealthyWorkerError(f"every worker of model {route.model!r} has its circuit breaker open")
 
 
 async def _events(worker: Worker, upstream: SseStream) -> AsyncIterator[bytes]:

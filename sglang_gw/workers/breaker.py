@@ -27,9 +27,9 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sglang_gw.errors import ConfigError
+from sglang_gw.errors import ConfigError, WorkerError, WorkerRejectedError
 
-__all__ = ["BreakerConfig", "CircuitBreaker", "CircuitState"]
+__all__ = ["BreakerConfig", "CircuitBreaker", "CircuitState", "record_outcome"]
 
 log = logging.getLogger(__name__)
 
@@ -174,3 +174,14 @@ class CircuitBreaker:
         log.info("circuit breaker %s: %s -> %s", self.name, old.value, new.value)
         if self._on_transition is not None:
             self._on_transition(old, new)
+
+
+def record_outcome(breaker: CircuitBreaker | None, failure: WorkerError | None) -> None:
+    """A call that did not succeed: worker faults count against the breaker; the client's
+    own errors (a rejected request) and cancellations only free the probe slot, if any."""
+    if breaker is None:
+        return
+    if failure is None or isinstance(failure, WorkerRejectedError):
+        breaker.release_probe()
+    else:
+        breaker.record_failure()
