@@ -62,6 +62,13 @@ class ChatResponder:
         head = _encode({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
                         "model": self.model_name, "system_fingerprint": SYSTEM_FINGERPRINT})
         self._envelope = b"data: " + head[:-1] + b',"choices":'
+        # Most streams need no parser, logprobs or per-chunk usage: their text deltas are
+        # framed from bytes made once per choice, with only the text encoded per token.
+        self._plain = (not self.continuous_usage and not self.top_n and prepared.logprobs is None
+                       and all(isinstance(p, PassthroughProcessor) for p in self.processors))
+        self._content_head = [self._envelope + b'[{"index":%d,"delta":{"content":' % i for i in range(req.n)]
+        self._content_tail = b'},"logprobs":null,"finish_reason":null}]' + (
+            b',"usage":null}\n\n' if self.include_usage else b"}\n\n")
 
     # ---- parse ---------------------------------------------------------------------
 
@@ -105,7 +112,15 @@ class ChatResponder:
         yield self._chunk([{"index": i, "delta": {"role": "assistant", "content": ""}, "logprobs": None,
                             "finish_reason": None} for i in range(self.req.n)])
         frame_time = 0.0
+        plain = self._plain
         async for delta in deltas:
+            if plain and delta.finish_reason is None:
+                if delta.text:
+                    t0 = time.perf_counter()
+                    chunk = self._content_head[delta.index] + _encode(delta.text) + self._content_tail
+                    frame_time += time.perf_counter() - t0
+                    yield chunk
+                continue
             parsed = self._parse(delta)
             t0 = time.perf_counter()
             lp = chat_logprobs(self.model.tokenizer, delta.logprobs, self.top_n) if delta.logprobs else None

@@ -128,7 +128,7 @@ class Generation:
                 decode_time += time.perf_counter() - t0
                 for delta in deltas:
                     yield delta
-                if self._done_here():
+                if self.prepared.stops and self._done_here():
                     return  # a stop string ended every choice: abort in finally
                 response = await stream.read()
         except WorkerError as err:
