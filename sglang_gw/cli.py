@@ -7,8 +7,12 @@ exists here.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import shutil
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
 
 from sglang_gw.cli_config import config_from_args
 from sglang_gw.cli_flags import build_parser
@@ -55,21 +59,37 @@ def _launch(args: argparse.Namespace) -> int:
 def _launch_processes(args: argparse.Namespace, config: GatewayConfig) -> int:
     """N pre-forked gateway processes on one socket; each rebuilds its config from the same argv."""
     import json
-    import os
 
     import uvicorn
 
     if config.demo is not None:
         raise ConfigError("--workers > 1 needs --worker-urls: each process would start its own demo worker")
-    if config.observability.prometheus_port is not None:
-        raise ConfigError("--workers > 1 with --prometheus-port is not supported yet: each process keeps its "
-                          "own metrics; scrape a single-process gateway or run one per pod")
     os.environ[ARGV_ENV] = json.dumps(args.argv)
-    uvicorn.run("sglang_gw.cli:app_from_environment", factory=True, workers=args.workers, host=config.server.host,
-                port=config.server.port, log_level=config.server.log_level, lifespan="on", log_config=None,
-                access_log=config.server.log_level == "debug",
-                timeout_graceful_shutdown=config.server.shutdown_grace_period_secs)
+    with _shared_metrics_dir(config.observability.prometheus_port is not None):
+        uvicorn.run("sglang_gw.cli:app_from_environment", factory=True, workers=args.workers,
+                    host=config.server.host, port=config.server.port, log_level=config.server.log_level,
+                    lifespan="on", log_config=None, access_log=config.server.log_level == "debug",
+                    timeout_graceful_shutdown=config.server.shutdown_grace_period_secs)
     return 0
+
+
+@contextlib.contextmanager
+def _shared_metrics_dir(wanted: bool) -> Iterator[None]:
+    """A fresh directory for the processes' metric files (prometheus_client's multiprocess
+    mode), set in the environment they inherit and removed when they are gone. A directory
+    the user set already is used as it is, and kept."""
+    from sglang_gw.server.metrics_server import MULTIPROC_DIR_ENV
+
+    if not wanted or os.environ.get(MULTIPROC_DIR_ENV):
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="sglang-gw-metrics-")
+    os.environ[MULTIPROC_DIR_ENV] = directory
+    try:
+        yield
+    finally:
+        del os.environ[MULTIPROC_DIR_ENV]
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 ARGV_ENV = "SGLANG_GW_LAUNCH_ARGV"
@@ -78,7 +98,6 @@ ARGV_ENV = "SGLANG_GW_LAUNCH_ARGV"
 def app_from_environment():  # noqa: ANN201 - a Starlette app, built in each worker process
     """uvicorn's factory for `--workers N`: the parent's `launch` arguments, parsed again here."""
     import json
-    import os
 
     from sglang_gw.server.app import build_app
 

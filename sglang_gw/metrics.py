@@ -28,6 +28,13 @@ state names below). Never a request id, a model-chosen string or a raw URL path.
     sgl_router_event_loop_lag_seconds                          histogram  -
     sgl_router_event_loop_lag_max_seconds                      gauge      -
 
+With ``--workers N`` every process writes its series to files in one directory
+(prometheus_client's multiprocess mode, see server/metrics_server.py) and a scrape shows
+them combined: counters and histograms summed; gauges as marked where they are defined
+(``livesum``: summed over live processes; ``livemin``/``livemax``: the lowest or highest
+value a live process reports, so a worker counts as healthy only if every process sees it
+so, and a breaker shows open if any process has it open).
+
 ``endpoint`` is the matched route template (``/v1/chat/completions``, ``/workers/{url:path}``)
 or ``unmatched``; ``method`` is one of :data:`HTTP_METHODS` or ``other``. Per-worker series
 are created by :func:`register_worker` and dropped by :func:`forget_worker`, so the worker
@@ -134,9 +141,12 @@ COMPLETION_TOKENS_TOTAL = Counter(f"{PREFIX}completion_tokens_total", "Tokens ge
 
 PROCESSED_REQUESTS_TOTAL = Counter(f"{PREFIX}processed_requests_total", "Requests dispatched to each worker.",
                                    ["worker"])
-RUNNING_REQUESTS = Gauge(f"{PREFIX}running_requests", "This gateway's open calls on each worker.", ["worker"])
-ACTIVE_WORKERS = Gauge(f"{PREFIX}active_workers", "Registered workers that are healthy and routable.")
-WORKER_HEALTHY = Gauge(f"{PREFIX}worker_healthy", "1 when the worker passes its health checks, else 0.", ["worker"])
+RUNNING_REQUESTS = Gauge(f"{PREFIX}running_requests", "This gateway's open calls on each worker.", ["worker"],
+                         multiprocess_mode="livesum")
+ACTIVE_WORKERS = Gauge(f"{PREFIX}active_workers", "Registered workers that are healthy and routable.",
+                       multiprocess_mode="livemin")
+WORKER_HEALTHY = Gauge(f"{PREFIX}worker_healthy", "1 when the worker passes its health checks, else 0.", ["worker"],
+                       multiprocess_mode="livemin")
 CACHE_HITS_TOTAL = Counter(f"{PREFIX}cache_hits_total", "cache_aware routing decisions that followed a prefix match.")
 CACHE_MISSES_TOTAL = Counter(f"{PREFIX}cache_misses_total", "cache_aware routing decisions without a usable match.")
 
@@ -144,13 +154,13 @@ RETRIES_TOTAL = Counter(f"{PREFIX}retries_total", "Worker calls retried before t
 ABORTS_TOTAL = Counter(f"{PREFIX}worker_aborts_total", "Abort RPCs sent to workers.", ["reason"])
 
 CB_STATE = Gauge(f"{PREFIX}circuit_breaker_state", "Circuit breaker per worker: 0 closed, 1 open, 2 half-open.",
-                 ["worker"])
+                 ["worker"], multiprocess_mode="livemax")
 CB_TRANSITIONS_TOTAL = Counter(f"{PREFIX}circuit_breaker_transitions_total", "Circuit breaker state changes.",
                                ["worker", "from", "to"])
 
 # -- admission -------------------------------------------------------------------------------
 
-QUEUE_DEPTH = Gauge(f"{PREFIX}queue_depth", "Requests waiting for an admission slot.")
+QUEUE_DEPTH = Gauge(f"{PREFIX}queue_depth", "Requests waiting for an admission slot.", multiprocess_mode="livesum")
 QUEUE_REJECTIONS_TOTAL = Counter(f"{PREFIX}queue_rejections_total", "Requests refused by admission, by reason.",
                                  ["reason"])
 _REJECTION_CHILDREN = {reason: QUEUE_REJECTIONS_TOTAL.labels(reason) for reason in QUEUE_REJECTION_REASONS}
@@ -163,7 +173,8 @@ LOOP_LAG_SECONDS = Histogram(
     "How late the event loop woke a periodic timer: time it ran without yielding.",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5),
 )
-LOOP_LAG_MAX_SECONDS = Gauge(f"{PREFIX}event_loop_lag_max_seconds", "The largest event-loop lag since start.")
+LOOP_LAG_MAX_SECONDS = Gauge(f"{PREFIX}event_loop_lag_max_seconds", "The largest event-loop lag since start.",
+                             multiprocess_mode="livemax")
 
 
 # -- helpers ---------------------------------------------------------------------------------

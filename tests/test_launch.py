@@ -75,12 +75,13 @@ def test_gateway_in_front_of_a_worker_process_gets_its_tokenizer(qwen3_dir: Path
 
 
 def test_several_processes_share_one_port(qwen3_dir: Path) -> None:
-    wport, gport = free_port(), free_port()
+    wport, gport, mport = free_port(), free_port(), free_port()
     url = f"http://127.0.0.1:{gport}"
     worker = ("sglang_gw.testing.mock_worker", "--port", str(wport), "--model-path", str(qwen3_dir),
               "--served-model-name", "m")
     with process(*worker), process("sglang_gw", "launch", "--port", str(gport), "--workers", "2",
-                                   "--worker-urls", f"grpc://127.0.0.1:{wport}") as gw:
+                                   "--worker-urls", f"grpc://127.0.0.1:{wport}",
+                                   "--prometheus-port", str(mport)) as gw:
         wait_healthy(url, gw)
         pids = set()
         for _ in range(80):
@@ -101,3 +102,19 @@ def test_several_processes_share_one_port(qwen3_dir: Path) -> None:
             assert error["code"] == "conflict" and "--workers" in error["message"]
         listed = httpx.get(f"{url}/workers").json()
         assert [w["url"] for w in listed["workers"]] == [f"grpc://127.0.0.1:{wport}"]
+        # Metrics: whichever process answers a scrape, it counts both processes' requests.
+        chats = 6
+        for _ in range(chats - 1):  # one was sent above; each on a new connection
+            httpx.post(f"{url}/v1/chat/completions", json={"model": "m", "messages": [{"role": "user", "content": "x"}]})
+        for _ in range(6):  # new connections, so the scrapes reach both processes
+            assert _chat_count(httpx.get(f"http://127.0.0.1:{mport}/metrics").text) == chats
+        assert "sgl_router_worker_healthy" in httpx.get(f"http://127.0.0.1:{mport}/metrics").text
+
+
+def _chat_count(exposition: str) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return sum(sample.value for family in text_string_to_metric_families(exposition)
+               for sample in family.samples
+               if sample.name == "sgl_router_requests_total"
+               and sample.labels.get("endpoint") == "/v1/chat/completions")

@@ -15,7 +15,7 @@ from sglang_gw.plugins import HookRegistry
 from sglang_gw.server import routes_native, routes_openai, routes_parse, routes_workers
 from sglang_gw.server.admission import AdmissionMiddleware
 from sglang_gw.server.errors import exception_handlers
-from sglang_gw.server.metrics_server import start_metrics_server
+from sglang_gw.server.metrics_server import release_process_metrics, start_metrics_server
 from sglang_gw.server.middleware import build_middleware
 from sglang_gw.server.sse import BODY_SEND
 
@@ -52,6 +52,7 @@ def build_app(config: GatewayConfig, *, hooks: HookRegistry | None = None) -> Ga
             if metrics is not None:
                 await metrics.stop()
             await gateway.stop()
+            release_process_metrics()
 
     obs, sec = config.observability, config.security
     generation_paths = frozenset({"/v1/chat/completions", "/v1/completions", "/generate"})

@@ -5,6 +5,12 @@ port stays inside the cluster, and a flood of API traffic cannot starve scrapes 
 connection slots. ``--prometheus-host`` / ``--prometheus-port`` choose the listener; it
 serves ``/metrics`` (and ``/``) from the default ``prometheus_client`` registry.
 
+With ``--workers N`` the launcher points ``PROMETHEUS_MULTIPROC_DIR`` at a fresh directory
+before the processes start, so each one writes its series to files there. Every process
+then binds the metrics port with ``SO_REUSEPORT`` and answers a scrape with all processes'
+files combined: whichever process the kernel hands the scrape to, the figures are the
+gateway's as a whole.
+
     server = await start_metrics_server("0.0.0.0", 29000)   # in the gateway's lifespan
     ...
     await server.stop()
@@ -15,17 +21,39 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 from collections.abc import Iterator
 
 import uvicorn
-from prometheus_client import REGISTRY, CollectorRegistry, make_asgi_app
+from prometheus_client import REGISTRY, CollectorRegistry, make_asgi_app, multiprocess
 
 from sglang_gw.errors import ConfigError
 
-__all__ = ["MetricsServer", "start_metrics_server"]
+__all__ = ["MULTIPROC_DIR_ENV", "MetricsServer", "release_process_metrics", "scrape_registry",
+           "start_metrics_server"]
 
 log = logging.getLogger(__name__)
+MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's own variable
+
+
+def _multiprocess() -> bool:
+    return bool(os.environ.get(MULTIPROC_DIR_ENV))
+
+
+def scrape_registry() -> CollectorRegistry:
+    """What a scrape shows: this process's registry, or every process's files combined."""
+    if not _multiprocess():
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return registry
+
+
+def release_process_metrics() -> None:
+    """On a process's way out (multiprocess mode): drop its live gauges from the total."""
+    if _multiprocess():
+        multiprocess.mark_process_dead(os.getpid())
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -36,13 +64,15 @@ class _EmbeddedServer(uvicorn.Server):
         yield
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def _bind(host: str, port: int, *, shared: bool = False) -> socket.socket:
     """Bind here, not in uvicorn: a taken port then raises ConfigError instead of uvicorn's
     ``sys.exit(1)``, which would escape a task and stop the whole event loop."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if shared:  # every gateway process listens on the one metrics port
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
     except OSError as err:
         sock.close()
@@ -54,10 +84,10 @@ def _bind(host: str, port: int) -> socket.socket:
 class MetricsServer:
     """``/metrics`` on ``host:port``; ``port=0`` picks a free port (see :attr:`port`)."""
 
-    def __init__(self, host: str, port: int, *, registry: CollectorRegistry = REGISTRY) -> None:
+    def __init__(self, host: str, port: int, *, registry: CollectorRegistry | None = None) -> None:
         self.host = host
         self.requested_port = port
-        self.registry = registry
+        self.registry = registry if registry is not None else scrape_registry()
         self._sock: socket.socket | None = None
         self._bound_port: int | None = None
         self._server: _EmbeddedServer | None = None
@@ -75,7 +105,7 @@ class MetricsServer:
 
     async def start(self) -> None:
         """Listen and return once the server accepts connections."""
-        self._sock = _bind(self.host, self.requested_port)
+        self._sock = _bind(self.host, self.requested_port, shared=_multiprocess())
         self._bound_port = self._sock.getsockname()[1]
         # log_config=None keeps the gateway's logging set-up, which uvicorn would replace. No
         # access_log=False either: uvicorn applies it to the process-wide "uvicorn.access"
@@ -112,7 +142,7 @@ class MetricsServer:
             self._server = self._task = self._sock = None
 
 
-async def start_metrics_server(host: str, port: int, *, registry: CollectorRegistry = REGISTRY) -> MetricsServer:
+async def start_metrics_server(host: str, port: int, *, registry: CollectorRegistry | None = None) -> MetricsServer:
     """Start a :class:`MetricsServer` in the running event loop and return it."""
     server = MetricsServer(host, port, registry=registry)
     await server.start()
