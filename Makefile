@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PROTO_OUT := sglang_gw/proto/sglang_scheduler_pb2.py
 TOKENIZERS := .cache/models/.built
 
-.PHONY: all install proto tokenizers serve test bench bench-smg clean
+.PHONY: all install proto tokenizers serve lint test bench bench-smg clean
 
 all: test
 
@@ -32,7 +32,10 @@ tokenizers: $(TOKENIZERS)
 serve: proto tokenizers
 	$(PY) -m sglang_gw launch $(ARGS)
 
-test: proto tokenizers
+lint: $(STAMP)
+	$(VENV)/bin/ruff check sglang_gw tests scripts examples
+
+test: proto tokenizers lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The benchmark uses smg (and py-spy for --py-spy profiles) from .cache/smg-venv when present.

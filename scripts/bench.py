@@ -51,7 +51,8 @@ from benchlib.settings import HOST, MODEL_DIR, MODEL_NAME, SMG_DEFAULT  # noqa: 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="short windows, fewer requests (about a minute)")
-    p.add_argument("--smg", default=None, help=f"smg executable (default: {SMG_DEFAULT.relative_to(REPO_ROOT)} if present)")
+    p.add_argument("--smg", default=None,
+                   help=f"smg executable (default: {SMG_DEFAULT.relative_to(REPO_ROOT)} if present)")
     p.add_argument("--no-smg", action="store_true", help="skip smg even when installed")
     p.add_argument("--token-delay", type=float, default=0.0, help="mock worker seconds per token (models a GPU)")
     p.add_argument("--scenarios", nargs="*", default=[], help=f"subset of: {' '.join(s.key for s in SCENARIOS)}")

@@ -139,7 +139,8 @@ def _add_security(p: argparse.ArgumentParser) -> None:
 
 def _add_pd(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("prefill/decode disaggregation")
-    g.add_argument("--pd-disaggregation", action="store_true", help="route each request to a prefill and a decode worker")
+    g.add_argument("--pd-disaggregation", action="store_true",
+                   help="route each request to a prefill and a decode worker")
     g.add_argument("--prefill", nargs="+", action="append", default=[], metavar="URL [BOOTSTRAP_PORT]",
                    help="a prefill worker and its KV bootstrap port (repeat for more)")
     g.add_argument("--decode", action="append", default=[], metavar="URL", help="a decode worker (repeat for more)")

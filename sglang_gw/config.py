@@ -10,7 +10,8 @@ from sglang_gw.server.admission import AdmissionConfig
 from sglang_gw.workers.breaker import BreakerConfig
 from sglang_gw.workers.health import HealthConfig
 
-__all__ = ["DemoConfig", "GatewayConfig", "ModelConfig", "ObservabilityConfig", "PdConfig", "SecurityConfig", "RetryConfig", "RoutingConfig", "ServerConfig"]
+__all__ = ["DemoConfig", "GatewayConfig", "ModelConfig", "ObservabilityConfig", "PdConfig", "RetryConfig",
+           "RoutingConfig", "SecurityConfig", "ServerConfig"]
 
 
 @dataclass(slots=True, frozen=True)

@@ -94,7 +94,8 @@ class Gateway:
         common = {"tokenizer_path": cfg.tokenizer_path or cfg.model_path, "served_model_name": cfg.served_model_name}
         pd = self.config.pd
         if pd is not None:
-            return [*(WorkerSpec(url=u, worker_type="prefill", bootstrap_port=port, **common) for u, port in pd.prefill),
+            return [*(WorkerSpec(url=u, worker_type="prefill", bootstrap_port=port, **common)
+                      for u, port in pd.prefill),
                     *(WorkerSpec(url=u, worker_type="decode", **common) for u in pd.decode)]
         providers = [WorkerSpec(url=url, api_key=key) for url, key in self.config.provider_workers]
         urls = list(self.config.worker_urls) or ([] if providers else [await self._start_demo()])
@@ -109,7 +110,8 @@ class Gateway:
         if demo is None or demo.model_path is None:
             raise ConfigError("no --worker-urls given and no demo model folder to start a demo worker on")
         facts = read_model_facts(demo.model_path)
-        worker = MockWorker(facts, policy=ReplyPolicy(facts, mode=demo.mode), timing=Timing(token_delay=demo.token_delay),
+        worker = MockWorker(facts, policy=ReplyPolicy(facts, mode=demo.mode),
+                            timing=Timing(token_delay=demo.token_delay),
                             served_model_name=self.config.model.served_model_name or f"demo-{demo.model_path.name}")
         self._demo = MockWorkerServer(worker)
         await self._demo.start()

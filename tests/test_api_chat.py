@@ -33,7 +33,8 @@ def test_chat_reply_and_usage(gw: RunningGateway) -> None:
     sent = gw.worker.records.requests[-1]
     assert resp.usage.prompt_tokens == len(sent.tokenized.input_ids)
     # The reply's tokens plus the eos the worker stopped on.
-    assert resp.usage.completion_tokens == len(gw.worker.facts.tokenizer.encode(SCRIPT["MULTIBYTE"], add_special_tokens=False).ids) + 1
+    reply_ids = gw.worker.facts.tokenizer.encode(SCRIPT["MULTIBYTE"], add_special_tokens=False).ids
+    assert resp.usage.completion_tokens == len(reply_ids) + 1
     assert resp.usage.total_tokens == resp.usage.prompt_tokens + resp.usage.completion_tokens
     assert gw.worker.records.aborts == []  # a normal finish sends no Abort
 
@@ -147,7 +148,8 @@ def test_sampling_is_forwarded_with_real_defaults(gw: RunningGateway) -> None:
     # Silent request: the worker's generation_config defaults (Qwen3: 0.6 / 0.95 / 20), never proto zeros.
     assert sp.temperature == pytest.approx(0.6) and sp.top_p == pytest.approx(0.95) and sp.top_k == 20
     assert sp.repetition_penalty == pytest.approx(1.0)
-    assert sp.max_new_tokens == gw.worker.facts.max_context_length - len(gw.worker.records.requests[-1].tokenized.input_ids)
+    prompt_len = len(gw.worker.records.requests[-1].tokenized.input_ids)
+    assert sp.max_new_tokens == gw.worker.facts.max_context_length - prompt_len
 
 
 def test_response_format_becomes_a_constraint(gw: RunningGateway) -> None:

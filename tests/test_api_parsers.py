@@ -138,7 +138,8 @@ def test_parse_endpoints(shared_gateway: RunningGateway) -> None:
     r = httpx.post(f"{url}/parse/reasoning", json={"text": "<think>a</think>b", "reasoning_parser": "qwen3"}).json()
     assert r == {"reasoning_content": "a", "content": "b"}
     text = 'Sure. <tool_call>\n{"name": "get_weather", "arguments": {"city": "Rome"}}\n</tool_call>'
-    r = httpx.post(f"{url}/parse/function_call", json={"text": text, "tool_call_parser": "hermes", "tools": TOOLS}).json()
+    body = {"text": text, "tool_call_parser": "hermes", "tools": TOOLS}
+    r = httpx.post(f"{url}/parse/function_call", json=body).json()
     assert r["content"] == "Sure." and json.loads(r["tool_calls"][0]["function"]["arguments"]) == {"city": "Rome"}
     bad = httpx.post(f"{url}/parse/function_call", json={"text": text, "tool_call_parser": "nope"})
     assert bad.status_code == 400 and "hermes" in bad.json()["error"]["message"]

@@ -309,7 +309,8 @@ async def test_no_key_no_header(fake: tuple[FakeOpenAI, str]) -> None:
 
 # -- over MockTransport: SGLang discovery, URLs, SSE framing ------------------------------------
 
-def mock_backend(routes: dict[str, Any], base: str = "http://sglang:30000", **kwargs: Any) -> tuple[HttpBackend, list[str]]:
+def mock_backend(routes: dict[str, Any], base: str = "http://sglang:30000",
+                 **kwargs: Any) -> tuple[HttpBackend, list[str]]:
     seen: list[str] = []
 
     def handle(request: httpx.Request) -> httpx.Response:
@@ -406,7 +407,8 @@ async def _payloads(*chunks: bytes) -> list[bytes]:
 
 
 async def test_sse_framing() -> None:
-    assert await _payloads(b'data: {"a"', b': 1}\r\n\r\n: comment\n\nevent: x\nid: 7\ndata:b\n\n') == [b'{"a": 1}', b"b"]
+    got = await _payloads(b'data: {"a"', b': 1}\r\n\r\n: comment\n\nevent: x\nid: 7\ndata:b\n\n')
+    assert got == [b'{"a": 1}', b"b"]
     assert await _payloads(b"data: one\ndata: two\n\n") == [b"one\ntwo"]  # multi-line data
     assert await _payloads(b"data: last-without-blank-line") == [b"last-without-blank-line"]
     assert await _payloads(b"data: x\n\ndata: [DONE]\n\n") == [b"x", b"[DONE]"]  # SseStream drops [DONE]

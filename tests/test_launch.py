@@ -90,7 +90,8 @@ def test_several_processes_share_one_port(qwen3_dir: Path) -> None:
                 break
             time.sleep(0.05)
         assert len(pids) == 2
-        r = httpx.post(f"{url}/v1/chat/completions", json={"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+        hi = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+        r = httpx.post(f"{url}/v1/chat/completions", json=hi)
         assert r.json()["choices"][0]["message"]["content"] == "hi"
         # Each process has its own worker list, so run-time changes are refused, clearly.
         for method, path, kwargs in (("POST", "/workers", {"json": {"url": "grpc://127.0.0.1:1"}}),
@@ -105,7 +106,7 @@ def test_several_processes_share_one_port(qwen3_dir: Path) -> None:
         # Metrics: whichever process answers a scrape, it counts both processes' requests.
         chats = 6
         for _ in range(chats - 1):  # one was sent above; each on a new connection
-            httpx.post(f"{url}/v1/chat/completions", json={"model": "m", "messages": [{"role": "user", "content": "x"}]})
+            httpx.post(f"{url}/v1/chat/completions", json=hi)
         for _ in range(6):  # new connections, so the scrapes reach both processes
             assert _chat_count(httpx.get(f"http://127.0.0.1:{mport}/metrics").text) == chats
         assert "sgl_router_worker_healthy" in httpx.get(f"http://127.0.0.1:{mport}/metrics").text

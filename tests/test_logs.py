@@ -46,7 +46,7 @@ def test_json_lines_carry_the_request_id(tmp_path: Path) -> None:
     try:
         log.warning("inside %d", 7)
         try:
-            1 / 0
+            raise ZeroDivisionError("division by zero")
         except ZeroDivisionError:
             log.exception("failed: ünïcode")
     finally:

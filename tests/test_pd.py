@@ -36,7 +36,7 @@ def test_both_legs_share_a_room_and_the_stream_comes_from_decode() -> None:
                 if '"content":"' in line:
                     text += line.split('"content":"')[1].split('"')[0]
         assert text == "from decode"
-        for p_req, d_req in zip(prefill.worker.records.requests, decode.worker.records.requests):
+        for p_req, d_req in zip(prefill.worker.records.requests, decode.worker.records.requests, strict=True):
             assert p_req.disaggregated_params == d_req.disaggregated_params
             assert p_req.disaggregated_params.bootstrap_port == 8998
             assert p_req.disaggregated_params.bootstrap_host == "127.0.0.1"

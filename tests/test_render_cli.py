@@ -33,4 +33,4 @@ def test_render_jsonl_gives_one_line_per_request(qwen3_dir: Path) -> None:
     results = [json.loads(line) for line in out.stdout.splitlines()]
     assert len(results) == 4 and out.returncode == 1
     assert results[1]["error"]["param"] == "messages"
-    assert [("q%d" % i) in results[j]["prompt"] for i, j in ((0, 0), (1, 2), (2, 3))] == [True] * 3
+    assert [f"q{i}" in results[j]["prompt"] for i, j in ((0, 0), (1, 2), (2, 3))] == [True] * 3

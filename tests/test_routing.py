@@ -70,9 +70,11 @@ def test_unknown_policy_lists_the_valid_ones() -> None:
     assert "fastest" in str(err.value) and all(n in str(err.value) for n in NAMES)
 
 
-@pytest.mark.parametrize(("alias", "name"), [("round-robin", "round_robin"), ("power-of-two", "power_of_two"),
-                                             ("cache-aware", "cache_aware"), ("prefix-hash", "prefix_hash"),
-                                             ("consistent-hashing", "consistent_hashing"), ("least-load", "least_load")])
+ALIASES = [("round-robin", "round_robin"), ("power-of-two", "power_of_two"), ("cache-aware", "cache_aware"),
+           ("prefix-hash", "prefix_hash"), ("consistent-hashing", "consistent_hashing"), ("least-load", "least_load")]
+
+
+@pytest.mark.parametrize(("alias", "name"), ALIASES)
 def test_aliases(alias: str, name: str) -> None:
     assert POLICIES.canonical(alias) == name
     assert POLICIES.get(alias) is POLICIES.get(name)
@@ -167,10 +169,10 @@ def test_cache_aware_keeps_a_shared_prefix_together_and_spreads_the_rest() -> No
     it_s, it_u = iter(shared), iter(unrelated)
     prompts = [next(it_s) if s else next(it_u) for s in order]
     chosen = simulate(make("cache_aware", seed=1), workers, prompts)
-    (hot, hits), = Counter(url for url, s in zip(chosen, order) if s).most_common(1)
+    (hot, hits), = Counter(url for url, s in zip(chosen, order, strict=True) if s).most_common(1)
     assert hits >= 0.9 * 300
     # The hot worker is busier, so unrelated prompts go evenly to the other seven.
-    spread = Counter(url for url, s in zip(chosen, order) if not s and url != hot)
+    spread = Counter(url for url, s in zip(chosen, order, strict=True) if not s and url != hot)
     fair = sum(spread.values()) / 7
     assert len(spread) == 7 and 0.7 * fair < min(spread.values()) <= max(spread.values()) < 1.3 * fair
 
@@ -325,7 +327,8 @@ def test_consistent_hashing_is_sticky_balanced_and_the_same_everywhere() -> None
     first = placement(make("consistent_hashing", seed=1), workers)
     assert first == placement(make("consistent_hashing", seed=2), list(reversed(workers)))
     counts = Counter(first.values())
-    assert len(counts) == 8 and max(counts.values()) < 1.5 * len(KEYS) / 8 and min(counts.values()) > 0.6 * len(KEYS) / 8
+    fair = len(KEYS) / 8
+    assert len(counts) == 8 and max(counts.values()) < 1.5 * fair and min(counts.values()) > 0.6 * fair
 
 
 def test_consistent_hashing_adding_a_worker_moves_about_one_nth() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Sequence
 
@@ -26,7 +27,7 @@ def reference(text: str, stops: Sequence[str], keep_stop: bool) -> tuple[str, st
 def random_split(rng: random.Random, text: str) -> list[str]:
     cuts = sorted(rng.randrange(len(text) + 1) for _ in range(rng.randrange(12)))
     bounds = [0, *cuts, len(text)]
-    return [text[a:b] for a, b in zip(bounds, bounds[1:])]
+    return [text[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 def run(stops: Sequence[str], parts: Sequence[str], *, keep_stop: bool = False) -> tuple[str, str | None]:

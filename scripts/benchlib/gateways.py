@@ -28,7 +28,8 @@ class Launch:
     metrics_port: int | None = None
 
 
-def ours_argv(port: int, worker_url: str, tools: bool, *, workers: int = 1, metrics_port: int | None = None) -> list[str]:
+def ours_argv(port: int, worker_url: str, tools: bool, *, workers: int = 1,
+              metrics_port: int | None = None) -> list[str]:
     argv = [sys.executable, "-m", "sglang_gw", "launch", "--host", HOST, "--port", str(port),
             "--worker-urls", worker_url, "--model-path", str(MODEL_DIR), "--log-level", "warning"]
     if workers > 1:

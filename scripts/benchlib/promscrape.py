@@ -79,7 +79,7 @@ async def read_loop_lag(port: int) -> LagReading:
 def lag_in_window(before: LagReading, after: LagReading) -> dict[str, Any]:
     """The window's lag figures: samples, how many were over 20 ms, and the largest."""
     samples = after.count - before.count
-    grown = [(le, a - b) for (le, a), (_, b) in zip(after.buckets, before.buckets)]
+    grown = [(le, a - b) for (le, a), (_, b) in zip(after.buckets, before.buckets, strict=True)]
     within = dict(grown)
     out: dict[str, Any] = {"loop_lag_samples": int(samples),
                            "loop_lag_over_20ms": int(samples - within.get(STALL_S, samples))}

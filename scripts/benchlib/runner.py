@@ -17,8 +17,8 @@ from benchlib.gateways import Launch, ours_has_tool_parser, ours_launch, smg_lau
 from benchlib.http_client import HttpConnection
 from benchlib.procs import Cores, Service, process_cpu_seconds, system_busy_seconds, thread_cpu_seconds, wait_settled
 from benchlib.profiling import start_profiler, stop_profiler
-from benchlib.promscrape import LagReading, lag_in_window, read_loop_lag
 from benchlib.prompts import chat_body, floor_requests, long_body, long_floor_requests
+from benchlib.promscrape import LagReading, lag_in_window, read_loop_lag
 from benchlib.scenarios import SCENARIOS, Scenario, quick, scale_worker_counts, side_request_count, warmup_count
 from benchlib.window import Send, SideClient, drive, figures, side_figures
 from sglang_gw.workers.client import GrpcWorkerClient
@@ -128,7 +128,8 @@ class Bench:
               f"TTFT p50 {_fmt(row['ttft_p50_ms'])} ms  gw CPU {_fmt(row.get('gw_cpu_ms_per_req'), 3)} ms/req"
               + extra, flush=True)
 
-    async def _start_profiler(self, target: str, sc: Scenario, gateway: Service | None) -> subprocess.Popen[bytes] | None:
+    async def _start_profiler(self, target: str, sc: Scenario,
+                              gateway: Service | None) -> subprocess.Popen[bytes] | None:
         if not (self.args.py_spy and target == "ours" and sc.key == self.args.profile and gateway):
             return None
         out = self.out_dir / f"profile-{sc.key}.txt"

@@ -43,7 +43,8 @@ class ChoiceDecoder:
         self.stopped_here = False  # finished by a stop string the gateway matched
         self.output_ids: list[int] = []
 
-    def on_tokens(self, ids: Sequence[int], logprobs: pb.OutputLogProbs | None, lp_offset: int = 0) -> ChoiceDelta | None:
+    def on_tokens(self, ids: Sequence[int], logprobs: pb.OutputLogProbs | None,
+                  lp_offset: int = 0) -> ChoiceDelta | None:
         """New tokens from a chunk → the text now final (None when nothing to say)."""
         if self.finished or not ids:
             return None
@@ -109,6 +110,6 @@ class ChoiceDecoder:
             if i >= len(lp.token_logprobs):
                 break
             top = tops[i] if i < len(tops) else None
-            pairs = tuple(zip(top.token_ids, top.values)) if top is not None else ()
+            pairs = tuple(zip(top.token_ids, top.values, strict=False)) if top is not None else ()
             out.append(TokenLogprob(tid, lp.token_logprobs[i], pairs))
         return out

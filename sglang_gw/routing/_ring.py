@@ -40,13 +40,13 @@ class HashRing:
             return
         self._members.add(url)
         points = [(stable_hash(f"{url}#{i}".encode()), url) for i in range(self.vnodes)]
-        self._rebuild(list(zip(self._points, self._owners)) + points)
+        self._rebuild(list(zip(self._points, self._owners, strict=True)) + points)
 
     def remove(self, url: str) -> None:
         if url not in self._members:
             return
         self._members.discard(url)
-        self._rebuild([(p, o) for p, o in zip(self._points, self._owners) if o != url])
+        self._rebuild([(p, o) for p, o in zip(self._points, self._owners, strict=True) if o != url])
 
     def walk(self, key_hash: int) -> Iterator[str]:
         """Owners clockwise from `key_hash`, one full turn (repeats included)."""

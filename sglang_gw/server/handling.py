@@ -19,7 +19,8 @@ from sglang_gw.pipeline.types import ChoiceDelta, PreparedRequest, Usage
 from sglang_gw.plugins import FrameContext
 from sglang_gw.server.sse import cancel_on_hang_up, sse_response
 
-__all__ = ["framed", "generations_for", "json_response", "respond", "start_deltas", "unless_disconnected", "usage_of", "with_trace"]
+__all__ = ["framed", "generations_for", "json_response", "respond", "start_deltas", "unless_disconnected", "usage_of",
+           "with_trace"]
 
 _encode = msgspec.json.Encoder().encode
 

@@ -109,7 +109,7 @@ async def get_loads(request: Request) -> Response:
     workers = gw.pool.workers()
     answers = await asyncio.gather(*(w.client.loads() for w in workers), return_exceptions=True)
     out = []
-    for worker, answer in zip(workers, answers):
+    for worker, answer in zip(workers, answers, strict=True):
         entry: dict[str, object] = {"url": worker.url, "model": worker.model, "inflight": worker.inflight}
         if isinstance(answer, WorkerError):
             entry["error"] = answer.message
@@ -128,7 +128,7 @@ async def flush_cache(request: Request) -> Response:
     gw = _gateway(request)
     workers = [w for w in gw.pool.workers() if w.kind == "grpc"]  # the OpenAI API has no cache flush
     answers = await asyncio.gather(*(w.client.flush_cache() for w in workers), return_exceptions=True)
-    results = {w.url: (a if isinstance(a, bool) else False) for w, a in zip(workers, answers)}
+    results = {w.url: (a if isinstance(a, bool) else False) for w, a in zip(workers, answers, strict=True)}
     return json_response({"success": all(results.values()), "workers": results},
                          status=200 if all(results.values()) else 502)
 

@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 SERVICE_NAME = "sglang.grpc.scheduler.SglangScheduler"
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "generation_config.json",
                     "config.json", "chat_template.jinja", "special_tokens_map.json")
+Ctx = grpc.aio.ServicerContext  # the servicer methods' context, named short
 _SAMPLING_KEYS = ("temperature", "top_p", "top_k", "min_p", "repetition_penalty")
 
 
@@ -102,7 +103,7 @@ class MockWorker(pb_grpc.SglangSchedulerServicer):
 
     # ---- Generate --------------------------------------------------------------------
 
-    async def Generate(self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[pb.GenerateResponse]:
+    async def Generate(self, request: pb.GenerateRequest, context: Ctx) -> AsyncIterator[pb.GenerateResponse]:
         self.records.requests.append(request)
         self.records.metadata.append({k: v for k, v in context.invocation_metadata() or ()
                                       if isinstance(v, str)})
@@ -120,7 +121,7 @@ class MockWorker(pb_grpc.SglangSchedulerServicer):
             if not finished:
                 self.records.cancelled.append(rid)
 
-    async def _reject_if_told(self, context: grpc.aio.ServicerContext) -> None:
+    async def _reject_if_told(self, context: Ctx) -> None:
         f = self.faults
         if f.reject_next > 0:
             f.reject_next -= 1
@@ -128,11 +129,12 @@ class MockWorker(pb_grpc.SglangSchedulerServicer):
         if f.unavailable_rate and self._rng.random() < f.unavailable_rate:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "injected: worker unavailable")
 
-    async def _validate(self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext) -> None:
+    async def _validate(self, request: pb.GenerateRequest, context: Ctx) -> None:
         sp = request.sampling_params
         if sp.stop:
             # A --grpc-mode worker has no tokenizer, so it cannot match stop strings.
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "stop strings are not supported in gRPC mode; send stop_token_ids")
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                "stop strings are not supported in gRPC mode; send stop_token_ids")
         n_in = len(request.tokenized.input_ids)
         if n_in == 0:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "input_ids is empty")
@@ -145,7 +147,8 @@ class MockWorker(pb_grpc.SglangSchedulerServicer):
         prompt = request.tokenized.input_ids
         budget = self.facts.max_context_length - len(prompt)
         max_new = min(sp.max_new_tokens, budget) if sp.HasField("max_new_tokens") else budget
-        seed = int(sp.custom_params["seed"]) if "seed" in sp.custom_params.fields else zlib.crc32(request.request_id.encode())
+        seed = (int(sp.custom_params["seed"]) if "seed" in sp.custom_params.fields
+                else zlib.crc32(request.request_id.encode()))
         return [
             plan_choice(
                 self.policy.reply_ids(prompt, i, seed),
@@ -163,7 +166,7 @@ class MockWorker(pb_grpc.SglangSchedulerServicer):
         best = 0
         for old in self._recent_prompts:
             n = 0
-            for a, b in zip(old, prompt):
+            for a, b in zip(old, prompt, strict=False):
                 if a != b:
                     break
                 n += 1
@@ -172,11 +175,12 @@ class MockWorker(pb_grpc.SglangSchedulerServicer):
         return min(best, len(prompt) - 1)
 
     async def _stream(self, request: pb.GenerateRequest, aborted: asyncio.Event,
-                      context: grpc.aio.ServicerContext) -> AsyncIterator[pb.GenerateResponse]:
+                      context: Ctx) -> AsyncIterator[pb.GenerateResponse]:
         plans = self._plans(request)
         prompt_len = len(request.tokenized.input_ids)
         cached = self._cached_tokens(request.tokenized.input_ids)
-        step = max(1, request.sampling_params.stream_interval) if request.sampling_params.HasField("stream_interval") else 1
+        sp = request.sampling_params
+        step = max(1, sp.stream_interval) if sp.HasField("stream_interval") else 1
         sent = [0] * len(plans)
         emitted = 0
         if self.timing.ttft:
@@ -196,12 +200,13 @@ class MockWorker(pb_grpc.SglangSchedulerServicer):
                 if request.stream:
                     yield self._chunk(request, i, new, sent[i], prompt_len, cached)
                 if sent[i] >= len(plan.ids):
-                    yield self._complete(request, i, plan.ids, plan.finish_reason, plan.matched_token_id, prompt_len, cached)
+                    yield self._complete(request, i, plan.ids, plan.finish_reason, plan.matched_token_id,
+                                         prompt_len, cached)
             emitted += step
             if self.timing.token_delay:
                 await asyncio.sleep(self.timing.token_delay * step)
 
-    async def _inject(self, emitted: int, aborted: asyncio.Event, context: grpc.aio.ServicerContext) -> None:
+    async def _inject(self, emitted: int, aborted: asyncio.Event, context: Ctx) -> None:
         f = self.faults
         if f.fail_after_tokens is not None and emitted >= f.fail_after_tokens:
             await context.abort(grpc.StatusCode.INTERNAL, "injected: failure mid-stream")
@@ -253,19 +258,19 @@ class MockWorker(pb_grpc.SglangSchedulerServicer):
 
     # ---- Management ------------------------------------------------------------------
 
-    async def Abort(self, request: pb.AbortRequest, context: grpc.aio.ServicerContext) -> pb.AbortResponse:
+    async def Abort(self, request: pb.AbortRequest, context: Ctx) -> pb.AbortResponse:
         self.records.aborts.append(request.request_id)
         event = self.running.get(request.request_id)
         if event is not None:
             event.set()
         return pb.AbortResponse(success=True, message="aborted" if event else "not running")
 
-    async def HealthCheck(self, request: pb.HealthCheckRequest, context: grpc.aio.ServicerContext) -> pb.HealthCheckResponse:
+    async def HealthCheck(self, request: pb.HealthCheckRequest, context: Ctx) -> pb.HealthCheckResponse:
         if self.faults.unhealthy:
             return pb.HealthCheckResponse(healthy=False, message="injected: unhealthy")
         return pb.HealthCheckResponse(healthy=True, message="ok")
 
-    async def GetModelInfo(self, request: pb.GetModelInfoRequest, context: grpc.aio.ServicerContext) -> pb.GetModelInfoResponse:
+    async def GetModelInfo(self, request: pb.GetModelInfoRequest, context: Ctx) -> pb.GetModelInfoResponse:
         f = self.facts
         return pb.GetModelInfoResponse(
             model_path=self.model_path, tokenizer_path=self.model_path, is_generation=True,
@@ -282,7 +287,7 @@ class MockWorker(pb_grpc.SglangSchedulerServicer):
         found = {k: gen[k] for k in _SAMPLING_KEYS if k in gen}
         return json.dumps(found) if found else ""
 
-    async def GetServerInfo(self, request: pb.GetServerInfoRequest, context: grpc.aio.ServicerContext) -> pb.GetServerInfoResponse:
+    async def GetServerInfo(self, request: pb.GetServerInfoRequest, context: Ctx) -> pb.GetServerInfoResponse:
         args = struct_pb2.Struct()
         args.update({"model_path": self.model_path, "served_model_name": self.served_model_name,
                      "tp_size": 1, "dp_size": 1, "context_length": self.facts.max_context_length})
@@ -294,7 +299,7 @@ class MockWorker(pb_grpc.SglangSchedulerServicer):
         resp.start_time.FromSeconds(int(self._started))
         return resp
 
-    async def GetLoads(self, request: pb.GetLoadsRequest, context: grpc.aio.ServicerContext) -> pb.GetLoadsResponse:
+    async def GetLoads(self, request: pb.GetLoadsRequest, context: Ctx) -> pb.GetLoadsResponse:
         running = len(self.running)
         load = pb.SchedulerLoad(dp_rank=0, num_running_reqs=running, num_total_reqs=running,
                                 max_total_num_tokens=1 << 20, max_running_requests=256,
@@ -304,11 +309,12 @@ class MockWorker(pb_grpc.SglangSchedulerServicer):
             loads=[load], aggregate=pb.AggregateMetrics(total_running_reqs=running, total_reqs=running,
                                                          avg_utilization=running / 256))
 
-    async def FlushCache(self, request: common_pb2.FlushCacheRequest, context: grpc.aio.ServicerContext) -> common_pb2.FlushCacheResponse:
+    async def FlushCache(self, request: common_pb2.FlushCacheRequest, context: Ctx) -> common_pb2.FlushCacheResponse:
         self._recent_prompts.clear()
         return common_pb2.FlushCacheResponse(success=True, message="flushed")
 
-    async def GetTokenizer(self, request: common_pb2.GetTokenizerRequest, context: grpc.aio.ServicerContext) -> AsyncIterator[common_pb2.GetTokenizerChunk]:
+    async def GetTokenizer(self, request: common_pb2.GetTokenizerRequest,
+                           context: Ctx) -> AsyncIterator[common_pb2.GetTokenizerChunk]:
         data = _zip_folder(self.facts.path)
         digest = sha256(data).hexdigest()
         size = 256 * 1024
@@ -410,7 +416,8 @@ def build_worker(args: argparse.Namespace) -> MockWorker:
     policy = ReplyPolicy(facts, mode=args.mode, script=script, random_tokens=args.random_tokens)
     faults = Faults(unavailable_rate=args.fail_rate)
     return MockWorker(facts, policy=policy, served_model_name=args.served_model_name,
-                      model_path=args.reported_model_path, timing=Timing(ttft=args.ttft, token_delay=args.token_delay), faults=faults)
+                      model_path=args.reported_model_path, timing=Timing(ttft=args.ttft, token_delay=args.token_delay),
+                      faults=faults)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

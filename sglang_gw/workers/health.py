@@ -124,7 +124,7 @@ class HealthChecker(_Periodic):
         # Forget workers that left the fleet, so a re-added one starts with a clean slate.
         self._streaks = {w: self._streaks.get(w) or _Streak() for w in workers}
         outcomes = await asyncio.gather(*(self._probe(w) for w in workers))
-        for worker, ok in zip(workers, outcomes):
+        for worker, ok in zip(workers, outcomes, strict=True):
             await self._apply(worker, ok)
 
     async def _probe(self, worker: Worker) -> bool:

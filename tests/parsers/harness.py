@@ -8,6 +8,7 @@ random chunkings. Every split must give the same result as the whole text: that 
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from collections.abc import Callable, Iterator
@@ -29,9 +30,10 @@ def chunkings(text: str, *, seed: int = 0, count: int = 100, tokenizer: Tokenize
         yield token_aligned(text, tokenizer)
     rng = random.Random(seed)
     for _ in range(count):
-        cuts = sorted(rng.sample(range(1, len(text)), k=min(len(text) - 1, rng.randint(1, 12)))) if len(text) > 1 else []
+        cuts = (sorted(rng.sample(range(1, len(text)), k=min(len(text) - 1, rng.randint(1, 12))))
+                if len(text) > 1 else [])
         bounds = [0, *cuts, len(text)]
-        yield [text[a:b] for a, b in zip(bounds, bounds[1:])]
+        yield [text[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 def token_aligned(text: str, tokenizer: Tokenizer) -> list[str]:

@@ -297,7 +297,7 @@ def test_step3_python_literal_values_and_stripping() -> None:
 
 
 def test_step3_non_function_type_is_not_a_call() -> None:
-    text = "<｜tool_calls_begin｜><｜tool_call_begin｜>python<｜tool_sep｜>print(1)<｜tool_call_end｜><｜tool_calls_end｜>"
+    text = "<｜tool_calls_begin｜><｜tool_call_begin｜>python<｜tool_sep｜>print(1)<｜tool_call_end｜><｜tool_calls_end｜>"  # noqa: E501 - a wire-format sample, kept whole
     result = parse("step3", text, valid_json=False)
     assert result.calls == []
     assert result.content == "<｜tool_call_begin｜>python<｜tool_sep｜>print(1)<｜tool_call_end｜>"

@@ -52,7 +52,7 @@ CASES: tuple[ToolCase, ...] = (
                                               "tags": ["a", "b"]}),)),
     ToolCase("unicode", (Call("get_weather", {"city": "Zürich 🌧️ naïve 北京"}),)),
     ToolCase("escapes", (Call("search", {"query": 'say "hi"\\n\ttab \\ back'}),)),
-    ToolCase("markup_in_string", (Call("search", {"query": "<tool_call>{\"x\": 1}</tool_call> [TOOL_CALLS] </think>"}),)),
+    ToolCase("markup_in_string", (Call("search", {"query": "<tool_call>{\"x\": 1}</tool_call> [TOOL_CALLS] </think>"}),)),  # noqa: E501 - a wire-format sample, kept whole
     # An undeclared tool: not a call; the parser keeps its text as content (family-specific text).
     ToolCase("undeclared", (Call("launch_missiles", {"target": "moon"}),), notes="not a call"),
 )

@@ -90,7 +90,7 @@ class Http2Channel:
         try:
             _, conn = await asyncio.wait_for(
                 loop.create_connection(Http2Connection, self._host, self._port), _CONNECT_TIMEOUT)
-        except (OSError, asyncio.TimeoutError) as err:
+        except (TimeoutError, OSError) as err:
             self._fail_pending(f"cannot connect to {self.target}: {err or type(err).__name__}")
             return
         finally:
