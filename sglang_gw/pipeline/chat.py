@@ -123,14 +123,17 @@ class ChatResponder:
                 continue
             parsed = self._parse(delta)
             t0 = time.perf_counter()
+            chunks = []  # made first and yielded after, so the timing leaves out the consumer
             lp = chat_logprobs(self.model.tokenizer, delta.logprobs, self.top_n) if delta.logprobs else None
             if parsed or lp:
-                yield self._chunk([{"index": delta.index, "delta": self._delta_body(parsed), "logprobs": lp,
-                                    "finish_reason": None}], usage_of() if self.continuous_usage else None)
+                chunks.append(self._chunk([{"index": delta.index, "delta": self._delta_body(parsed), "logprobs": lp,
+                                            "finish_reason": None}], usage_of() if self.continuous_usage else None))
             if delta.finish_reason is not None:
-                yield self._chunk([{"index": delta.index, "delta": {}, "logprobs": None,
-                                    "finish_reason": self._finish_reason(delta)}])
+                chunks.append(self._chunk([{"index": delta.index, "delta": {}, "logprobs": None,
+                                            "finish_reason": self._finish_reason(delta)}]))
             frame_time += time.perf_counter() - t0
+            for chunk in chunks:
+                yield chunk
         observe_stage("frame", frame_time)
         observe_stage("parse", self._parse_time)
         if self.include_usage:

@@ -64,8 +64,11 @@ class CompletionResponder:
             self.offsets[delta.index] += len(text)
             if text or lp or delta.finish_reason:
                 choice = {"index": delta.index, "text": text, "logprobs": lp, "finish_reason": delta.finish_reason}
-                yield b"data: " + _encode(self._object([choice], None, True)) + b"\n\n"
-            frame_time += time.perf_counter() - t0
+                chunk = b"data: " + _encode(self._object([choice], None, True)) + b"\n\n"
+                frame_time += time.perf_counter() - t0  # before the yield: the consumer's time is not ours
+                yield chunk
+            else:
+                frame_time += time.perf_counter() - t0
         observe_stage("frame", frame_time)
         if self.include_usage:
             yield b"data: " + _encode(self._object([], usage_of(), True)) + b"\n\n"
