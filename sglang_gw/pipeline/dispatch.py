@@ -108,7 +108,7 @@ class Generation:
         self.usage = Usage(prompt_tokens=len(prepared.prompt_ids))
         self.worker_url: str | None = None
         tail = prepared.prompt_ids[-PROMPT_TAIL:]
-        want_lp = prepared.logprobs is not None
+        self._want_logprobs = want_lp = prepared.logprobs is not None
         self.decoders = [
             ChoiceDecoder(prepared.choice_offset + i, model.tokenizer, prepared.sampling, prepared.stops,
                           model.eos_token_ids, tail, want_logprobs=want_lp, keep_ids=prepared.keep_ids)
@@ -124,9 +124,9 @@ class Generation:
         try:
             while response is not None:
                 t0 = time.perf_counter()
-                deltas = self._handle(response)
+                delta = self._handle(response)
                 decode_time += time.perf_counter() - t0
-                for delta in deltas:
+                if delta is not None:
                     yield delta
                 if self.prepared.stops and self._done_here():
                     return  # a stop string ended every choice: abort in finally
@@ -200,21 +200,20 @@ class Generation:
             raise NoHealthyWorkerError("a select hook chose a worker that is not routable")
         return chosen
 
-    def _handle(self, response: pb.GenerateResponse) -> list[ChoiceDelta]:
+    def _handle(self, response: pb.GenerateResponse) -> ChoiceDelta | None:
+        """One worker message → the delta of the one choice it carries, if any."""
         kind = response.WhichOneof("response")
         if kind == "chunk":
             chunk = response.chunk
             decoder = self.decoders[chunk.index]
             self.usage.cached_tokens = max(self.usage.cached_tokens, chunk.cached_tokens)
-            lp = chunk.output_logprobs if chunk.HasField("output_logprobs") else None
-            delta = decoder.on_tokens(chunk.token_ids, lp)
-            return [delta] if delta is not None else []
+            lp = chunk.output_logprobs if self._want_logprobs and chunk.HasField("output_logprobs") else None
+            return decoder.on_tokens(chunk.token_ids, lp)
         if kind == "complete":
             done = response.complete
             self.usage.cached_tokens = max(self.usage.cached_tokens, done.cached_tokens)
-            delta = self.decoders[done.index].on_complete(done)
-            return [delta] if delta is not None else []
-        return []
+            return self.decoders[done.index].on_complete(done)
+        return None
 
     def _done_here(self) -> bool:
         decoders = self.decoders

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from typing import TypeVar
 
 __all__ = ["primed"]
@@ -38,11 +38,17 @@ class _Primed:
     def __aiter__(self) -> _Primed:
         return self
 
-    async def __anext__(self) -> object:
+    def __anext__(self) -> Awaitable[object]:
+        # A plain method handing back the source's own awaitable: no coroutine frame of
+        # ours is resumed per item, only the source's.
         if self._pending:
             self._pending = False
-            return self._first
-        return await self._source.__anext__()
+            return _ready(self._first)
+        return self._source.__anext__()
 
     async def aclose(self) -> None:
         await self._source.aclose()
+
+
+async def _ready(value: object) -> object:
+    return value
