@@ -23,13 +23,14 @@ import asyncio
 from collections.abc import Callable
 
 from sglang_gw import metrics
+from sglang_gw.background import BackgroundTask
 
 __all__ = ["DEFAULT_INTERVAL", "LoopLagMonitor"]
 
 DEFAULT_INTERVAL = 0.01
 
 
-class LoopLagMonitor:
+class LoopLagMonitor(BackgroundTask):
     """Samples the running loop's lag every ``interval`` seconds into the Prometheus series
     (or into ``observe`` / ``on_new_max``, which tests may replace)."""
 
@@ -38,33 +39,12 @@ class LoopLagMonitor:
                  on_new_max: Callable[[float], None] = metrics.set_loop_lag_max) -> None:
         if not interval > 0:
             raise ValueError("the loop-lag interval must be positive")
+        super().__init__("loop-lag-monitor")
         self.interval = interval
         self.max_lag = 0.0
         self.samples = 0
         self._observe = observe
         self._on_new_max = on_new_max
-        self._task: asyncio.Task[None] | None = None
-
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
-
-    async def start(self) -> None:
-        if not self.running:
-            self._task = asyncio.create_task(self._run(), name="loop-lag-monitor")
-
-    async def stop(self) -> None:
-        """Stop sampling; safe to call twice or before :meth:`start`."""
-        task, self._task = self._task, None
-        if task is None:
-            return
-        task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():  # we are being cancelled too
-                raise
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()

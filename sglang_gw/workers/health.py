@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
+from sglang_gw.background import BackgroundTask
 from sglang_gw.errors import ConfigError, WorkerError
 from sglang_gw.workers.pool import Worker
 
@@ -47,39 +48,17 @@ class HealthConfig:
                 raise ConfigError(f"health {name} must be positive")
 
 
-class _Periodic:
+class _Periodic(BackgroundTask):
     """A task that runs `run_once()` every `interval` seconds until stopped."""
 
     def __init__(self, interval: float, name: str) -> None:
+        super().__init__(name)
         self.interval = interval
-        self._name = name
-        self._task: asyncio.Task[None] | None = None
-
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
-
-    async def start(self) -> None:
-        if not self.running:
-            self._task = asyncio.create_task(self._loop(), name=self._name)
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is None:
-            return
-        task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            # Our own cancellation of the loop; re-raise only if *we* are being cancelled.
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
-                raise
 
     async def run_once(self) -> None:
         raise NotImplementedError
 
-    async def _loop(self) -> None:
+    async def _run(self) -> None:
         while True:
             await asyncio.sleep(self.interval)
             try:
