@@ -106,6 +106,7 @@ class SegmentEncoder:
             return self.encode(sample) == whole
         finally:
             self._cache.clear()
+            self._cached_chars = 0  # the budget counts what the cache holds: nothing now
             self._cached_chars = 0
 
 
