@@ -11,6 +11,7 @@ import pytest
 
 from sglang_gw.model import model_from_folder
 from sglang_gw.pipeline.chat import ChatResponder
+from sglang_gw.pipeline.framing import framed_stream
 from sglang_gw.pipeline.prepare import prepare_chat
 from sglang_gw.pipeline.types import ChoiceDelta, Usage
 from sglang_gw.proto import sglang_scheduler_pb2 as pb
@@ -30,7 +31,7 @@ async def _frames(responder: ChatResponder, deltas: list[ChoiceDelta]) -> list[b
         for delta in deltas:
             yield delta
 
-    return [frame async for frame in responder.stream(source(), lambda: Usage(5, 7, 0))]
+    return [frame async for frame in framed_stream(responder, source(), lambda: Usage(5, 7, 0))]
 
 
 @pytest.mark.parametrize("options", [{}, {"stream_options": {"include_usage": True}}, {"n": 2}])

@@ -59,6 +59,8 @@ class ChatResponder:
         self.include_usage = bool(options and options.include_usage)
         self.continuous_usage = bool(options and options.continuous_usage_stats)
         self._parse_time = 0.0  # summed per token, observed once per request
+        self._frame_time = 0.0
+        self._usage_of: Callable[[], Usage] = Usage  # the running usage: set by `start`
         head = _encode({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
                         "model": self.model_name, "system_fingerprint": SYSTEM_FINGERPRINT})
         self._envelope = b"data: " + head[:-1] + b',"choices":'
@@ -108,36 +110,36 @@ class ChatResponder:
             body["tool_calls"] = [call.to_openai() for call in parsed.tool_calls]
         return body
 
-    async def stream(self, deltas: AsyncIterator[ChoiceDelta], usage_of: Callable[[], Usage]) -> AsyncIterator[bytes]:
-        yield self._chunk([{"index": i, "delta": {"role": "assistant", "content": ""}, "logprobs": None,
-                            "finish_reason": None} for i in range(self.req.n)])
-        frame_time = 0.0
-        plain = self._plain
-        async for delta in deltas:
-            if plain and delta.finish_reason is None:
-                if delta.text:
-                    t0 = time.perf_counter()
-                    chunk = self._content_head[delta.index] + _encode(delta.text) + self._content_tail
-                    frame_time += time.perf_counter() - t0
-                    yield chunk
-                continue
-            parsed = self._parse(delta)
+    def start(self, usage_of: Callable[[], Usage]) -> bytes:
+        self._usage_of = usage_of
+        return self._chunk([{"index": i, "delta": {"role": "assistant", "content": ""}, "logprobs": None,
+                             "finish_reason": None} for i in range(self.req.n)])
+
+    def frames(self, delta: ChoiceDelta) -> bytes:
+        if self._plain and delta.finish_reason is None:
+            if not delta.text:
+                return b""
             t0 = time.perf_counter()
-            chunks = []  # made first and yielded after, so the timing leaves out the consumer
-            lp = chat_logprobs(self.model.tokenizer, delta.logprobs, self.top_n) if delta.logprobs else None
-            if parsed or lp:
-                chunks.append(self._chunk([{"index": delta.index, "delta": self._delta_body(parsed), "logprobs": lp,
-                                            "finish_reason": None}], usage_of() if self.continuous_usage else None))
-            if delta.finish_reason is not None:
-                chunks.append(self._chunk([{"index": delta.index, "delta": {}, "logprobs": None,
-                                            "finish_reason": self._finish_reason(delta)}]))
-            frame_time += time.perf_counter() - t0
-            for chunk in chunks:
-                yield chunk
-        observe_stage("frame", frame_time)
+            body = self._content_head[delta.index] + _encode(delta.text) + self._content_tail
+            self._frame_time += time.perf_counter() - t0
+            return body
+        parsed = self._parse(delta)
+        t0 = time.perf_counter()
+        body = b""
+        lp = chat_logprobs(self.model.tokenizer, delta.logprobs, self.top_n) if delta.logprobs else None
+        if parsed or lp:
+            body = self._chunk([{"index": delta.index, "delta": self._delta_body(parsed), "logprobs": lp,
+                                 "finish_reason": None}], self._usage_of() if self.continuous_usage else None)
+        if delta.finish_reason is not None:
+            body += self._chunk([{"index": delta.index, "delta": {}, "logprobs": None,
+                                  "finish_reason": self._finish_reason(delta)}])
+        self._frame_time += time.perf_counter() - t0
+        return body
+
+    def tail(self) -> bytes:
+        observe_stage("frame", self._frame_time)
         observe_stage("parse", self._parse_time)
-        if self.include_usage:
-            yield self._chunk([], usage_of())
+        return self._chunk([], self._usage_of()) if self.include_usage else b""
 
     # ---- frame: one response ----------------------------------------------------------
 

@@ -34,6 +34,8 @@ class CompletionResponder:
         self.offsets = [0] * self.choices
         self.top_n = req.logprobs or 0
         self.include_usage = bool(req.stream_options and req.stream_options.include_usage)
+        self._frame_time = 0.0  # summed per token, observed once per request
+        self._usage_of: Callable[[], Usage] = Usage  # the running usage: set by `start`
 
     def _text(self, delta: ChoiceDelta) -> str:
         i = delta.index
@@ -55,23 +57,25 @@ class CompletionResponder:
             obj["usage"] = usage_json(obj_usage) if obj_usage is not None else None
         return obj
 
-    async def stream(self, deltas: AsyncIterator[ChoiceDelta], usage_of: Callable[[], Usage]) -> AsyncIterator[bytes]:
-        frame_time = 0.0
-        async for delta in deltas:
-            t0 = time.perf_counter()
-            text = self._text(delta)
-            lp = self._logprobs(delta)
-            self.offsets[delta.index] += len(text)
-            if text or lp or delta.finish_reason:
-                choice = {"index": delta.index, "text": text, "logprobs": lp, "finish_reason": delta.finish_reason}
-                chunk = b"data: " + _encode(self._object([choice], None, True)) + b"\n\n"
-                frame_time += time.perf_counter() - t0  # before the yield: the consumer's time is not ours
-                yield chunk
-            else:
-                frame_time += time.perf_counter() - t0
-        observe_stage("frame", frame_time)
-        if self.include_usage:
-            yield b"data: " + _encode(self._object([], usage_of(), True)) + b"\n\n"
+    def start(self, usage_of: Callable[[], Usage]) -> bytes:
+        self._usage_of = usage_of
+        return b""
+
+    def frames(self, delta: ChoiceDelta) -> bytes:
+        t0 = time.perf_counter()
+        text = self._text(delta)
+        lp = self._logprobs(delta)
+        self.offsets[delta.index] += len(text)
+        body = b""
+        if text or lp or delta.finish_reason:
+            choice = {"index": delta.index, "text": text, "logprobs": lp, "finish_reason": delta.finish_reason}
+            body = b"data: " + _encode(self._object([choice], None, True)) + b"\n\n"
+        self._frame_time += time.perf_counter() - t0
+        return body
+
+    def tail(self) -> bytes:
+        observe_stage("frame", self._frame_time)
+        return b"data: " + _encode(self._object([], self._usage_of(), True)) + b"\n\n" if self.include_usage else b""
 
     async def complete(self, deltas: AsyncIterator[ChoiceDelta], usage_of: Callable[[], Usage]) -> dict[str, Any]:
         texts: list[list[str]] = [[] for _ in range(self.choices)]

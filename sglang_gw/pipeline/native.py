@@ -57,11 +57,17 @@ class NativeResponder:
             },
         }
 
-    # `usage_of` is accepted for the common responder shape; meta_info carries the counts.
-    async def stream(self, deltas: AsyncIterator[ChoiceDelta], usage_of: object = None) -> AsyncIterator[bytes]:
-        async for delta in deltas:
-            i = self._apply(delta)
-            yield b"data: " + _encode(self._item(i)) + b"\n\n"
+    # A StreamFramer (pipeline/framing.py); meta_info carries the counts, so no usage chunk.
+    def start(self, usage_of: object = None) -> bytes:
+        return b""
+
+    def frames(self, delta: ChoiceDelta) -> bytes:
+        return b"data: " + _encode(self._item(self._apply(delta))) + b"\n\n"
+
+    def tail(self) -> bytes:
+        return b""
+
+    # `usage_of` is accepted for the common responder shape.
 
     async def complete(self, deltas: AsyncIterator[ChoiceDelta], usage_of: object = None) -> Any:
         async for delta in deltas:

@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from sglang_gw.model import ServedModel
 from sglang_gw.pipeline.dispatch import Generation
+from sglang_gw.pipeline.framing import framed_stream
 from sglang_gw.pipeline.merge import merged_deltas
 from sglang_gw.pipeline.stream import primed
 from sglang_gw.pipeline.types import ChoiceDelta, PreparedRequest, Usage
@@ -46,7 +47,7 @@ async def respond(request: Request, endpoint: str, model: ServedModel, responder
     if stream:
         deltas = await start_deltas(generations)
         return await framed(request, endpoint, model.name,
-                            sse_response(responder.stream(deltas, usage), source=deltas))
+                            sse_response(framed_stream(responder, deltas, usage), source=deltas))
 
     async def run() -> Response:
         body = await responder.complete(await start_deltas(generations), usage)
