@@ -1,9 +1,11 @@
 """Select and dispatch stages: send a prepared request to a worker and read its stream.
 
-`Generation.deltas()` yields the decoded `ChoiceDelta`s of one prepared request. It retries
-a retryable failure on another worker only while nothing has come back yet; after the
-first response a failure is final. Its `finally` is the one place that frees the worker
-slot, cancels the call and, unless the stream ended normally, sends `Abort`.
+A `Generation` is one prepared request on the fleet. `open()` picks a worker and waits for
+its first message, retrying a retryable failure on another worker while nothing has come
+back yet; after the first message a failure is final. `step(message)` runs one message
+through the decode stage. `close()` is the one place that frees the worker slot, cancels
+the call and, unless the stream ended normally, sends `Abort`. `deltas()` is the pulled
+form of the three; `server/push.py` drives them from the connection's callback instead.
 """
 
 from __future__ import annotations
@@ -107,6 +109,9 @@ class Generation:
         self.settings = settings
         self.usage = Usage(prompt_tokens=len(prepared.prompt_ids))
         self.worker_url: str | None = None
+        self.worker: Worker  # set by `open`, with the call's stream
+        self.stream: GenerateStream
+        self._begun = self._ttft = self._decode_time = 0.0
         tail = prepared.prompt_ids[-PROMPT_TAIL:]
         self._want_logprobs = want_lp = prepared.logprobs is not None
         self.decoders = [
@@ -116,35 +121,54 @@ class Generation:
         ]
 
     async def deltas(self) -> AsyncIterator[ChoiceDelta]:
-        begun = time.perf_counter()
-        worker, stream, response = await self._open(build_generate_request(self.prepared))
-        ttft = time.perf_counter() - begun
+        """The decoded deltas, pulled: `open`, then `step` per message, then `close`."""
+        response = await self.open()
+        stream = self.stream
         failure: WorkerError | None = None
-        decode_time = 0.0
         try:
             while response is not None:
-                t0 = time.perf_counter()
-                delta = self._handle(response)
-                decode_time += time.perf_counter() - t0
+                delta = self.step(response)
                 if delta is not None:
                     yield delta
-                if self.prepared.stops and self._done_here():
-                    return  # a stop string ended every choice: abort in finally
+                if self.prepared.stops and self.done_here():
+                    return  # a stop string ended every choice: abort in close
                 response = await stream.read()
         except WorkerError as err:
             failure = err
-            record_outcome(worker.breaker, err)
             raise
         finally:
-            worker.inflight -= 1
-            metrics.set_running_requests(worker.url, worker.inflight)
-            observe_stage("decode", decode_time)
-            if not stream.finished:
-                self._abandon(worker, stream, failure)
-            elif failure is None:
-                metrics.record_generation(prompt_tokens=len(self.prepared.prompt_ids),
-                                          completion_tokens=self.completion_tokens(),
-                                          total_seconds=time.perf_counter() - begun, ttft_seconds=ttft)
+            self.close(failure)
+
+    async def open(self) -> pb.GenerateResponse:
+        """Pick a worker and start the call; returns its first message. After this, a
+        failure is final and `close` must be called, however the stream ends."""
+        self._begun = time.perf_counter()
+        self.worker, self.stream, first = await self._open(build_generate_request(self.prepared))
+        self._ttft = time.perf_counter() - self._begun
+        return first
+
+    def step(self, response: pb.GenerateResponse) -> ChoiceDelta | None:
+        """One worker message through the decode stage."""
+        t0 = time.perf_counter()
+        delta = self._handle(response)
+        self._decode_time += time.perf_counter() - t0
+        return delta
+
+    def close(self, failure: WorkerError | None) -> None:
+        """The one place that frees the worker slot; a stream that did not end normally
+        is torn down and aborted. `failure` is the worker error that ended it, if any."""
+        worker, stream = self.worker, self.stream
+        if failure is not None:
+            record_outcome(worker.breaker, failure)
+        worker.inflight -= 1
+        metrics.set_running_requests(worker.url, worker.inflight)
+        observe_stage("decode", self._decode_time)
+        if not stream.finished:
+            self._abandon(worker, stream, failure)
+        elif failure is None:
+            metrics.record_generation(prompt_tokens=len(self.prepared.prompt_ids),
+                                      completion_tokens=self.completion_tokens(),
+                                      total_seconds=time.perf_counter() - self._begun, ttft_seconds=self._ttft)
 
     async def _open(self, request: pb.GenerateRequest) -> tuple[Worker, GenerateStream, pb.GenerateResponse | None]:
         """Select a worker and wait for its first response, retrying retryable failures
@@ -215,7 +239,8 @@ class Generation:
             return self.decoders[done.index].on_complete(done)
         return None
 
-    def _done_here(self) -> bool:
+    def done_here(self) -> bool:
+        """Every choice is finished and a stop string the gateway matched ended one."""
         decoders = self.decoders
         return all(d.finished for d in decoders) and any(d.stopped_here for d in decoders)
 
@@ -233,7 +258,7 @@ class Generation:
                 self._spawn(self._abort(leg.worker, "pd_peer_ended"))
         if isinstance(failure, WorkerUnavailableError):
             return  # the worker is unreachable: nothing there to abort
-        reason = "stop_string" if self._done_here() else ("worker_error" if failure else "client_gone")
+        reason = "stop_string" if self.done_here() else ("worker_error" if failure else "client_gone")
         ABORTS_TOTAL.labels(reason).inc()
         self._spawn(self._abort(worker, reason))
 
