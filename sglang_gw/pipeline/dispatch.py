@@ -112,6 +112,8 @@ class Generation:
         self.worker: Worker  # set by `open`, with the call's stream
         self.stream: GenerateStream
         self._begun = self._ttft = self._decode_time = 0.0
+        self._opened = self._closed = False
+        self._first: pb.GenerateResponse | None = None  # kept by `open` for a `deltas()` after it
         tail = prepared.prompt_ids[-PROMPT_TAIL:]
         self._want_logprobs = want_lp = prepared.logprobs is not None
         self.decoders = [
@@ -122,7 +124,10 @@ class Generation:
 
     async def deltas(self) -> AsyncIterator[ChoiceDelta]:
         """The decoded deltas, pulled: `open`, then `step` per message, then `close`."""
-        response = await self.open()
+        if self._opened:  # opened by the caller, who then chose to pull
+            response, self._first = self._first, None
+        else:
+            response = await self.open()
         stream = self.stream
         failure: WorkerError | None = None
         try:
@@ -139,12 +144,14 @@ class Generation:
         finally:
             self.close(failure)
 
-    async def open(self) -> pb.GenerateResponse:
+    async def open(self) -> pb.GenerateResponse | None:
         """Pick a worker and start the call; returns its first message. After this, a
         failure is final and `close` must be called, however the stream ends."""
         self._begun = time.perf_counter()
         self.worker, self.stream, first = await self._open(build_generate_request(self.prepared))
         self._ttft = time.perf_counter() - self._begun
+        self._opened = True
+        self._first = first
         return first
 
     def step(self, response: pb.GenerateResponse) -> ChoiceDelta | None:
@@ -156,7 +163,12 @@ class Generation:
 
     def close(self, failure: WorkerError | None) -> None:
         """The one place that frees the worker slot; a stream that did not end normally
-        is torn down and aborted. `failure` is the worker error that ended it, if any."""
+        is torn down and aborted. `failure` is the worker error that ended it, if any.
+        Only the first call counts."""
+        if self._closed:
+            return
+        self._closed = True
+        self._first = None
         worker, stream = self.worker, self.stream
         if failure is not None:
             record_outcome(worker.breaker, failure)

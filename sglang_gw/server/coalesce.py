@@ -19,7 +19,7 @@ import asyncio
 from collections.abc import AsyncIterator, Generator
 from typing import Any, Generic, TypeVar
 
-__all__ = ["MAX_BATCH", "ReadyBatches"]
+__all__ = ["MAX_BATCH", "ReadyBatches", "Resume"]
 
 T = TypeVar("T")
 # A cap, so a deep queue (a stream that is already complete) still goes out in pieces
@@ -27,8 +27,9 @@ T = TypeVar("T")
 MAX_BATCH = 64
 
 
-class _Resume:
-    """Await a started step: relay what it waits on to the task, cancellation back to it."""
+class Resume:
+    """Await a started step (a coroutine run by hand with `send(None)` that suspended):
+    relay what it waits on to the task, and the task's cancellation back to it."""
 
     __slots__ = ("_step", "_signal", "_throw")
 
@@ -78,7 +79,7 @@ class ReadyBatches(Generic[T]):
             step, signal = self._step, self._signal
             self._step = self._signal = None
             try:
-                batch.append(await _Resume(step, signal))
+                batch.append(await Resume(step, signal))
             except StopAsyncIteration:
                 self._ended = True
         if self._error is not None:
@@ -103,7 +104,7 @@ class ReadyBatches(Generic[T]):
                 self._step, self._signal = step, signal
                 break
             try:
-                batch.append(await _Resume(step, signal))
+                batch.append(await Resume(step, signal))
             except StopAsyncIteration:
                 self._ended = True
         return batch
@@ -114,7 +115,7 @@ class ReadyBatches(Generic[T]):
         self._step = self._signal = None
         if step is not None:
             try:
-                await _Resume(step, signal, throw=asyncio.CancelledError())
+                await Resume(step, signal, throw=asyncio.CancelledError())
             except (asyncio.CancelledError, StopAsyncIteration):
                 pass
         await self._items.aclose()  # type: ignore[attr-defined]

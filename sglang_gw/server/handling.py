@@ -13,11 +13,12 @@ from starlette.responses import Response
 
 from sglang_gw.model import ServedModel
 from sglang_gw.pipeline.dispatch import Generation
-from sglang_gw.pipeline.framing import framed_stream
+from sglang_gw.pipeline.framing import StreamFramer, framed_stream
 from sglang_gw.pipeline.merge import merged_deltas
 from sglang_gw.pipeline.stream import primed
 from sglang_gw.pipeline.types import ChoiceDelta, PreparedRequest, Usage
 from sglang_gw.plugins import FrameContext
+from sglang_gw.server.push import PushedSse
 from sglang_gw.server.sse import cancel_on_hang_up, sse_response
 
 __all__ = ["framed", "generations_for", "json_response", "respond", "start_deltas", "unless_disconnected", "usage_of",
@@ -44,6 +45,14 @@ async def respond(request: Request, endpoint: str, model: ServedModel, responder
     """Run the generations through a responder: SSE when streaming, else one JSON answer
     (abandoned, and the worker aborted, if the client hangs up first)."""
     usage = usage_of(generations)
+    if stream and len(generations) == 1:
+        pushed = await _pushed(generations[0], responder, usage)
+        if pushed is not None:
+            try:
+                return await framed(request, endpoint, model.name, pushed)
+            except BaseException:
+                generations[0].close(None)  # the response will not run: free the slot here
+                raise
     if stream:
         deltas = await start_deltas(generations)
         return await framed(request, endpoint, model.name,
@@ -54,6 +63,15 @@ async def respond(request: Request, endpoint: str, model: ServedModel, responder
         return await framed(request, endpoint, model.name, json_response(body), body)
 
     return await unless_disconnected(request, run())
+
+
+async def _pushed(gen: Generation, framer: StreamFramer, usage: Callable[[], Usage]) -> PushedSse | None:
+    """Open the generation (a failure before its first message is a plain HTTP error) and
+    answer it pushed when its stream can push; None leaves it opened, for `deltas()`."""
+    first = await gen.open()
+    if not gen.stream.pushes:
+        return None
+    return PushedSse(gen, framer, first, usage)
 
 
 async def framed(request: Request, endpoint: str, model: str, response: Response,

@@ -7,13 +7,13 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from starlette.responses import StreamingResponse
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from sglang_gw.server.coalesce import ReadyBatches
 from sglang_gw.server.errors import sse_error
 
-__all__ = ["BODY_SEND", "DONE", "SseResponse", "cancel_on_hang_up", "sse_response"]
+__all__ = ["BODY_SEND", "DONE", "SseResponse", "SseStream", "cancel_on_hang_up", "sse_response"]
 
 log = logging.getLogger(__name__)
 DONE = b"data: [DONE]\n\n"
@@ -23,21 +23,23 @@ BODY_SEND = "sglang_gw.body_send"
 _HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-class SseResponse(StreamingResponse):
-    """Frames as SSE, sent from the request's own task.
+class SseStream(Response):
+    """An SSE answer sent from the request's own task, cancelled when the client hangs up.
 
     Starlette's StreamingResponse runs the body in a task group next to a disconnect
     listener: a second task and anyio's machinery per request, and one more generator hop
     per event. Here a bare watcher task waits for the hang-up and cancels the request's
-    task, which closes the frames and so the worker stream under them (freeing its slot
-    and sending Abort).
+    task; the body's own cleanup (closing the frames, or the pushed call) then frees the
+    worker slot and sends Abort. Subclasses say how the body is made (`_send_body`).
     """
 
-    def __init__(self, frames: AsyncIterator[bytes], *, source: Any = None, done: bool = True) -> None:
-        super().__init__(frames, media_type="text/event-stream", headers=_HEADERS)
-        self._frames = frames
-        self._source = source  # the deltas the frames are made from, closed with them
-        self._done = done
+    media_type = "text/event-stream"
+
+    def __init__(self) -> None:
+        # Response.__init__ would render an empty body and so a content-length of 0.
+        self.status_code = 200
+        self.background = None
+        self.init_headers(_HEADERS)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         task = asyncio.current_task()
@@ -47,13 +49,29 @@ class SseResponse(StreamingResponse):
         try:
             await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
             body_send = scope.get(BODY_SEND, send)
-            await self._send_frames(body_send)
+            await self._send_body(body_send)
             await body_send({"type": "http.response.body", "body": b"", "more_body": False})
         except asyncio.CancelledError:
             if not hung_up or task.uncancel() > 0:
                 raise  # cancelled by someone else (shutdown): not ours to swallow
         finally:
             watcher.cancel()
+
+    async def _send_body(self, send: Send) -> None:
+        raise NotImplementedError
+
+
+class SseResponse(SseStream):
+    """Frames pulled from an async iterator, as SSE, ending with [DONE] (errors included)."""
+
+    def __init__(self, frames: AsyncIterator[bytes], *, source: Any = None, done: bool = True) -> None:
+        super().__init__()
+        self._frames = frames
+        self._source = source  # the deltas the frames are made from, closed with them
+        self._done = done
+
+    async def _send_body(self, send: Send) -> None:
+        await self._send_frames(send)
 
     async def _send_frames(self, send: Send) -> None:
         batches = ReadyBatches(self._frames)

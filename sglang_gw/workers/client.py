@@ -8,7 +8,7 @@ subclass (see `errors.py`), never as a raw `AioRpcError`.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -79,12 +79,19 @@ class GenerateStream(Protocol):
 
     `read()` raises `WorkerError` on a failed stream. `finished` is true once the worker
     ended the stream normally.
+
+    A stream that can push (`pushes`) delivers its messages to a callback instead, when
+    asked (`push_to`): each batch as it arrives, then None at the end, after which
+    `settle()` marks it finished or raises its `WorkerError`.
     """
 
     finished: bool
+    pushes: bool
 
     async def read(self) -> pb.GenerateResponse | None: ...
     def cancel(self) -> None: ...
+    def push_to(self, sink: Callable[[list[pb.GenerateResponse] | None], None] | None) -> None: ...
+    def settle(self) -> None: ...
 
 
 class _Iterable:
@@ -101,9 +108,11 @@ class _Iterable:
 
 
 class AioGenerateStream(_Iterable):
-    """`GenerateStream` over a `grpc.aio` call."""
+    """`GenerateStream` over a `grpc.aio` call. It cannot push: grpc.aio hands each
+    message over through its own thread and a future anyway."""
 
     __slots__ = ("_call", "_url", "finished")
+    pushes = False
 
     def __init__(self, call: grpc.aio.UnaryStreamCall, url: str) -> None:
         self._call = call
@@ -123,11 +132,18 @@ class AioGenerateStream(_Iterable):
     def cancel(self) -> None:
         self._call.cancel()
 
+    def push_to(self, sink: Callable[[list[pb.GenerateResponse] | None], None] | None) -> None:
+        raise NotImplementedError("grpc.aio streams are read, not pushed")
+
+    def settle(self) -> None:
+        raise NotImplementedError("grpc.aio streams are read, not pushed")
+
 
 class H2GenerateStream(_Iterable):
     """`GenerateStream` over our own HTTP/2 client (`workers/h2`)."""
 
     __slots__ = ("_call", "_channel", "_url", "finished")
+    pushes = True
 
     def __init__(self, channel: Http2Channel, call: StreamCall, url: str) -> None:
         self._channel = channel
@@ -146,6 +162,15 @@ class H2GenerateStream(_Iterable):
 
     def cancel(self) -> None:
         self._channel.cancel(self._call)
+
+    def push_to(self, sink: Callable[[list[pb.GenerateResponse] | None], None] | None) -> None:
+        self._call.deliver_to(sink)
+
+    def settle(self) -> None:
+        call = self._call
+        if call.error is not None:
+            raise from_status(call.error.code, call.error.details, self._url)
+        self.finished = call.closed
 
 
 class WorkerClient(Protocol):

@@ -5,6 +5,10 @@ gRPC messages (a 5-byte prefix, RFC-free but specified in gRPC's PROTOCOL-HTTP2.
 each one and queues it. `read()` returns queued messages without suspending, so every
 message that arrived in one socket read is consumed in one pass of the reader: the
 coalescing that `grpc.aio` (a thread hand-off and a loop wake-up per message) cannot do.
+
+A call can also push its messages instead (`deliver_to`): each batch parsed from one
+DATA frame goes straight to a callback, run inside the connection's `data_received`,
+with no future and no task wake-up per message (see `server/push.py`).
 """
 
 from __future__ import annotations
@@ -54,7 +58,7 @@ class StreamCall:
     """Messages of one call, queued for `read()`; the connection drives the other methods."""
 
     __slots__ = ("body", "closed", "connection", "error", "headers", "refusals", "request", "send_window",
-                 "stream_id", "timer",
+                 "stream_id", "timer", "sink",
                  "_buffer", "_got_headers", "_loop", "_messages", "_parse", "_waiter")
 
     def __init__(self, parse: Callable[[bytes], Any], headers: bytes, body: bytes) -> None:
@@ -69,6 +73,9 @@ class StreamCall:
         self.error: CallError | None = None
         self.timer: asyncio.TimerHandle | None = None
         self._parse = parse
+        # When set, gets each batch of messages as it is parsed, and None once the call
+        # ends; it must not raise (it runs inside the connection's data_received).
+        self.sink: Callable[[list[Any] | None], None] | None = None
         self._messages: deque[Any] = deque()
         self._buffer = bytearray()
         self._got_headers = False
@@ -105,6 +112,8 @@ class StreamCall:
             buffer += data
             data = buffer
         pos, end = 0, len(data)
+        sink = self.sink
+        batch: list[Any] = [] if sink is not None else self._messages  # type: ignore[assignment]
         while end - pos >= 5:
             compressed, size = _PREFIX.unpack_from(data, pos)
             stop = pos + 5 + size
@@ -113,14 +122,31 @@ class StreamCall:
             if compressed:  # we offer only identity, so the server may not compress
                 self.finish(grpc.StatusCode.INTERNAL, "compressed message without negotiated compression")
                 return
-            self._messages.append(self._parse(data[pos + 5:stop]))
+            batch.append(self._parse(data[pos + 5:stop]))
             pos = stop
         if data is buffer:
             del buffer[:pos]
         elif pos < end:
             buffer += data[pos:]
-        if pos:
+        if not pos:
+            return
+        if sink is not None:
+            sink(batch)
+        else:
             self._wake()
+
+    def deliver_to(self, sink: Callable[[list[Any] | None], None] | None) -> None:
+        """Push messages to `sink` from now on (None: queue them for `read()` again).
+        Messages already queued go first; a call already ended gets None at once."""
+        self.sink = sink
+        if sink is None:
+            return
+        if self._messages:
+            queued = list(self._messages)
+            self._messages.clear()
+            sink(queued)
+        if self.closed and self.sink is sink:
+            sink(None)
 
     def on_headers(self, fields: list[tuple[str, str]], end_stream: bool) -> None:
         headers = dict(fields)
@@ -161,6 +187,8 @@ class StreamCall:
             self.timer.cancel()
             self.timer = None
         self._wake()
+        if self.sink is not None:
+            self.sink(None)
 
     def _wake(self) -> None:
         waiter = self._waiter
