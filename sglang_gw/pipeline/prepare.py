@@ -8,10 +8,10 @@ event loop.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from sglang_gw.errors import InvalidRequestError
+from sglang_gw.ids import random_hex
 from sglang_gw.metrics import time_stage
 from sglang_gw.model import ServedModel
 from sglang_gw.pipeline.offload import run_cpu
@@ -35,7 +35,7 @@ __all__ = ["new_id", "prepare_chat", "prepare_completion", "prepare_generate", "
 
 
 def new_id(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex}"
+    return f"{prefix}-{random_hex()}"
 
 
 def _chat_size(req: ChatCompletionRequest) -> int:

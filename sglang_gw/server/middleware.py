@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import time
-import uuid
 from collections.abc import Callable, Collection, Sequence
 
 from starlette.middleware import Middleware
@@ -35,6 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sglang_gw import metrics
 from sglang_gw.errors import AuthenticationError, PayloadTooLargeError
+from sglang_gw.ids import random_hex
 from sglang_gw.logs import REQUEST_ID
 from sglang_gw.server.errors import error_response
 
@@ -86,7 +86,7 @@ def _valid_id(raw: bytes) -> bool:
 
 
 def new_request_id() -> str:
-    return f"req-{uuid.uuid4().hex}"
+    return f"req-{random_hex()}"
 
 
 class RequestIdMiddleware:

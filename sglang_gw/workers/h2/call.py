@@ -61,7 +61,8 @@ class StreamCall:
                  "stream_id", "timer", "sink",
                  "_buffer", "_got_headers", "_loop", "_messages", "_parse", "_waiter")
 
-    def __init__(self, parse: Callable[[bytes], Any], headers: bytes, body: bytes) -> None:
+    def __init__(self, parse: Callable[[bytes], Any], headers: bytes, body: bytes,
+                 loop: asyncio.AbstractEventLoop) -> None:
         self.headers = headers  # the encoded request header block
         self.request = body  # the whole request DATA, kept for a transparent retry
         self.body = memoryview(body)  # what is not yet sent (flow control may hold it)
@@ -80,8 +81,9 @@ class StreamCall:
         self._buffer = bytearray()
         self._got_headers = False
         self._waiter: asyncio.Future[None] | None = None
-        # Looked up once: get_running_loop() makes a getpid() system call on each use (3.11).
-        self._loop = asyncio.get_running_loop()
+        # Passed in, not looked up: get_running_loop() makes a getpid() system call on each
+        # use (3.11), and this runs per token.
+        self._loop = loop
 
     # ---- the reader's side ------------------------------------------------------------
 

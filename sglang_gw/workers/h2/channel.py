@@ -41,21 +41,27 @@ class Http2Channel:
         self._connection: Http2Connection | None = None
         self._connecting: asyncio.Task[None] | None = None
         self._pending: list[StreamCall] = []
+        # The loop the channel serves, found on first use: asyncio.get_running_loop() makes
+        # a getpid() system call each time (3.11), and this is per request.
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def unary_stream(self, path: str, request: bytes, parse: Callable[[bytes], Any],
                      timeout: float | None) -> StreamCall:
         """Start a server-streaming call; its messages are read with `call.read()`."""
         body = b"\x00" + len(request).to_bytes(4, "big") + request
-        call = StreamCall(parse, self._headers(path, timeout), body)
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        call = StreamCall(parse, self._headers(path, timeout), body, loop)
         if timeout is not None:
-            call.timer = asyncio.get_running_loop().call_later(timeout, self._expire, call)
+            call.timer = loop.call_later(timeout, self._expire, call)
         conn = self._connection
         if conn is not None and conn.usable:
             conn.start(call)
         else:
             self._pending.append(call)
             if self._connecting is None:
-                self._connecting = asyncio.get_running_loop().create_task(self._connect())
+                self._connecting = loop.create_task(self._connect())
         return call
 
     def cancel(self, call: StreamCall) -> None:
