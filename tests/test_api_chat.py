@@ -69,7 +69,10 @@ def test_n3_gives_three_choices_streamed_and_not(gw: RunningGateway) -> None:
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_stop_string_ends_before_stop_and_aborts(gw: RunningGateway, stream: bool) -> None:
-    # "gamma del" spans several tokens; the worker would go on to "epsilon".
+    # "gamma del" spans several tokens; the worker would go on to "epsilon". It is paced, so
+    # it is still generating when the stop matches (a stream the worker has already ended
+    # needs no Abort, and at full speed it may end within the read that carries the stop).
+    gw.worker.timing.token_delay = 0.01
     kwargs = dict(model="test-model", messages=ask("STOPTEST"), stop=["gamma del", "never"])
     if stream:
         texts, reasons, _ = stream_text(gw, **kwargs)
@@ -86,6 +89,7 @@ def test_stop_string_ends_before_stop_and_aborts(gw: RunningGateway, stream: boo
 
 
 def test_stop_strings_in_every_choice_abort_once(gw: RunningGateway) -> None:
+    gw.worker.timing.token_delay = 0.01  # still generating when the stops match, as above
     resp = gw.client.chat.completions.create(model="test-model", messages=ask("THREE"), n=3, stop=" choice")
     assert sorted(c.message.content for c in resp.choices) == ["first", "second", "third"]
     assert gw.wait_for(lambda: len(gw.worker.records.aborts) == 1)

@@ -10,6 +10,7 @@ from typing import Any
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from sglang_gw.model import ServedModel
 from sglang_gw.pipeline.dispatch import Generation
@@ -19,7 +20,7 @@ from sglang_gw.pipeline.stream import primed
 from sglang_gw.pipeline.types import ChoiceDelta, PreparedRequest, Usage
 from sglang_gw.plugins import FrameContext
 from sglang_gw.server.push import PushedSse
-from sglang_gw.server.sse import cancel_on_hang_up, sse_response
+from sglang_gw.server.sse import BODY_SEND, cancel_on_hang_up, sse_response
 
 __all__ = ["framed", "generations_for", "json_response", "respond", "start_deltas", "unless_disconnected", "usage_of",
            "with_trace"]
@@ -59,7 +60,9 @@ async def respond(request: Request, endpoint: str, model: ServedModel, responder
                             sse_response(framed_stream(responder, deltas, usage), source=deltas))
 
     async def run() -> Response:
-        body = await responder.complete(await start_deltas(generations), usage)
+        # Nothing is sent before the whole answer, so a failure is an HTTP error without
+        # priming: the deltas are read as they come.
+        body = await responder.complete(merged_deltas(generations), usage)
         return await framed(request, endpoint, model.name, json_response(body), body)
 
     return await unless_disconnected(request, run())
@@ -91,8 +94,21 @@ async def framed(request: Request, endpoint: str, model: str, response: Response
     return await hooks.run("frame", build, ctx)
 
 
+class JsonResponse(Response):
+    """A JSON answer whose body goes straight to the server: like a stream's bodies, it
+    skips the middlewares' send wrappers, which only look at the start (see GatewayApp)."""
+
+    media_type = "application/json"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        await scope.get(BODY_SEND, send)({"type": "http.response.body", "body": self.body})
+        if self.background is not None:
+            await self.background()
+
+
 def json_response(body: Any, status: int = 200) -> Response:
-    return Response(_encode(body), status_code=status, media_type="application/json")
+    return JsonResponse(_encode(body), status_code=status)
 
 
 def usage_of(generations: list[Generation]) -> Callable[[], Usage]:
