@@ -46,6 +46,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 
@@ -193,11 +194,30 @@ def time_stage(stage: str) -> Iterator[None]:
         _STAGE_CHILDREN[stage].observe(time.perf_counter() - start)
 
 
+# Labelled series looked up once: `labels()` costs a lock and a few dict operations, and a
+# request needed five of them. Keys are bounded: route templates, methods and statuses;
+# worker series go when the worker does (`forget_worker`).
+_REQUEST_CHILDREN: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+_WORKER_CHILDREN: dict[str, tuple[Any, Any]] = {}
+
+
 def record_request(endpoint: str, method: str, status: int, seconds: float) -> None:
     """One answered HTTP request; ``endpoint`` must be a route template, never a raw path."""
-    method = method if method in HTTP_METHODS else "other"
-    REQUESTS_TOTAL.labels(endpoint, method, str(status)).inc()
-    REQUEST_SECONDS.labels(endpoint, method).observe(seconds)
+    key = (endpoint, method, status)
+    children = _REQUEST_CHILDREN.get(key)
+    if children is None:
+        label = method if method in HTTP_METHODS else "other"
+        children = _REQUEST_CHILDREN[key] = (REQUESTS_TOTAL.labels(endpoint, label, str(status)),
+                                             REQUEST_SECONDS.labels(endpoint, label))
+    children[0].inc()
+    children[1].observe(seconds)
+
+
+def _worker_children(worker: str) -> tuple[Any, Any]:
+    children = _WORKER_CHILDREN.get(worker)
+    if children is None:
+        children = _WORKER_CHILDREN[worker] = (PROCESSED_REQUESTS_TOTAL.labels(worker), RUNNING_REQUESTS.labels(worker))
+    return children
 
 
 def record_generation(*, prompt_tokens: int, completion_tokens: int, total_seconds: float,
@@ -222,11 +242,11 @@ def record_cache_lookup(hit: bool) -> None:
 
 
 def record_worker_request(worker: str) -> None:
-    PROCESSED_REQUESTS_TOTAL.labels(worker).inc()
+    _worker_children(worker)[0].inc()
 
 
 def set_running_requests(worker: str, count: int) -> None:
-    RUNNING_REQUESTS.labels(worker).set(count)
+    _worker_children(worker)[1].set(count)
 
 
 def set_active_workers(count: int) -> None:
@@ -276,6 +296,7 @@ def register_worker(worker: str, *, healthy: bool = True) -> None:
 
 def forget_worker(worker: str) -> None:
     """Drop every series of a removed worker, which keeps the worker label set bounded."""
+    _WORKER_CHILDREN.pop(worker, None)
     for metric in (PROCESSED_REQUESTS_TOTAL, RUNNING_REQUESTS, WORKER_HEALTHY, CB_STATE):
         metric.remove(worker)  # a label set never created is ignored
     for from_state in CB_STATES:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import struct
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import unquote
 
@@ -150,7 +150,7 @@ class StreamCall:
         if self.closed and self.sink is sink:
             sink(None)
 
-    def on_headers(self, fields: list[tuple[str, str]], end_stream: bool) -> None:
+    def on_headers(self, fields: Sequence[tuple[str, str]], end_stream: bool) -> None:
         headers = dict(fields)
         if not self._got_headers:
             self._got_headers = True

@@ -25,6 +25,7 @@ import hpack
 
 from sglang_gw.workers.h2 import frames as f
 from sglang_gw.workers.h2.call import StreamCall
+from sglang_gw.workers.h2.headers import HeaderDecoder
 
 __all__ = ["Http2Connection"]
 
@@ -52,7 +53,7 @@ class Http2Connection(asyncio.Protocol):
         self._waiting: deque[StreamCall] = deque()  # over the worker's stream limit
         self._blocked: deque[StreamCall] = deque()  # request bytes held by flow control
         self._next_id = 1
-        self._decoder = hpack.Decoder()
+        self._decoder = HeaderDecoder()
         self._header_block: tuple[int, int, bytearray] | None = None  # (stream, flags, fragments)
         self._send_window = _DEFAULT_WINDOW
         self._peer_stream_window = _DEFAULT_WINDOW
@@ -202,7 +203,7 @@ class Http2Connection(asyncio.Protocol):
 
     def _on_header_block(self, stream_id: int, flags: int, block: bytearray) -> None:
         try:
-            fields = self._decoder.decode(bytes(block), raw=False)
+            fields = self._decoder.decode(bytes(block))
         except hpack.HPACKError as err:
             self._protocol_error(f"bad header block: {err}")
             return
