@@ -37,3 +37,15 @@ def test_an_indexed_block_is_remembered_and_a_literal_one_forgets() -> None:
     assert ours.decode(indexed) is first  # remembered
     ours.decode(encoder.encode([("x-new", "1")]))
     assert ours.decode(indexed) is not first  # decoded again after the table changed
+
+
+def test_literals_that_stay_out_of_the_table_are_remembered_too() -> None:
+    # grpcio's trailers: grpc-status indexed, grpc-message a literal without indexing.
+    encoder, ours, plain = hpack.Encoder(), HeaderDecoder(), hpack.Decoder()
+    blocks = [encoder.encode(TRAILERS[:1]), encoder.encode(TRAILERS[:1])]
+    trailers = blocks[1] + b"\x00\x0cgrpc-message\x00"
+    never = blocks[1] + b"\x10\x01k\x01v"  # a literal never indexed, with a literal name
+    for block in [*blocks, trailers, trailers, never, never]:
+        assert ours.decode(block) == _plain(plain, block)
+    assert ours.decode(trailers) is ours.decode(trailers)
+    assert ours.decode(never) is ours.decode(never)
