@@ -11,11 +11,7 @@ this process's CPU per request is printed per round. Compare two trees run by ru
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
-import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,26 +21,15 @@ import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib.settings import MODEL_DIR  # noqa: E402
-from stream_harness import _free_port, _scope, _wait_for_worker  # noqa: E402
+from stream_harness import _wait_for_worker, call_app, chat_body, start_worker  # noqa: E402
 
 
 async def _chat(app: Any, i: int) -> None:
-    body = json.dumps({"model": "bench", "max_tokens": 16, "ignore_eos": True,
-                       "messages": [{"role": "user", "content": f"Request {i}: tell me about the issue."}]}).encode()
-    pending = [{"type": "http.request", "body": body, "more_body": False}]
-    never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    async def receive() -> dict[str, Any]:
-        if pending:
-            return pending.pop()
-        await never  # the client never hangs up
-        raise AssertionError
-
     async def send(message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start" and message["status"] != 200:
             raise SystemExit(f"request {i} answered {message['status']}")
 
-    await app(_scope(body), receive, send)
+    await call_app(app, chat_body(i, max_tokens=16), send)
 
 
 async def run(requests: int, rounds: int) -> None:
@@ -52,13 +37,7 @@ async def run(requests: int, rounds: int) -> None:
     from sglang_gw.cli_config import config_from_args
     from sglang_gw.server.app import build_app
 
-    port = _free_port()
-    worker = subprocess.Popen([sys.executable, "-m", "sglang_gw.testing.mock_worker", "--port", str(port),
-                               "--model-path", str(MODEL_DIR), "--mode", "random", "--random-tokens", "16",
-                               "--served-model-name", "bench"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    if (os.cpu_count() or 1) >= 2:
-        os.sched_setaffinity(worker.pid, {0})
-        os.sched_setaffinity(0, {1})
+    worker, port = start_worker(16, 0.0)
     try:
         args = parse_args(["launch", "--worker-urls", f"grpc://127.0.0.1:{port}", "--model-path", str(MODEL_DIR),
                            "--log-level", "warning"])

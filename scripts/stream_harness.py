@@ -50,10 +50,13 @@ def _scope(body: bytes) -> dict[str, Any]:
             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2), "state": {}}
 
 
-async def _stream(app: Any, i: int, events: list[int]) -> None:
-    """One streamed chat request through the app; `events[0]` counts the SSE events."""
-    body = json.dumps({"model": "bench", "stream": True, "max_tokens": TOKENS, "ignore_eos": True,
+def chat_body(i: int, **fields: Any) -> bytes:
+    return json.dumps({"model": "bench", "ignore_eos": True, **fields,
                        "messages": [{"role": "user", "content": f"Request {i}: tell me about the issue."}]}).encode()
+
+
+async def call_app(app: Any, body: bytes, send: Any) -> None:
+    """One POST to the chat route, through the app as ASGI; the client never hangs up."""
     pending = [{"type": "http.request", "body": body, "more_body": False}]
     never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
@@ -63,11 +66,30 @@ async def _stream(app: Any, i: int, events: list[int]) -> None:
         await never  # the client never hangs up
         raise AssertionError
 
+    await app(_scope(body), receive, send)
+
+
+async def _stream(app: Any, i: int, events: list[int]) -> None:
+    """One streamed chat request through the app; `events[0]` counts the SSE events."""
+
     async def send(message: dict[str, Any]) -> None:
         if message["type"] == "http.response.body":
             events[0] += message.get("body", b"").count(b"data: ")
 
-    await app(_scope(body), receive, send)
+    await call_app(app, chat_body(i, stream=True, max_tokens=TOKENS), send)
+
+
+def start_worker(tokens: int, token_delay: float) -> tuple[subprocess.Popen[bytes], int]:
+    """The mock worker in random mode, pinned to core 0 (this process to core 1)."""
+    port = _free_port()
+    worker = subprocess.Popen([sys.executable, "-m", "sglang_gw.testing.mock_worker", "--port", str(port),
+                               "--model-path", str(MODEL_DIR), "--mode", "random", "--random-tokens", str(tokens),
+                               "--served-model-name", "bench", "--token-delay", str(token_delay)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if (os.cpu_count() or 1) >= 2:
+        os.sched_setaffinity(worker.pid, {0})
+        os.sched_setaffinity(0, {1})
+    return worker, port
 
 
 async def _wait_for_worker(app: Any) -> None:
@@ -83,14 +105,7 @@ async def run(streams: int, rounds: int, token_delay: float) -> None:
     from sglang_gw.cli_config import config_from_args
     from sglang_gw.server.app import build_app
 
-    port = _free_port()
-    worker = subprocess.Popen([sys.executable, "-m", "sglang_gw.testing.mock_worker", "--port", str(port),
-                               "--model-path", str(MODEL_DIR), "--mode", "random", "--random-tokens", str(TOKENS),
-                               "--served-model-name", "bench", "--token-delay", str(token_delay)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    if (os.cpu_count() or 1) >= 2:
-        os.sched_setaffinity(worker.pid, {0})
-        os.sched_setaffinity(0, {1})
+    worker, port = start_worker(TOKENS, token_delay)
     try:
         args = parse_args(["launch", "--worker-urls", f"grpc://127.0.0.1:{port}", "--model-path", str(MODEL_DIR),
                            "--log-level", "warning"])
