@@ -167,3 +167,23 @@ def test_worker_faults_map_the_same_over_grpcio(gateway_factory) -> None:
     resp = post(gw, "/v1/chat/completions", CHAT)
     assert resp.status_code == 200 and resp.json()["choices"][0]["message"]["content"] == "hi"
     assert all(not w.inflight for w in gw.gateway.pool.workers())
+
+
+def test_streams_over_grpcio_are_pulled_with_the_same_answers(gateway_factory) -> None:
+    """grpc.aio cannot push (server/push.py): its streams take the pulled path, after the
+    same `open`, and must answer as pushed ones do, failures included."""
+    from tests.test_api_chat import ask, stream_text
+
+    pulled = gateway_factory(grpc_transport="grpcio")
+    pushed = gateway_factory()
+    for gw in (pulled, pushed):
+        texts, reasons, _ = stream_text(gw, model="test-model", messages=ask("MULTIBYTE"))
+        assert texts[0] == gw.client.chat.completions.create(
+            model="test-model", messages=ask("MULTIBYTE")).choices[0].message.content
+        assert reasons[0] == "stop"
+        gw.worker.faults.fail_after_tokens = 3
+        body = {"model": "test-model", "messages": ask("LONG"), "stream": True}
+        events = httpx.post(f"{gw.url}/v1/chat/completions", json=body, timeout=30).text
+        gw.worker.faults.fail_after_tokens = None
+        assert '"error"' in events and events.endswith("data: [DONE]\n\n")
+        assert gw.wait_for(lambda gw=gw: all(not w.inflight for w in gw.gateway.pool.workers()))
