@@ -19,8 +19,9 @@ from sglang_gw.pipeline.merge import merged_deltas
 from sglang_gw.pipeline.stream import primed
 from sglang_gw.pipeline.types import ChoiceDelta, PreparedRequest, Usage
 from sglang_gw.plugins import FrameContext
+from sglang_gw.server.hangup import HangUpWatch
 from sglang_gw.server.push import PushedSse
-from sglang_gw.server.sse import BODY_SEND, cancel_on_hang_up, sse_response
+from sglang_gw.server.sse import BODY_SEND, sse_response
 
 __all__ = ["framed", "generations_for", "json_response", "respond", "start_deltas", "unless_disconnected", "usage_of",
            "with_trace"]
@@ -128,17 +129,16 @@ async def start_deltas(generations: list[Generation]) -> AsyncIterator[ChoiceDel
 
 async def unless_disconnected(request: Request, work: Awaitable[Any]) -> Any:
     """Run a non-streaming request, cancelling it (and so aborting the worker) if the
-    client hangs up first: nobody would read the answer. The work runs in this task; only
-    the watcher is a task of its own."""
+    client hangs up first: nobody would read the answer. The work runs in this task, and
+    the hang-up is watched without a task of its own (server/hangup.py)."""
     task = asyncio.current_task()
     assert task is not None
-    hung_up: list[bool] = []
-    watcher = asyncio.ensure_future(cancel_on_hang_up(request.receive, task, hung_up))
+    watch = HangUpWatch(request.receive, task)
     try:
         return await work
     except asyncio.CancelledError:
-        if not hung_up or task.uncancel() > 0:
+        if not watch.hung_up or task.uncancel() > 0:
             raise  # cancelled by someone else (shutdown): not ours to swallow
         return Response(status_code=499)
     finally:
-        watcher.cancel()
+        watch.close()

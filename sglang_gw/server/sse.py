@@ -12,8 +12,9 @@ from starlette.types import Receive, Scope, Send
 
 from sglang_gw.server.coalesce import ReadyBatches
 from sglang_gw.server.errors import sse_error
+from sglang_gw.server.hangup import HangUpWatch
 
-__all__ = ["BODY_SEND", "DONE", "SseResponse", "SseStream", "cancel_on_hang_up", "sse_response"]
+__all__ = ["BODY_SEND", "DONE", "SseResponse", "SseStream", "sse_response"]
 
 log = logging.getLogger(__name__)
 DONE = b"data: [DONE]\n\n"
@@ -28,8 +29,8 @@ class SseStream(Response):
 
     Starlette's StreamingResponse runs the body in a task group next to a disconnect
     listener: a second task and anyio's machinery per request, and one more generator hop
-    per event. Here a bare watcher task waits for the hang-up and cancels the request's
-    task; the body's own cleanup (closing the frames, or the pushed call) then frees the
+    per event. Here a `HangUpWatch` (no task of its own) cancels the request's task on a
+    hang-up; the body's own cleanup (closing the frames, or the pushed call) then frees the
     worker slot and sends Abort. Subclasses say how the body is made (`_send_body`).
     """
 
@@ -44,18 +45,17 @@ class SseStream(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         task = asyncio.current_task()
         assert task is not None
-        hung_up: list[bool] = []
-        watcher = asyncio.ensure_future(cancel_on_hang_up(receive, task, hung_up))
+        watch = HangUpWatch(receive, task)
         try:
             await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
             body_send = scope.get(BODY_SEND, send)
             await self._send_body(body_send)
             await body_send({"type": "http.response.body", "body": b"", "more_body": False})
         except asyncio.CancelledError:
-            if not hung_up or task.uncancel() > 0:
+            if not watch.hung_up or task.uncancel() > 0:
                 raise  # cancelled by someone else (shutdown): not ours to swallow
         finally:
-            watcher.cancel()
+            watch.close()
 
     async def _send_body(self, send: Send) -> None:
         raise NotImplementedError
@@ -91,14 +91,6 @@ class SseResponse(SseStream):
                 await self._source.aclose()
         if self._done:
             await send({"type": "http.response.body", "body": DONE, "more_body": True})
-
-
-async def cancel_on_hang_up(receive: Receive, task: asyncio.Task[Any], hung_up: list[bool]) -> None:
-    """Wait for the client's hang-up, note it in `hung_up`, and cancel the request's task."""
-    while (await receive())["type"] != "http.disconnect":
-        pass
-    hung_up.append(True)
-    task.cancel()
 
 
 def sse_response(frames: AsyncIterator[bytes], *, source: Any = None, done: bool = True) -> SseResponse:

@@ -1,0 +1,59 @@
+"""HangUpWatch: a hang-up cancels the task; other messages do not; closing ends the wait."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from sglang_gw.server.hangup import HangUpWatch
+
+
+class _Client:
+    """An ASGI `receive` fed by the test; counts the calls that were closed while waiting."""
+
+    def __init__(self, *, bare_yield: bool = False) -> None:
+        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.closed = 0
+        self.bare_yield = bare_yield
+
+    async def receive(self) -> dict[str, Any]:
+        try:
+            if self.bare_yield:
+                await asyncio.sleep(0)
+            return await self.queue.get()
+        except GeneratorExit:
+            self.closed += 1
+            raise
+
+
+@pytest.mark.parametrize("bare_yield", [False, True])
+async def test_a_hang_up_cancels_the_task_and_other_messages_do_not(bare_yield: bool) -> None:
+    client = _Client(bare_yield=bare_yield)
+    task = asyncio.current_task()
+    assert task is not None
+    watch = HangUpWatch(client.receive, task)
+    client.queue.put_nowait({"type": "http.request", "body": b"", "more_body": False})
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not watch.hung_up
+    client.queue.put_nowait({"type": "http.disconnect"})
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.sleep(1)
+    assert watch.hung_up
+    assert task.uncancel() == 0
+    watch.close()
+
+
+async def test_closing_ends_the_wait_and_nothing_is_cancelled() -> None:
+    client = _Client()
+    task = asyncio.current_task()
+    assert task is not None
+    watch = HangUpWatch(client.receive, task)
+    await asyncio.sleep(0)
+    watch.close()
+    assert client.closed == 1
+    client.queue.put_nowait({"type": "http.disconnect"})  # too late: nobody watches
+    await asyncio.sleep(0.01)
+    assert not watch.hung_up and task.cancelling() == 0
