@@ -156,7 +156,6 @@ class PushedSse(SseStream):
                     await send({"type": "http.response.body", "body": head, "more_body": True})
                 pump = _Pump(gen, framer, send)
                 await pump.run(self._first)
-                gen.stream.push_to(None)
                 gen.stream.settle()  # raises the worker's error, if the call failed
                 body = framer.tail() + DONE
             except WorkerError as err:
