@@ -33,7 +33,15 @@ import jinja2.sandbox
 import jinja2.utils
 
 from sglang_gw.errors import ChatTemplateError, ConfigError, InvalidRequestError
+from sglang_gw.ids import random_hex
 from sglang_gw.tokenizer.messages import Message, argument_objects, normalize_messages
+from sglang_gw.tokenizer.skeleton import (
+    OPAQUE_FILTERS,
+    OPAQUE_TESTS,
+    SkeletonCache,
+    spoil_active_probe,
+    watch_probes,
+)
 
 __all__ = [
     "SPECIAL_TOKEN_KEYS",
@@ -203,6 +211,7 @@ def _tojson(
     sort_keys: bool = False,
 ) -> str:
     # Jinja's own tojson escapes HTML characters and non-ASCII; templates expect plain JSON.
+    spoil_active_probe()  # the value may hold a message text, which JSON escapes
     pair = None if separators is None else (separators[0], separators[1])
     return json.dumps(value, ensure_ascii=ensure_ascii, indent=indent, separators=pair, sort_keys=sort_keys)
 
@@ -212,6 +221,7 @@ def _raise_exception(message: object) -> NoReturn:
 
 
 def _strftime_now(fmt: str) -> str:
+    spoil_active_probe()  # a skeleton would keep today's date
     return datetime.now().strftime(fmt)
 
 
@@ -255,6 +265,11 @@ def _environment() -> jinja2.sandbox.ImmutableSandboxedEnvironment:
         trim_blocks=True, lstrip_blocks=True, extensions=[_GenerationTag, jinja2.ext.loopcontrols]
     )
     env.filters["tojson"] = _tojson
+    # Filters and tests that may read a message text unseen would make skeletons wrong.
+    for table, opaque in ((env.filters, OPAQUE_FILTERS), (env.tests, OPAQUE_TESTS)):
+        for name, func in list(table.items()):
+            if name not in opaque:
+                table[name] = watch_probes(func)
     env.globals.update(
         raise_exception=_raise_exception, strftime_now=_strftime_now, namespace=_Namespace, dict=_DictFactory()
     )
@@ -370,12 +385,18 @@ class ChatTemplate:
     ``"tool_use"`` template is used instead whenever ``tools`` are given.
     """
 
-    def __init__(self, templates: str | Mapping[str, str], special_tokens: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, templates: str | Mapping[str, str], special_tokens: Mapping[str, str] | None = None,
+        *, skeletons: bool = True,
+    ) -> None:
         named = {"default": templates} if isinstance(templates, str) else dict(templates)
         if "default" not in named:
             raise ConfigError(f"chat templates {sorted(named)} have none named 'default'")
         self.special_tokens: dict[str, str] = dict(special_tokens or {})
         self._programs = {name: _build_program(source, self.special_tokens) for name, source in named.items()}
+        # Plain conversations without tools render from skeletons of the default template
+        # (off only to compare against jinja's own render).
+        self._skeletons = SkeletonCache(random_hex()) if skeletons else None
 
     @classmethod
     def from_model_dir(cls, model_dir: Path, override: Path | None = None) -> ChatTemplate:
@@ -418,12 +439,26 @@ class ChatTemplate:
                 "the last message, the second starts a new assistant message",
                 param="continue_final_message",
             )
+        skeletons, shape = self._skeletons, None
+        if skeletons is not None and tools is None and documents is None and not continue_final_message:
+            shape = skeletons.shape(messages, template_kwargs, add_generation_prompt)
+            if shape is not None and (text := skeletons.lookup(shape, messages)) is not None:
+                return text
         program = self._program(tools is not None)
         context = self._context(tools, documents, add_generation_prompt, template_kwargs)
         if continue_final_message and "content" not in program.source:
             raise ChatTemplateError("continue_final_message is set but this chat template never reads 'content'")
         variants = _variants(messages, program)
-        return _render_first_that_works(program.template, variants, context, continued=continue_final_message)
+        text = _render_first_that_works(program.template, variants, context, continued=continue_final_message)
+        if shape is not None and skeletons is not None:
+            skeletons.learn(shape, messages, text, lambda probed: _render_once(
+                program.template, next(_variants(probed, program)), context, False))
+        return text
+
+    @property
+    def skeletons(self) -> SkeletonCache | None:
+        """The skeleton cache of plain conversations (its hit and miss counts, for tests)."""
+        return self._skeletons
 
     def _program(self, tools: bool) -> _Program:
         if tools and "tool_use" in self._programs:

@@ -1,0 +1,156 @@
+"""Template skeletons (tokenizer/skeleton.py): a render served from a skeleton always equals
+jinja's own, for the real model templates and for templates built to trip each rule.
+
+Each conversation is rendered twice by a cached template (the second render of a shape is
+the one a skeleton may serve) and once by the same template with skeletons off.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from sglang_gw.testing.models import FAMILIES, model_dir
+from sglang_gw.tokenizer.chat_template import ChatTemplate, load_chat_templates, read_special_tokens
+
+# Texts that differ in everything a template could look at: whitespace at the edges,
+# emptiness, markup of reasoning and tool results, escapable and non-ASCII characters,
+# length, case, digits, format braces.
+TEXTS = [
+    "hi", "", "  spaced  \n", "<think>why</think>the answer", "<tool_response>42</tool_response>",
+    'quote " backslash \\ amp & lt <b>', "你好，世界 👋🏽", "x" * 300, "UPPER", "12", "{0} {name}",
+    "line one\nline two\n\nline four",
+]
+SHAPES = [
+    ["user"],
+    ["system", "user"],
+    ["user", "assistant", "user"],
+    ["system", "user", "assistant", "user", "assistant"],
+]
+
+
+def conversation(roles: list[str], offset: int) -> list[dict[str, str]]:
+    return [{"role": role, "content": TEXTS[(offset + i * 5) % len(TEXTS)]} for i, role in enumerate(roles)]
+
+
+def render_or_error(template: ChatTemplate, messages: list[dict[str, str]], **kwargs: Any) -> str:
+    try:
+        return template.render(messages, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - the error itself is compared
+        return f"{type(exc).__name__}: {exc}"
+
+
+def assert_same_as_jinja(templates: dict[str, str] | str, special: dict[str, str] | None = None,
+                         kwargs_list: tuple[dict[str, Any], ...] = ({},)) -> ChatTemplate:
+    cached = ChatTemplate(templates, special)
+    plain = ChatTemplate(templates, special, skeletons=False)
+    for kwargs in kwargs_list:
+        for roles in SHAPES:
+            for offset in range(len(TEXTS)):
+                messages = conversation(roles, offset)
+                expected = render_or_error(plain, messages, template_kwargs=kwargs)
+                for _ in range(2):
+                    assert render_or_error(cached, messages, template_kwargs=kwargs) == expected, messages
+    return cached
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_real_templates_render_as_jinja(family: str) -> None:
+    folder = model_dir(family)
+    cached = assert_same_as_jinja(load_chat_templates(folder), read_special_tokens(folder),
+                                  ({}, {"enable_thinking": False}))
+    skeletons = cached.skeletons
+    assert skeletons is not None
+    if family in ("llama31", "gpt_oss"):
+        # Both print today's date, and Llama trims every text: nothing can be kept.
+        assert skeletons.hits == 0 and not skeletons.enabled
+    else:
+        assert skeletons.hits > 0
+
+
+def test_plain_chat_is_served_from_the_skeleton() -> None:
+    template = ChatTemplate("{% for m in messages %}<{{ m.role }}>{{ m.content }}</{{ m.role }}>{% endfor %}")
+    skeletons = template.skeletons
+    assert skeletons is not None
+    assert template.render([{"role": "user", "content": "one"}]) == "<user>one</user>"
+    assert (skeletons.hits, skeletons.misses) == (0, 1)
+    assert template.render([{"role": "user", "content": "two {x}"}]) == "<user>two {x}</user>"
+    assert (skeletons.hits, skeletons.misses) == (1, 1)
+
+
+# Each reads the text in a way a skeleton cannot replay, or only under a guard.
+TRICKY = {
+    "trim": "{% for m in messages %}[{{ m.content | trim }}]{% endfor %}",
+    "trim after concat": "{% for m in messages %}{{ ('\\n' + m.content + '\\n') | trim }}|{% endfor %}",
+    "strip method": "{% for m in messages %}{{ m.content.strip() }}|{% endfor %}",
+    "upper": "{% for m in messages %}{{ m.content | upper }}{% endfor %}",
+    "upper after concat": "{% for m in messages %}{{ ('a' ~ m.content) | upper }}{% endfor %}",
+    "escape": "{% for m in messages %}{{ m.content | e }}{% endfor %}",
+    "tojson": "{% for m in messages %}{{ m.content | tojson }}{% endfor %}",
+    "message tojson": "{% for m in messages %}{{ m | tojson }}{% endfor %}",
+    "indent": "{% for m in messages %}>{{ m.content | indent(2) }}{% endfor %}",
+    "replace": "{% for m in messages %}{{ m.content | replace('a', 'b') }}{% endfor %}",
+    "slice": "{% for m in messages %}{{ m.content[:3] }}{% endfor %}",
+    "split": "{% for m in messages %}{{ m.content.split('</think>')[-1] }}{% endfor %}",
+    "length guard": "{% for m in messages %}{% if m.content | length > 5 %}long:{% endif %}{{ m.content }}{% endfor %}",
+    "length printed": "{% for m in messages %}{{ m.content | length }}{% endfor %}",
+    "wordcount": "{% for m in messages %}{{ m.content | wordcount }}{% endfor %}",
+    "int": "{% for m in messages %}{{ m.content | int }}{% endfor %}",
+    "is lower": "{% for m in messages %}{% if m.content is lower %}low{% endif %}{{ m.content }}{% endfor %}",
+    "contains guard": "{% for m in messages %}{% if '</think>' in m.content %}R{% endif %}{{ m.content }}{% endfor %}",
+    "startswith guard": "{% for m in messages %}{% if m.content.startswith('<tool') %}T{% endif %}{{ m.content }}"
+                        "{% endfor %}",
+    "equality guard": "{% for m in messages %}{% if m.content == 'hi' %}H{% endif %}{{ m.content }}{% endfor %}",
+    "membership guard": "{% for m in messages %}{% if m.content in ['hi', '12'] %}M{% endif %}{% endfor %}",
+    "truthiness": "{% for m in messages %}{% if m.content %}[{{ m.content }}]{% else %}none{% endif %}{% endfor %}",
+    "printed twice": "{% for m in messages %}{{ m.content }}/{{ m.content }}{% endfor %}",
+    "dropped": "{% for m in messages %}{% if m.role != 'system' %}{{ m.content }}{% endif %}{% endfor %}",
+    "percent": "{% for m in messages %}{{ '%s!' % m.content }}{% endfor %}",
+    "format": "{% for m in messages %}{{ m.content.format(name='N') if '{' in m.content else m.content }}"
+              "{% endfor %}",
+    "iterate": "{% for m in messages %}{% for c in m.content %}{{ c }}.{% endfor %}{% endfor %}",
+    "date": "{{ strftime_now('%Y') }}{% for m in messages %}{{ m.content }}{% endfor %}",
+    "raises": "{% for m in messages %}{% if m.content == '' %}{{ raise_exception('empty') }}{% endif %}"
+              "{{ m.content }}{% endfor %}",
+    "kwargs": "{% if flag %}F{% endif %}{% for m in messages %}{{ m.content }}{% endfor %}",
+}
+
+
+@pytest.mark.parametrize("name", sorted(TRICKY))
+def test_templates_that_read_the_text_render_as_jinja(name: str) -> None:
+    assert_same_as_jinja(TRICKY[name], kwargs_list=({}, {"flag": True}, {"flag": False}))
+
+
+@pytest.mark.parametrize("name", ["trim", "trim after concat", "upper", "escape", "tojson", "slice", "wordcount",
+                                  "int", "is lower", "iterate", "date", "indent"])
+def test_templates_that_transform_the_text_never_use_skeletons(name: str) -> None:
+    template = ChatTemplate(TRICKY[name])
+    for offset in range(len(TEXTS)):
+        for _ in range(2):
+            render_or_error(template, conversation(["user"], offset))
+    skeletons = template.skeletons
+    assert skeletons is not None and skeletons.hits == 0
+
+
+def test_guards_keep_one_skeleton_per_answer() -> None:
+    template = ChatTemplate(TRICKY["startswith guard"])
+    for text in ("<tool>a", "plain", "<tool>b", "other"):
+        template.render([{"role": "user", "content": text}])
+    skeletons = template.skeletons
+    assert skeletons is not None
+    # Two answers to the one question: two skeletons, each made once and then reused.
+    assert (skeletons.hits, skeletons.misses) == (2, 2)
+    assert template.render([{"role": "user", "content": "<tool>c"}]) == "T<tool>c"
+
+
+def test_messages_with_other_keys_or_tools_take_jinja() -> None:
+    template = ChatTemplate("{% for m in messages %}{{ m.content }}{{ m.name or '' }}{% endfor %}"
+                            "{% if tools %}T{% endif %}")
+    named = [{"role": "user", "content": "a", "name": "bob"}]
+    for _ in range(2):
+        assert template.render(named) == "abob"
+        assert template.render([{"role": "user", "content": "a"}], tools=[{"type": "function"}]) == "aT"
+        assert template.render([{"role": "user", "content": [{"type": "text", "text": "p"}]}]) == "p"
+    skeletons = template.skeletons
+    assert skeletons is not None and skeletons.hits == 0 and skeletons.misses == 0
