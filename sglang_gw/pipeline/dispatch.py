@@ -18,8 +18,6 @@ from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from google.protobuf import struct_pb2
-
 from sglang_gw import metrics
 from sglang_gw.errors import (
     NoHealthyWorkerError,
@@ -54,31 +52,32 @@ class DispatchSettings:
     jitter_factor: float = 0.5
 
 
+# SamplingParams fields copied as they are from `SamplingSettings`.
+_SCALAR_SAMPLING = ("temperature", "top_p", "top_k", "min_p", "frequency_penalty", "presence_penalty",
+                    "repetition_penalty", "max_new_tokens", "skip_special_tokens", "spaces_between_special_tokens",
+                    "n", "min_new_tokens", "ignore_eos", "no_stop_trim")
+
+
 def build_generate_request(p: PreparedRequest) -> pb.GenerateRequest:
-    s = p.sampling
-    sp = pb.SamplingParams(
-        temperature=s.temperature, top_p=s.top_p, top_k=s.top_k, min_p=s.min_p,
-        frequency_penalty=s.frequency_penalty, presence_penalty=s.presence_penalty,
-        repetition_penalty=s.repetition_penalty, max_new_tokens=s.max_new_tokens,
-        stop_token_ids=s.stop_token_ids, skip_special_tokens=s.skip_special_tokens,
-        spaces_between_special_tokens=s.spaces_between_special_tokens, n=s.n,
-        min_new_tokens=s.min_new_tokens, ignore_eos=s.ignore_eos, no_stop_trim=s.no_stop_trim,
-        logit_bias=dict(s.logit_bias),
-    )
+    # Filled in place: passing sub-messages to a constructor copies them, and that copy was
+    # the larger part of this function's cost per request (docs/performance.md).
+    req = pb.GenerateRequest(request_id=p.worker_request_id, stream=p.worker_stream)
+    tokenized = req.tokenized
+    tokenized.original_text = p.prompt_text
+    tokenized.input_ids.extend(p.prompt_ids)
+    s, sp = p.sampling, req.sampling_params
+    for name in _SCALAR_SAMPLING:
+        setattr(sp, name, getattr(s, name))
+    sp.stop_token_ids.extend(s.stop_token_ids)
+    if s.logit_bias:
+        sp.logit_bias.update(s.logit_bias)
     if s.constraint is not None:
         setattr(sp, s.constraint[0], s.constraint[1])
     if s.stream_interval is not None:
         sp.stream_interval = s.stream_interval
     if s.seed is not None:
         # The scheduler proto has no seed field; SGLang reads custom params as a dict.
-        params = struct_pb2.Struct()
-        params.update({"seed": s.seed})
-        sp.custom_params.CopyFrom(params)
-    req = pb.GenerateRequest(
-        request_id=p.worker_request_id,
-        tokenized=pb.TokenizedInput(original_text=p.prompt_text, input_ids=p.prompt_ids),
-        sampling_params=sp, stream=p.worker_stream,
-    )
+        sp.custom_params.update({"seed": s.seed})
     if p.logprobs is not None:
         req.return_logprob = True
         req.top_logprobs_num = p.logprobs.top_n

@@ -38,6 +38,7 @@ class Http2Channel:
                                ("content-type", "application/grpc"), ("te", "trailers"),
                                ("grpc-accept-encoding", "identity"), ("user-agent", "sglang-gw"), *metadata]
         self._blocks: dict[str, bytes] = {}
+        self._timeouts: dict[int, bytes] = {}
         self._connection: Http2Connection | None = None
         self._connecting: asyncio.Task[None] | None = None
         self._pending: list[StreamCall] = []
@@ -86,8 +87,15 @@ class Http2Channel:
             block = self._blocks[path] = frames.header_block(fields)
         if timeout is None:
             return block
-        # grpc-timeout: at most 8 digits; milliseconds cover ~27 hours.
-        return block + frames.header_block([("grpc-timeout", f"{max(1, int(timeout * 1000))}m")])
+        # grpc-timeout: at most 8 digits; milliseconds cover ~27 hours. The timeout is
+        # the same on nearly every call (the gateway's own), so its encoding is kept.
+        ms = max(1, int(timeout * 1000))
+        suffix = self._timeouts.get(ms)
+        if suffix is None:
+            if len(self._timeouts) >= 64:
+                self._timeouts.clear()
+            suffix = self._timeouts[ms] = frames.header_block([("grpc-timeout", f"{ms}m")])
+        return block + suffix
 
     async def _connect(self) -> None:
         """Connect, then start the calls that waited; on failure they end as UNAVAILABLE
