@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+
 from sglang_gw.pipeline.dispatch import build_generate_request
 from sglang_gw.pipeline.types import LogprobSpec, PreparedRequest, SamplingSettings
 
@@ -26,7 +28,7 @@ def test_every_sampling_field_reaches_the_proto() -> None:
         if field.name in ("seed", "logit_bias", "constraint", "stream_interval"):
             continue
         got = tuple(sp.stop_token_ids) if field.name == "stop_token_ids" else getattr(sp, field.name)
-        assert got == value if not isinstance(value, float) else abs(got - value) < 1e-6, field.name
+        assert got == (pytest.approx(value) if isinstance(value, float) else value), field.name
     assert (req.request_id, req.stream, list(req.tokenized.input_ids), req.tokenized.original_text) == \
         (_prepared(SETTINGS).worker_request_id, True, [1, 2, 3], "hi")
     assert not req.return_logprob and not sp.HasField("custom_params") and not sp.HasField("stream_interval")

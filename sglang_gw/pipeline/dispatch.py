@@ -59,8 +59,8 @@ _SCALAR_SAMPLING = ("temperature", "top_p", "top_k", "min_p", "frequency_penalty
 
 
 def build_generate_request(p: PreparedRequest) -> pb.GenerateRequest:
-    # Filled in place: passing sub-messages to a constructor copies them, and that copy was
-    # the larger part of this function's cost per request (docs/performance.md).
+    # Filled in place: sub-messages passed to a constructor are copied, which was about
+    # half of this function's cost (docs/performance.md, 2026-12-06).
     req = pb.GenerateRequest(request_id=p.worker_request_id, stream=p.worker_stream)
     tokenized = req.tokenized
     tokenized.original_text = p.prompt_text

@@ -24,6 +24,7 @@ from sglang_gw.workers.h2.connection import Http2Connection
 __all__ = ["Http2Channel"]
 
 _CONNECT_TIMEOUT = 10.0
+_MAX_BLOCKS = 64
 
 
 class Http2Channel:
@@ -37,8 +38,8 @@ class Http2Channel:
         self._fixed_headers = [(":method", "POST"), (":scheme", "http"), (":path", ""), (":authority", target),
                                ("content-type", "application/grpc"), ("te", "trailers"),
                                ("grpc-accept-encoding", "identity"), ("user-agent", "sglang-gw"), *metadata]
-        self._blocks: dict[str, bytes] = {}
-        self._timeouts: dict[int, bytes] = {}
+        # Header blocks by (path, grpc-timeout in ms): nearly every call repeats one.
+        self._blocks: dict[tuple[str, int | None], bytes] = {}
         self._connection: Http2Connection | None = None
         self._connecting: asyncio.Task[None] | None = None
         self._pending: list[StreamCall] = []
@@ -81,21 +82,17 @@ class Http2Channel:
             await self._connection.closed
 
     def _headers(self, path: str, timeout: float | None) -> bytes:
-        block = self._blocks.get(path)
+        # grpc-timeout: at most 8 digits; milliseconds cover ~27 hours.
+        ms = None if timeout is None else max(1, int(timeout * 1000))
+        block = self._blocks.get((path, ms))
         if block is None:
+            if len(self._blocks) >= _MAX_BLOCKS:  # per-request timeouts must not grow it forever
+                self._blocks.clear()
             fields = [(name, path if name == ":path" else value) for name, value in self._fixed_headers]
-            block = self._blocks[path] = frames.header_block(fields)
-        if timeout is None:
-            return block
-        # grpc-timeout: at most 8 digits; milliseconds cover ~27 hours. The timeout is
-        # the same on nearly every call (the gateway's own), so its encoding is kept.
-        ms = max(1, int(timeout * 1000))
-        suffix = self._timeouts.get(ms)
-        if suffix is None:
-            if len(self._timeouts) >= 64:
-                self._timeouts.clear()
-            suffix = self._timeouts[ms] = frames.header_block([("grpc-timeout", f"{ms}m")])
-        return block + suffix
+            if ms is not None:
+                fields.append(("grpc-timeout", f"{ms}m"))
+            block = self._blocks[path, ms] = frames.header_block(fields)
+        return block
 
     async def _connect(self) -> None:
         """Connect, then start the calls that waited; on failure they end as UNAVAILABLE
