@@ -23,6 +23,7 @@ from sglang_gw.tokenizer.detokenizer import prepare as prepare_detokenizer
 from sglang_gw.tokenizer.encoding import encode_ids
 from sglang_gw.tokenizer.loader import resolve_local, unpack_worker_tokenizer
 from sglang_gw.tokenizer.prompt_cache import SegmentEncoder
+from sglang_gw.tokenizer.word_encoder import WordEncoder
 from sglang_gw.workers.client import WorkerClient
 
 __all__ = ["ServedModel", "load_served_model", "model_from_folder"]
@@ -127,7 +128,9 @@ def model_from_folder(folder: Path, info: pb.GetModelInfoResponse, *, name: str 
     if template is not None:
         # Cut prompts at the added tokens the template writes (its role markers).
         added = [t.content for t in tokenizer.get_added_tokens_decoder().values()]
-        model.segments = SegmentEncoder(tokenizer, [a for a in added if a in template.source])
+        words = WordEncoder.build(tokenizer)
+        log.info("model %s: ASCII word encoder %s", model.name, "on" if words is not None else "off")
+        model.segments = SegmentEncoder(tokenizer, [a for a in added if a in template.source], words)
     return model
 
 

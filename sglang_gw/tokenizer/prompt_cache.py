@@ -6,7 +6,8 @@ concatenation of the ids of the pieces between those tokens. Rendered chat promp
 of such cuts (role markers), and most pieces repeat across requests: the shared system
 prompt, the earlier turns of a conversation. Pieces are cached by their text; only new ones
 are encoded. The split is only used when a start-up self-check shows it is exact for this
-tokenizer.
+tokenizer. Short new pieces go to a `WordEncoder` when the tokenizer has one (plain ASCII
+text at a fraction of the tokenizer's cost), else to the tokenizer.
 
 The cache is bounded by the characters it holds (a few long documents must not pin
 gigabytes), and shared by the event loop and the threads long prompts are tokenized in, so
@@ -22,7 +23,8 @@ from collections.abc import Iterable
 
 from tokenizers import Tokenizer
 
-from sglang_gw.tokenizer.encoding import encode_ids
+from sglang_gw.tokenizer.encoding import GIL_FREE_CHARS, encode_ids
+from sglang_gw.tokenizer.word_encoder import WordEncoder
 
 __all__ = ["SegmentEncoder"]
 
@@ -39,8 +41,9 @@ _PROBES = (
 
 
 class SegmentEncoder:
-    def __init__(self, tokenizer: Tokenizer, markers: Iterable[str]) -> None:
+    def __init__(self, tokenizer: Tokenizer, markers: Iterable[str], words: WordEncoder | None = None) -> None:
         self._tokenizer = tokenizer
+        self._words = words
         self._ids: dict[str, int] = {}
         for text in markers:
             tid = tokenizer.token_to_id(text)
@@ -63,8 +66,10 @@ class SegmentEncoder:
 
     def encode(self, text: str) -> list[int]:
         """`tokenizer.encode(text, add_special_tokens=False).ids`, from cached pieces."""
-        if self._split is None or len(text) < 2 * MIN_CACHED_CHARS:
-            return encode_ids(self._tokenizer, text)
+        if self._split is None:
+            return self._new(text)
+        if self._words is None and len(text) < 2 * MIN_CACHED_CHARS:
+            return encode_ids(self._tokenizer, text)  # one call beats a call per piece
         out: list[int] = []
         for i, piece in enumerate(self._split.split(text)):
             if i % 2:
@@ -75,7 +80,7 @@ class SegmentEncoder:
 
     def _piece(self, piece: str) -> list[int]:
         if len(piece) < MIN_CACHED_CHARS:
-            return self._tokenizer.encode(piece, add_special_tokens=False).ids
+            return self._new(piece)
         with self._lock:
             ids = self._cache.get(piece)
             if ids is not None:
@@ -83,10 +88,19 @@ class SegmentEncoder:
                 self._cache.move_to_end(piece)
                 return ids
             self.misses += 1
-        ids = encode_ids(self._tokenizer, piece)
+        ids = self._new(piece)
         if len(piece) <= MAX_CACHED_CHARS // 4:
             self._keep(piece, ids)
         return ids
+
+    def _new(self, text: str) -> list[int]:
+        """Ids of text the cache does not hold: words for short plain text, else the tokenizer
+        (which leaves the GIL to other threads on long text)."""
+        if self._words is not None and len(text) < GIL_FREE_CHARS:
+            ids = self._words.encode(text)
+            if ids is not None:
+                return ids
+        return encode_ids(self._tokenizer, text)
 
     def _keep(self, piece: str, ids: list[int]) -> None:
         with self._lock:
@@ -107,7 +121,6 @@ class SegmentEncoder:
         finally:
             self._cache.clear()
             self._cached_chars = 0  # the budget counts what the cache holds: nothing now
-            self._cached_chars = 0
 
 
 def _identity_normalizer(tokenizer: Tokenizer) -> bool:
