@@ -13,6 +13,7 @@ import msgspec
 from benchlib.http_client import HttpConnection
 from benchlib.procs import Service, free_port, pin
 from benchlib.settings import HOST, MODEL_DIR, MODEL_NAME, REPO_ROOT, TOOL_PARSERS
+from sglang_gw.plugins import ALLOW_ENV
 
 __all__ = ["Launch", "ours_argv", "ours_has_tool_parser", "ours_launch", "smg_argv", "smg_launch", "wait_chat_ok"]
 
@@ -26,6 +27,12 @@ class Launch:
     argv: list[str]
     port: int
     metrics_port: int | None = None
+    env: dict[str, str] | None = None  # added to the environment
+
+
+# Ours runs without plugins: the test suite installs the example plugin into the venv, and
+# its frame hook (a header on every answer) would be measured as the gateway's own cost.
+NO_PLUGINS = {ALLOW_ENV: ""}
 
 
 def ours_argv(port: int, worker_url: str, tools: bool, *, workers: int = 1,
@@ -53,7 +60,7 @@ def ours_launch(target: str, worker_url: str, tools: bool, *, workers: int = 1) 
     port = free_port()
     metrics_port = free_port() if workers == 1 else None
     return Launch(target, ours_argv(port, worker_url, tools, workers=workers, metrics_port=metrics_port), port,
-                  metrics_port)
+                  metrics_port, NO_PLUGINS)
 
 
 def smg_launch(smg: str, worker_url: str, tools: bool) -> Launch:

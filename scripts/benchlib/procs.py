@@ -133,11 +133,13 @@ class Service:
     cores: frozenset[int] | None
 
     @classmethod
-    def start(cls, name: str, argv: list[str], log_dir: Path, cores: frozenset[int] | None) -> Service:
+    def start(cls, name: str, argv: list[str], log_dir: Path, cores: frozenset[int] | None,
+              env: dict[str, str] | None = None) -> Service:
         log = log_dir / f"{name}.log"
         with log.open("wb") as out:
             proc = subprocess.Popen(argv, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
+                                    stdin=subprocess.DEVNULL, start_new_session=True,
+                                    env=None if env is None else {**os.environ, **env})
         pin(proc.pid, cores)
         return cls(name, proc, log, cores)
 

@@ -164,7 +164,7 @@ class Bench:
     async def run_gateway(self, launch: Launch, scenarios: list[Scenario], cores: frozenset[int] | None) -> None:
         if not scenarios:
             return
-        gw = Service.start(launch.target, launch.argv, self.out_dir, cores)
+        gw = Service.start(launch.target, launch.argv, self.out_dir, cores, launch.env)
         try:
             started = time.monotonic()
             try:
