@@ -50,6 +50,8 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 
+from sglang_gw.batched_metrics import batched_counter, batched_gauge, batched_histogram, discard
+
 __all__ = [
     "ABORTS_TOTAL",
     "ACTIVE_WORKERS",
@@ -126,7 +128,7 @@ STAGE_SECONDS = Histogram(
     ["stage"],
     buckets=(0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
-_STAGE_CHILDREN = {stage: STAGE_SECONDS.labels(stage) for stage in STAGES}
+_STAGE_CHILDREN = {stage: batched_histogram(STAGE_SECONDS.labels(stage)) for stage in STAGES}
 
 GENERATE_SECONDS = Histogram(f"{PREFIX}generate_duration_seconds",
                              "Worker generation time per request, dispatch to last token.", buckets=_LATENCY_BUCKETS)
@@ -177,6 +179,15 @@ LOOP_LAG_SECONDS = Histogram(
 LOOP_LAG_MAX_SECONDS = Gauge(f"{PREFIX}event_loop_lag_max_seconds", "The largest event-loop lag since start.",
                              multiprocess_mode="livemax")
 
+# What every request updates, gathered cheaply until a scrape reads it (batched_metrics.py).
+_PROMPT_TOKENS = batched_counter(PROMPT_TOKENS_TOTAL)
+_COMPLETION_TOKENS = batched_counter(COMPLETION_TOKENS_TOTAL)
+_GENERATE = batched_histogram(GENERATE_SECONDS)
+_TTFT = batched_histogram(TTFT_SECONDS)
+_TPOT = batched_histogram(TPOT_SECONDS)
+_QUEUE_DEPTH = batched_gauge(QUEUE_DEPTH)
+_LOOP_LAG = batched_histogram(LOOP_LAG_SECONDS)
+
 
 # -- helpers ---------------------------------------------------------------------------------
 
@@ -207,8 +218,8 @@ def record_request(endpoint: str, method: str, status: int, seconds: float) -> N
     children = _REQUEST_CHILDREN.get(key)
     if children is None:
         label = method if method in HTTP_METHODS else "other"
-        children = _REQUEST_CHILDREN[key] = (REQUESTS_TOTAL.labels(endpoint, label, str(status)),
-                                             REQUEST_SECONDS.labels(endpoint, label))
+        children = _REQUEST_CHILDREN[key] = (batched_counter(REQUESTS_TOTAL.labels(endpoint, label, str(status))),
+                                             batched_histogram(REQUEST_SECONDS.labels(endpoint, label)))
     children[0].inc()
     children[1].observe(seconds)
 
@@ -216,21 +227,22 @@ def record_request(endpoint: str, method: str, status: int, seconds: float) -> N
 def _worker_children(worker: str) -> tuple[Any, Any]:
     children = _WORKER_CHILDREN.get(worker)
     if children is None:
-        children = _WORKER_CHILDREN[worker] = (PROCESSED_REQUESTS_TOTAL.labels(worker), RUNNING_REQUESTS.labels(worker))
+        children = _WORKER_CHILDREN[worker] = (batched_counter(PROCESSED_REQUESTS_TOTAL.labels(worker)),
+                                               batched_gauge(RUNNING_REQUESTS.labels(worker)))
     return children
 
 
 def record_generation(*, prompt_tokens: int, completion_tokens: int, total_seconds: float,
                       ttft_seconds: float | None = None) -> None:
     """One finished worker generation. Times run from dispatch; TPOT needs two tokens or more."""
-    PROMPT_TOKENS_TOTAL.inc(prompt_tokens)
-    COMPLETION_TOKENS_TOTAL.inc(completion_tokens)
-    GENERATE_SECONDS.observe(total_seconds)
+    _PROMPT_TOKENS.inc(prompt_tokens)
+    _COMPLETION_TOKENS.inc(completion_tokens)
+    _GENERATE.observe(total_seconds)
     if ttft_seconds is None:
         return
-    TTFT_SECONDS.observe(ttft_seconds)
+    _TTFT.observe(ttft_seconds)
     if completion_tokens > 1:
-        TPOT_SECONDS.observe(max(total_seconds - ttft_seconds, 0.0) / (completion_tokens - 1))
+        _TPOT.observe(max(total_seconds - ttft_seconds, 0.0) / (completion_tokens - 1))
 
 
 def record_retry() -> None:
@@ -270,7 +282,7 @@ def record_circuit_transition(worker: str, from_state: str, to_state: str) -> No
 
 
 def set_queue_depth(depth: int) -> None:
-    QUEUE_DEPTH.set(depth)
+    _QUEUE_DEPTH.set(depth)
 
 
 def record_queue_rejection(reason: str) -> None:
@@ -279,7 +291,7 @@ def record_queue_rejection(reason: str) -> None:
 
 
 def record_loop_lag(seconds: float) -> None:
-    LOOP_LAG_SECONDS.observe(seconds)
+    _LOOP_LAG.observe(seconds)
 
 
 def set_loop_lag_max(seconds: float) -> None:
@@ -296,7 +308,7 @@ def register_worker(worker: str, *, healthy: bool = True) -> None:
 
 def forget_worker(worker: str) -> None:
     """Drop every series of a removed worker, which keeps the worker label set bounded."""
-    _WORKER_CHILDREN.pop(worker, None)
+    discard(_WORKER_CHILDREN.pop(worker, ()))
     for metric in (PROCESSED_REQUESTS_TOTAL, RUNNING_REQUESTS, WORKER_HEALTHY, CB_STATE):
         metric.remove(worker)  # a label set never created is ignored
     for from_state in CB_STATES:
