@@ -21,12 +21,7 @@ from starlette.routing import Route
 
 from sglang_gw.logs import current_request_id
 from sglang_gw.server.errors import exception_handlers
-from sglang_gw.server.middleware import (
-    ApiKeyMiddleware,
-    MaxBodySizeMiddleware,
-    RequestIdMiddleware,
-    build_middleware,
-)
+from sglang_gw.server.middleware import ApiKeys, EdgeMiddleware, build_middleware
 
 KEY = "sk-data-0123456789"
 ADMIN_KEY = "sk-admin-9876543210"
@@ -149,7 +144,7 @@ async def test_control_plane_alone_can_be_locked(client_for) -> None:
 
 
 def test_path_classes() -> None:
-    mw = ApiKeyMiddleware(ok, api_key=KEY, control_plane_api_keys=[ADMIN_KEY])  # type: ignore[arg-type]
+    mw = ApiKeys(api_key=KEY, control_plane_api_keys=[ADMIN_KEY])
     assert mw.keys_for("/health") == ()
     assert len(mw.keys_for("/workers")) == len(mw.keys_for("/flush_cache")) == len(mw.keys_for("/parse/tool")) == 2
     assert len(mw.keys_for("/workersfoo")) == len(mw.keys_for("/v1/models")) == 1
@@ -203,7 +198,7 @@ async def test_bodies_within_the_limit_pass(client_for) -> None:
 
 
 async def test_limit_alone_without_an_app_handler(client_for) -> None:
-    app = MaxBodySizeMiddleware(make_app(handlers=False), max_bytes=10)
+    app = EdgeMiddleware(make_app(handlers=False), max_body=10)
     async with client_for(app) as client:  # type: ignore[arg-type]
         assert (await client.post("/v1/chat/completions", content=b"x" * 11)).status_code == 413
 
@@ -249,7 +244,7 @@ async def test_request_id_replaces_an_app_set_header(client_for) -> None:
     async def sets_its_own(request: Request) -> Response:
         return PlainTextResponse("ok", headers={"x-request-id": "app-made"})
 
-    app = RequestIdMiddleware(Starlette(routes=[Route("/", sets_its_own)]))
+    app = EdgeMiddleware(Starlette(routes=[Route("/", sets_its_own)]))
     async with client_for(app) as client:  # type: ignore[arg-type]
         resp = await client.get("/", headers={"x-request-id": "client-made"})
     assert resp.headers.get_list("x-request-id") == ["client-made"]
@@ -304,6 +299,7 @@ async def test_cors_preflight_answered_before_auth(client_for) -> None:
 
 def test_stack_order_and_optional_layers() -> None:
     names = [m.cls.__name__ for m in build_middleware(api_key=KEY, max_payload_size=10, cors_allowed_origins=["*"])]
-    assert names == ["CORSMiddleware", "RequestIdMiddleware", "MetricsMiddleware", "ApiKeyMiddleware",
-                     "MaxBodySizeMiddleware"]
-    assert [m.cls.__name__ for m in build_middleware()] == ["RequestIdMiddleware", "MetricsMiddleware"]
+    assert names == ["CORSMiddleware", "EdgeMiddleware"]
+    assert [m.cls.__name__ for m in build_middleware()] == ["EdgeMiddleware"]
+    edge = EdgeMiddleware(ok, **build_middleware()[0].kwargs)  # type: ignore[arg-type]
+    assert edge.api_keys is None and edge.max_body is None and edge.admission is None  # nothing to check

@@ -24,7 +24,8 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+
+from starlette.responses import Response
 
 from sglang_gw import metrics
 from sglang_gw.errors import (
@@ -38,7 +39,9 @@ __all__ = [
     "BUSY_RETRY_AFTER_SECS",
     "Admission",
     "AdmissionConfig",
+    "admit",
     "max_concurrent_from_flag",
+    "release",
 ]
 
 # What a client refused for a full queue or a queue timeout is told to wait: the gateway
@@ -142,6 +145,14 @@ class Admission:
         finally:
             self.release()
 
+    def try_acquire(self) -> bool:
+        """Take a slot at once when one is free and no rate limit applies (no coroutine: the
+        common case); False means `acquire` must decide."""
+        if self._bucket is None and (self._limit is None or self._running < self._limit):
+            self._running += 1
+            return True
+        return False
+
     async def acquire(self) -> None:
         """Take a slot, waiting in the queue if need be; raises 429 or 408 as above."""
         must_wait = self._limit is not None and self._running >= self._limit
@@ -216,32 +227,24 @@ def _refusal(cls: type[GatewayError], message: str, retry_after: float) -> Gatew
     return err
 
 
-class AdmissionMiddleware:
-    """Holds an admission slot for the whole life of a generation request — a streaming
-    body included — and answers 429/408 (with `Retry-After`) when none can be had."""
+async def admit(admission: Admission) -> Response | None:
+    """Take a slot for a request: None when it has one (give it back with `release`), else
+    the 429 or 408 answer, with `Retry-After`. Keeps the queue-depth gauge current."""
+    try:
+        await admission.acquire()
+    except (RateLimitError, RequestTimeoutError) as err:
+        metrics.record_queue_rejection(_reason(err))
+        metrics.set_queue_depth(admission.queued)
+        return _refusal_response(err)
+    metrics.set_queue_depth(admission.queued)
+    return None
 
-    def __init__(self, app: Any, admission: Admission, paths: frozenset[str]) -> None:
-        self.app = app
-        self.admission = admission
-        self.paths = paths
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["path"] not in self.paths:
-            await self.app(scope, receive, send)
-            return
-        try:
-            await self.admission.acquire()
-        except (RateLimitError, RequestTimeoutError) as err:
-            metrics.record_queue_rejection(_reason(err))
-            metrics.set_queue_depth(self.admission.queued)
-            await _refuse(err, scope, receive, send)
-            return
-        metrics.set_queue_depth(self.admission.queued)
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            self.admission.release()
-            metrics.set_queue_depth(self.admission.queued)
+def release(admission: Admission) -> None:
+    queued = admission.queued
+    admission.release()
+    if admission.queued != queued:  # a waiter took the slot
+        metrics.set_queue_depth(admission.queued)
 
 
 def _reason(err: GatewayError) -> str:
@@ -250,11 +253,11 @@ def _reason(err: GatewayError) -> str:
     return "queue_full" if "queue" in err.message else "rate_limited"
 
 
-async def _refuse(err: GatewayError, scope: dict[str, Any], receive: Any, send: Any) -> None:
+def _refusal_response(err: GatewayError) -> Response:
     from sglang_gw.server.errors import error_response
 
     response = error_response(err)
     retry_after = getattr(err, "retry_after", None)
     if retry_after is not None:
         response.headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
-    await response(scope, receive, send)
+    return response

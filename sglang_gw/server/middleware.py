@@ -1,19 +1,20 @@
-"""Pure ASGI middlewares: request ids, API-key auth, the body-size limit, per-request metrics.
+"""The gateway's edge: request ids, metrics, API-key auth, the body-size limit and admission,
+as one pure ASGI middleware.
 
 Pure ASGI on purpose: Starlette's ``BaseHTTPMiddleware`` runs the endpoint in another task
 and buffers through a memory stream, which breaks streaming back-pressure and the
-cancellation of a request whose client went away. Each class here wraps ``send`` or
-``receive`` and nothing else.
+cancellation of a request whose client went away. One layer on purpose: each layer costs
+every request a coroutine frame and a ``send`` wrapper, and five of them were a tenth of a
+short request's instructions. Each concern is still its own small piece here
+(:class:`RequestIds`, :class:`ApiKeys`, the body-limit helpers, server/admission.py);
+:class:`EdgeMiddleware` runs them in a fixed order.
 
-Order, outermost first (what :func:`build_middleware` returns; Starlette runs the first
-entry of ``middleware=[...]`` outermost):
+What :func:`build_middleware` returns, outermost first (Starlette runs the first entry of
+``middleware=[...]`` outermost):
 
 1. ``CORSMiddleware`` (Starlette's, with ``--cors-allowed-origins``; only when origins are
    given): answers preflights before auth and adds its headers to every answer, 401s too.
-2. :class:`RequestIdMiddleware`: every answer below carries ``x-request-id``.
-3. :class:`MetricsMiddleware`: counts every answer, the 401s and 413s too.
-4. :class:`ApiKeyMiddleware` (``--api-key``).
-5. :class:`MaxBodySizeMiddleware` (``--max-payload-size``).
+2. :class:`EdgeMiddleware`, in the order its docstring gives.
 
 The request id lives in ``scope["state"]["request_id"]`` (so ``request.state.request_id``
 in a handler) and in the :data:`sglang_gw.logs.REQUEST_ID` context variable while the
@@ -29,6 +30,7 @@ from collections.abc import Callable, Collection, Sequence
 
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -36,6 +38,7 @@ from sglang_gw import metrics
 from sglang_gw.errors import AuthenticationError, PayloadTooLargeError
 from sglang_gw.ids import random_hex
 from sglang_gw.logs import REQUEST_ID
+from sglang_gw.server.admission import Admission, admit, release
 from sglang_gw.server.errors import error_response
 
 __all__ = [
@@ -43,10 +46,9 @@ __all__ = [
     "DEFAULT_REQUEST_ID_HEADERS",
     "EXEMPT_PATHS",
     "REQUEST_ID_STATE_KEY",
-    "ApiKeyMiddleware",
-    "MaxBodySizeMiddleware",
-    "MetricsMiddleware",
-    "RequestIdMiddleware",
+    "ApiKeys",
+    "EdgeMiddleware",
+    "RequestIds",
     "build_middleware",
     "new_request_id",
     "route_template",
@@ -89,43 +91,27 @@ def new_request_id() -> str:
     return f"req-{random_hex()}"
 
 
-class RequestIdMiddleware:
+class RequestIds:
     """Take the request id from the first of ``headers`` present with a valid value, else
-    generate one; expose it to the app and logs, and return it in ``response_header``."""
+    generate one; it goes back to the client in ``response_header``."""
 
-    def __init__(self, app: ASGIApp, *, headers: Sequence[str] = DEFAULT_REQUEST_ID_HEADERS,
+    def __init__(self, headers: Sequence[str] = DEFAULT_REQUEST_ID_HEADERS,
                  response_header: str = "x-request-id") -> None:
-        self.app = app
         self.headers = tuple(h.lower().encode("latin-1") for h in headers)
         self.response_header = response_header.lower().encode("latin-1")
 
-    def _incoming(self, scope: Scope) -> str | None:
+    def of(self, scope: Scope) -> str:
         for name in self.headers:
             raw = _header(scope, name)
             if raw is not None:
                 # The first header present decides: a bad value is replaced, not skipped.
-                return raw.decode("ascii") if _valid_id(raw) else None
-        return None
+                return raw.decode("ascii") if _valid_id(raw) else new_request_id()
+        return new_request_id()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        rid = self._incoming(scope) or new_request_id()
-        scope.setdefault("state", {})[REQUEST_ID_STATE_KEY] = rid
-        header = (self.response_header, rid.encode("ascii"))
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() != self.response_header]
-                message = {**message, "headers": [*kept, header]}
-            await send(message)
-
-        token = REQUEST_ID.set(rid)
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            REQUEST_ID.reset(token)
+    def stamped(self, message: Message, rid: str) -> Message:
+        """A response start with the id as its only ``response_header``."""
+        kept = [(k, v) for k, v in message.get("headers", []) if k.lower() != self.response_header]
+        return {**message, "headers": [*kept, (self.response_header, rid.encode("ascii"))]}
 
 
 # -- API keys --------------------------------------------------------------------------------
@@ -154,7 +140,7 @@ def _any_key_matches(token: bytes, keys: Sequence[bytes]) -> bool:
     return matched
 
 
-class ApiKeyMiddleware:
+class ApiKeys:
     """``Authorization: Bearer KEY`` on every path but ``exempt_paths``; 401 otherwise.
 
     Data-plane paths accept ``api_key``. Paths under ``control_plane_prefixes`` accept
@@ -163,10 +149,9 @@ class ApiKeyMiddleware:
     that is not exactly ``/health`` escapes the check.
     """
 
-    def __init__(self, app: ASGIApp, *, api_key: str | None, control_plane_api_keys: Collection[str] = (),
+    def __init__(self, *, api_key: str | None, control_plane_api_keys: Collection[str] = (),
                  exempt_paths: Collection[str] = EXEMPT_PATHS,
                  control_plane_prefixes: Sequence[str] = CONTROL_PLANE_PREFIXES) -> None:
-        self.app = app
         self.data_keys = (api_key.encode(),) if api_key else ()
         self.control_keys = self.data_keys + tuple(k.encode() for k in control_plane_api_keys if k)
         self.exempt_paths = frozenset(exempt_paths)
@@ -180,70 +165,47 @@ class ApiKeyMiddleware:
             return self.control_keys
         return self.data_keys
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        keys = self.keys_for(_route_path(scope)) if scope["type"] == "http" else ()
+    def refusal(self, scope: Scope) -> Response | None:
+        """The 401 for a request without a key that opens its path; None lets it in."""
+        keys = self.keys_for(_route_path(scope))
         if not keys:
-            await self.app(scope, receive, send)
-            return
+            return None
         token = _bearer(scope)
         if token is not None and _any_key_matches(token, keys):
-            await self.app(scope, receive, send)
-            return
+            return None
         message = ("Missing API key: send it as 'Authorization: Bearer <key>'." if token is None
                    else "Incorrect API key provided.")  # never echo what was sent
         response = error_response(AuthenticationError(message))
         response.headers["WWW-Authenticate"] = "Bearer"
-        await response(scope, receive, send)
+        return response
 
 
 # -- body size -------------------------------------------------------------------------------
 
 
-class MaxBodySizeMiddleware:
-    """413 for a body over ``max_bytes``: at once from ``Content-Length``, else as soon as
-    the streamed (chunked) body passes the limit."""
+def _too_large(max_bytes: int) -> PayloadTooLargeError:
+    return PayloadTooLargeError(f"Request body is larger than the {max_bytes}-byte limit.")
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
 
-    def _error(self) -> PayloadTooLargeError:
-        return PayloadTooLargeError(f"Request body is larger than the {self.max_bytes}-byte limit.")
+def _declared_too_large(scope: Scope, max_bytes: int) -> bool:
+    raw = _header(scope, b"content-length")
+    return raw is not None and raw.isdigit() and int(raw) > max_bytes
 
-    def _declared_too_large(self, scope: Scope) -> bool:
-        raw = _header(scope, b"content-length")
-        return raw is not None and raw.isdigit() and int(raw) > self.max_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        if self._declared_too_large(scope):
-            await error_response(self._error())(scope, receive, send)
-            return
-        received = 0
-        started = False
+def _counting(receive: Receive, max_bytes: int) -> Receive:
+    """`receive` that raises 413 as soon as the streamed (chunked) body passes the limit."""
+    received = 0
 
-        async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise self._error()  # the app's error handler answers 413, or we do below
-            return message
+    async def counting_receive() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > max_bytes:
+                raise _too_large(max_bytes)  # the app's error handler answers 413, or the edge does
+        return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except PayloadTooLargeError as err:
-            if started:
-                raise
-            await error_response(err)(scope, receive, send)
+    return counting_receive
 
 
 # -- metrics ---------------------------------------------------------------------------------
@@ -275,15 +237,33 @@ def route_template(scope: Scope) -> str:
 RequestRecorder = Callable[[str, str, int, float], None]
 
 
-class MetricsMiddleware:
-    """``requests_total`` and ``request_duration_seconds`` per route template, method, status.
+class EdgeMiddleware:
+    """Everything done around every HTTP request, in one layer (one coroutine frame and
+    one ``send`` wrapper instead of one per concern). In order:
 
-    The duration runs to the last body byte, so a stream counts its whole length. A request
-    cancelled before it answered counts as 499 (client closed), an exception as 500.
+    1. the request id (:class:`RequestIds`): in the scope's state, the log context and the
+       answer's ``x-request-id``;
+    2. metrics: ``requests_total`` and ``request_duration_seconds`` per route template,
+       method and status, the refusals below included. The duration runs to the last body
+       byte, so a stream counts its whole length; a request cancelled before it answered
+       counts as 499 (client closed), an exception as 500;
+    3. API keys (:class:`ApiKeys`, ``--api-key``): 401;
+    4. the body-size limit (``--max-payload-size``): 413 at once from ``Content-Length``,
+       else as soon as a streamed body passes it;
+    5. admission (server/admission.py) on ``admission_paths``: the slot is held for the
+       whole response, a streamed body included; refused with 429 or 408. It comes after
+       auth and size checks, so a refused request never takes a slot.
     """
 
-    def __init__(self, app: ASGIApp, *, record: RequestRecorder = metrics.record_request) -> None:
+    def __init__(self, app: ASGIApp, *, request_ids: RequestIds | None = None, api_keys: ApiKeys | None = None,
+                 max_body: int | None = None, admission: Admission | None = None,
+                 admission_paths: Collection[str] = (), record: RequestRecorder = metrics.record_request) -> None:
         self.app = app
+        self.ids = request_ids or RequestIds()
+        self.api_keys = api_keys if api_keys is not None and (api_keys.data_keys or api_keys.control_keys) else None
+        self.max_body = max_body if max_body and max_body > 0 else None
+        self.admission = admission
+        self.admission_paths = frozenset(admission_paths)
         self.record = record
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -291,16 +271,31 @@ class MetricsMiddleware:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
+        rid = self.ids.of(scope)
+        scope.setdefault("state", {})[REQUEST_ID_STATE_KEY] = rid
         status: int | None = None
 
-        async def status_send(message: Message) -> None:
+        async def edge_send(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                message = self.ids.stamped(message, rid)
             await send(message)
 
+        token = REQUEST_ID.set(rid)
+        admitted: Admission | None = None
         try:
-            await self.app(scope, receive, status_send)
+            refusal = self._refusal(scope)
+            if refusal is None and self.admission is not None and scope["path"] in self.admission_paths:
+                # Most requests find a free slot: taken without a coroutine; else queue.
+                refusal = None if self.admission.try_acquire() else await admit(self.admission)
+                admitted = self.admission if refusal is None else None
+            if refusal is not None:
+                await refusal(scope, receive, edge_send)
+            elif self.max_body is None:
+                await self.app(scope, receive, edge_send)
+            else:
+                await self._limited(scope, receive, edge_send, lambda: status is not None)
         except asyncio.CancelledError:
             status = status or 499
             raise
@@ -308,7 +303,31 @@ class MetricsMiddleware:
             status = status or 500
             raise
         finally:
+            if admitted is not None:
+                release(admitted)
+            REQUEST_ID.reset(token)
             self.record(route_template(scope), scope["method"], status or 500, time.perf_counter() - start)
+
+    def _refusal(self, scope: Scope) -> Response | None:
+        """The 401 or the 413 (from `Content-Length`) that answers instead of the app."""
+        if self.api_keys is not None:
+            refusal = self.api_keys.refusal(scope)
+            if refusal is not None:
+                return refusal
+        if self.max_body is not None and _declared_too_large(scope, self.max_body):
+            return error_response(_too_large(self.max_body))
+        return None
+
+    async def _limited(self, scope: Scope, receive: Receive, send: Send, started: Callable[[], bool]) -> None:
+        """The app, with a streamed body counted against the limit; 413 if it passes it
+        before the answer started."""
+        assert self.max_body is not None
+        try:
+            await self.app(scope, _counting(receive, self.max_body), send)
+        except PayloadTooLargeError as err:
+            if started():
+                raise
+            await error_response(err)(scope, receive, send)
 
 
 # -- assembly --------------------------------------------------------------------------------
@@ -316,20 +335,17 @@ class MetricsMiddleware:
 
 def build_middleware(*, request_id_headers: Sequence[str] | None = None, api_key: str | None = None,
                      control_plane_api_keys: Collection[str] = (), max_payload_size: int | None = None,
-                     cors_allowed_origins: Sequence[str] = ()) -> list[Middleware]:
-    """The gateway's middlewares in the order documented above, for ``Starlette(middleware=...)``.
-
-    Auth is left out without keys, the size limit without a positive ``max_payload_size``,
-    CORS without origins (no cross-origin allowance at all, as smg does).
+                     cors_allowed_origins: Sequence[str] = (), admission: Admission | None = None,
+                     admission_paths: Collection[str] = ()) -> list[Middleware]:
+    """The gateway's middlewares for ``Starlette(middleware=...)``: CORS (Starlette's, only
+    with origins: no cross-origin allowance at all without them, as smg does), then the edge.
     """
     stack: list[Middleware] = []
     if cors_allowed_origins:
         stack.append(Middleware(CORSMiddleware, allow_origins=list(cors_allowed_origins), allow_methods=["*"],
                                 allow_headers=["*"], expose_headers=["x-request-id"]))
-    stack.append(Middleware(RequestIdMiddleware, headers=tuple(request_id_headers or DEFAULT_REQUEST_ID_HEADERS)))
-    stack.append(Middleware(MetricsMiddleware))
-    if api_key or control_plane_api_keys:
-        stack.append(Middleware(ApiKeyMiddleware, api_key=api_key, control_plane_api_keys=control_plane_api_keys))
-    if max_payload_size and max_payload_size > 0:
-        stack.append(Middleware(MaxBodySizeMiddleware, max_bytes=max_payload_size))
+    keys = ApiKeys(api_key=api_key, control_plane_api_keys=control_plane_api_keys)
+    stack.append(Middleware(EdgeMiddleware, request_ids=RequestIds(request_id_headers or DEFAULT_REQUEST_ID_HEADERS),
+                            api_keys=keys, max_body=max_payload_size, admission=admission,
+                            admission_paths=admission_paths))
     return stack
