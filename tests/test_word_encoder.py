@@ -9,8 +9,12 @@ import string
 import pytest
 from tokenizers import Tokenizer, models, pre_tokenizers
 
+from sglang_gw.model import model_from_folder
+from sglang_gw.pipeline.offload import OFFLOAD_CHARS, run_cpu
+from sglang_gw.proto import sglang_scheduler_pb2 as pb
 from sglang_gw.testing.models import FAMILIES, model_dir
-from sglang_gw.tokenizer import word_encoder
+from sglang_gw.tokenizer import prompt_cache, word_encoder
+from sglang_gw.tokenizer.encoding import GIL_FREE_CHARS
 from sglang_gw.tokenizer.word_encoder import WordEncoder, ascii_pattern
 
 WORDS = ["the", " The", " QUICK", "brown", " fox's", " don't", " I'LL", " 2026", " 3.14159", " x=y+1;", "\n",
@@ -108,3 +112,39 @@ def test_ascii_pattern_narrows_unicode_classes() -> None:
 
 def test_negated_property_inside_a_class_is_not_translated() -> None:
     assert ascii_pattern(r"[\P{L}x]") is None
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_long_plain_text_in_a_chat_prompt_is_exact(family: str) -> None:
+    """A long prompt piece (past the tokenizer's GIL-free threshold) goes through words too."""
+    model = model_from_folder(model_dir(family), pb.GetModelInfoResponse())
+    rng = random.Random(11)
+    content = "".join(rng.choice(WORDS) for _ in range(6000))
+    assert 4096 < len(content) <= prompt_cache.WORDS_MAX_CHARS
+    text = model.chat_template.render([{"role": "user", "content": content}])
+    assert model.encode(text) == _tokenizer(family).encode(text, add_special_tokens=False).ids
+
+
+async def test_background_threads_leave_long_text_to_the_gil_free_tokenizer() -> None:
+    """A low-priority preparing thread must not hold the GIL for long (the loop would wait
+    on a starved thread): there, long pieces go to the tokenizer; the ids are the same."""
+    model = model_from_folder(model_dir("qwen3"), pb.GetModelInfoResponse())
+    assert model.segments is not None and model.segments._words is not None
+    content = "".join(random.Random(12).choice(WORDS[:6]) for _ in range(12_000))  # plain ASCII
+    text = model.chat_template.render([{"role": "user", "content": content}])
+    seen: list[int] = []
+    words = model.segments._words
+    real = words.encode
+
+    def spy(piece: str) -> list[int] | None:
+        seen.append(len(piece))
+        return real(piece)
+
+    words.encode = spy  # type: ignore[method-assign]
+    expected = _tokenizer("qwen3").encode(text, add_special_tokens=False).ids
+    assert await run_cpu(OFFLOAD_CHARS, lambda: model.encode(text)) == expected
+    assert max(seen, default=0) < GIL_FREE_CHARS  # in the thread: only short pieces
+    seen.clear()
+    other = model.chat_template.render([{"role": "user", "content": content + " more"}])  # not cached
+    assert model.encode(other) == _tokenizer("qwen3").encode(other, add_special_tokens=False).ids
+    assert max(seen) > GIL_FREE_CHARS  # on the loop's thread: the long piece too

@@ -5,7 +5,12 @@ the event loop that is a stall every stream on the process feels; in an ordinary
 still takes half the core from the loop while it runs (the OS shares a core evenly), and the
 streams' token gaps stretch. So these threads run at a lower OS priority (a higher nice
 value, per thread on Linux): the loop keeps the core whenever it has work, and the long
-prompt uses what is left. Tokenization there releases the GIL (see tokenizer/encoding.py).
+prompt uses what is left. Tokenization there releases the GIL (see tokenizer/encoding.py):
+work that held it in such a thread would make the loop wait for a thread the OS starves.
+
+Below the threshold, preparing stays on the loop: with the word encoder
+(tokenizer/word_encoder.py) a 64k-character plain prompt costs about 3 ms there, less than
+its hand-off to a thread and the slower GIL-free tokenizer would cost in all.
 """
 
 from __future__ import annotations
@@ -18,18 +23,21 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+from sglang_gw.tokenizer.encoding import mark_background_thread
+
 __all__ = ["BACKGROUND_NICE", "OFFLOAD_CHARS", "run_cpu"]
 
 T = TypeVar("T")
 # Above this many characters of input, template rendering and tokenization leave the loop.
-OFFLOAD_CHARS = 32_768
+OFFLOAD_CHARS = 65_536
 # How much lower than the loop the preparing threads run (nice 0 → 10: about a tenth of
 # the loop's share of a contended core).
 BACKGROUND_NICE = 10
 _pool: ThreadPoolExecutor | None = None
 
 
-def _lower_priority() -> None:
+def _init_thread() -> None:
+    mark_background_thread()
     try:  # Linux applies PRIO_PROCESS to the one thread whose id is given
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
     except (AttributeError, OSError):  # not Linux, or not permitted: an ordinary thread
@@ -40,7 +48,7 @@ def _executor() -> ThreadPoolExecutor:
     global _pool
     if _pool is None:  # made lazily, so each pre-forked process builds its own after the fork
         _pool = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="sglang-gw-prepare",
-                                   initializer=_lower_priority)
+                                   initializer=_init_thread)
     return _pool
 
 

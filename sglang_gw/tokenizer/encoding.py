@@ -10,6 +10,7 @@ plain call: the batch path costs a few microseconds more to set up.
 from __future__ import annotations
 
 import os
+import threading
 
 from tokenizers import Tokenizer
 
@@ -19,10 +20,22 @@ from tokenizers import Tokenizer
 # disabled in pre-forked processes anyway. A user's explicit setting wins.
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-__all__ = ["GIL_FREE_CHARS", "encode_ids"]
+__all__ = ["GIL_FREE_CHARS", "encode_ids", "in_background_thread", "mark_background_thread"]
 
 # From this many characters on, encoding leaves the GIL to other threads.
 GIL_FREE_CHARS = 4096
+_thread = threading.local()
+
+
+def mark_background_thread() -> None:
+    """Called once in each low-priority preparing thread (pipeline/offload.py). Long work
+    that holds the GIL must not run there: when the core is busy the thread gets little
+    CPU, and the event loop would wait for the GIL it holds."""
+    _thread.background = True
+
+
+def in_background_thread() -> bool:
+    return getattr(_thread, "background", False)
 
 
 def encode_ids(tokenizer: Tokenizer, text: str, *, add_special_tokens: bool = False) -> list[int]:

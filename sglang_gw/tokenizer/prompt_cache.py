@@ -23,11 +23,16 @@ from collections.abc import Iterable
 
 from tokenizers import Tokenizer
 
-from sglang_gw.tokenizer.encoding import GIL_FREE_CHARS, encode_ids
+from sglang_gw.tokenizer.encoding import GIL_FREE_CHARS, encode_ids, in_background_thread
 from sglang_gw.tokenizer.word_encoder import WordEncoder
 
 __all__ = ["SegmentEncoder"]
 
+# The word encoder holds the GIL; its regex pass runs in C without a break, about 2 ms for
+# this many characters (some 13k tokens) against 15 ms of tokenizer CPU. Longer text goes to
+# the tokenizer, which is slower but leaves the GIL to the event loop. Prompts this long are
+# prepared on the loop itself (pipeline/offload.py), a short stall by design.
+WORDS_MAX_CHARS = 65_536
 # Pieces shorter than this are cheaper to encode again than to look up and keep.
 MIN_CACHED_CHARS = 256
 MAX_ENTRIES = 4096
@@ -94,9 +99,11 @@ class SegmentEncoder:
         return ids
 
     def _new(self, text: str) -> list[int]:
-        """Ids of text the cache does not hold: words for short plain text, else the tokenizer
-        (which leaves the GIL to other threads on long text)."""
-        if self._words is not None and len(text) < GIL_FREE_CHARS:
+        """Ids of text the cache does not hold: words for plain text up to `WORDS_MAX_CHARS`
+        (up to `GIL_FREE_CHARS` in a low-priority thread), else the tokenizer (which leaves
+        the GIL to other threads on long text)."""
+        limit = GIL_FREE_CHARS if in_background_thread() else WORDS_MAX_CHARS
+        if self._words is not None and len(text) <= limit:
             ids = self._words.encode(text)
             if ids is not None:
                 return ids
