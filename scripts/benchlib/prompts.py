@@ -39,7 +39,11 @@ SYSTEM_PROMPT = "You are a careful assistant. Reference notes follow. " + _words
 def messages_for(kind: str, i: int) -> list[dict[str, str]]:
     """Request i's conversation. Every one is unique (its last question names i), so no
     exact-match cache can answer it; multi-turn ones share the system prompt and, per
-    conversation (i % 64), their three earlier turns."""
+    conversation (i % 64), their three earlier turns. A unique8k one is ~8k tokens drawn
+    from a seed of its own, so no prefix or segment cache holds any of it."""
+    if kind == "unique8k":
+        words = " ".join(random.Random(7_000_003 * (i + 1)).choices(WORDS, k=8000))
+        return [{"role": "user", "content": f"Request {i}: summarize these notes. {words}"}]
     rng = random.Random(i % 64)
     question = f"Request {i}: tell me about the {rng.choice(WORDS)} and the {rng.choice(WORDS)}."
     if kind == "short":

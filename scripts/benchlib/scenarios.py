@@ -16,7 +16,7 @@ LONG_MAX_TOKENS = 16  # the long-prompt client's answers: short, so its cost is 
 class Scenario:
     key: str
     title: str
-    prompt: str  # "short" or "multiturn"
+    prompt: str  # "short", "multiturn" or "unique8k" (see prompts.messages_for)
     stream: bool
     max_tokens: int
     concurrency: int
@@ -50,6 +50,9 @@ SCENARIOS: tuple[Scenario, ...] = (
              "short", False, 16, 64, 4000, 10, scale=True),
     Scenario("stream256-c64-scale", "as stream256-c64, the gateway free to use every core (ours at --workers N)",
              "short", True, 256, 64, 384, 12, scale=True),
+    Scenario("prefill8k-c8-scale", "unique ~8k-token prompts, 16 tokens, not streamed, 8 clients: tokenizing is "
+             "the gateway's main work, the worker's is small; the gateway free to use every core (ours at "
+             "--workers N)", "unique8k", False, 16, 8, 600, 10, scale=True),
 )
 
 
