@@ -102,8 +102,9 @@ class SegmentEncoder:
         """Ids of text the cache does not hold: words for plain text up to `WORDS_MAX_CHARS`
         (up to `GIL_FREE_CHARS` in a low-priority thread), else the tokenizer (which leaves
         the GIL to other threads on long text)."""
-        limit = GIL_FREE_CHARS if in_background_thread() else WORDS_MAX_CHARS
-        if self._words is not None and len(text) <= limit:
+        size = len(text)
+        if self._words is not None and (size < GIL_FREE_CHARS or size <= WORDS_MAX_CHARS
+                                        and not in_background_thread()):
             ids = self._words.encode(text)
             if ids is not None:
                 return ids

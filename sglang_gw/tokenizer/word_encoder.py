@@ -174,7 +174,9 @@ class WordEncoder:
         # A text holding none of these characters holds no added token.
         self._added_starts = frozenset(t.content[0] for t in tokenizer.get_added_tokens_decoder().values()
                                        if t.content)
-        self._words: dict[str, list[int]] = {}
+        # Tuples, not lists: tuples of ints drop out of the garbage collector's passes after
+        # their first, and this cache can hold 200k of them after the heap was frozen.
+        self._words: dict[str, tuple[int, ...]] = {}
 
     @classmethod
     def build(cls, tokenizer: Tokenizer) -> WordEncoder | None:
@@ -208,8 +210,8 @@ class WordEncoder:
             pieces = [p for piece in pieces for p in split(piece)]
         return pieces
 
-    def _miss(self, word: str) -> list[int]:
-        ids = [token.id for token in self._tokenize(word.translate(self._bytes))]
+    def _miss(self, word: str) -> tuple[int, ...]:
+        ids = tuple([token.id for token in self._tokenize(word.translate(self._bytes))])
         if len(self._words) >= MAX_WORDS:
             self._words = {}  # dict swaps are atomic: a thread reading the old one is fine
         self._words[word] = ids
