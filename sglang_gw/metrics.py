@@ -44,8 +44,6 @@ label set is the set of registered workers.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
@@ -196,13 +194,20 @@ def observe_stage(stage: str, seconds: float) -> None:
     _STAGE_CHILDREN[stage].observe(seconds)
 
 
-@contextmanager
-def time_stage(stage: str) -> Iterator[None]:
-    start = time.perf_counter()
-    try:
-        yield
-    finally:
-        _STAGE_CHILDREN[stage].observe(time.perf_counter() - start)
+class time_stage:  # lower case: it reads as a function, `with time_stage("prepare"):`
+    """Times a block into the stage histogram. A class, not `@contextmanager`: that builds a
+    generator and two more frames on every request."""
+
+    __slots__ = ("_child", "_start")
+
+    def __init__(self, stage: str) -> None:
+        self._child = _STAGE_CHILDREN[stage]
+
+    def __enter__(self) -> None:
+        self._start = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self._child.observe(time.perf_counter() - self._start)
 
 
 # Labelled series looked up once: `labels()` costs a lock and a few dict operations, and a

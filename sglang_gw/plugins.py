@@ -96,6 +96,7 @@ class HookRegistry:
     def __init__(self, points: Mapping[str, str] = HOOK_POINTS) -> None:
         self._points = dict(points)
         self._hooks: dict[tuple[str, str], list[Hook]] = {}
+        self._active: frozenset[str] = frozenset()  # points with a hook: asked on every request
 
     @property
     def points(self) -> tuple[str, ...]:
@@ -116,6 +117,7 @@ class HookRegistry:
         if kind == "replace" and hooks:
             log.warning("hook %s replaces %s as the %s implementation", _name(fn), _name(hooks[-1]), point)
         hooks.append(fn)
+        self._refresh()
         return True
 
     def remove(self, point: str, kind: str, fn: Hook) -> bool:
@@ -123,13 +125,17 @@ class HookRegistry:
         if fn not in hooks:
             return False
         hooks.remove(fn)
+        self._refresh()
         return True
+
+    def _refresh(self) -> None:
+        self._active = frozenset(point for (point, _), fns in self._hooks.items() if fns)
 
     def hooks(self, point: str, kind: str) -> tuple[Hook, ...]:
         return tuple(self._hooks.get((point, kind), ()))
 
     def has(self, point: str) -> bool:
-        return any(self._hooks.get((point, kind)) for kind in HOOK_KINDS)
+        return point in self._active
 
     def decorator(self, point: str, kind: str) -> Callable[[Hook], Hook]:
         def attach(fn: Hook) -> Hook:
@@ -139,9 +145,10 @@ class HookRegistry:
 
     async def run(self, point: str, call: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         """`call(*args, **kwargs)` with the point's hooks applied; plain or async `call`."""
-        if not self.has(point):
+        if point not in self._active:
             self._check(point, "before")
-            return await _resolve(call(*args, **kwargs))
+            result = call(*args, **kwargs)  # awaited here, not in _resolve: no extra coroutine
+            return await result if inspect.isawaitable(result) else result
         for fn in self.hooks(point, "before"):
             await _resolve(fn(*args, **kwargs))
         result = await self._inner(point, call)(*args, **kwargs)
