@@ -75,6 +75,12 @@ class ServedModel:
         self.tool_parser = TOOL_PARSERS.get(tools) if tools else None
         log.info("model %s: reasoning parser %s, tool-call parser %s", self.name, reasoning, tools)
 
+    @property
+    def fast_plain_text(self) -> bool:
+        """Plain ASCII chat prompts go through the word encoder, cheap enough to keep long
+        ones on the event loop (pipeline/offload.py)."""
+        return self.segments is not None and self.segments.has_words
+
     def encode(self, text: str, *, add_special_tokens: bool = False) -> list[int]:
         if not add_special_tokens and self.segments is not None:
             return self.segments.encode(text)

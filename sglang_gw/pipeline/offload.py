@@ -8,9 +8,10 @@ value, per thread on Linux): the loop keeps the core whenever it has work, and t
 prompt uses what is left. Tokenization there releases the GIL (see tokenizer/encoding.py):
 work that held it in such a thread would make the loop wait for a thread the OS starves.
 
-Below the threshold, preparing stays on the loop: with the word encoder
-(tokenizer/word_encoder.py) a 64k-character plain prompt costs about 3 ms there, less than
-its hand-off to a thread and the slower GIL-free tokenizer would cost in all.
+Below the threshold, preparing stays on the loop. Plain ASCII chat text has a higher one:
+the word encoder (tokenizer/word_encoder.py) takes it at a fifth of the tokenizer's cost,
+about 10 ms for 256k characters (some 40k tokens), a stall the loop can afford, where the
+GIL-free tokenizer would spend 70 ms of CPU or more.
 """
 
 from __future__ import annotations
@@ -25,11 +26,13 @@ from typing import TypeVar
 
 from sglang_gw.tokenizer.encoding import mark_background_thread
 
-__all__ = ["BACKGROUND_NICE", "OFFLOAD_CHARS", "run_cpu"]
+__all__ = ["BACKGROUND_NICE", "OFFLOAD_CHARS", "OFFLOAD_PLAIN_CHARS", "run_cpu"]
 
 T = TypeVar("T")
 # Above this many characters of input, template rendering and tokenization leave the loop.
-OFFLOAD_CHARS = 65_536
+OFFLOAD_CHARS = 32_768
+# The same for chat text that is all ASCII (the word encoder's: see prompt_cache.WORDS_MAX_CHARS).
+OFFLOAD_PLAIN_CHARS = 262_144
 # How much lower than the loop the preparing threads run (nice 0 → 10: about a tenth of
 # the loop's share of a contended core).
 BACKGROUND_NICE = 10
@@ -52,9 +55,10 @@ def _executor() -> ThreadPoolExecutor:
     return _pool
 
 
-async def run_cpu(size: int, fn: Callable[[], T]) -> T:
-    """Run CPU-bound preparation inline when small, in a background thread when large."""
-    if size < OFFLOAD_CHARS:
+async def run_cpu(size: int, fn: Callable[[], T], *, limit: int = OFFLOAD_CHARS) -> T:
+    """Run CPU-bound preparation inline when under `limit` characters, in a background
+    thread when larger."""
+    if size < limit:
         return fn()
     context = contextvars.copy_context()  # the request id stays on log lines written there
     return await asyncio.get_running_loop().run_in_executor(_executor(), context.run, fn)

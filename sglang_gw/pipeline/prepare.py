@@ -14,7 +14,7 @@ from sglang_gw.errors import InvalidRequestError
 from sglang_gw.ids import random_hex
 from sglang_gw.metrics import time_stage
 from sglang_gw.model import ServedModel
-from sglang_gw.pipeline.offload import run_cpu
+from sglang_gw.pipeline.offload import OFFLOAD_CHARS, OFFLOAD_PLAIN_CHARS, run_cpu
 from sglang_gw.pipeline.parse import ParserPlan, plan_parsers
 from sglang_gw.pipeline.sampling import (
     knobs_from_native,
@@ -38,8 +38,13 @@ def new_id(prefix: str) -> str:
     return f"{prefix}-{random_hex()}"
 
 
-def _chat_size(req: ChatCompletionRequest) -> int:
-    return sum(len(str(m.get("content") or "")) for m in req.messages) + (len(str(req.tools)) if req.tools else 0)
+def _chat_size(req: ChatCompletionRequest) -> tuple[int, bool]:
+    """The characters a chat brings, and whether they are all plain ASCII text."""
+    texts = [str(m.get("content") or "") for m in req.messages]
+    if req.tools:
+        texts.append(str(req.tools))
+    plain = all(isinstance(m.get("content") or "", str) for m in req.messages) and all(t.isascii() for t in texts)
+    return sum(map(len, texts)), plain
 
 
 def render_chat(req: ChatCompletionRequest, model: ServedModel) -> tuple[str, list[int]]:
@@ -78,7 +83,9 @@ def _plan(req: ChatCompletionRequest, model: ServedModel, text: str) -> tuple[Pa
 
 async def prepare_chat(req: ChatCompletionRequest, model: ServedModel) -> tuple[PreparedRequest, ParserPlan]:
     with time_stage("prepare"):
-        text, ids = await run_cpu(_chat_size(req), lambda: render_chat(req, model))
+        size, plain = _chat_size(req)
+        text, ids = await run_cpu(size, lambda: render_chat(req, model),
+                                  limit=OFFLOAD_PLAIN_CHARS if plain and model.fast_plain_text else OFFLOAD_CHARS)
         plan, tool_constraint = _plan(req, model, text)
         max_tokens = req.max_completion_tokens if req.max_completion_tokens is not None else req.max_tokens
         knobs = knobs_from_openai(req, max_tokens)

@@ -171,9 +171,12 @@ class WordEncoder:
         self._tokenize = tokenizer.model.tokenize
         self._splits = splits
         self._bytes = str.maketrans(_byte_level_table())
-        # A text holding none of these characters holds no added token.
-        self._added_starts = frozenset(t.content[0] for t in tokenizer.get_added_tokens_decoder().values()
-                                       if t.content)
+        # A text holding none of these characters holds no added token; one that does is
+        # searched for them (markup and code are full of `<` and `[`).
+        added = sorted({t.content for t in tokenizer.get_added_tokens_decoder().values() if t.content},
+                       key=len, reverse=True)
+        self._added_starts = frozenset(a[0] for a in added)
+        self._added = re.compile("|".join(map(re.escape, added))) if added else None
         # Tuples, not lists: tuples of ints drop out of the garbage collector's passes after
         # their first, and this cache can hold 200k of them after the heap was frozen.
         self._words: dict[str, tuple[int, ...]] = {}
@@ -192,7 +195,9 @@ class WordEncoder:
         return encoder if encoder.self_check(tokenizer) else None
 
     def encode(self, text: str) -> list[int] | None:
-        if not text.isascii() or not self._added_starts.isdisjoint(text):
+        if not text.isascii():
+            return None
+        if self._added is not None and not self._added_starts.isdisjoint(text) and self._added.search(text):
             return None
         out: list[int] = []
         words = self._words
