@@ -9,9 +9,10 @@ prompt uses what is left. Tokenization there releases the GIL (see tokenizer/enc
 work that held it in such a thread would make the loop wait for a thread the OS starves.
 
 Below the threshold, preparing stays on the loop. Plain ASCII chat text has a higher one:
-the word encoder (tokenizer/word_encoder.py) takes it at a fifth of the tokenizer's cost,
-about 10 ms for 256k characters (some 40k tokens), a stall the loop can afford, where the
-GIL-free tokenizer would spend 70 ms of CPU or more.
+the word encoder (tokenizer/word_encoder.py) takes it at a fifth of the tokenizer's cost or
+less, about 3 ms for 64k characters (some 13k tokens). Past that the stall grows with the
+prompt: a 32k-token prompt took 8.6 ms alone, and next to 64 streams the loop then lagged
+20-47 ms (13 times in 939 samples), so longer prompts leave the loop.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ T = TypeVar("T")
 # Above this many characters of input, template rendering and tokenization leave the loop.
 OFFLOAD_CHARS = 32_768
 # The same for chat text that is all ASCII (the word encoder's: see prompt_cache.WORDS_MAX_CHARS).
-OFFLOAD_PLAIN_CHARS = 262_144
+OFFLOAD_PLAIN_CHARS = 65_536
 # How much lower than the loop the preparing threads run (nice 0 → 10: about a tenth of
 # the loop's share of a contended core).
 BACKGROUND_NICE = 10

@@ -28,11 +28,11 @@ from sglang_gw.tokenizer.word_encoder import WordEncoder
 
 __all__ = ["SegmentEncoder"]
 
-# The word encoder holds the GIL; its regex pass runs in C without a break, about 7 ms for
-# this many characters (some 40k tokens) against 70 ms or more of tokenizer CPU. Longer text
-# goes to the tokenizer, which is slower but leaves the GIL to the event loop. Plain prompts
-# this long are prepared on the loop itself (pipeline/offload.py), a short stall by design.
-WORDS_MAX_CHARS = 262_144
+# The word encoder holds the GIL; its regex pass runs in C without a break, about 2 ms for
+# this many characters (some 13k tokens) against 15 ms of tokenizer CPU. Longer text goes to
+# the tokenizer, which is slower but leaves the GIL to the event loop. Plain prompts this
+# long are prepared on the loop itself (pipeline/offload.py), a short stall by design.
+WORDS_MAX_CHARS = 65_536
 # Pieces shorter than this are cheaper to encode again than to look up and keep.
 MIN_CACHED_CHARS = 256
 MAX_ENTRIES = 4096
