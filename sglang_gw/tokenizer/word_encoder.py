@@ -7,11 +7,11 @@ gpt-oss) the ids of a text are the concatenation of the BPE ids of its pre-token
 words, and on ASCII text the pre-tokenizer's Unicode classes reduce to ASCII ones. So a
 text that is ASCII and holds no added token is split here with Python's `re` (the same
 pattern, its ``\\p{..}`` classes narrowed to ASCII) and each word's ids come from a dict,
-filled by the tokenizer's own BPE model on a miss. That is 5-6 µs for the same prompt.
+filled by the tokenizer's own BPE model on a miss. That is 4-5 µs for the same prompt.
 
-Everything else (non-ASCII text, text holding an added token's first character, other
-tokenizer kinds) is declined, and the caller uses the tokenizer. The encoder is only built
-when a start-up self-check over a few hundred probe strings gives the tokenizer's ids.
+Everything else (non-ASCII text, text holding an added token, other tokenizer kinds) is
+declined, and the caller uses the tokenizer. The encoder is only built when a start-up
+self-check over a few hundred probe strings gives the tokenizer's ids.
 """
 
 from __future__ import annotations
