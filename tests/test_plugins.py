@@ -1,8 +1,10 @@
 """Plugins: the example package installed for real, discovered through its entry point, and
 the hook registry's order and idempotency.
 
-The session fixture installs `examples/sglang_gw_example_plugin` into the running venv
-(`pip install --no-deps --no-build-isolation -e`, offline) unless it is already there.
+The session fixture builds `examples/sglang_gw_example_plugin` (offline) into a temporary
+directory and puts that on `sys.path` for the session, so its entry point is found as an
+installed one. Never into the project's venv: every later `make serve` and `make bench`
+there would load the plugin.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import logging
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -43,23 +46,37 @@ from sglang_gw.routing import POLICIES, RouteRequest
 from tests.parsers.harness import split_invariant_tools
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "sglang_gw_example_plugin"
+EXAMPLE_DIST = "sglang-gw-example-plugin"
 ALL = {ALLOW_ENV: "example"}
 
 
-def _installed() -> bool:
-    return any(ep.name == "example" for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
+def _in_venv(dist: str) -> bool:
+    try:
+        importlib.metadata.distribution(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def _pip(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "pip", "--quiet", *args], check=True, timeout=120)
 
 
 @pytest.fixture(scope="session")
-def example_plugin() -> EntryPoint:
-    if not _installed():
-        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                        "--no-index", "-e", str(EXAMPLE)], check=True, timeout=120)
-    # An editable install's .pth is read at interpreter start: this process imports from source.
-    if str(EXAMPLE) not in sys.path:
-        sys.path.append(str(EXAMPLE))
+def example_plugin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EntryPoint]:
+    if _in_venv(EXAMPLE_DIST):  # left there by older test runs
+        _pip("uninstall", "--yes", EXAMPLE_DIST)
+    work = tmp_path_factory.mktemp("example-plugin")
+    source, target = work / "source", work / "site"
+    shutil.copytree(EXAMPLE, source)  # the build writes next to its sources: not in our tree
+    _pip("install", "--no-deps", "--no-build-isolation", "--no-index", "--target", str(target), str(source))
+    sys.path.append(str(target))
     importlib.invalidate_caches()
-    return next(ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP) if ep.name == "example")
+    try:
+        yield next(ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP) if ep.name == "example")
+    finally:
+        sys.path.remove(str(target))
+        importlib.invalidate_caches()
 
 
 @pytest.fixture(autouse=True)
