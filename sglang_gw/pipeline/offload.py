@@ -26,14 +26,15 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from sglang_gw.tokenizer.encoding import mark_background_thread
+from sglang_gw.tokenizer.prompt_cache import WORDS_MAX_CHARS
 
 __all__ = ["BACKGROUND_NICE", "OFFLOAD_CHARS", "OFFLOAD_PLAIN_CHARS", "run_cpu"]
 
 T = TypeVar("T")
 # Above this many characters of input, template rendering and tokenization leave the loop.
 OFFLOAD_CHARS = 32_768
-# The same for chat text that is all ASCII (the word encoder's: see prompt_cache.WORDS_MAX_CHARS).
-OFFLOAD_PLAIN_CHARS = 65_536
+# The same for chat text that is all ASCII: as long as the word encoder takes it on the loop.
+OFFLOAD_PLAIN_CHARS = WORDS_MAX_CHARS
 # How much lower than the loop the preparing threads run (nice 0 → 10: about a tenth of
 # the loop's share of a contended core).
 BACKGROUND_NICE = 10

@@ -40,10 +40,9 @@ def new_id(prefix: str) -> str:
 
 def _chat_size(req: ChatCompletionRequest) -> tuple[int, bool]:
     """The characters a chat brings, and whether they are all plain ASCII text."""
-    texts = [str(m.get("content") or "") for m in req.messages]
-    if req.tools:
-        texts.append(str(req.tools))
-    plain = all(isinstance(m.get("content") or "", str) for m in req.messages) and all(t.isascii() for t in texts)
+    contents = [m.get("content") or "" for m in req.messages]
+    texts = [str(c) for c in contents] + ([str(req.tools)] if req.tools else [])
+    plain = all(isinstance(c, str) for c in contents) and all(t.isascii() for t in texts)
     return sum(map(len, texts)), plain
 
 

@@ -6,8 +6,8 @@ concatenation of the ids of the pieces between those tokens. Rendered chat promp
 of such cuts (role markers), and most pieces repeat across requests: the shared system
 prompt, the earlier turns of a conversation. Pieces are cached by their text; only new ones
 are encoded. The split is only used when a start-up self-check shows it is exact for this
-tokenizer. Short new pieces go to a `WordEncoder` when the tokenizer has one (plain ASCII
-text at a fraction of the tokenizer's cost), else to the tokenizer.
+tokenizer. New pieces go to a `WordEncoder` when the tokenizer has one (plain ASCII text,
+up to `WORDS_MAX_CHARS`, at a fraction of the tokenizer's cost), else to the tokenizer.
 
 The cache is bounded by the characters it holds (a few long documents must not pin
 gigabytes), and shared by the event loop and the threads long prompts are tokenized in, so
