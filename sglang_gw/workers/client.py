@@ -21,40 +21,41 @@ from sglang_gw.proto.sglang_scheduler_pb2_grpc import SglangSchedulerStub
 from sglang_gw.workers.errors import from_grpc_error, from_status
 from sglang_gw.workers.h2.call import CallError, StreamCall
 from sglang_gw.workers.h2.channel import Http2Channel
+from sglang_gw.workers.link import TRANSPORTS, LinkSettings
 
 __all__ = [
-    "CHANNEL_OPTIONS",
-    "TRANSPORTS",
+        "TRANSPORTS",
     "AioGenerateStream",
     "GenerateStream",
     "GrpcWorkerClient",
     "H2GenerateStream",
     "HealthStatus",
     "WorkerClient",
+    "channel_options",
     "normalize_url",
 ]
 
-# Keepalive pings find dead peers under long, quiet streams; 5 minutes is the most often a
-# default gRPC server accepts them (it answers faster pings with GOAWAY "too_many_pings"),
-# and request timeouts bound anything shorter. GetTokenizer and logprob-heavy replies can
-# be large, hence the message limits.
-CHANNEL_OPTIONS: tuple[tuple[str, int], ...] = (
-    ("grpc.keepalive_time_ms", 300_000),
-    ("grpc.keepalive_timeout_ms", 20_000),
-    ("grpc.http2.max_pings_without_data", 0),
-    # A restarted worker should be back within seconds, not after gRPC's 2-minute backoff cap.
-    ("grpc.initial_reconnect_backoff_ms", 200),
-    ("grpc.min_reconnect_backoff_ms", 200),
-    ("grpc.max_reconnect_backoff_ms", 3_000),
-    ("grpc.max_receive_message_length", 256 * 1024 * 1024),
-    ("grpc.max_send_message_length", 256 * 1024 * 1024),
-)
+
+
+def channel_options(link: LinkSettings) -> tuple[tuple[str, int], ...]:
+    """grpcio's options for the same link settings our HTTP/2 client follows."""
+    ms = lambda secs: max(1, int(secs * 1000))  # noqa: E731
+    return (
+        ("grpc.keepalive_time_ms", ms(link.keepalive_time_secs)),
+        ("grpc.keepalive_timeout_ms", ms(link.keepalive_timeout_secs)),
+        ("grpc.keepalive_permit_without_calls", int(link.keepalive_permit_without_calls)),
+        ("grpc.http2.max_pings_without_data", 0),
+        # A restarted worker should be back within seconds, not after gRPC's 2-minute backoff cap.
+        ("grpc.initial_reconnect_backoff_ms", ms(link.backoff.initial_secs)),
+        ("grpc.min_reconnect_backoff_ms", ms(link.backoff.initial_secs)),
+        ("grpc.max_reconnect_backoff_ms", ms(link.backoff.maximum_secs)),
+        ("grpc.max_receive_message_length", link.max_message_size),
+        ("grpc.max_send_message_length", link.max_message_size),
+    )
+
 
 MAX_TOKENIZER_BYTES = 512 * 1024 * 1024
 
-# How `Generate` reaches the worker: "h2", our HTTP/2 client on the event loop (the fast
-# path, see workers/h2/channel.py), or "grpcio" (grpc.aio, as every other RPC).
-TRANSPORTS = ("h2", "grpcio")
 GENERATE_PATH = "/sglang.grpc.scheduler.SglangScheduler/Generate"
 
 
@@ -193,7 +194,9 @@ class GrpcWorkerClient:
     """`WorkerClient` over a `grpc.aio` channel; create it inside the running event loop."""
 
     def __init__(self, url: str, *, timeout: float = 30.0, api_key: str | None = None,
-                 transport: str = "h2") -> None:
+                 transport: str | None = None, link: LinkSettings | None = None) -> None:
+        link = link or LinkSettings()
+        transport = transport or link.transport
         if transport not in TRANSPORTS:
             raise ValueError(f"unknown gRPC transport {transport!r}: expected one of {', '.join(TRANSPORTS)}")
         self.url = url
@@ -201,9 +204,9 @@ class GrpcWorkerClient:
         self._timeout = timeout
         # Sent on every call when the worker sits behind an authenticating proxy; never logged.
         self._metadata = (("authorization", f"Bearer {api_key}"),) if api_key else None
-        self._channel = grpc.aio.insecure_channel(self.target, options=CHANNEL_OPTIONS)
+        self._channel = grpc.aio.insecure_channel(self.target, options=channel_options(link))
         self._stub = SglangSchedulerStub(self._channel)
-        self._h2 = Http2Channel(self.target, metadata=self._metadata or ()) if transport == "h2" else None
+        self._h2 = Http2Channel(self.target, metadata=self._metadata or (), link=link) if transport == "h2" else None
 
     def generate(self, request: pb.GenerateRequest, *, timeout: float | None = None) -> GenerateStream:
         if self._h2 is not None:

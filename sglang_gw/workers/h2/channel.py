@@ -20,18 +20,20 @@ import grpc
 from sglang_gw.workers.h2 import frames
 from sglang_gw.workers.h2.call import StreamCall
 from sglang_gw.workers.h2.connection import Http2Connection
+from sglang_gw.workers.link import LinkSettings
 
 __all__ = ["Http2Channel"]
 
-_CONNECT_TIMEOUT = 10.0
 _MAX_BLOCKS = 64
 
 
 class Http2Channel:
     """Opens (and re-opens) one HTTP/2 connection to `host:port` and starts calls on it."""
 
-    def __init__(self, target: str, *, metadata: tuple[tuple[str, str], ...] = ()) -> None:
+    def __init__(self, target: str, *, metadata: tuple[tuple[str, str], ...] = (),
+                 link: LinkSettings | None = None) -> None:
         self.target = target
+        self.link = link or LinkSettings()
         host, _, port = target.rpartition(":")
         self._host = host.strip("[]") or "127.0.0.1"
         self._port = int(port)
@@ -100,7 +102,7 @@ class Http2Channel:
         loop = asyncio.get_running_loop()
         try:
             _, conn = await asyncio.wait_for(
-                loop.create_connection(Http2Connection, self._host, self._port), _CONNECT_TIMEOUT)
+                loop.create_connection(Http2Connection, self._host, self._port), self.link.connect_timeout_secs)
         except (TimeoutError, OSError) as err:
             self._fail_pending(f"cannot connect to {self.target}: {err or type(err).__name__}")
             return
