@@ -7,11 +7,18 @@ a whole token (docs/performance.md). Here the messages are parsed on the event l
 straight from the socket, and all that arrived together are read in one pass.
 
 Only the hot call, `Generate`, uses it; the other RPCs stay on grpcio (`client.py`).
+
+The channel owns the connection's life: it opens one when a call needs it, opens a new
+one when the old one is going away (the old one drains its calls meanwhile), and after a
+failed connect waits a jittered, growing delay before the next try, failing calls made in
+that time at once (as UNAVAILABLE, which the dispatcher retries on another worker).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -24,16 +31,20 @@ from sglang_gw.workers.link import LinkSettings
 
 __all__ = ["Http2Channel"]
 
+log = logging.getLogger(__name__)
+
 _MAX_BLOCKS = 64
 
 
 class Http2Channel:
-    """Opens (and re-opens) one HTTP/2 connection to `host:port` and starts calls on it."""
+    """Opens (and re-opens) HTTP/2 connections to `host:port` and starts calls on them."""
 
     def __init__(self, target: str, *, metadata: tuple[tuple[str, str], ...] = (),
                  link: LinkSettings | None = None) -> None:
         self.target = target
         self.link = link or LinkSettings()
+        # Doubled by a worker's GOAWAY "too_many_pings", as gRPC clients do.
+        self.keepalive_time = self.link.keepalive_time_secs
         host, _, port = target.rpartition(":")
         self._host = host.strip("[]") or "127.0.0.1"
         self._port = int(port)
@@ -42,9 +53,12 @@ class Http2Channel:
                                ("grpc-accept-encoding", "identity"), ("user-agent", "sglang-gw"), *metadata]
         # Header blocks by (path, grpc-timeout in ms): nearly every call repeats one.
         self._blocks: dict[tuple[str, int | None], bytes] = {}
-        self._connection: Http2Connection | None = None
+        self._connection: Http2Connection | None = None  # where new calls go
+        self._connections: set[Http2Connection] = set()  # that one, and older ones draining
         self._connecting: asyncio.Task[None] | None = None
         self._pending: list[StreamCall] = []
+        self._failures = 0  # connects failed in a row
+        self._retry_at = 0.0  # loop time before which no new connect is tried
         # The loop the channel serves, found on first use: asyncio.get_running_loop() makes
         # a getpid() system call each time (3.11), and this is per request.
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -56,16 +70,15 @@ class Http2Channel:
         loop = self._loop
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
-        call = StreamCall(parse, self._headers(path, timeout), body, loop)
+        limit = self.link.max_message_size
+        call = StreamCall(parse, self._headers(path, timeout), body, loop, limit)
+        if len(request) > limit:
+            call.finish(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                        f"sent message larger than max ({len(request)} vs. {limit})")
+            return call
         if timeout is not None:
             call.timer = loop.call_later(timeout, self._expire, call)
-        conn = self._connection
-        if conn is not None and conn.usable:
-            conn.start(call)
-        else:
-            self._pending.append(call)
-            if self._connecting is None:
-                self._connecting = loop.create_task(self._connect())
+        self.requeue(call)
         return call
 
     def cancel(self, call: StreamCall) -> None:
@@ -76,12 +89,82 @@ class Http2Channel:
     async def close(self) -> None:
         if self._connecting is not None:
             self._connecting.cancel()
-        for call in self._pending:
-            call.finish(grpc.StatusCode.UNAVAILABLE, "channel closed")
-        self._pending.clear()
-        if self._connection is not None:
-            self._connection.close()
-            await self._connection.closed
+        self._fail_pending("channel closed")
+        for conn in list(self._connections):
+            conn.close()
+            await conn.closed
+
+    # ---- ConnectionOwner ----------------------------------------------------------------
+
+    def requeue(self, call: StreamCall) -> None:
+        """Start `call` on the current connection, or on the next one once it is open."""
+        if call.closed:
+            return
+        conn = self._connection
+        if conn is not None and conn.usable:
+            conn.start(call)
+            return
+        self._pending.append(call)
+        if self._connecting is not None:
+            return
+        assert self._loop is not None
+        wait = self._retry_at - self._loop.time()
+        if wait > 0:
+            self._fail_pending(f"cannot connect to {self.target}; next try in {wait:.1f}s")
+        else:
+            self._connecting = self._loop.create_task(self._connect())
+
+    def on_established(self, connection: Http2Connection) -> None:
+        self._failures = 0
+
+    def on_lost(self, connection: Http2Connection) -> None:
+        self._connections.discard(connection)
+        if connection is self._connection:
+            self._connection = None
+        if not connection.established:  # lost before it spoke HTTP/2: a failed connect
+            self._back_off()
+
+    def on_too_many_pings(self) -> None:
+        self.keepalive_time *= 2
+        log.warning("worker %s finds our keepalive pings too frequent; keepalive time now %gs",
+                    self.target, self.keepalive_time)
+
+    # ---- connecting -------------------------------------------------------------------
+
+    async def _connect(self) -> None:
+        """Connect, then start the calls that waited; on failure they end as UNAVAILABLE
+        (which the dispatcher retries on another worker)."""
+        loop = asyncio.get_running_loop()
+        try:
+            _, conn = await asyncio.wait_for(
+                loop.create_connection(lambda: Http2Connection(self, self.link), self._host, self._port),
+                self.link.connect_timeout_secs)
+        except (TimeoutError, OSError) as err:
+            self._back_off()
+            self._fail_pending(f"cannot connect to {self.target}: {err or type(err).__name__}")
+            return
+        finally:
+            self._connecting = None
+        self._connection = conn
+        self._connections.add(conn)
+        pending, self._pending = self._pending, []
+        for call in pending:
+            if not call.closed:
+                conn.start(call)
+
+    def _back_off(self) -> None:
+        b = self.link.backoff
+        delay = min(b.maximum_secs, b.initial_secs * b.multiplier ** self._failures)
+        self._failures += 1
+        assert self._loop is not None
+        self._retry_at = self._loop.time() + delay * random.uniform(1 - b.jitter, 1 + b.jitter)
+
+    def _fail_pending(self, details: str) -> None:
+        pending, self._pending = self._pending, []
+        for call in pending:
+            call.finish(grpc.StatusCode.UNAVAILABLE, details)
+
+    # ---- per call ---------------------------------------------------------------------
 
     def _headers(self, path: str, timeout: float | None) -> bytes:
         # grpc-timeout: at most 8 digits; milliseconds cover ~27 hours.
@@ -95,29 +178,6 @@ class Http2Channel:
                 fields.append(("grpc-timeout", f"{ms}m"))
             block = self._blocks[path, ms] = frames.header_block(fields)
         return block
-
-    async def _connect(self) -> None:
-        """Connect, then start the calls that waited; on failure they end as UNAVAILABLE
-        (which the dispatcher retries on another worker)."""
-        loop = asyncio.get_running_loop()
-        try:
-            _, conn = await asyncio.wait_for(
-                loop.create_connection(Http2Connection, self._host, self._port), self.link.connect_timeout_secs)
-        except (TimeoutError, OSError) as err:
-            self._fail_pending(f"cannot connect to {self.target}: {err or type(err).__name__}")
-            return
-        finally:
-            self._connecting = None
-        self._connection = conn
-        pending, self._pending = self._pending, []
-        for call in pending:
-            if not call.closed:
-                conn.start(call)
-
-    def _fail_pending(self, details: str) -> None:
-        pending, self._pending = self._pending, []
-        for call in pending:
-            call.finish(grpc.StatusCode.UNAVAILABLE, details)
 
     def _expire(self, call: StreamCall) -> None:
         call.timer = None

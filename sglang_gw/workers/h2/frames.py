@@ -13,7 +13,8 @@ import struct
 __all__ = [
     "ACK", "CONTINUATION", "DATA", "END_HEADERS", "END_STREAM", "GOAWAY", "HEAD", "HEADERS",
     "PADDED", "PING", "PREFACE", "PRIORITY_FLAG", "RST_STREAM", "SETTINGS", "WINDOW_UPDATE",
-    "ErrorCode", "Setting", "frame", "header_block", "rst_stream", "settings", "window_update",
+    "MAX_WINDOW", "PUSH_PROMISE", "ErrorCode", "Setting", "frame", "goaway", "header_block", "ping", "rst_stream",
+    "settings", "window_update",
 ]
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -25,6 +26,8 @@ ACK = 0x1  # SETTINGS, PING
 END_HEADERS = 0x4
 PADDED = 0x8
 PRIORITY_FLAG = 0x20
+
+MAX_WINDOW = 2**31 - 1  # the largest flow-control window (RFC 9113 §6.9.1)
 
 # 24-bit length split as 16 + 8 bits, type, flags, stream id (its top bit is reserved).
 HEAD = struct.Struct(">HBBBI")
@@ -40,14 +43,31 @@ class Setting:
 
 
 class ErrorCode:
+    """RFC 9113 §7."""
+
     NO_ERROR = 0x0
     PROTOCOL_ERROR = 0x1
     INTERNAL_ERROR = 0x2
     FLOW_CONTROL_ERROR = 0x3
+    SETTINGS_TIMEOUT = 0x4
+    STREAM_CLOSED = 0x5
+    FRAME_SIZE_ERROR = 0x6
     REFUSED_STREAM = 0x7
     CANCEL = 0x8
+    COMPRESSION_ERROR = 0x9
+    CONNECT_ERROR = 0xA
     ENHANCE_YOUR_CALM = 0xB
     INADEQUATE_SECURITY = 0xC
+    HTTP_1_1_REQUIRED = 0xD
+
+    NAMES = {0x0: "NO_ERROR", 0x1: "PROTOCOL_ERROR", 0x2: "INTERNAL_ERROR", 0x3: "FLOW_CONTROL_ERROR",
+             0x4: "SETTINGS_TIMEOUT", 0x5: "STREAM_CLOSED", 0x6: "FRAME_SIZE_ERROR", 0x7: "REFUSED_STREAM",
+             0x8: "CANCEL", 0x9: "COMPRESSION_ERROR", 0xA: "CONNECT_ERROR", 0xB: "ENHANCE_YOUR_CALM",
+             0xC: "INADEQUATE_SECURITY", 0xD: "HTTP_1_1_REQUIRED"}
+
+    @classmethod
+    def name(cls, code: int) -> str:
+        return cls.NAMES.get(code, f"0x{code:x}")
 
 
 def frame(kind: int, flags: int, stream_id: int, payload: bytes = b"") -> bytes:
@@ -65,6 +85,14 @@ def window_update(stream_id: int, increment: int) -> bytes:
 
 def rst_stream(stream_id: int, code: int) -> bytes:
     return frame(RST_STREAM, 0, stream_id, struct.pack(">I", code))
+
+
+def goaway(last_stream_id: int, code: int, debug: bytes = b"") -> bytes:
+    return frame(GOAWAY, 0, 0, struct.pack(">II", last_stream_id, code) + debug)
+
+
+def ping(opaque: bytes, *, ack: bool = False) -> bytes:
+    return frame(PING, ACK if ack else 0, 0, opaque)
 
 
 def _integer(value: int, prefix_bits: int) -> bytes:
