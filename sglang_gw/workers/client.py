@@ -128,6 +128,9 @@ class AioGenerateStream(_Iterable):
         if response is grpc.aio.EOF:
             self.finished = True
             return None
+        if response is None:  # grpc.aio logs a message it cannot parse and hands over None
+            self._call.cancel()
+            raise from_status(grpc.StatusCode.INTERNAL, "the worker's message could not be parsed", self._url)
         return response
 
     def cancel(self) -> None:
