@@ -22,6 +22,7 @@ from sglang_gw.routing.base import PolicyConfig
 from sglang_gw.server.admission import AdmissionConfig, max_concurrent_from_flag
 from sglang_gw.workers.breaker import BreakerConfig
 from sglang_gw.workers.health import HealthConfig
+from sglang_gw.workers.link import LinkSettings
 
 __all__ = ["config_from_args"]
 
@@ -77,7 +78,8 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
                           reasoning_parser=args.reasoning_parser, tool_call_parser=args.tool_call_parser),
         worker_urls=tuple(args.worker_urls), provider_workers=providers, demo=demo,
         request_timeout_secs=args.request_timeout_secs,
-        worker_startup_timeout_secs=args.worker_startup_timeout_secs, grpc_transport=args.grpc_transport,
+        worker_startup_timeout_secs=args.worker_startup_timeout_secs,
+        link=LinkSettings(transport=args.grpc_transport),
         retry=RetryConfig(max_retries=0 if args.disable_retries else args.retry_max_retries,
                           initial_backoff_ms=args.retry_initial_backoff_ms, max_backoff_ms=args.retry_max_backoff_ms,
                           backoff_multiplier=args.retry_backoff_multiplier, jitter_factor=args.retry_jitter_factor),

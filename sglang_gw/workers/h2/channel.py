@@ -12,6 +12,7 @@ Only the hot call, `Generate`, uses it; the other RPCs stay on grpcio (`client.p
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Callable
 from typing import Any
 
@@ -21,23 +22,31 @@ from sglang_gw.workers.h2 import frames
 from sglang_gw.workers.h2.call import StreamCall
 from sglang_gw.workers.h2.connection import Http2Connection
 from sglang_gw.workers.link import LinkSettings
+from sglang_gw.workers.tls import describe_ssl_error
 
 __all__ = ["Http2Channel"]
 
 _MAX_BLOCKS = 64
+# On close, how long a TLS connection waits for the worker's close_notify. grpc servers never
+# send one (measured: each close then took asyncio's default 30 s), and HTTP/2 marks the end
+# of every stream itself, so there is nothing to wait for.
+_TLS_CLOSE_WAIT_SECS = 0.1
 
 
 class Http2Channel:
-    """Opens (and re-opens) one HTTP/2 connection to `host:port` and starts calls on it."""
+    """Opens (and re-opens) one HTTP/2 connection to `host:port` and starts calls on it;
+    over TLS when given an `ssl_context` (a `grpcs://` worker, see workers/tls.py)."""
 
     def __init__(self, target: str, *, metadata: tuple[tuple[str, str], ...] = (),
-                 link: LinkSettings | None = None) -> None:
+                 link: LinkSettings | None = None, ssl_context: ssl.SSLContext | None = None) -> None:
         self.target = target
         self.link = link or LinkSettings()
         host, _, port = target.rpartition(":")
         self._host = host.strip("[]") or "127.0.0.1"
         self._port = int(port)
-        self._fixed_headers = [(":method", "POST"), (":scheme", "http"), (":path", ""), (":authority", target),
+        self._ssl = ssl_context
+        scheme = "http" if ssl_context is None else "https"
+        self._fixed_headers = [(":method", "POST"), (":scheme", scheme), (":path", ""), (":authority", target),
                                ("content-type", "application/grpc"), ("te", "trailers"),
                                ("grpc-accept-encoding", "identity"), ("user-agent", "sglang-gw"), *metadata]
         # Header blocks by (path, grpc-timeout in ms): nearly every call repeats one.
@@ -100,14 +109,27 @@ class Http2Channel:
         """Connect, then start the calls that waited; on failure they end as UNAVAILABLE
         (which the dispatcher retries on another worker)."""
         loop = asyncio.get_running_loop()
+        tls = {} if self._ssl is None else {"ssl": self._ssl, "server_hostname": self._host,
+                                            "ssl_shutdown_timeout": _TLS_CLOSE_WAIT_SECS}
         try:
-            _, conn = await asyncio.wait_for(
-                loop.create_connection(Http2Connection, self._host, self._port), self.link.connect_timeout_secs)
+            transport, conn = await asyncio.wait_for(
+                loop.create_connection(Http2Connection, self._host, self._port, **tls),
+                self.link.connect_timeout_secs)
+        except ssl.SSLError as err:  # an OSError too: caught first, to say it was TLS
+            self._fail_pending(f"TLS handshake with {self.target} failed: {describe_ssl_error(err)}")
+            return
         except (TimeoutError, OSError) as err:
             self._fail_pending(f"cannot connect to {self.target}: {err or type(err).__name__}")
             return
         finally:
             self._connecting = None
+        if self._ssl is not None and (alpn := _alpn(transport)) != "h2":
+            transport.close()  # the server would not take HTTP/2 frames: no call may start on it
+            self._fail_pending(f"TLS to {self.target}: the server did not agree to HTTP/2 (ALPN {alpn!r})")
+            return
+        if not conn.usable:  # lost before this task resumed: the worker closed it on our first bytes
+            self._fail_pending(_closed_at_once(self.target, tls=self._ssl is not None))
+            return
         self._connection = conn
         pending, self._pending = self._pending, []
         for call in pending:
@@ -129,3 +151,16 @@ class Http2Channel:
             self._pending.remove(call)
         elif call.connection is not None:
             call.connection.reset(call)
+
+
+def _closed_at_once(target: str, *, tls: bool) -> str:
+    # What such a worker most likely wants; a plaintext preface is what a TLS server drops.
+    if tls:
+        return (f"TLS connection to {target} closed right after the handshake: does the worker require a "
+                "client certificate, or refuse ours?")
+    return f"connection to {target} closed as soon as it opened: does the worker speak TLS (grpcs://)?"
+
+
+def _alpn(transport: asyncio.BaseTransport) -> str | None:
+    ssl_object = transport.get_extra_info("ssl_object")
+    return ssl_object.selected_alpn_protocol() if ssl_object is not None else None
