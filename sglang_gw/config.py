@@ -22,6 +22,8 @@ class ServerConfig:
     log_level: str = "info"
     shutdown_grace_period_secs: float = 180.0
     processes: int = 1  # --workers: gateway processes sharing the port
+    tls_cert_path: str | None = None  # with the key: the listener serves HTTPS
+    tls_key_path: str | None = None
 
 
 @dataclass(slots=True, frozen=True)
