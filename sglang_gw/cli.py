@@ -13,10 +13,11 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 from sglang_gw.cli_config import config_from_args
 from sglang_gw.cli_flags import build_parser
-from sglang_gw.config import GatewayConfig
+from sglang_gw.config import GatewayConfig, ServerConfig
 from sglang_gw.config_file import (
     apply_config_defaults,
     config_path_from_argv,
@@ -47,13 +48,21 @@ def _launch(args: argparse.Namespace) -> int:
     app = build_app(config, hooks=args.hooks)
     if config.demo is not None:
         host = "localhost" if config.server.host in ("127.0.0.1", "0.0.0.0") else config.server.host
-        print(f"sglang-gw demo: try\n  curl http://{host}:{config.server.port}/v1/chat/completions "
+        scheme = "https" if config.server.tls_cert_path else "http"
+        print(f"sglang-gw demo: try\n  curl {scheme}://{host}:{config.server.port}/v1/chat/completions "
               "-H 'Content-Type: application/json' "
               """-d '{"messages": [{"role": "user", "content": "Hello!"}]}'""", flush=True)
-    uvicorn.run(app, host=config.server.host, port=config.server.port, log_level=config.server.log_level,
-                access_log=config.server.log_level == "debug", lifespan="on", log_config=None,
-                timeout_graceful_shutdown=config.server.shutdown_grace_period_secs)
+    uvicorn.run(app, **uvicorn_options(config.server))
     return 0
+
+
+def uvicorn_options(server: ServerConfig) -> dict[str, Any]:
+    """How uvicorn serves the gateway, one process or N: address, logging, shutdown, HTTPS.
+    With `--workers N` uvicorn binds the socket once and each process wraps it in TLS."""
+    return {"host": server.host, "port": server.port, "log_level": server.log_level, "lifespan": "on",
+            "log_config": None, "access_log": server.log_level == "debug",
+            "timeout_graceful_shutdown": server.shutdown_grace_period_secs,
+            "ssl_certfile": server.tls_cert_path, "ssl_keyfile": server.tls_key_path}
 
 
 def _launch_processes(args: argparse.Namespace, config: GatewayConfig) -> int:
@@ -67,9 +76,7 @@ def _launch_processes(args: argparse.Namespace, config: GatewayConfig) -> int:
     os.environ[ARGV_ENV] = json.dumps(args.argv)
     with _shared_metrics_dir(config.observability.prometheus_port is not None):
         uvicorn.run("sglang_gw.cli:app_from_environment", factory=True, workers=args.workers,
-                    host=config.server.host, port=config.server.port, log_level=config.server.log_level,
-                    lifespan="on", log_config=None, access_log=config.server.log_level == "debug",
-                    timeout_graceful_shutdown=config.server.shutdown_grace_period_secs)
+                    **uvicorn_options(config.server))
     return 0
 
 

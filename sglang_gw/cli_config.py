@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ssl
 from pathlib import Path
 
 from sglang_gw.config import (
@@ -22,6 +23,8 @@ from sglang_gw.routing.base import PolicyConfig
 from sglang_gw.server.admission import AdmissionConfig, max_concurrent_from_flag
 from sglang_gw.workers.breaker import BreakerConfig
 from sglang_gw.workers.health import HealthConfig
+from sglang_gw.workers.link import LinkSettings, TlsSettings
+from sglang_gw.workers.tls import load_worker_tls
 
 __all__ = ["config_from_args"]
 
@@ -61,6 +64,34 @@ def _check_parser_names(args: argparse.Namespace) -> None:
             registry.get(name)
 
 
+def _link(args: argparse.Namespace) -> LinkSettings:
+    tls = TlsSettings(ca_cert_paths=tuple(args.ca_cert_paths), client_cert_path=args.client_cert_path,
+                      client_key_path=args.client_key_path)
+    if tls != TlsSettings():
+        load_worker_tls(tls)  # unreadable or mismatched files fail now, not at the first grpcs:// worker
+    return LinkSettings(transport=args.grpc_transport, tls=tls)
+
+
+def _listener_tls(args: argparse.Namespace) -> tuple[str | None, str | None]:
+    """--tls-cert-path and --tls-key-path, checked to load as uvicorn will load them."""
+    cert, key = args.tls_cert_path, args.tls_key_path
+    if cert is None and key is None:
+        return None, None
+    if cert is None or key is None:
+        raise ConfigError("--tls-cert-path and --tls-key-path go together: give both to serve HTTPS")
+    for flag, path in (("--tls-cert-path", cert), ("--tls-key-path", key)):
+        try:
+            Path(path).read_bytes()
+        except OSError as err:
+            raise ConfigError(f"{flag} {path}: cannot read it ({err.strerror or err})") from None
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key, password=lambda: b"")
+    except (ssl.SSLError, ValueError) as err:
+        raise ConfigError(f"--tls-cert-path {cert} and --tls-key-path {key}: not a PEM certificate and its "
+                          f"unencrypted private key ({err})") from None
+    return cert, key
+
+
 def config_from_args(args: argparse.Namespace) -> GatewayConfig:
     _check_parser_names(args)
     providers = tuple((p.base_url, p.api_key) for p in (resolve_provider(name) for name in args.provider))
@@ -68,16 +99,17 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
     if not args.worker_urls and not args.pd_disaggregation and not providers:
         demo = DemoConfig(model_path=args.demo_model or _default_demo_model(), mode=args.demo_mode,
                           token_delay=args.demo_token_delay)
+    tls_cert, tls_key = _listener_tls(args)
     return GatewayConfig(
         server=ServerConfig(host=args.host, port=args.port, log_level=_level_name(args.log_level),
                             shutdown_grace_period_secs=args.shutdown_grace_period_secs,
-                            processes=args.workers),
+                            processes=args.workers, tls_cert_path=tls_cert, tls_key_path=tls_key),
         model=ModelConfig(model_path=args.model_path, tokenizer_path=args.tokenizer_path,
                           chat_template=args.chat_template, served_model_name=args.served_model_name,
                           reasoning_parser=args.reasoning_parser, tool_call_parser=args.tool_call_parser),
         worker_urls=tuple(args.worker_urls), provider_workers=providers, demo=demo,
         request_timeout_secs=args.request_timeout_secs,
-        worker_startup_timeout_secs=args.worker_startup_timeout_secs, grpc_transport=args.grpc_transport,
+        worker_startup_timeout_secs=args.worker_startup_timeout_secs, link=_link(args),
         retry=RetryConfig(max_retries=0 if args.disable_retries else args.retry_max_retries,
                           initial_backoff_ms=args.retry_initial_backoff_ms, max_backoff_ms=args.retry_max_backoff_ms,
                           backoff_multiplier=args.retry_backoff_multiplier, jitter_factor=args.retry_jitter_factor),

@@ -28,9 +28,13 @@ def _add_launch(sub: argparse._SubParsersAction) -> None:
                         help="logging threshold (prompts are logged at debug only)")
     server.add_argument("--config", type=Path, default=None,
                         help="TOML file of flag values (keys are flag names); the command line wins")
+    server.add_argument("--tls-cert-path", default=None, metavar="PEM",
+                        help="serve HTTPS: the listener's certificate chain (with --tls-key-path)")
+    server.add_argument("--tls-key-path", default=None, metavar="PEM", help="the listener certificate's private key")
     workers = p.add_argument_group("workers")
     workers.add_argument("--worker-urls", nargs="*", default=[], metavar="URL",
-                         help="SGLang gRPC workers (grpc://host:port); none = start a built-in demo worker")
+                         help="SGLang gRPC workers (grpc://host:port, or grpcs:// for TLS); none = start a "
+                              "built-in demo worker")
     workers.add_argument("--provider", nargs="*", default=[], metavar="NAME",
                          help="OpenAI-compatible services by preset (openai, crusoe, xai, together, ...); "
                               "the key comes from the preset's environment variable")
@@ -39,6 +43,13 @@ def _add_launch(sub: argparse._SubParsersAction) -> None:
     workers.add_argument("--grpc-transport", choices=TRANSPORTS, default="h2",
                          help="the client of the workers' Generate stream: h2, the gateway's own HTTP/2 client "
                               "on the event loop (fast), or grpcio (grpc.aio); other RPCs always use grpcio")
+    workers.add_argument("--ca-cert-paths", nargs="*", default=[], metavar="PEM",
+                         help="CA certificates that grpcs:// workers' certificates must chain to "
+                              "(default: the system trust store)")
+    workers.add_argument("--client-cert-path", default=None, metavar="PEM",
+                         help="mutual TLS: the certificate the gateway presents to grpcs:// workers "
+                              "(with --client-key-path)")
+    workers.add_argument("--client-key-path", default=None, metavar="PEM", help="the client certificate's private key")
     tok = p.add_argument_group("tokenizer")
     tok.add_argument("--model-path", default=None,
                      help="tokenizer folder, tokenizer.json, or HF id in the local cache (default: ask the worker)")

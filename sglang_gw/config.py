@@ -9,6 +9,7 @@ from sglang_gw.routing.base import PolicyConfig
 from sglang_gw.server.admission import AdmissionConfig
 from sglang_gw.workers.breaker import BreakerConfig
 from sglang_gw.workers.health import HealthConfig
+from sglang_gw.workers.link import LinkSettings
 
 __all__ = ["DemoConfig", "GatewayConfig", "ModelConfig", "ObservabilityConfig", "PdConfig", "RetryConfig",
            "RoutingConfig", "SecurityConfig", "ServerConfig"]
@@ -21,6 +22,8 @@ class ServerConfig:
     log_level: str = "info"
     shutdown_grace_period_secs: float = 180.0
     processes: int = 1  # --workers: gateway processes sharing the port
+    tls_cert_path: str | None = None  # with the key: the listener serves HTTPS
+    tls_key_path: str | None = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -98,7 +101,7 @@ class GatewayConfig:
     demo: DemoConfig | None = None
     request_timeout_secs: float = 1800.0
     worker_startup_timeout_secs: float = 60.0
-    grpc_transport: str = "h2"  # how Generate reaches gRPC workers: "h2" or "grpcio"
+    link: LinkSettings = field(default_factory=LinkSettings)  # transport and TLS to gRPC workers
     retry: RetryConfig = field(default_factory=RetryConfig)
     routing: RoutingConfig = field(default_factory=RoutingConfig)
     health: HealthConfig = field(default_factory=HealthConfig)

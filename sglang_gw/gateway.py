@@ -51,7 +51,7 @@ class Gateway:
         self.http_models: dict[str, int] = {}  # model name → created (proxied, no tokenizer here)
         self.registrar = Registrar(self._load_model, self.pool.add,
                                    startup_timeout=config.worker_startup_timeout_secs,
-                                   grpc_transport=config.grpc_transport,
+                                   link=config.link,
                                    on_http_model=lambda name: self.http_models.setdefault(name, int(time.time())))
         self.health = HealthChecker(config.health, self.pool.workers, on_change=self._health_changed)
         self.loads = LoadMonitor(routing.load_monitor_interval, self.pool.workers) \

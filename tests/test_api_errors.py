@@ -9,6 +9,7 @@ import httpx
 import msgspec
 import pytest
 
+from sglang_gw.workers.link import LinkSettings
 from tests.conftest import RunningGateway
 
 CHAT = {"model": "test-model", "messages": [{"role": "user", "content": "hi"}]}
@@ -155,7 +156,7 @@ def test_errors_do_not_take_the_gateway_down(gw: RunningGateway) -> None:
 
 def test_worker_faults_map_the_same_over_grpcio(gateway_factory) -> None:
     """The same mapping, retry and no-leak rules with `--grpc-transport grpcio`."""
-    gw = gateway_factory(grpc_transport="grpcio")
+    gw = gateway_factory(link=LinkSettings(transport="grpcio"))
     for code, status in ((grpc.StatusCode.RESOURCE_EXHAUSTED, 429), (grpc.StatusCode.INVALID_ARGUMENT, 400)):
         gw.worker.faults.reject_code = code
         gw.worker.faults.reject_next = 100
@@ -174,7 +175,7 @@ def test_streams_over_grpcio_are_pulled_with_the_same_answers(gateway_factory) -
     same `open`, and must answer as pushed ones do, failures included."""
     from tests.test_api_chat import ask, stream_text
 
-    pulled = gateway_factory(grpc_transport="grpcio")
+    pulled = gateway_factory(link=LinkSettings(transport="grpcio"))
     pushed = gateway_factory()
     for gw in (pulled, pushed):
         texts, reasons, _ = stream_text(gw, model="test-model", messages=ask("MULTIBYTE"))

@@ -14,9 +14,11 @@ from sglang_gw.gateway import Gateway
 from sglang_gw.providers import resolve_provider
 from sglang_gw.server.handling import json_response
 from sglang_gw.server.protocol import decode_body
-from sglang_gw.workers.client import normalize_url
+from sglang_gw.workers.client import is_tls_url, normalize_url
 from sglang_gw.workers.http_worker import is_http_url
+from sglang_gw.workers.link import TlsSettings
 from sglang_gw.workers.registrar import WorkerSpec
+from sglang_gw.workers.tls import load_worker_tls
 
 __all__ = ["routes"]
 
@@ -29,6 +31,10 @@ class AddWorkerBody(msgspec.Struct, kw_only=True):
     labels: dict[str, str] = {}
     bootstrap_port: int | None = None
     tokenizer_path: str | None = None
+    # A grpcs:// worker's own certificates; any of them replaces all three of the gateway's.
+    ca_cert_paths: list[str] | None = None
+    client_cert_path: str | None = None
+    client_key_path: str | None = None
 
 
 def _gateway(request: Request) -> Gateway:
@@ -67,7 +73,23 @@ def _spec(body: AddWorkerBody) -> WorkerSpec:
         except ValueError as err:
             raise InvalidRequestError(str(err), param="url") from None
     return WorkerSpec(url=body.url, api_key=body.api_key, worker_type=body.worker_type, labels=body.labels,
-                      bootstrap_port=body.bootstrap_port, tokenizer_path=body.tokenizer_path)
+                      bootstrap_port=body.bootstrap_port, tokenizer_path=body.tokenizer_path, tls=_tls(body))
+
+
+def _tls(body: AddWorkerBody) -> TlsSettings | None:
+    """The worker's own TLS settings, checked now so that a bad path is this request's 400."""
+    if body.ca_cert_paths is None and body.client_cert_path is None and body.client_key_path is None:
+        return None
+    if not is_tls_url(body.url or ""):
+        raise InvalidRequestError("ca_cert_paths, client_cert_path and client_key_path are for grpcs:// workers",
+                                  param="url")
+    tls = TlsSettings(ca_cert_paths=tuple(body.ca_cert_paths or ()), client_cert_path=body.client_cert_path,
+                      client_key_path=body.client_key_path)
+    try:
+        load_worker_tls(tls, as_flags=False)
+    except ConfigError as err:
+        raise InvalidRequestError(err.message, param=err.param) from None
+    return tls
 
 
 async def add_worker(request: Request) -> Response:

@@ -6,6 +6,7 @@ timing and injected faults. It records every request and Abort so tests can asse
 what the gateway sent.
 
 Run it alone:  python -m sglang_gw.testing.mock_worker --port 30000 --model-path DIR
+(add --tls-cert-path/--tls-key-path to serve grpcs://, and --tls-client-ca-path for mutual TLS)
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from sglang_gw.testing.model_facts import ModelFacts, read_model_facts
 from sglang_gw.testing.plan import ChoicePlan, plan_choice
 from sglang_gw.testing.replies import MODES, ReplyPolicy, load_script
 
-__all__ = ["Faults", "MockWorker", "MockWorkerServer", "ThreadedMockWorker", "Timing"]
+__all__ = ["Faults", "MockWorker", "MockWorkerServer", "ServerTls", "ThreadedMockWorker", "Timing"]
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = "sglang.grpc.scheduler.SglangScheduler"
@@ -336,27 +337,44 @@ def _zip_folder(folder: Path) -> bytes:
     return buf.getvalue()
 
 
+@dataclass(slots=True, frozen=True)
+class ServerTls:
+    """A TLS worker's certificate chain and private key (PEM bytes). With `client_ca`, mutual
+    TLS: a client must present a certificate signed by that CA, or the handshake is refused."""
+
+    cert_chain: bytes
+    private_key: bytes
+    client_ca: bytes | None = None
+
+    def credentials(self) -> grpc.ServerCredentials:
+        return grpc.ssl_server_credentials([(self.private_key, self.cert_chain)], root_certificates=self.client_ca,
+                                           require_client_auth=self.client_ca is not None)
+
+
 class MockWorkerServer:
     """The grpc.aio server around a `MockWorker`, plus the standard grpc.health.v1 service."""
 
     def __init__(self, worker: MockWorker, *, host: str = "127.0.0.1", port: int = 0,
-                 options: tuple[tuple[str, int], ...] = ()) -> None:
+                 options: tuple[tuple[str, int], ...] = (), tls: ServerTls | None = None) -> None:
         self.worker = worker
         self.host = host
         self.port = port
         self.options = options  # extra grpc server options, e.g. a stream limit for tests
+        self.tls = tls  # None: plaintext
         self._server: grpc.aio.Server | None = None
 
     @property
     def url(self) -> str:
-        return f"grpc://{self.host}:{self.port}"
+        return f"{'grpc' if self.tls is None else 'grpcs'}://{self.host}:{self.port}"
 
     async def start(self) -> None:
         server = grpc.aio.server(options=[("grpc.so_reuseport", 0), *self.options])
         pb_grpc.add_SglangSchedulerServicer_to_server(self.worker, server)
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-        self.port = server.add_insecure_port(f"{self.host}:{self.port}")
+        address = f"{self.host}:{self.port}"
+        self.port = (server.add_insecure_port(address) if self.tls is None
+                     else server.add_secure_port(address, self.tls.credentials()))
         await server.start()
         for name in ("", SERVICE_NAME):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -375,10 +393,10 @@ class MockWorkerServer:
 class ThreadedMockWorker:
     """A mock worker on its own event loop in a background thread, for synchronous tests."""
 
-    def __init__(self, worker: MockWorker, *, port: int = 0) -> None:
+    def __init__(self, worker: MockWorker, *, port: int = 0, tls: ServerTls | None = None) -> None:
         self.worker = worker
         self._loop = asyncio.new_event_loop()
-        self.server = MockWorkerServer(worker, port=port)
+        self.server = MockWorkerServer(worker, port=port, tls=tls)
         ready = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(ready,), daemon=True, name="mock-worker")
         self._thread.start()
@@ -434,11 +452,24 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--ttft", type=float, default=0.0, help="seconds before the first token")
     p.add_argument("--token-delay", type=float, default=0.0, help="seconds per decode step")
     p.add_argument("--fail-rate", type=float, default=0.0, help="fraction of requests failed UNAVAILABLE")
+    p.add_argument("--tls-cert-path", default=None, help="serve TLS (grpcs://) with this certificate chain (PEM)")
+    p.add_argument("--tls-key-path", default=None, help="the certificate's private key (PEM)")
+    p.add_argument("--tls-client-ca-path", default=None,
+                   help="mutual TLS: require client certificates signed by this CA (PEM)")
     return p.parse_args(argv)
 
 
+def server_tls(args: argparse.Namespace) -> ServerTls | None:
+    if args.tls_cert_path is None and args.tls_key_path is None:
+        return None
+    if args.tls_cert_path is None or args.tls_key_path is None:
+        raise SystemExit("--tls-cert-path and --tls-key-path go together")
+    client_ca = Path(args.tls_client_ca_path).read_bytes() if args.tls_client_ca_path else None
+    return ServerTls(Path(args.tls_cert_path).read_bytes(), Path(args.tls_key_path).read_bytes(), client_ca)
+
+
 async def _serve(args: argparse.Namespace) -> None:
-    server = MockWorkerServer(build_worker(args), host=args.host, port=args.port)
+    server = MockWorkerServer(build_worker(args), host=args.host, port=args.port, tls=server_tls(args))
     await server.start()
     log.info("mock worker serving %s on %s", args.model_path, server.url)
     print(f"mock worker ready on {server.url}", flush=True)

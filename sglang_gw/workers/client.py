@@ -22,6 +22,7 @@ from sglang_gw.workers.errors import from_grpc_error, from_status
 from sglang_gw.workers.h2.call import CallError, StreamCall
 from sglang_gw.workers.h2.channel import Http2Channel
 from sglang_gw.workers.link import TRANSPORTS, LinkSettings
+from sglang_gw.workers.tls import WorkerTls, load_worker_tls
 
 __all__ = [
         "TRANSPORTS",
@@ -32,7 +33,9 @@ __all__ = [
     "HealthStatus",
     "WorkerClient",
     "channel_options",
+    "is_tls_url",
     "normalize_url",
+    "split_target",
 ]
 
 
@@ -71,8 +74,21 @@ def normalize_url(url: str) -> str:
         if url.startswith(scheme):
             return url[len(scheme):].rstrip("/")
     if "://" in url:
-        raise ValueError(f"unsupported worker url {url!r}: expected grpc://host:port")
+        raise ValueError(f"unsupported worker url {url!r}: expected grpc://host:port or grpcs://host:port")
     return url.rstrip("/")
+
+
+def is_tls_url(url: str) -> bool:
+    """`grpcs://`: TLS on both transports; `grpc://` and a bare `host:port` are plaintext."""
+    return url.startswith("grpcs://")
+
+
+def split_target(target: str) -> tuple[str, int]:
+    """`host:port` or `[v6]:port` → (host, port); a bare host means port 443, as to grpcio."""
+    if target.endswith("]") or ":" not in target:
+        return target.strip("[]"), 443
+    host, _, port = target.rpartition(":")
+    return host.strip("[]") or "127.0.0.1", int(port)
 
 
 class GenerateStream(Protocol):
@@ -194,7 +210,11 @@ class WorkerClient(Protocol):
 
 
 class GrpcWorkerClient:
-    """`WorkerClient` over a `grpc.aio` channel; create it inside the running event loop."""
+    """`WorkerClient` over a `grpc.aio` channel; create it inside the running event loop.
+
+    A `grpcs://` url reads the certificates `link.tls` names (a `ConfigError` if they are
+    unusable) and speaks TLS on both transports; `self.tls` holds them.
+    """
 
     def __init__(self, url: str, *, timeout: float = 30.0, api_key: str | None = None,
                  transport: str | None = None, link: LinkSettings | None = None) -> None:
@@ -207,9 +227,13 @@ class GrpcWorkerClient:
         self._timeout = timeout
         # Sent on every call when the worker sits behind an authenticating proxy; never logged.
         self._metadata = (("authorization", f"Bearer {api_key}"),) if api_key else None
-        self._channel = grpc.aio.insecure_channel(self.target, options=channel_options(link))
+        self.tls: WorkerTls | None = load_worker_tls(link.tls) if is_tls_url(url) else None
+        options = channel_options(link)
+        self._channel = (grpc.aio.insecure_channel(self.target, options=options) if self.tls is None
+                         else grpc.aio.secure_channel(self.target, self.tls.credentials, options=options))
         self._stub = SglangSchedulerStub(self._channel)
-        self._h2 = Http2Channel(self.target, metadata=self._metadata or (), link=link) if transport == "h2" else None
+        self._h2 = Http2Channel(self.target, metadata=self._metadata or (), link=link,
+                                ssl_context=self.tls.context if self.tls else None) if transport == "h2" else None
 
     def generate(self, request: pb.GenerateRequest, *, timeout: float | None = None) -> GenerateStream:
         if self._h2 is not None:

@@ -2,6 +2,10 @@
 
 Each job's state is visible (`GET /workers/{url}`) while it runs. Jobs run one at a time,
 so two workers of a new model never load its tokenizer twice.
+
+Connecting waits for a worker that is not up yet, up to the start-up timeout, but not for
+one that refuses our TLS handshake (or speaks TLS to a `grpc://` url): that fails at once,
+saying so (see tls_probe.py).
 """
 
 from __future__ import annotations
@@ -10,14 +14,17 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sglang_gw.errors import ConfigError, GatewayError, WorkerError
-from sglang_gw.workers.client import GrpcWorkerClient, normalize_url
+from sglang_gw.errors import ConfigError, GatewayError, WorkerError, WorkerUnavailableError
+from sglang_gw.workers.client import GrpcWorkerClient, is_tls_url, normalize_url, split_target
 from sglang_gw.workers.http_backend import HttpBackend
 from sglang_gw.workers.http_worker import HttpWorkerClient, is_http_url
+from sglang_gw.workers.link import LinkSettings, TlsSettings
 from sglang_gw.workers.pool import Worker
+from sglang_gw.workers.tls import is_loopback
+from sglang_gw.workers.tls_probe import explain_refusal, might_be_tls
 
 __all__ = ["Registrar", "WorkerJob", "WorkerSpec"]
 
@@ -33,6 +40,7 @@ class WorkerSpec:
     bootstrap_port: int | None = None
     tokenizer_path: str | None = None
     served_model_name: str | None = None
+    tls: TlsSettings | None = None  # this worker's certificates, instead of the gateway's
 
 
 @dataclass(slots=True)
@@ -55,10 +63,11 @@ ModelLoader = Callable[[GrpcWorkerClient, WorkerSpec], Awaitable[str]]
 
 class Registrar:
     def __init__(self, load_model: ModelLoader, add_worker: Callable[[Worker], None], *,
-                 startup_timeout: float = 60.0, grpc_transport: str = "h2",
+                 startup_timeout: float = 60.0, link: LinkSettings | None = None,
                  on_http_model: Callable[[str], None] = lambda name: None) -> None:
         self._load_model = load_model
-        self._grpc_transport = grpc_transport
+        self._link = link or LinkSettings()
+        self._warned_plaintext: set[str] = set()
         self._add_worker = add_worker
         self._on_http_model = on_http_model
         self._startup_timeout = startup_timeout
@@ -103,7 +112,8 @@ class Registrar:
             return
         normalize_url(spec.url)  # raises ValueError early for a bad scheme
         job.state = "connecting"
-        client = await self._connect(spec.url, spec.api_key)
+        self._warn_if_key_in_plaintext(spec)
+        client = await self._connect(spec)
         try:
             job.state = "loading"
             job.model = await self._load_model(client, spec)
@@ -136,16 +146,44 @@ class Registrar:
         job.state = "active"
         log.info("HTTP worker %s serves model %s", backend.url, job.model)
 
-    async def _connect(self, url: str, api_key: str | None) -> GrpcWorkerClient:
-        client = GrpcWorkerClient(url, api_key=api_key, transport=self._grpc_transport)
+    def _warn_if_key_in_plaintext(self, spec: WorkerSpec) -> None:
+        """A worker key sent over plain gRPC off this machine can be read on the network."""
+        if not spec.api_key or is_tls_url(spec.url) or spec.url in self._warned_plaintext:
+            return
+        if not is_loopback(split_target(normalize_url(spec.url))[0]):
+            self._warned_plaintext.add(spec.url)
+            log.warning("worker %s: its API key is sent in plaintext (grpc://); use grpcs:// to encrypt the link",
+                        spec.url)
+
+    async def _connect(self, spec: WorkerSpec) -> GrpcWorkerClient:
+        link = self._link if spec.tls is None else replace(self._link, tls=spec.tls)
+        client = GrpcWorkerClient(spec.url, api_key=spec.api_key, link=link)
         deadline = time.monotonic() + self._startup_timeout
         while True:
             try:
                 await client.health(timeout=5)
                 return client
             except WorkerError as err:
-                if time.monotonic() >= deadline:
+                refusal = await self._tls_refusal(client, err)
+                if refusal is not None or time.monotonic() >= deadline:
                     await client.close()
-                    raise ConfigError(f"worker {url} did not answer within {self._startup_timeout:.0f}s: "
-                                      f"{err.message}") from None
+                    raise ConfigError(refusal or f"worker {spec.url} did not answer within "
+                                      f"{self._startup_timeout:.0f}s: {err.message}") from None
                 await asyncio.sleep(0.5)
+
+    async def _tls_refusal(self, client: GrpcWorkerClient, err: WorkerError) -> str | None:
+        """Why the worker refused our TLS handshake (or expects one), or None to keep waiting."""
+        details = err.message.removeprefix(f"worker {client.url}: ")  # the url may hold "tls" too
+        if not isinstance(err, WorkerUnavailableError) or not might_be_tls(details):
+            return None
+        host, port = split_target(client.target)
+        tls = client.tls
+        reason = await explain_refusal(host, port, tls.context if tls else None,
+                                       client_cert=bool(tls and tls.client_cert),
+                                       timeout=self._link.connect_timeout_secs)
+        if reason is not None:
+            return f"worker {client.url}: {reason}"
+        if tls is not None and any(words in details.lower() for words in ("handshake failed",
+                                                                      "verification check failed")):
+            return err.message  # grpcio's own words are plain enough, and waiting would not change them
+        return None

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import ssl
 from collections.abc import Callable
 from typing import Any
 
@@ -28,19 +29,25 @@ from sglang_gw.workers.h2 import frames
 from sglang_gw.workers.h2.call import StreamCall
 from sglang_gw.workers.h2.connection import Http2Connection
 from sglang_gw.workers.link import LinkSettings
+from sglang_gw.workers.tls import describe_ssl_error
 
 __all__ = ["Http2Channel"]
 
 log = logging.getLogger(__name__)
 
 _MAX_BLOCKS = 64
+# On close, how long a TLS connection waits for the worker's close_notify. grpc servers never
+# send one (measured: each close then took asyncio's default 30 s), and HTTP/2 marks the end
+# of every stream itself, so there is nothing to wait for.
+_TLS_CLOSE_WAIT_SECS = 0.1
 
 
 class Http2Channel:
-    """Opens (and re-opens) HTTP/2 connections to `host:port` and starts calls on them."""
+    """Opens (and re-opens) HTTP/2 connections to `host:port` and starts calls on them;
+    over TLS when given an `ssl_context` (a `grpcs://` worker, see workers/tls.py)."""
 
     def __init__(self, target: str, *, metadata: tuple[tuple[str, str], ...] = (),
-                 link: LinkSettings | None = None) -> None:
+                 link: LinkSettings | None = None, ssl_context: ssl.SSLContext | None = None) -> None:
         self.target = target
         self.link = link or LinkSettings()
         # Doubled by a worker's GOAWAY "too_many_pings", as gRPC clients do.
@@ -48,7 +55,9 @@ class Http2Channel:
         host, _, port = target.rpartition(":")
         self._host = host.strip("[]") or "127.0.0.1"
         self._port = int(port)
-        self._fixed_headers = [(":method", "POST"), (":scheme", "http"), (":path", ""), (":authority", target),
+        self._ssl = ssl_context
+        scheme = "http" if ssl_context is None else "https"
+        self._fixed_headers = [(":method", "POST"), (":scheme", scheme), (":path", ""), (":authority", target),
                                ("content-type", "application/grpc"), ("te", "trailers"),
                                ("grpc-accept-encoding", "identity"), ("user-agent", "sglang-gw"), *metadata]
         # Header blocks by (path, grpc-timeout in ms): nearly every call repeats one.
@@ -124,6 +133,15 @@ class Http2Channel:
         if not connection.established:  # lost before it spoke HTTP/2: a failed connect
             self._back_off()
 
+    def early_loss_reason(self) -> str:
+        """Why a connection lost before the worker's SETTINGS most likely failed: a
+        plaintext preface is what a TLS server drops, and a TLS server that wants a client
+        certificate closes the connection right after the handshake."""
+        if self._ssl is not None:
+            return (f"TLS connection to {self.target} closed right after the handshake: does the worker require "
+                    "a client certificate, or refuse ours?")
+        return f"connection to {self.target} closed as soon as it opened: does the worker speak TLS (grpcs://)?"
+
     def on_too_many_pings(self) -> None:
         self.keepalive_time *= 2
         log.warning("worker %s finds our keepalive pings too frequent; keepalive time now %gs",
@@ -135,22 +153,37 @@ class Http2Channel:
         """Connect, then start the calls that waited; on failure they end as UNAVAILABLE
         (which the dispatcher retries on another worker)."""
         loop = asyncio.get_running_loop()
+        tls = {} if self._ssl is None else {"ssl": self._ssl, "server_hostname": self._host,
+                                            "ssl_shutdown_timeout": _TLS_CLOSE_WAIT_SECS}
         try:
-            _, conn = await asyncio.wait_for(
-                loop.create_connection(lambda: Http2Connection(self, self.link), self._host, self._port),
+            transport, conn = await asyncio.wait_for(
+                loop.create_connection(lambda: Http2Connection(self, self.link), self._host, self._port, **tls),
                 self.link.connect_timeout_secs)
+        except ssl.SSLError as err:  # an OSError too: caught first, to say it was TLS
+            self._connect_failed(f"TLS handshake with {self.target} failed: {describe_ssl_error(err)}")
+            return
         except (TimeoutError, OSError) as err:
-            self._back_off()
-            self._fail_pending(f"cannot connect to {self.target}: {err or type(err).__name__}")
+            self._connect_failed(f"cannot connect to {self.target}: {err or type(err).__name__}")
             return
         finally:
             self._connecting = None
+        if self._ssl is not None and (alpn := _alpn(transport)) != "h2":
+            transport.close()  # the server would not take HTTP/2 frames: no call may start on it
+            self._connect_failed(f"TLS to {self.target}: the server did not agree to HTTP/2 (ALPN {alpn!r})")
+            return
+        if not conn.usable:  # lost before this task resumed: the worker closed it on our first bytes
+            self._fail_pending(self.early_loss_reason())
+            return
         self._connection = conn
         self._connections.add(conn)
         pending, self._pending = self._pending, []
         for call in pending:
             if not call.closed:
                 conn.start(call)
+
+    def _connect_failed(self, details: str) -> None:
+        self._back_off()
+        self._fail_pending(details)
 
     def _back_off(self) -> None:
         b = self.link.backoff
@@ -189,3 +222,8 @@ class Http2Channel:
             self._pending.remove(call)
         elif call.connection is not None:
             call.connection.reset(call)
+
+
+def _alpn(transport: asyncio.BaseTransport) -> str | None:
+    ssl_object = transport.get_extra_info("ssl_object")
+    return ssl_object.selected_alpn_protocol() if ssl_object is not None else None

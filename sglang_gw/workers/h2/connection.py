@@ -72,6 +72,7 @@ class ConnectionOwner(Protocol):
     def requeue(self, call: StreamCall) -> None: ...
     def on_established(self, connection: Http2Connection) -> None: ...
     def on_lost(self, connection: Http2Connection) -> None: ...
+    def early_loss_reason(self) -> str: ...
     def on_too_many_pings(self) -> None: ...
 
 
@@ -128,7 +129,8 @@ class Http2Connection(asyncio.Protocol):
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
-        self._fail_all(grpc.StatusCode.UNAVAILABLE, f"connection to the worker lost ({exc or 'closed'})")
+        why = f"connection to the worker lost ({exc or 'closed'})"
+        self._fail_all(grpc.StatusCode.UNAVAILABLE, why if self.established else self._owner.early_loss_reason())
         self._owner.on_lost(self)
         if not self.closed.done():
             self.closed.set_result(None)
