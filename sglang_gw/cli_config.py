@@ -69,7 +69,13 @@ def _link(args: argparse.Namespace) -> LinkSettings:
                       client_key_path=args.client_key_path)
     if tls != TlsSettings():
         load_worker_tls(tls)  # unreadable or mismatched files fail now, not at the first grpcs:// worker
-    return LinkSettings(transport=args.grpc_transport, tls=tls)
+    for flag in ("grpc_keepalive_time_secs", "grpc_keepalive_timeout_secs", "max_message_size"):
+        if getattr(args, flag) <= 0:
+            raise ConfigError(f"--{flag.replace('_', '-')} must be positive")
+    return LinkSettings(transport=args.grpc_transport, tls=tls, keepalive_time_secs=args.grpc_keepalive_time_secs,
+                        keepalive_timeout_secs=args.grpc_keepalive_timeout_secs,
+                        keepalive_permit_without_calls=args.grpc_keepalive_permit_without_calls,
+                        max_message_size=args.max_message_size)
 
 
 def _listener_tls(args: argparse.Namespace) -> tuple[str | None, str | None]:

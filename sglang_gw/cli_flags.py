@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sglang_gw.workers.client import TRANSPORTS
+from sglang_gw.workers.link import TRANSPORTS, LinkSettings
 
 __all__ = ["build_parser"]
 
@@ -50,6 +50,7 @@ def _add_launch(sub: argparse._SubParsersAction) -> None:
                          help="mutual TLS: the certificate the gateway presents to grpcs:// workers "
                               "(with --client-key-path)")
     workers.add_argument("--client-key-path", default=None, metavar="PEM", help="the client certificate's private key")
+    _add_link(workers)
     tok = p.add_argument_group("tokenizer")
     tok.add_argument("--model-path", default=None,
                      help="tokenizer folder, tokenizer.json, or HF id in the local cache (default: ask the worker)")
@@ -72,6 +73,21 @@ def _add_launch(sub: argparse._SubParsersAction) -> None:
                       help="tokenizer folder for the demo worker (default: the Qwen3 folder of `make tokenizers`)")
     demo.add_argument("--demo-mode", choices=["echo", "random"], default="echo")
     demo.add_argument("--demo-token-delay", type=float, default=0.0, help="seconds per token in the demo worker")
+
+
+def _add_link(workers: argparse._ArgumentGroup) -> None:
+    link = LinkSettings()
+    workers.add_argument("--grpc-keepalive-time-secs", type=float, default=link.keepalive_time_secs,
+                         help="PING a worker connection that was quiet this long while calls are open; a worker's "
+                              "GOAWAY too_many_pings doubles it")
+    workers.add_argument("--grpc-keepalive-timeout-secs", type=float, default=link.keepalive_timeout_secs,
+                         help="a keepalive PING not answered within this ends the connection (its calls are retried "
+                              "where safe)")
+    workers.add_argument("--grpc-keepalive-permit-without-calls", action="store_true",
+                         help="PING idle worker connections too (the worker must permit it, or it answers GOAWAY "
+                              "too_many_pings)")
+    workers.add_argument("--max-message-size", type=int, default=link.max_message_size, metavar="BYTES",
+                         help="largest gRPC message to or from a worker, on both transports")
 
 
 def _add_routing(p: argparse.ArgumentParser) -> None:

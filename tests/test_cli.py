@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from sglang_gw.cli import main
+from sglang_gw.cli import main, parse_args
+from sglang_gw.cli_config import config_from_args
+from sglang_gw.workers.link import LinkSettings
 
 
 @pytest.fixture(autouse=True)
@@ -25,3 +27,22 @@ def test_provider_without_its_key_fails_naming_the_variable(capsys, monkeypatch)
     monkeypatch.delenv("CRUSOE_API_KEY", raising=False)
     assert main(["launch", "--provider", "crusoe"]) == 2
     assert "CRUSOE_API_KEY" in capsys.readouterr().err
+
+
+def test_worker_link_flags_reach_the_link_settings() -> None:
+    args = parse_args(["launch", "--worker-urls", "grpc://127.0.0.1:1", "--grpc-keepalive-time-secs", "7.5",
+                       "--grpc-keepalive-timeout-secs", "3", "--grpc-keepalive-permit-without-calls",
+                       "--max-message-size", "1048576"])
+    link = config_from_args(args).link
+    assert (link.keepalive_time_secs, link.keepalive_timeout_secs) == (7.5, 3.0)
+    assert link.keepalive_permit_without_calls is True
+    assert link.max_message_size == 1 << 20
+    defaults = config_from_args(parse_args(["launch", "--worker-urls", "grpc://127.0.0.1:1"])).link
+    assert defaults == LinkSettings()
+
+
+@pytest.mark.parametrize("flag", ["--grpc-keepalive-time-secs", "--grpc-keepalive-timeout-secs",
+                                  "--max-message-size"])
+def test_a_non_positive_link_setting_fails_at_start(flag: str, capsys) -> None:
+    assert main(["launch", "--worker-urls", "grpc://127.0.0.1:1", flag, "0"]) == 2
+    assert flag in capsys.readouterr().err
