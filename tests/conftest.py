@@ -7,9 +7,12 @@ and the gateway (uvicorn in a background thread), the official `openai` client.
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +38,20 @@ SCRIPT: dict[str, str | list[str]] = {
     "LONG": " ".join(f"word{i}" for i in range(400)),
     "THINK": "<think>let me see</think>The answer is 42.",
 }
+
+
+@contextmanager
+def process(*args: str) -> Iterator[subprocess.Popen[str]]:
+    """`python -m ARGS` as a child process, stopped (killed if it must be) on exit."""
+    proc = subprocess.Popen([sys.executable, "-m", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def free_port() -> int:

@@ -6,29 +6,13 @@ Both run as separate processes, exactly as a user would start them.
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import openai
 
-from tests.conftest import free_port
-
-
-@contextmanager
-def process(*args: str) -> Iterator[subprocess.Popen[str]]:
-    proc = subprocess.Popen([sys.executable, "-m", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+from tests.conftest import free_port, process
 
 
 def wait_healthy(url: str, proc: subprocess.Popen[str], timeout: float = 90) -> None:

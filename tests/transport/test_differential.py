@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import random
 import zlib
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import grpc
@@ -23,8 +22,7 @@ import pytest
 
 from sglang_gw.proto import sglang_scheduler_pb2 as pb
 from sglang_gw.testing.mock_worker import MockWorker, Timing
-from sglang_gw.testing.model_facts import ModelFacts, read_model_facts
-from sglang_gw.testing.models import model_dir
+from sglang_gw.testing.model_facts import ModelFacts
 from sglang_gw.testing.replies import ReplyPolicy
 from sglang_gw.workers.client import GrpcWorkerClient
 from tests.transport.workers import Outcome, Rig, call, crc_of, read_all, request, wait_until
@@ -166,18 +164,6 @@ def expected(facts: ModelFacts, ops: list[Op]) -> list[Result]:
 
 
 # ---- the test -------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def facts() -> ModelFacts:
-    return read_model_facts(model_dir("qwen3"))
-
-
-@pytest.fixture
-async def rig(facts: ModelFacts) -> AsyncIterator[Rig]:
-    rig = Rig(facts)
-    yield rig
-    await rig.close()
 
 
 @pytest.mark.parametrize("seed", [11, 22, 33])

@@ -35,8 +35,6 @@ import pytest
 
 from sglang_gw.proto import sglang_scheduler_pb2 as pb
 from sglang_gw.testing.mock_worker import Timing
-from sglang_gw.testing.model_facts import ModelFacts, read_model_facts
-from sglang_gw.testing.models import model_dir
 from sglang_gw.workers.client import GrpcWorkerClient
 from tests.transport.tap import TO_CLIENT
 from tests.transport.workers import TRANSPORTS, MiB, Outcome, Rig, call, crc_of, request, wait_until
@@ -45,18 +43,6 @@ pytestmark = pytest.mark.parametrize("transport", TRANSPORTS)
 
 ENHANCE_YOUR_CALM = 0xB
 REFUSED_STREAM = 0x7
-
-
-@pytest.fixture(scope="module")
-def facts() -> ModelFacts:
-    return read_model_facts(model_dir("qwen3"))
-
-
-@pytest.fixture
-async def rig(facts: ModelFacts) -> AsyncIterator[Rig]:
-    rig = Rig(facts)
-    yield rig
-    await rig.close()
 
 
 # ---- stream limits and connection age --------------------------------------------------------

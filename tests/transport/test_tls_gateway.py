@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import ssl
 import subprocess
-import sys
 import time
 import urllib.parse
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -22,7 +19,7 @@ from sglang_gw.testing.mock_worker import MockWorker, ServerTls, ThreadedMockWor
 from sglang_gw.testing.model_facts import read_model_facts
 from sglang_gw.testing.replies import ReplyPolicy
 from sglang_gw.workers.link import LinkSettings, TlsSettings
-from tests.conftest import SCRIPT, free_port, start_gateway
+from tests.conftest import SCRIPT, free_port, process, start_gateway
 from tests.transport.tls_certs import Certs, certs_fixture  # noqa: F401 - the `certs` fixture
 
 BOUND = 20  # seconds any state below is waited for; a TLS refusal comes back far sooner
@@ -120,20 +117,6 @@ def test_bad_tls_flags_fail_at_start_up(certs: Certs, capsys, flags: list[str], 
 
 
 # ---- the gateway's own listener ------------------------------------------------------------
-
-@contextmanager
-def process(*args: str) -> Iterator[subprocess.Popen[str]]:
-    proc = subprocess.Popen([sys.executable, "-m", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
-    try:
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
 
 def https_client(certs: Certs, port: int) -> httpx.Client:
     return httpx.Client(base_url=f"https://localhost:{port}", verify=ssl.create_default_context(cafile=certs.ca_path),
