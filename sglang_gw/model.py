@@ -52,6 +52,9 @@ class ServedModel:
     reasoning_parser: type | None = None
     tool_parser: type | None = None
     segments: SegmentEncoder | None = None  # cached prompt tokenization (chat prompts)
+    # Token ids run from 0 to vocab_size - 1: the worker's embedding rows (GetModelInfo),
+    # else the tokenizer's ids. An id past the embedding can crash a worker's GPU kernel.
+    vocab_size: int = 0
 
     def marker_ids(self, markers: tuple[str, ...]) -> frozenset[int]:
         """Ids of the marker texts that are tokens (missing ones are simply not needed)."""
@@ -130,6 +133,7 @@ def model_from_folder(folder: Path, info: pb.GetModelInfoResponse, *, name: str 
         model_path=info.model_path,
         info={"model_type": info.model_type, "architectures": list(info.architectures),
               "vocab_size": info.vocab_size, "max_req_input_len": info.max_req_input_len},
+        vocab_size=info.vocab_size or _tokenizer_vocab_size(tokenizer),
     )
     if template is not None:
         # Cut prompts at the added tokens the template writes (its role markers).
@@ -138,6 +142,12 @@ def model_from_folder(folder: Path, info: pb.GetModelInfoResponse, *, name: str 
         log.info("model %s: ASCII word encoder %s", model.name, "on" if words is not None else "off")
         model.segments = SegmentEncoder(tokenizer, [a for a in added if a in template.source], words)
     return model
+
+
+def _tokenizer_vocab_size(tokenizer: Tokenizer) -> int:
+    # Added tokens may sit past the model's dense ids.
+    added = tokenizer.get_added_tokens_decoder()
+    return max(tokenizer.get_vocab_size(with_added_tokens=True), max(added, default=-1) + 1)
 
 
 def _eos_from_folder(folder: Path, tokenizer: Tokenizer) -> frozenset[int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import grpc
@@ -188,3 +189,28 @@ def test_streams_over_grpcio_are_pulled_with_the_same_answers(gateway_factory) -
         gw.worker.faults.fail_after_tokens = None
         assert '"error"' in events and events.endswith("data: [DONE]\n\n")
         assert gw.wait_for(lambda gw=gw: all(not w.inflight for w in gw.gateway.pool.workers()))
+
+
+def _local_port(resp: httpx.Response) -> int:
+    return resp.extensions["network_stream"].get_extra_info("client_addr")[1]
+
+
+def test_an_unexpected_error_is_a_500_that_keeps_the_connection(
+        gw: RunningGateway, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    def broken(name: str = "") -> None:
+        raise RuntimeError("secret sk-12345 in the traceback")
+
+    with httpx.Client(base_url=gw.url, timeout=30) as client:
+        first = client.post("/v1/detokenize", json={"tokens": [1, 2]})
+        assert first.status_code == 200
+        monkeypatch.setattr(gw.gateway, "model", broken)
+        with caplog.at_level(logging.ERROR):
+            failed = client.post("/v1/detokenize", json={"tokens": [1, 2]})
+        monkeypatch.undo()
+        err = assert_error(failed, 500, code="internal_error")
+        assert "sk-12345" not in failed.text and err["type"] == "internal_error"
+        assert failed.headers["x-request-id"]
+        assert "sk-12345" in caplog.text  # logged for the operator, with its traceback
+        again = client.post("/v1/detokenize", json={"tokens": [1, 2]})
+        assert again.status_code == 200
+        assert _local_port(first) == _local_port(failed) == _local_port(again)

@@ -115,7 +115,7 @@ async def prepare_completion(req: CompletionRequest, model: ServedModel) -> list
     if req.best_of is not None and req.best_of != req.n:
         raise InvalidRequestError("best_of other than n is not supported", param="best_of")
     with time_stage("prepare"):
-        prompts = prompt_batch(req.prompt, "prompt")
+        prompts = prompt_batch(req.prompt, "prompt", model.vocab_size)
         size = sum(len(p) for p in prompts)
         pairs = await run_cpu(size, lambda: [_prompt_pair(p, model) for p in prompts])
         logprobs = LogprobSpec(top_n=req.logprobs, prompt=req.echo) if req.logprobs is not None else None
@@ -135,7 +135,7 @@ async def prepare_generate(body: GenerateRequestBody, model: ServedModel) -> lis
         raise InvalidRequestError("give exactly one of `text` or `input_ids`", param="text")
     with time_stage("prepare"):
         prompts = prompt_batch(body.text if body.text is not None else body.input_ids,
-                               "text" if body.text is not None else "input_ids")
+                               "text" if body.text is not None else "input_ids", model.vocab_size)
         sp = convert_native_sampling(body.sampling_params)
         pairs = await run_cpu(sum(len(p) for p in prompts), lambda: [_prompt_pair(p, model) for p in prompts])
         logprobs = LogprobSpec(top_n=body.top_logprobs_num, prompt=body.logprob_start_len >= 0) \

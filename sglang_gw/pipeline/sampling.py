@@ -19,6 +19,7 @@ from sglang_gw.server.protocol import (
     ResponseFormat,
     SamplingFields,
 )
+from sglang_gw.server.validation import check_logit_bias
 
 __all__ = ["MAX_STOPS", "knobs_from_native", "knobs_from_openai", "resolve_sampling", "stop_list"]
 
@@ -60,8 +61,8 @@ def knobs_from_openai(req: SamplingFields, max_tokens: int | None) -> dict[str, 
     knobs = {name: getattr(req, name) for name in _FLOATS}
     knobs.update(
         top_k=req.top_k, max_tokens=max_tokens, min_tokens=req.min_tokens, n=req.n, seed=req.seed,
-        logit_bias=req.logit_bias, stop_token_ids=req.stop_token_ids, ignore_eos=req.ignore_eos,
-        skip_special_tokens=req.skip_special_tokens, no_stop_trim=req.no_stop_trim,
+        logit_bias=req.logit_bias, logit_bias_param="logit_bias", stop_token_ids=req.stop_token_ids,
+        ignore_eos=req.ignore_eos, skip_special_tokens=req.skip_special_tokens, no_stop_trim=req.no_stop_trim,
         spaces_between_special_tokens=req.spaces_between_special_tokens, stream_interval=req.stream_interval,
         constraint=_constraint(req.response_format, req.regex, req.ebnf),
     )
@@ -72,8 +73,9 @@ def knobs_from_native(sp: NativeSamplingParams) -> dict[str, Any]:
     knobs = {name: getattr(sp, name) for name in _FLOATS}
     knobs.update(
         top_k=sp.top_k, max_tokens=sp.max_new_tokens, min_tokens=sp.min_new_tokens, n=sp.n,
-        seed=sp.sampling_seed, logit_bias=sp.logit_bias, stop_token_ids=sp.stop_token_ids,
-        ignore_eos=sp.ignore_eos, skip_special_tokens=sp.skip_special_tokens, no_stop_trim=sp.no_stop_trim,
+        seed=sp.sampling_seed, logit_bias=sp.logit_bias, logit_bias_param="sampling_params.logit_bias",
+        stop_token_ids=sp.stop_token_ids, ignore_eos=sp.ignore_eos, skip_special_tokens=sp.skip_special_tokens,
+        no_stop_trim=sp.no_stop_trim,
         spaces_between_special_tokens=sp.spaces_between_special_tokens, stream_interval=sp.stream_interval,
         constraint=_constraint(None, sp.regex, sp.ebnf, sp.json_schema),
     )
@@ -96,13 +98,10 @@ def _max_new_tokens(model: ServedModel, prompt_len: int, max_tokens: int | None)
     return max_tokens
 
 
-def _logit_bias(model: ServedModel, bias: Mapping[str, float] | None) -> tuple[tuple[str, float], ...]:
+def _logit_bias(model: ServedModel, bias: Mapping[str, float] | None, param: str) -> tuple[tuple[str, float], ...]:
     if not bias:
         return ()
-    vocab = model.tokenizer.get_vocab_size(with_added_tokens=True)
-    for key in bias:
-        if not key.isdigit() or int(key) >= vocab:
-            raise InvalidRequestError(f"logit_bias key {key!r} is not a token id of this model", param="logit_bias")
+    check_logit_bias(bias, model.vocab_size, param)
     return tuple(sorted(bias.items()))
 
 
@@ -118,6 +117,6 @@ def resolve_sampling(knobs: Mapping[str, Any], model: ServedModel, prompt_len: i
         stop_token_ids=tuple(knobs["stop_token_ids"] or ()), ignore_eos=knobs["ignore_eos"],
         skip_special_tokens=knobs["skip_special_tokens"], no_stop_trim=knobs["no_stop_trim"],
         spaces_between_special_tokens=knobs["spaces_between_special_tokens"], seed=knobs["seed"],
-        logit_bias=_logit_bias(model, knobs["logit_bias"]), constraint=knobs["constraint"],
+        logit_bias=_logit_bias(model, knobs["logit_bias"], knobs["logit_bias_param"]), constraint=knobs["constraint"],
         stream_interval=knobs["stream_interval"],
     )

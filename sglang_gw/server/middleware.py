@@ -252,7 +252,11 @@ class EdgeMiddleware:
        else as soon as a streamed body passes it;
     5. admission (server/admission.py) on ``admission_paths``: the slot is held for the
        whole response, a streamed body included; refused with 429 or 408. It comes after
-       auth and size checks, so a refused request never takes a slot.
+       auth and size checks, so a refused request never takes a slot;
+    6. the last resort: an exception no handler mapped, before the answer started, is
+       answered here with the OpenAI-shaped 500 (logged, its text never sent). Starlette's
+       ServerErrorMiddleware would answer too, but then re-raise, and uvicorn closes the
+       connection of an app that raised: every client's keep-alive connection with it.
     """
 
     def __init__(self, app: ASGIApp, *, request_ids: RequestIds | None = None, api_keys: ApiKeys | None = None,
@@ -299,6 +303,10 @@ class EdgeMiddleware:
         except asyncio.CancelledError:
             status = status or 499
             raise
+        except Exception as exc:
+            if status is not None:
+                raise  # the answer is under way: only closing the connection can end it
+            await error_response(exc)(scope, receive, edge_send)
         except BaseException:
             status = status or 500
             raise

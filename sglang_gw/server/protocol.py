@@ -2,7 +2,10 @@
 
 Bodies are decoded straight from bytes into these structs; a type or range error becomes a
 400 naming the offending field (`param`). Unknown fields are ignored, as OpenAI-compatible
-servers do, so clients that send extras keep working.
+servers do, so clients that send extras keep working. Every number a worker receives is
+bounded here by its field's type in the scheduler proto (int32, uint32), so no value can
+fail later while the request is being built; checks that need the model (token ids against
+its vocabulary) are in server/validation.py.
 """
 
 from __future__ import annotations
@@ -11,6 +14,9 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
+
+from sglang_gw.errors import InvalidRequestError
+from sglang_gw.server.validation import check_json_depth, check_token_ids, check_tool_choice, check_tools, error_param
 
 __all__ = [
     "ChatCompletionRequest",
@@ -28,8 +34,18 @@ __all__ = [
 ]
 
 MAX_N = 128
-NonNeg = Annotated[int, Meta(ge=0)]
+MAX_TOP_LOGPROBS = 20
+INT32_MAX = 2**31 - 1
+UINT32_MAX = 2**32 - 1
+FLOAT32_MAX = 3.4028234663852886e38  # larger floats reach the worker as infinity
+Int32 = Annotated[int, Meta(ge=-(2**31), le=INT32_MAX)]
+UInt32 = Annotated[int, Meta(ge=0, le=UINT32_MAX)]
+Int64 = Annotated[int, Meta(ge=-(2**63), le=2**63 - 1)]  # OpenAI's `seed`; sent in a Struct, as a double
+TopK = Annotated[int, Meta(ge=-1, le=INT32_MAX)]
+StreamInterval = Annotated[int, Meta(ge=1, le=INT32_MAX)]  # tokens per worker message (SGLang)
+TopLogprobs = Annotated[int, Meta(ge=0, le=MAX_TOP_LOGPROBS)]
 Penalty = Annotated[float, Meta(ge=-2.0, le=2.0)]
+Bias = Annotated[float, Meta(ge=-100.0, le=100.0)]
 
 
 class StreamOptions(msgspec.Struct, kw_only=True):
@@ -55,23 +71,23 @@ class SamplingFields(msgspec.Struct, kw_only=True):
     model: str = ""
     temperature: Annotated[float, Meta(ge=0.0, le=2.0)] | None = None
     top_p: Annotated[float, Meta(gt=0.0, le=1.0)] | None = None
-    top_k: Annotated[int, Meta(ge=-1)] | None = None
+    top_k: TopK | None = None
     min_p: Annotated[float, Meta(ge=0.0, le=1.0)] | None = None
     frequency_penalty: Penalty | None = None
     presence_penalty: Penalty | None = None
     repetition_penalty: Annotated[float, Meta(gt=0.0, le=2.0)] | None = None
-    max_tokens: NonNeg | None = None
-    min_tokens: NonNeg = 0
+    max_tokens: UInt32 | None = None
+    min_tokens: UInt32 = 0
     n: Annotated[int, Meta(ge=1, le=MAX_N)] = 1
-    seed: int | None = None
-    logit_bias: dict[str, Annotated[float, Meta(ge=-100.0, le=100.0)]] | None = None
+    seed: Int64 | None = None
+    logit_bias: dict[str, Bias] | None = None  # keys checked against the vocabulary (server/validation.py)
     stop: str | list[str] | None = None
-    stop_token_ids: list[NonNeg] | None = None
+    stop_token_ids: list[UInt32] | None = None
     ignore_eos: bool = False
     skip_special_tokens: bool = True
     spaces_between_special_tokens: bool = True
     no_stop_trim: bool = False
-    stream_interval: Annotated[int, Meta(ge=1)] | None = None  # tokens per worker message (SGLang)
+    stream_interval: StreamInterval | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
     response_format: ResponseFormat | None = None
@@ -86,9 +102,9 @@ MAX_TOOLS = 512
 
 class ChatCompletionRequest(SamplingFields, kw_only=True):
     messages: Annotated[list[dict[str, Any]], Meta(min_length=1, max_length=MAX_MESSAGES)]
-    max_completion_tokens: NonNeg | None = None
+    max_completion_tokens: UInt32 | None = None
     logprobs: bool = False
-    top_logprobs: Annotated[int, Meta(ge=0, le=20)] | None = None
+    top_logprobs: TopLogprobs | None = None
     tools: Annotated[list[dict[str, Any]], Meta(max_length=MAX_TOOLS)] | None = None
     tool_choice: str | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None
@@ -99,17 +115,22 @@ class ChatCompletionRequest(SamplingFields, kw_only=True):
     separate_reasoning: bool = True
     stream_reasoning: bool = True
 
+    def __post_init__(self) -> None:
+        # Before any template prints the tools into the prompt.
+        check_tools(self.tools)
+        check_tool_choice(self.tool_choice, self.tools)
+
 
 # A text, a list of texts, token ids, or a list of token-id lists; msgspec cannot tell
-# lists apart inside one union, so the shape is checked in `prompt_batch`.
+# lists apart inside one union, so the shape (and the ids) are checked in `prompt_batch`.
 PromptType = str | list[Any]
 
 
 class CompletionRequest(SamplingFields, kw_only=True):
     prompt: PromptType
-    max_tokens: NonNeg | None = 16  # OpenAI's default for /v1/completions
+    max_tokens: UInt32 | None = 16  # OpenAI's default for /v1/completions
     echo: bool = False
-    logprobs: Annotated[int, Meta(ge=0, le=20)] | None = None
+    logprobs: TopLogprobs | None = None
     suffix: str | None = None
     best_of: Annotated[int, Meta(ge=1, le=MAX_N)] | None = None
 
@@ -122,8 +143,8 @@ class GenerateRequestBody(msgspec.Struct, kw_only=True):
     sampling_params: dict[str, Any] | None = None
     stream: bool = False
     return_logprob: bool = False
-    top_logprobs_num: NonNeg = 0
-    logprob_start_len: int = -1
+    top_logprobs_num: TopLogprobs = 0  # as OpenAI's top_logprobs
+    logprob_start_len: Int32 = -1
     rid: str | None = None
     model: str = ""
 
@@ -137,26 +158,32 @@ class TokenizeRequest(msgspec.Struct, kw_only=True):
     tools: list[dict[str, Any]] | None = None
     chat_template_kwargs: dict[str, Any] | None = None
 
+    def __post_init__(self) -> None:
+        check_tools(self.tools)
+
 
 class DetokenizeRequest(msgspec.Struct, kw_only=True):
     model: str = ""
-    tokens: list[NonNeg]
+    tokens: list[int]  # checked against the vocabulary, where the model is known
     skip_special_tokens: bool = True
 
 
-def _is_ids(value: Any) -> bool:
-    return isinstance(value, list) and bool(value) and all(type(t) is int and t >= 0 for t in value)
+def _token_ids(value: Any, vocab_size: int, param: str) -> bool:
+    """Whether ``value`` is a list of token ids; ints outside the vocabulary are refused."""
+    if not isinstance(value, list) or not value or not all(type(t) is int for t in value):
+        return False
+    check_token_ids(value, vocab_size, param)
+    return True
 
 
-def prompt_batch(prompt: Any, param: str) -> list[str | list[int]]:
+def prompt_batch(prompt: Any, param: str, vocab_size: int) -> list[str | list[int]]:
     """Normalise a completions/generate prompt to a batch of texts or id lists."""
-    from sglang_gw.errors import InvalidRequestError
-
     if isinstance(prompt, str):
         return [prompt]
-    if _is_ids(prompt):
+    if _token_ids(prompt, vocab_size, param):
         return [prompt]
-    if isinstance(prompt, list) and prompt and all(isinstance(p, str) or _is_ids(p) for p in prompt):
+    if isinstance(prompt, list) and prompt and all(isinstance(p, str) or _token_ids(p, vocab_size, param)
+                                                   for p in prompt):
         return list(prompt)
     raise InvalidRequestError(
         f"`{param}` must be a string, a list of strings, a list of token ids, or a list of token-id lists",
@@ -166,16 +193,13 @@ def prompt_batch(prompt: Any, param: str) -> list[str | list[int]]:
 
 def decode_body(body: bytes, schema: type[msgspec.Struct]) -> Any:
     """Decode and validate a JSON body; errors carry the field path as `param`."""
-    from sglang_gw.errors import InvalidRequestError
-
     if not body:
         raise InvalidRequestError("request body is empty; expected a JSON object")
+    check_json_depth(body)
     try:
         return msgspec.json.decode(body, type=schema)
     except msgspec.ValidationError as err:
-        text = str(err)
-        param = text.rsplit("at `$.", 1)[1].rstrip("`") if "at `$." in text else None
-        raise InvalidRequestError(f"invalid request: {text}", param=param) from None
+        raise InvalidRequestError(f"invalid request: {err}", param=error_param(err)) from None
     except msgspec.DecodeError as err:
         raise InvalidRequestError(f"invalid JSON body: {err}") from None
 
@@ -183,17 +207,17 @@ def decode_body(body: bytes, schema: type[msgspec.Struct]) -> Any:
 class NativeSamplingParams(msgspec.Struct, kw_only=True):
     """`sampling_params` of SGLang's /generate, with SGLang's names and defaults."""
 
-    max_new_tokens: NonNeg | None = 128
-    min_new_tokens: NonNeg = 0
-    temperature: Annotated[float, Meta(ge=0.0)] | None = None
+    max_new_tokens: UInt32 | None = 128
+    min_new_tokens: UInt32 = 0
+    temperature: Annotated[float, Meta(ge=0.0, le=FLOAT32_MAX)] | None = None
     top_p: Annotated[float, Meta(gt=0.0, le=1.0)] | None = None
-    top_k: Annotated[int, Meta(ge=-1)] | None = None
+    top_k: TopK | None = None
     min_p: Annotated[float, Meta(ge=0.0, le=1.0)] | None = None
     frequency_penalty: Penalty | None = None
     presence_penalty: Penalty | None = None
     repetition_penalty: Annotated[float, Meta(gt=0.0, le=2.0)] | None = None
     stop: str | list[str] | None = None
-    stop_token_ids: list[NonNeg] | None = None
+    stop_token_ids: list[UInt32] | None = None
     ignore_eos: bool = False
     skip_special_tokens: bool = True
     spaces_between_special_tokens: bool = True
@@ -202,18 +226,14 @@ class NativeSamplingParams(msgspec.Struct, kw_only=True):
     regex: str | None = None
     json_schema: str | None = None
     ebnf: str | None = None
-    logit_bias: dict[str, float] | None = None
-    sampling_seed: int | None = None
-    stream_interval: Annotated[int, Meta(ge=1)] | None = None
+    logit_bias: dict[str, Bias] | None = None
+    sampling_seed: Int64 | None = None
+    stream_interval: StreamInterval | None = None
 
 
 def convert_native_sampling(params: dict[str, Any] | None) -> NativeSamplingParams:
-    from sglang_gw.errors import InvalidRequestError
-
     try:
         return msgspec.convert(params or {}, NativeSamplingParams)
     except msgspec.ValidationError as err:
-        text = str(err)
-        param = text.rsplit("at `$.", 1)[1].rstrip("`") if "at `$." in text else None
-        raise InvalidRequestError(f"invalid sampling_params: {text}",
-                                  param=f"sampling_params.{param}" if param else "sampling_params") from None
+        raise InvalidRequestError(f"invalid sampling_params: {err}",
+                                  param=error_param(err, "sampling_params")) from None

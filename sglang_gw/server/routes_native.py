@@ -27,6 +27,7 @@ from sglang_gw.server.protocol import (
     TokenizeRequest,
     decode_body,
 )
+from sglang_gw.server.validation import check_token_ids
 
 __all__ = ["routes"]
 
@@ -65,6 +66,7 @@ async def detokenize(request: Request) -> Response:
     gw = _gateway(request)
     req = decode_body(await request.body(), DetokenizeRequest)
     model = gw.model(req.model)
+    check_token_ids(req.tokens, model.vocab_size, "tokens")
     return json_response({"prompt": model.tokenizer.decode(req.tokens, skip_special_tokens=req.skip_special_tokens)})
 
 

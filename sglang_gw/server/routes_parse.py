@@ -16,6 +16,7 @@ from sglang_gw.parsers.tools import TOOL_PARSERS
 from sglang_gw.parsers.types import ToolSpec
 from sglang_gw.server.handling import json_response
 from sglang_gw.server.protocol import decode_body
+from sglang_gw.server.validation import check_tools
 
 __all__ = ["routes"]
 
@@ -32,6 +33,9 @@ class ParseToolsBody(msgspec.Struct, kw_only=True):
     tool_call_parser: str | None = None  # default: the model's
     tools: list[dict[str, Any]] = []
     model: str = ""
+
+    def __post_init__(self) -> None:
+        check_tools(self.tools)
 
 
 def _cls(registry: Any, name: str | None, default: type | None, param: str) -> type:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
+from msgspec import Meta
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -29,7 +30,7 @@ class AddWorkerBody(msgspec.Struct, kw_only=True):
     api_key: str | None = None
     worker_type: str = "regular"
     labels: dict[str, str] = {}
-    bootstrap_port: int | None = None
+    bootstrap_port: Annotated[int, Meta(ge=0, le=65535)] | None = None
     tokenizer_path: str | None = None
     # A grpcs:// worker's own certificates; any of them replaces all three of the gateway's.
     ca_cert_paths: list[str] | None = None

@@ -364,6 +364,18 @@ class _Program:
     template: jinja2.Template
     parts_roles: frozenset[str]
     parts_only_roles: frozenset[str]
+    role_aliases: dict[str, str]
+
+
+# OpenAI roles that few templates know, and the role each stands for.
+_STAND_INS = {"developer": "system", "function": "tool"}
+
+
+def _role_aliases(source: str) -> dict[str, str]:
+    """The stand-ins for roles the template never compares a role with (gpt-oss knows
+    `developer`; Qwen, Llama and DeepSeek would skip it, and the model never see it)."""
+    return {role: stand_in for role, stand_in in _STAND_INS.items()
+            if not re.search(rf"""role['"\]]*\s*(?:==|!=)\s*['"]{role}['"]""", source)}
 
 
 def _build_program(source: str, special_tokens: Mapping[str, str]) -> _Program:
@@ -372,7 +384,7 @@ def _build_program(source: str, special_tokens: Mapping[str, str]) -> _Program:
     styles = {role: _role_style(template, role, context) for role in ("system", "user", "assistant", "tool")}
     parts = frozenset(role for role, style in styles.items() if style != _STRING)
     parts_only = frozenset(role for role, style in styles.items() if style == _PARTS_ONLY)
-    return _Program(source, template, parts, parts_only)
+    return _Program(source, template, parts, parts_only, _role_aliases(source))
 
 
 # --- rendering ----------------------------------------------------------------------------------
@@ -511,6 +523,7 @@ def _variants(messages: object, program: _Program) -> Iterator[list[Message]]:
                 parts_roles=program.parts_roles if parts else (),
                 parts_only_roles=program.parts_only_roles if parts else (),
                 arguments_as_objects=as_objects,
+                role_aliases=program.role_aliases,
             )
             if variant not in seen:
                 seen.append(variant)

@@ -2,8 +2,11 @@
 
 The rules, each matching transformers 5.x or the best gateways:
 
-- a message is a mapping with a string ``role``; anything else is an
-  :class:`~sglang_gw.errors.InvalidRequestError` naming the offending ``param``;
+- a message is a mapping with one of OpenAI's ``ROLES``; anything else is an
+  :class:`~sglang_gw.errors.InvalidRequestError` naming the offending ``param`` (a template
+  silently skips a role it does not know, and the model would never see the message);
+- ``developer`` (OpenAI's new name for ``system``) and ``function`` (the old ``tool``) are
+  given under the role they stand for when the template does not know them (``role_aliases``);
 - keys whose value is null are dropped, then a missing ``content`` becomes ``""``;
 - list-of-parts content stays a list (of copies) for roles whose template reads parts, and
   is otherwise joined with ``"\\n"``; string content becomes one text part for roles whose
@@ -23,7 +26,9 @@ from typing import Any
 
 from sglang_gw.errors import InvalidRequestError
 
-__all__ = ["REASONING_KEYS", "Message", "argument_objects", "normalize_messages"]
+__all__ = ["REASONING_KEYS", "ROLES", "Message", "argument_objects", "normalize_messages"]
+
+ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 
 # The first key a message has wins; templates read `reasoning_content` (most), `thinking`
 # (gpt-oss) or `reasoning` (a few newer ones).
@@ -38,19 +43,21 @@ def normalize_messages(
     parts_roles: Collection[str] = frozenset(),
     parts_only_roles: Collection[str] = frozenset(),
     arguments_as_objects: bool = True,
+    role_aliases: Mapping[str, str] | None = None,
 ) -> list[Message]:
     """Validate ``messages`` and return template-ready copies; the input is never modified.
 
     ``parts_roles`` are the roles whose content the template reads from a list of parts;
     ``parts_only_roles`` (a subset) are those it reads only that way, so their string content
     is given as one text part. ``arguments_as_objects=False`` keeps the client's argument
-    strings, for templates that fail on objects.
+    strings, for templates that fail on objects. ``role_aliases`` renames roles the template
+    does not know to ones it does.
     """
     if not isinstance(messages, Sequence) or isinstance(messages, (str, bytes)):
         raise InvalidRequestError("'messages' must be a list of message objects", param="messages")
     if not messages:
         raise InvalidRequestError("'messages' must contain at least one message", param="messages")
-    style = _ContentStyle(frozenset(parts_roles), frozenset(parts_only_roles))
+    style = _ContentStyle(frozenset(parts_roles), frozenset(parts_only_roles), dict(role_aliases or {}))
     return [
         _normalize_message(message, f"messages[{index}]", style, arguments_as_objects)
         for index, message in enumerate(messages)
@@ -72,15 +79,20 @@ def argument_objects(messages: Sequence[Message]) -> list[dict[str, Any]]:
 class _ContentStyle:
     parts_roles: frozenset[str]
     parts_only_roles: frozenset[str]
+    role_aliases: dict[str, str]
 
 
 def _normalize_message(message: object, param: str, style: _ContentStyle, as_objects: bool) -> Message:
     if not isinstance(message, Mapping):
         raise InvalidRequestError(f"{param} must be an object", param=param)
     role = message.get("role")
-    if not isinstance(role, str) or not role:
-        raise InvalidRequestError(f"{param}.role must be a non-empty string", param=f"{param}.role")
+    if not isinstance(role, str) or role not in ROLES:
+        shown = repr(role)[:40] if role is not None else "missing"
+        raise InvalidRequestError(f"{param}.role is {shown}; it must be one of {', '.join(ROLES)}",
+                                  param=f"{param}.role")
+    role = style.role_aliases.get(role, role)
     out: Message = {key: value for key, value in message.items() if value is not None}
+    out["role"] = role
     out["content"] = _normalize_content(out.get("content", ""), f"{param}.content", role, style)
     _alias_reasoning(out)
     if "tool_calls" in out:
