@@ -74,7 +74,13 @@ async def test_connections_aged_out_under_load_fail_no_call(rig: Rig, transport:
         return o.code, o.tokens, o.details
 
     outcomes = await asyncio.wait_for(asyncio.gather(*(staggered(i) for i in range(30))), 25)
-    assert [o for o in outcomes if o[:2] != ("OK", 20)] == []
+    failed = [o for o in outcomes if o[:2] != ("OK", 20)]
+    if transport == "grpcio":
+        # grpcio opens streams on a new connection before the worker's SETTINGS name the
+        # limit, and fails a stream refused for it (never processed: the dispatcher retries
+        # it) instead of starting it again as our client does. That is all it may fail.
+        failed = [o for o in failed if not (o[0] == "UNAVAILABLE" and "error code 7" in o[2])]
+    assert failed == []
     assert len(tap.goaways()) >= 2 and tap.connections >= 2  # the worker did age connections out
 
 
