@@ -13,6 +13,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 from sglang_gw.cli_config import config_from_args
 from sglang_gw.cli_flags import build_parser
@@ -50,9 +51,7 @@ def _launch(args: argparse.Namespace) -> int:
         print(f"sglang-gw demo: try\n  curl http://{host}:{config.server.port}/v1/chat/completions "
               "-H 'Content-Type: application/json' "
               """-d '{"messages": [{"role": "user", "content": "Hello!"}]}'""", flush=True)
-    uvicorn.run(app, host=config.server.host, port=config.server.port, log_level=config.server.log_level,
-                access_log=config.server.log_level == "debug", lifespan="on", log_config=None,
-                timeout_graceful_shutdown=config.server.shutdown_grace_period_secs)
+    uvicorn.run(app, **_server_options(config))
     return 0
 
 
@@ -67,10 +66,19 @@ def _launch_processes(args: argparse.Namespace, config: GatewayConfig) -> int:
     os.environ[ARGV_ENV] = json.dumps(args.argv)
     with _shared_metrics_dir(config.observability.prometheus_port is not None):
         uvicorn.run("sglang_gw.cli:app_from_environment", factory=True, workers=args.workers,
-                    host=config.server.host, port=config.server.port, log_level=config.server.log_level,
-                    lifespan="on", log_config=None, access_log=config.server.log_level == "debug",
-                    timeout_graceful_shutdown=config.server.shutdown_grace_period_secs)
+                    **_server_options(config))
     return 0
+
+
+def _server_options(config: GatewayConfig) -> dict[str, Any]:
+    """uvicorn's settings, the same for one process and for each of `--workers N`."""
+    from sglang_gw.server.connections import uvicorn_options
+
+    server = config.server
+    return {"host": server.host, "port": server.port, "log_level": server.log_level, "lifespan": "on",
+            "log_config": None, "access_log": server.log_level == "debug",
+            "timeout_graceful_shutdown": server.shutdown_grace_period_secs,
+            **uvicorn_options(config.connections)}
 
 
 @contextlib.contextmanager
