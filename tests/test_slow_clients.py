@@ -118,6 +118,15 @@ def test_a_client_gone_mid_body_takes_no_slot(slow: RunningGateway) -> None:
     assert slow.gateway.admission.running == 0 and slow.gateway.admission.queued == 0
 
 
+def test_a_declared_oversized_body_is_413_and_the_rest_is_not_read(slow: RunningGateway,
+                                                                    sockets: list[socket.socket]) -> None:
+    sock = connect(slow)
+    sockets.append(sock)
+    sock.sendall(head(length=1024 ** 3) + b"x" * 1024)  # a GiB announced, past --max-payload-size
+    raw = read_until_closed(sock)
+    assert status_of(raw) == 413 and error_of(raw)["code"] == "payload_too_large"
+
+
 # -- heads -----------------------------------------------------------------------------------
 
 
