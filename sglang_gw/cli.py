@@ -17,7 +17,7 @@ from typing import Any
 
 from sglang_gw.cli_config import config_from_args
 from sglang_gw.cli_flags import build_parser
-from sglang_gw.config import GatewayConfig, ServerConfig
+from sglang_gw.config import GatewayConfig
 from sglang_gw.config_file import (
     apply_config_defaults,
     config_path_from_argv,
@@ -52,17 +52,8 @@ def _launch(args: argparse.Namespace) -> int:
         print(f"sglang-gw demo: try\n  curl {scheme}://{host}:{config.server.port}/v1/chat/completions "
               "-H 'Content-Type: application/json' "
               """-d '{"messages": [{"role": "user", "content": "Hello!"}]}'""", flush=True)
-    uvicorn.run(app, **uvicorn_options(config.server))
+    uvicorn.run(app, **_server_options(config))
     return 0
-
-
-def uvicorn_options(server: ServerConfig) -> dict[str, Any]:
-    """How uvicorn serves the gateway, one process or N: address, logging, shutdown, HTTPS.
-    With `--workers N` uvicorn binds the socket once and each process wraps it in TLS."""
-    return {"host": server.host, "port": server.port, "log_level": server.log_level, "lifespan": "on",
-            "log_config": None, "access_log": server.log_level == "debug",
-            "timeout_graceful_shutdown": server.shutdown_grace_period_secs,
-            "ssl_certfile": server.tls_cert_path, "ssl_keyfile": server.tls_key_path}
 
 
 def _launch_processes(args: argparse.Namespace, config: GatewayConfig) -> int:
@@ -76,8 +67,22 @@ def _launch_processes(args: argparse.Namespace, config: GatewayConfig) -> int:
     os.environ[ARGV_ENV] = json.dumps(args.argv)
     with _shared_metrics_dir(config.observability.prometheus_port is not None):
         uvicorn.run("sglang_gw.cli:app_from_environment", factory=True, workers=args.workers,
-                    **uvicorn_options(config.server))
+                    **_server_options(config))
     return 0
+
+
+def _server_options(config: GatewayConfig) -> dict[str, Any]:
+    """uvicorn's settings, the same for one process and for each of `--workers N`: address,
+    logging, shutdown, connection limits, HTTPS (with `--workers N` uvicorn binds the socket
+    once and each process wraps it in TLS)."""
+    from sglang_gw.server.connections import uvicorn_options
+
+    server = config.server
+    return {"host": server.host, "port": server.port, "log_level": server.log_level, "lifespan": "on",
+            "log_config": None, "access_log": server.log_level == "debug",
+            "timeout_graceful_shutdown": server.shutdown_grace_period_secs,
+            "ssl_certfile": server.tls_cert_path, "ssl_keyfile": server.tls_key_path,
+            **uvicorn_options(config.connections)}
 
 
 @contextlib.contextmanager

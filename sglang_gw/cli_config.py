@@ -7,6 +7,7 @@ import ssl
 from pathlib import Path
 
 from sglang_gw.config import (
+    ConnectionConfig,
     DemoConfig,
     GatewayConfig,
     ModelConfig,
@@ -136,6 +137,7 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
         admission=AdmissionConfig(max_concurrent_requests=max_concurrent_from_flag(args.max_concurrent_requests),
                                   queue_size=args.queue_size, queue_timeout_secs=args.queue_timeout_secs,
                                   rate_limit_tokens_per_second=args.rate_limit_tokens_per_second),
+        connections=_connection_config(args),
         pd=_pd_config(args),
         observability=ObservabilityConfig(prometheus_host=args.prometheus_host, prometheus_port=args.prometheus_port,
                                           request_id_headers=tuple(args.request_id_headers), log_json=args.log_json,
@@ -144,6 +146,21 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
                                 max_payload_size=args.max_payload_size,
                                 cors_allowed_origins=tuple(args.cors_allowed_origins)),
     )
+
+
+def _connection_config(args: argparse.Namespace) -> ConnectionConfig:
+    def off_if_zero(secs: float) -> float | None:
+        if secs < 0:
+            raise ConfigError(f"timeouts must be 0 (off) or positive, got {secs:g}")
+        return secs or None
+
+    return ConnectionConfig(
+        header_read_timeout_secs=off_if_zero(args.header_read_timeout_secs),
+        idle_connection_timeout_secs=off_if_zero(args.idle_connection_timeout_secs),
+        max_request_header_bytes=args.max_request_header_bytes, max_request_headers=args.max_request_headers,
+        stream_body_stall_timeout_secs=off_if_zero(args.stream_body_stall_timeout_secs),
+        sse_keepalive_secs=off_if_zero(args.sse_keepalive_secs),
+        max_buffered_request_bytes=args.max_buffered_request_bytes)
 
 
 def _level_name(level: str) -> str:

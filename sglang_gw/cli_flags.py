@@ -65,6 +65,7 @@ def _add_launch(sub: argparse._SubParsersAction) -> None:
     _add_routing(p)
     _add_reliability(p)
     _add_admission(p)
+    _add_connections(p)
     _add_pd(p)
     _add_observability(p)
     _add_security(p)
@@ -143,6 +144,28 @@ def _add_admission(p: argparse.ArgumentParser) -> None:
     g.add_argument("--queue-timeout-secs", type=float, default=60.0, help="longest wait in the queue (then 408)")
     g.add_argument("--rate-limit-tokens-per-second", type=float, default=None,
                    help="requests per second admitted (token bucket; then 429)")
+
+
+def _add_connections(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("client connections (docs/operations.md)")
+    g.add_argument("--header-read-timeout-secs", type=float, default=30.0,
+                   help="a connection must send a complete request head within this long of being accepted "
+                        "(a keep-alive one: of its next request's first byte); else 408 and closed (0 = off)")
+    g.add_argument("--idle-connection-timeout-secs", type=float, default=90.0,
+                   help="close a keep-alive connection with no request in flight for this long; keep it above "
+                        "the idle timeout of a proxy in front (0 = keep until the client closes)")
+    g.add_argument("--max-request-header-bytes", type=int, default=64 * 1024,
+                   help="largest request head (request line and headers); larger is 431 and closed")
+    g.add_argument("--max-request-headers", type=int, default=100, help="most header lines; more is 431 and closed")
+    g.add_argument("--stream-body-stall-timeout-secs", type=float, default=300.0,
+                   help="a request body that sends no bytes for this long is answered 408 (0 = off); "
+                        "admission is taken only once the body is in")
+    g.add_argument("--sse-keepalive-secs", type=float, default=15.0,
+                   help="send an SSE comment on a stream quiet this long, before the first token too "
+                        "(then the 200 goes out and a later failure is an error event) (0 = none)")
+    g.add_argument("--max-buffered-request-bytes", type=int, default=1024 * 1024,
+                   help="accepted for smg command lines, no effect: every request is parsed here, so its body is "
+                        "read whole (bounded by --max-payload-size)")
 
 
 def _add_observability(p: argparse.ArgumentParser) -> None:

@@ -5,14 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sglang_gw.errors import ConfigError
 from sglang_gw.routing.base import PolicyConfig
 from sglang_gw.server.admission import AdmissionConfig
 from sglang_gw.workers.breaker import BreakerConfig
 from sglang_gw.workers.health import HealthConfig
 from sglang_gw.workers.link import LinkSettings
 
-__all__ = ["DemoConfig", "GatewayConfig", "ModelConfig", "ObservabilityConfig", "PdConfig", "RetryConfig",
-           "RoutingConfig", "SecurityConfig", "ServerConfig"]
+__all__ = ["ConnectionConfig", "DemoConfig", "GatewayConfig", "ModelConfig", "ObservabilityConfig", "PdConfig",
+           "RetryConfig", "RoutingConfig", "SecurityConfig", "ServerConfig"]
 
 
 @dataclass(slots=True, frozen=True)
@@ -41,6 +42,31 @@ class SecurityConfig:
     control_plane_api_keys: tuple[str, ...] = ()
     max_payload_size: int | None = 512 * 1024 * 1024
     cors_allowed_origins: tuple[str, ...] = ()
+
+
+@dataclass(slots=True, frozen=True)
+class ConnectionConfig:
+    """How client connections are held (smg's names and defaults; None = off). A head is
+    the request line and headers; see server/connections.py and docs/operations.md."""
+
+    header_read_timeout_secs: float | None = 30.0  # accepted (or a next request's first byte) → head complete
+    idle_connection_timeout_secs: float | None = 90.0  # keep-alive with no request in flight
+    max_request_header_bytes: int = 64 * 1024  # a larger head is refused with 431
+    max_request_headers: int = 100  # more header lines are refused with 431 (hyper's limit, smg's server)
+    stream_body_stall_timeout_secs: float | None = 300.0  # a body with no new bytes this long → 408
+    sse_keepalive_secs: float | None = 15.0  # a quiet stream gets a `: keepalive` comment
+    # smg buffers a body it does not parse only to keep it retryable, up to this size;
+    # every request is parsed here, so bodies are read whole (--max-payload-size bounds them).
+    max_buffered_request_bytes: int = 1024 * 1024
+
+    def __post_init__(self) -> None:
+        if self.max_request_header_bytes < 1024 or self.max_request_headers < 1:
+            raise ConfigError("max_request_header_bytes must be at least 1024 and max_request_headers at least 1")
+        for name in ("header_read_timeout_secs", "idle_connection_timeout_secs", "stream_body_stall_timeout_secs",
+                     "sse_keepalive_secs"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ConfigError(f"{name} must be positive, or None for off")
 
 
 @dataclass(slots=True, frozen=True)
@@ -107,6 +133,7 @@ class GatewayConfig:
     health: HealthConfig = field(default_factory=HealthConfig)
     breaker: BreakerConfig = field(default_factory=BreakerConfig)
     admission: AdmissionConfig = field(default_factory=AdmissionConfig)
+    connections: ConnectionConfig = field(default_factory=ConnectionConfig)
     pd: PdConfig | None = None
     observability: ObservabilityConfig = field(default_factory=ObservabilityConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)

@@ -14,6 +14,7 @@ any of them into ``{"error": {"message", "type", "param", "code"}}``.
     ├── RequestTimeoutError            408
     ├── PayloadTooLargeError           413
     ├── RateLimitError                 429
+    ├── HeaderFieldsTooLargeError      431 (answered by the connection, before any route)
     ├── WorkerError                    a worker failed us (status from the gRPC code)
     │   ├── WorkerUnavailableError     503 (connection refused, UNAVAILABLE)
     │   ├── WorkerTimeoutError         504 (DEADLINE_EXCEEDED)
@@ -32,6 +33,7 @@ __all__ = [
     "ConflictError",
     "ContextLengthExceededError",
     "GatewayError",
+    "HeaderFieldsTooLargeError",
     "InvalidRequestError",
     "ModelNotFoundError",
     "NoHealthyWorkerError",
@@ -117,6 +119,12 @@ class RateLimitError(GatewayError):
     status = 429
     type = "rate_limit_error"
     code = "rate_limit_exceeded"
+
+
+class HeaderFieldsTooLargeError(GatewayError):
+    status = 431
+    type = "invalid_request_error"
+    code = "request_header_fields_too_large"
 
 
 class WorkerError(GatewayError):

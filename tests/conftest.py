@@ -24,6 +24,7 @@ from sglang_gw.config import GatewayConfig, ModelConfig, ServerConfig
 from sglang_gw.gateway import Gateway
 from sglang_gw.plugins import HookRegistry
 from sglang_gw.server.app import build_app
+from sglang_gw.server.connections import uvicorn_options
 from sglang_gw.testing.mock_worker import Faults, MockWorker, ThreadedMockWorker, Timing
 from sglang_gw.testing.model_facts import read_model_facts
 from sglang_gw.testing.models import model_dir
@@ -106,8 +107,9 @@ class ThreadedServer:
         self.port = config.server.port
         app = build_app(config, hooks=hooks)
         self.gateway: Gateway = app.state.gateway
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
-                                                    log_level="warning", lifespan="on"))
+        # The connection limits are set as `sglang-gw launch` sets them (server/connections.py).
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                    lifespan="on", **uvicorn_options(config.connections)))
         self.thread = threading.Thread(target=self.server.run, daemon=True, name="gateway")
 
     def start(self) -> None:

@@ -46,3 +46,27 @@ def test_worker_link_flags_reach_the_link_settings() -> None:
 def test_a_non_positive_link_setting_fails_at_start(flag: str, capsys) -> None:
     assert main(["launch", "--worker-urls", "grpc://127.0.0.1:1", flag, "0"]) == 2
     assert flag in capsys.readouterr().err
+
+
+def test_connection_flags_build_the_connection_config(tmp_path) -> None:
+    from sglang_gw.config import ConnectionConfig
+
+    defaults = config_from_args(parse_args(["launch", "--worker-urls", "grpc://w:1"])).connections
+    assert defaults == ConnectionConfig()  # smg's defaults: 30 s, 90 s, 300 s, 15 s
+    config_file = tmp_path / "gw.toml"
+    config_file.write_text("sse-keepalive-secs = 0\nmax_request_headers = 50\n")
+    args = parse_args(["launch", "--worker-urls", "grpc://w:1", "--config", str(config_file),
+                       "--header-read-timeout-secs", "0", "--idle-connection-timeout-secs", "2.5",
+                       "--stream-body-stall-timeout-secs", "0", "--max-request-header-bytes", "4096"])
+    assert config_from_args(args).connections == ConnectionConfig(
+        header_read_timeout_secs=None, idle_connection_timeout_secs=2.5, max_request_header_bytes=4096,
+        max_request_headers=50, stream_body_stall_timeout_secs=None, sse_keepalive_secs=None)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--header-read-timeout-secs", "-1"], "0 (off) or positive"),
+    (["--max-request-headers", "0"], "max_request_headers"),
+])
+def test_bad_connection_flags_fail_at_start(argv: list[str], message: str, capsys) -> None:
+    assert main(["launch", "--worker-urls", "grpc://w:1", *argv]) == 2
+    assert message in capsys.readouterr().err

@@ -5,6 +5,7 @@ Both run as separate processes, exactly as a user would start them.
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -13,6 +14,7 @@ import httpx
 import openai
 
 from tests.conftest import free_port, process
+from tests.raw_http import read_until_closed
 
 
 def wait_healthy(url: str, proc: subprocess.Popen[str], timeout: float = 90) -> None:
@@ -65,8 +67,17 @@ def test_several_processes_share_one_port(qwen3_dir: Path) -> None:
               "--served-model-name", "m")
     with process(*worker), process("sglang_gw", "launch", "--port", str(gport), "--workers", "2",
                                    "--worker-urls", f"grpc://127.0.0.1:{wport}",
-                                   "--prometheus-port", str(mport)) as gw:
+                                   "--prometheus-port", str(mport), "--header-read-timeout-secs", "1",
+                                   "--max-request-headers", "20") as gw:
         wait_healthy(url, gw)
+        # Each child holds connections to the same limits as a single process.
+        for _ in range(4):  # new connections, so both processes answer some
+            with socket.create_connection(("127.0.0.1", gport), timeout=20) as slow:
+                slow.sendall(b"GET /health HTTP/1.1\r\nhost: gw\r\n")  # and nothing more
+                assert read_until_closed(slow).startswith(b"HTTP/1.1 408 ")
+            with socket.create_connection(("127.0.0.1", gport), timeout=20) as crowded:
+                crowded.sendall(b"GET /health HTTP/1.1\r\n" + b"".join(b"x-%d: v\r\n" % i for i in range(21)) + b"\r\n")
+                assert read_until_closed(crowded).startswith(b"HTTP/1.1 431 ")
         pids = set()
         for _ in range(80):
             pids.add(httpx.get(f"{url}/get_server_info").json()["pid"])  # a new connection each time

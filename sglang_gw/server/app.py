@@ -56,7 +56,9 @@ def build_app(config: GatewayConfig, *, hooks: HookRegistry | None = None) -> Ga
     generation_paths = frozenset({"/v1/chat/completions", "/v1/completions", "/generate"})
     stack = build_middleware(request_id_headers=obs.request_id_headers, api_key=sec.api_key,
                              control_plane_api_keys=sec.control_plane_api_keys,
-                             max_payload_size=sec.max_payload_size, cors_allowed_origins=sec.cors_allowed_origins,
+                             max_payload_size=sec.max_payload_size,
+                             body_stall_secs=config.connections.stream_body_stall_timeout_secs,
+                             cors_allowed_origins=sec.cors_allowed_origins,
                              admission=gateway.admission, admission_paths=generation_paths)
     app = GatewayApp(middleware=stack,
                     routes=[*routes_openai.routes, *routes_native.routes, *routes_parse.routes,

@@ -21,7 +21,7 @@ from sglang_gw.pipeline.types import ChoiceDelta, PreparedRequest, Usage
 from sglang_gw.plugins import FrameContext
 from sglang_gw.server.hangup import HangUpWatch
 from sglang_gw.server.push import PushedSse
-from sglang_gw.server.sse import BODY_SEND, sse_response
+from sglang_gw.server.sse import BODY_SEND, SlowStartSse, SseStream, sse_response
 
 __all__ = ["framed", "generations_for", "json_response", "respond", "start_deltas", "unless_disconnected", "usage_of",
            "with_trace"]
@@ -47,18 +47,23 @@ async def respond(request: Request, endpoint: str, model: ServedModel, responder
     """Run the generations through a responder: SSE when streaming, else one JSON answer
     (abandoned, and the worker aborted, if the client hangs up first)."""
     usage = usage_of(generations)
-    if stream and len(generations) == 1:
-        pushed = await _pushed(generations[0], responder, usage)
-        if pushed is not None:
-            try:
-                return await framed(request, endpoint, model.name, pushed)
-            except BaseException:
-                generations[0].close(None)  # the response will not run: free the slot here
-                raise
     if stream:
-        deltas = await start_deltas(generations)
-        return await framed(request, endpoint, model.name,
-                            sse_response(framed_stream(responder, deltas, usage), source=deltas))
+        keepalive = request.app.state.gateway.config.connections.sse_keepalive_secs
+        if keepalive is not None:
+            # The worker is waited for inside the answer, which pings while it waits.
+            slow = SlowStartSse(_opened_stream(generations, responder, usage, keepalive), keepalive)
+            try:
+                return await framed(request, endpoint, model.name, slow)
+            except BaseException:
+                slow.close()
+                raise
+        opened = await _opened_stream(generations, responder, usage, None)
+        try:
+            return await framed(request, endpoint, model.name, opened)
+        except BaseException:
+            if isinstance(opened, PushedSse):
+                generations[0].close(None)  # the response will not run: free the slot here
+            raise
 
     async def run() -> Response:
         # Nothing is sent before the whole answer, so a failure is an HTTP error without
@@ -69,13 +74,27 @@ async def respond(request: Request, endpoint: str, model: ServedModel, responder
     return await unless_disconnected(request, run())
 
 
-async def _pushed(gen: Generation, framer: StreamFramer, usage: Callable[[], Usage]) -> PushedSse | None:
-    """Open the generation (a failure before its first message is a plain HTTP error) and
-    answer it pushed when its stream can push; None leaves it opened, for `deltas()`."""
+async def _opened_stream(generations: list[Generation], responder: Any, usage: Callable[[], Usage],
+                         keepalive: float | None) -> SseStream:
+    """Open the generations, waiting for the worker's first message (a failure before it
+    is a plain HTTP error), and the stream that sends the rest: pushed for one generation
+    whose stream can push, else pulled."""
+    if len(generations) == 1:
+        pushed = await _pushed(generations[0], responder, usage, keepalive)
+        if pushed is not None:
+            return pushed
+    deltas = await start_deltas(generations)
+    return sse_response(framed_stream(responder, deltas, usage), source=deltas, keepalive=keepalive)
+
+
+async def _pushed(gen: Generation, framer: StreamFramer, usage: Callable[[], Usage],
+                  keepalive: float | None) -> PushedSse | None:
+    """Open the generation and answer it pushed when its stream can push; None leaves it
+    opened, for `deltas()`."""
     first = await gen.open()
     if not gen.stream.pushes:
         return None
-    return PushedSse(gen, framer, first, usage)
+    return PushedSse(gen, framer, first, usage, keepalive=keepalive)
 
 
 async def framed(request: Request, endpoint: str, model: str, response: Response,

@@ -6,7 +6,7 @@ and buffers through a memory stream, which breaks streaming back-pressure and th
 cancellation of a request whose client went away. One layer on purpose: each layer costs
 every request a coroutine frame and a ``send`` wrapper, and five of them were a tenth of a
 short request's instructions. Each concern is still its own small piece here
-(:class:`RequestIds`, :class:`ApiKeys`, the body-limit helpers, server/admission.py);
+(:class:`RequestIds`, :class:`ApiKeys`, :func:`read_body`, server/admission.py);
 :class:`EdgeMiddleware` runs them in a fixed order.
 
 What :func:`build_middleware` returns, outermost first (Starlette runs the first entry of
@@ -35,7 +35,7 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sglang_gw import metrics
-from sglang_gw.errors import AuthenticationError, PayloadTooLargeError
+from sglang_gw.errors import AuthenticationError, PayloadTooLargeError, RequestTimeoutError
 from sglang_gw.ids import random_hex
 from sglang_gw.logs import REQUEST_ID
 from sglang_gw.server.admission import Admission, admit, release
@@ -51,6 +51,7 @@ __all__ = [
     "RequestIds",
     "build_middleware",
     "new_request_id",
+    "read_body",
     "route_template",
 ]
 
@@ -180,7 +181,7 @@ class ApiKeys:
         return response
 
 
-# -- body size -------------------------------------------------------------------------------
+# -- the body --------------------------------------------------------------------------------
 
 
 def _too_large(max_bytes: int) -> PayloadTooLargeError:
@@ -192,20 +193,62 @@ def _declared_too_large(scope: Scope, max_bytes: int) -> bool:
     return raw is not None and raw.isdigit() and int(raw) > max_bytes
 
 
-def _counting(receive: Receive, max_bytes: int) -> Receive:
-    """`receive` that raises 413 as soon as the streamed (chunked) body passes the limit."""
-    received = 0
+def _has_body(scope: Scope) -> bool:
+    """HTTP/1.1's rule: a request has a body when it says how it is framed."""
+    length = _header(scope, b"content-length")
+    return (length is not None and length != b"0") or _header(scope, b"transfer-encoding") is not None
 
-    async def counting_receive() -> Message:
-        nonlocal received
-        message = await receive()
-        if message["type"] == "http.request":
-            received += len(message.get("body", b""))
-            if received > max_bytes:
-                raise _too_large(max_bytes)  # the app's error handler answers 413, or the edge does
-        return message
 
-    return counting_receive
+class _Unanswerable(Exception):
+    """The client hung up while its body was read: nobody to answer."""
+
+
+async def read_body(receive: Receive, *, max_bytes: int | None, stall_secs: float | None) -> bytes:
+    """The whole body: 413 as soon as it passes `max_bytes`, 408 when no new byte came for
+    `stall_secs` (one timer, moved on at each chunk), `_Unanswerable` on a hang-up."""
+    chunks: list[bytes] = []
+    size = 0
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout(stall_secs) as stall:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise _Unanswerable
+                chunk = message.get("body", b"")
+                if chunk:
+                    size += len(chunk)
+                    if max_bytes is not None and size > max_bytes:
+                        raise _too_large(max_bytes)
+                    chunks.append(chunk)
+                    if stall_secs is not None:
+                        stall.reschedule(loop.time() + stall_secs)
+                if not message.get("more_body", False):
+                    return b"".join(chunks)
+    except TimeoutError:
+        raise RequestTimeoutError(f"no bytes of the request body came for {stall_secs:g}s") from None
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """`receive` for the app: the body read by the edge, then the server's own messages
+    (what tells the app of a hang-up)."""
+    pending = True
+
+    async def replay() -> Message:
+        nonlocal pending
+        if pending:
+            pending = False
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+def _closing(response: Response) -> Response:
+    """A refusal that leaves the rest of a body unread: the connection is closed after it,
+    rather than reading (or waiting for) what the client still has to send."""
+    response.headers["connection"] = "close"
+    return response
 
 
 # -- metrics ---------------------------------------------------------------------------------
@@ -248,11 +291,14 @@ class EdgeMiddleware:
        byte, so a stream counts its whole length; a request cancelled before it answered
        counts as 499 (client closed), an exception as 500;
     3. API keys (:class:`ApiKeys`, ``--api-key``): 401;
-    4. the body-size limit (``--max-payload-size``): 413 at once from ``Content-Length``,
-       else as soon as a streamed body passes it;
-    5. admission (server/admission.py) on ``admission_paths``: the slot is held for the
-       whole response, a streamed body included; refused with 429 or 408. It comes after
-       auth and size checks, so a refused request never takes a slot;
+    4. the body: 413 at once from ``Content-Length`` past ``--max-payload-size``; else the
+       body is read here, 413 as soon as it passes the limit, 408 when it stalls
+       (``--stream-body-stall-timeout-secs``: no new byte for that long), both closing the
+       connection; the app then gets it in one message;
+    5. admission (server/admission.py) on ``admission_paths``: only now, with the body in,
+       so a client that sends its body slowly (or never finishes it) holds no slot. The
+       slot is held for the whole response; refused with 429 or 408. A request refused
+       above never takes a slot.
     6. the last resort: an exception no handler mapped, before the answer started, is
        answered here with the OpenAI-shaped 500 (logged, its text never sent). Starlette's
        ServerErrorMiddleware would answer too, but then re-raise, and uvicorn closes the
@@ -260,12 +306,14 @@ class EdgeMiddleware:
     """
 
     def __init__(self, app: ASGIApp, *, request_ids: RequestIds | None = None, api_keys: ApiKeys | None = None,
-                 max_body: int | None = None, admission: Admission | None = None,
-                 admission_paths: Collection[str] = (), record: RequestRecorder = metrics.record_request) -> None:
+                 max_body: int | None = None, body_stall_secs: float | None = None,
+                 admission: Admission | None = None, admission_paths: Collection[str] = (),
+                 record: RequestRecorder = metrics.record_request) -> None:
         self.app = app
         self.ids = request_ids or RequestIds()
         self.api_keys = api_keys if api_keys is not None and (api_keys.data_keys or api_keys.control_keys) else None
         self.max_body = max_body if max_body and max_body > 0 else None
+        self.body_stall_secs = body_stall_secs if body_stall_secs and body_stall_secs > 0 else None
         self.admission = admission
         self.admission_paths = frozenset(admission_paths)
         self.record = record
@@ -290,16 +338,23 @@ class EdgeMiddleware:
         admitted: Admission | None = None
         try:
             refusal = self._refusal(scope)
+            app_receive = receive
+            if refusal is None and _has_body(scope):
+                try:
+                    body = await read_body(receive, max_bytes=self.max_body, stall_secs=self.body_stall_secs)
+                    app_receive = _replaying(body, receive)
+                except (PayloadTooLargeError, RequestTimeoutError) as err:
+                    refusal = _closing(error_response(err))
             if refusal is None and self.admission is not None and scope["path"] in self.admission_paths:
                 # Most requests find a free slot: taken without a coroutine; else queue.
                 refusal = None if self.admission.try_acquire() else await admit(self.admission)
                 admitted = self.admission if refusal is None else None
             if refusal is not None:
                 await refusal(scope, receive, edge_send)
-            elif self.max_body is None:
-                await self.app(scope, receive, edge_send)
             else:
-                await self._limited(scope, receive, edge_send, lambda: status is not None)
+                await self.app(scope, app_receive, edge_send)
+        except _Unanswerable:
+            status = 499
         except asyncio.CancelledError:
             status = status or 499
             raise
@@ -323,19 +378,8 @@ class EdgeMiddleware:
             if refusal is not None:
                 return refusal
         if self.max_body is not None and _declared_too_large(scope, self.max_body):
-            return error_response(_too_large(self.max_body))
+            return _closing(error_response(_too_large(self.max_body)))
         return None
-
-    async def _limited(self, scope: Scope, receive: Receive, send: Send, started: Callable[[], bool]) -> None:
-        """The app, with a streamed body counted against the limit; 413 if it passes it
-        before the answer started."""
-        assert self.max_body is not None
-        try:
-            await self.app(scope, _counting(receive, self.max_body), send)
-        except PayloadTooLargeError as err:
-            if started():
-                raise
-            await error_response(err)(scope, receive, send)
 
 
 # -- assembly --------------------------------------------------------------------------------
@@ -343,8 +387,8 @@ class EdgeMiddleware:
 
 def build_middleware(*, request_id_headers: Sequence[str] | None = None, api_key: str | None = None,
                      control_plane_api_keys: Collection[str] = (), max_payload_size: int | None = None,
-                     cors_allowed_origins: Sequence[str] = (), admission: Admission | None = None,
-                     admission_paths: Collection[str] = ()) -> list[Middleware]:
+                     body_stall_secs: float | None = None, cors_allowed_origins: Sequence[str] = (),
+                     admission: Admission | None = None, admission_paths: Collection[str] = ()) -> list[Middleware]:
     """The gateway's middlewares for ``Starlette(middleware=...)``: CORS (Starlette's, only
     with origins: no cross-origin allowance at all without them, as smg does), then the edge.
     """
@@ -354,6 +398,6 @@ def build_middleware(*, request_id_headers: Sequence[str] | None = None, api_key
                                 allow_headers=["*"], expose_headers=["x-request-id"]))
     keys = ApiKeys(api_key=api_key, control_plane_api_keys=control_plane_api_keys)
     stack.append(Middleware(EdgeMiddleware, request_ids=RequestIds(request_id_headers or DEFAULT_REQUEST_ID_HEADERS),
-                            api_keys=keys, max_body=max_payload_size, admission=admission,
-                            admission_paths=admission_paths))
+                            api_keys=keys, max_body=max_payload_size, body_stall_secs=body_stall_secs,
+                            admission=admission, admission_paths=admission_paths))
     return stack

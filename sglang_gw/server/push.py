@@ -33,7 +33,8 @@ from sglang_gw.pipeline.types import Usage
 from sglang_gw.proto import sglang_scheduler_pb2 as pb
 from sglang_gw.server.coalesce import Resume
 from sglang_gw.server.errors import sse_error
-from sglang_gw.server.sse import DONE, SseStream
+from sglang_gw.server.keepalive import PING, QuietTimer
+from sglang_gw.server.sse import DONE, Head, SseStream
 
 __all__ = ["PushedSse"]
 
@@ -41,14 +42,18 @@ __all__ = ["PushedSse"]
 class _Pump:
     """The sink of one pushed call: messages → deltas → frames → `send`, synchronously."""
 
-    __slots__ = ("_framer", "_gen", "_loop", "_send", "_stops", "_waiter", "backlog", "blocked", "ended", "error")
+    __slots__ = ("_clock", "_framer", "_gen", "_keepalive", "_loop", "_send", "_stops", "_waiter", "backlog",
+                 "blocked", "ended", "error", "last_write")
 
-    def __init__(self, gen: Generation, framer: StreamFramer, send: Send) -> None:
+    def __init__(self, gen: Generation, framer: StreamFramer, send: Send, keepalive: float | None = None) -> None:
         self._gen = gen
         self._framer = framer
         self._send = send
         self._stops = bool(gen.prepared.stops)
         self._loop = asyncio.get_running_loop()
+        self._clock = self._loop.time
+        self._keepalive = keepalive
+        self.last_write = self._clock()
         self._waiter: asyncio.Future[None] | None = None
         self.ended = False  # the call ended, a stop string ended it, or a stage failed
         self.error: Exception | None = None  # a stage's error (not the worker's)
@@ -82,6 +87,7 @@ class _Pump:
 
     def write(self, body: bytes) -> None:
         """Send `body` now if the server takes it without waiting; else leave it to `run`."""
+        self.last_write = self._clock()
         if self.blocked is not None:
             self.backlog.append(body)
             return
@@ -99,6 +105,16 @@ class _Pump:
             self.feed([first])
         if not self.ended:
             self._gen.stream.push_to(self.feed)
+        quiet = None if self._keepalive is None else QuietTimer(self._keepalive, lambda: self.last_write, self._ping)
+        try:
+            await self._drive()
+        finally:
+            if quiet is not None:
+                quiet.close()
+        if self.error is not None:
+            raise self.error
+
+    async def _drive(self) -> None:
         while True:
             if self.blocked is not None:
                 step, signal = self.blocked
@@ -115,8 +131,12 @@ class _Pump:
                 await self._waiter
             finally:
                 self._waiter = None
-        if self.error is not None:
-            raise self.error
+
+    def _ping(self) -> None:
+        """A quiet stream's keep-alive: written as a frame is (a full socket has bytes
+        waiting already, so it needs none)."""
+        if self.blocked is None and not self.ended:
+            self.write(PING)
 
     def discard(self) -> None:
         """Close a `send` step left suspended (the task was cancelled before finishing it)."""
@@ -139,22 +159,24 @@ class PushedSse(SseStream):
     """One opened generation's stream as SSE, pushed (see the module's docstring)."""
 
     def __init__(self, gen: Generation, framer: StreamFramer, first: pb.GenerateResponse | None,
-                 usage_of: Callable[[], Usage]) -> None:
-        super().__init__()
+                 usage_of: Callable[[], Usage], *, keepalive: float | None = None) -> None:
+        super().__init__(keepalive=keepalive)
         self._gen = gen
         self._framer = framer
         self._first = first
         self._usage_of = usage_of
 
-    async def _send_body(self, send: Send) -> None:
+    async def _send_body(self, send: Send, head: Head | None) -> None:
         gen, framer = self._gen, self._framer
         failure: WorkerError | None = None
         pump: _Pump | None = None
         try:
+            if head is not None:
+                await head()
             try:
-                if head := framer.start(self._usage_of):
-                    await send({"type": "http.response.body", "body": head, "more_body": True})
-                pump = _Pump(gen, framer, send)
+                if opening := framer.start(self._usage_of):
+                    await send({"type": "http.response.body", "body": opening, "more_body": True})
+                pump = _Pump(gen, framer, send, self.keepalive)
                 await pump.run(self._first)
                 gen.stream.settle()  # raises the worker's error, if the call failed
                 body = framer.tail() + DONE
