@@ -13,6 +13,7 @@ from sglang_gw.config import (
     ModelConfig,
     ObservabilityConfig,
     PdConfig,
+    RequestLimits,
     RetryConfig,
     RoutingConfig,
     SecurityConfig,
@@ -145,6 +146,7 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
         security=SecurityConfig(api_key=args.api_key, control_plane_api_keys=tuple(args.control_plane_api_keys),
                                 max_payload_size=args.max_payload_size,
                                 cors_allowed_origins=tuple(args.cors_allowed_origins)),
+        limits=RequestLimits(max_stop_bytes=args.max_stop_bytes, max_total_stop_bytes=args.max_total_stop_bytes),
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from sglang_gw.config import DEFAULT_MAX_PAYLOAD_SIZE, RequestLimits
 from sglang_gw.workers.link import TRANSPORTS, LinkSettings
 
 __all__ = ["build_parser"]
@@ -139,7 +140,8 @@ def _add_reliability(p: argparse.ArgumentParser) -> None:
 def _add_admission(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("admission")
     g.add_argument("--max-concurrent-requests", type=int, default=-1,
-                   help="generation requests running at once (-1 = from the host's cores, 0 = unlimited)")
+                   help="generation and tokenize requests running at once (-1 = from the host's cores, "
+                        "0 = unlimited)")
     g.add_argument("--queue-size", type=int, default=100, help="requests that may wait for a slot")
     g.add_argument("--queue-timeout-secs", type=float, default=60.0, help="longest wait in the queue (then 408)")
     g.add_argument("--rate-limit-tokens-per-second", type=float, default=None,
@@ -183,7 +185,13 @@ def _add_security(p: argparse.ArgumentParser) -> None:
     g.add_argument("--api-key", default=None, help="clients must send Authorization: Bearer KEY")
     g.add_argument("--control-plane-api-keys", nargs="*", default=[],
                    help="further keys accepted on control-plane endpoints (/workers, /parse/...)")
-    g.add_argument("--max-payload-size", type=int, default=512 * 1024 * 1024, help="largest request body (bytes)")
+    g.add_argument("--max-payload-size", type=int, default=DEFAULT_MAX_PAYLOAD_SIZE,
+                   help="largest request body (bytes): 32 MiB holds a full 128k-token conversation with tools "
+                        "and images as data URLs (docs/operations.md#limits)")
+    g.add_argument("--max-stop-bytes", type=int, default=RequestLimits().max_stop_bytes,
+                   help="longest stop string a request may send (UTF-8 bytes); the gateway matches stops itself")
+    g.add_argument("--max-total-stop-bytes", type=int, default=RequestLimits().max_total_stop_bytes,
+                   help="most bytes of stop strings one request may send, all together")
     g.add_argument("--cors-allowed-origins", nargs="*", default=[], help="origins allowed by CORS")
 
 

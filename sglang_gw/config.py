@@ -12,8 +12,16 @@ from sglang_gw.workers.breaker import BreakerConfig
 from sglang_gw.workers.health import HealthConfig
 from sglang_gw.workers.link import LinkSettings
 
-__all__ = ["ConnectionConfig", "DemoConfig", "GatewayConfig", "ModelConfig", "ObservabilityConfig", "PdConfig",
-           "RetryConfig", "RoutingConfig", "SecurityConfig", "ServerConfig"]
+__all__ = ["DEFAULT_MAX_PAYLOAD_SIZE", "ConnectionConfig", "DemoConfig", "GatewayConfig", "ModelConfig",
+           "ObservabilityConfig", "PdConfig", "RequestLimits", "RetryConfig", "RoutingConfig", "SecurityConfig",
+           "ServerConfig"]
+
+# 32 MiB, as Anthropic's Messages API: a full 128k-token conversation is about 0.5-1.5 MB of
+# JSON (non-ASCII escaped as \uXXXX doubles it), hundreds of tool definitions a few hundred
+# KB more, which leaves room for images sent as base64 data URLs (a 20 MB image, OpenAI's
+# per-image ceiling, is 27 MB as base64) to the OpenAI-compatible workers that take them.
+# smg's 512 MiB let one request make the gateway read, decode and hold half a gigabyte.
+DEFAULT_MAX_PAYLOAD_SIZE = 32 * 1024 * 1024
 
 
 @dataclass(slots=True, frozen=True)
@@ -40,7 +48,7 @@ class ObservabilityConfig:
 class SecurityConfig:
     api_key: str | None = None
     control_plane_api_keys: tuple[str, ...] = ()
-    max_payload_size: int | None = 512 * 1024 * 1024
+    max_payload_size: int | None = DEFAULT_MAX_PAYLOAD_SIZE
     cors_allowed_origins: tuple[str, ...] = ()
 
 
@@ -67,6 +75,25 @@ class ConnectionConfig:
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise ConfigError(f"{name} must be positive, or None for off")
+
+
+@dataclass(slots=True, frozen=True)
+class RequestLimits:
+    """What one request may ask the gateway to do, checked before any work is done for it.
+
+    Stop strings are matched by the gateway with an automaton whose size and build time grow
+    with their length (tokenizer/stop.py): one 1 MiB stop string cost a second of event loop
+    and 400 MB. OpenAI takes 4 stop sequences and real ones are a few bytes to a line. A
+    request may send up to 32 (`MAX_STOPS` in pipeline/sampling.py), each of at most
+    `max_stop_bytes`, together at most `max_total_stop_bytes` (UTF-8). At these defaults the
+    automaton takes a few ms to build and a few MB at worst."""
+
+    max_stop_bytes: int = 1024
+    max_total_stop_bytes: int = 4096
+
+    def __post_init__(self) -> None:
+        if self.max_stop_bytes < 1 or self.max_total_stop_bytes < 1:
+            raise ConfigError("the stop-string limits must be at least 1 byte")
 
 
 @dataclass(slots=True, frozen=True)
@@ -137,3 +164,4 @@ class GatewayConfig:
     pd: PdConfig | None = None
     observability: ObservabilityConfig = field(default_factory=ObservabilityConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
+    limits: RequestLimits = field(default_factory=RequestLimits)

@@ -128,6 +128,7 @@ class Gateway:
                 model = await load_served_model(client, tokenizer_spec=spec.tokenizer_path, name=name,
                                                 chat_template=cfg.chat_template)
                 model.attach_parsers(cfg.reasoning_parser, cfg.tool_call_parser)
+                model.limits = self.config.limits
                 self.models[name] = model
                 freeze_heap()  # the model lives on: keep it out of every full collection
         return name

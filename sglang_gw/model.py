@@ -16,6 +16,7 @@ from typing import Any
 
 from tokenizers import Tokenizer
 
+from sglang_gw.config import RequestLimits
 from sglang_gw.errors import ConfigError, WorkerError
 from sglang_gw.proto import sglang_scheduler_pb2 as pb
 from sglang_gw.tokenizer.chat_template import ChatTemplate
@@ -23,6 +24,7 @@ from sglang_gw.tokenizer.detokenizer import prepare as prepare_detokenizer
 from sglang_gw.tokenizer.encoding import encode_ids
 from sglang_gw.tokenizer.loader import resolve_local, unpack_worker_tokenizer
 from sglang_gw.tokenizer.prompt_cache import SegmentEncoder
+from sglang_gw.tokenizer.token_bound import TokenBound
 from sglang_gw.tokenizer.word_encoder import WordEncoder
 from sglang_gw.workers.client import WorkerClient
 
@@ -55,6 +57,10 @@ class ServedModel:
     # Token ids run from 0 to vocab_size - 1: the worker's embedding rows (GetModelInfo),
     # else the tokenizer's ids. An id past the embedding can crash a worker's GPU kernel.
     vocab_size: int = 0
+    token_bound: TokenBound | None = None  # tokens a text has at least, from its size
+    # The gateway's request limits, carried here so that prepare's (request, model) contract
+    # (plugins' too) brings them to the pipeline; set by the gateway when it loads the model.
+    limits: RequestLimits = field(default_factory=RequestLimits)
 
     def marker_ids(self, markers: tuple[str, ...]) -> frozenset[int]:
         """Ids of the marker texts that are tokens (missing ones are simply not needed)."""
@@ -134,7 +140,14 @@ def model_from_folder(folder: Path, info: pb.GetModelInfoResponse, *, name: str 
         info={"model_type": info.model_type, "architectures": list(info.architectures),
               "vocab_size": info.vocab_size, "max_req_input_len": info.max_req_input_len},
         vocab_size=info.vocab_size or _tokenizer_vocab_size(tokenizer),
+        token_bound=TokenBound.of(tokenizer),
     )
+    if model.token_bound is not None:
+        log.info("model %s: a token stands for at most %d bytes; prompts longer than the context by their "
+                 "size alone are refused untokenized", model.name, model.token_bound.max_token_bytes)
+    else:
+        log.info("model %s: its tokenizer may drop text, so every prompt is tokenized before the "
+                 "context-length check", model.name)
     if template is not None:
         # Cut prompts at the added tokens the template writes (its role markers).
         added = [t.content for t in tokenizer.get_added_tokens_decoder().values()]

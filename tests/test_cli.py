@@ -70,3 +70,19 @@ def test_connection_flags_build_the_connection_config(tmp_path) -> None:
 def test_bad_connection_flags_fail_at_start(argv: list[str], message: str, capsys) -> None:
     assert main(["launch", "--worker-urls", "grpc://w:1", *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_limit_flags_reach_the_configuration(capsys) -> None:
+    from sglang_gw.cli_flags import build_parser
+    from sglang_gw.config import GatewayConfig
+
+    args = ["launch", "--worker-urls", "grpc://127.0.0.1:1"]
+    defaults = config_from_args(build_parser().parse_args(args))
+    assert defaults.limits == GatewayConfig().limits
+    assert defaults.security.max_payload_size == GatewayConfig().security.max_payload_size == 32 * 1024 * 1024
+    raised = config_from_args(build_parser().parse_args(
+        [*args, "--max-stop-bytes", "8", "--max-total-stop-bytes", "12", "--max-payload-size", "1000"]))
+    assert (raised.limits.max_stop_bytes, raised.limits.max_total_stop_bytes) == (8, 12)
+    assert raised.security.max_payload_size == 1000
+    assert main([*args, "--max-stop-bytes", "0"]) == 2
+    assert "stop-string limits" in capsys.readouterr().err

@@ -145,3 +145,47 @@ def test_long_stop_and_long_text() -> None:
     rng = random.Random(3)
     for _ in range(5):
         assert run([stop], random_split(rng, text)) == ("x" * 1500, stop)
+
+
+def _cjk_stops(rng: random.Random, count: int, length: int) -> list[str]:
+    return ["".join(chr(rng.randrange(0x4E00, 0x9FFF)) for _ in range(length)) for _ in range(count)]
+
+
+def test_compiled_stops_are_cached_within_a_byte_budget() -> None:
+    """However many distinct stop sets arrive, the automata kept for reuse stay within the
+    cache's byte budget (measured, not just counted): 40 sets at the largest size the
+    default limits allow (4 stops of 1024 characters) are some 50 MB of automata."""
+    import gc
+    import tracemalloc
+
+    from sglang_gw.tokenizer.stop import CACHE_BYTES, cached_automata
+
+    cached_automata().clear()
+    rng = random.Random(11)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        start = tracemalloc.get_traced_memory()[0]
+        for _ in range(40):
+            stops = _cjk_stops(rng, 4, 1024)
+            assert StopMatcher(stops).feed(stops[2][:5] + stops[2] + "tail").matched == stops[2]
+            del stops
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - start
+    finally:
+        tracemalloc.stop()
+    assert cached_automata().bytes <= CACHE_BYTES and len(cached_automata()) > 0
+    assert held <= CACHE_BYTES * 1.25  # the cache's estimate is within a few % of the truth
+
+
+def test_an_automaton_larger_than_the_budget_is_used_not_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sglang_gw.tokenizer.stop import cached_automata
+
+    cache = cached_automata()
+    cache.clear()
+    monkeypatch.setattr(cache, "max_bytes", 100_000)
+    stops = _cjk_stops(random.Random(5), 1, 1024)
+    assert StopMatcher(stops).feed("x" + stops[0]).stopped
+    assert len(cache) == 0 and cache.bytes == 0
+    StopMatcher(["</s>"])
+    assert len(cache) == 1 and 0 < cache.bytes <= 100_000

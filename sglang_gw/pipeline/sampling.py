@@ -11,6 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from sglang_gw.config import RequestLimits
 from sglang_gw.errors import ContextLengthExceededError, InvalidRequestError
 from sglang_gw.model import ServedModel
 from sglang_gw.pipeline.types import SamplingSettings
@@ -21,18 +22,30 @@ from sglang_gw.server.protocol import (
 )
 from sglang_gw.server.validation import check_logit_bias
 
-__all__ = ["MAX_STOPS", "knobs_from_native", "knobs_from_openai", "resolve_sampling", "stop_list"]
+__all__ = ["MAX_STOPS", "check_prompt_size", "knobs_from_native", "knobs_from_openai", "resolve_sampling",
+           "stop_list"]
 
 MAX_STOPS = 32
 _FLOATS = ("temperature", "top_p", "min_p", "frequency_penalty", "presence_penalty", "repetition_penalty")
 
 
-def stop_list(stop: str | list[str] | None) -> tuple[str, ...]:
+def stop_list(stop: str | list[str] | None, limits: RequestLimits, *, param: str = "stop") -> tuple[str, ...]:
+    """The request's stop strings, refused (400 naming `param`) past the count and size limits."""
     if stop is None:
         return ()
     stops = (stop,) if isinstance(stop, str) else tuple(stop)
     if len(stops) > MAX_STOPS:
-        raise InvalidRequestError(f"at most {MAX_STOPS} stop sequences are allowed", param="stop")
+        raise InvalidRequestError(f"at most {MAX_STOPS} stop sequences are allowed", param=param)
+    total = 0
+    for s in stops:
+        size = len(s) if s.isascii() else len(s.encode("utf-8", "surrogatepass"))
+        if size > limits.max_stop_bytes:
+            raise InvalidRequestError(f"a stop sequence may be at most {limits.max_stop_bytes} bytes long; "
+                                      f"one has {size}", param=param)
+        total += size
+    if total > limits.max_total_stop_bytes:
+        raise InvalidRequestError(f"the stop sequences may be at most {limits.max_total_stop_bytes} bytes "
+                                  f"together; these have {total}", param=param)
     return tuple(s for s in stops if s)  # an empty stop would match everywhere
 
 
@@ -96,6 +109,27 @@ def _max_new_tokens(model: ServedModel, prompt_len: int, max_tokens: int | None)
             f"{prompt_len + max_tokens} tokens ({prompt_len} in the prompt, {max_tokens} for the completion). "
             "Please reduce the prompt or max_tokens.", param="max_tokens")
     return max_tokens
+
+
+def check_prompt_size(model: ServedModel, text: str, max_tokens: int | None, *, param: str) -> None:
+    """Refuse, before it is tokenized, a prompt whose size alone proves that `_max_new_tokens`
+    would refuse it (tokenizer/token_bound.py); in doubt, let the tokenized count decide."""
+    bound, limit = model.token_bound, model.context_length
+    # The shortest prompt `_max_new_tokens` refuses: `limit` tokens, fewer with max_tokens.
+    refused_from = limit if max_tokens is None else max(1, min(limit, limit - max_tokens + 1))
+    if bound is None or not bound.may_reach(text, refused_from):
+        return
+    least = bound.min_tokens(text)
+    if least >= limit:
+        raise ContextLengthExceededError(
+            f"This model's maximum context length is {limit} tokens, but the prompt has at least {least} tokens.",
+            param=param)
+    if least >= refused_from:
+        assert max_tokens is not None
+        raise ContextLengthExceededError(
+            f"This model's maximum context length is {limit} tokens. However, you requested at least "
+            f"{least + max_tokens} tokens (at least {least} in the prompt, {max_tokens} for the completion). "
+            "Please reduce the prompt or max_tokens.", param="max_tokens")
 
 
 def _logit_bias(model: ServedModel, bias: Mapping[str, float] | None, param: str) -> tuple[tuple[str, float], ...]:

@@ -17,7 +17,12 @@ from sglang_gw.server.metrics_server import release_process_metrics, start_metri
 from sglang_gw.server.middleware import build_middleware
 from sglang_gw.server.sse import BODY_SEND
 
-__all__ = ["GatewayApp", "build_app"]
+__all__ = ["ADMITTED_PATHS", "GatewayApp", "build_app"]
+
+# The routes that take an admission slot: generation, and tokenization, whose large inputs
+# cost seconds of CPU each (a 10 MiB text: 9 s) and so must queue like generations do.
+ADMITTED_PATHS = frozenset({"/v1/chat/completions", "/v1/completions", "/generate", "/v1/tokenize",
+                            "/v1/detokenize"})
 
 
 class GatewayApp(Starlette):
@@ -53,13 +58,12 @@ def build_app(config: GatewayConfig, *, hooks: HookRegistry | None = None) -> Ga
             release_process_metrics()
 
     obs, sec = config.observability, config.security
-    generation_paths = frozenset({"/v1/chat/completions", "/v1/completions", "/generate"})
     stack = build_middleware(request_id_headers=obs.request_id_headers, api_key=sec.api_key,
                              control_plane_api_keys=sec.control_plane_api_keys,
                              max_payload_size=sec.max_payload_size,
                              body_stall_secs=config.connections.stream_body_stall_timeout_secs,
                              cors_allowed_origins=sec.cors_allowed_origins,
-                             admission=gateway.admission, admission_paths=generation_paths)
+                             admission=gateway.admission, admission_paths=ADMITTED_PATHS)
     app = GatewayApp(middleware=stack,
                     routes=[*routes_openai.routes, *routes_native.routes, *routes_parse.routes,
                             *routes_workers.routes],

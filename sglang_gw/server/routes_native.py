@@ -10,10 +10,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from sglang_gw import __version__
-from sglang_gw.errors import InvalidRequestError, NoHealthyWorkerError, WorkerError
+from sglang_gw.errors import NoHealthyWorkerError, WorkerError
 from sglang_gw.gateway import Gateway
 from sglang_gw.pipeline.native import NativeResponder
-from sglang_gw.pipeline.prepare import prepare_generate, render_chat
+from sglang_gw.pipeline.prepare import prepare_generate
+from sglang_gw.pipeline.tokenize import detokenize as detokenize_request
+from sglang_gw.pipeline.tokenize import tokenize as tokenize_request
 from sglang_gw.server.handling import (
     generations_for,
     json_response,
@@ -21,7 +23,6 @@ from sglang_gw.server.handling import (
     with_trace,
 )
 from sglang_gw.server.protocol import (
-    ChatCompletionRequest,
     DetokenizeRequest,
     GenerateRequestBody,
     TokenizeRequest,
@@ -50,15 +51,7 @@ async def tokenize(request: Request) -> Response:
     gw = _gateway(request)
     req = decode_body(await request.body(), TokenizeRequest)
     model = gw.model(req.model)
-    if (req.prompt is None) == (req.messages is None):
-        raise InvalidRequestError("give exactly one of `prompt` or `messages`", param="prompt")
-    if req.messages is not None:
-        chat = ChatCompletionRequest(messages=req.messages, tools=req.tools,
-                                     add_generation_prompt=req.add_generation_prompt,
-                                     chat_template_kwargs=req.chat_template_kwargs)
-        _, ids = render_chat(chat, model)
-    else:
-        ids = model.encode(req.prompt or "", add_special_tokens=req.add_special_tokens)
+    ids = await tokenize_request(req, model)
     return json_response({"tokens": ids, "count": len(ids), "max_model_len": model.context_length})
 
 
@@ -67,7 +60,7 @@ async def detokenize(request: Request) -> Response:
     req = decode_body(await request.body(), DetokenizeRequest)
     model = gw.model(req.model)
     check_token_ids(req.tokens, model.vocab_size, "tokens")
-    return json_response({"prompt": model.tokenizer.decode(req.tokens, skip_special_tokens=req.skip_special_tokens)})
+    return json_response({"prompt": await detokenize_request(req, model)})
 
 
 async def health(request: Request) -> Response:

@@ -1,10 +1,11 @@
-"""Text → ids without holding the GIL on long texts.
+"""Text → ids and ids → text without holding the GIL on long inputs.
 
 `Tokenizer.encode` keeps the GIL for the whole call (about 70 ms for a 50k-token text), so
 a long prompt tokenized in a worker thread would still stop the event loop for that long.
 The batch entry points release it; `encode_batch_fast` also skips computing character
-offsets, which the gateway never reads, and is the faster of the two. Short texts keep the
-plain call: the batch path costs a few microseconds more to set up.
+offsets, which the gateway never reads, and is the faster of the two. `decode` is the same:
+1.5M ids held the GIL for 360 ms, `decode_batch` for the 13 ms it takes to read the list.
+Short inputs keep the plain calls: the batch path costs a few microseconds more to set up.
 """
 
 from __future__ import annotations
@@ -20,10 +21,13 @@ from tokenizers import Tokenizer
 # disabled in pre-forked processes anyway. A user's explicit setting wins.
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-__all__ = ["GIL_FREE_CHARS", "encode_ids", "in_background_thread", "mark_background_thread"]
+__all__ = ["GIL_FREE_CHARS", "GIL_FREE_IDS", "decode_ids", "encode_ids", "in_background_thread",
+           "mark_background_thread"]
 
 # From this many characters on, encoding leaves the GIL to other threads.
 GIL_FREE_CHARS = 4096
+# From this many ids on, decoding does.
+GIL_FREE_IDS = 4096
 _thread = threading.local()
 
 
@@ -43,3 +47,9 @@ def encode_ids(tokenizer: Tokenizer, text: str, *, add_special_tokens: bool = Fa
         return tokenizer.encode(text, add_special_tokens=add_special_tokens).ids
     batch = getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)  # _fast: tokenizers >= 0.21
     return batch([text], add_special_tokens=add_special_tokens)[0].ids
+
+
+def decode_ids(tokenizer: Tokenizer, ids: list[int], *, skip_special_tokens: bool = True) -> str:
+    if len(ids) < GIL_FREE_IDS:
+        return tokenizer.decode(ids, skip_special_tokens=skip_special_tokens)
+    return tokenizer.decode_batch([ids], skip_special_tokens=skip_special_tokens)[0]

@@ -16,15 +16,29 @@ Matching runs an Aho-Corasick automaton one character at a time: the state is th
 longest suffix of the text that is a prefix of some stop, so per-feed cost is linear
 in the new text and nothing already emitted is scanned again. Text with none of the
 stops' first characters skips the automaton with one C-level set test.
+
+An automaton has a state per character of the stops and its build time and size grow
+with them (about 300 bytes a state; more when many stops share prefixes): requests bound
+their stops' length (config.py's `RequestLimits`). Automata are kept for reuse in a cache
+bounded by the bytes they hold (`CACHE_BYTES`), so no sequence of requests can make it
+keep more.
 """
 
 from __future__ import annotations
 
-import functools
+import sys
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["StopMatch", "StopMatcher"]
+__all__ = ["CACHE_BYTES", "CACHE_ENTRIES", "StopMatch", "StopMatcher", "cached_automata"]
+
+# What the compiled-automaton cache may hold: 8 to 25 automata at the largest stops the
+# default limits allow (1.3 to 4 MB each), thousands of ordinary ones (a few KB each). An
+# automaton larger than all of it (stops past raised limits) is used once, not kept.
+CACHE_BYTES = 32 * 1024 * 1024
+CACHE_ENTRIES = 4096
 
 
 @dataclass(slots=True, frozen=True)
@@ -61,6 +75,7 @@ class _Automaton:
     longest_stop: list[str | None]  # longest stop ending at this state
     live: list[int]  # length of the longest suffix that can still grow into a stop
     first_chars: frozenset[str]
+    size: int  # bytes it holds, about: what the cache counts
 
 
 def _build_trie(stops: Sequence[str]) -> tuple[list[dict[str, int]], list[str | None]]:
@@ -87,7 +102,16 @@ def _bfs_order(children: list[dict[str, int]]) -> list[int]:
     return order
 
 
-@functools.lru_cache(maxsize=256)
+def _footprint(stops: tuple[str, ...], rows: list[dict[str, int]]) -> int:
+    """Bytes an automaton holds, about: its dicts and lists, a state number and a character
+    per state (shared where they repeat, so this errs high), and the stops themselves."""
+    return (sum(map(sys.getsizeof, rows)) + 3 * sys.getsizeof(rows) + len(rows) * _STATE_OBJECTS
+            + sum(map(sys.getsizeof, stops)))
+
+
+_STATE_OBJECTS = 32 + 80  # an int past the small-int cache, a one-character str past Latin-1
+
+
 def _compile(stops: tuple[str, ...]) -> _Automaton:
     children, terminal = _build_trie(stops)
     size = len(children)
@@ -104,7 +128,58 @@ def _compile(stops: tuple[str, ...]) -> _Automaton:
         for ch, child in children[node].items():
             depth[child] = depth[node] + 1
             fail[child] = _delta(children[0], rows, fail[node], ch) if node else 0
-    return _Automaton(children[0], rows, longest, live, frozenset(s[0] for s in stops))
+    return _Automaton(children[0], rows, longest, live, frozenset(s[0] for s in stops), _footprint(stops, rows))
+
+
+class _AutomatonCache:
+    """Least recently used automata, bounded by the bytes they hold and by their number.
+
+    Matchers are built on the event loop, but nothing stops a plugin or a test from building
+    one in a thread: the bookkeeping is under a lock (the build is not)."""
+
+    def __init__(self, max_bytes: int = CACHE_BYTES, max_entries: int = CACHE_ENTRIES) -> None:
+        self.max_bytes = max_bytes
+        self.max_entries = max_entries
+        self.bytes = 0
+        self._kept: OrderedDict[tuple[str, ...], _Automaton] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def get(self, stops: tuple[str, ...]) -> _Automaton:
+        with self._lock:
+            auto = self._kept.get(stops)
+            if auto is not None:
+                self._kept.move_to_end(stops)
+                return auto
+        auto = _compile(stops)
+        if auto.size <= self.max_bytes:
+            self._keep(stops, auto)
+        return auto
+
+    def _keep(self, stops: tuple[str, ...], auto: _Automaton) -> None:
+        with self._lock:
+            if stops in self._kept:  # built meanwhile by another thread
+                return
+            self._kept[stops] = auto
+            self.bytes += auto.size
+            while self.bytes > self.max_bytes or len(self._kept) > self.max_entries:
+                _, old = self._kept.popitem(last=False)
+                self.bytes -= old.size
+
+    def clear(self) -> None:
+        with self._lock:
+            self._kept.clear()
+            self.bytes = 0
+
+
+_cache = _AutomatonCache()
+
+
+def cached_automata() -> _AutomatonCache:
+    """The process's compiled-stop cache (for tests and diagnostics)."""
+    return _cache
 
 
 def _delta(root: dict[str, int], rows: list[dict[str, int]], state: int, ch: str) -> int:
@@ -124,7 +199,7 @@ class StopMatcher:
 
     def __init__(self, stops: Sequence[str], *, keep_stop: bool = False) -> None:
         unique = tuple(sorted({s for s in stops if s}))
-        self._auto = _compile(unique) if unique else None
+        self._auto = _cache.get(unique) if unique else None
         self._keep = keep_stop
         self._held = ""  # text not yet released; starts where a stop may start
         self._state = 0
