@@ -19,6 +19,7 @@ from sglang_gw.testing.replies import ReplyPolicy
 from sglang_gw.workers.client import GENERATE_PATH, GrpcWorkerClient
 from sglang_gw.workers.h2.call import CallError
 from sglang_gw.workers.h2.channel import Http2Channel
+from sglang_gw.workers.link import Backoff, LinkSettings
 
 
 @pytest.fixture(scope="module")
@@ -153,3 +154,24 @@ async def test_an_unknown_method_fails_with_its_grpc_status(server) -> None:
         assert (await call.read()) is not None  # the connection survives a failed call
     finally:
         await channel.close()
+
+
+async def test_a_failed_connect_backs_off_then_tries_again(facts) -> None:
+    port = socket.socket()
+    port.bind(("127.0.0.1", 0))
+    number = port.getsockname()[1]
+    port.close()  # nothing listens there now: connects are refused
+    link = LinkSettings(backoff=Backoff(initial_secs=0.3, maximum_secs=0.3, jitter=0.0))
+    client = GrpcWorkerClient(f"grpc://127.0.0.1:{number}", link=link)
+    srv = make_server(facts, port=number)
+    try:
+        with pytest.raises(WorkerUnavailableError, match="cannot connect"):
+            await tokens_of(client, request([5]))
+        await srv.start()  # the worker is up now, but the channel waits out its backoff first
+        with pytest.raises(WorkerUnavailableError, match="next try in"):
+            await tokens_of(client, request([5]))
+        await asyncio.sleep(0.35)
+        assert len(await tokens_of(client, request([5]))) == 8
+    finally:
+        await client.close()
+        await srv.stop(None)
