@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import shutil
 import sys
@@ -38,6 +39,7 @@ def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentP
 def _launch(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from sglang_gw.demo import start_demo_worker
     from sglang_gw.server.app import build_app
 
     config = config_from_args(args)
@@ -45,14 +47,19 @@ def _launch(args: argparse.Namespace) -> int:
     setup_logging(config.server.log_level, json_lines=obs.log_json, log_dir=obs.log_dir)
     if args.workers > 1:
         return _launch_processes(args, config)
-    app = build_app(config, hooks=args.hooks)
-    if config.demo is not None:
-        host = "localhost" if config.server.host in ("127.0.0.1", "0.0.0.0") else config.server.host
-        scheme = "https" if config.server.tls_cert_path else "http"
-        print(f"sglang-gw demo: try\n  curl {scheme}://{host}:{config.server.port}/v1/chat/completions "
-              "-H 'Content-Type: application/json' "
-              """-d '{"messages": [{"role": "user", "content": "Hello!"}]}'""", flush=True)
-    uvicorn.run(app, **_server_options(config))
+    demo = start_demo_worker(config) if config.demo is not None else None
+    try:
+        if demo is not None:
+            config = dataclasses.replace(config, worker_urls=(demo.url,))
+            host = "localhost" if config.server.host in ("127.0.0.1", "0.0.0.0") else config.server.host
+            scheme = "https" if config.server.tls_cert_path else "http"
+            print(f"sglang-gw demo: try\n  curl {scheme}://{host}:{config.server.port}/v1/chat/completions "
+                  "-H 'Content-Type: application/json' "
+                  """-d '{"messages": [{"role": "user", "content": "Hello!"}]}'""", flush=True)
+        uvicorn.run(build_app(config, hooks=args.hooks), **_server_options(config))
+    finally:
+        if demo is not None:
+            demo.stop()
     return 0
 
 

@@ -6,6 +6,7 @@ import argparse
 import ssl
 from pathlib import Path
 
+from sglang_gw.admission import AdmissionConfig, max_concurrent_from_flag
 from sglang_gw.config import (
     ConnectionConfig,
     DemoConfig,
@@ -22,7 +23,6 @@ from sglang_gw.config import (
 from sglang_gw.errors import ConfigError
 from sglang_gw.providers import resolve_provider
 from sglang_gw.routing.base import PolicyConfig
-from sglang_gw.server.admission import AdmissionConfig, max_concurrent_from_flag
 from sglang_gw.workers.breaker import BreakerConfig
 from sglang_gw.workers.health import HealthConfig
 from sglang_gw.workers.link import LinkSettings, TlsSettings

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sglang_gw.admission import AdmissionConfig
 from sglang_gw.errors import ConfigError
 from sglang_gw.routing.base import PolicyConfig
-from sglang_gw.server.admission import AdmissionConfig
 from sglang_gw.workers.breaker import BreakerConfig
 from sglang_gw.workers.health import HealthConfig
 from sglang_gw.workers.link import LinkSettings

@@ -14,15 +14,15 @@ import time
 from collections.abc import Mapping
 
 from sglang_gw import metrics
+from sglang_gw.admission import Admission
 from sglang_gw.config import GatewayConfig
 from sglang_gw.errors import ConfigError, InvalidRequestError, ModelNotFoundError
 from sglang_gw.model import ServedModel, load_served_model
 from sglang_gw.pipeline.dispatch import DispatchSettings
 from sglang_gw.plugins import HookRegistry
 from sglang_gw.routing import POLICIES
-from sglang_gw.server.admission import Admission
-from sglang_gw.server.heap import freeze_heap, refreeze_heap
-from sglang_gw.server.loop_lag import LoopLagMonitor
+from sglang_gw.runtime.heap import freeze_heap, refreeze_heap
+from sglang_gw.runtime.loop_lag import LoopLagMonitor
 from sglang_gw.workers.client import GrpcWorkerClient
 from sglang_gw.workers.health import HealthChecker, LoadMonitor
 from sglang_gw.workers.pool import Worker, WorkerPool
@@ -59,7 +59,6 @@ class Gateway:
         self.admission = Admission(config.admission)
         self.loop_lag = LoopLagMonitor()
         self._routing_headers = tuple(h.lower() for h in routing.routing_key_headers)
-        self._demo = None  # a MockWorkerServer when running the demo
         self._model_lock = asyncio.Lock()
         self.ready = False
 
@@ -98,25 +97,7 @@ class Gateway:
                       for u, port in pd.prefill),
                     *(WorkerSpec(url=u, worker_type="decode", **common) for u in pd.decode)]
         providers = [WorkerSpec(url=url, api_key=key) for url, key in self.config.provider_workers]
-        urls = list(self.config.worker_urls) or ([] if providers else [await self._start_demo()])
-        return [*(WorkerSpec(url=u, **common) for u in urls), *providers]
-
-    async def _start_demo(self) -> str:
-        from sglang_gw.testing.mock_worker import MockWorker, MockWorkerServer, Timing
-        from sglang_gw.testing.model_facts import read_model_facts
-        from sglang_gw.testing.replies import ReplyPolicy
-
-        demo = self.config.demo
-        if demo is None or demo.model_path is None:
-            raise ConfigError("no --worker-urls given and no demo model folder to start a demo worker on")
-        facts = read_model_facts(demo.model_path)
-        worker = MockWorker(facts, policy=ReplyPolicy(facts, mode=demo.mode),
-                            timing=Timing(token_delay=demo.token_delay),
-                            served_model_name=self.config.model.served_model_name or f"demo-{demo.model_path.name}")
-        self._demo = MockWorkerServer(worker)
-        await self._demo.start()
-        log.info("demo mode: built-in mock worker (%s reply) on %s", demo.mode, self._demo.url)
-        return self._demo.url
+        return [*(WorkerSpec(url=u, **common) for u in self.config.worker_urls), *providers]
 
     async def _load_model(self, client: GrpcWorkerClient, spec: WorkerSpec) -> str:
         """The worker's model name, loading the model (tokenizer, template, parsers) once."""
@@ -184,7 +165,7 @@ class Gateway:
         raise ModelNotFoundError(f"The model `{name}` does not exist.", param="model")
 
     async def stop(self) -> None:
-        # 1. no new registrations or probes, 2. close worker channels, 3. the demo worker.
+        # 1. no new registrations or probes, 2. close worker channels.
         await self.registrar.stop()
         await self.health.stop()
         await self.loop_lag.stop()
@@ -192,5 +173,3 @@ class Gateway:
             await self.loads.stop()
         for worker in self.pool.workers():
             await worker.client.close()
-        if self._demo is not None:
-            await self._demo.stop(1.0)

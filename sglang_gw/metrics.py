@@ -166,7 +166,7 @@ QUEUE_REJECTIONS_TOTAL = Counter(f"{PREFIX}queue_rejections_total", "Requests re
                                  ["reason"])
 _REJECTION_CHILDREN = {reason: QUEUE_REJECTIONS_TOTAL.labels(reason) for reason in QUEUE_REJECTION_REASONS}
 
-# -- event loop (see server/loop_lag.py) -----------------------------------------------------
+# -- event loop (see runtime/loop_lag.py) -----------------------------------------------------
 
 # Fine between 1 and 100 ms, where a stall starts to show in streams' inter-token gaps.
 LOOP_LAG_SECONDS = Histogram(

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import msgspec
 
+from sglang_gw.api.protocol import ChatCompletionRequest, decode_body
 from sglang_gw.errors import GatewayError
 from sglang_gw.model import model_from_folder
 from sglang_gw.pipeline.prepare import render_chat
 from sglang_gw.proto import sglang_scheduler_pb2 as pb
 from sglang_gw.server.errors import error_body
-from sglang_gw.server.protocol import ChatCompletionRequest, decode_body
 from sglang_gw.tokenizer.loader import resolve_local
 
 __all__ = ["run_render"]

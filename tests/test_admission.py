@@ -6,13 +6,13 @@ import asyncio
 
 import pytest
 
-from sglang_gw.errors import ConfigError, RateLimitError, RequestTimeoutError
-from sglang_gw.server.admission import (
+from sglang_gw.admission import (
     BUSY_RETRY_AFTER_SECS,
     Admission,
     AdmissionConfig,
     max_concurrent_from_flag,
 )
+from sglang_gw.errors import ConfigError, RateLimitError, RequestTimeoutError
 
 
 class FakeClock:

@@ -17,8 +17,8 @@ import httpx
 import msgspec
 import pytest
 
+from sglang_gw.admission import AdmissionConfig
 from sglang_gw.config import DEFAULT_MAX_PAYLOAD_SIZE, RequestLimits, SecurityConfig
-from sglang_gw.server.admission import AdmissionConfig
 from sglang_gw.testing.mock_worker import Timing
 from tests.conftest import RunningGateway
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from sglang_gw.server.validation import MAX_JSON_DEPTH
+from sglang_gw.api.validation import MAX_JSON_DEPTH
 from tests.conftest import RunningGateway
 from tests.test_api_errors import assert_error, post
 

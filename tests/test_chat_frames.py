@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
+from sglang_gw.api.protocol import ChatCompletionRequest, decode_body
 from sglang_gw.model import model_from_folder
 from sglang_gw.pipeline.chat import ChatResponder
 from sglang_gw.pipeline.framing import framed_stream
 from sglang_gw.pipeline.prepare import prepare_chat
 from sglang_gw.pipeline.types import ChoiceDelta, Usage
 from sglang_gw.proto import sglang_scheduler_pb2 as pb
-from sglang_gw.server.protocol import ChatCompletionRequest, decode_body
 from sglang_gw.testing.models import model_dir
 
 TEXTS = ["Hello", ' "quoted" and \\ back', "\n\t\u0000\u001f", "你好👋🏽", "</script>", "", "\u2028 end"]

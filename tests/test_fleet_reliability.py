@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 import httpx
 
+from sglang_gw.admission import AdmissionConfig
 from sglang_gw.config import RetryConfig, RoutingConfig
 from sglang_gw.routing.base import PolicyConfig
-from sglang_gw.server.admission import AdmissionConfig
 from sglang_gw.testing.models import model_dir
 from sglang_gw.workers.breaker import BreakerConfig
 from sglang_gw.workers.health import HealthConfig

@@ -28,7 +28,7 @@ import httpx
 import msgspec
 import pytest
 
-from sglang_gw.server.loop_lag import LoopLagMonitor
+from sglang_gw.runtime.loop_lag import LoopLagMonitor
 from tests.conftest import SCRIPT, RunningGateway
 
 SEED = int(os.environ.get("SGLANG_GW_FUZZ_SEED", "20260523"))

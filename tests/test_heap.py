@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import weakref
 
-from sglang_gw.server.heap import freeze_heap, refreeze_heap
+from sglang_gw.runtime.heap import freeze_heap, refreeze_heap
 
 
 class _Node:

@@ -8,7 +8,7 @@ import time
 import pytest
 from prometheus_client import REGISTRY
 
-from sglang_gw.server.loop_lag import LoopLagMonitor
+from sglang_gw.runtime.loop_lag import LoopLagMonitor
 from tests.conftest import RunningGateway
 
 STALL = 0.06

@@ -10,9 +10,9 @@ from importlib.metadata import EntryPoint
 
 import pytest
 
-import sglang_gw.parsers.registry as registry_module
+import sglang_gw.registry as registry_module
 from sglang_gw.errors import ConfigError
-from sglang_gw.parsers.registry import Registry
+from sglang_gw.registry import Registry
 from sglang_gw.routing import (
     POLICIES,
     Policy,

@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterator
 import pytest
 from prometheus_client import REGISTRY
 
+from sglang_gw.admission import AdmissionConfig
 from sglang_gw.config import ConnectionConfig
-from sglang_gw.server.admission import AdmissionConfig
 from tests.conftest import RunningGateway
 from tests.raw_http import error_of, read_until_closed, send_all, status_of
 

@@ -78,8 +78,8 @@ def long_body(sc: Scenario, i: int) -> dict[str, Any]:
 
 
 def _floor_request(body: dict[str, Any], request_id: str, sc: Scenario, model: Any) -> pb.GenerateRequest:
+    from sglang_gw.api.protocol import ChatCompletionRequest, decode_body
     from sglang_gw.pipeline.prepare import render_chat
-    from sglang_gw.server.protocol import ChatCompletionRequest, decode_body
 
     params = pb.SamplingParams(max_new_tokens=body["max_tokens"], ignore_eos=True)
     if sc.stream_interval and body["stream"]:

@@ -8,6 +8,7 @@ from typing import Any
 
 import msgspec
 
+from sglang_gw.api.protocol import ChatCompletionRequest
 from sglang_gw.metrics import observe_stage
 from sglang_gw.model import ServedModel
 from sglang_gw.parsers.types import ToolCallDelta
@@ -19,7 +20,6 @@ from sglang_gw.pipeline.parse import (
     PassthroughProcessor,
 )
 from sglang_gw.pipeline.types import ChoiceDelta, PreparedRequest, Usage
-from sglang_gw.server.protocol import ChatCompletionRequest
 
 __all__ = ["ChatResponder", "SYSTEM_FINGERPRINT", "usage_json"]
 

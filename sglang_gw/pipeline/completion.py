@@ -8,12 +8,12 @@ from typing import Any
 
 import msgspec
 
+from sglang_gw.api.protocol import CompletionRequest
 from sglang_gw.metrics import observe_stage
 from sglang_gw.model import ServedModel
 from sglang_gw.pipeline.chat import SYSTEM_FINGERPRINT, usage_json
 from sglang_gw.pipeline.logprobs import completion_logprobs
 from sglang_gw.pipeline.types import ChoiceDelta, PreparedRequest, Usage
-from sglang_gw.server.protocol import CompletionRequest
 
 __all__ = ["CompletionResponder"]
 

@@ -12,6 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from sglang_gw.api.protocol import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    GenerateRequestBody,
+    convert_native_sampling,
+    prompt_batch,
+)
 from sglang_gw.errors import InvalidRequestError
 from sglang_gw.ids import random_hex
 from sglang_gw.metrics import time_stage
@@ -26,13 +33,6 @@ from sglang_gw.pipeline.sampling import (
     stop_list,
 )
 from sglang_gw.pipeline.types import LogprobSpec, PreparedRequest
-from sglang_gw.server.protocol import (
-    ChatCompletionRequest,
-    CompletionRequest,
-    GenerateRequestBody,
-    convert_native_sampling,
-    prompt_batch,
-)
 from sglang_gw.tokenizer.encoding import decode_ids
 
 __all__ = ["new_id", "prepare_chat", "prepare_completion", "prepare_generate", "render_chat", "render_prompt",

@@ -11,16 +11,16 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from sglang_gw.config import RequestLimits
-from sglang_gw.errors import ContextLengthExceededError, InvalidRequestError
-from sglang_gw.model import ServedModel
-from sglang_gw.pipeline.types import SamplingSettings
-from sglang_gw.server.protocol import (
+from sglang_gw.api.protocol import (
     NativeSamplingParams,
     ResponseFormat,
     SamplingFields,
 )
-from sglang_gw.server.validation import check_logit_bias
+from sglang_gw.api.validation import check_logit_bias
+from sglang_gw.config import RequestLimits
+from sglang_gw.errors import ContextLengthExceededError, InvalidRequestError
+from sglang_gw.model import ServedModel
+from sglang_gw.pipeline.types import SamplingSettings
 
 __all__ = ["MAX_STOPS", "check_prompt_size", "knobs_from_native", "knobs_from_openai", "resolve_sampling",
            "stop_list"]

@@ -7,11 +7,11 @@ no context-length check here: these endpoints report counts, they do not generat
 
 from __future__ import annotations
 
+from sglang_gw.api.protocol import ChatCompletionRequest, DetokenizeRequest, TokenizeRequest
 from sglang_gw.errors import InvalidRequestError
 from sglang_gw.model import ServedModel
 from sglang_gw.pipeline.offload import run_cpu
 from sglang_gw.pipeline.prepare import render_chat, run_for_chat
-from sglang_gw.server.protocol import ChatCompletionRequest, DetokenizeRequest, TokenizeRequest
 from sglang_gw.tokenizer.encoding import decode_ids
 
 __all__ = ["detokenize", "tokenize"]

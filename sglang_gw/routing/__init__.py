@@ -15,7 +15,7 @@ Registered names and aliases are CLI values (`--policy`, `--prefill-policy`,
 
 from __future__ import annotations
 
-from sglang_gw.parsers.registry import Registry
+from sglang_gw.registry import Registry
 from sglang_gw.routing.base import Policy, PolicyConfig, RoutableWorker, RouteRequest
 
 __all__ = ["POLICIES", "Policy", "PolicyConfig", "RoutableWorker", "RouteRequest"]

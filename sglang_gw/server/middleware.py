@@ -6,7 +6,7 @@ and buffers through a memory stream, which breaks streaming back-pressure and th
 cancellation of a request whose client went away. One layer on purpose: each layer costs
 every request a coroutine frame and a ``send`` wrapper, and five of them were a tenth of a
 short request's instructions. Each concern is still its own small piece here
-(:class:`RequestIds`, :class:`ApiKeys`, :func:`read_body`, server/admission.py);
+(:class:`RequestIds`, :class:`ApiKeys`, :func:`read_body`, admission.py);
 :class:`EdgeMiddleware` runs them in a fixed order.
 
 What :func:`build_middleware` returns, outermost first (Starlette runs the first entry of
@@ -35,10 +35,11 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sglang_gw import metrics
+from sglang_gw.admission import Admission
 from sglang_gw.errors import AuthenticationError, PayloadTooLargeError, RequestTimeoutError
 from sglang_gw.ids import random_hex
 from sglang_gw.logs import REQUEST_ID
-from sglang_gw.server.admission import Admission, admit, release
+from sglang_gw.server.admit import admit, release
 from sglang_gw.server.errors import error_response
 
 __all__ = [
@@ -295,7 +296,7 @@ class EdgeMiddleware:
        body is read here, 413 as soon as it passes the limit, 408 when it stalls
        (``--stream-body-stall-timeout-secs``: no new byte for that long), both closing the
        connection; the app then gets it in one message;
-    5. admission (server/admission.py) on ``admission_paths``: only now, with the body in,
+    5. admission (admission.py) on ``admission_paths``: only now, with the body in,
        so a client that sends its body slowly (or never finishes it) holds no slot. The
        slot is held for the whole response; refused with 429 or 408. A request refused
        above never takes a slot.

@@ -10,6 +10,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from sglang_gw import __version__
+from sglang_gw.api.protocol import (
+    DetokenizeRequest,
+    GenerateRequestBody,
+    TokenizeRequest,
+    decode_body,
+)
+from sglang_gw.api.validation import check_token_ids
 from sglang_gw.errors import NoHealthyWorkerError, WorkerError
 from sglang_gw.gateway import Gateway
 from sglang_gw.pipeline.native import NativeResponder
@@ -22,13 +29,6 @@ from sglang_gw.server.handling import (
     respond,
     with_trace,
 )
-from sglang_gw.server.protocol import (
-    DetokenizeRequest,
-    GenerateRequestBody,
-    TokenizeRequest,
-    decode_body,
-)
-from sglang_gw.server.validation import check_token_ids
 
 __all__ = ["routes"]
 

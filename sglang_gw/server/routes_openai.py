@@ -6,6 +6,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from sglang_gw.api.protocol import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    decode_body,
+)
 from sglang_gw.gateway import Gateway
 from sglang_gw.pipeline.chat import ChatResponder
 from sglang_gw.pipeline.completion import CompletionResponder
@@ -15,11 +20,6 @@ from sglang_gw.server.handling import (
     json_response,
     respond,
     with_trace,
-)
-from sglang_gw.server.protocol import (
-    ChatCompletionRequest,
-    CompletionRequest,
-    decode_body,
 )
 from sglang_gw.server.proxy import proxy_if_http
 

@@ -9,14 +9,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from sglang_gw.api.protocol import decode_body
+from sglang_gw.api.validation import check_tools
 from sglang_gw.errors import ConfigError, InvalidRequestError
 from sglang_gw.gateway import Gateway
 from sglang_gw.parsers.reasoning import REASONING_PARSERS
 from sglang_gw.parsers.tools import TOOL_PARSERS
 from sglang_gw.parsers.types import ToolSpec
 from sglang_gw.server.handling import json_response
-from sglang_gw.server.protocol import decode_body
-from sglang_gw.server.validation import check_tools
 
 __all__ = ["routes"]
 

@@ -10,11 +10,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from sglang_gw.api.protocol import decode_body
 from sglang_gw.errors import ConfigError, ConflictError, InvalidRequestError, NotFoundError
 from sglang_gw.gateway import Gateway
 from sglang_gw.providers import resolve_provider
 from sglang_gw.server.handling import json_response
-from sglang_gw.server.protocol import decode_body
 from sglang_gw.workers.client import is_tls_url, normalize_url
 from sglang_gw.workers.http_worker import is_http_url
 from sglang_gw.workers.link import TlsSettings

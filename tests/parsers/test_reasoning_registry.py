@@ -7,12 +7,12 @@ from typing import ClassVar
 
 import pytest
 
-import sglang_gw.parsers.registry as registry_module
+import sglang_gw.registry as registry_module
 from sglang_gw.errors import ConfigError
 from sglang_gw.parsers.reasoning import REASONING_PARSERS, ReasoningParser
 from sglang_gw.parsers.reasoning._markers import Markers
-from sglang_gw.parsers.registry import Registry
 from sglang_gw.parsers.types import ReasoningDelta
+from sglang_gw.registry import Registry
 from tests.parsers.harness import split_invariant_reasoning
 
 REQUIRED = ["deepseek_r1", "deepseek_v31", "qwen3", "qwen3_thinking", "glm45", "kimi", "kimi_k2",

@@ -14,7 +14,7 @@ group `sglang_gw.reasoning_parsers` (`name = "pkg.module:Class"`) or
 from __future__ import annotations
 
 from sglang_gw.parsers.reasoning.base import ReasoningParser, StartState
-from sglang_gw.parsers.registry import Registry
+from sglang_gw.registry import Registry
 
 __all__ = ["REASONING_PARSERS", "ReasoningParser", "StartState"]
 

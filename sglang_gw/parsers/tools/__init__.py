@@ -5,8 +5,8 @@ Plugins: entry point group `sglang_gw.tool_parsers` (`name = "pkg.module:Class"`
 
 from __future__ import annotations
 
-from sglang_gw.parsers.registry import Registry
 from sglang_gw.parsers.tools.base import ToolParser
+from sglang_gw.registry import Registry
 
 __all__ = ["TOOL_PARSERS", "ToolParser"]
 

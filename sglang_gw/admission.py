@@ -17,7 +17,6 @@ waits and a newcomer can never overtake the queue. Waiters are futures in an
 from __future__ import annotations
 
 import asyncio
-import math
 import os
 import time
 from collections import OrderedDict
@@ -25,9 +24,6 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from starlette.responses import Response
-
-from sglang_gw import metrics
 from sglang_gw.errors import (
     ConfigError,
     GatewayError,
@@ -39,9 +35,7 @@ __all__ = [
     "BUSY_RETRY_AFTER_SECS",
     "Admission",
     "AdmissionConfig",
-    "admit",
     "max_concurrent_from_flag",
-    "release",
 ]
 
 # What a client refused for a full queue or a queue timeout is told to wait: the gateway
@@ -225,39 +219,3 @@ def _refusal(cls: type[GatewayError], message: str, retry_after: float) -> Gatew
     err = cls(message)
     err.retry_after = retry_after  # type: ignore[attr-defined]  # the HTTP layer's Retry-After
     return err
-
-
-async def admit(admission: Admission) -> Response | None:
-    """Take a slot for a request: None when it has one (give it back with `release`), else
-    the 429 or 408 answer, with `Retry-After`. Keeps the queue-depth gauge current."""
-    try:
-        await admission.acquire()
-    except (RateLimitError, RequestTimeoutError) as err:
-        metrics.record_queue_rejection(_reason(err))
-        metrics.set_queue_depth(admission.queued)
-        return _refusal_response(err)
-    metrics.set_queue_depth(admission.queued)
-    return None
-
-
-def release(admission: Admission) -> None:
-    queued = admission.queued
-    admission.release()
-    if admission.queued != queued:  # a waiter took the slot
-        metrics.set_queue_depth(admission.queued)
-
-
-def _reason(err: GatewayError) -> str:
-    if isinstance(err, RequestTimeoutError):
-        return "timeout"
-    return "queue_full" if "queue" in err.message else "rate_limited"
-
-
-def _refusal_response(err: GatewayError) -> Response:
-    from sglang_gw.server.errors import error_response
-
-    response = error_response(err)
-    retry_after = getattr(err, "retry_after", None)
-    if retry_after is not None:
-        response.headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
-    return response

@@ -5,7 +5,7 @@ Bodies are decoded straight from bytes into these structs; a type or range error
 servers do, so clients that send extras keep working. Every number a worker receives is
 bounded here by its field's type in the scheduler proto (int32, uint32), so no value can
 fail later while the request is being built; checks that need the model (token ids against
-its vocabulary) are in server/validation.py.
+its vocabulary) are in api/validation.py.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
+from sglang_gw.api.validation import check_json_depth, check_token_ids, check_tool_choice, check_tools, error_param
 from sglang_gw.errors import InvalidRequestError
-from sglang_gw.server.validation import check_json_depth, check_token_ids, check_tool_choice, check_tools, error_param
 
 __all__ = [
     "ChatCompletionRequest",
@@ -80,7 +80,7 @@ class SamplingFields(msgspec.Struct, kw_only=True):
     min_tokens: UInt32 = 0
     n: Annotated[int, Meta(ge=1, le=MAX_N)] = 1
     seed: Int64 | None = None
-    logit_bias: dict[str, Bias] | None = None  # keys checked against the vocabulary (server/validation.py)
+    logit_bias: dict[str, Bias] | None = None  # keys checked against the vocabulary (api/validation.py)
     stop: str | list[str] | None = None
     stop_token_ids: list[UInt32] | None = None
     ignore_eos: bool = False

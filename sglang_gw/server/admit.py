@@ -1,0 +1,50 @@
+"""Admission at the HTTP edge: take a slot for a request or answer its refusal (429 or
+408 with `Retry-After`), keeping the queue metrics current. The queue itself is
+`sglang_gw/admission.py`."""
+
+from __future__ import annotations
+
+import math
+
+from starlette.responses import Response
+
+from sglang_gw import metrics
+from sglang_gw.admission import Admission
+from sglang_gw.errors import GatewayError, RateLimitError, RequestTimeoutError
+from sglang_gw.server.errors import error_response
+
+__all__ = ["admit", "release"]
+
+
+async def admit(admission: Admission) -> Response | None:
+    """Take a slot for a request: None when it has one (give it back with `release`), else
+    the 429 or 408 answer, with `Retry-After`. Keeps the queue-depth gauge current."""
+    try:
+        await admission.acquire()
+    except (RateLimitError, RequestTimeoutError) as err:
+        metrics.record_queue_rejection(_reason(err))
+        metrics.set_queue_depth(admission.queued)
+        return _refusal_response(err)
+    metrics.set_queue_depth(admission.queued)
+    return None
+
+
+def release(admission: Admission) -> None:
+    queued = admission.queued
+    admission.release()
+    if admission.queued != queued:  # a waiter took the slot
+        metrics.set_queue_depth(admission.queued)
+
+
+def _reason(err: GatewayError) -> str:
+    if isinstance(err, RequestTimeoutError):
+        return "timeout"
+    return "queue_full" if "queue" in err.message else "rate_limited"
+
+
+def _refusal_response(err: GatewayError) -> Response:
+    response = error_response(err)
+    retry_after = getattr(err, "retry_after", None)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
+    return response
