@@ -22,19 +22,15 @@ from __future__ import annotations
 import os
 from bisect import bisect_left
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import Any
 
 from prometheus_client import REGISTRY
 from prometheus_client.registry import Collector
 
-__all__ = ["BATCHING", "Observer", "batched_counter", "batched_gauge", "batched_histogram", "discard", "flush"]
+__all__ = ["BATCHING", "batched_counter", "batched_gauge", "batched_histogram", "discard", "flush"]
 
 # prometheus_client reads the same variable, also once at import, to choose its storage.
 BATCHING = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-
-
-class Observer(Protocol):
-    def observe(self, amount: float) -> None: ...
 
 
 class _Batched:

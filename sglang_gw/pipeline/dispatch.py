@@ -44,12 +44,14 @@ _background: set[asyncio.Task[None]] = set()
 
 @dataclass(slots=True, frozen=True)
 class DispatchSettings:
+    """Built from `RetryConfig` (the --retry-* flags) at start-up; the defaults are its own."""
+
     request_timeout: float | None = 1800.0
-    max_retries: int = 3
+    max_retries: int = 5
     backoff_initial: float = 0.05
-    backoff_max: float = 1.0
-    backoff_multiplier: float = 2.0
-    jitter_factor: float = 0.5
+    backoff_max: float = 30.0
+    backoff_multiplier: float = 1.5
+    jitter_factor: float = 0.2
 
 
 # SamplingParams fields copied as they are from `SamplingSettings`.

@@ -210,7 +210,9 @@ class WorkerClient(Protocol):
 
 
 class GrpcWorkerClient:
-    """`WorkerClient` over a `grpc.aio` channel; create it inside the running event loop.
+    """`WorkerClient` for one gRPC worker: `Generate` over our HTTP/2 client (`workers/h2`)
+    or grpc.aio (`transport="grpcio"`), every other RPC over grpc.aio; create it inside the
+    running event loop.
 
     A `grpcs://` url reads the certificates `link.tls` names (a `ConfigError` if they are
     unusable) and speaks TLS on both transports; `self.tls` holds them.

@@ -115,10 +115,6 @@ class StreamCall:
                 self._waiter = None
         return messages.popleft()
 
-    @property
-    def finished_ok(self) -> bool:
-        return self.closed and self.error is None
-
     # ---- the connection's side --------------------------------------------------------
 
     def rewind(self) -> None:
