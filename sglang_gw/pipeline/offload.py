@@ -10,9 +10,9 @@ work that held it in such a thread would make the loop wait for a thread the OS 
 
 Below the threshold, preparing stays on the loop. Plain ASCII chat text has a higher one:
 the word encoder (tokenizer/word_encoder.py) takes it at a fifth of the tokenizer's cost or
-less, about 3 ms for 64k characters (some 13k tokens). Past that the stall grows with the
-prompt: a 32k-token prompt took 8.6 ms alone, and next to 64 streams the loop then lagged
-20-47 ms (13 times in 939 samples), so longer prompts leave the loop.
+less. Past that limit the stall grows with the prompt, and next to many streams the loop
+lagged visibly when 32k-token prompts stayed on it (docs/performance.md), so longer prompts
+leave the loop.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 CPython's full (generation 2) collection visits every tracked container, and a loaded
 model brings large ones: the detokenizer's per-token tables (lists of 150k entries), the
 compiled chat template, the modules of transformers and grpc. With one model loaded a full
-pass took about 15 ms, on the event loop, whenever allocation happened to trigger it: the
-largest stall left in a 64-stream run. `gc.freeze()` moves every object alive at that
+pass stalled the event loop for milliseconds whenever allocation happened to trigger it:
+the largest stall left in a 64-stream run (docs/performance.md). `gc.freeze()` moves every object alive at that
 moment into a permanent generation that collections skip. Those objects live as long as
 the model does; when a model is dropped, `refreeze` lets the collector see them again
 once, so its tables are freed.

@@ -1,8 +1,8 @@
 """Cancel a request's task when its client hangs up, without a task of its own.
 
-A watcher task per request (await `receive()` until `http.disconnect`, then cancel) cost
-about 35 µs of CPU per short request: creating the task, its first step, and cancelling
-and stepping it again at the end, 7% of a short chat's CPU in `request_harness.py`.
+A watcher task per request (await `receive()` until `http.disconnect`, then cancel) was a
+measurable share of a short chat's CPU (creating the task, its first step, cancelling and
+stepping it again at the end; figures in docs/performance.md).
 `HangUpWatch` runs `receive()` by hand instead. It starts the coroutine with
 `send(None)`; when it waits, it hands back the future it waits on, and the watch resumes it
 from that future's done-callback. A disconnect cancels the task; closing the watch closes

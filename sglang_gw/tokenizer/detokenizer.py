@@ -21,9 +21,9 @@ Two strategies sit behind one class; ``IncrementalDetokenizer(...)`` picks one:
   ``decode(prompt_tail + ids)[len(decode(prompt_tail)):]``, which for an empty tail
   is ``decode(ids)``.
 
-Measured with ``scripts/microbench_decode.py`` on 4k-token outputs, one id per feed,
-on the five byte-level families: the byte table ~0.3 µs per token (0.13 at 8 ids per
-feed), ``DecodeStream`` ~0.9 µs, a Python (prefix, read) re-decode window ~1.8-2.8 µs.
+``scripts/microbench_decode.py`` compares the strategies per token; the byte table is the
+cheapest, then ``DecodeStream``, then a Python (prefix, read) re-decode window
+(docs/performance.md).
 
 Limits, where a whole decode cannot be matched with bounded memory:
 

@@ -1,10 +1,10 @@
 """Text → ids and ids → text without holding the GIL on long inputs.
 
-`Tokenizer.encode` keeps the GIL for the whole call (about 70 ms for a 50k-token text), so
-a long prompt tokenized in a worker thread would still stop the event loop for that long.
+`Tokenizer.encode` keeps the GIL for the whole call (tens of milliseconds for a long text),
+so a long prompt tokenized in a worker thread would still stop the event loop that long.
 The batch entry points release it; `encode_batch_fast` also skips computing character
 offsets, which the gateway never reads, and is the faster of the two. `decode` is the same:
-1.5M ids held the GIL for 360 ms, `decode_batch` for the 13 ms it takes to read the list.
+`decode_batch` holds the GIL only while it reads the list (docs/performance.md).
 Short inputs keep the plain calls: the batch path costs a few microseconds more to set up.
 """
 

@@ -1,13 +1,14 @@
 """Exact token ids for plain ASCII text, from a word cache, without the tokenizer's fixed cost.
 
-`Tokenizer.encode` costs 30-40 µs for a 20-token chat prompt, and 60-110 µs inside a
-request, three quarters of it in the pre-tokenizer's regex (oniguruma). For the byte-level
+`Tokenizer.encode` has a fixed cost that dominates a short chat prompt, three quarters of
+it in the pre-tokenizer's regex (oniguruma). For the byte-level
 BPE tokenizers of today's model families (Qwen, Llama 3, DeepSeek, Mistral's tekken,
 gpt-oss) the ids of a text are the concatenation of the BPE ids of its pre-tokenized
 words, and on ASCII text the pre-tokenizer's Unicode classes reduce to ASCII ones. So a
 text that is ASCII and holds no added token is split here with Python's `re` (the same
 pattern, its ``\\p{..}`` classes narrowed to ASCII) and each word's ids come from a dict,
-filled by the tokenizer's own BPE model on a miss. That is 4-5 µs for the same prompt.
+filled by the tokenizer's own BPE model on a miss: several times cheaper for a short
+prompt (docs/performance.md).
 
 Everything else (non-ASCII text, text holding an added token, other tokenizer kinds) is
 declined, and the caller uses the tokenizer. The encoder is only built when a start-up

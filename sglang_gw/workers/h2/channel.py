@@ -1,10 +1,10 @@
 """A channel to one worker over our own HTTP/2 client: `Generate` calls without grpc.aio.
 
 Why a second gRPC client next to grpcio: with `grpc.aio`, every streamed message crosses
-three threads (gRPC's event engine, its poller, then the event loop), which costs a
-60–90 µs of CPU per message on the benchmark machine, more than the Rust gateway spends on
-a whole token (docs/performance.md). Here the messages are parsed on the event loop
-straight from the socket, and all that arrived together are read in one pass.
+three threads (gRPC's event engine, its poller, then the event loop), which cost more CPU
+per message than the Rust gateway spends on a whole token (docs/performance.md). Here the
+messages are parsed on the event loop straight from the socket, and all that arrived
+together are read in one pass.
 
 Only the hot call, `Generate`, uses it; the other RPCs stay on grpcio (`client.py`).
 

@@ -2,8 +2,8 @@
 
 Every call gets two header blocks back (the response headers and the trailers), and a
 worker sends the same ones each time. Once their fields are in its dynamic table, it sends
-them as indexed fields only: one byte each. `hpack`'s decoder is pure Python (about 11 µs
-for the two, with a logging call per field), so the decoded fields of such blocks are kept.
+them as indexed fields only: one byte each. `hpack`'s decoder is pure Python (with a
+logging call per field), so the decoded fields of such blocks are kept.
 
 That is right only while the dynamic table stays the same: an indexed field means
 whatever the table holds at that index. Blocks made of indexed fields and literals that
