@@ -27,14 +27,14 @@ Rules every parser built here follows (docs/parsers.md):
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 
+from sglang_gw.parsers._scan import Markers
 from sglang_gw.parsers.tools._json_stream import JsonScanner, skip_ws
 from sglang_gw.parsers.tools.base import CallEmitter, ToolParser
 from sglang_gw.parsers.types import ToolCallDelta, ToolDelta, ToolSpec
 
-__all__ = ["MAX_HEAD", "MachineParser", "Markers", "Output", "State"]
+__all__ = ["MAX_HEAD", "MachineParser", "Output", "State"]
 
 State = Callable[[], bool]
 
@@ -43,26 +43,6 @@ State = Callable[[], bool]
 MAX_HEAD = 256
 
 _BLANK = " \t\r\n"
-
-
-class Markers:
-    """A fixed set of marker strings: find the first one, and tell how much of a text's
-    tail could still be the start of one (that much must be held back)."""
-
-    __slots__ = ("_longest", "_prefixes", "regex")
-
-    def __init__(self, *markers: str) -> None:
-        ordered = sorted(markers, key=len, reverse=True)  # longest wins at one position
-        self.regex = re.compile("|".join(re.escape(m) for m in ordered))
-        self._prefixes = frozenset(m[:i] for m in markers for i in range(1, len(m)))
-        self._longest = max(map(len, markers)) - 1
-
-    def safe_end(self, text: str, start: int) -> int:
-        """The end of `text[start:]` without its longest tail that begins a marker."""
-        for k in range(min(self._longest, len(text) - start), 0, -1):
-            if text[-k:] in self._prefixes:
-                return len(text) - k
-        return len(text)
 
 
 class Output:
@@ -181,11 +161,12 @@ class MachineParser(ToolParser):
     def until(self, markers: Markers) -> tuple[str, str | None]:
         """Consume up to and including the first marker: (text before it, marker). With
         no marker in sight, consume what cannot begin one: (that text, None)."""
-        found = markers.regex.search(self.buf, self.pos)
-        if found:
-            text = self.buf[self.pos:found.start()]
-            self.pos = found.end()
-            return text, found.group()
+        hit = markers.find(self.buf, self.pos)
+        if hit is not None:
+            at, marker = hit
+            text = self.buf[self.pos:at]
+            self.pos = at + len(marker)
+            return text, marker
         end = len(self.buf) if self.eof else markers.safe_end(self.buf, self.pos)
         text = self.buf[self.pos:end]
         self.pos = end

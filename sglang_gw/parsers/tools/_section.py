@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from sglang_gw.parsers._scan import Markers
 from sglang_gw.parsers.tools._json_stream import JsonScanner
-from sglang_gw.parsers.tools._machine import MAX_HEAD, MachineParser, Markers, State
+from sglang_gw.parsers.tools._machine import MAX_HEAD, MachineParser, State
 
 __all__ = ["SectionParser", "tool_name"]
 
@@ -44,10 +45,10 @@ class SectionParser(MachineParser):
     def __init_subclass__(cls) -> None:
         super().__init_subclass__()
         if "call_end" in cls.__dict__:  # a concrete family: build its marker sets once
-            cls._text_markers = Markers(cls.section_begin)
-            cls._section_markers = Markers(cls.call_begin, cls.section_end)
-            cls._head_markers = Markers(cls.head_end, cls.call_begin, cls.call_end, cls.section_end)
-            cls._unit_markers = Markers(cls.call_begin, cls.call_end, cls.section_end)
+            cls._text_markers = Markers((cls.section_begin,))
+            cls._section_markers = Markers((cls.call_begin, cls.section_end))
+            cls._head_markers = Markers((cls.head_end, cls.call_begin, cls.call_end, cls.section_end))
+            cls._unit_markers = Markers((cls.call_begin, cls.call_end, cls.section_end))
 
     def initial_state(self) -> State:
         return self._text

@@ -8,38 +8,12 @@ a feed costs time in proportion to the new text, not to the output so far.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from sglang_gw.parsers.tools.base import CallEmitter, ToolParser
 from sglang_gw.parsers.types import ToolCallDelta, ToolDelta
 
-__all__ = ["Collector", "find_marker", "partial_start"]
-
-
-def find_marker(buf: str, markers: Sequence[str], start: int = 0) -> tuple[int, str | None]:
-    """The earliest complete marker at or after `start` as `(index, marker)`; without one,
-    `(index, None)` where `buf[index:]` may be the beginning of a marker (hold it)."""
-    best, found = -1, None
-    for marker in markers:
-        at = buf.find(marker, start)
-        if at != -1 and (best == -1 or at < best or (at == best and len(marker) > len(found or ""))):
-            best, found = at, marker
-    if found is not None:
-        return best, found
-    return partial_start(buf, markers, start), None
-
-
-def partial_start(buf: str, markers: Sequence[str], start: int = 0) -> int:
-    """Where the longest tail of `buf` that is a proper prefix of some marker begins."""
-    hold, end = 0, len(buf)
-    for marker in markers:
-        at = buf.find(marker[0], max(start, end - len(marker) + 1))
-        while at != -1 and end - at > hold:
-            if marker.startswith(buf[at:]):
-                hold = end - at  # the earliest start is the longest prefix
-                break
-            at = buf.find(marker[0], at + 1)
-    return end - hold
+__all__ = ["Collector", "StepParser"]
 
 
 class Collector:

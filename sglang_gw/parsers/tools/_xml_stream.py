@@ -27,9 +27,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+from sglang_gw.parsers._scan import Markers
 from sglang_gw.parsers.tools._arg_types import convert, param_types, streams_as_string
 from sglang_gw.parsers.tools._json_args import ArgsWriter, StringValue, Trim, dumps
-from sglang_gw.parsers.tools._stream import Collector, StepParser, find_marker
+from sglang_gw.parsers.tools._stream import Collector, StepParser
 from sglang_gw.parsers.types import ToolSpec
 
 __all__ = ["Lit", "Name", "WS", "XmlFormat", "XmlToolParser", "match"]
@@ -140,6 +141,23 @@ class XmlToolParser(StepParser):
     Without declared tools every name is accepted and every value is a string."""
 
     fmt: ClassVar[XmlFormat]
+    # The marker sets each state looks for, built once per format (`__init_subclass__`).
+    _opener_markers: ClassVar[Markers]
+    _block_markers: ClassVar[Markers]
+    _raw_markers: ClassVar[Markers]
+    _body_markers: ClassVar[Markers]
+    _value_markers: ClassVar[Markers]
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if "fmt" in cls.__dict__:
+            fmt = cls.fmt
+            block_close = [fmt.block_close] if fmt.block_close else []
+            cls._opener_markers = Markers(fmt.openers())
+            cls._block_markers = Markers(fmt.call_opens() + block_close)
+            cls._raw_markers = Markers((fmt.call_close,))
+            cls._body_markers = Markers([fmt.param_open, fmt.body_close, fmt.call_close, *block_close])
+            cls._value_markers = Markers((fmt.value_close,))
 
     def __init__(self, tools: Sequence[ToolSpec]) -> None:
         super().__init__(tools)
@@ -162,20 +180,18 @@ class XmlToolParser(StepParser):
     # -- text outside calls -------------------------------------------------------------
 
     def _text(self, final: bool) -> bool:
-        return self._plain(self.fmt.openers(), final, self._opened)
+        return self._plain(self._opener_markers, final, self._opened)
 
     def _block(self, final: bool) -> bool:
-        fmt = self.fmt
-        markers = fmt.call_opens() + ([fmt.block_close] if fmt.block_close else [])
-        return self._plain(markers, final, self._block_marker)
+        return self._plain(self._block_markers, final, self._block_marker)
 
-    def _plain(self, markers: list[str], final: bool, on_marker: Callable[[str], None]) -> bool:
+    def _plain(self, markers: Markers, final: bool, on_marker: Callable[[str], None]) -> bool:
         """Text up to the first of `markers` is content (after a call, minus leading
         whitespace); the marker goes to `on_marker`."""
         buf = self._buf
         if self._skip_ws:
             buf = buf.lstrip()
-        at, marker = find_marker(buf, markers)
+        at, marker = markers.split(buf)
         if marker is None:
             at = len(buf) if final else at
         if at:
@@ -224,7 +240,7 @@ class XmlToolParser(StepParser):
         return True
 
     def _raw(self, final: bool) -> bool:
-        at, marker = find_marker(self._buf, [self.fmt.call_close])
+        at, marker = self._raw_markers.split(self._buf)
         end = at + len(marker) if marker else (len(self._buf) if final else at)
         self._out.content(self._buf[:end])
         self._buf = self._buf[end:]
@@ -237,8 +253,7 @@ class XmlToolParser(StepParser):
 
     def _body(self, final: bool) -> bool:
         fmt = self.fmt
-        closers = [fmt.param_open, fmt.body_close, fmt.call_close] + ([fmt.block_close] if fmt.block_close else [])
-        at, marker = find_marker(self._buf, closers)
+        at, marker = self._body_markers.split(self._buf)
         if marker is None:  # stray text inside a call is the format's, not content
             self._buf = "" if final else self._buf[at:]
             return False
@@ -273,7 +288,7 @@ class XmlToolParser(StepParser):
         return True
 
     def _value(self, final: bool) -> bool:
-        at, marker = find_marker(self._buf, [self.fmt.value_close])
+        at, marker = self._value_markers.split(self._buf)
         piece = self._buf[:at]
         if self._string is not None:
             self._out.args(self._string.feed(piece))

@@ -22,7 +22,8 @@ import json
 from collections.abc import Sequence
 from typing import ClassVar
 
-from sglang_gw.parsers.tools._stream import Collector, StepParser, find_marker
+from sglang_gw.parsers._scan import Markers
+from sglang_gw.parsers.tools._stream import Collector, StepParser
 from sglang_gw.parsers.types import ToolSpec
 
 __all__ = ["CohereToolParser"]
@@ -30,6 +31,7 @@ __all__ = ["CohereToolParser"]
 START_ACTION, END_ACTION = "<|START_ACTION|>", "<|END_ACTION|>"
 _DROPPED = ("<|START_RESPONSE|>", "<|END_RESPONSE|>", "<|START_THINKING|>", "<|END_THINKING|>", END_ACTION)
 _WS = " \t\r\n"
+_TEXT = Markers((START_ACTION, *_DROPPED))
 
 TEXT, ACTION, LIST, OBJECT, LIST_END = range(5)
 
@@ -130,7 +132,7 @@ class CohereToolParser(StepParser):
 
     def _text(self, final: bool) -> bool:
         buf = self._buf.lstrip() if self._skip_ws else self._buf
-        at, marker = find_marker(buf, (START_ACTION, *_DROPPED))
+        at, marker = _TEXT.split(buf)
         end = at if marker is not None or not final else len(buf)
         if end:
             self._out.content(buf[:end])

@@ -33,8 +33,9 @@ from __future__ import annotations
 import json
 from typing import ClassVar
 
+from sglang_gw.parsers._scan import Markers
 from sglang_gw.parsers.tools._json_stream import JsonScanner
-from sglang_gw.parsers.tools._machine import MAX_HEAD, MachineParser, Markers, State
+from sglang_gw.parsers.tools._machine import MAX_HEAD, MachineParser, State
 from sglang_gw.parsers.tools._section import SectionParser, tool_name
 
 __all__ = ["DeepSeekV3ToolParser", "DeepSeekV31ToolParser", "DeepSeekV32ToolParser"]
@@ -87,13 +88,13 @@ _INVOKE_END = f"</{_DSML}invoke>"
 _PARAM = f'<{_DSML}parameter name="'
 _PARAM_END = f"</{_DSML}parameter>"
 
-_TEXT = Markers(_FC_BEGIN, _TC_BEGIN)
-_SECTION = Markers(_INVOKE, *_ENDS)
-_INVOKE_HEAD = Markers('">', _INVOKE, _INVOKE_END, *_ENDS)
-_UNIT = Markers(_INVOKE_END, _INVOKE, *_ENDS)
-_PARAMS = Markers(_PARAM, _INVOKE_END, _INVOKE, *_ENDS)
-_PARAM_HEAD = Markers('">', _PARAM_END, _INVOKE_END, _INVOKE, *_ENDS)
-_VALUE = Markers(_PARAM_END, _INVOKE_END)
+_TEXT = Markers((_FC_BEGIN, _TC_BEGIN))
+_SECTION = Markers((_INVOKE, *_ENDS))
+_INVOKE_HEAD = Markers(('">', _INVOKE, _INVOKE_END, *_ENDS))
+_UNIT = Markers((_INVOKE_END, _INVOKE, *_ENDS))
+_PARAMS = Markers((_PARAM, _INVOKE_END, _INVOKE, *_ENDS))
+_PARAM_HEAD = Markers(('">', _PARAM_END, _INVOKE_END, _INVOKE, *_ENDS))
+_VALUE = Markers((_PARAM_END, _INVOKE_END))
 
 
 def _escape(text: str) -> str:

@@ -22,7 +22,8 @@ import re
 from collections.abc import Sequence
 from typing import ClassVar
 
-from sglang_gw.parsers.tools._stream import Collector, StepParser, find_marker
+from sglang_gw.parsers._scan import Markers
+from sglang_gw.parsers.tools._stream import Collector, StepParser
 from sglang_gw.parsers.types import ToolSpec
 
 __all__ = ["GptOssToolParser"]
@@ -33,6 +34,8 @@ _ENDS = (END, RETURN, CALL)
 _HEADER_OPENERS = (START, CHANNEL, CONSTRAIN)
 _ALL = (START, END, MESSAGE, CHANNEL, CONSTRAIN, RETURN, CALL)
 _FIRST_HEADER = (CHANNEL, START, CONSTRAIN, MESSAGE, " to=", "to=")  # how a reply may begin
+_ANY = Markers(_ALL)
+_HEADER_END = Markers((MESSAGE, *_ENDS))
 _RECIPIENT = re.compile(r"to=([^\s<]+)")
 _MAX_HEADER = 1024
 
@@ -70,7 +73,7 @@ class GptOssToolParser(StepParser):
 
     def _text(self, final: bool) -> bool:
         buf = self._buf.lstrip() if self._skip_ws else self._buf
-        at, marker = find_marker(buf, _ALL)
+        at, marker = _ANY.split(buf)
         end = at if marker is not None or not final else len(buf)
         if end:
             self._out.content(buf[:end])
@@ -87,7 +90,7 @@ class GptOssToolParser(StepParser):
         return True
 
     def _header(self, final: bool) -> bool:
-        at, marker = find_marker(self._buf, (MESSAGE, *_ENDS))
+        at, marker = _HEADER_END.split(self._buf)
         if marker is None or at > _MAX_HEADER:
             return self._not_a_header(final)
         header, self._buf = self._buf[:at], self._buf[at + len(marker):]
@@ -115,7 +118,7 @@ class GptOssToolParser(StepParser):
         return True
 
     def _body(self, final: bool) -> bool:
-        at, marker = find_marker(self._buf, _ALL)
+        at, marker = _ANY.split(self._buf)
         end = at if marker is not None or not final else len(self._buf)
         self._out.content(self._buf[:end])
         self._buf = self._buf[end:]
@@ -125,7 +128,7 @@ class GptOssToolParser(StepParser):
         return True
 
     def _calling(self, final: bool) -> bool:
-        at, marker = find_marker(self._buf, _ALL)
+        at, marker = _ANY.split(self._buf)
         self._arguments(self._buf[:at] if marker is not None or not final else self._buf)
         self._buf = self._buf[at:] if marker is not None or not final else ""
         if marker is None:

@@ -17,15 +17,16 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from sglang_gw.parsers._scan import Markers
 from sglang_gw.parsers.tools._json_call import CallObject, JsonCallsParser
-from sglang_gw.parsers.tools._machine import Markers, State
+from sglang_gw.parsers.tools._machine import State
 
 __all__ = ["HermesToolParser"]
 
 _OPEN = "<tool_call>"
 _CLOSE = "</tool_call>"
-_TEXT = Markers(_OPEN)
-_TAIL = Markers(_OPEN, _CLOSE)
+_TEXT = Markers((_OPEN,))
+_TAIL = Markers((_OPEN, _CLOSE))
 
 
 class HermesToolParser(JsonCallsParser):

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from sglang_gw.parsers.tools._machine import Markers, State
+from sglang_gw.parsers._scan import Markers
+from sglang_gw.parsers.tools._machine import State
 from sglang_gw.parsers.tools.json_tools import JsonToolParser
 
 __all__ = ["Llama3ToolParser"]
 
 _TAG = "<|python_tag|>"
-_TEXT = Markers(_TAG)
+_TEXT = Markers((_TAG,))
 
 
 class Llama3ToolParser(JsonToolParser):

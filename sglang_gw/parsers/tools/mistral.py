@@ -20,16 +20,17 @@ import secrets
 import string
 from typing import ClassVar
 
+from sglang_gw.parsers._scan import Markers
 from sglang_gw.parsers.tools._json_call import JsonCallsParser
 from sglang_gw.parsers.tools._json_stream import JsonScanner
-from sglang_gw.parsers.tools._machine import MAX_HEAD, Markers, State
+from sglang_gw.parsers.tools._machine import MAX_HEAD, State
 
 __all__ = ["MistralToolParser", "mistral_call_id"]
 
 _CALLS = "[TOOL_CALLS]"
 _ARGS = "[ARGS]"
 _CALL_ID = "[CALL_ID]"
-_TEXT = Markers(_CALLS)
+_TEXT = Markers((_CALLS,))
 _NAME_CHARS = re.compile(r"[A-Za-z0-9_.\-]*")
 _ID_CHARS = re.compile(r"[A-Za-z0-9]*")
 _ALNUM = string.ascii_letters + string.digits

@@ -23,14 +23,16 @@ import re
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from sglang_gw.parsers._scan import Markers
 from sglang_gw.parsers.tools._arg_types import jsonable, loads_strict
 from sglang_gw.parsers.tools._json_args import ArgsWriter, dumps
-from sglang_gw.parsers.tools._stream import Collector, StepParser, find_marker
+from sglang_gw.parsers.tools._stream import Collector, StepParser
 from sglang_gw.parsers.types import ToolSpec
 
 __all__ = ["PythonicToolParser"]
 
 _START, _END = "<|python_start|>", "<|python_end|>"
+_TEXT = Markers(("[", _START, _END))
 _HEAD = re.compile(r"\s*([A-Za-z_][\w.]*)\s*\(")
 _MAYBE_HEAD = re.compile(r"\s*(?:[A-Za-z_][\w.]*\s*)?")
 _MAX_HEAD = 256
@@ -110,7 +112,7 @@ class PythonicToolParser(StepParser):
 
     def _text(self, final: bool) -> bool:
         buf = self._buf.lstrip() if self._skip_ws else self._buf
-        at, marker = find_marker(buf, ["[", _START, _END])
+        at, marker = _TEXT.split(buf)
         end = at if marker is not None or not final else len(buf)
         if end:
             self._out.content(buf[:end])
