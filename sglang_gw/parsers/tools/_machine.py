@@ -1,15 +1,21 @@
-"""The machinery the marker- and JSON-style tool parsers share.
+"""The one framework every tool parser here is built on.
 
 `MachineParser` keeps the unconsumed text in one buffer and hands it to the current
-state (a bound method) until a state needs more input. States consume only what
-they can decide on, so what stays held is a possible marker prefix, an undecided
-call head, or nothing: the cost of a feed does not grow with the output.
+state (a bound method returning True to run again, False for more input; `eof` says
+the output has ended) until a state needs more input. A state consumes by moving
+`pos` (the helpers `until`, `expect`, `scan`, `skip_ws` do) or by re-slicing `buf`
+from the front, leaving `pos` at 0; `feed` drops what was consumed either way. States
+consume only what they can decide on, so what stays held is a possible marker prefix
+(`parsers/_scan.py` finds markers and says how much to hold), an undecided call head,
+or nothing: the cost of a feed does not grow with the output.
 
-`Output` collects one feed's result and owns the whitespace rule: whitespace that
-touches call markup (just before a call block, between calls, right after one) is
-part of the markup — the chat templates put newlines there — so trailing whitespace
-of content is held until the next non-blank text (then released) or call markup
-(then dropped).
+`Output` collects one feed's result (one delta per call per feed) and owns the
+whitespace rule of `text`: whitespace that touches call markup (just before a call
+block, between calls, right after one) is part of the markup — the chat templates put
+newlines there — so trailing whitespace of content is held until the next non-blank
+text (then released) or call markup (then dropped). Formats that place their own
+whitespace (the XML family, pythonic, cohere, gpt-oss) use `content`, which passes
+text as is.
 
 Rules every parser built here follows (docs/parsers.md):
 - A call is committed once its name is complete and declared (any name when the
@@ -71,6 +77,14 @@ class Output:
         self._content.append(body)
         self._ws = s[len(body):]
 
+    def content(self, s: str) -> None:
+        """Content as is, for formats that decide their own whitespace (no rule applied)."""
+        if s:
+            if self._ws:
+                self._content.append(self._ws)
+                self._ws = ""
+            self._content.append(s)
+
     def markup(self) -> None:
         """Call markup starts: the whitespace held before it belongs to it."""
         self._ws = ""
@@ -78,8 +92,8 @@ class Output:
     def markup_end(self) -> None:
         self._strip = True
 
-    def start(self, name: str) -> None:
-        self._calls.append(self._emitter.start(name))
+    def start(self, name: str, arguments: str = "") -> None:
+        self._calls.append(self._emitter.start(name, arguments))
 
     def args(self, fragment: str) -> None:
         if fragment:
