@@ -130,7 +130,13 @@ class MachineParser(ToolParser):
         # The raw text of the call unit being read while it may still turn out not to
         # be a call; `flush` gives it to content if the output ends there.
         self.held: list[str] | None = None
+        # For `content_until`: drop the leading whitespace of the next content (after a call).
+        self.strip_next = False
         self.state: State = self.initial_state()
+        self._args_then: State = self.state
+        self._args_scanner = JsonScanner()
+        self._args_as_content = False
+        self._args_sent = False
 
     def initial_state(self) -> State:
         raise NotImplementedError
@@ -185,6 +191,56 @@ class MachineParser(ToolParser):
         text = self.buf[self.pos:end]
         self.pos = end
         return text, None
+
+    def text_until(self, markers: Markers) -> str | None:
+        """Text up to the first marker is content (under `Output`'s whitespace rule); the
+        marker, consumed, opens markup. None: no marker yet."""
+        text, marker = self.until(markers)
+        self.out.text(text)
+        if marker is not None:
+            self.out.markup()
+        return marker
+
+    def content_until(self, markers: Markers) -> str | None:
+        """For formats that place their own whitespace: `buf` up to the first marker is
+        content as is (less its leading whitespace if `strip_next`); the marker is left
+        at the front of `buf` for the caller. None: no marker yet."""
+        buf = self.buf.lstrip() if self.strip_next else self.buf
+        at, marker = markers.split(buf)
+        end = at if marker is not None or not self.eof else len(buf)
+        if end:
+            self.out.content(buf[:end])
+            self.strip_next = False
+        self.buf = buf[end:]
+        return marker
+
+    def read_json_args(self, then: State, *, as_content: bool = False) -> bool:
+        """Stream the JSON value that follows as the open call's arguments, raw (or as
+        content, for a call that turned out not to be one); a value that ends without a
+        character of it gives `{}`. `then` runs when the value ends or breaks."""
+        self._args_then, self._args_as_content = then, as_content
+        return self.goto(self._json_args_start)
+
+    def _json_args_start(self) -> bool:
+        self.skip_ws()
+        if not self.more():
+            return False
+        self._args_scanner = JsonScanner()
+        self._args_sent = False
+        return self.goto(self._json_args)
+
+    def _json_args(self) -> bool:
+        piece = self.scan(self._args_scanner)
+        if self._args_as_content:
+            self.out.text(piece)
+        else:
+            self.out.args(piece)
+            self._args_sent = self._args_sent or bool(piece)
+        if not (self._args_scanner.done or self._args_scanner.failed):
+            return False
+        if not self._args_as_content and not self._args_sent:
+            self.out.args("{}")  # the call closed without arguments
+        return self._args_then()
 
     def expect(self, literal: str) -> bool | None:
         """Consume `literal` if the text goes on with it; None while it still may."""

@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import ClassVar
 
 from sglang_gw.parsers._scan import Markers
-from sglang_gw.parsers.tools._json_stream import JsonScanner
 from sglang_gw.parsers.tools._machine import MAX_HEAD, MachineParser, State
 
 __all__ = ["SectionParser", "tool_name"]
@@ -39,8 +38,6 @@ class SectionParser(MachineParser):
     _unit_markers: ClassVar[Markers]
 
     _head = ""  # the unit's head as read so far
-    _scanner: JsonScanner
-    _args_sent = False
 
     def __init_subclass__(cls) -> None:
         super().__init_subclass__()
@@ -65,12 +62,7 @@ class SectionParser(MachineParser):
     # -- states
 
     def _text(self) -> bool:
-        text, marker = self.until(self._text_markers)
-        self.out.text(text)
-        if marker is None:
-            return False
-        self.out.markup()
-        return self.goto(self._section)
+        return self.text_until(self._text_markers) is not None and self.goto(self._section)
 
     def _section(self) -> bool:
         _, marker = self.until(self._section_markers)  # between units: markup
@@ -125,25 +117,10 @@ class SectionParser(MachineParser):
         done = self.before_args()
         if done is None:
             return False
-        return self.goto(self._args_start)
+        return self.read_json_args(self._after_args)
 
-    def _args_start(self) -> bool:
-        self.skip_ws()
-        if not self.more():
-            return False
-        self._scanner = JsonScanner()
-        self._args_sent = False
-        return self.goto(self._args)
-
-    def _args(self) -> bool:
-        piece = self.scan(self._scanner)
-        self.out.args(piece)
-        self._args_sent = self._args_sent or bool(piece)
-        if self._scanner.done or self._scanner.failed:
-            if not self._args_sent:
-                self.out.args("{}")  # the unit closed without arguments
-            return self.goto(self._unit_tail)
-        return False
+    def _after_args(self) -> bool:
+        return self.goto(self._unit_tail)
 
     def _unit_tail(self) -> bool:
         _, marker = self.until(self._unit_markers)  # after the JSON: markup

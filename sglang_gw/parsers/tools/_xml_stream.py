@@ -158,7 +158,6 @@ class XmlToolParser(MachineParser):
 
     def __init__(self, tools: Sequence[ToolSpec]) -> None:
         super().__init__(tools)
-        self._skip_ws = False    # drop whitespace before the next text (after a call)
         self._spec: ToolSpec | None = None
         self._writer = ArgsWriter()
         self._types: frozenset[str] | None = None
@@ -174,35 +173,24 @@ class XmlToolParser(MachineParser):
     # -- text outside calls -------------------------------------------------------------
 
     def _text(self) -> bool:
-        final = self.eof
-        return self._plain(self._opener_markers, final, self._opened)
+        return self._plain(self._opener_markers, self._opened)
 
     def _block(self) -> bool:
-        final = self.eof
-        return self._plain(self._block_markers, final, self._block_marker)
+        return self._plain(self._block_markers, self._block_marker)
 
-    def _plain(self, markers: Markers, final: bool, on_marker: Callable[[str], None]) -> bool:
+    def _plain(self, markers: Markers, on_marker: Callable[[str], None]) -> bool:
         """Text up to the first of `markers` is content (after a call, minus leading
         whitespace); the marker goes to `on_marker`."""
-        buf = self.buf
-        if self._skip_ws:
-            buf = buf.lstrip()
-        at, marker = markers.split(buf)
+        marker = self.content_until(markers)
         if marker is None:
-            at = len(buf) if final else at
-        if at:
-            self.out.content(buf[:at])
-            self._skip_ws = False
-        if marker is None:
-            self.buf = buf[at:] if not final else ""
             return False
-        self.buf = buf[at + len(marker):]
+        self.buf = self.buf[len(marker):]
         on_marker(marker)
         return True
 
     def _opened(self, marker: str) -> None:
         if self.fmt.block_open is not None:
-            self.state, self._in_block, self._skip_ws = self._block, True, True
+            self.state, self._in_block, self.strip_next = self._block, True, True
         else:
             self.state, self._opener = self._header, marker
 
@@ -210,7 +198,7 @@ class XmlToolParser(MachineParser):
         if marker != self.fmt.block_close:
             self.state, self._opener = self._header, marker
         else:
-            self.state, self._in_block, self._skip_ws = self._text, False, True
+            self.state, self._in_block, self.strip_next = self._text, False, True
 
     # -- a call's header ----------------------------------------------------------------
 
@@ -224,7 +212,7 @@ class XmlToolParser(MachineParser):
         if status == BAD:
             # Not a call at all: the marker was text; read on as text.
             self.out.content(self._opener)
-            self.state, self._skip_ws = (self._block if self._in_block else self._text), False
+            self.state, self.strip_next = (self._block if self._in_block else self._text), False
             return True
         raw, self.buf = self.buf[:n], self.buf[n:]
         if not self.accepts(name):
@@ -244,7 +232,7 @@ class XmlToolParser(MachineParser):
         self.buf = self.buf[end:]
         if marker is None:
             return False
-        self.state, self._skip_ws = (self._block if self._in_block else self._text), self._in_block
+        self.state, self.strip_next = (self._block if self._in_block else self._text), self._in_block
         return True
 
     # -- a call's parameters ------------------------------------------------------------
@@ -266,7 +254,7 @@ class XmlToolParser(MachineParser):
         elif marker == fmt.call_close:
             self._after_call()
         else:
-            self.state, self._in_block, self._skip_ws = self._text, False, True
+            self.state, self._in_block, self.strip_next = self._text, False, True
         return True
 
     def _key(self) -> bool:
@@ -326,4 +314,4 @@ class XmlToolParser(MachineParser):
         return True
 
     def _after_call(self) -> None:
-        self.state, self._skip_ws = (self._block if self._in_block else self._text), True
+        self.state, self.strip_next = (self._block if self._in_block else self._text), True

@@ -114,7 +114,6 @@ class CohereToolParser(MachineParser):
 
     def __init__(self, tools: Sequence[ToolSpec]) -> None:
         super().__init__(tools)
-        self._skip_ws = False
         self._obj: _Object | None = None
         self._open = False      # the current object's call was started
         self._sent = 0          # parameters characters already sent
@@ -128,14 +127,7 @@ class CohereToolParser(MachineParser):
         super().flush()
 
     def _text(self) -> bool:
-        final = self.eof
-        buf = self.buf.lstrip() if self._skip_ws else self.buf
-        at, marker = _TEXT.split(buf)
-        end = at if marker is not None or not final else len(buf)
-        if end:
-            self.out.content(buf[:end])
-            self._skip_ws = False
-        self.buf = buf[end:]
+        marker = self.content_until(_TEXT)
         if marker is None:
             return False
         self.buf = self.buf[len(marker):]
@@ -165,7 +157,7 @@ class CohereToolParser(MachineParser):
         elif rest[0] == "]":
             self.buf, self.state = rest[1:], self._list_end
         else:
-            self.state, self._skip_ws = self._text, True
+            self.state, self.strip_next = self._text, True
         return True
 
     def _list_end(self) -> bool:
@@ -175,7 +167,7 @@ class CohereToolParser(MachineParser):
             self.buf = rest
             return False
         self.buf = rest[len(END_ACTION):] if rest.startswith(END_ACTION) else rest
-        self.state, self._skip_ws = self._text, True
+        self.state, self.strip_next = self._text, True
         return True
 
     def _object(self) -> bool:

@@ -116,12 +116,7 @@ class DeepSeekV32ToolParser(MachineParser):
         return self._text
 
     def _text(self) -> bool:
-        text, marker = self.until(_TEXT)
-        self.out.text(text)
-        if marker is None:
-            return False
-        self.out.markup()
-        return self.goto(self._section)
+        return self.text_until(_TEXT) is not None and self.goto(self._section)
 
     def _section(self) -> bool:
         _, marker = self.until(_SECTION)

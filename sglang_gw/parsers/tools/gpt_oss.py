@@ -45,7 +45,6 @@ class GptOssToolParser(MachineParser):
 
     def __init__(self, tools: Sequence[ToolSpec]) -> None:
         super().__init__(tools)
-        self._skip_ws = False
         self._args_started = False
         self._args_ws: list[str] = []  # trailing whitespace of the arguments, held
 
@@ -70,14 +69,7 @@ class GptOssToolParser(MachineParser):
         return True
 
     def _text(self) -> bool:
-        final = self.eof
-        buf = self.buf.lstrip() if self._skip_ws else self.buf
-        at, marker = _ANY.split(buf)
-        end = at if marker is not None or not final else len(buf)
-        if end:
-            self.out.content(buf[:end])
-            self._skip_ws = False
-        self.buf = buf[end:]
+        marker = self.content_until(_ANY)
         if marker is None:
             return False
         if marker in _HEADER_OPENERS:
@@ -85,7 +77,7 @@ class GptOssToolParser(MachineParser):
         elif marker == MESSAGE:
             self.buf, self.state = self.buf[len(marker):], self._body
         else:
-            self.buf, self._skip_ws = self.buf[len(marker):], True
+            self.buf, self.strip_next = self.buf[len(marker):], True
         return True
 
     def _header(self) -> bool:
@@ -95,7 +87,7 @@ class GptOssToolParser(MachineParser):
             return self._not_a_header(final)
         header, self.buf = self.buf[:at], self.buf[at + len(marker):]
         if marker != MESSAGE:
-            self.state, self._skip_ws = self._text, True
+            self.state, self.strip_next = self._text, True
             return True
         name = _function_name(header)
         if name is not None and self.accepts(name):
@@ -141,7 +133,7 @@ class GptOssToolParser(MachineParser):
 
     def _end_message(self, marker: str) -> None:
         if marker in _ENDS:
-            self.buf, self.state, self._skip_ws = self.buf[len(marker):], self._text, True
+            self.buf, self.state, self.strip_next = self.buf[len(marker):], self._text, True
         elif marker == MESSAGE:  # a body with no header: read on as content
             self.buf, self.state = self.buf[len(marker):], self._body
         else:  # a new header without an end marker

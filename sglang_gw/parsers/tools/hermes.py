@@ -38,14 +38,9 @@ class HermesToolParser(JsonCallsParser):
         return self._text
 
     def _text(self) -> bool:
-        text, marker = self.until(_TEXT)
-        self.out.text(text)
-        if marker is None:
-            return False
-        return self._open_block()
+        return self.text_until(_TEXT) is not None and self._open_block()
 
     def _open_block(self) -> bool:
-        self.out.markup()
         self.hold(_OPEN)
         return self.goto(self._block)
 

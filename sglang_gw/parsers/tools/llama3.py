@@ -31,12 +31,7 @@ class Llama3ToolParser(JsonToolParser):
         return self._text
 
     def _text(self) -> bool:
-        text, marker = self.until(_TEXT)
-        self.out.text(text)
-        if marker is None:
-            return False
-        self.out.markup()
-        return self.goto(self._after_tag)
+        return self.text_until(_TEXT) is not None and self.goto(self._after_tag)
 
     def _after_tag(self) -> bool:
         self.skip_ws()

@@ -95,7 +95,6 @@ class PythonicToolParser(MachineParser):
 
     def __init__(self, tools: Sequence[ToolSpec]) -> None:
         super().__init__(tools)
-        self._skip_ws = False
         self._lexer = _Lexer()
         self._segment: list[str] = []
         self._writer = ArgsWriter()
@@ -107,17 +106,10 @@ class PythonicToolParser(MachineParser):
         return self._text
 
     def _text(self) -> bool:
-        final = self.eof
-        buf = self.buf.lstrip() if self._skip_ws else self.buf
-        at, marker = _TEXT.split(buf)
-        end = at if marker is not None or not final else len(buf)
-        if end:
-            self.out.content(buf[:end])
-            self._skip_ws = False
+        marker = self.content_until(_TEXT)
         if marker is None:
-            self.buf = buf[end:]
             return False
-        self.buf = buf[at + len(marker):]
+        self.buf = self.buf[len(marker):]
         if marker == "[":
             self.state = self._probe
         return True
@@ -138,7 +130,7 @@ class PythonicToolParser(MachineParser):
             return False
         if status == "bad" or not self.accepts(name):
             self.out.content("[")  # a list, not a call list: text again
-            self.state, self._skip_ws = self._text, False
+            self.state, self.strip_next = self._text, False
             return True
         self._open_call(name, n)
         return True
@@ -207,7 +199,7 @@ class PythonicToolParser(MachineParser):
             self.buf, self.state = rest[1:], self._next
         else:  # `]` ends the list; anything else ends it too, as text
             self.buf = rest[1:] if rest[:1] == "]" else rest
-            self.state, self._skip_ws = self._text, True
+            self.state, self.strip_next = self._text, True
         return True
 
     def _next(self) -> bool:
@@ -221,7 +213,7 @@ class PythonicToolParser(MachineParser):
             self.out.content(self.buf[:n].lstrip())
             self.buf, self._lexer, self.state = self.buf[n:], _Lexer(), self._skip
         else:
-            self.state, self._skip_ws = self._text, True
+            self.state, self.strip_next = self._text, True
         return True
 
 
