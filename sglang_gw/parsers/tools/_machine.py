@@ -130,6 +130,7 @@ class MachineParser(ToolParser):
         # The raw text of the call unit being read while it may still turn out not to
         # be a call; `flush` gives it to content if the output ends there.
         self.held: list[str] | None = None
+        self.head = ""  # a call head (name, id, attributes) as read so far, for `read_head`
         # For `content_until`: drop the leading whitespace of the next content (after a call).
         self.strip_next = False
         self.state: State = self.initial_state()
@@ -213,6 +214,32 @@ class MachineParser(ToolParser):
             self.strip_next = False
         self.buf = buf[end:]
         return marker
+
+    def read_head(self, markers: Markers, head_end: str) -> bool | None:
+        """Read (and hold) a call head into `head` up to `head_end`: True once complete,
+        None while it may go on, False if it is not a head (too long, or another of
+        `markers` came first; that marker is left unread)."""
+        text, marker = self.until(markers)
+        self.hold(text)
+        self.head += text
+        if len(self.head) > MAX_HEAD:
+            return False
+        if marker is None:
+            return None
+        if marker != head_end:
+            self.pos -= len(marker)
+            return False
+        self.hold(marker)
+        return True
+
+    def open_call(self, name: str | None) -> bool:
+        """The held unit names `name`: a call if declared (its markup is dropped); False
+        (still held) if it is no call."""
+        if name is None or not self.accepts(name):
+            return False
+        self.held = None
+        self.out.start(name)
+        return True
 
     def read_json_args(self, then: State, *, as_content: bool = False) -> bool:
         """Stream the JSON value that follows as the open call's arguments, raw (or as

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from sglang_gw.parsers._scan import Markers
-from sglang_gw.parsers.tools._machine import MAX_HEAD, MachineParser, State
+from sglang_gw.parsers.tools._machine import MachineParser, State
 
 __all__ = ["SectionParser", "tool_name"]
 
@@ -37,7 +37,6 @@ class SectionParser(MachineParser):
     _head_markers: ClassVar[Markers]
     _unit_markers: ClassVar[Markers]
 
-    _head = ""  # the unit's head as read so far
 
     def __init_subclass__(cls) -> None:
         super().__init_subclass__()
@@ -71,7 +70,7 @@ class SectionParser(MachineParser):
         if marker == self.section_end:
             return self._section_done()
         self.hold(marker)
-        self._head = ""
+        self.head = ""
         return self.goto(self._read_head)
 
     def _section_done(self) -> bool:
@@ -79,22 +78,11 @@ class SectionParser(MachineParser):
         return self.goto(self._text)
 
     def _read_head(self) -> bool:
-        text, marker = self.until(self._head_markers)
-        self.hold(text)
-        self._head += text
-        if len(self._head) > MAX_HEAD:
-            return self._not_a_call()
-        if marker is None:
+        done = self.read_head(self._head_markers, self.head_end)
+        if done is None:
             return False
-        if marker != self.head_end:  # the unit ended (or another began) inside its head
-            self.pos -= len(marker)
+        if not done or not self.open_call(self.parse_head(self.head)):
             return self._not_a_call()
-        self.hold(marker)
-        name = self.parse_head(self._head)
-        if name is None or not self.accepts(name):
-            return self._not_a_call()
-        self.held = None
-        self.out.start(name)
         return self.goto(self._args_intro)
 
     def _not_a_call(self) -> bool:

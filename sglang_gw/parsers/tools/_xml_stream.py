@@ -33,7 +33,7 @@ from sglang_gw.parsers.tools._json_args import ArgsWriter, StringValue, Trim, du
 from sglang_gw.parsers.tools._machine import MachineParser, State
 from sglang_gw.parsers.types import ToolSpec
 
-__all__ = ["Lit", "Name", "WS", "XmlFormat", "XmlToolParser", "match"]
+__all__ = ["NAME_ATTR", "WS", "Lit", "Name", "XmlFormat", "XmlToolParser", "match"]
 
 MAX_HEADER = 1024  # a header or key longer than this is not one
 MAX_NAME = 256
@@ -58,6 +58,9 @@ class _Ws:
 
 WS = _Ws()  # any run of whitespace, possibly empty
 Item = Lit | Name | _Ws
+
+# `name="NAME">`, the attribute form of MiniMax-M2's and Step3's call and parameter tags.
+NAME_ATTR: tuple[Item, ...] = (WS, Lit("name="), WS, Lit('"'), Name('"'), Lit('"'), WS, Lit(">"))
 
 NEED, OK, BAD = "need", "ok", "bad"
 

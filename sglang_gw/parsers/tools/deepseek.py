@@ -107,7 +107,6 @@ class DeepSeekV32ToolParser(MachineParser):
     # DSML is plain text (the bars are ordinary characters), so no token must be kept.
     special_markers: ClassVar[tuple[str, ...]] = ()
 
-    _head = ""  # an invoke's or a parameter's head as read so far
     _params = 0  # parameters of the current invoke
     _scanner: JsonScanner
     _value: list[str]  # a typed value, held until its end tag
@@ -126,26 +125,16 @@ class DeepSeekV32ToolParser(MachineParser):
             self.out.markup_end()
             return self.goto(self._text)
         self.hold(marker)
-        self._head = ""
+        self.head = ""
         return self.goto(self._invoke_head)
 
     def _invoke_head(self) -> bool:
-        text, marker = self.until(_INVOKE_HEAD)
-        self.hold(text)
-        self._head += text
-        if len(self._head) > MAX_HEAD:
-            return self._not_a_call()
-        if marker is None:
+        done = self.read_head(_INVOKE_HEAD, '">')
+        if done is None:
             return False
-        if marker != '">':
-            self.pos -= len(marker)
+        name = tool_name(self.head) if done else None
+        if name is None or '"' in name or not self.open_call(name):
             return self._not_a_call()
-        self.hold(marker)
-        name = tool_name(self._head)
-        if name is None or '"' in name or not self.accepts(name):
-            return self._not_a_call()
-        self.held = None
-        self.out.start(name)
         self._params = 0
         return self.goto(self._body)
 
@@ -195,7 +184,7 @@ class DeepSeekV32ToolParser(MachineParser):
         if marker is None:
             return False
         if marker == _PARAM:
-            self._head = ""
+            self.head = ""
             return self.goto(self._param_head)
         return self._invoke_done(marker)
 
@@ -207,14 +196,14 @@ class DeepSeekV32ToolParser(MachineParser):
 
     def _param_head(self) -> bool:
         text, marker = self.until(_PARAM_HEAD)
-        self._head += text
-        if len(self._head) > MAX_HEAD or marker not in (None, '">'):
+        self.head += text
+        if len(self.head) > MAX_HEAD or marker not in (None, '">'):
             if marker is not None:
                 self.pos -= len(marker)
             return self.goto(self._unit_tail)  # a broken tag ends the call here
         if marker is None:
             return False
-        key, _, attrs = self._head.partition('"')
+        key, _, attrs = self.head.partition('"')
         self.out.args(("{" if self._params == 0 else ", ") + json.dumps(key, ensure_ascii=False) + ": ")
         self._params += 1
         if 'string="false' in attrs:  # the tag's closing `">` was the marker
