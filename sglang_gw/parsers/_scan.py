@@ -21,7 +21,7 @@ __all__ = ["Markers"]
 class Markers:
     """An immutable set of marker strings, searched in a buffer from a start index."""
 
-    __slots__ = ("_firsts", "_longest", "_prefixes", "markers")
+    __slots__ = ("_first", "_firsts", "_longest", "_prefixes", "markers")
 
     def __init__(self, markers: Iterable[str]) -> None:
         self.markers = tuple(dict.fromkeys(m for m in markers if m))
@@ -31,6 +31,8 @@ class Markers:
                     raise ValueError(f"marker {a!r} occurs inside {b!r}: splits would be ambiguous")
         # The first-character set is a cheap filter before the prefix-set lookup.
         self._firsts = frozenset(m[0] for m in self.markers)
+        # Most sets share one first character (`<`): then `str.find` jumps between candidates.
+        self._first = next(iter(self._firsts)) if len(self._firsts) == 1 else None
         self._prefixes = frozenset(m[:i] for m in self.markers for i in range(1, len(m)))
         self._longest = max((len(m) for m in self.markers), default=0)
 
@@ -48,6 +50,13 @@ class Markers:
         """The end of `buf` without its longest tail (at or after `start`) that is a proper
         prefix of a marker: what lies before it can be emitted now."""
         n = len(buf)
+        if self._first is not None:
+            i = buf.find(self._first, max(start, n - self._longest + 1))
+            while i >= 0:
+                if buf[i:] in self._prefixes:
+                    return i  # the earliest start is the longest tail
+                i = buf.find(self._first, i + 1)
+            return n
         for k in range(min(self._longest - 1, n - start), 0, -1):
             if buf[n - k] in self._firsts and buf[n - k:] in self._prefixes:
                 return n - k
