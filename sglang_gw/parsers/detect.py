@@ -105,12 +105,20 @@ def detect_tool_parser(model_id: str, special_tokens: Collection[str], template:
     return _tools_by_markers(set(special_tokens), template)
 
 
+# Special tokens that name a family on their own, checked first and in this order.
+_REASONING_TOKENS = (("<|channel|>", "gpt_oss"), ("◁think▷", "kimi"))
+_TOOL_TOKENS = (("<|channel|>", "gpt_oss"), ("<|tool_calls_section_begin|>", "kimi_k2"))
+
+
+def _by_token(tokens: set[str], rows: tuple[tuple[str, str], ...]) -> str | None:
+    return next((name for token, name in rows if token in tokens), None)
+
+
 def _reasoning_by_markers(tokens: set[str], template: str | None) -> str | None:
     text = template or ""
-    if "<|channel|>" in tokens:
-        return "gpt_oss"
-    if "◁think▷" in tokens:
-        return "kimi"
+    found = _by_token(tokens, _REASONING_TOKENS)
+    if found is not None:
+        return found
     if "[THINK]" in tokens and (template is None or "[THINK]" in text):
         return "mistral"
     if "<|START_THINKING|>" in tokens:
@@ -142,10 +150,9 @@ def _think_family(template: str) -> str:
 
 def _tools_by_markers(tokens: set[str], template: str | None) -> str | None:
     text = template or ""
-    if "<|channel|>" in tokens:
-        return "gpt_oss"
-    if "<|tool_calls_section_begin|>" in tokens:
-        return "kimi_k2"
+    found = _by_token(tokens, _TOOL_TOKENS)
+    if found is not None:
+        return found
     if "｜DSML｜" in text:
         return "deepseek_v32"
     if "<｜tool▁calls▁begin｜>" in tokens or "<｜tool▁calls▁begin｜>" in text:

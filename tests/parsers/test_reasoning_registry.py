@@ -9,8 +9,8 @@ import pytest
 
 import sglang_gw.registry as registry_module
 from sglang_gw.errors import ConfigError
+from sglang_gw.parsers._scan import Markers
 from sglang_gw.parsers.reasoning import REASONING_PARSERS, ReasoningParser
-from sglang_gw.parsers.reasoning._markers import Markers
 from sglang_gw.parsers.types import ReasoningDelta
 from sglang_gw.registry import Registry
 from tests.parsers.harness import split_invariant_reasoning

@@ -4,7 +4,6 @@ gives a per-choice parser with `feed(text) -> ReasoningDelta` and `finish()`.
 - `base.py`: `ReasoningParser`, the think-block machine and the start-state rule.
 - `families.py`: the think-tag families (class attributes only).
 - `harmony.py`: gpt-oss channels.
-- `_markers.py`: marker search with bounded hold-back (private).
 
 Registered names and aliases are CLI values (`--reasoning-parser`). Plugins: entry point
 group `sglang_gw.reasoning_parsers` (`name = "pkg.module:Class"`) or

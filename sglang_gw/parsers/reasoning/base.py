@@ -33,7 +33,7 @@ from __future__ import annotations
 import enum
 from typing import ClassVar
 
-from sglang_gw.parsers.reasoning._markers import Markers
+from sglang_gw.parsers._scan import Markers
 from sglang_gw.parsers.types import ReasoningDelta
 
 __all__ = ["MAX_LEADING_WS", "ReasoningParser", "StartState"]
@@ -138,9 +138,9 @@ class ReasoningParser:
     def _in_reasoning(self, buf: str, final: bool, out: _Out) -> str | None:
         hit = self._end_markers.find(buf)
         if hit is None:
-            keep = 0 if final else self._end_markers.held(buf)
-            out.reasoning += self._reasoning.push(buf[:len(buf) - keep])
-            self._held = buf[len(buf) - keep:]
+            cut = len(buf) if final else self._end_markers.safe_end(buf)
+            out.reasoning += self._reasoning.push(buf[:cut])
+            self._held = buf[cut:]
             return None
         i, marker = hit
         out.reasoning += self._reasoning.push(buf[:i])
@@ -155,9 +155,9 @@ class ReasoningParser:
             return None
         hit = wrappers.find(buf)
         if hit is None:
-            keep = 0 if final else wrappers.held(buf)
-            out.content += self._content.push(buf[:len(buf) - keep])
-            self._held = buf[len(buf) - keep:]
+            cut = len(buf) if final else wrappers.safe_end(buf)
+            out.content += self._content.push(buf[:cut])
+            self._held = buf[cut:]
             return None
         i, marker = hit
         out.content += self._content.push(buf[:i])

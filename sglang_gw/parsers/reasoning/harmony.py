@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 
-from sglang_gw.parsers.reasoning._markers import Markers
+from sglang_gw.parsers._scan import Markers
 from sglang_gw.parsers.reasoning.base import ReasoningParser, StartState
 from sglang_gw.parsers.types import ReasoningDelta
 
@@ -102,9 +102,9 @@ class GptOssReasoningParser(ReasoningParser):
 
     def _hold(self, buf: str, markers: Markers, final: bool) -> str:
         """Keep a possible marker prefix for the next feed; return the rest."""
-        keep = 0 if final else markers.held(buf)
-        self._held = buf[len(buf) - keep:]
-        return buf[:len(buf) - keep]
+        cut = len(buf) if final else markers.safe_end(buf)
+        self._held = buf[cut:]
+        return buf[:cut]
 
     def _between(self, buf: str, final: bool, out: _Out) -> str | None:
         if self._at_start:

@@ -1,15 +1,21 @@
-"""The machinery the marker- and JSON-style tool parsers share.
+"""The one framework every tool parser here is built on.
 
 `MachineParser` keeps the unconsumed text in one buffer and hands it to the current
-state (a bound method) until a state needs more input. States consume only what
-they can decide on, so what stays held is a possible marker prefix, an undecided
-call head, or nothing: the cost of a feed does not grow with the output.
+state (a bound method returning True to run again, False for more input; `eof` says
+the output has ended) until a state needs more input. A state consumes by moving
+`pos` (the helpers `until`, `expect`, `scan`, `skip_ws` do) or by re-slicing `buf`
+from the front, leaving `pos` at 0; `feed` drops what was consumed either way. States
+consume only what they can decide on, so what stays held is a possible marker prefix
+(`parsers/_scan.py` finds markers and says how much to hold), an undecided call head,
+or nothing: the cost of a feed does not grow with the output.
 
-`Output` collects one feed's result and owns the whitespace rule: whitespace that
-touches call markup (just before a call block, between calls, right after one) is
-part of the markup — the chat templates put newlines there — so trailing whitespace
-of content is held until the next non-blank text (then released) or call markup
-(then dropped).
+`Output` collects one feed's result (one delta per call per feed) and owns the
+whitespace rule of `text`: whitespace that touches call markup (just before a call
+block, between calls, right after one) is part of the markup — the chat templates put
+newlines there — so trailing whitespace of content is held until the next non-blank
+text (then released) or call markup (then dropped). Formats that place their own
+whitespace (the XML family, pythonic, cohere, gpt-oss) use `content`, which passes
+text as is.
 
 Rules every parser built here follows (docs/parsers.md):
 - A call is committed once its name is complete and declared (any name when the
@@ -27,14 +33,14 @@ Rules every parser built here follows (docs/parsers.md):
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 
+from sglang_gw.parsers._scan import Markers
 from sglang_gw.parsers.tools._json_stream import JsonScanner, skip_ws
 from sglang_gw.parsers.tools.base import CallEmitter, ToolParser
 from sglang_gw.parsers.types import ToolCallDelta, ToolDelta, ToolSpec
 
-__all__ = ["MAX_HEAD", "MachineParser", "Markers", "Output", "State"]
+__all__ = ["MAX_HEAD", "MachineParser", "Output", "State"]
 
 State = Callable[[], bool]
 
@@ -43,26 +49,6 @@ State = Callable[[], bool]
 MAX_HEAD = 256
 
 _BLANK = " \t\r\n"
-
-
-class Markers:
-    """A fixed set of marker strings: find the first one, and tell how much of a text's
-    tail could still be the start of one (that much must be held back)."""
-
-    __slots__ = ("_longest", "_prefixes", "regex")
-
-    def __init__(self, *markers: str) -> None:
-        ordered = sorted(markers, key=len, reverse=True)  # longest wins at one position
-        self.regex = re.compile("|".join(re.escape(m) for m in ordered))
-        self._prefixes = frozenset(m[:i] for m in markers for i in range(1, len(m)))
-        self._longest = max(map(len, markers)) - 1
-
-    def safe_end(self, text: str, start: int) -> int:
-        """The end of `text[start:]` without its longest tail that begins a marker."""
-        for k in range(min(self._longest, len(text) - start), 0, -1):
-            if text[-k:] in self._prefixes:
-                return len(text) - k
-        return len(text)
 
 
 class Output:
@@ -91,6 +77,14 @@ class Output:
         self._content.append(body)
         self._ws = s[len(body):]
 
+    def content(self, s: str) -> None:
+        """Content as is, for formats that decide their own whitespace (no rule applied)."""
+        if s:
+            if self._ws:
+                self._content.append(self._ws)
+                self._ws = ""
+            self._content.append(s)
+
     def markup(self) -> None:
         """Call markup starts: the whitespace held before it belongs to it."""
         self._ws = ""
@@ -98,8 +92,8 @@ class Output:
     def markup_end(self) -> None:
         self._strip = True
 
-    def start(self, name: str) -> None:
-        self._calls.append(self._emitter.start(name))
+    def start(self, name: str, arguments: str = "") -> None:
+        self._calls.append(self._emitter.start(name, arguments))
 
     def args(self, fragment: str) -> None:
         if fragment:
@@ -136,7 +130,14 @@ class MachineParser(ToolParser):
         # The raw text of the call unit being read while it may still turn out not to
         # be a call; `flush` gives it to content if the output ends there.
         self.held: list[str] | None = None
+        self.head = ""  # a call head (name, id, attributes) as read so far, for `read_head`
+        # For `content_until`: drop the leading whitespace of the next content (after a call).
+        self.strip_next = False
         self.state: State = self.initial_state()
+        self._args_then: State = self.state
+        self._args_scanner = JsonScanner()
+        self._args_as_content = False
+        self._args_sent = False
 
     def initial_state(self) -> State:
         raise NotImplementedError
@@ -181,15 +182,92 @@ class MachineParser(ToolParser):
     def until(self, markers: Markers) -> tuple[str, str | None]:
         """Consume up to and including the first marker: (text before it, marker). With
         no marker in sight, consume what cannot begin one: (that text, None)."""
-        found = markers.regex.search(self.buf, self.pos)
-        if found:
-            text = self.buf[self.pos:found.start()]
-            self.pos = found.end()
-            return text, found.group()
+        hit = markers.find(self.buf, self.pos)
+        if hit is not None:
+            at, marker = hit
+            text = self.buf[self.pos:at]
+            self.pos = at + len(marker)
+            return text, marker
         end = len(self.buf) if self.eof else markers.safe_end(self.buf, self.pos)
         text = self.buf[self.pos:end]
         self.pos = end
         return text, None
+
+    def text_until(self, markers: Markers) -> str | None:
+        """Text up to the first marker is content (under `Output`'s whitespace rule); the
+        marker, consumed, opens markup. None: no marker yet."""
+        text, marker = self.until(markers)
+        self.out.text(text)
+        if marker is not None:
+            self.out.markup()
+        return marker
+
+    def content_until(self, markers: Markers) -> str | None:
+        """For formats that place their own whitespace: `buf` up to the first marker is
+        content as is (less its leading whitespace if `strip_next`); the marker is left
+        at the front of `buf` for the caller. None: no marker yet."""
+        buf = self.buf.lstrip() if self.strip_next else self.buf
+        at, marker = markers.split(buf)
+        end = at if marker is not None or not self.eof else len(buf)
+        if end:
+            self.out.content(buf[:end])
+            self.strip_next = False
+        self.buf = buf[end:]
+        return marker
+
+    def read_head(self, markers: Markers, head_end: str) -> bool | None:
+        """Read (and hold) a call head into `head` up to `head_end`: True once complete,
+        None while it may go on, False if it is not a head (too long, or another of
+        `markers` came first; that marker is left unread)."""
+        text, marker = self.until(markers)
+        self.hold(text)
+        self.head += text
+        if len(self.head) > MAX_HEAD:
+            return False
+        if marker is None:
+            return None
+        if marker != head_end:
+            self.pos -= len(marker)
+            return False
+        self.hold(marker)
+        return True
+
+    def open_call(self, name: str | None) -> bool:
+        """The held unit names `name`: a call if declared (its markup is dropped); False
+        (still held) if it is no call."""
+        if name is None or not self.accepts(name):
+            return False
+        self.held = None
+        self.out.start(name)
+        return True
+
+    def read_json_args(self, then: State, *, as_content: bool = False) -> bool:
+        """Stream the JSON value that follows as the open call's arguments, raw (or as
+        content, for a call that turned out not to be one); a value that ends without a
+        character of it gives `{}`. `then` runs when the value ends or breaks."""
+        self._args_then, self._args_as_content = then, as_content
+        return self.goto(self._json_args_start)
+
+    def _json_args_start(self) -> bool:
+        self.skip_ws()
+        if not self.more():
+            return False
+        self._args_scanner = JsonScanner()
+        self._args_sent = False
+        return self.goto(self._json_args)
+
+    def _json_args(self) -> bool:
+        piece = self.scan(self._args_scanner)
+        if self._args_as_content:
+            self.out.text(piece)
+        else:
+            self.out.args(piece)
+            self._args_sent = self._args_sent or bool(piece)
+        if not (self._args_scanner.done or self._args_scanner.failed):
+            return False
+        if not self._args_as_content and not self._args_sent:
+            self.out.args("{}")  # the call closed without arguments
+        return self._args_then()
 
     def expect(self, literal: str) -> bool | None:
         """Consume `literal` if the text goes on with it; None while it still may."""

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from sglang_gw.parsers.tools._json_stream import JsonScanner
-from sglang_gw.parsers.tools._machine import MAX_HEAD, MachineParser, Markers, State
+from sglang_gw.parsers._scan import Markers
+from sglang_gw.parsers.tools._machine import MachineParser, State
 
 __all__ = ["SectionParser", "tool_name"]
 
@@ -37,17 +37,14 @@ class SectionParser(MachineParser):
     _head_markers: ClassVar[Markers]
     _unit_markers: ClassVar[Markers]
 
-    _head = ""  # the unit's head as read so far
-    _scanner: JsonScanner
-    _args_sent = False
 
     def __init_subclass__(cls) -> None:
         super().__init_subclass__()
         if "call_end" in cls.__dict__:  # a concrete family: build its marker sets once
-            cls._text_markers = Markers(cls.section_begin)
-            cls._section_markers = Markers(cls.call_begin, cls.section_end)
-            cls._head_markers = Markers(cls.head_end, cls.call_begin, cls.call_end, cls.section_end)
-            cls._unit_markers = Markers(cls.call_begin, cls.call_end, cls.section_end)
+            cls._text_markers = Markers((cls.section_begin,))
+            cls._section_markers = Markers((cls.call_begin, cls.section_end))
+            cls._head_markers = Markers((cls.head_end, cls.call_begin, cls.call_end, cls.section_end))
+            cls._unit_markers = Markers((cls.call_begin, cls.call_end, cls.section_end))
 
     def initial_state(self) -> State:
         return self._text
@@ -64,12 +61,7 @@ class SectionParser(MachineParser):
     # -- states
 
     def _text(self) -> bool:
-        text, marker = self.until(self._text_markers)
-        self.out.text(text)
-        if marker is None:
-            return False
-        self.out.markup()
-        return self.goto(self._section)
+        return self.text_until(self._text_markers) is not None and self.goto(self._section)
 
     def _section(self) -> bool:
         _, marker = self.until(self._section_markers)  # between units: markup
@@ -78,7 +70,7 @@ class SectionParser(MachineParser):
         if marker == self.section_end:
             return self._section_done()
         self.hold(marker)
-        self._head = ""
+        self.head = ""
         return self.goto(self._read_head)
 
     def _section_done(self) -> bool:
@@ -86,22 +78,11 @@ class SectionParser(MachineParser):
         return self.goto(self._text)
 
     def _read_head(self) -> bool:
-        text, marker = self.until(self._head_markers)
-        self.hold(text)
-        self._head += text
-        if len(self._head) > MAX_HEAD:
-            return self._not_a_call()
-        if marker is None:
+        done = self.read_head(self._head_markers, self.head_end)
+        if done is None:
             return False
-        if marker != self.head_end:  # the unit ended (or another began) inside its head
-            self.pos -= len(marker)
+        if not done or not self.open_call(self.parse_head(self.head)):
             return self._not_a_call()
-        self.hold(marker)
-        name = self.parse_head(self._head)
-        if name is None or not self.accepts(name):
-            return self._not_a_call()
-        self.held = None
-        self.out.start(name)
         return self.goto(self._args_intro)
 
     def _not_a_call(self) -> bool:
@@ -124,25 +105,10 @@ class SectionParser(MachineParser):
         done = self.before_args()
         if done is None:
             return False
-        return self.goto(self._args_start)
+        return self.read_json_args(self._after_args)
 
-    def _args_start(self) -> bool:
-        self.skip_ws()
-        if not self.more():
-            return False
-        self._scanner = JsonScanner()
-        self._args_sent = False
-        return self.goto(self._args)
-
-    def _args(self) -> bool:
-        piece = self.scan(self._scanner)
-        self.out.args(piece)
-        self._args_sent = self._args_sent or bool(piece)
-        if self._scanner.done or self._scanner.failed:
-            if not self._args_sent:
-                self.out.args("{}")  # the unit closed without arguments
-            return self.goto(self._unit_tail)
-        return False
+    def _after_args(self) -> bool:
+        return self.goto(self._unit_tail)
 
     def _unit_tail(self) -> bool:
         _, marker = self.until(self._unit_markers)  # after the JSON: markup

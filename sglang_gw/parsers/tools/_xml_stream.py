@@ -3,7 +3,7 @@
 A family is one `XmlFormat` row: the markers around a call and its parameters, small
 patterns for the call header (up to the tool name) and a parameter key, and how much
 whitespace around a value belongs to the format. The engine is a per-choice state
-machine:
+machine on `MachineParser` (each state below is the method of that name, `_text` ...):
 
     TEXT ──open──▶ [BLOCK ──call_open──▶] HEADER ──name──▶ BODY ──param_open──▶ KEY ──▶ VALUE
       ▲                                      │ undeclared        ▲  └──body_close──▶ TAIL ──▶ TEXT/BLOCK
@@ -27,12 +27,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+from sglang_gw.parsers._scan import Markers
 from sglang_gw.parsers.tools._arg_types import convert, param_types, streams_as_string
 from sglang_gw.parsers.tools._json_args import ArgsWriter, StringValue, Trim, dumps
-from sglang_gw.parsers.tools._stream import Collector, StepParser, find_marker
+from sglang_gw.parsers.tools._machine import MachineParser, State
 from sglang_gw.parsers.types import ToolSpec
 
-__all__ = ["Lit", "Name", "WS", "XmlFormat", "XmlToolParser", "match"]
+__all__ = ["NAME_ATTR", "WS", "Lit", "Name", "XmlFormat", "XmlToolParser", "match"]
 
 MAX_HEADER = 1024  # a header or key longer than this is not one
 MAX_NAME = 256
@@ -57,6 +58,9 @@ class _Ws:
 
 WS = _Ws()  # any run of whitespace, possibly empty
 Item = Lit | Name | _Ws
+
+# `name="NAME">`, the attribute form of MiniMax-M2's and Step3's call and parameter tags.
+NAME_ATTR: tuple[Item, ...] = (WS, Lit("name="), WS, Lit('"'), Name('"'), Lit('"'), WS, Lit(">"))
 
 NEED, OK, BAD = "need", "ok", "bad"
 
@@ -131,22 +135,32 @@ class XmlFormat:
         return [self.block_open] if self.block_open else self.call_opens()
 
 
-TEXT, BLOCK, HEADER, BODY, KEY, VALUE, TAIL, RAW = range(8)
-
-
-class XmlToolParser(StepParser):
+class XmlToolParser(MachineParser):
     """Base of the XML-style parsers; a subclass sets `fmt` (and `special_markers`).
 
     Without declared tools every name is accepted and every value is a string."""
 
     fmt: ClassVar[XmlFormat]
+    # The marker sets each state looks for, built once per format (`__init_subclass__`).
+    _opener_markers: ClassVar[Markers]
+    _block_markers: ClassVar[Markers]
+    _raw_markers: ClassVar[Markers]
+    _body_markers: ClassVar[Markers]
+    _value_markers: ClassVar[Markers]
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if "fmt" in cls.__dict__:
+            fmt = cls.fmt
+            block_close = [fmt.block_close] if fmt.block_close else []
+            cls._opener_markers = Markers(fmt.openers())
+            cls._block_markers = Markers(fmt.call_opens() + block_close)
+            cls._raw_markers = Markers((fmt.call_close,))
+            cls._body_markers = Markers([fmt.param_open, fmt.body_close, fmt.call_close, *block_close])
+            cls._value_markers = Markers((fmt.value_close,))
 
     def __init__(self, tools: Sequence[ToolSpec]) -> None:
         super().__init__(tools)
-        self._out = Collector(self.emitter)
-        self._buf = ""
-        self._state = TEXT
-        self._skip_ws = False    # drop whitespace before the next text (after a call)
         self._spec: ToolSpec | None = None
         self._writer = ArgsWriter()
         self._types: frozenset[str] | None = None
@@ -155,136 +169,129 @@ class XmlToolParser(StepParser):
         self._tail: list[str] = []
         self._in_block = False
         self._opener = self.fmt.call_open  # the call marker as written (for RAW content)
-        self._steps = {TEXT: self._text, BLOCK: self._block, HEADER: self._header, BODY: self._body,
-                       KEY: self._key, VALUE: self._value, TAIL: self._tail_step, RAW: self._raw}
 
+    def initial_state(self) -> State:
+        return self._text
 
     # -- text outside calls -------------------------------------------------------------
 
-    def _text(self, final: bool) -> bool:
-        return self._plain(self.fmt.openers(), final, self._opened)
+    def _text(self) -> bool:
+        return self._plain(self._opener_markers, self._opened)
 
-    def _block(self, final: bool) -> bool:
-        fmt = self.fmt
-        markers = fmt.call_opens() + ([fmt.block_close] if fmt.block_close else [])
-        return self._plain(markers, final, self._block_marker)
+    def _block(self) -> bool:
+        return self._plain(self._block_markers, self._block_marker)
 
-    def _plain(self, markers: list[str], final: bool, on_marker: Callable[[str], None]) -> bool:
+    def _plain(self, markers: Markers, on_marker: Callable[[str], None]) -> bool:
         """Text up to the first of `markers` is content (after a call, minus leading
         whitespace); the marker goes to `on_marker`."""
-        buf = self._buf
-        if self._skip_ws:
-            buf = buf.lstrip()
-        at, marker = find_marker(buf, markers)
+        marker = self.content_until(markers)
         if marker is None:
-            at = len(buf) if final else at
-        if at:
-            self._out.content(buf[:at])
-            self._skip_ws = False
-        if marker is None:
-            self._buf = buf[at:] if not final else ""
             return False
-        self._buf = buf[at + len(marker):]
+        self.buf = self.buf[len(marker):]
         on_marker(marker)
         return True
 
     def _opened(self, marker: str) -> None:
         if self.fmt.block_open is not None:
-            self._state, self._in_block, self._skip_ws = BLOCK, True, True
+            self.state, self._in_block, self.strip_next = self._block, True, True
         else:
-            self._state, self._opener = HEADER, marker
+            self.state, self._opener = self._header, marker
 
     def _block_marker(self, marker: str) -> None:
         if marker != self.fmt.block_close:
-            self._state, self._opener = HEADER, marker
+            self.state, self._opener = self._header, marker
         else:
-            self._state, self._in_block, self._skip_ws = TEXT, False, True
+            self.state, self._in_block, self.strip_next = self._text, False, True
 
     # -- a call's header ----------------------------------------------------------------
 
-    def _header(self, final: bool) -> bool:
-        status, name, n = match(self._buf, self.fmt.header, final)
+    def _header(self) -> bool:
+        final = self.eof
+        status, name, n = match(self.buf, self.fmt.header, final)
         if status == NEED:
             if not final:
                 return False
             status = BAD
         if status == BAD:
             # Not a call at all: the marker was text; read on as text.
-            self._out.content(self._opener)
-            self._state, self._skip_ws = (BLOCK if self._in_block else TEXT), False
+            self.out.content(self._opener)
+            self.state, self.strip_next = (self._block if self._in_block else self._text), False
             return True
-        raw, self._buf = self._buf[:n], self._buf[n:]
-        if not self._accepts(name):
-            self._out.content(self._opener + raw)
-            self._state = RAW
+        raw, self.buf = self.buf[:n], self.buf[n:]
+        if not self.accepts(name):
+            self.out.content(self._opener + raw)
+            self.state = self._raw
             return True
         self._spec, self._writer = self.tools.get(name), ArgsWriter()
-        self._out.start(name, self._writer.open())
-        self._state = BODY
+        self.out.start(name, self._writer.open())
+        self.state = self._body
         return True
 
-    def _raw(self, final: bool) -> bool:
-        at, marker = find_marker(self._buf, [self.fmt.call_close])
-        end = at + len(marker) if marker else (len(self._buf) if final else at)
-        self._out.content(self._buf[:end])
-        self._buf = self._buf[end:]
+    def _raw(self) -> bool:
+        final = self.eof
+        at, marker = self._raw_markers.split(self.buf)
+        end = at + len(marker) if marker else (len(self.buf) if final else at)
+        self.out.content(self.buf[:end])
+        self.buf = self.buf[end:]
         if marker is None:
             return False
-        self._state, self._skip_ws = (BLOCK if self._in_block else TEXT), self._in_block
+        self.state, self.strip_next = (self._block if self._in_block else self._text), self._in_block
         return True
 
     # -- a call's parameters ------------------------------------------------------------
 
-    def _body(self, final: bool) -> bool:
+    def _body(self) -> bool:
+        final = self.eof
         fmt = self.fmt
-        closers = [fmt.param_open, fmt.body_close, fmt.call_close] + ([fmt.block_close] if fmt.block_close else [])
-        at, marker = find_marker(self._buf, closers)
+        at, marker = self._body_markers.split(self.buf)
         if marker is None:  # stray text inside a call is the format's, not content
-            self._buf = "" if final else self._buf[at:]
+            self.buf = "" if final else self.buf[at:]
             return False
-        self._buf = self._buf[at + len(marker):]
+        self.buf = self.buf[at + len(marker):]
         if marker == fmt.param_open:
-            self._state = KEY
+            self.state = self._key
             return True
-        self._out.args(self._writer.close())
+        self.out.args(self._writer.close())
         if marker == fmt.body_close:
-            self._tail, self._state = list(fmt.tail), TAIL
+            self._tail, self.state = list(fmt.tail), self._tail_step
         elif marker == fmt.call_close:
             self._after_call()
         else:
-            self._state, self._in_block, self._skip_ws = TEXT, False, True
+            self.state, self._in_block, self.strip_next = self._text, False, True
         return True
 
-    def _key(self, final: bool) -> bool:
-        status, name, n = (BAD, "", 0) if final else match(self._buf, self.fmt.key, False)
+    def _key(self) -> bool:
+        final = self.eof
+        status, name, n = (BAD, "", 0) if final else match(self.buf, self.fmt.key, False)
         if status == NEED:
             return False
-        self._state = BODY
+        self.state = self._body
         if status != OK:
             return not final  # a broken parameter is skipped (cut short: dropped)
-        self._buf = self._buf[n:]
-        self._out.args(self._writer.key(name))
+        self.buf = self.buf[n:]
+        self.out.args(self._writer.key(name))
         self._types = param_types(self._spec, name)
         if streams_as_string(self._types):
             self._string = StringValue(self.fmt.trim, nullable=bool(self._types and "null" in self._types))
         else:
             self._string, self._typed = None, []
-        self._state = VALUE
+        self.state = self._value
         return True
 
-    def _value(self, final: bool) -> bool:
-        at, marker = find_marker(self._buf, [self.fmt.value_close])
-        piece = self._buf[:at]
+    def _value(self) -> bool:
+        final = self.eof
+        at, marker = self._value_markers.split(self.buf)
+        piece = self.buf[:at]
         if self._string is not None:
-            self._out.args(self._string.feed(piece))
+            self.out.args(self._string.feed(piece))
         else:
             self._typed.append(piece)
         if marker is None and not final:
-            self._buf = self._buf[at:]
+            self.buf = self.buf[at:]
             return False
-        self._buf = self._buf[at + len(marker):] if marker else ""
-        self._out.args(self._end_value())
-        self._state = BODY
+        self.buf = self.buf[at + len(marker):] if marker else ""
+        self.out.args(self._end_value())
+        self.state = self._body
         return marker is not None
 
     def _end_value(self) -> str:
@@ -293,12 +300,13 @@ class XmlToolParser(StepParser):
         raw = self.fmt.trim.apply("".join(self._typed))
         return dumps(convert(raw, self._types))
 
-    def _tail_step(self, final: bool) -> bool:
+    def _tail_step(self) -> bool:
+        final = self.eof
         while self._tail:
-            rest = self._buf.lstrip()
+            rest = self.buf.lstrip()
             marker = self._tail[0]
             if rest.startswith(marker):
-                self._buf = rest[len(marker):]
+                self.buf = rest[len(marker):]
                 self._tail.pop(0)
             elif marker.startswith(rest) and not final:
                 return False
@@ -309,4 +317,4 @@ class XmlToolParser(StepParser):
         return True
 
     def _after_call(self) -> None:
-        self._state, self._skip_ws = (BLOCK if self._in_block else TEXT), True
+        self.state, self.strip_next = (self._block if self._in_block else self._text), True

@@ -22,7 +22,8 @@ import json
 from collections.abc import Sequence
 from typing import ClassVar
 
-from sglang_gw.parsers.tools._stream import Collector, StepParser, find_marker
+from sglang_gw.parsers._scan import Markers
+from sglang_gw.parsers.tools._machine import MachineParser, State
 from sglang_gw.parsers.types import ToolSpec
 
 __all__ = ["CohereToolParser"]
@@ -30,8 +31,7 @@ __all__ = ["CohereToolParser"]
 START_ACTION, END_ACTION = "<|START_ACTION|>", "<|END_ACTION|>"
 _DROPPED = ("<|START_RESPONSE|>", "<|END_RESPONSE|>", "<|START_THINKING|>", "<|END_THINKING|>", END_ACTION)
 _WS = " \t\r\n"
-
-TEXT, ACTION, LIST, OBJECT, LIST_END = range(5)
+_TEXT = Markers((START_ACTION, *_DROPPED))
 
 
 class _Object:
@@ -109,100 +109,93 @@ def _loads(text: str) -> object:
         return None
 
 
-class CohereToolParser(StepParser):
+class CohereToolParser(MachineParser):
     special_markers: ClassVar[tuple[str, ...]] = (START_ACTION, *_DROPPED)
 
     def __init__(self, tools: Sequence[ToolSpec]) -> None:
         super().__init__(tools)
-        self._out = Collector(self.emitter)
-        self._buf = ""
-        self._state = TEXT
-        self._skip_ws = False
         self._obj: _Object | None = None
         self._open = False      # the current object's call was started
         self._sent = 0          # parameters characters already sent
-        self._steps = {TEXT: self._text, ACTION: self._action, LIST: self._list, OBJECT: self._object,
-                       LIST_END: self._list_end}
 
-    def _at_end(self) -> None:
-        if self._state == OBJECT and self._obj is not None and not self._open:
-            self._out.content("".join(self._obj.raw))  # cut before it became a call
+    def initial_state(self) -> State:
+        return self._text
 
-    def _text(self, final: bool) -> bool:
-        buf = self._buf.lstrip() if self._skip_ws else self._buf
-        at, marker = find_marker(buf, (START_ACTION, *_DROPPED))
-        end = at if marker is not None or not final else len(buf)
-        if end:
-            self._out.content(buf[:end])
-            self._skip_ws = False
-        self._buf = buf[end:]
+    def flush(self) -> None:
+        if self.state == self._object and self._obj is not None and not self._open:
+            self.out.content("".join(self._obj.raw))  # cut before it became a call
+        super().flush()
+
+    def _text(self) -> bool:
+        marker = self.content_until(_TEXT)
         if marker is None:
             return False
-        self._buf = self._buf[len(marker):]
+        self.buf = self.buf[len(marker):]
         if marker == START_ACTION:
-            self._state = ACTION
+            self.state = self._action
         return True
 
-    def _action(self, final: bool) -> bool:
-        rest = self._buf.lstrip()
+    def _action(self) -> bool:
+        rest = self.buf.lstrip()
         if not rest:
-            self._buf = ""
+            self.buf = ""
             return False
         if rest[0] == "[":
-            self._buf, self._state = rest[1:], LIST
+            self.buf, self.state = rest[1:], self._list
         else:  # not an array: text from here
-            self._buf, self._state = rest, TEXT
+            self.buf, self.state = rest, self._text
         return True
 
-    def _list(self, final: bool) -> bool:
-        rest = self._buf.lstrip(_WS + ",")
-        self._buf = rest
+    def _list(self) -> bool:
+        rest = self.buf.lstrip(_WS + ",")
+        self.buf = rest
         if not rest:
             return False
         if rest[0] == "{":
-            self._buf, self._state = rest[1:], OBJECT
+            self.buf, self.state = rest[1:], self._object
             self._obj, self._open, self._sent = _Object(), False, 0
         elif rest[0] == "]":
-            self._buf, self._state = rest[1:], LIST_END
+            self.buf, self.state = rest[1:], self._list_end
         else:
-            self._state, self._skip_ws = TEXT, True
+            self.state, self.strip_next = self._text, True
         return True
 
-    def _list_end(self, final: bool) -> bool:
-        rest = self._buf.lstrip()
+    def _list_end(self) -> bool:
+        final = self.eof
+        rest = self.buf.lstrip()
         if not final and END_ACTION.startswith(rest):
-            self._buf = rest
+            self.buf = rest
             return False
-        self._buf = rest[len(END_ACTION):] if rest.startswith(END_ACTION) else rest
-        self._state, self._skip_ws = TEXT, True
+        self.buf = rest[len(END_ACTION):] if rest.startswith(END_ACTION) else rest
+        self.state, self.strip_next = self._text, True
         return True
 
-    def _object(self, final: bool) -> bool:
+    def _object(self) -> bool:
         obj = self._obj
         assert obj is not None
-        for i, c in enumerate(self._buf):
+        for i, c in enumerate(self.buf):
             if obj.step(c):
-                self._buf = self._buf[i + 1:]
+                self.buf = self.buf[i + 1:]
                 self._sync(obj)
                 self._close(obj)
-                self._state = LIST
+                self.state = self._list
                 return True
-        self._buf = ""
+        self.buf = ""
         self._sync(obj)
         return False
 
     def _sync(self, obj: _Object) -> None:
         """Start the call once the name is known; send the parameters written so far."""
-        if not self._open and obj.name is not None and self._accepts(obj.name):
+        if not self._open and obj.name is not None and self.accepts(obj.name):
             self._open = True
-            self._out.start(obj.name)
+            self.out.start(obj.name)
         if self._open and obj.params_object and len(obj.params) > self._sent:
-            self._out.args("".join(obj.params[self._sent:]))
+            self.out.args("".join(obj.params[self._sent:]))
             self._sent = len(obj.params)
 
     def _close(self, obj: _Object) -> None:
         if not self._open:
-            self._out.content("".join(obj.raw))
+            self.out.content("".join(obj.raw))
         elif not obj.params_object:
-            self._out.args("{}")
+            self.out.args("{}")
         self._obj, self._open = None, False

@@ -33,8 +33,9 @@ from __future__ import annotations
 import json
 from typing import ClassVar
 
+from sglang_gw.parsers._scan import Markers
 from sglang_gw.parsers.tools._json_stream import JsonScanner
-from sglang_gw.parsers.tools._machine import MAX_HEAD, MachineParser, Markers, State
+from sglang_gw.parsers.tools._machine import MAX_HEAD, MachineParser, State
 from sglang_gw.parsers.tools._section import SectionParser, tool_name
 
 __all__ = ["DeepSeekV3ToolParser", "DeepSeekV31ToolParser", "DeepSeekV32ToolParser"]
@@ -87,13 +88,13 @@ _INVOKE_END = f"</{_DSML}invoke>"
 _PARAM = f'<{_DSML}parameter name="'
 _PARAM_END = f"</{_DSML}parameter>"
 
-_TEXT = Markers(_FC_BEGIN, _TC_BEGIN)
-_SECTION = Markers(_INVOKE, *_ENDS)
-_INVOKE_HEAD = Markers('">', _INVOKE, _INVOKE_END, *_ENDS)
-_UNIT = Markers(_INVOKE_END, _INVOKE, *_ENDS)
-_PARAMS = Markers(_PARAM, _INVOKE_END, _INVOKE, *_ENDS)
-_PARAM_HEAD = Markers('">', _PARAM_END, _INVOKE_END, _INVOKE, *_ENDS)
-_VALUE = Markers(_PARAM_END, _INVOKE_END)
+_TEXT = Markers((_FC_BEGIN, _TC_BEGIN))
+_SECTION = Markers((_INVOKE, *_ENDS))
+_INVOKE_HEAD = Markers(('">', _INVOKE, _INVOKE_END, *_ENDS))
+_UNIT = Markers((_INVOKE_END, _INVOKE, *_ENDS))
+_PARAMS = Markers((_PARAM, _INVOKE_END, _INVOKE, *_ENDS))
+_PARAM_HEAD = Markers(('">', _PARAM_END, _INVOKE_END, _INVOKE, *_ENDS))
+_VALUE = Markers((_PARAM_END, _INVOKE_END))
 
 
 def _escape(text: str) -> str:
@@ -106,7 +107,6 @@ class DeepSeekV32ToolParser(MachineParser):
     # DSML is plain text (the bars are ordinary characters), so no token must be kept.
     special_markers: ClassVar[tuple[str, ...]] = ()
 
-    _head = ""  # an invoke's or a parameter's head as read so far
     _params = 0  # parameters of the current invoke
     _scanner: JsonScanner
     _value: list[str]  # a typed value, held until its end tag
@@ -115,12 +115,7 @@ class DeepSeekV32ToolParser(MachineParser):
         return self._text
 
     def _text(self) -> bool:
-        text, marker = self.until(_TEXT)
-        self.out.text(text)
-        if marker is None:
-            return False
-        self.out.markup()
-        return self.goto(self._section)
+        return self.text_until(_TEXT) is not None and self.goto(self._section)
 
     def _section(self) -> bool:
         _, marker = self.until(_SECTION)
@@ -130,26 +125,16 @@ class DeepSeekV32ToolParser(MachineParser):
             self.out.markup_end()
             return self.goto(self._text)
         self.hold(marker)
-        self._head = ""
+        self.head = ""
         return self.goto(self._invoke_head)
 
     def _invoke_head(self) -> bool:
-        text, marker = self.until(_INVOKE_HEAD)
-        self.hold(text)
-        self._head += text
-        if len(self._head) > MAX_HEAD:
-            return self._not_a_call()
-        if marker is None:
+        done = self.read_head(_INVOKE_HEAD, '">')
+        if done is None:
             return False
-        if marker != '">':
-            self.pos -= len(marker)
+        name = tool_name(self.head) if done else None
+        if name is None or '"' in name or not self.open_call(name):
             return self._not_a_call()
-        self.hold(marker)
-        name = tool_name(self._head)
-        if name is None or '"' in name or not self.accepts(name):
-            return self._not_a_call()
-        self.held = None
-        self.out.start(name)
         self._params = 0
         return self.goto(self._body)
 
@@ -199,7 +184,7 @@ class DeepSeekV32ToolParser(MachineParser):
         if marker is None:
             return False
         if marker == _PARAM:
-            self._head = ""
+            self.head = ""
             return self.goto(self._param_head)
         return self._invoke_done(marker)
 
@@ -211,14 +196,14 @@ class DeepSeekV32ToolParser(MachineParser):
 
     def _param_head(self) -> bool:
         text, marker = self.until(_PARAM_HEAD)
-        self._head += text
-        if len(self._head) > MAX_HEAD or marker not in (None, '">'):
+        self.head += text
+        if len(self.head) > MAX_HEAD or marker not in (None, '">'):
             if marker is not None:
                 self.pos -= len(marker)
             return self.goto(self._unit_tail)  # a broken tag ends the call here
         if marker is None:
             return False
-        key, _, attrs = self._head.partition('"')
+        key, _, attrs = self.head.partition('"')
         self.out.args(("{" if self._params == 0 else ", ") + json.dumps(key, ensure_ascii=False) + ": ")
         self._params += 1
         if 'string="false' in attrs:  # the tag's closing `">` was the marker

@@ -22,7 +22,8 @@ import re
 from collections.abc import Sequence
 from typing import ClassVar
 
-from sglang_gw.parsers.tools._stream import Collector, StepParser, find_marker
+from sglang_gw.parsers._scan import Markers
+from sglang_gw.parsers.tools._machine import MachineParser, State
 from sglang_gw.parsers.types import ToolSpec
 
 __all__ = ["GptOssToolParser"]
@@ -33,101 +34,97 @@ _ENDS = (END, RETURN, CALL)
 _HEADER_OPENERS = (START, CHANNEL, CONSTRAIN)
 _ALL = (START, END, MESSAGE, CHANNEL, CONSTRAIN, RETURN, CALL)
 _FIRST_HEADER = (CHANNEL, START, CONSTRAIN, MESSAGE, " to=", "to=")  # how a reply may begin
+_ANY = Markers(_ALL)
+_HEADER_END = Markers((MESSAGE, *_ENDS))
 _RECIPIENT = re.compile(r"to=([^\s<]+)")
 _MAX_HEADER = 1024
 
-BEGIN, TEXT, HEADER, BODY, CALLING = range(5)
 
-
-class GptOssToolParser(StepParser):
+class GptOssToolParser(MachineParser):
     special_markers: ClassVar[tuple[str, ...]] = _ALL
 
     def __init__(self, tools: Sequence[ToolSpec]) -> None:
         super().__init__(tools)
-        self._out = Collector(self.emitter)
-        self._buf = ""
-        self._state = BEGIN
-        self._skip_ws = False
         self._args_started = False
         self._args_ws: list[str] = []  # trailing whitespace of the arguments, held
-        self._steps = {BEGIN: self._begin, TEXT: self._text, HEADER: self._header, BODY: self._body,
-                       CALLING: self._calling}
 
-    def _at_end(self) -> None:
-        if self._state == CALLING:
+    def initial_state(self) -> State:
+        return self._begin
+
+    def flush(self) -> None:
+        if self.state == self._calling:
             self._close_call()
+        super().flush()
 
-    def _begin(self, final: bool) -> bool:
+    def _begin(self) -> bool:
         """Does the reply open inside a header? Hold while it may."""
-        buf = self._buf
+        final = self.eof
+        buf = self.buf
         if any(buf.startswith(h) for h in _FIRST_HEADER):
-            self._state = HEADER
+            self.state = self._header
         elif not final and any(h.startswith(buf) for h in _FIRST_HEADER):
             return False
         else:
-            self._state = TEXT
+            self.state = self._text
         return True
 
-    def _text(self, final: bool) -> bool:
-        buf = self._buf.lstrip() if self._skip_ws else self._buf
-        at, marker = find_marker(buf, _ALL)
-        end = at if marker is not None or not final else len(buf)
-        if end:
-            self._out.content(buf[:end])
-            self._skip_ws = False
-        self._buf = buf[end:]
+    def _text(self) -> bool:
+        marker = self.content_until(_ANY)
         if marker is None:
             return False
         if marker in _HEADER_OPENERS:
-            self._state = HEADER  # the marker stays: the header parse reads it
+            self.state = self._header  # the marker stays: the header parse reads it
         elif marker == MESSAGE:
-            self._buf, self._state = self._buf[len(marker):], BODY
+            self.buf, self.state = self.buf[len(marker):], self._body
         else:
-            self._buf, self._skip_ws = self._buf[len(marker):], True
+            self.buf, self.strip_next = self.buf[len(marker):], True
         return True
 
-    def _header(self, final: bool) -> bool:
-        at, marker = find_marker(self._buf, (MESSAGE, *_ENDS))
+    def _header(self) -> bool:
+        final = self.eof
+        at, marker = _HEADER_END.split(self.buf)
         if marker is None or at > _MAX_HEADER:
             return self._not_a_header(final)
-        header, self._buf = self._buf[:at], self._buf[at + len(marker):]
+        header, self.buf = self.buf[:at], self.buf[at + len(marker):]
         if marker != MESSAGE:
-            self._state, self._skip_ws = TEXT, True
+            self.state, self.strip_next = self._text, True
             return True
         name = _function_name(header)
-        if name is not None and self._accepts(name):
-            self._out.start(name)
+        if name is not None and self.accepts(name):
+            self.out.start(name)
             self._args_started, self._args_ws = False, []
-            self._state = CALLING
+            self.state = self._calling
         else:
-            self._state = BODY
+            self.state = self._body
         return True
 
     def _not_a_header(self, final: bool) -> bool:
         """No `<|message|>` within reach: drop the would-be header (plain text if it holds no
         harmony token, e.g. a reply that starts with "to=") and read on as text."""
-        if not final and len(self._buf) <= _MAX_HEADER:
+        if not final and len(self.buf) <= _MAX_HEADER:
             return False
-        cut = min(len(self._buf), _MAX_HEADER)
-        if "<|" not in self._buf[:cut]:
-            self._out.content(self._buf[:cut])
-        self._buf, self._state = self._buf[cut:], TEXT
+        cut = min(len(self.buf), _MAX_HEADER)
+        if "<|" not in self.buf[:cut]:
+            self.out.content(self.buf[:cut])
+        self.buf, self.state = self.buf[cut:], self._text
         return True
 
-    def _body(self, final: bool) -> bool:
-        at, marker = find_marker(self._buf, _ALL)
-        end = at if marker is not None or not final else len(self._buf)
-        self._out.content(self._buf[:end])
-        self._buf = self._buf[end:]
+    def _body(self) -> bool:
+        final = self.eof
+        at, marker = _ANY.split(self.buf)
+        end = at if marker is not None or not final else len(self.buf)
+        self.out.content(self.buf[:end])
+        self.buf = self.buf[end:]
         if marker is None:
             return False
         self._end_message(marker)
         return True
 
-    def _calling(self, final: bool) -> bool:
-        at, marker = find_marker(self._buf, _ALL)
-        self._arguments(self._buf[:at] if marker is not None or not final else self._buf)
-        self._buf = self._buf[at:] if marker is not None or not final else ""
+    def _calling(self) -> bool:
+        final = self.eof
+        at, marker = _ANY.split(self.buf)
+        self._arguments(self.buf[:at] if marker is not None or not final else self.buf)
+        self.buf = self.buf[at:] if marker is not None or not final else ""
         if marker is None:
             return False
         self._close_call()
@@ -136,11 +133,11 @@ class GptOssToolParser(StepParser):
 
     def _end_message(self, marker: str) -> None:
         if marker in _ENDS:
-            self._buf, self._state, self._skip_ws = self._buf[len(marker):], TEXT, True
+            self.buf, self.state, self.strip_next = self.buf[len(marker):], self._text, True
         elif marker == MESSAGE:  # a body with no header: read on as content
-            self._buf, self._state = self._buf[len(marker):], BODY
+            self.buf, self.state = self.buf[len(marker):], self._body
         else:  # a new header without an end marker
-            self._state = HEADER
+            self.state = self._header
 
     def _arguments(self, text: str) -> None:
         if not self._args_started:
@@ -151,14 +148,14 @@ class GptOssToolParser(StepParser):
         if not body:
             self._args_ws.append(text)
             return
-        self._out.args("".join(self._args_ws) + body)
+        self.out.args("".join(self._args_ws) + body)
         self._args_ws = [text[len(body):]]
         self._args_started = True
 
     def _close_call(self) -> None:
         if not self._args_started:
-            self._out.args("{}")
-        self._args_ws, self._args_started, self._state = [], False, TEXT
+            self.out.args("{}")
+        self._args_ws, self._args_started, self.state = [], False, self._text
 
 
 def _function_name(header: str) -> str | None:

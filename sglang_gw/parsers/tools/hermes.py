@@ -17,15 +17,16 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from sglang_gw.parsers._scan import Markers
 from sglang_gw.parsers.tools._json_call import CallObject, JsonCallsParser
-from sglang_gw.parsers.tools._machine import Markers, State
+from sglang_gw.parsers.tools._machine import State
 
 __all__ = ["HermesToolParser"]
 
 _OPEN = "<tool_call>"
 _CLOSE = "</tool_call>"
-_TEXT = Markers(_OPEN)
-_TAIL = Markers(_OPEN, _CLOSE)
+_TEXT = Markers((_OPEN,))
+_TAIL = Markers((_OPEN, _CLOSE))
 
 
 class HermesToolParser(JsonCallsParser):
@@ -37,14 +38,9 @@ class HermesToolParser(JsonCallsParser):
         return self._text
 
     def _text(self) -> bool:
-        text, marker = self.until(_TEXT)
-        self.out.text(text)
-        if marker is None:
-            return False
-        return self._open_block()
+        return self.text_until(_TEXT) is not None and self._open_block()
 
     def _open_block(self) -> bool:
-        self.out.markup()
         self.hold(_OPEN)
         return self.goto(self._block)
 

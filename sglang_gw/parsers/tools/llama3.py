@@ -14,13 +14,14 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from sglang_gw.parsers.tools._machine import Markers, State
+from sglang_gw.parsers._scan import Markers
+from sglang_gw.parsers.tools._machine import State
 from sglang_gw.parsers.tools.json_tools import JsonToolParser
 
 __all__ = ["Llama3ToolParser"]
 
 _TAG = "<|python_tag|>"
-_TEXT = Markers(_TAG)
+_TEXT = Markers((_TAG,))
 
 
 class Llama3ToolParser(JsonToolParser):
@@ -30,12 +31,7 @@ class Llama3ToolParser(JsonToolParser):
         return self._text
 
     def _text(self) -> bool:
-        text, marker = self.until(_TEXT)
-        self.out.text(text)
-        if marker is None:
-            return False
-        self.out.markup()
-        return self.goto(self._after_tag)
+        return self.text_until(_TEXT) is not None and self.goto(self._after_tag)
 
     def _after_tag(self) -> bool:
         self.skip_ws()

@@ -16,11 +16,10 @@ from __future__ import annotations
 from typing import ClassVar
 
 from sglang_gw.parsers.tools._json_args import Trim
-from sglang_gw.parsers.tools._xml_stream import WS, Lit, Name, XmlFormat, XmlToolParser
+from sglang_gw.parsers.tools._xml_stream import NAME_ATTR, XmlFormat, XmlToolParser
 
 __all__ = ["MinimaxM2ToolParser"]
 
-_NAME_ATTR = (WS, Lit("name="), WS, Lit('"'), Name('"'), Lit('"'), WS, Lit(">"))
 
 
 class MinimaxM2ToolParser(XmlToolParser):
@@ -29,9 +28,9 @@ class MinimaxM2ToolParser(XmlToolParser):
         block_close="</minimax:tool_call>",
         call_open="<invoke",
         call_close="</invoke>",
-        header=_NAME_ATTR,
+        header=NAME_ATTR,
         param_open="<parameter",
-        key=_NAME_ATTR,
+        key=NAME_ATTR,
         value_close="</parameter>",
         body_close="</invoke>",
         trim=Trim(lead="\n", lead_max=-1, trail="\n", trail_max=-1),

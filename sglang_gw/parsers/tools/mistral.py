@@ -20,16 +20,16 @@ import secrets
 import string
 from typing import ClassVar
 
+from sglang_gw.parsers._scan import Markers
 from sglang_gw.parsers.tools._json_call import JsonCallsParser
-from sglang_gw.parsers.tools._json_stream import JsonScanner
-from sglang_gw.parsers.tools._machine import MAX_HEAD, Markers, State
+from sglang_gw.parsers.tools._machine import MAX_HEAD, State
 
 __all__ = ["MistralToolParser", "mistral_call_id"]
 
 _CALLS = "[TOOL_CALLS]"
 _ARGS = "[ARGS]"
 _CALL_ID = "[CALL_ID]"
-_TEXT = Markers(_CALLS)
+_TEXT = Markers((_CALLS,))
 _NAME_CHARS = re.compile(r"[A-Za-z0-9_.\-]*")
 _ID_CHARS = re.compile(r"[A-Za-z0-9]*")
 _ALNUM = string.ascii_letters + string.digits
@@ -47,8 +47,6 @@ class MistralToolParser(JsonCallsParser):
     _name = ""
     _id = ""
     _to_content = False  # an undeclared tool: its arguments are content
-    _scanner: JsonScanner
-    _args_sent = False
 
     def initial_state(self) -> State:
         return self._text
@@ -57,11 +55,8 @@ class MistralToolParser(JsonCallsParser):
         return mistral_call_id()
 
     def _text(self) -> bool:
-        text, marker = self.until(_TEXT)
-        self.out.text(text)
-        if marker is None:
+        if self.text_until(_TEXT) is None:
             return False
-        self.out.markup()
         self.hold(_CALLS)
         self._name = ""
         return self.goto(self._calls)
@@ -140,30 +135,9 @@ class MistralToolParser(JsonCallsParser):
         else:
             self.release_held()
             self._to_content = True
-        return self.goto(self._args_start)
-
-    def _args_start(self) -> bool:
-        self.skip_ws()
-        if not self.more():
-            return False
-        self._scanner = JsonScanner()
-        self._args_sent = False
-        return self.goto(self._args)
-
-    def _args(self) -> bool:
-        piece = self.scan(self._scanner)
-        if self._to_content:
-            self.out.text(piece)
-        else:
-            self.out.args(piece)
-            self._args_sent = self._args_sent or bool(piece)
-        if self._scanner.done or self._scanner.failed:
-            return self._call_end()
-        return False
+        return self.read_json_args(self._call_end, as_content=self._to_content)
 
     def _call_end(self) -> bool:
         if not self._to_content:
-            if not self._args_sent:
-                self.out.args("{}")  # `[ARGS]` followed by no JSON at all
             self.out.markup_end()
         return self.goto(self._text)

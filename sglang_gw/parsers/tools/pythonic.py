@@ -23,20 +23,20 @@ import re
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from sglang_gw.parsers._scan import Markers
 from sglang_gw.parsers.tools._arg_types import jsonable, loads_strict
 from sglang_gw.parsers.tools._json_args import ArgsWriter, dumps
-from sglang_gw.parsers.tools._stream import Collector, StepParser, find_marker
+from sglang_gw.parsers.tools._machine import MachineParser, State
 from sglang_gw.parsers.types import ToolSpec
 
 __all__ = ["PythonicToolParser"]
 
 _START, _END = "<|python_start|>", "<|python_end|>"
+_TEXT = Markers(("[", _START, _END))
 _HEAD = re.compile(r"\s*([A-Za-z_][\w.]*)\s*\(")
 _MAYBE_HEAD = re.compile(r"\s*(?:[A-Za-z_][\w.]*\s*)?")
 _MAX_HEAD = 256
 _KWARG = re.compile(r"\s*([A-Za-z_]\w*)\s*=(.*)", re.DOTALL)
-
-TEXT, PROBE, ARGS, SKIP, AFTER, NEXT = range(6)
 
 
 class _Lexer:
@@ -90,134 +90,130 @@ class _Lexer:
         return i + 1
 
 
-class PythonicToolParser(StepParser):
+class PythonicToolParser(MachineParser):
     special_markers: ClassVar[tuple[str, ...]] = (_START, _END)
 
     def __init__(self, tools: Sequence[ToolSpec]) -> None:
         super().__init__(tools)
-        self._out = Collector(self.emitter)
-        self._buf = ""
-        self._state = TEXT
-        self._skip_ws = False
         self._lexer = _Lexer()
         self._segment: list[str] = []
         self._writer = ArgsWriter()
-        self._steps = {TEXT: self._text, PROBE: self._probe, ARGS: self._args, SKIP: self._skip,
-                       AFTER: self._after, NEXT: self._next}
 
 
     # -- text and the start of a list ---------------------------------------------------
 
-    def _text(self, final: bool) -> bool:
-        buf = self._buf.lstrip() if self._skip_ws else self._buf
-        at, marker = find_marker(buf, ["[", _START, _END])
-        end = at if marker is not None or not final else len(buf)
-        if end:
-            self._out.content(buf[:end])
-            self._skip_ws = False
+    def initial_state(self) -> State:
+        return self._text
+
+    def _text(self) -> bool:
+        marker = self.content_until(_TEXT)
         if marker is None:
-            self._buf = buf[end:]
             return False
-        self._buf = buf[at + len(marker):]
+        self.buf = self.buf[len(marker):]
         if marker == "[":
-            self._state = PROBE
+            self.state = self._probe
         return True
 
     def _head(self, final: bool) -> tuple[str, str, int]:
         """("ok", name, length) | ("need", "", 0) | ("bad", "", 0) for `name(` at the start."""
-        m = _HEAD.match(self._buf)
+        m = _HEAD.match(self.buf)
         if m and m.end() <= _MAX_HEAD:
             return "ok", m.group(1), m.end()
-        if not final and not m and len(self._buf) <= _MAX_HEAD and _MAYBE_HEAD.fullmatch(self._buf):
+        if not final and not m and len(self.buf) <= _MAX_HEAD and _MAYBE_HEAD.fullmatch(self.buf):
             return "need", "", 0
         return "bad", "", 0
 
-    def _probe(self, final: bool) -> bool:
+    def _probe(self) -> bool:
+        final = self.eof
         status, name, n = self._head(final)
         if status == "need":
             return False
-        if status == "bad" or not self._accepts(name):
-            self._out.content("[")  # a list, not a call list: text again
-            self._state, self._skip_ws = TEXT, False
+        if status == "bad" or not self.accepts(name):
+            self.out.content("[")  # a list, not a call list: text again
+            self.state, self.strip_next = self._text, False
             return True
         self._open_call(name, n)
         return True
 
     def _open_call(self, name: str, n: int) -> None:
-        self._buf = self._buf[n:]
+        self.buf = self.buf[n:]
         self._writer, self._lexer, self._segment = ArgsWriter(), _Lexer(), []
-        self._out.start(name, self._writer.open())
-        self._state = ARGS
+        self.out.start(name, self._writer.open())
+        self.state = self._args
 
     # -- inside a call --------------------------------------------------------------------
 
-    def _args(self, final: bool) -> bool:
-        i, event = self._lexer.scan(self._buf, final)
-        self._segment.append(self._buf[:i])
+    def _args(self) -> bool:
+        final = self.eof
+        i, event = self._lexer.scan(self.buf, final)
+        self._segment.append(self.buf[:i])
         if event in ("", "hold"):
-            self._buf = self._buf[i:]
+            self.buf = self.buf[i:]
             if final:
                 self._emit_argument(self._cut_segment())
             return False
-        self._buf = self._buf[i + 1:]
+        self.buf = self.buf[i + 1:]
         self._emit_argument("".join(self._segment))
         self._segment = []
         if event == ")":
-            self._out.args(self._writer.close())
-            self._state = AFTER
+            self.out.args(self._writer.close())
+            self.state = self._after
         return True
 
     def _cut_segment(self) -> str:
         """The argument cut short, its open string closed so it can still be read."""
-        text = "".join(self._segment) + self._buf
+        text = "".join(self._segment) + self.buf
         return text + self._lexer.quote if self._lexer.quote and not self._lexer.escape else text
 
     def _emit_argument(self, source: str) -> None:
         parsed = _keyword(source)
         if parsed is not None:
-            self._out.args(self._writer.key(parsed[0]) + dumps(parsed[1]))
+            self.out.args(self._writer.key(parsed[0]) + dumps(parsed[1]))
 
-    def _skip(self, final: bool) -> bool:
+    def _skip(self) -> bool:
         """An undeclared call inside a list: its source is content."""
+        final = self.eof
         while True:
-            i, event = self._lexer.scan(self._buf, final)
+            i, event = self._lexer.scan(self.buf, final)
             if event != ",":
                 break
-            self._out.content(self._buf[:i + 1])
-            self._buf = self._buf[i + 1:]
-        end = i + 1 if event == ")" else (len(self._buf) if final else i)
-        self._out.content(self._buf[:end])
-        self._buf = self._buf[end:]
+            self.out.content(self.buf[:i + 1])
+            self.buf = self.buf[i + 1:]
+        end = i + 1 if event == ")" else (len(self.buf) if final else i)
+        self.out.content(self.buf[:end])
+        self.buf = self.buf[end:]
         if event == ")":
-            self._state = AFTER
+            self.state = self._after
             return True
         return False
 
     # -- between calls ------------------------------------------------------------------
 
-    def _after(self, final: bool) -> bool:
-        rest = self._buf.lstrip()
+    def _after(self) -> bool:
+        final = self.eof
+        rest = self.buf.lstrip()
         if not rest and not final:
-            self._buf = ""
+            self.buf = ""
             return False
         if rest[:1] == ",":
-            self._buf, self._state = rest[1:], NEXT
+            self.buf, self.state = rest[1:], self._next
         else:  # `]` ends the list; anything else ends it too, as text
-            self._buf = rest[1:] if rest[:1] == "]" else rest
-            self._state, self._skip_ws = TEXT, True
+            self.buf = rest[1:] if rest[:1] == "]" else rest
+            self.state, self.strip_next = self._text, True
         return True
 
-    def _next(self, final: bool) -> bool:
+    def _next(self) -> bool:
+        final = self.eof
         status, name, n = self._head(final)
         if status == "need":
             return False
-        if status == "ok" and self._accepts(name):
+        if status == "ok" and self.accepts(name):
             self._open_call(name, n)
         elif status == "ok":
-            self._out.content(self._buf[:n].lstrip())
-            self._buf, self._lexer, self._state = self._buf[n:], _Lexer(), SKIP
+            self.out.content(self.buf[:n].lstrip())
+            self.buf, self._lexer, self.state = self.buf[n:], _Lexer(), self._skip
         else:
-            self._state, self._skip_ws = TEXT, True
+            self.state, self.strip_next = self._text, True
         return True
 
 

@@ -18,11 +18,10 @@ import string
 from typing import ClassVar
 
 from sglang_gw.parsers.tools._json_args import Trim
-from sglang_gw.parsers.tools._xml_stream import WS, Lit, Name, XmlFormat, XmlToolParser
+from sglang_gw.parsers.tools._xml_stream import NAME_ATTR, WS, Lit, XmlFormat, XmlToolParser
 
 __all__ = ["Step3ToolParser"]
 
-_NAME_ATTR = (WS, Lit("name="), WS, Lit('"'), Name('"'), Lit('"'), WS, Lit(">"))
 _WHITESPACE = string.whitespace
 
 
@@ -32,9 +31,9 @@ class Step3ToolParser(XmlToolParser):
         block_close="<｜tool_calls_end｜>",
         call_open="<｜tool_call_begin｜>",
         call_close="<｜tool_call_end｜>",
-        header=(WS, Lit("function"), WS, Lit("<｜tool_sep｜>"), WS, Lit("<steptml:invoke"), *_NAME_ATTR),
+        header=(WS, Lit("function"), WS, Lit("<｜tool_sep｜>"), WS, Lit("<steptml:invoke"), *NAME_ATTR),
         param_open="<steptml:parameter",
-        key=_NAME_ATTR,
+        key=NAME_ATTR,
         value_close="</steptml:parameter>",
         body_close="</steptml:invoke>",
         tail=("<｜tool_call_end｜>",),
