@@ -73,7 +73,7 @@ WIRES: dict[str, Wire] = {
                    plain_prompt="<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>"),
 }
 # Parsers whose behaviour is not "split into two fields"; each has its own tests.
-OWN_SUITES = {"gpt_oss", "minimax_append_think"}
+OWN_SUITES = {"gpt_oss", "minimax_append_think", "passthrough"}
 
 R = "The user greets me. I should answer briefly."
 C = "Hello! How can I help?"

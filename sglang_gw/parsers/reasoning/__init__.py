@@ -36,6 +36,7 @@ REASONING_PARSERS: Registry[ReasoningParser] = Registry(
         "mistral": f"{_F}:MistralReasoningParser",
         "cohere": f"{_F}:CohereReasoningParser",
         "gpt_oss": "sglang_gw.parsers.reasoning.harmony:GptOssReasoningParser",
+        "passthrough": f"{_F}:PassthroughReasoningParser",
     },
     # The spellings SGLang and vLLM use for the same formats, so their flags carry over.
     aliases={

@@ -23,6 +23,7 @@ __all__ = [
     "MiniMaxAppendThinkReasoningParser",
     "MiniMaxReasoningParser",
     "MistralReasoningParser",
+    "PassthroughReasoningParser",
     "Qwen3ReasoningParser",
     "Qwen3ThinkingReasoningParser",
     "Step3ReasoningParser",
@@ -140,3 +141,16 @@ class CohereReasoningParser(ReasoningParser):
     content_wrappers: ClassVar[tuple[str, ...]] = (
         "<|START_RESPONSE|>", "<|END_RESPONSE|>", "<|START_TEXT|>", "<|END_TEXT|>",
     )
+
+
+class PassthroughReasoningParser(ReasoningParser):
+    """`passthrough`: no split at all. Every character is content, markers included, so
+    a deployment can name a parser explicitly and still get the model's text untouched."""
+
+    special_markers: ClassVar[tuple[str, ...]] = ()
+
+    def feed(self, text: str) -> ReasoningDelta:
+        return ReasoningDelta(content=text)
+
+    def finish(self) -> ReasoningDelta:
+        return ReasoningDelta()

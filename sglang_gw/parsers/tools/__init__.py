@@ -31,6 +31,7 @@ TOOL_PARSERS: Registry[ToolParser] = Registry(
         "minimax_m2": f"{_P}.minimax_m2:MinimaxM2ToolParser",
         "gpt_oss": f"{_P}.gpt_oss:GptOssToolParser",
         "cohere": f"{_P}.cohere:CohereToolParser",
+        "passthrough": f"{_P}.passthrough:PassthroughToolParser",
     },
     aliases={"qwen25": "hermes", "qwen": "hermes", "llama": "llama3", "glm4_moe": "glm45", "harmony": "gpt_oss",
              "deepseekv3": "deepseek_v3", "deepseekv31": "deepseek_v31", "deepseekv32": "deepseek_v32"},
