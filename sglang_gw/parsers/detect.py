@@ -34,6 +34,18 @@ def _rule(pattern: str, reasoning: str | None, tools: str | None) -> ModelRule:
 
 
 MODEL_RULES: tuple[ModelRule, ...] = (
+    # Families with their own JSON wrappers (issue 25). First: "Llama-xLAM-2" is no Llama
+    # format, and no older row names these families.
+    _rule(r"xlam", None, "xlam"),
+    _rule(r"granite-?3", None, "granite"),
+    _rule(r"granite-?4", None, "granite4"),
+    _rule(r"internlm|intern-s1", None, "internlm"),
+    _rule(r"hunyuan-a13b", None, "hunyuan_a13b"),
+    _rule(r"ernie-?4\.5", None, "ernie45"),
+    _rule(r"longcat-flash", None, "longcat"),
+    _rule(r"jamba-?2|jamba-reasoning", None, "hermes"),
+    _rule(r"jamba", None, "jamba"),
+    _rule(r"phi-?4-mini", None, "phi4_mini_json"),
     # DeepSeek. Distills keep R1's reasoning but were never taught its tool format.
     _rule(r"deepseek-r1-distill", "deepseek_r1", None),
     _rule(r"deepseek-r1|r1-1776|mai-ds-r1", "deepseek_r1", "deepseek_v3"),
@@ -107,7 +119,8 @@ def detect_tool_parser(model_id: str, special_tokens: Collection[str], template:
 
 # Special tokens that name a family on their own, checked first and in this order.
 _REASONING_TOKENS = (("<|channel|>", "gpt_oss"), ("◁think▷", "kimi"))
-_TOOL_TOKENS = (("<|channel|>", "gpt_oss"), ("<|tool_calls_section_begin|>", "kimi_k2"))
+_TOOL_TOKENS = (("<|channel|>", "gpt_oss"), ("<|tool_calls_section_begin|>", "kimi_k2"),
+                ("<|action_start|>", "internlm"), ("<|tool_call|>", "granite"))
 
 
 def _by_token(tokens: set[str], rows: tuple[tuple[str, str], ...]) -> str | None:
@@ -167,6 +180,8 @@ def _tools_by_markers(tokens: set[str], template: str | None) -> str | None:
         return "minimax_m2"
     if "<steptml:invoke" in text:
         return "step3"
+    if "<longcat_tool_call>" in text:
+        return "longcat"
     if "<tool_call>" in tokens or "<tool_call>" in text:
         return _tool_call_family(text)
     return None

@@ -32,8 +32,16 @@ TOOL_PARSERS: Registry[ToolParser] = Registry(
         "gpt_oss": f"{_P}.gpt_oss:GptOssToolParser",
         "cohere": f"{_P}.cohere:CohereToolParser",
         "passthrough": f"{_P}.passthrough:PassthroughToolParser",
+        "longcat": f"{_P}.json_families:LongCatToolParser",
+        "internlm": f"{_P}.json_families:InternLmToolParser",
+        "granite": f"{_P}.json_families:GraniteToolParser",
+        "hunyuan_a13b": f"{_P}.json_families:HunyuanToolParser",
+        "phi4_mini_json": f"{_P}.json_families:Phi4MiniToolParser",
+        "xlam": f"{_P}.json_families:XlamToolParser",
     },
     aliases={"qwen25": "hermes", "qwen": "hermes", "llama": "llama3", "glm4_moe": "glm45", "harmony": "gpt_oss",
-             "deepseekv3": "deepseek_v3", "deepseekv31": "deepseek_v31", "deepseekv32": "deepseek_v32"},
+             "deepseekv3": "deepseek_v3", "deepseekv31": "deepseek_v31", "deepseekv32": "deepseek_v32",
+             # New families that write an existing format (issue 25, item 3).
+             "jamba": "hunyuan_a13b", "granite4": "hermes", "ernie45": "hermes"},
     entry_point_group="sglang_gw.tool_parsers",
 )

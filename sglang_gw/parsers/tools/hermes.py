@@ -23,25 +23,34 @@ from sglang_gw.parsers.tools._machine import State
 
 __all__ = ["HermesToolParser"]
 
-_OPEN = "<tool_call>"
-_CLOSE = "</tool_call>"
-_TEXT = Markers((_OPEN,))
-_TAIL = Markers((_OPEN, _CLOSE))
 
 
 class HermesToolParser(JsonCallsParser):
+    """Families with the same block under other tags set `open_tag` and `close_tag`."""
+
+    open_tag: ClassVar[str] = "<tool_call>"
+    close_tag: ClassVar[str] = "</tool_call>"
     # Plain (non-special) added tokens in Qwen's vocabulary, listed so a tokenizer that
     # marks them special keeps them in the decoded text.
-    special_markers: ClassVar[tuple[str, ...]] = (_OPEN, _CLOSE)
+    special_markers: ClassVar[tuple[str, ...]] = (open_tag, close_tag)
+    _text_markers: ClassVar[Markers] = Markers((open_tag,))
+    _tail_markers: ClassVar[Markers] = Markers((open_tag, close_tag))
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._text_markers = Markers((cls.open_tag,))
+        cls._tail_markers = Markers((cls.open_tag, cls.close_tag))
+        if "special_markers" not in cls.__dict__:
+            cls.special_markers = (cls.open_tag, cls.close_tag)
 
     def initial_state(self) -> State:
         return self._text
 
     def _text(self) -> bool:
-        return self.text_until(_TEXT) is not None and self._open_block()
+        return self.text_until(self._text_markers) is not None and self._open_block()
 
     def _open_block(self) -> bool:
-        self.hold(_OPEN)
+        self.hold(self.open_tag)
         return self.goto(self._block)
 
     def _block(self) -> bool:
@@ -60,10 +69,10 @@ class HermesToolParser(JsonCallsParser):
         return self.goto(self._tail if obj.decision == "call" else self._text)
 
     def _tail(self) -> bool:
-        _, marker = self.until(_TAIL)
+        _, marker = self.until(self._tail_markers)
         if marker is None:
             return False
-        if marker == _OPEN:
+        if marker == self.open_tag:
             return self._open_block()
         self.out.markup_end()
         return self.goto(self._text)
