@@ -46,6 +46,7 @@ MODEL_RULES: tuple[ModelRule, ...] = (
     _rule(r"jamba-?2|jamba-reasoning", None, "hermes"),
     _rule(r"jamba", None, "jamba"),
     _rule(r"phi-?4-mini", None, "phi4_mini_json"),
+    _rule(r"seed-oss", "seed_oss", "seed_oss"),
     # DeepSeek. Distills keep R1's reasoning but were never taught its tool format.
     _rule(r"deepseek-r1-distill", "deepseek_r1", None),
     _rule(r"deepseek-r1|r1-1776|mai-ds-r1", "deepseek_r1", "deepseek_v3"),
@@ -118,7 +119,7 @@ def detect_tool_parser(model_id: str, special_tokens: Collection[str], template:
 
 
 # Special tokens that name a family on their own, checked first and in this order.
-_REASONING_TOKENS = (("<|channel|>", "gpt_oss"), ("◁think▷", "kimi"))
+_REASONING_TOKENS = (("<|channel|>", "gpt_oss"), ("◁think▷", "kimi"), ("<seed:think>", "seed_oss"))
 _TOOL_TOKENS = (("<|channel|>", "gpt_oss"), ("<|tool_calls_section_begin|>", "kimi_k2"),
                 ("<|action_start|>", "internlm"), ("<|tool_call|>", "granite"))
 
@@ -180,6 +181,8 @@ def _tools_by_markers(tokens: set[str], template: str | None) -> str | None:
         return "minimax_m2"
     if "<steptml:invoke" in text:
         return "step3"
+    if "<seed:tool_call>" in text:
+        return "seed_oss"
     if "<longcat_tool_call>" in text:
         return "longcat"
     if "<tool_call>" in tokens or "<tool_call>" in text:

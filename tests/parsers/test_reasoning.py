@@ -71,6 +71,9 @@ WIRES: dict[str, Wire] = {
     "cohere": Wire(None, open_prompt="<|CHATBOT_TOKEN|><|START_THINKING|>",
                    closed_prompt="<|CHATBOT_TOKEN|><|START_THINKING|><|END_THINKING|>",
                    plain_prompt="<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>"),
+    "seed_oss": Wire(None, after_end="\n", open_prompt="<seed:bos>assistant\n<seed:think>",
+                     closed_prompt="<seed:bos>assistant\n<seed:think>\nNo budget.\n</seed:think>",
+                     plain_prompt="<seed:bos>assistant\n"),
 }
 # Parsers whose behaviour is not "split into two fields"; each has its own tests.
 OWN_SUITES = {"gpt_oss", "minimax_append_think", "passthrough"}

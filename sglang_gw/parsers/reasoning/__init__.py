@@ -37,6 +37,7 @@ REASONING_PARSERS: Registry[ReasoningParser] = Registry(
         "cohere": f"{_F}:CohereReasoningParser",
         "gpt_oss": "sglang_gw.parsers.reasoning.harmony:GptOssReasoningParser",
         "passthrough": f"{_F}:PassthroughReasoningParser",
+        "seed_oss": f"{_F}:SeedOssReasoningParser",
     },
     # The spellings SGLang and vLLM use for the same formats, so their flags carry over.
     aliases={

@@ -26,6 +26,7 @@ __all__ = [
     "PassthroughReasoningParser",
     "Qwen3ReasoningParser",
     "Qwen3ThinkingReasoningParser",
+    "SeedOssReasoningParser",
     "Step3ReasoningParser",
 ]
 
@@ -154,3 +155,11 @@ class PassthroughReasoningParser(ReasoningParser):
 
     def finish(self) -> ReasoningDelta:
         return ReasoningDelta()
+
+
+class SeedOssReasoningParser(ReasoningParser):
+    """Seed-OSS: `<seed:think>…</seed:think>`, written by the model (budget reflections
+    inside stay reasoning); `thinking_budget=0` writes a whole block into the prompt."""
+
+    start = "<seed:think>"
+    end = "</seed:think>"

@@ -38,6 +38,7 @@ TOOL_PARSERS: Registry[ToolParser] = Registry(
         "hunyuan_a13b": f"{_P}.json_families:HunyuanToolParser",
         "phi4_mini_json": f"{_P}.json_families:Phi4MiniToolParser",
         "xlam": f"{_P}.json_families:XlamToolParser",
+        "seed_oss": f"{_P}.seed_oss:SeedOssToolParser",
     },
     aliases={"qwen25": "hermes", "qwen": "hermes", "llama": "llama3", "glm4_moe": "glm45", "harmony": "gpt_oss",
              "deepseekv3": "deepseek_v3", "deepseekv31": "deepseek_v31", "deepseekv32": "deepseek_v32",
