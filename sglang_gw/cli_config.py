@@ -62,7 +62,7 @@ def _check_parser_names(args: argparse.Namespace) -> None:
             POLICIES.get(name)
 
     for name, registry in ((args.reasoning_parser, REASONING_PARSERS), (args.tool_call_parser, TOOL_PARSERS)):
-        if name and name != "auto":
+        if name and name not in ("auto", "none"):
             registry.get(name)
 
 

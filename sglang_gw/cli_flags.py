@@ -59,10 +59,12 @@ def _add_launch(sub: argparse._SubParsersAction) -> None:
     tok.add_argument("--chat-template", type=Path, default=None, help="a .jinja file or a JSON with chat_template")
     tok.add_argument("--served-model-name", default=None, help="model name clients use (default: the worker's)")
     parsers = p.add_argument_group("parsers")
-    parsers.add_argument("--reasoning-parser", default=None,
-                         help="split reasoning from content: a parser name, or auto (see docs/parsers.md)")
-    parsers.add_argument("--tool-call-parser", default=None,
-                         help="parse tool calls: a parser name, or auto (see docs/parsers.md)")
+    parsers.add_argument("--reasoning-parser", default="auto",
+                         help="split reasoning from content: a parser name, auto (chosen from the model), "
+                              "or none (see docs/parsers.md)")
+    parsers.add_argument("--tool-call-parser", default="auto",
+                         help="parse tool calls: a parser name, auto (chosen from the model), or none "
+                              "(see docs/parsers.md)")
     _add_routing(p)
     _add_reliability(p)
     _add_admission(p)

@@ -102,8 +102,8 @@ class ModelConfig:
     tokenizer_path: str | None = None   # overrides model_path for the tokenizer
     chat_template: Path | None = None
     served_model_name: str | None = None
-    reasoning_parser: str | None = None  # a registered name, or "auto"
-    tool_call_parser: str | None = None  # a registered name, or "auto"
+    reasoning_parser: str | None = "auto"  # a registered name, "auto" or "none" (None: none)
+    tool_call_parser: str | None = "auto"  # a registered name, "auto" or "none" (None: none)
 
 
 @dataclass(slots=True, frozen=True)

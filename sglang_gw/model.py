@@ -67,22 +67,42 @@ class ServedModel:
         found = (self.tokenizer.token_to_id(m) for m in markers)
         return frozenset(i for i in found if i is not None)
 
-    def attach_parsers(self, reasoning: str | None, tools: str | None) -> None:
-        """Resolve `--reasoning-parser` / `--tool-call-parser` (names or `auto`) once, at start-up."""
-        from sglang_gw.parsers.detect import detect_reasoning_parser, detect_tool_parser
+    def attach_parsers(self, reasoning: str | None = "auto", tools: str | None = "auto") -> None:
+        """Resolve `--reasoning-parser` / `--tool-call-parser` (a name, `auto` or `none`) once, at
+        start-up, and log which parser the model got and why."""
         from sglang_gw.parsers.reasoning import REASONING_PARSERS
         from sglang_gw.parsers.tools import TOOL_PARSERS
 
-        model_id = self.model_path or self.name
+        r_name, r_why = self._parser_choice("reasoning", reasoning)
+        t_name, t_why = self._parser_choice("tools", tools)
+        self.reasoning_parser = REASONING_PARSERS.get(r_name) if r_name else None
+        self.tool_parser = TOOL_PARSERS.get(t_name) if t_name else None
+        log.info("model %s: reasoning parser %s (%s); tool-call parser %s (%s)",
+                 self.name, r_name or "none", r_why, t_name or "none", t_why)
+
+    def _parser_choice(self, kind: str, flag: str | None) -> tuple[str | None, str]:
+        from sglang_gw.parsers.detect import choose_reasoning_parser, choose_tool_parser
+
+        if flag is None or flag == "none":
+            return None, "turned off" if flag == "none" else "no flag"
+        if flag != "auto":
+            return flag, "flag"
+        choose = choose_reasoning_parser if kind == "reasoning" else choose_tool_parser
         specials = [t.content for t in self.tokenizer.get_added_tokens_decoder().values()]
         template = self.chat_template.source if self.chat_template is not None else None
-        if reasoning == "auto":
-            reasoning = detect_reasoning_parser(model_id, specials, template)
-        if tools == "auto":
-            tools = detect_tool_parser(model_id, specials, template)
-        self.reasoning_parser = REASONING_PARSERS.get(reasoning) if reasoning else None
-        self.tool_parser = TOOL_PARSERS.get(tools) if tools else None
-        log.info("model %s: reasoning parser %s, tool-call parser %s", self.name, reasoning, tools)
+        choice = choose(self.model_path or self.name, specials, template, self._architectures())
+        return choice.name, f"auto: {choice.reason}"
+
+    def _architectures(self) -> list[str]:
+        """The worker's architectures, else the folder's config.json ones."""
+        if self.info.get("architectures"):
+            return list(self.info["architectures"])
+        try:
+            config = json.loads((self.folder / "config.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return []
+        found = config.get("architectures") if isinstance(config, dict) else None
+        return [a for a in found if isinstance(a, str)] if isinstance(found, list) else []
 
     @property
     def fast_plain_text(self) -> bool:

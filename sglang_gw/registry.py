@@ -1,7 +1,10 @@
 """A registry is a data table: public name → "module:Class", imported only when used.
 
-Names are a public contract (they are CLI values). Aliases are explicit rows. Plugins
-register through a Python entry point group (`[project.entry-points."<group>"]`,
+Names are a public contract (they are CLI values). Aliases are explicit rows; a real row
+beats an alias of the same name, so a family implemented later takes over its peers' name
+without the alias being deleted first. Pending rows name formats a peer gateway knows and we
+do not parse yet: `get` says so plainly instead of "unknown". Plugins register through a
+Python entry point group (`[project.entry-points."<group>"]`,
 `name = "package.module:Class"`) or at run time with `register`.
 """
 
@@ -21,10 +24,11 @@ T = TypeVar("T")
 
 class Registry(Generic[T]):
     def __init__(self, kind: str, table: Mapping[str, str], *, aliases: Mapping[str, str] | None = None,
-                 entry_point_group: str | None = None) -> None:
+                 pending: Mapping[str, str] | None = None, entry_point_group: str | None = None) -> None:
         self.kind = kind
         self._table = dict(table)
         self._aliases = dict(aliases or {})
+        self._pending = dict(pending or {})  # name → the format it would parse
         self._group = entry_point_group
         self._loaded: dict[str, type[T]] = {}
         self._plugins_read = False
@@ -33,16 +37,29 @@ class Registry(Generic[T]):
         self._read_plugins()
         return sorted({*self._table, *self._aliases, *self._loaded})
 
+    def pending_names(self) -> list[str]:
+        """Names accepted by peers whose format is not implemented here yet."""
+        return sorted(n for n in self._pending if not self.resolves(n))
+
+    def resolves(self, name: str) -> bool:
+        self._read_plugins()
+        return self.canonical(name) in self._table or self.canonical(name) in self._loaded
+
     def canonical(self, name: str) -> str:
+        if name in self._table or name in self._loaded:
+            return name
         return self._aliases.get(name, name)
 
     def get(self, name: str) -> type[T]:
-        """The class registered under `name`; unknown names list the valid ones."""
+        """The class registered under `name`; unknown and pending names list the valid ones."""
         self._read_plugins()
         key = self.canonical(name)
         if key in self._loaded:
             return self._loaded[key]
         target = self._table.get(key)
+        if target is None and name in self._pending:
+            raise ConfigError(f"{self.kind} {name!r} ({self._pending[name]}) is not implemented yet; "
+                              f"valid: {', '.join(self.names())}")
         if target is None:
             raise ConfigError(f"unknown {self.kind} {name!r}; valid: {', '.join(self.names())}")
         module, _, attr = target.partition(":")

@@ -7,7 +7,11 @@
 2. Failing that, the tokenizer's added tokens (special or not: Qwen's `<think>` is not
    special) and markers in the chat template, which identify the wire format even for
    fine-tunes with unknown names.
-3. None when neither is sure; the pipeline then leaves the text alone.
+3. Failing that, the architecture in the folder's config.json (`ARCHITECTURE_RULES`), only
+   for architectures that one family alone uses.
+4. None when none is sure; the pipeline then leaves the text alone.
+
+`choose_*` also say why (a `Choice`), for the start-up log.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-__all__ = ["MODEL_RULES", "ModelRule", "detect_reasoning_parser", "detect_tool_parser"]
+__all__ = ["ARCHITECTURE_RULES", "MODEL_RULES", "Choice", "ModelRule", "choose_reasoning_parser", "choose_tool_parser",
+           "detect_reasoning_parser", "detect_tool_parser"]
 
 
 @dataclass(slots=True, frozen=True)
@@ -89,6 +94,55 @@ MODEL_RULES: tuple[ModelRule, ...] = (
 )
 
 
+# Architectures (config.json) one family alone uses → (reasoning, tools). Shared ones
+# (DeepseekV3ForCausalLM: V3, R1 and Kimi-K2; LlamaForCausalLM: every fine-tune) are absent.
+ARCHITECTURE_RULES: dict[str, tuple[str | None, str | None]] = {
+    "GptOssForCausalLM": ("gpt_oss", "gpt_oss"),
+    "Glm4MoeForCausalLM": ("glm45", "glm45"),
+    "MiniMaxM2ForCausalLM": ("minimax", "minimax_m2"),
+    "Step3VLForConditionalGeneration": ("step3", "step3"),
+    "Qwen3ForCausalLM": ("qwen3", "hermes"),
+    "Qwen3MoeForCausalLM": ("qwen3", "hermes"),
+}
+
+
+@dataclass(slots=True, frozen=True)
+class Choice:
+    """The parser `auto` chose (None: none) and why, in words for the start-up log."""
+
+    name: str | None
+    reason: str
+
+
+def choose_reasoning_parser(model_id: str, special_tokens: Collection[str], template: str | None,
+                            architectures: Collection[str] = ()) -> Choice:
+    rule = _by_id(model_id)
+    if rule is not None:
+        return Choice(rule.reasoning, f"model id {model_id!r} matches /{rule.pattern.pattern}/")
+    found = _reasoning_by_markers(set(special_tokens), template)
+    if found is not None:
+        return Choice(found, "tokenizer tokens and chat-template markers")
+    return _by_architecture(architectures, 0)
+
+
+def choose_tool_parser(model_id: str, special_tokens: Collection[str], template: str | None,
+                       architectures: Collection[str] = ()) -> Choice:
+    rule = _by_id(model_id)
+    if rule is not None:
+        return Choice(rule.tools, f"model id {model_id!r} matches /{rule.pattern.pattern}/")
+    found = _tools_by_markers(set(special_tokens), template)
+    if found is not None:
+        return Choice(found, "tokenizer tokens and chat-template markers")
+    return _by_architecture(architectures, 1)
+
+
+def _by_architecture(architectures: Collection[str], column: int) -> Choice:
+    for arch in architectures:
+        if arch in ARCHITECTURE_RULES:
+            return Choice(ARCHITECTURE_RULES[arch][column], f"architecture {arch}")
+    return Choice(None, "no model id rule, tokenizer marker or architecture matched")
+
+
 def _components(model_id: str) -> list[str]:
     parts = [p for p in PurePosixPath(model_id.replace("\\", "/")).parts if p not in ("/", ".", "..")]
     return parts[::-1]
@@ -104,18 +158,12 @@ def _by_id(model_id: str) -> ModelRule | None:
 
 def detect_reasoning_parser(model_id: str, special_tokens: Collection[str], template: str | None) -> str | None:
     """The reasoning parser for `auto`, or None (no reasoning, or not sure)."""
-    rule = _by_id(model_id)
-    if rule is not None:
-        return rule.reasoning
-    return _reasoning_by_markers(set(special_tokens), template)
+    return choose_reasoning_parser(model_id, special_tokens, template).name
 
 
 def detect_tool_parser(model_id: str, special_tokens: Collection[str], template: str | None) -> str | None:
     """The tool-call parser for `auto`, or None (no tool format, or not sure)."""
-    rule = _by_id(model_id)
-    if rule is not None:
-        return rule.tools
-    return _tools_by_markers(set(special_tokens), template)
+    return choose_tool_parser(model_id, special_tokens, template).name
 
 
 # Special tokens that name a family on their own, checked first and in this order.

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sglang_gw.errors import InvalidRequestError
+from sglang_gw.parsers.tools._json_guard import ArgumentsGuard
 from sglang_gw.parsers.tools.base import ToolParser
 from sglang_gw.parsers.types import ReasoningDelta, ToolCallDelta, ToolDelta, ToolSpec
 
@@ -71,7 +72,7 @@ class _NamedToolParser(ToolParser):
 class OutputProcessor:
     """Reasoning parser, then tool parser on what is content; per choice."""
 
-    __slots__ = ("_reasoning", "_tools", "_stream_reasoning", "_single_call", "_held_reasoning")
+    __slots__ = ("_reasoning", "_tools", "_stream_reasoning", "_single_call", "_held_reasoning", "_guard")
 
     def __init__(self, reasoning: Any | None, tools: ToolParser | None, *, stream_reasoning: bool = True,
                  single_call: bool = False) -> None:
@@ -80,6 +81,7 @@ class OutputProcessor:
         self._stream_reasoning = stream_reasoning
         self._single_call = single_call
         self._held_reasoning = ""
+        self._guard = ArgumentsGuard()  # every call's arguments end as valid JSON
 
     @property
     def has_tool_calls(self) -> bool:
@@ -95,6 +97,7 @@ class OutputProcessor:
             out.extend(self._after_reasoning(self._reasoning.finish(), final=False))
         if self._tools is not None:
             out.extend(self._from_tools(self._tools.finish()))
+            out.tool_calls.extend(self._guard.close())
         if self._held_reasoning:
             out.reasoning, self._held_reasoning = self._held_reasoning + out.reasoning, ""
         return out
@@ -116,6 +119,7 @@ class OutputProcessor:
         calls = list(delta.calls)
         if self._single_call:
             calls = [c for c in calls if c.index == 0]  # parallel_tool_calls: false
+        self._guard.observe(calls)
         return ParsedDelta(content=delta.content, tool_calls=calls)
 
 

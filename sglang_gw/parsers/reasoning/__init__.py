@@ -55,6 +55,42 @@ REASONING_PARSERS: Registry[ReasoningParser] = Registry(
         "gpt-oss": "gpt_oss",
         "harmony": "gpt_oss",
         "openai_gptoss": "gpt_oss",
+        # smg's names (crates/reasoning_parser/src/factory.rs: parsers, then model patterns).
+        "base": "qwen3",  # a plain <think>…</think> block the model opens itself
+        "cohere_cmd": "cohere",
+        "kimi_k25": "kimi_k2",  # <think>, not forced open (smg: always_in_reasoning=false)
+        "kimi_thinking": "kimi_k2_thinking",
+        "deepseek-v3.1": "deepseek_v31",
+        "deepseek-v3-1": "deepseek_v31",
+        "qwen-thinking": "qwen3_thinking",
+        "qwen": "qwen3",
+        "glm-5": "glm45",
+        "kimi-k2-thinking": "kimi_k2_thinking",
+        "kimi-k2.5": "kimi_k2",
+        "minimax-m2": "minimax",
+        "mm-m2": "minimax",
+        "command-r": "cohere",
+        "command-a": "cohere",
+        "c4ai-command": "cohere",
+        # SGLang's (srt/parser/reasoning_parser.py DetectorMap) and vLLM's (vllm/reasoning).
+        "mimo": "qwen3",  # both peers parse MiMo with their Qwen3 <think> detector
+        "interns1": "qwen3",  # SGLang: Qwen3Detector
+        "step3p5": "step3",  # SGLang: the DeepSeek-R1 detector, as for step3
+        "cohere_command3": "cohere",
+        "cohere_command4": "cohere",
+        "holo2": "deepseek_v31",  # vLLM: <think> only when the prompt turned thinking on
+        "minimax_m2_append_think": "minimax_append_think",
+    },
+    # Peers' names for formats not implemented here yet: `get` says so and lists the valid names.
+    pending={
+        "apertus2509": "Apertus", "deepseek-v4": "DeepSeek V4", "deepseek_v4": "DeepSeek V4",
+        "hunyuan": "Hunyuan", "hunyuan_a13b": "Hunyuan A13B", "hy_v3": "Hunyuan v3",
+        "kimi_k3": "Kimi-K3", "kimi-k3": "Kimi-K3", "poolside_v1": "Poolside",
+        "minimax-m3": "MiniMax-M3", "minimax_m3": "MiniMax-M3",
+        "nemotron_3": "Nemotron v3", "nemotron_v3": "Nemotron v3", "nano_v3": "Nemotron v3",
+        "nano-v3": "Nemotron v3", "nemotron-nano": "Nemotron v3", "nemotron-super": "Nemotron v3",
+        "gemma4": "Gemma 4", "inkling": "Inkling", "telechat4": "TeleChat 4", "ernie45": "ERNIE 4.5",
+        "granite": "Granite", "olmo3": "OLMo 3", "solar_open2": "Solar Open 2",
     },
     entry_point_group="sglang_gw.reasoning_parsers",
 )

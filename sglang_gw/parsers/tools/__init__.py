@@ -40,9 +40,43 @@ TOOL_PARSERS: Registry[ToolParser] = Registry(
         "xlam": f"{_P}.json_families:XlamToolParser",
         "seed_oss": f"{_P}.seed_oss:SeedOssToolParser",
     },
-    aliases={"qwen25": "hermes", "qwen": "hermes", "llama": "llama3", "glm4_moe": "glm45", "harmony": "gpt_oss",
-             "deepseekv3": "deepseek_v3", "deepseekv31": "deepseek_v31", "deepseekv32": "deepseek_v32",
-             # New families that write an existing format (issue 25, item 3).
-             "jamba": "hunyuan_a13b", "granite4": "hermes", "ernie45": "hermes"},
+    aliases={
+        "qwen25": "hermes", "qwen": "hermes", "llama": "llama3", "glm4_moe": "glm45", "harmony": "gpt_oss",
+        "deepseekv3": "deepseek_v3", "deepseekv31": "deepseek_v31", "deepseekv32": "deepseek_v32",
+        # smg's names (crates/tool_parser/src/factory.rs).
+        "qwen_xml": "qwen3_coder",
+        "qwen_coder": "qwen3_coder",
+        "deepseek": "deepseek_v3",
+        "deepseek31": "deepseek_v31",
+        "deepseek32": "deepseek_v32",
+        "glm45_moe": "glm45",
+        "glm47_moe": "glm47",
+        "kimik2": "kimi_k2",
+        # SGLang's (srt/function_call/function_call_parser.py ToolCallParserEnum).
+        "glm": "glm45",
+        "gpt-oss": "gpt_oss",
+        "minimax-m2": "minimax_m2",
+        "cohere_command4": "cohere",
+        "step3p5": "qwen3_coder",  # SGLang parses Step-3.5 with its Qwen3-Coder detector
+        # vLLM's (vllm/tool_parsers/__init__.py).
+        "openai": "gpt_oss",
+        "llama3_json": "llama3",
+        "llama4_json": "llama3",  # vLLM: the same class as llama3_json
+        "llama4_pythonic": "pythonic",
+        "qwen3_xml": "qwen3_coder",
+        "cohere_command3": "cohere",  # <|START_ACTION|>[…]<|END_ACTION|> as Command-A
+        # New families that write an existing format (issue 25, item 3).
+        "jamba": "hunyuan_a13b", "granite4": "hermes", "ernie45": "hermes", "interns1": "internlm",
+    },
+    # Peers' names for formats not implemented here yet: `get` says so and lists the valid names.
+    pending={
+        "apertus2509": "Apertus", "apertus": "Apertus", "deepseekv4": "DeepSeek V4", "deepseek_v4": "DeepSeek V4",
+        "dots": "dots.llm", "k2_horizon": "K2 Horizon", "kimi_k3": "Kimi-K3", "lfm2": "LFM2", "ling3": "Ling 3",
+        "mimo": "MiMo", "minicpm5": "MiniCPM 5", "muse": "Muse", "poolside_v1": "Poolside", "spark25": "Spark 2.5",
+        "minimax-m3": "MiniMax-M3", "minimax_m3": "MiniMax-M3", "trinity": "Trinity", "hunyuan": "Hunyuan",
+        "hy_v3": "Hunyuan v3", "gigachat3": "GigaChat 3", "gigachat35": "GigaChat 3.5", "gemma4": "Gemma 4",
+        "functiongemma": "FunctionGemma", "inkling": "Inkling", "sarashina": "Sarashina",
+        "granite-20b-fc": "Granite 20B FC", "olmo3": "OLMo 3", "solar_open2": "Solar Open 2",
+    },
     entry_point_group="sglang_gw.tool_parsers",
 )

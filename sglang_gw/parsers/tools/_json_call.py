@@ -6,8 +6,9 @@ committed as soon as the `name` string is complete and accepted; from then on th
 arguments value streams as the model's raw text (whitespace as written, no
 re-serialisation, so non-ASCII stays as it is). Keys may come in any order: arguments
 written before the name are held and sent with it. An arguments value that is a JSON
-string (some models stringify the object) is decoded once complete; `null` or a
-missing arguments key give `{}`. Other keys (`id`, `type`, ...) are ignored.
+string (some models stringify the object) is decoded once complete if it holds JSON, and
+sent as that JSON string otherwise (`"hello"`: still valid JSON); `null`, `""` or a missing
+arguments key give `{}`. Other keys (`id`, `type`, ...) are ignored.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import enum
 import json
 from collections.abc import Callable
 
+from sglang_gw.parsers.tools._arg_types import loads_strict
 from sglang_gw.parsers.tools._json_stream import JsonScanner, skip_ws
 from sglang_gw.parsers.tools._machine import MachineParser, Output, State
 
@@ -177,8 +179,9 @@ class CallObject:
         if self._role == "name":
             self._decide(json.loads("".join(self._token)))
         elif self._role == "args-text":
-            value = json.loads("".join(self._token))
-            text = value if isinstance(value, str) and value.strip() else "{}"
+            raw = "".join(self._token)
+            value = json.loads(raw)
+            text = _stringified_arguments(value, raw)
             if self.decision == "call":
                 self._out.args(text)
             else:
@@ -284,3 +287,15 @@ class JsonCallsParser(MachineParser):
         """The array ended (or broke): what follows is text again."""
         self.out.markup_end()
         return self.goto(self._array_text_state)
+
+
+def _stringified_arguments(value: object, raw: str) -> str:
+    """The arguments of `"arguments": <string or null>`: the JSON the string holds, else the
+    string itself as JSON (never bare text, which is not valid JSON)."""
+    if not isinstance(value, str) or not value.strip():
+        return "{}"
+    try:
+        loads_strict(value)
+    except ValueError:
+        return raw
+    return value

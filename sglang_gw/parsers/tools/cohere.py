@@ -4,7 +4,8 @@
         {"tool_call_id": "0", "tool_name": "get_weather", "parameters": {"city": "Paris"}}
     ]<|END_ACTION|>
 
-Text the model meant for the user sits in `<|START_RESPONSE|>…<|END_RESPONSE|>`; the
+Text the model meant for the user sits in `<|START_RESPONSE|>…<|END_RESPONSE|>` (or
+`<|START_TEXT|>…<|END_TEXT|>`); the
 markers are dropped and the text is content (so is plain text outside any block, and
 thinking text if no reasoning parser took it).
 
@@ -13,7 +14,8 @@ thinking text if no reasoning parser took it).
   character; parameters written before the name are held until it comes. No or non-object
   parameters give `{}`. The model's `tool_call_id` is not used (ids are `call_…`).
 * An object with an undeclared or missing `tool_name` is content, as written.
-* An action that is not a JSON array is content from where it stops making sense.
+* A single object instead of the array is one call (Command-A writes that form too).
+* An action that is not a JSON array or object is content from where it stops making sense.
 """
 
 from __future__ import annotations
@@ -29,7 +31,10 @@ from sglang_gw.parsers.types import ToolSpec
 __all__ = ["CohereToolParser"]
 
 START_ACTION, END_ACTION = "<|START_ACTION|>", "<|END_ACTION|>"
-_DROPPED = ("<|START_RESPONSE|>", "<|END_RESPONSE|>", "<|START_THINKING|>", "<|END_THINKING|>", END_ACTION)
+# Command-A Reasoning writes its answer in <|START_TEXT|>…<|END_TEXT|>: dropped too, so the
+# markers never reach content when only the tool parser runs.
+_DROPPED = ("<|START_RESPONSE|>", "<|END_RESPONSE|>", "<|START_TEXT|>", "<|END_TEXT|>", "<|START_THINKING|>",
+            "<|END_THINKING|>", END_ACTION)
 _WS = " \t\r\n"
 _TEXT = Markers((START_ACTION, *_DROPPED))
 
@@ -142,6 +147,8 @@ class CohereToolParser(MachineParser):
             return False
         if rest[0] == "[":
             self.buf, self.state = rest[1:], self._list
+        elif rest[0] == "{":  # Command-A also writes one call as a bare object
+            self.buf, self.state = rest, self._list
         else:  # not an array: text from here
             self.buf, self.state = rest, self._text
         return True

@@ -168,7 +168,8 @@ class PythonicToolParser(MachineParser):
     def _emit_argument(self, source: str) -> None:
         parsed = _keyword(source)
         if parsed is not None:
-            self.out.args(self._writer.key(parsed[0]) + dumps(parsed[1]))
+            value = parsed[1]
+            self.out.args(self._writer.key(parsed[0]) + (value.text if isinstance(value, _Verbatim) else dumps(value)))
 
     def _skip(self) -> bool:
         """An undeclared call inside a list: its source is content."""
@@ -233,12 +234,26 @@ def _keyword(source: str) -> tuple[str, Any] | None:
     return keyword.arg, _literal(keyword.value, raw)
 
 
+class _Verbatim:
+    """A value whose source is valid JSON text that Python cannot round-trip (`1e999` is a
+    JSON number; `json.dumps(float("inf"))` would write `Infinity`, which is not JSON)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
 def _literal(node: ast.expr, raw: str) -> Any:
     try:
         return jsonable(ast.literal_eval(node))
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         pass
     try:
-        return loads_strict(raw)
+        value = loads_strict(raw)
     except ValueError:
         return raw
+    try:
+        return jsonable(value)
+    except TypeError:
+        return _Verbatim(raw)
