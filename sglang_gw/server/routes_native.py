@@ -72,11 +72,14 @@ async def liveness(request: Request) -> Response:
 
 
 async def readiness(request: Request) -> Response:
+    """Ready when routing can serve some model: a worker that is healthy, not draining and
+    whose breaker is not open (what `select` asks), so a load balancer and the router agree."""
     gw = _gateway(request)
-    healthy = [w.url for w in gw.pool.workers() if w.healthy]
-    if not gw.ready or not healthy:
-        raise NoHealthyWorkerError("the gateway has no healthy worker yet")
-    return json_response({"status": "ready", "healthy_workers": len(healthy)})
+    models = gw.pool.servable_models()
+    if not gw.ready or not models:
+        raise NoHealthyWorkerError("no worker can take requests: none is healthy with its circuit breaker closed")
+    serving = sum(1 for w in gw.pool.workers() if w.serving)
+    return json_response({"status": "ready", "healthy_workers": serving, "models": models})
 
 
 async def get_model_info(request: Request) -> Response:
