@@ -95,10 +95,12 @@ async def get_model_info(request: Request) -> Response:
 
 async def get_server_info(request: Request) -> Response:
     gw = _gateway(request)
-    workers = [{"url": w.url, "model": w.model, "healthy": w.healthy, "inflight": w.inflight}
+    workers = [{"url": w.url, "model": w.model, "healthy": w.healthy, "inflight": w.inflight,
+                "breaker": str(w.breaker.state) if w.breaker is not None else None}
                for w in gw.pool.workers()]
+    admission = {"running": gw.admission.running, "queued": gw.admission.queued}
     return json_response({"version": __version__, "pid": os.getpid(), "models": list(gw.models), "workers": workers,
-                          "request_timeout_secs": gw.config.request_timeout_secs})
+                          "admission": admission, "request_timeout_secs": gw.config.request_timeout_secs})
 
 
 async def get_loads(request: Request) -> Response:
