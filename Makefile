@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PROTO_OUT := sglang_gw/proto/sglang_scheduler_pb2.py
 TOKENIZERS := .cache/models/.built
 
-.PHONY: all install proto tokenizers serve lint test bench bench-smg clean
+.PHONY: all install proto tokenizers serve lint test soak bench bench-smg clean
 
 all: test
 
@@ -37,6 +37,11 @@ lint: $(STAMP)
 
 test: proto tokenizers lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Ten minutes of mixed traffic and worker faults, then no leaks and bounded memory
+# (docs/testing.md). Not part of `make test`; ARGS="--minutes 2" for a shorter one.
+soak: proto tokenizers
+	$(PY) scripts/soak.py $(ARGS)
 
 # The benchmark uses smg (and py-spy for --py-spy profiles) from .cache/smg-venv when present.
 SMG_VENV := .cache/smg-venv

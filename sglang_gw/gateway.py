@@ -1,8 +1,9 @@
 """The running gateway: its workers, its models, and how a request finds both.
 
-Start-up, in order: (1) start the demo worker when no worker is given, (2) queue one
-registration job per `--worker-urls` entry and wait for them all (each connects, waiting
-up to the start-up timeout, then loads or reuses its model), (3) fail if none came up.
+Start-up, in order: (1) start the demo worker when no worker is given, (2) start one
+registration job per `--worker-urls` entry, side by side, and wait for them all (each
+connects, waiting up to the start-up timeout, then loads or reuses its model), (3) fail if
+none came up.
 Shutdown: stop registering, close every worker channel, stop the demo worker.
 """
 
@@ -59,7 +60,7 @@ class Gateway:
         self.admission = Admission(config.admission)
         self.loop_lag = LoopLagMonitor()
         self._routing_headers = tuple(h.lower() for h in routing.routing_key_headers)
-        self._model_lock = asyncio.Lock()
+        self._model_locks: dict[str, asyncio.Lock] = {}  # by model name: see `_load_model`
         self.ready = False
 
     async def start(self) -> None:
@@ -100,10 +101,12 @@ class Gateway:
         return [*(WorkerSpec(url=u, **common) for u in self.config.worker_urls), *providers]
 
     async def _load_model(self, client: GrpcWorkerClient, spec: WorkerSpec) -> str:
-        """The worker's model name, loading the model (tokenizer, template, parsers) once."""
+        """The worker's model name, loading the model (tokenizer, template, parsers) once:
+        registrations run side by side, and one lock per model name makes the second worker
+        of a new model wait for the first one's load (then reuse it) while other models load."""
         info = await client.model_info()
         name = spec.served_model_name or info.served_model_name or info.model_path
-        async with self._model_lock:
+        async with self._model_locks.setdefault(name, asyncio.Lock()):
             if name not in self.models:
                 cfg = self.config.model
                 model = await load_served_model(client, tokenizer_spec=spec.tokenizer_path, name=name,
@@ -142,6 +145,7 @@ class Gateway:
         for table in (self.models, self.http_models):
             for name in [n for n in table if n not in served | pending]:
                 del table[name]
+                self._model_locks.pop(name, None)
                 dropped = True
         if dropped:
             refreeze_heap()  # let the collector free the dropped model's frozen tables

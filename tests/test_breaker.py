@@ -56,7 +56,7 @@ def test_defaults_are_smgs() -> None:
 @pytest.mark.parametrize(
     "field, value",
     [("failure_threshold", 0), ("success_threshold", 0), ("half_open_max_probes", 0),
-     ("timeout_duration_secs", 0), ("window_duration_secs", -1)],
+     ("timeout_duration_secs", 0), ("window_duration_secs", -1), ("same_cause_secs", -0.1)],
 )
 def test_bad_config_is_refused(field: str, value: float) -> None:
     with pytest.raises(ConfigError, match=field):
@@ -228,3 +228,81 @@ def test_disabled_never_trips() -> None:
 def test_state_values_are_metric_friendly() -> None:
     assert [s.value for s in CircuitState] == ["closed", "open", "half_open"]
     assert CircuitBreaker().state == "closed"
+
+
+# -- failures that share one cause --------------------------------------------------------
+
+
+def test_calls_open_when_the_worker_crashed_are_one_failure() -> None:
+    """The defect: one crash with twenty streams open counted as twenty failures."""
+    breaker, clock, moves = make()
+    started = clock.now
+    clock.advance(30.0)  # the streams ran a while; then the connection died under all of them
+    for _ in range(20):
+        breaker.record_failure(since=started)
+        clock.advance(0.001)
+    assert breaker.state is CLOSED and moves == []
+    # The next failures are new calls failing: each its own event.
+    for _ in range(2):
+        clock.advance(0.001)
+        breaker.record_failure(since=clock.now)
+    assert breaker.state is OPEN
+
+
+def test_an_old_call_failing_after_the_same_cause_window_is_a_new_event() -> None:
+    breaker, clock, _ = make(failure_threshold=2, same_cause_secs=1.0)
+    started = clock.now
+    clock.advance(5.0)
+    breaker.record_failure(since=started)
+    clock.advance(1.5)
+    breaker.record_failure(since=started)  # open then, but failing well after: its own cause
+    assert breaker.state is OPEN
+
+
+def test_failures_without_a_start_always_count() -> None:
+    breaker, _, _ = make()
+    for _ in range(3):
+        breaker.record_failure()
+    assert breaker.state is OPEN
+
+
+def test_a_same_cause_failure_in_half_open_frees_a_probe_slot_and_changes_nothing() -> None:
+    breaker, clock, _ = make()
+    started = clock.now - 1
+    trip(breaker)
+    clock.advance(0.5)
+    breaker.health_passed(clock.now)
+    assert breaker.allow() and not breaker.allow()
+    breaker.record_failure(since=started)  # a straggler of the crash, not the probe's failure
+    assert breaker.state is HALF_OPEN and breaker.allow()
+
+
+# -- a passing health check ------------------------------------------------------------------
+
+
+def test_a_health_check_passing_after_the_trip_half_opens_at_once() -> None:
+    breaker, clock, moves = make()
+    trip(breaker)
+    before_trip = clock.now - 1
+    breaker.health_passed(before_trip)  # started before the circuit opened: proves nothing
+    assert breaker.state is OPEN
+    clock.advance(1.0)
+    breaker.health_passed(clock.now)
+    assert breaker.state is HALF_OPEN and breaker.allow()
+    breaker.record_success()
+    assert breaker.allow()
+    breaker.record_success()
+    assert breaker.state is CLOSED
+    assert moves == [("closed", "open"), ("open", "half_open"), ("half_open", "closed")]
+
+
+def test_a_passing_health_check_changes_nothing_unless_open() -> None:
+    breaker, clock, moves = make()
+    breaker.health_passed(clock.now)
+    assert breaker.state is CLOSED
+    trip(breaker)
+    clock.advance(10.0)
+    assert breaker.state is HALF_OPEN
+    assert breaker.allow()
+    breaker.health_passed(clock.now)  # half-open stays half-open: the probe decides
+    assert not breaker.allow() and moves == [("closed", "open"), ("open", "half_open")]

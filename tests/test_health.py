@@ -9,6 +9,7 @@ import pytest
 
 from sglang_gw.errors import ConfigError, WorkerUnavailableError
 from sglang_gw.proto import sglang_scheduler_pb2 as pb
+from sglang_gw.workers.breaker import BreakerConfig, CircuitBreaker, CircuitState
 from sglang_gw.workers.client import HealthStatus
 from sglang_gw.workers.health import HealthChecker, HealthConfig, LoadMonitor
 from sglang_gw.workers.pool import Worker
@@ -94,6 +95,18 @@ async def test_unhealthy_after_the_failure_threshold_and_back_after_the_success_
     assert w.healthy and changes == [("w1", False), ("w1", True)]
     await rounds(hc, 3)
     assert changes == [("w1", False), ("w1", True)]  # no repeats while nothing changes
+
+
+async def test_a_passing_check_half_opens_an_open_breaker() -> None:
+    """A worker back from a crash is probed within one interval, not after the open timeout."""
+    w = worker([DOWN, OK])
+    w.breaker = CircuitBreaker(BreakerConfig(failure_threshold=1, timeout_duration_secs=3600))
+    w.breaker.record_failure()
+    hc = checker([w])
+    await rounds(hc, 1)  # failing: stays open
+    assert w.breaker.state is CircuitState.OPEN
+    await rounds(hc, 1)
+    assert w.breaker.state is CircuitState.HALF_OPEN
 
 
 @pytest.mark.parametrize("step", [DOWN, SICK, HANG, BUG])

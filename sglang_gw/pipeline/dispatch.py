@@ -3,9 +3,12 @@
 A `Generation` is one prepared request on the fleet. `open()` picks a worker and waits for
 its first message, retrying a retryable failure on another worker while nothing has come
 back yet; after the first message a failure is final. `step(message)` runs one message
-through the decode stage. `close()` is the one place that frees the worker slot, cancels
-the call and, unless the stream ended normally, sends `Abort`. `deltas()` is the pulled
-form of the three; `server/push.py` drives them from the connection's callback instead.
+through the decode stage. `close()` is the one place that ends the worker call (its
+`WorkerCall`, which owns the in-flight counts), cancels it and, unless the stream ended
+normally, sends `Abort`; `open()` ends the calls of attempts that failed. `deltas()` is
+the pulled form of the three; `server/push.py` drives them from the connection's callback
+instead. `close()` may be called any number of times, and at any point, even while
+`open()` waits: the request's ledger (server/ledger.py) calls it when the request ends.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from sglang_gw.plugins import HookRegistry
 from sglang_gw.proto import sglang_scheduler_pb2 as pb
 from sglang_gw.routing.base import RouteRequest
 from sglang_gw.workers.breaker import record_outcome
+from sglang_gw.workers.calls import WorkerCall
 from sglang_gw.workers.client import GenerateStream
 from sglang_gw.workers.pool import Worker, WorkerPool
 
@@ -112,6 +116,7 @@ class Generation:
         self.worker_url: str | None = None
         self.worker: Worker  # set by `open`, with the call's stream
         self.stream: GenerateStream
+        self._call: WorkerCall | None = None  # the current attempt's call
         self._begun = self._ttft = self._decode_time = 0.0
         self._opened = self._closed = False
         self._first: pb.GenerateResponse | None = None  # kept by `open` for a `deltas()` after it
@@ -149,7 +154,7 @@ class Generation:
         """Pick a worker and start the call; returns its first message. After this, a
         failure is final and `close` must be called, however the stream ends."""
         self._begun = time.perf_counter()
-        self.worker, self.stream, first = await self._open(build_generate_request(self.prepared))
+        first = await self._open(build_generate_request(self.prepared))
         self._ttft = time.perf_counter() - self._begun
         self._opened = True
         self._first = first
@@ -163,31 +168,42 @@ class Generation:
         return delta
 
     def close(self, failure: WorkerError | None) -> None:
-        """The one place that frees the worker slot; a stream that did not end normally
-        is torn down and aborted. `failure` is the worker error that ended it, if any.
-        Only the first call counts."""
+        """End the generation: its worker call is ended (freeing the worker's slot) and, if
+        its stream did not end normally, torn down and aborted. `failure` is the worker
+        error that ended it, if any. Only the first call counts."""
         if self._closed:
             return
         self._closed = True
         self._first = None
-        worker, stream = self.worker, self.stream
+        call = self._call
+        if call is None or not call.open:
+            return  # never opened, or `open` already ended its last attempt
         if failure is not None:
-            record_outcome(worker.breaker, failure)
-        worker.inflight -= 1
-        metrics.set_running_requests(worker.url, worker.inflight)
+            record_outcome(call.worker.breaker, failure, since=call.started)
         observe_stage("decode", self._decode_time)
-        if not stream.finished:
-            self._abandon(worker, stream, failure)
-        elif failure is None:
+        finished = self.stream.finished
+        self._end_call(failure)
+        if finished and failure is None:
             metrics.record_generation(prompt_tokens=len(self.prepared.prompt_ids),
                                       completion_tokens=self.completion_tokens(),
                                       total_seconds=time.perf_counter() - self._begun, ttft_seconds=self._ttft)
 
-    async def _open(self, request: pb.GenerateRequest) -> tuple[Worker, GenerateStream, pb.GenerateResponse | None]:
+    def _end_call(self, failure: WorkerError | None) -> None:
+        """End the current attempt's call once; a stream the worker did not end normally
+        is torn down and aborted."""
+        call = self._call
+        if call is None or not call.end():
+            return
+        if not self.stream.finished:
+            self._abandon(call.worker, self.stream, failure)
+
+    async def _open(self, request: pb.GenerateRequest) -> pb.GenerateResponse | None:
         """Select a worker and wait for its first response, retrying retryable failures
         on another worker: nothing has reached the client yet, so a retry is invisible."""
         failed: list[str] = []
         for attempt in range(self.settings.max_retries + 1):
+            if self._closed:  # its request ended while it waited to retry: nobody wants it now
+                raise asyncio.CancelledError(f"request {self.prepared.request_id} ended")
             start = time.perf_counter()
             if self.pd:
                 prefill, worker = select_pair(self.pool, self.route, failed)
@@ -203,18 +219,15 @@ class Generation:
             if self.pd:
                 self._prefill = open_prefill(prefill, prefill_req, self.settings.request_timeout)
             stream = worker.client.generate(decode_req if self.pd else request, timeout=self.settings.request_timeout)
-            worker.inflight += 1
-            metrics.record_worker_request(worker.url)
-            metrics.set_running_requests(worker.url, worker.inflight)
+            self.worker, self.stream, self._call = worker, stream, (call := WorkerCall(worker))
             started = time.perf_counter()
             try:
                 first = await stream.read()
             except BaseException as err:
-                worker.inflight -= 1
-                failure = err if isinstance(err, WorkerError) else None
-                record_outcome(breaker, failure)
-                if not stream.finished:
-                    self._abandon(worker, stream, failure)
+                # Closed meanwhile, the call was cancelled by us: not the worker's failure.
+                failure = err if isinstance(err, WorkerError) and not self._closed else None
+                record_outcome(breaker, failure, since=call.started)
+                self._end_call(failure)
                 if failure is None or not failure.retryable or attempt == self.settings.max_retries:
                     raise
                 failed.append(worker.url)
@@ -225,7 +238,7 @@ class Generation:
             observe_stage("dispatch", time.perf_counter() - started)
             if breaker is not None:
                 breaker.record_success()
-            return worker, stream, first
+            return first
         raise NoHealthyWorkerError(f"every worker of model {self.model.name!r} has its circuit breaker open")
 
     async def _select(self, failed: list[str]) -> Worker:

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from sglang_gw.errors import WorkerError
 from sglang_gw.proto import sglang_scheduler_pb2 as pb
 from sglang_gw.routing.base import RouteRequest
+from sglang_gw.workers.calls import WorkerCall
 from sglang_gw.workers.client import GenerateStream
 from sglang_gw.workers.pool import Worker, WorkerPool
 
@@ -58,12 +59,9 @@ async def _drain(stream: GenerateStream) -> None:
 
 
 def open_prefill(worker: Worker, request: pb.GenerateRequest, timeout: float | None) -> PrefillLeg:
+    """Send the prefill leg; it counts as a call on its worker until its drain ends."""
     stream = worker.client.generate(request, timeout=timeout)
-    worker.inflight += 1
+    call = WorkerCall(worker)
     task = asyncio.get_running_loop().create_task(_drain(stream))
-    task.add_done_callback(lambda _: _release(worker))
+    task.add_done_callback(lambda _: call.end())
     return PrefillLeg(worker, stream, task)
-
-
-def _release(worker: Worker) -> None:
-    worker.inflight -= 1

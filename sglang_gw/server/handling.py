@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import msgspec
@@ -20,6 +21,7 @@ from sglang_gw.pipeline.stream import primed
 from sglang_gw.pipeline.types import ChoiceDelta, PreparedRequest, Usage
 from sglang_gw.plugins import FrameContext
 from sglang_gw.server.hangup import HangUpWatch
+from sglang_gw.server.ledger import ledger_of
 from sglang_gw.server.push import PushedSse
 from sglang_gw.server.sse import BODY_SEND, SlowStartSse, SseStream, sse_response
 
@@ -36,10 +38,16 @@ def with_trace(prepared: PreparedRequest, request: Request) -> PreparedRequest:
 
 
 def generations_for(request: Request, model: ServedModel, prepared: list[PreparedRequest]) -> list[Generation]:
-    """One generation per prepared prompt, carrying the request's routing key and hooks."""
+    """One generation per prepared prompt, carrying the request's routing key and hooks;
+    each is closed, at the latest, when the request ends (server/ledger.py)."""
     gw = request.app.state.gateway
     key = gw.routing_key(request.headers)
-    return [Generation(p, model, gw.pool, gw.dispatch, routing_key=key, hooks=gw.hooks) for p in prepared]
+    generations = [Generation(p, model, gw.pool, gw.dispatch, routing_key=key, hooks=gw.hooks) for p in prepared]
+    ledger = ledger_of(request.scope)
+    if ledger is not None:
+        for gen in generations:
+            ledger.hold(partial(gen.close, None))
+    return generations
 
 
 async def respond(request: Request, endpoint: str, model: ServedModel, responder: Any,

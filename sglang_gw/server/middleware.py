@@ -27,6 +27,7 @@ import asyncio
 import hmac
 import time
 from collections.abc import Callable, Collection, Sequence
+from functools import partial
 
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -41,6 +42,7 @@ from sglang_gw.ids import random_hex
 from sglang_gw.logs import REQUEST_ID
 from sglang_gw.server.admit import admit, release
 from sglang_gw.server.errors import error_response
+from sglang_gw.server.ledger import LEDGER, Ledger
 
 __all__ = [
     "CONTROL_PLANE_PREFIXES",
@@ -299,7 +301,9 @@ class EdgeMiddleware:
     5. admission (admission.py) on ``admission_paths``: only now, with the body in,
        so a client that sends its body slowly (or never finishes it) holds no slot. The
        slot is held for the whole response; refused with 429 or 408. A request refused
-       above never takes a slot.
+       above never takes a slot. The slot goes into the request's ledger
+       (server/ledger.py), settled when the request ends, which also ends any worker call
+       the request left open;
     6. the last resort: an exception no handler mapped, before the answer started, is
        answered here with the OpenAI-shaped 500 (logged, its text never sent). Starlette's
        ServerErrorMiddleware would answer too, but then re-raise, and uvicorn closes the
@@ -336,7 +340,7 @@ class EdgeMiddleware:
             await send(message)
 
         token = REQUEST_ID.set(rid)
-        admitted: Admission | None = None
+        ledger = scope[LEDGER] = Ledger()
         try:
             refusal = self._refusal(scope)
             app_receive = receive
@@ -349,7 +353,8 @@ class EdgeMiddleware:
             if refusal is None and self.admission is not None and scope["path"] in self.admission_paths:
                 # Most requests find a free slot: taken without a coroutine; else queue.
                 refusal = None if self.admission.try_acquire() else await admit(self.admission)
-                admitted = self.admission if refusal is None else None
+                if refusal is None:
+                    ledger.hold(partial(release, self.admission))
             if refusal is not None:
                 await refusal(scope, receive, edge_send)
             else:
@@ -367,8 +372,7 @@ class EdgeMiddleware:
             status = status or 500
             raise
         finally:
-            if admitted is not None:
-                release(admitted)
+            ledger.settle()
             REQUEST_ID.reset(token)
             self.record(route_template(scope), scope["method"], status or 500, time.perf_counter() - start)
 

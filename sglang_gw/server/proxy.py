@@ -18,10 +18,11 @@ from sglang_gw.errors import InvalidRequestError, NoHealthyWorkerError, WorkerEr
 from sglang_gw.gateway import Gateway
 from sglang_gw.routing.base import RouteRequest
 from sglang_gw.server.handling import json_response
+from sglang_gw.server.ledger import ledger_of
 from sglang_gw.server.sse import sse_response
 from sglang_gw.workers.breaker import record_outcome
+from sglang_gw.workers.calls import WorkerCall
 from sglang_gw.workers.http_backend import SseStream
-from sglang_gw.workers.pool import Worker
 
 __all__ = ["proxy_if_http"]
 
@@ -37,15 +38,18 @@ async def proxy_if_http(gw: Gateway, request: Request, raw: bytes, kind: str) ->
     if not isinstance(body, dict) or body.get("model") not in gw.http_models:
         return None
     stream = bool(body.get("stream"))
-    worker, result = await _call(gw, body, kind, stream, gw.routing_key(request.headers))
+    call, result = await _call(gw, body, kind, stream, gw.routing_key(request.headers))
     if isinstance(result, SseStream):
-        return sse_response(_events(worker, result), source=result)
-    worker.inflight -= 1
+        ledger = ledger_of(request.scope)
+        if ledger is not None:
+            ledger.hold(call.end)  # ended by the events' cleanup, or at the latest with the request
+        return sse_response(_events(call, result), source=result)
+    call.end()
     return json_response(result)
 
 
 async def _call(gw: Gateway, body: dict[str, Any], kind: str, stream: bool,
-                routing_key: str | None) -> tuple[Worker, dict[str, Any] | SseStream]:
+                routing_key: str | None) -> tuple[WorkerCall, dict[str, Any] | SseStream]:
     route = RouteRequest(model=body["model"], routing_key=routing_key)
     failed: list[str] = []
     attempts = gw.dispatch.max_retries + 1
@@ -58,30 +62,30 @@ async def _call(gw: Gateway, body: dict[str, Any], kind: str, stream: bool,
         if breaker is not None and not breaker.allow():
             failed.append(worker.url)  # its breaker just opened, or its one probe is out
             continue
-        worker.inflight += 1
+        call = WorkerCall(worker)
         try:
-            call = backend.chat if kind == "chat" else backend.completions
-            result = await call(body, stream=stream)
+            send = backend.chat if kind == "chat" else backend.completions
+            result = await send(body, stream=stream)
         except WorkerError as err:
-            worker.inflight -= 1
-            record_outcome(breaker, err)
+            call.end()
+            record_outcome(breaker, err, since=call.started)
             if not err.retryable or attempt == attempts - 1:
                 raise
             failed.append(worker.url)
             continue
         except BaseException:  # cancelled (the client left): no outcome, but free the probe
-            worker.inflight -= 1
+            call.end()
             record_outcome(breaker, None)
             raise
         if breaker is not None:
             breaker.record_success()
-        return worker, result
+        return call, result
     raise NoHealthyWorkerError(f"every worker of model {route.model!r} has its circuit breaker open")
 
 
-async def _events(worker: Worker, upstream: SseStream) -> AsyncIterator[bytes]:
+async def _events(call: WorkerCall, upstream: SseStream) -> AsyncIterator[bytes]:
     try:
         async for payload in upstream:
             yield b"data: " + payload + b"\n\n"
     finally:
-        worker.inflight -= 1
+        call.end()

@@ -72,11 +72,14 @@ async def liveness(request: Request) -> Response:
 
 
 async def readiness(request: Request) -> Response:
+    """Ready when routing can serve some model: a worker that is healthy, not draining and
+    whose breaker is not open (what `select` asks), so a load balancer and the router agree."""
     gw = _gateway(request)
-    healthy = [w.url for w in gw.pool.workers() if w.healthy]
-    if not gw.ready or not healthy:
-        raise NoHealthyWorkerError("the gateway has no healthy worker yet")
-    return json_response({"status": "ready", "healthy_workers": len(healthy)})
+    models = gw.pool.servable_models()
+    if not gw.ready or not models:
+        raise NoHealthyWorkerError("no worker can take requests: none is healthy with its circuit breaker closed")
+    serving = sum(1 for w in gw.pool.workers() if w.serving)
+    return json_response({"status": "ready", "healthy_workers": serving, "models": models})
 
 
 async def get_model_info(request: Request) -> Response:
@@ -92,10 +95,12 @@ async def get_model_info(request: Request) -> Response:
 
 async def get_server_info(request: Request) -> Response:
     gw = _gateway(request)
-    workers = [{"url": w.url, "model": w.model, "healthy": w.healthy, "inflight": w.inflight}
+    workers = [{"url": w.url, "model": w.model, "healthy": w.healthy, "inflight": w.inflight,
+                "breaker": str(w.breaker.state) if w.breaker is not None else None}
                for w in gw.pool.workers()]
+    admission = {"running": gw.admission.running, "queued": gw.admission.queued}
     return json_response({"version": __version__, "pid": os.getpid(), "models": list(gw.models), "workers": workers,
-                          "request_timeout_secs": gw.config.request_timeout_secs})
+                          "admission": admission, "request_timeout_secs": gw.config.request_timeout_secs})
 
 
 async def get_loads(request: Request) -> Response:

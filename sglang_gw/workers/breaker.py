@@ -16,6 +16,16 @@ caller ends it with `release_probe()`, so it never trips (or closes) a circuit.
 In half-open, `allow()` reserves a probe slot. Every `allow()` that returned True must be
 followed by exactly one of `record_success()`, `record_failure()` or `release_probe()`
 (in a `finally`), or the slot stays taken and the circuit stays half-open.
+
+Failures that share one cause are one event. A worker that crashes fails every call open
+on it at once: twenty streams are one crash, not twenty failures. So a failure of a call
+that was already open when the last counted failure happened, and that fails within
+`same_cause_secs` of it, is not counted again (`record_failure(since=...)`, the call's
+start). A new call that fails is a new event, however soon.
+
+A health check that passes, started after the circuit opened, moves it to half-open at
+once (`health_passed`): a worker back from a crash gets its probes within one health
+interval, not after the whole open timeout.
 """
 
 from __future__ import annotations
@@ -45,7 +55,10 @@ class BreakerConfig:
     """Defaults are smg's: `--cb-failure-threshold 10`, `--cb-success-threshold 3`,
     `--cb-timeout-duration-secs 60`, `--cb-window-duration-secs 120`;
     `--disable-circuit-breaker` is `enabled=False`. `half_open_max_probes` has no smg flag
-    (smg does not bound probes); one at a time keeps a recovering worker from a stampede."""
+    (smg does not bound probes); one at a time keeps a recovering worker from a stampede.
+    `same_cause_secs` has none either: how long after a counted failure the failures of
+    calls already open then count as the same event (a dead connection fails its calls
+    within milliseconds; a second leaves room for a busy loop)."""
 
     failure_threshold: int = 10
     success_threshold: int = 3
@@ -53,6 +66,7 @@ class BreakerConfig:
     window_duration_secs: float = 120.0
     enabled: bool = True
     half_open_max_probes: int = 1
+    same_cause_secs: float = 1.0
 
     def __post_init__(self) -> None:
         for name in ("failure_threshold", "success_threshold", "half_open_max_probes"):
@@ -61,6 +75,8 @@ class BreakerConfig:
         for name in ("timeout_duration_secs", "window_duration_secs"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"circuit breaker {name} must be positive")
+        if self.same_cause_secs < 0:
+            raise ConfigError("circuit breaker same_cause_secs must be at least 0")
 
 
 Transition = Callable[[CircuitState, CircuitState], None]
@@ -91,6 +107,11 @@ class CircuitBreaker:
         self._successes = 0  # consecutive probe successes while half-open
         self._probes = 0  # probes in flight while half-open
         self._opened_at = 0.0
+        self._last_event: float | None = None  # when the last counted failure happened
+
+    def now(self) -> float:
+        """The breaker's clock: callers stamp call starts and health checks with it."""
+        return self._clock()
 
     @property
     def state(self) -> CircuitState:
@@ -132,21 +153,42 @@ class CircuitBreaker:
                 self._move(CircuitState.CLOSED)
         # Open: a request admitted before the trip finished late; it proves nothing now.
 
-    def record_failure(self) -> None:
+    def record_failure(self, *, since: float | None = None) -> None:
+        """A failure of a call started at `since` (the breaker's clock; None: unknown, so
+        it is counted)."""
         if not self.config.enabled:
             return
         state = self.state
+        if self._same_cause(since):
+            self.release_probe()
+            return
         if state is CircuitState.CLOSED:
+            self._last_event = self._clock()
             self._count_failure()
         elif state is CircuitState.HALF_OPEN:
+            self._last_event = self._clock()
             self._end_probe()
             self._move(CircuitState.OPEN)
         # Open: a late failure must not push the recovery timer further out.
+
+    def health_passed(self, since: float) -> None:
+        """A health check started at `since` passed: an open circuit that opened before it
+        goes half-open now, so real requests probe the worker without waiting out the
+        open timeout."""
+        if self.config.enabled and self._state is CircuitState.OPEN and since >= self._opened_at:
+            self._move(CircuitState.HALF_OPEN)
 
     def release_probe(self) -> None:
         """End a request without an outcome (client error, cancellation)."""
         if self._state is CircuitState.HALF_OPEN:
             self._end_probe()
+
+    def _same_cause(self, since: float | None) -> bool:
+        """The call was open at the last counted failure, and fails soon after it."""
+        last = self._last_event
+        if since is None or last is None or since > last:
+            return False
+        return self._clock() - last <= self.config.same_cause_secs
 
     def _count_failure(self) -> None:
         now = self._clock()
@@ -176,12 +218,14 @@ class CircuitBreaker:
             self._on_transition(old, new)
 
 
-def record_outcome(breaker: CircuitBreaker | None, failure: WorkerError | None) -> None:
-    """A call that did not succeed: worker faults count against the breaker; the client's
-    own errors (a rejected request) and cancellations only free the probe slot, if any."""
+def record_outcome(breaker: CircuitBreaker | None, failure: WorkerError | None, *,
+                   since: float | None = None) -> None:
+    """A call (started at `since`) that did not succeed: worker faults count against the
+    breaker; the client's own errors (a rejected request) and cancellations only free the
+    probe slot, if any."""
     if breaker is None:
         return
     if failure is None or isinstance(failure, WorkerRejectedError):
         breaker.release_probe()
     else:
-        breaker.record_failure()
+        breaker.record_failure(since=since)

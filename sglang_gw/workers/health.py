@@ -78,7 +78,8 @@ class HealthChecker(_Periodic):
     worker unhealthy (the pool stops selecting it), `success_threshold` successes in a row
     bring it back. A probe fails on any exception, on no answer within `timeout_secs`, or
     on an answer of `healthy=False`. `on_change(worker, healthy)` — plain or async — is
-    called after each flip."""
+    called after each flip. A passing probe also tells the worker's breaker, which lets
+    an open circuit go half-open (the worker is back: let requests probe it)."""
 
     def __init__(
         self,
@@ -102,8 +103,11 @@ class HealthChecker(_Periodic):
         workers = list(self._workers())
         # Forget workers that left the fleet, so a re-added one starts with a clean slate.
         self._streaks = {w: self._streaks.get(w) or _Streak() for w in workers}
+        started = [w.breaker.now() if w.breaker is not None else 0.0 for w in workers]
         outcomes = await asyncio.gather(*(self._probe(w) for w in workers))
-        for worker, ok in zip(workers, outcomes, strict=True):
+        for worker, ok, since in zip(workers, outcomes, started, strict=True):
+            if ok and worker.breaker is not None:
+                worker.breaker.health_passed(since)  # an open circuit half-opens: see breaker.py
             await self._apply(worker, ok)
 
     async def _probe(self, worker: Worker) -> bool:

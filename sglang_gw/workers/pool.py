@@ -1,7 +1,8 @@
 """The workers the gateway knows, by model, and the choice of one for a request.
 
 `select` filters to routable workers (healthy, not draining, breaker not open, not just
-failed on this request) and lets the routing policy choose among them.
+failed on this request) and lets the routing policy choose among them. `servable_models`
+says which models routing can serve at all, for the readiness probe.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 from sglang_gw import metrics
 from sglang_gw.errors import NoHealthyWorkerError
 from sglang_gw.routing.base import Policy, RouteRequest
-from sglang_gw.workers.breaker import BreakerConfig, CircuitBreaker
+from sglang_gw.workers.breaker import BreakerConfig, CircuitBreaker, CircuitState
 from sglang_gw.workers.client import WorkerClient
 
 __all__ = ["Worker", "WorkerPool"]
@@ -39,6 +40,13 @@ class Worker:
     @property
     def routable(self) -> bool:
         return self.healthy and not self.draining and (self.breaker is None or self.breaker.available)
+
+    @property
+    def serving(self) -> bool:
+        """Routing sends it requests: `routable`, except that a half-open breaker whose probe
+        slots are all taken for the moment still counts (readiness must not flap on that)."""
+        breaker = self.breaker
+        return self.healthy and not self.draining and (breaker is None or breaker.state is not CircuitState.OPEN)
 
 
 class WorkerPool:
@@ -119,6 +127,17 @@ class WorkerPool:
             return workers[0]
         policy = self.policies.get(worker_type, self.policy)
         return policy.select(workers, route)  # type: ignore[return-value]
+
+    def servable_models(self) -> list[str]:
+        """The models a request can be routed for now: one serving worker, or with prefill/
+        decode disaggregation one serving worker of each leg."""
+        servable = []
+        for model, workers in self._by_model.items():
+            kinds = {w.worker_type for w in workers if w.serving}
+            needed = {"prefill", "decode"} if any(w.worker_type == "decode" for w in workers) else {"regular"}
+            if needed <= kinds:
+                servable.append(model)
+        return servable
 
     def has_type(self, model: str, worker_type: str) -> bool:
         return any(w.worker_type == worker_type for w in self._by_model.get(model, ()))

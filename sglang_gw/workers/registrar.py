@@ -1,7 +1,11 @@
-"""Worker registration as queued jobs: connect → GetModelInfo/GetServerInfo → model → active.
+"""Worker registration as jobs: connect → GetModelInfo/GetServerInfo → model → active.
 
-Each job's state is visible (`GET /workers/{url}`) while it runs. Jobs run one at a time,
-so two workers of a new model never load its tokenizer twice.
+Each job's state is visible (`GET /workers/{url}`) while it runs. Jobs run side by side,
+each in its own task with its own start-up timeout (connecting waits at most that long,
+and loading the model at most that long again), so a worker that is not up yet delays
+nobody else. Two workers of a new model still never load its tokenizer twice: the model
+loader holds a lock per model name (gateway.py). A failed job stays listed with its error
+for `failed_job_ttl` seconds (`FAILED_JOB_TTL_SECS`, 10 minutes), then goes.
 
 Connecting waits for a worker that is not up yet, up to the start-up timeout, but not for
 one that refuses our TLS handshake (or speaks TLS to a `grpc://` url): that fails at once,
@@ -26,9 +30,13 @@ from sglang_gw.workers.pool import Worker
 from sglang_gw.workers.tls import is_loopback
 from sglang_gw.workers.tls_probe import explain_refusal, might_be_tls
 
-__all__ = ["Registrar", "WorkerJob", "WorkerSpec"]
+__all__ = ["FAILED_JOB_TTL_SECS", "Registrar", "WorkerJob", "WorkerSpec"]
 
 log = logging.getLogger(__name__)
+
+# Long enough for an operator to read why a registration failed, short enough that a
+# script retrying a bad url does not grow the listing without bound.
+FAILED_JOB_TTL_SECS = 600.0
 
 
 @dataclass(slots=True, frozen=True)
@@ -51,6 +59,7 @@ class WorkerJob:
     model: str | None = None
     created: float = field(default_factory=time.time)
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    failed_at: float | None = None  # on the registrar's clock, for expiry
 
     def to_json(self) -> dict[str, Any]:
         return {"url": self.spec.url, "state": self.state, "error": self.error, "model": self.model,
@@ -62,48 +71,63 @@ ModelLoader = Callable[[GrpcWorkerClient, WorkerSpec], Awaitable[str]]
 
 
 class Registrar:
+    """Runs one task per submitted worker; `jobs` lists them by url."""
+
     def __init__(self, load_model: ModelLoader, add_worker: Callable[[Worker], None], *,
                  startup_timeout: float = 60.0, link: LinkSettings | None = None,
-                 on_http_model: Callable[[str], None] = lambda name: None) -> None:
+                 on_http_model: Callable[[str], None] = lambda name: None,
+                 failed_job_ttl: float = FAILED_JOB_TTL_SECS, clock: Callable[[], float] = time.monotonic) -> None:
         self._load_model = load_model
         self._link = link or LinkSettings()
         self._warned_plaintext: set[str] = set()
         self._add_worker = add_worker
         self._on_http_model = on_http_model
         self._startup_timeout = startup_timeout
-        self.jobs: dict[str, WorkerJob] = {}
-        self._queue: asyncio.Queue[WorkerJob] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
+        self._failed_job_ttl = failed_job_ttl
+        self._clock = clock
+        self._jobs: dict[str, WorkerJob] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def jobs(self) -> dict[str, WorkerJob]:
+        """Jobs by url: running, active, and failed ones until they expire."""
+        horizon = self._clock() - self._failed_job_ttl
+        expired = [url for url, job in self._jobs.items() if job.failed_at is not None and job.failed_at <= horizon]
+        for url in expired:
+            del self._jobs[url]
+        return self._jobs
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="worker-registrar")
+        """Nothing to start: each job runs in its own task (kept for the gateway's lifecycle)."""
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def submit(self, spec: WorkerSpec) -> WorkerJob:
         existing = self.jobs.get(spec.url)
-        if existing is not None and existing.state not in ("failed",):
+        if existing is not None and existing.state != "failed":
             return existing
-        job = self.jobs[spec.url] = WorkerJob(spec)
-        self._queue.put_nowait(job)
+        job = self._jobs[spec.url] = WorkerJob(spec)
+        task = asyncio.get_running_loop().create_task(self._run(job), name=f"register {spec.url}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
         return job
 
     def forget(self, url: str) -> None:
-        self.jobs.pop(url, None)
+        self._jobs.pop(url, None)
 
-    async def _run(self) -> None:
-        while True:
-            job = await self._queue.get()
-            try:
-                await self._register(job)
-            except (GatewayError, OSError, ValueError) as err:
-                job.state, job.error = "failed", getattr(err, "message", str(err))
-                log.error("worker %s failed to register: %s", job.spec.url, job.error)
-            finally:
-                job.done.set()
+    async def _run(self, job: WorkerJob) -> None:
+        try:
+            await self._register(job)
+        except (GatewayError, OSError, ValueError) as err:
+            job.state, job.error = "failed", getattr(err, "message", str(err))
+            job.failed_at = self._clock()
+            log.error("worker %s failed to register: %s", job.spec.url, job.error)
+        finally:
+            job.done.set()
 
     async def _register(self, job: WorkerJob) -> None:
         spec = job.spec
@@ -116,7 +140,7 @@ class Registrar:
         client = await self._connect(spec)
         try:
             job.state = "loading"
-            job.model = await self._load_model(client, spec)
+            job.model = await self._load(client, spec)
         except BaseException:
             await client.close()
             raise
@@ -145,6 +169,15 @@ class Registrar:
                                 labels=dict(spec.labels), kind="http"))
         job.state = "active"
         log.info("HTTP worker %s serves model %s", backend.url, job.model)
+
+    async def _load(self, client: GrpcWorkerClient, spec: WorkerSpec) -> str:
+        """The worker's model, loaded (or reused) within the start-up timeout."""
+        try:
+            async with asyncio.timeout(self._startup_timeout):
+                return await self._load_model(client, spec)
+        except TimeoutError:
+            raise ConfigError(f"worker {spec.url}: its model did not load within "
+                              f"{self._startup_timeout:g}s") from None
 
     def _warn_if_key_in_plaintext(self, spec: WorkerSpec) -> None:
         """A worker key sent over plain gRPC off this machine can be read on the network."""
