@@ -25,7 +25,9 @@ Rules every parser built here follows (docs/parsers.md):
   that is not committed — undeclared name, malformed head or JSON before the name,
   output cut before the name was complete — is content, verbatim. Section markers
   (`<|tool_calls_section_begin|>`, `[TOOL_CALLS][`, `<|python_tag|>`, ...) and the
-  separators between units are markup whatever the units turn out to be.
+  separators between units are markup once a unit is a call; a block that holds no
+  call at all is content, whole (`_section.py` holds a special-token section until its
+  first call commits; `pythonic.py` holds a list until it closes).
 - Malformed JSON after the commit ends the call with the argument text received up
   to the bad character; the rest of its markup, up to the call's end marker, is
   dropped (formats without end markers: what follows is text again).
