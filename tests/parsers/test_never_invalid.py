@@ -110,3 +110,15 @@ def test_deepseek_v31_section_with_a_call_keeps_its_markup_out() -> None:
     text = f"hi{_V31[0]}\n{_V31[2]}get_weather{_V31[4]}{{\"city\": \"P\"}}{_V31[3]}{_V31[1]}bye"
     result = parse("deepseek_v31", text, family="deepseek_r1")
     assert calls_of(result) == [("get_weather", {"city": "P"})] and result.content == "hibye"
+
+
+@pytest.mark.parametrize("text", [
+    '[get_weather(city="Paris"), get_time(zone=)]',
+    '[get_weather(city="Paris"), f(x=1 2)] after',
+    'Sure: [get_weather(city="Paris"), 3]',
+    '[get_weather(city="Paris") + 1] tail',
+])
+def test_pythonic_list_with_a_broken_sibling_is_content_whole(text: str) -> None:
+    tools = (*TOOLS, ToolSpec("get_time"))
+    result = parse("pythonic", text, tools=tools, family="llama31")
+    assert result.calls == [] and result.content == text

@@ -106,6 +106,11 @@ class Output:
         self._content.append(self._ws)
         self._ws = ""
 
+    def replay(self, delta: ToolDelta) -> None:
+        """Add what another `Output` gathered (a block that was held until it was whole)."""
+        self.content(delta.content)
+        self._calls.extend(delta.calls)
+
     def take(self) -> ToolDelta:
         calls: list[ToolCallDelta] = []
         for call in self._calls:  # one delta per call per feed: merge argument fragments
@@ -152,7 +157,7 @@ class MachineParser(ToolParser):
         self.pos = 0
         while self.state():
             pass
-        return self.out.take()
+        return self.taken()
 
     def finish(self) -> ToolDelta:
         self.eof = True
@@ -160,6 +165,11 @@ class MachineParser(ToolParser):
             pass
         self.flush()
         self.out.close()
+        return self.taken()
+
+    def taken(self) -> ToolDelta:
+        """What a feed returns: `out`'s gathered content and calls (a parser that gathers
+        a held block in another `Output` returns this one's instead)."""
         return self.out.take()
 
     def flush(self) -> None:
