@@ -19,6 +19,7 @@ from sglang_gw.pipeline.parse import (
     ParserPlan,
     PassthroughProcessor,
 )
+from sglang_gw.pipeline.reasoning_usage import count_reasoning_tokens
 from sglang_gw.pipeline.types import ChoiceDelta, PreparedRequest, Usage
 
 __all__ = ["ChatResponder", "SYSTEM_FINGERPRINT", "usage_json"]
@@ -28,10 +29,13 @@ _encode = msgspec.json.Encoder().encode
 
 
 def usage_json(usage: Usage) -> dict[str, Any]:
-    return {
+    out: dict[str, Any] = {
         "prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
         "total_tokens": usage.total_tokens, "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
     }
+    if usage.reasoning_tokens is not None:
+        out["completion_tokens_details"] = {"reasoning_tokens": usage.reasoning_tokens}
+    return out
 
 
 def _merge_calls(calls: list[dict[str, Any]], deltas: list[ToolCallDelta]) -> None:
@@ -48,6 +52,7 @@ class ChatResponder:
     def __init__(self, req: ChatCompletionRequest, prepared: PreparedRequest, model: ServedModel,
                  plan: ParserPlan | None = None) -> None:
         self.req = req
+        self.prepared = prepared
         self.model = model
         self.id = prepared.request_id
         self.created = int(time.time())
@@ -61,6 +66,9 @@ class ChatResponder:
         self._parse_time = 0.0  # summed per token, observed once per request
         self._frame_time = 0.0
         self._usage_of: Callable[[], Usage] = Usage  # the running usage: set by `start`
+        # Per choice, with a reasoning parser: its token ids, then its reasoning-token count.
+        self._ids: list[list[int]] = [[] for _ in range(req.n)]
+        self._reasoning_tokens: list[int | None] = [None] * req.n
         head = _encode({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
                         "model": self.model_name, "system_fingerprint": SYSTEM_FINGERPRINT})
         self._envelope = b"data: " + head[:-1] + b',"choices":'
@@ -78,10 +86,28 @@ class ChatResponder:
         t0 = time.perf_counter()
         proc = self.processors[delta.index]
         parsed = proc.feed(delta.text) if delta.text else ParsedDelta()
+        if proc.reasoning_chars is not None:
+            self._ids[delta.index].extend(delta.token_ids)
         if delta.finish_reason is not None:
             parsed.extend(proc.finish())
+            self._count_reasoning(delta.index)
         self._parse_time += time.perf_counter() - t0
         return parsed
+
+    def _count_reasoning(self, i: int) -> None:
+        """A choice ended: count its reasoning tokens, now that the block's end is settled."""
+        chars = self.processors[i].reasoning_chars
+        if chars is not None:
+            self._reasoning_tokens[i] = count_reasoning_tokens(self.model.tokenizer, self.prepared, self._ids[i], chars)
+            self._ids[i] = []
+
+    def _usage(self, usage_of: Callable[[], Usage]) -> Usage:
+        """The running usage plus the reasoning tokens of the choices that have ended
+        (present whenever a reasoning parser runs, 0 until a choice ends)."""
+        usage = usage_of()
+        if any(p.reasoning_chars is not None for p in self.processors):
+            usage.reasoning_tokens = sum(n or 0 for n in self._reasoning_tokens)
+        return usage
 
     def _finish_reason(self, delta: ChoiceDelta) -> str | None:
         reason = delta.finish_reason
@@ -128,8 +154,9 @@ class ChatResponder:
         body = b""
         lp = chat_logprobs(self.model.tokenizer, delta.logprobs, self.top_n) if delta.logprobs else None
         if parsed or lp:
+            usage = self._usage(self._usage_of) if self.continuous_usage else None
             body = self._chunk([{"index": delta.index, "delta": self._delta_body(parsed), "logprobs": lp,
-                                 "finish_reason": None}], self._usage_of() if self.continuous_usage else None)
+                                 "finish_reason": None}], usage)
         if delta.finish_reason is not None:
             body += self._chunk([{"index": delta.index, "delta": {}, "logprobs": None,
                                   "finish_reason": self._finish_reason(delta)}])
@@ -139,7 +166,7 @@ class ChatResponder:
     def tail(self) -> bytes:
         observe_stage("frame", self._frame_time)
         observe_stage("parse", self._parse_time)
-        return self._chunk([], self._usage_of()) if self.include_usage else b""
+        return self._chunk([], self._usage(self._usage_of)) if self.include_usage else b""
 
     # ---- frame: one response ----------------------------------------------------------
 
@@ -166,7 +193,7 @@ class ChatResponder:
                    for i in range(n)]
         return {
             "id": self.id, "object": "chat.completion", "created": self.created, "model": self.model_name,
-            "system_fingerprint": SYSTEM_FINGERPRINT, "choices": choices, "usage": usage_json(usage_of()),
+            "system_fingerprint": SYSTEM_FINGERPRINT, "choices": choices, "usage": usage_json(self._usage(usage_of)),
         }
 
     def _choice(self, i: int, content: str, reasoning: str, calls: list[dict[str, Any]],

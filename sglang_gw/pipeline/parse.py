@@ -41,6 +41,7 @@ class PassthroughProcessor:
 
     __slots__ = ()
     has_tool_calls = False
+    reasoning_chars = None
 
     def feed(self, text: str) -> ParsedDelta:
         return ParsedDelta(content=text)
@@ -72,7 +73,8 @@ class _NamedToolParser(ToolParser):
 class OutputProcessor:
     """Reasoning parser, then tool parser on what is content; per choice."""
 
-    __slots__ = ("_reasoning", "_tools", "_stream_reasoning", "_single_call", "_held_reasoning", "_guard")
+    __slots__ = ("_reasoning", "_tools", "_stream_reasoning", "_single_call", "_held_reasoning", "_guard",
+                 "_fed_chars", "_content_chars")
 
     def __init__(self, reasoning: Any | None, tools: ToolParser | None, *, stream_reasoning: bool = True,
                  single_call: bool = False) -> None:
@@ -82,12 +84,25 @@ class OutputProcessor:
         self._single_call = single_call
         self._held_reasoning = ""
         self._guard = ArgumentsGuard()  # every call's arguments end as valid JSON
+        self._fed_chars = 0  # text given to the reasoning parser, and what it passed on as content
+        self._content_chars = 0
 
     @property
     def has_tool_calls(self) -> bool:
         return self._tools is not None and self._tools.has_calls
 
+    @property
+    def reasoning_chars(self) -> int | None:
+        """Where the reasoning block ends in the choice's text (None: no reasoning parser ran).
+
+        The reasoning parser passes on the content after the block verbatim, so everything
+        before that content (reasoning, its markers, the whitespace after them) is the block.
+        Settled once `finish` has run.
+        """
+        return self._fed_chars - self._content_chars if self._reasoning is not None else None
+
     def feed(self, text: str) -> ParsedDelta:
+        self._fed_chars += len(text)
         step = self._reasoning.feed(text) if self._reasoning is not None else ReasoningDelta(content=text)
         return self._after_reasoning(step, final=False)
 
@@ -103,6 +118,7 @@ class OutputProcessor:
         return out
 
     def _after_reasoning(self, step: ReasoningDelta, *, final: bool) -> ParsedDelta:
+        self._content_chars += len(step.content)
         out = ParsedDelta(reasoning=step.reasoning)
         if step.content:
             out.extend(self._from_tools(self._tools.feed(step.content)) if self._tools is not None

@@ -76,3 +76,49 @@ def test_guard_ends_a_cut_off_call_as_valid_json(chunks: int) -> None:
 def test_guard_ends_a_call_broken_after_its_name() -> None:
     args = _through_processor("hermes", '<tool_call>\n{"name": "get_weather", "arguments": {"ok": tru}}\n</tool_call>')
     assert json.loads(args[0]) == {"ok": True}
+
+
+# -- never lost: a block that cannot be parsed is content, whole and in order
+
+_V31 = ("<｜tool▁calls▁begin｜>", "<｜tool▁calls▁end｜>", "<｜tool▁call▁begin｜>", "<｜tool▁call▁end｜>",
+        "<｜tool▁sep｜>")
+
+
+@pytest.mark.parametrize("section", [
+    "garbage",
+    f"{_V31[2]}nope here{_V31[4]}{{}}{_V31[3]}",  # a malformed head: no call in the section
+    f"{_V31[2]}undeclared{_V31[4]}{{}}{_V31[3]}",
+])
+def test_deepseek_v31_section_without_a_call_is_content_whole(section: str) -> None:
+    text = f"hi {_V31[0]}{section}{_V31[1]} bye"
+    result = parse("deepseek_v31", text, family="deepseek_r1")
+    assert result.calls == [] and result.content == text
+
+
+def test_deepseek_v31_garbage_section_exactly_as_issue_25_gives_it() -> None:
+    text = "hi<｜tool▁calls▁begin｜>garbage<｜tool▁calls▁end｜>bye"
+    assert parse("deepseek_v31", text, family="deepseek_r1").content == text
+
+
+def test_deepseek_v31_section_cut_off_before_a_call_is_content_whole() -> None:
+    text = f"hi{_V31[0]}garbage"
+    result = parse("deepseek_v31", text, family="deepseek_r1")
+    assert result.calls == [] and result.content == text
+
+
+def test_deepseek_v31_section_with_a_call_keeps_its_markup_out() -> None:
+    text = f"hi{_V31[0]}\n{_V31[2]}get_weather{_V31[4]}{{\"city\": \"P\"}}{_V31[3]}{_V31[1]}bye"
+    result = parse("deepseek_v31", text, family="deepseek_r1")
+    assert calls_of(result) == [("get_weather", {"city": "P"})] and result.content == "hibye"
+
+
+@pytest.mark.parametrize("text", [
+    '[get_weather(city="Paris"), get_time(zone=)]',
+    '[get_weather(city="Paris"), f(x=1 2)] after',
+    'Sure: [get_weather(city="Paris"), 3]',
+    '[get_weather(city="Paris") + 1] tail',
+])
+def test_pythonic_list_with_a_broken_sibling_is_content_whole(text: str) -> None:
+    tools = (*TOOLS, ToolSpec("get_time"))
+    result = parse("pythonic", text, tools=tools, family="llama31")
+    assert result.calls == [] and result.content == text

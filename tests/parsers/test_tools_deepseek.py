@@ -51,9 +51,10 @@ def test_v3_fence_without_language_tag() -> None:
 
 
 def test_v3_head_without_separator_is_content() -> None:
+    # No call in the section, so the section is content whole, its markers too (issue 25).
     unit = f'{CALL}get_weather\n```json\n{{"city": "Oslo"}}\n```{CALL_END}'
     result = parse(DeepSeekV3ToolParser, f"{BEGIN}{unit}{END}")
-    assert (result.content, result.calls) == (unit, [])
+    assert (result.content, result.calls) == (f"{BEGIN}{unit}{END}", [])
 
 
 def test_v31_empty_arguments_and_truncated_call() -> None:

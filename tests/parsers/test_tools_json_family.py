@@ -57,6 +57,7 @@ class Format:
     tokenizer: str | None = None
     before: bool = True  # can the format carry text before the calls?
     call_id: str = r"call_[A-Za-z0-9]{24}"
+    sections: bool = False  # special-token sections: one holding no call is content whole
 
 
 FORMATS = (
@@ -73,9 +74,11 @@ FORMATS = (
            lambda units, before: before + "".join(units), tokenizer="mistral_nemo", call_id=r"[A-Za-z0-9]{9}"),
     Format("deepseek_v3", "deepseek_v3",
            lambda n, a, i: f"{DS_CALL}function{DS_SEP}{n}\n```json\n{args_json(a)}\n```{DS_CALL_END}",
-           lambda units, before: before + DS_BEGIN + "\n".join(units) + DS_END, tokenizer="deepseek_r1"),
+           lambda units, before: before + DS_BEGIN + "\n".join(units) + DS_END, tokenizer="deepseek_r1",
+           sections=True),
     Format("deepseek_v31", "deepseek_v31", lambda n, a, i: f"{DS_CALL}{n}{DS_SEP}{args_json(a)}{DS_CALL_END}",
-           lambda units, before: before + DS_BEGIN + "".join(units) + DS_END, tokenizer="deepseek_r1"),
+           lambda units, before: before + DS_BEGIN + "".join(units) + DS_END, tokenizer="deepseek_r1",
+           sections=True),
     Format("deepseek_v32", "deepseek_v32", dsml_invoke,
            lambda units, before: before + f"\n\n<{DSML}function_calls>\n" + "".join(units) + f"</{DSML}function_calls>",
            tokenizer="deepseek_r1"),
@@ -83,7 +86,7 @@ FORMATS = (
            lambda n, a, i: f"<|tool_call_begin|>functions.{n}:{i}<|tool_call_argument_begin|>{args_json(a)}"
                            "<|tool_call_end|>",
            lambda units, before: f"{before}<|tool_calls_section_begin|>{''.join(units)}<|tool_calls_section_end|>",
-           call_id=r"functions\.[a-z_]+:\d+"),
+           call_id=r"functions\.[a-z_]+:\d+", sections=True),
 )
 
 
@@ -105,7 +108,7 @@ def render(fmt: Format, case: ToolCase) -> tuple[str, str]:
     units = [fmt.unit(c.name, c.args, i) for i, c in enumerate(case.calls)]
     text = fmt.wrap(units, before)
     if case.id == "undeclared":  # not a call: the unit's own text is content
-        return text, units[0].strip()
+        return text, text if fmt.sections else units[0].strip()
     return text, before.rstrip()  # whitespace touching call markup is markup
 
 

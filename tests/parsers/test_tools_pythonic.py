@@ -60,12 +60,16 @@ def test_lists_that_are_not_calls_are_content(text: str) -> None:
     assert result.calls == [] and result.content == text
 
 
-def test_arguments_stream_one_at_a_time() -> None:
+def test_a_call_list_is_sent_when_it_closes() -> None:
+    # Held whole so a broken sibling later in the list can still make it content.
     parser = factory("pythonic")()
-    delta = parser.feed('[search(query="a", limit=')  # type: ignore[attr-defined]
-    assert [c.arguments for c in delta.calls] == ['{"query": "a"']
-    delta = parser.feed("3)]")  # type: ignore[attr-defined]
-    assert delta.calls[0].arguments == ', "limit": 3}'
+    delta = parser.feed('Sure. [search(query="a", limit=')  # type: ignore[attr-defined]
+    assert (delta.content, delta.calls) == ("Sure. ", ())
+    assert parser.feed("3), search(query=").calls == ()  # type: ignore[attr-defined]
+    delta = parser.feed('"b")] ok')  # type: ignore[attr-defined]
+    assert [(c.name, c.arguments) for c in delta.calls] == [("search", '{"query": "a", "limit": 3}'),
+                                                            ("search", '{"query": "b"}')]
+    assert delta.content == "ok"
 
 
 @pytest.mark.parametrize(("text", "args"), [
@@ -78,7 +82,11 @@ def test_truncated(text: str, args: str) -> None:
     assert result.calls == [{"name": "search", "arguments": args}]
 
 
-def test_malformed_after_a_call_ends_the_list() -> None:
+def test_a_malformed_list_is_content_whole() -> None:
     result = parse("pythonic", '[search(query="a") + 1] tail')
-    assert calls_of(result) == [("search", {"query": "a"})]
-    assert result.content == "+ 1] tail"
+    assert result.calls == [] and result.content == '[search(query="a") + 1] tail'
+
+
+def test_a_list_cut_off_after_a_comma_keeps_its_calls() -> None:
+    result = parse("pythonic", '[search(query="a"), ')
+    assert calls_of(result) == [("search", {"query": "a"})] and result.content == ""

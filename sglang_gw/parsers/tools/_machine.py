@@ -25,7 +25,9 @@ Rules every parser built here follows (docs/parsers.md):
   that is not committed — undeclared name, malformed head or JSON before the name,
   output cut before the name was complete — is content, verbatim. Section markers
   (`<|tool_calls_section_begin|>`, `[TOOL_CALLS][`, `<|python_tag|>`, ...) and the
-  separators between units are markup whatever the units turn out to be.
+  separators between units are markup once a unit is a call; a block that holds no
+  call at all is content, whole (`_section.py` holds a special-token section until its
+  first call commits; `pythonic.py` holds a list until it closes).
 - Malformed JSON after the commit ends the call with the argument text received up
   to the bad character; the rest of its markup, up to the call's end marker, is
   dropped (formats without end markers: what follows is text again).
@@ -104,6 +106,11 @@ class Output:
         self._content.append(self._ws)
         self._ws = ""
 
+    def replay(self, delta: ToolDelta) -> None:
+        """Add what another `Output` gathered (a block that was held until it was whole)."""
+        self.content(delta.content)
+        self._calls.extend(delta.calls)
+
     def take(self) -> ToolDelta:
         calls: list[ToolCallDelta] = []
         for call in self._calls:  # one delta per call per feed: merge argument fragments
@@ -150,7 +157,7 @@ class MachineParser(ToolParser):
         self.pos = 0
         while self.state():
             pass
-        return self.out.take()
+        return self.taken()
 
     def finish(self) -> ToolDelta:
         self.eof = True
@@ -158,6 +165,11 @@ class MachineParser(ToolParser):
             pass
         self.flush()
         self.out.close()
+        return self.taken()
+
+    def taken(self) -> ToolDelta:
+        """What a feed returns: `out`'s gathered content and calls (a parser that gathers
+        a held block in another `Output` returns this one's instead)."""
         return self.out.take()
 
     def flush(self) -> None:

@@ -4,10 +4,14 @@
 
 DeepSeek V3 / V3.1 and Kimi K2 differ only in the marker strings and in how a head
 names the tool, so each is a `SectionParser` subclass declaring them. Section markers
-are markup, and so is whatever sits between units (newlines). A unit whose head is
-malformed or names an undeclared tool is content from its `CALL_BEGIN` through its
-`CALL_END`. After a committed call's JSON, text up to `CALL_END` is markup (the
-closing code fence of DeepSeek V3, or debris after malformed JSON).
+are markup, and so is whatever sits between units (newlines), once the section holds a
+call. A unit whose head is malformed or names an undeclared tool is content from its
+`CALL_BEGIN` through its `CALL_END`. After a committed call's JSON, text up to `CALL_END`
+is markup (the closing code fence of DeepSeek V3, or debris after malformed JSON).
+
+A section is held from its `SECTION_BEGIN` until its first call commits: one that ends
+(or the output ends) with no call in it is content, whole, markers and all, so a block
+the model garbled is never lost.
 """
 
 from __future__ import annotations
@@ -36,7 +40,9 @@ class SectionParser(MachineParser):
     _section_markers: ClassVar[Markers]
     _head_markers: ClassVar[Markers]
     _unit_markers: ClassVar[Markers]
-
+    # The section's raw text while it holds no call yet, each piece flagged True if it is
+    # a unit that is content anyway (None: no section, or it has a call).
+    _section_held: list[tuple[str, bool]] | None = None
 
     def __init_subclass__(cls) -> None:
         super().__init_subclass__()
@@ -61,10 +67,17 @@ class SectionParser(MachineParser):
     # -- states
 
     def _text(self) -> bool:
-        return self.text_until(self._text_markers) is not None and self.goto(self._section)
+        # Not `text_until`: whitespace before the section is markup only if a call follows.
+        text, marker = self.until(self._text_markers)
+        self.out.text(text)
+        if marker is None:
+            return False
+        self._section_held = [(marker, False)]
+        return self.goto(self._section)
 
     def _section(self) -> bool:
-        _, marker = self.until(self._section_markers)  # between units: markup
+        text, marker = self.until(self._section_markers)  # between units: markup
+        self._in_section(text)
         if marker is None:
             return False
         if marker == self.section_end:
@@ -74,8 +87,22 @@ class SectionParser(MachineParser):
         return self.goto(self._read_head)
 
     def _section_done(self) -> bool:
-        self.out.markup_end()
+        if self._section_held is not None:  # no call in it: the section is content
+            self._section_held.append((self.section_end, False))
+            self._release_section(whole=True)
+        else:
+            self.out.markup_end()
         return self.goto(self._text)
+
+    def _in_section(self, text: str) -> None:
+        """Text of the section outside calls: held while it may be content, else markup."""
+        if self._section_held is not None and text:
+            self._section_held.append((text, False))
+
+    def _release_section(self, *, whole: bool) -> None:
+        """Give the held section to content: all of it, or (a call came) only its units."""
+        held, self._section_held = self._section_held or [], None
+        self.out.text("".join(text for text, unit in held if whole or unit))
 
     def _read_head(self) -> bool:
         done = self.read_head(self._head_markers, self.head_end)
@@ -83,23 +110,42 @@ class SectionParser(MachineParser):
             return False
         if not done or not self.open_call(self.parse_head(self.head)):
             return self._not_a_call()
+        if self._section_held is not None:  # the section's first call: the rest was markup
+            self.out.markup()
+            self._release_section(whole=False)
         return self.goto(self._args_intro)
 
     def _not_a_call(self) -> bool:
+        if self._section_held is not None:
+            self._section_held.append(("".join(self.held or ()), True))
+            self.held = None
         self.release_held()
         return self.goto(self._pass)
 
     def _pass(self) -> bool:
         """Inside a unit that is content: pass it on through its `call_end`."""
         text, marker = self.until(self._unit_markers)
-        self.out.text(text)
+        self._content(text)
         if marker is None:
             return False
         if marker == self.call_end:
-            self.out.text(marker)
+            self._content(marker)
             return self.goto(self._section)
         self.pos -= len(marker)  # a new unit or the section end: read it as such
         return self.goto(self._section)
+
+    def _content(self, text: str) -> None:
+        if self._section_held is not None:
+            self._section_held.append((text, True))
+        else:
+            self.out.text(text)
+
+    def flush(self) -> None:
+        if self._section_held is not None:  # cut off in a section with no call: content
+            self._section_held.append(("".join(self.held or ()), True))
+            self.held = None
+            self._release_section(whole=True)
+        super().flush()
 
     def _args_intro(self) -> bool:
         done = self.before_args()

@@ -12,8 +12,13 @@ Llama 4 may wrap the list in `<|python_start|>` … `<|python_end|>` (dropped).
   string). Positional arguments have no name and are skipped.
 * A later call in the list to an undeclared tool is content (its source text); the commas
   and brackets of the list never are.
-* Cut short, the argument being written is read as if its string were closed; the object
-  is left open.
+* A call list is held until it closes, then sent whole: calls (and the source of
+  undeclared ones) if every call in it reads, else the list's text as content, whole and
+  in order. A call reads if each argument is Python (`ast`), so `[f(a=1), g(b=)]` or
+  `[f(a=1) + 1]` is content, never a call with a garbage value. Calls therefore arrive
+  when the list's `]` does, not argument by argument.
+* Cut short, the list is sent as far as it came (if nothing in it was broken): the argument
+  being written is read as if its string were closed; the object is left open.
 """
 
 from __future__ import annotations
@@ -26,8 +31,8 @@ from typing import Any, ClassVar
 from sglang_gw.parsers._scan import Markers
 from sglang_gw.parsers.tools._arg_types import jsonable, loads_strict
 from sglang_gw.parsers.tools._json_args import ArgsWriter, dumps
-from sglang_gw.parsers.tools._machine import MachineParser, State
-from sglang_gw.parsers.types import ToolSpec
+from sglang_gw.parsers.tools._machine import MachineParser, Output, State
+from sglang_gw.parsers.types import ToolDelta, ToolSpec
 
 __all__ = ["PythonicToolParser"]
 
@@ -98,7 +103,43 @@ class PythonicToolParser(MachineParser):
         self._lexer = _Lexer()
         self._segment: list[str] = []
         self._writer = ArgsWriter()
+        self._text_out = self.out  # where content outside call lists goes
+        self._list_raw: list[str] | None = None  # the held list's source, while one is open
+        self._broken = False  # an argument in the held list does not read
+        self._calls_before = 0  # calls numbered before the held list
 
+    def feed(self, text: str) -> ToolDelta:
+        if self._list_raw is not None:
+            self._list_raw.append(text)
+        return super().feed(text)
+
+    def taken(self) -> ToolDelta:
+        return self._text_out.take()  # never the held list's
+
+    def flush(self) -> None:
+        if self._list_raw is not None:  # cut off inside a list: as far as it came
+            self._end_list(not self._broken, len(self.buf))
+        super().flush()
+
+    # -- holding a list until it closes ---------------------------------------------------
+
+    def _begin_list(self) -> None:
+        """`[` and a declared call opened a list (`buf` holds what follows the `[`)."""
+        self._list_raw = ["[", self.buf]
+        self._broken = False
+        self._calls_before = self.emitter.count
+        self.out = Output(self.emitter)
+
+    def _end_list(self, ok: bool, unread: int) -> None:
+        """The list ended, `unread` characters before the end of the source fed so far:
+        send its calls, or (`ok` false) its whole text as content."""
+        source = "".join(self._list_raw or ())
+        held, self.out, self._list_raw = self.out.take(), self._text_out, None
+        if ok:
+            self.out.replay(held)
+            return
+        self.emitter.count = self._calls_before  # the held calls were never sent
+        self.out.content(source[:len(source) - unread])
 
     # -- text and the start of a list ---------------------------------------------------
 
@@ -132,6 +173,7 @@ class PythonicToolParser(MachineParser):
             self.out.content("[")  # a list, not a call list: text again
             self.state, self.strip_next = self._text, False
             return True
+        self._begin_list()
         self._open_call(name, n)
         return True
 
@@ -150,10 +192,10 @@ class PythonicToolParser(MachineParser):
         if event in ("", "hold"):
             self.buf = self.buf[i:]
             if final:
-                self._emit_argument(self._cut_segment())
+                self._emit_argument(self._cut_segment(), cut=True)
             return False
         self.buf = self.buf[i + 1:]
-        self._emit_argument("".join(self._segment))
+        self._emit_argument("".join(self._segment), cut=False)
         self._segment = []
         if event == ")":
             self.out.args(self._writer.close())
@@ -165,8 +207,12 @@ class PythonicToolParser(MachineParser):
         text = "".join(self._segment) + self.buf
         return text + self._lexer.quote if self._lexer.quote and not self._lexer.escape else text
 
-    def _emit_argument(self, source: str) -> None:
-        parsed = _keyword(source)
+    def _emit_argument(self, source: str, *, cut: bool) -> None:
+        try:
+            parsed = _keyword(source, cut=cut)
+        except _Unreadable:
+            self._broken = True
+            return
         if parsed is not None:
             value = parsed[1]
             self.out.args(self._writer.key(parsed[0]) + (value.text if isinstance(value, _Verbatim) else dumps(value)))
@@ -198,9 +244,18 @@ class PythonicToolParser(MachineParser):
             return False
         if rest[:1] == ",":
             self.buf, self.state = rest[1:], self._next
-        else:  # `]` ends the list; anything else ends it too, as text
-            self.buf = rest[1:] if rest[:1] == "]" else rest
-            self.state, self.strip_next = self._text, True
+            return True
+        if rest[:1] == "]" or not rest:  # closed, or cut off here
+            self.buf, ok = rest[1:], not self._broken
+            self._end_list(ok, len(self.buf))
+            self.state, self.strip_next = self._text, ok  # a list sent as content keeps what follows
+            return True
+        return self._broken_list()
+
+    def _broken_list(self) -> bool:
+        """Something that is no call sits in the list: the list so far is content."""
+        self._end_list(False, len(self.buf))
+        self.state, self.strip_next = self._text, False
         return True
 
     def _next(self) -> bool:
@@ -213,18 +268,28 @@ class PythonicToolParser(MachineParser):
         elif status == "ok":
             self.out.content(self.buf[:n].lstrip())
             self.buf, self._lexer, self.state = self.buf[n:], _Lexer(), self._skip
-        else:
+        elif final and _MAYBE_HEAD.fullmatch(self.buf):  # cut off after a comma
+            self._end_list(not self._broken, len(self.buf))
             self.state, self.strip_next = self._text, True
+        else:
+            return self._broken_list()
         return True
 
 
-def _keyword(source: str) -> tuple[str, Any] | None:
-    """`key=value` as (key, JSON value); None for a positional or unreadable argument."""
+class _Unreadable(Exception):
+    """An argument that is not Python: its call list is content."""
+
+
+def _keyword(source: str, *, cut: bool) -> tuple[str, Any] | None:
+    """`key=value` as (key, JSON value); None for a positional argument. Not Python:
+    `_Unreadable`, unless `cut` (the output ended inside it: read `key=text` leniently)."""
     if not source.strip():
         return None
     try:
         call = ast.parse(f"_({source})", mode="eval").body
     except (SyntaxError, ValueError, RecursionError, MemoryError):
+        if not cut:
+            raise _Unreadable from None
         m = _KWARG.fullmatch(source)
         return (m.group(1), m.group(2).strip()) if m else None
     if not isinstance(call, ast.Call) or len(call.keywords) != 1 or call.args or call.keywords[0].arg is None:
