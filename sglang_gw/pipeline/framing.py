@@ -11,11 +11,11 @@ pulled token costs.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from sglang_gw.pipeline.types import ChoiceDelta, Usage
 
-__all__ = ["StreamFramer", "framed_stream"]
+__all__ = ["Responder", "StreamFramer", "framed_stream"]
 
 
 class StreamFramer(Protocol):
@@ -30,6 +30,15 @@ class StreamFramer(Protocol):
 
     def tail(self) -> bytes:
         """What goes out after the last delta of a stream that ended normally."""
+        ...
+
+
+class Responder(StreamFramer, Protocol):
+    """Everything a route's handler asks of a responder (chat, completion, native): the
+    stream's frames, or the whole answer at once."""
+
+    async def complete(self, deltas: AsyncIterator[ChoiceDelta], usage_of: Callable[[], Usage]) -> Any:
+        """The non-streaming answer's JSON body, from every delta of every choice."""
         ...
 
 

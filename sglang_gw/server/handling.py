@@ -13,9 +13,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from sglang_gw.gateway import Gateway
 from sglang_gw.model import ServedModel
 from sglang_gw.pipeline.dispatch import Generation
-from sglang_gw.pipeline.framing import StreamFramer, framed_stream
+from sglang_gw.pipeline.framing import Responder, StreamFramer, framed_stream
 from sglang_gw.pipeline.merge import merged_deltas
 from sglang_gw.pipeline.stream import primed
 from sglang_gw.pipeline.types import ChoiceDelta, PreparedRequest, Usage
@@ -31,6 +32,11 @@ __all__ = ["framed", "generations_for", "json_response", "respond", "start_delta
 _encode = msgspec.json.Encoder().encode
 
 
+def gateway_of(request: Request) -> Gateway:
+    """The gateway serving this app (set by `build_app`): the one typed way routes reach it."""
+    return request.app.state.gateway  # type: ignore[no-any-return]
+
+
 def with_trace(prepared: PreparedRequest, request: Request) -> PreparedRequest:
     """Carry the client's request id (set by the request-id middleware) to the worker."""
     trace = request.scope.get("state", {}).get("request_id")
@@ -40,7 +46,7 @@ def with_trace(prepared: PreparedRequest, request: Request) -> PreparedRequest:
 def generations_for(request: Request, model: ServedModel, prepared: list[PreparedRequest]) -> list[Generation]:
     """One generation per prepared prompt, carrying the request's routing key and hooks;
     each is closed, at the latest, when the request ends (server/ledger.py)."""
-    gw = request.app.state.gateway
+    gw = gateway_of(request)
     key = gw.routing_key(request.headers)
     generations = [Generation(p, model, gw.pool, gw.dispatch, routing_key=key, hooks=gw.hooks) for p in prepared]
     ledger = ledger_of(request.scope)
@@ -50,13 +56,13 @@ def generations_for(request: Request, model: ServedModel, prepared: list[Prepare
     return generations
 
 
-async def respond(request: Request, endpoint: str, model: ServedModel, responder: Any,
+async def respond(request: Request, endpoint: str, model: ServedModel, responder: Responder,
                   generations: list[Generation], stream: bool) -> Response:
     """Run the generations through a responder: SSE when streaming, else one JSON answer
     (abandoned, and the worker aborted, if the client hangs up first)."""
     usage = usage_of(generations)
     if stream:
-        keepalive = request.app.state.gateway.config.connections.sse_keepalive_secs
+        keepalive = gateway_of(request).config.connections.sse_keepalive_secs
         if keepalive is not None:
             # The worker is waited for inside the answer, which pings while it waits.
             slow = SlowStartSse(_opened_stream(generations, responder, usage, keepalive), keepalive)
@@ -82,7 +88,7 @@ async def respond(request: Request, endpoint: str, model: ServedModel, responder
     return await unless_disconnected(request, run())
 
 
-async def _opened_stream(generations: list[Generation], responder: Any, usage: Callable[[], Usage],
+async def _opened_stream(generations: list[Generation], responder: Responder, usage: Callable[[], Usage],
                          keepalive: float | None) -> SseStream:
     """Open the generations, waiting for the worker's first message (a failure before it
     is a plain HTTP error), and the stream that sends the rest: pushed for one generation
@@ -108,7 +114,7 @@ async def _pushed(gen: Generation, framer: StreamFramer, usage: Callable[[], Usa
 async def framed(request: Request, endpoint: str, model: str, response: Response,
                  body: dict[str, Any] | None = None) -> Response:
     """Run plugins' `frame` hooks on an answer: they may add headers, or edit a JSON body."""
-    hooks = request.app.state.gateway.hooks
+    hooks = gateway_of(request).hooks
     if not hooks.has("frame"):
         return response
     ctx = FrameContext(endpoint=endpoint, model=model, stream=body is None, body=body,

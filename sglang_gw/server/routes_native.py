@@ -18,12 +18,12 @@ from sglang_gw.api.protocol import (
 )
 from sglang_gw.api.validation import check_token_ids
 from sglang_gw.errors import NoHealthyWorkerError, WorkerError
-from sglang_gw.gateway import Gateway
 from sglang_gw.pipeline.native import NativeResponder
 from sglang_gw.pipeline.prepare import prepare_generate
 from sglang_gw.pipeline.tokenize import detokenize as detokenize_request
 from sglang_gw.pipeline.tokenize import tokenize as tokenize_request
 from sglang_gw.server.handling import (
+    gateway_of,
     generations_for,
     json_response,
     respond,
@@ -33,12 +33,8 @@ from sglang_gw.server.handling import (
 __all__ = ["routes"]
 
 
-def _gateway(request: Request) -> Gateway:
-    return request.app.state.gateway
-
-
 async def generate(request: Request) -> Response:
-    gw = _gateway(request)
+    gw = gateway_of(request)
     body = decode_body(await request.body(), GenerateRequestBody)
     model = gw.model(body.model)
     prepared = [with_trace(p, request) for p in await gw.hooks.run("prepare", prepare_generate, body, model)]
@@ -48,7 +44,7 @@ async def generate(request: Request) -> Response:
 
 
 async def tokenize(request: Request) -> Response:
-    gw = _gateway(request)
+    gw = gateway_of(request)
     req = decode_body(await request.body(), TokenizeRequest)
     model = gw.model(req.model)
     ids = await tokenize_request(req, model)
@@ -56,7 +52,7 @@ async def tokenize(request: Request) -> Response:
 
 
 async def detokenize(request: Request) -> Response:
-    gw = _gateway(request)
+    gw = gateway_of(request)
     req = decode_body(await request.body(), DetokenizeRequest)
     model = gw.model(req.model)
     check_token_ids(req.tokens, model.vocab_size, "tokens")
@@ -74,7 +70,7 @@ async def liveness(request: Request) -> Response:
 async def readiness(request: Request) -> Response:
     """Ready when routing can serve some model: a worker that is healthy, not draining and
     whose breaker is not open (what `select` asks), so a load balancer and the router agree."""
-    gw = _gateway(request)
+    gw = gateway_of(request)
     models = gw.pool.servable_models()
     if not gw.ready or not models:
         raise NoHealthyWorkerError("no worker can take requests: none is healthy with its circuit breaker closed")
@@ -83,7 +79,7 @@ async def readiness(request: Request) -> Response:
 
 
 async def get_model_info(request: Request) -> Response:
-    gw = _gateway(request)
+    gw = gateway_of(request)
     model = gw.model(request.query_params.get("model", ""))
     return json_response({
         "model_path": model.model_path or model.name, "served_model_name": model.name,
@@ -94,7 +90,7 @@ async def get_model_info(request: Request) -> Response:
 
 
 async def get_server_info(request: Request) -> Response:
-    gw = _gateway(request)
+    gw = gateway_of(request)
     workers = [{"url": w.url, "model": w.model, "healthy": w.healthy, "inflight": w.inflight,
                 "breaker": str(w.breaker.state) if w.breaker is not None else None}
                for w in gw.pool.workers()]
@@ -105,7 +101,7 @@ async def get_server_info(request: Request) -> Response:
 
 async def get_loads(request: Request) -> Response:
     """A fresh load snapshot of every worker (GetLoads), next to this gateway's in-flight count."""
-    gw = _gateway(request)
+    gw = gateway_of(request)
     workers = gw.pool.workers()
     answers = await asyncio.gather(*(w.client.loads() for w in workers), return_exceptions=True)
     out = []
@@ -125,7 +121,7 @@ async def get_loads(request: Request) -> Response:
 
 async def flush_cache(request: Request) -> Response:
     """Forward FlushCache to every worker; 200 only if all of them flushed."""
-    gw = _gateway(request)
+    gw = gateway_of(request)
     workers = [w for w in gw.pool.workers() if w.kind == "grpc"]  # the OpenAI API has no cache flush
     answers = await asyncio.gather(*(w.client.flush_cache() for w in workers), return_exceptions=True)
     results = {w.url: (a if isinstance(a, bool) else False) for w, a in zip(workers, answers, strict=True)}

@@ -11,11 +11,11 @@ from sglang_gw.api.protocol import (
     CompletionRequest,
     decode_body,
 )
-from sglang_gw.gateway import Gateway
 from sglang_gw.pipeline.chat import ChatResponder
 from sglang_gw.pipeline.completion import CompletionResponder
 from sglang_gw.pipeline.prepare import prepare_chat, prepare_completion
 from sglang_gw.server.handling import (
+    gateway_of,
     generations_for,
     json_response,
     respond,
@@ -26,12 +26,8 @@ from sglang_gw.server.proxy import proxy_if_http
 __all__ = ["routes"]
 
 
-def _gateway(request: Request) -> Gateway:
-    return request.app.state.gateway
-
-
 async def chat_completions(request: Request) -> Response:
-    gw = _gateway(request)
+    gw = gateway_of(request)
     raw = await request.body()
     proxied = await proxy_if_http(gw, request, raw, "chat")
     if proxied is not None:
@@ -45,7 +41,7 @@ async def chat_completions(request: Request) -> Response:
 
 
 async def completions(request: Request) -> Response:
-    gw = _gateway(request)
+    gw = gateway_of(request)
     raw = await request.body()
     proxied = await proxy_if_http(gw, request, raw, "completions")
     if proxied is not None:
@@ -59,7 +55,7 @@ async def completions(request: Request) -> Response:
 
 
 async def list_models(request: Request) -> Response:
-    gw = _gateway(request)
+    gw = gateway_of(request)
     data = [{"id": name, "object": "model", "created": m.created, "owned_by": "sglang",
              "root": m.model_path or name, "max_model_len": m.context_length}
             for name, m in gw.models.items()]

@@ -12,11 +12,10 @@ from starlette.routing import Route
 from sglang_gw.api.protocol import decode_body
 from sglang_gw.api.validation import check_tools
 from sglang_gw.errors import ConfigError, InvalidRequestError
-from sglang_gw.gateway import Gateway
 from sglang_gw.parsers.reasoning import REASONING_PARSERS
 from sglang_gw.parsers.tools import TOOL_PARSERS
 from sglang_gw.parsers.types import ToolSpec
-from sglang_gw.server.handling import json_response
+from sglang_gw.server.handling import gateway_of, json_response
 
 __all__ = ["routes"]
 
@@ -49,7 +48,7 @@ def _cls(registry: Any, name: str | None, default: type | None, param: str) -> t
 
 
 async def parse_reasoning(request: Request) -> Response:
-    gw: Gateway = request.app.state.gateway
+    gw = gateway_of(request)
     body = decode_body(await request.body(), ParseReasoningBody)
     default = gw.model(body.model).reasoning_parser if (body.model or len(gw.models) == 1) else None
     parser = _cls(REASONING_PARSERS, body.reasoning_parser, default, "reasoning_parser")(prompt_text=body.prompt_text)
@@ -59,7 +58,7 @@ async def parse_reasoning(request: Request) -> Response:
 
 
 async def parse_function_call(request: Request) -> Response:
-    gw: Gateway = request.app.state.gateway
+    gw = gateway_of(request)
     body = decode_body(await request.body(), ParseToolsBody)
     default = gw.model(body.model).tool_parser if (body.model or len(gw.models) == 1) else None
     parser = _cls(TOOL_PARSERS, body.tool_call_parser, default, "tool_call_parser")(ToolSpec.from_openai(body.tools))

@@ -14,7 +14,7 @@ from sglang_gw.api.protocol import decode_body
 from sglang_gw.errors import ConfigError, ConflictError, InvalidRequestError, NotFoundError
 from sglang_gw.gateway import Gateway
 from sglang_gw.providers import resolve_provider
-from sglang_gw.server.handling import json_response
+from sglang_gw.server.handling import gateway_of, json_response
 from sglang_gw.workers.client import is_tls_url, normalize_url
 from sglang_gw.workers.http_worker import is_http_url
 from sglang_gw.workers.link import TlsSettings
@@ -38,10 +38,6 @@ class AddWorkerBody(msgspec.Struct, kw_only=True):
     client_key_path: str | None = None
 
 
-def _gateway(request: Request) -> Gateway:
-    return request.app.state.gateway
-
-
 def _changeable(request: Request) -> Gateway:
     """The gateway, if its worker list may change at run time.
 
@@ -49,7 +45,7 @@ def _changeable(request: Request) -> Gateway:
     one of them: an add or remove would hold there and nowhere else, and clients would see
     a fleet that depends on which process answered. So such changes are refused.
     """
-    gw = _gateway(request)
+    gw = gateway_of(request)
     if gw.config.server.processes > 1:
         raise ConflictError(f"this gateway runs {gw.config.server.processes} processes (--workers), each with its "
                             "own worker list: change the fleet with --worker-urls and a restart, or run "
@@ -106,11 +102,11 @@ def _listing(gw: Gateway) -> dict[str, Any]:
 
 
 async def list_workers(request: Request) -> Response:
-    return json_response(_listing(_gateway(request)))
+    return json_response(_listing(gateway_of(request)))
 
 
 async def get_worker(request: Request) -> Response:
-    gw = _gateway(request)
+    gw = gateway_of(request)
     url = request.path_params["url"]
     worker = gw.pool.get(url)
     if worker is not None:
@@ -144,7 +140,7 @@ async def legacy_remove(request: Request) -> Response:
 
 
 async def legacy_list(request: Request) -> Response:
-    return json_response({"urls": [w.url for w in _gateway(request).pool.workers()]})
+    return json_response({"urls": [w.url for w in gateway_of(request).pool.workers()]})
 
 
 routes = [
