@@ -116,9 +116,10 @@ def test_cache_aware_keeps_a_shared_prefix_on_one_worker() -> None:
             m.worker.records.requests.clear()
         for i in range(30):
             # Each prompt starts with its own number, so no two share more than the template's
-            # first tokens: under the cache threshold, they spread by load and tree size.
+            # first tokens: under the cache threshold, they go to the smallest tree. The worker
+            # holding the long system prompt has by far the largest, so the other two share them.
             assert chat(http, f"{i} is an unrelated prompt. " * (i % 5 + 1), max_tokens=2).status_code == 200
-        assert min(f.served_by()) >= 5
+        assert sorted(f.served_by())[-2] >= 6  # not pinned to one worker
 
 
 def test_consistent_hashing_follows_the_routing_key() -> None:
