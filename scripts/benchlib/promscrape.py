@@ -15,7 +15,7 @@ from typing import Any
 
 from benchlib.settings import HOST
 
-__all__ = ["LagReading", "lag_in_window", "read_loop_lag"]
+__all__ = ["LagReading", "lag_in_window", "read_loop_lag", "unchunk"]
 
 LAG = "sgl_router_event_loop_lag_seconds"
 LAG_MAX = "sgl_router_event_loop_lag_max_seconds"
@@ -40,11 +40,12 @@ async def _get(port: int, path: str) -> bytes:
     if not head.startswith(b"HTTP/1.1 200"):
         raise RuntimeError(f"GET {path} on port {port}: {head[:100]!r}")
     if b"transfer-encoding: chunked" in head.lower():
-        body = _unchunk(body)
+        body = unchunk(body)
     return body
 
 
-def _unchunk(body: bytes) -> bytes:
+def unchunk(body: bytes) -> bytes:
+    """A chunked HTTP/1.1 body (RFC 9112 §7.1) joined; the raw-socket readers use it."""
     out, rest = [], body
     while rest:
         size_line, _, rest = rest.partition(b"\r\n")

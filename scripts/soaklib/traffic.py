@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import httpx
+from benchlib.promscrape import unchunk
 
 from soaklib.fleet import HOST, MODEL
 
@@ -155,20 +156,8 @@ async def _slow_body(port: int, rng: random.Random) -> str:
     if not head.startswith(b"HTTP/1.1 "):
         raise BadAnswer(f"no HTTP answer: {raw[:200]!r}")
     if b"transfer-encoding: chunked" in head.lower():
-        payload = _unchunk(payload)
+        payload = unchunk(payload)
     return classify(int(head.split()[1]), payload, stream=False)
-
-
-def _unchunk(data: bytes) -> bytes:
-    out, rest = [], data
-    while rest:
-        size_line, _, rest = rest.partition(b"\r\n")
-        size = int(size_line.split(b";")[0], 16)
-        if size == 0:
-            break
-        out.append(rest[:size])
-        rest = rest[size + 2:]
-    return b"".join(out)
 
 
 Request = Callable[[httpx.AsyncClient, random.Random, int], Awaitable[str]]
