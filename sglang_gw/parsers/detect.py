@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -116,24 +116,25 @@ class Choice:
 
 def choose_reasoning_parser(model_id: str, special_tokens: Collection[str], template: str | None,
                             architectures: Collection[str] = ()) -> Choice:
-    rule = _by_id(model_id)
-    if rule is not None:
-        return Choice(rule.reasoning, f"model id {model_id!r} matches /{rule.pattern.pattern}/")
-    found = _reasoning_by_markers(set(special_tokens), template)
-    if found is not None:
-        return Choice(found, "tokenizer tokens and chat-template markers")
-    return _by_architecture(architectures, 0)
+    return _choose(0, _reasoning_by_markers, model_id, special_tokens, template, architectures)
 
 
 def choose_tool_parser(model_id: str, special_tokens: Collection[str], template: str | None,
                        architectures: Collection[str] = ()) -> Choice:
+    return _choose(1, _tools_by_markers, model_id, special_tokens, template, architectures)
+
+
+def _choose(kind: int, by_markers: Callable[[set[str], str | None], str | None], model_id: str,
+            special_tokens: Collection[str], template: str | None, architectures: Collection[str]) -> Choice:
+    """The model id first, then tokens and template markers, then the architecture; `kind`
+    picks the reasoning (0) or tool (1) parser of a row."""
     rule = _by_id(model_id)
     if rule is not None:
-        return Choice(rule.tools, f"model id {model_id!r} matches /{rule.pattern.pattern}/")
-    found = _tools_by_markers(set(special_tokens), template)
+        return Choice(rule.tools if kind else rule.reasoning, f"model id {model_id!r} matches /{rule.pattern.pattern}/")
+    found = by_markers(set(special_tokens), template)
     if found is not None:
         return Choice(found, "tokenizer tokens and chat-template markers")
-    return _by_architecture(architectures, 1)
+    return _by_architecture(architectures, kind)
 
 
 def _by_architecture(architectures: Collection[str], column: int) -> Choice:
