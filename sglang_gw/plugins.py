@@ -34,7 +34,7 @@ import os
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from sglang_gw.errors import ConfigError
 from sglang_gw.parsers.reasoning import REASONING_PARSERS, ReasoningParser
@@ -73,6 +73,7 @@ HOOK_POINTS: dict[str, str] = {
              "response headers, ctx.body the JSON body of a non-streaming answer",
 }
 
+T = TypeVar("T")
 Hook = Callable[..., Any]
 
 
@@ -143,8 +144,15 @@ class HookRegistry:
             return fn
         return attach
 
+    @overload
+    async def run(self, point: str, call: Callable[..., Awaitable[T]], /, *args: Any, **kwargs: Any) -> T: ...
+
+    @overload
+    async def run(self, point: str, call: Callable[..., T], /, *args: Any, **kwargs: Any) -> T: ...
+
     async def run(self, point: str, call: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-        """`call(*args, **kwargs)` with the point's hooks applied; plain or async `call`."""
+        """`call(*args, **kwargs)` with the point's hooks applied; plain or async `call`.
+        Typed as `call`'s own result: a hook that changes it must return the same type."""
         if point not in self._active:
             self._check(point, "before")
             result = call(*args, **kwargs)  # awaited here, not in _resolve: no extra coroutine

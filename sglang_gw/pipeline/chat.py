@@ -18,6 +18,7 @@ from sglang_gw.pipeline.parse import (
     ParsedDelta,
     ParserPlan,
     PassthroughProcessor,
+    finish_reason,
 )
 from sglang_gw.pipeline.reasoning_usage import count_reasoning_tokens
 from sglang_gw.pipeline.types import ChoiceDelta, PreparedRequest, Usage
@@ -110,10 +111,9 @@ class ChatResponder:
         return usage
 
     def _finish_reason(self, delta: ChoiceDelta) -> str | None:
-        reason = delta.finish_reason
-        if reason == "stop" and self.processors[delta.index].has_tool_calls:
-            return "tool_calls"
-        return reason
+        if delta.finish_reason is None:
+            return None
+        return finish_reason(delta.finish_reason, self.processors[delta.index].has_tool_calls)
 
     # ---- frame: streaming -------------------------------------------------------------
 

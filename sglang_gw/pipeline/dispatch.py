@@ -1,14 +1,15 @@
-"""Select and dispatch stages: send a prepared request to a worker and read its stream.
+"""Dispatch stage: send a prepared request to a worker and read its stream.
 
-A `Generation` is one prepared request on the fleet. `open()` picks a worker and waits for
-its first message, retrying a retryable failure on another worker while nothing has come
-back yet; after the first message a failure is final. `step(message)` runs one message
-through the decode stage. `close()` is the one place that ends the worker call (its
-`WorkerCall`, which owns the in-flight counts), cancels it and, unless the stream ended
-normally, sends `Abort`; `open()` ends the calls of attempts that failed. `deltas()` is
-the pulled form of the three; `server/push.py` drives them from the connection's callback
-instead. `close()` may be called any number of times, and at any point, even while
-`open()` waits: the request's ledger (server/ledger.py) calls it when the request ends.
+A `Generation` is one prepared request on the fleet. `open()` sends it where the select
+stage (select.py) says and waits for its first message, retrying a retryable failure on
+another worker while nothing has come back yet; after the first message a failure is
+final. `step(message)` runs one message through the decode stage. `close()` is the one
+place that ends the worker call (its `WorkerCall`, which owns the in-flight counts),
+cancels it and, unless the stream ended normally, sends `Abort`; `open()` ends the calls
+of attempts that failed. `deltas()` is the pulled form of the three; `server/push.py`
+drives them from the connection's callback instead. `close()` may be called any number
+of times, and at any point, even while `open()` waits: the request's ledger
+(server/ledger.py) calls it when the request ends.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from sglang_gw.errors import (
 from sglang_gw.metrics import ABORTS_TOTAL, RETRIES_TOTAL, observe_stage
 from sglang_gw.model import ServedModel
 from sglang_gw.pipeline.decode import PROMPT_TAIL, ChoiceDecoder
-from sglang_gw.pipeline.pd import PrefillLeg, open_prefill, pair_requests, select_pair
+from sglang_gw.pipeline.pd import PrefillLeg, open_prefill, pair_requests
+from sglang_gw.pipeline.select import Selector, WorkerChoice
 from sglang_gw.pipeline.types import ChoiceDelta, PreparedRequest, Usage
 from sglang_gw.plugins import HookRegistry
 from sglang_gw.proto import sglang_scheduler_pb2 as pb
@@ -104,10 +106,8 @@ class Generation:
                  settings: DispatchSettings, *, routing_key: str | None = None,
                  hooks: HookRegistry | None = None) -> None:
         self.prepared = prepared
-        self.hooks = hooks
         self.route = RouteRequest(model=model.name, prompt_ids=prepared.prompt_ids, routing_key=routing_key)
-        # Disaggregated when the model has decode workers: every request then takes two legs.
-        self.pd = pool.has_type(model.name, "decode")
+        self.selector = Selector(pool, self.route, hooks)
         self._prefill: PrefillLeg | None = None
         self.model = model
         self.pool = pool
@@ -198,27 +198,19 @@ class Generation:
             self._abandon(call.worker, self.stream, failure)
 
     async def _open(self, request: pb.GenerateRequest) -> pb.GenerateResponse | None:
-        """Select a worker and wait for its first response, retrying retryable failures
-        on another worker: nothing has reached the client yet, so a retry is invisible."""
+        """Send the request where the select stage says and wait for the first response,
+        retrying retryable failures on another worker: nothing has reached the client
+        yet, so a retry is invisible."""
         failed: list[str] = []
         for attempt in range(self.settings.max_retries + 1):
             if self._closed:  # its request ended while it waited to retry: nobody wants it now
                 raise asyncio.CancelledError(f"request {self.prepared.request_id} ended")
-            start = time.perf_counter()
-            if self.pd:
-                prefill, worker = select_pair(self.pool, self.route, failed)
-                prefill_req, decode_req = pair_requests(request, prefill)
-            else:
-                worker = await self._select(failed)
-            observe_stage("select", time.perf_counter() - start)
-            breaker = worker.breaker
-            if breaker is not None and not breaker.allow():
-                failed.append(worker.url)  # its breaker just opened, or its probe slot is taken
-                continue
+            choice = await self.selector.choose(failed)
+            if choice is None:
+                continue  # the pick's breaker refused it: pick again
+            worker = choice.worker
             self.worker_url = worker.url
-            if self.pd:
-                self._prefill = open_prefill(prefill, prefill_req, self.settings.request_timeout)
-            stream = worker.client.generate(decode_req if self.pd else request, timeout=self.settings.request_timeout)
+            stream = self._send(choice, request)
             self.worker, self.stream, self._call = worker, stream, (call := WorkerCall(worker))
             started = time.perf_counter()
             try:
@@ -226,7 +218,7 @@ class Generation:
             except BaseException as err:
                 # Closed meanwhile, the call was cancelled by us: not the worker's failure.
                 failure = err if isinstance(err, WorkerError) and not self._closed else None
-                record_outcome(breaker, failure, since=call.started)
+                record_outcome(worker.breaker, failure, since=call.started)
                 self._end_call(failure)
                 if failure is None or not failure.retryable or attempt == self.settings.max_retries:
                     raise
@@ -236,19 +228,19 @@ class Generation:
                 await asyncio.sleep(_backoff(self.settings, attempt))
                 continue
             observe_stage("dispatch", time.perf_counter() - started)
-            if breaker is not None:
-                breaker.record_success()
+            if worker.breaker is not None:
+                worker.breaker.record_success()
             return first
         raise NoHealthyWorkerError(f"every worker of model {self.model.name!r} has its circuit breaker open")
 
-    async def _select(self, failed: list[str]) -> Worker:
-        candidates = self.pool.candidates(self.route, failed)
-        if self.hooks is None or not self.hooks.has("select"):
-            return self.pool.choose(candidates, self.route)
-        chosen = await self.hooks.run("select", self.pool.choose, candidates, self.route)
-        if chosen not in candidates:  # a plugin may only pick among the routable workers
-            raise NoHealthyWorkerError("a select hook chose a worker that is not routable")
-        return chosen
+    def _send(self, choice: WorkerChoice, request: pb.GenerateRequest) -> GenerateStream:
+        """Start the call on the chosen worker; disaggregated, the prefill leg goes out too."""
+        timeout = self.settings.request_timeout
+        if choice.prefill is None:
+            return choice.worker.client.generate(request, timeout=timeout)
+        prefill_req, decode_req = pair_requests(request, choice.prefill)
+        self._prefill = open_prefill(choice.prefill, prefill_req, timeout)
+        return choice.worker.client.generate(decode_req, timeout=timeout)
 
     def _handle(self, response: pb.GenerateResponse) -> ChoiceDelta | None:
         """One worker message → the delta of the one choice it carries, if any."""

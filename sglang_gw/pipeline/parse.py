@@ -18,7 +18,7 @@ from sglang_gw.parsers.tools._json_guard import ArgumentsGuard
 from sglang_gw.parsers.tools.base import ToolParser
 from sglang_gw.parsers.types import ReasoningDelta, ToolCallDelta, ToolDelta, ToolSpec
 
-__all__ = ["OutputProcessor", "ParsedDelta", "ParserPlan", "PassthroughProcessor", "plan_parsers"]
+__all__ = ["OutputProcessor", "ParsedDelta", "ParserPlan", "PassthroughProcessor", "finish_reason", "plan_parsers"]
 
 
 @dataclass(slots=True)
@@ -34,6 +34,14 @@ class ParsedDelta:
         self.content += other.content
         self.reasoning += other.reasoning
         self.tool_calls.extend(other.tool_calls)
+
+
+def finish_reason(ended_by: str, made_calls: bool) -> str:
+    """The one place a choice's API `finish_reason` is decided. The decode stage says why
+    generation ended (`ChoiceDelta.finish_reason`: "stop" for an end token or a stop
+    string, "length", or the worker's own reason); a choice that ended normally after
+    making tool calls finished with "tool_calls"."""
+    return "tool_calls" if ended_by == "stop" and made_calls else ended_by
 
 
 class PassthroughProcessor:

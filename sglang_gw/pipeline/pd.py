@@ -16,10 +16,9 @@ from urllib.parse import urlsplit
 
 from sglang_gw.errors import WorkerError
 from sglang_gw.proto import sglang_scheduler_pb2 as pb
-from sglang_gw.routing.base import RouteRequest
 from sglang_gw.workers.calls import WorkerCall
 from sglang_gw.workers.client import GenerateStream
-from sglang_gw.workers.pool import Worker, WorkerPool
+from sglang_gw.workers.pool import Worker
 
 __all__ = ["PrefillLeg", "open_prefill", "pair_requests"]
 
@@ -44,10 +43,6 @@ def pair_requests(request: pb.GenerateRequest, prefill: Worker) -> tuple[pb.Gene
         copy.CopyFrom(request)
         copy.disaggregated_params.CopyFrom(params)
     return prefill_req, decode_req
-
-
-def select_pair(pool: WorkerPool, route: RouteRequest, exclude: list[str]) -> tuple[Worker, Worker]:
-    return pool.select(route, exclude, worker_type="prefill"), pool.select(route, exclude, worker_type="decode")
 
 
 async def _drain(stream: GenerateStream) -> None:

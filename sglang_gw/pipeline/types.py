@@ -71,7 +71,8 @@ class TokenLogprob:
 
 @dataclass(slots=True)
 class ChoiceDelta:
-    """New output of one choice; `finish_reason` is set on its last delta only."""
+    """New output of one choice; `finish_reason` is set on its last delta only: why
+    generation ended, which the parse stage turns into the API's (`parse.finish_reason`)."""
 
     index: int
     text: str

@@ -26,8 +26,8 @@ from sglang_gw.server.ledger import ledger_of
 from sglang_gw.server.push import PushedSse
 from sglang_gw.server.sse import BODY_SEND, SlowStartSse, SseStream, sse_response
 
-__all__ = ["framed", "generations_for", "json_response", "respond", "start_deltas", "unless_disconnected", "usage_of",
-           "with_trace"]
+__all__ = ["framed", "generate", "generations_for", "json_response", "respond", "start_deltas", "unless_disconnected",
+           "usage_of", "with_trace"]
 
 _encode = msgspec.json.Encoder().encode
 
@@ -54,6 +54,14 @@ def generations_for(request: Request, model: ServedModel, prepared: list[Prepare
         for gen in generations:
             ledger.hold(partial(gen.close, None))
     return generations
+
+
+async def generate(request: Request, endpoint: str, model: ServedModel, responder: Responder,
+                   prepared: list[PreparedRequest], stream: bool) -> Response:
+    """Stages 2-6 for prepared prompts (pipeline/__init__.py): select and dispatch when the
+    answer starts, then decode, parse and frame per worker message, through `responder`."""
+    generations = generations_for(request, model, [with_trace(p, request) for p in prepared])
+    return await respond(request, endpoint, model, responder, generations, stream)
 
 
 async def respond(request: Request, endpoint: str, model: ServedModel, responder: Responder,

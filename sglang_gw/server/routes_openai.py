@@ -14,30 +14,24 @@ from sglang_gw.api.protocol import (
 from sglang_gw.pipeline.chat import ChatResponder
 from sglang_gw.pipeline.completion import CompletionResponder
 from sglang_gw.pipeline.prepare import prepare_chat, prepare_completion
-from sglang_gw.server.handling import (
-    gateway_of,
-    generations_for,
-    json_response,
-    respond,
-    with_trace,
-)
+from sglang_gw.server.handling import gateway_of, generate, json_response
 from sglang_gw.server.proxy import proxy_if_http
 
 __all__ = ["routes"]
 
 
 async def chat_completions(request: Request) -> Response:
+    """A chat request, stage by stage (the stages: pipeline/__init__.py)."""
     gw = gateway_of(request)
     raw = await request.body()
-    proxied = await proxy_if_http(gw, request, raw, "chat")
+    proxied = await proxy_if_http(gw, request, raw, "chat")  # an OpenAI-compatible backend's model
     if proxied is not None:
         return proxied
-    req = decode_body(raw, ChatCompletionRequest)
+    req = decode_body(raw, ChatCompletionRequest)  # validated at the edge (api/)
     model = gw.model(req.model)
-    prepared, plan = await gw.hooks.run("prepare", prepare_chat, req, model)
-    prepared = with_trace(prepared, request)
-    responder = ChatResponder(req, prepared, model, plan)
-    return await respond(request, "chat", model, responder, generations_for(request, model, [prepared]), req.stream)
+    prepared, plan = await gw.hooks.run("prepare", prepare_chat, req, model)  # 1 prepare
+    responder = ChatResponder(req, prepared, model, plan)  # 4-6 decode, parse, frame
+    return await generate(request, "chat", model, responder, [prepared], req.stream)  # 2-6
 
 
 async def completions(request: Request) -> Response:
@@ -48,10 +42,9 @@ async def completions(request: Request) -> Response:
         return proxied
     req = decode_body(raw, CompletionRequest)
     model = gw.model(req.model)
-    prepared = [with_trace(p, request) for p in await gw.hooks.run("prepare", prepare_completion, req, model)]
+    prepared = await gw.hooks.run("prepare", prepare_completion, req, model)
     responder = CompletionResponder(req, prepared, model)
-    return await respond(request, "completions", model, responder, generations_for(request, model, prepared),
-                         req.stream)
+    return await generate(request, "completions", model, responder, prepared, req.stream)
 
 
 async def list_models(request: Request) -> Response:
