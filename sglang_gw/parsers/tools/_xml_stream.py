@@ -17,13 +17,16 @@ machine on `MachineParser` (each state below is the method of that name, `_text`
   releases the marker as content and is read as text again.
 * String values stream as they arrive (escaped, trimmed as the format trims them); typed
   values (see `_arg_types`) wait for their closing marker.
+* Lenient forms (per format): a call may open with `bare_open` instead of its wrapper
+  (it then ends at body_close), and a value left open is closed by a line that starts
+  with the call's end or the next parameter's tag (naming one the call may still take).
 * `finish()` closes a value cut short but not the object: a truncated call keeps
   arguments that are not valid JSON, which tells the client it was cut.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -126,13 +129,27 @@ class XmlFormat:
     block_close: str | None = None
     trim: Trim = Trim()
     call_open_alt: tuple[str, ...] = ()  # other spellings of call_open seen in the wild
+    # A call written without call_open (Qwen3-Coder's `<function=NAME>` with no `<tool_call>`):
+    # the marker it starts with and the header after it. Its raw text runs to body_close.
+    bare_open: str | None = None
+    bare_header: tuple[Item, ...] = ()
+    # A value may be left open: a line that starts with body_close, call_close or param_open
+    # (naming a parameter the call may still take) ends it as value_close would.
+    implicit_close: bool = False
 
     def call_opens(self) -> list[str]:
         return [self.call_open, *self.call_open_alt]
 
     def openers(self) -> list[str]:
-        """What leaves plain text: the block's marker, or a call's."""
-        return [self.block_open] if self.block_open else self.call_opens()
+        """What leaves plain text: the block's marker, or a call's (wrapped or bare)."""
+        if self.block_open:
+            return [self.block_open]
+        return [*self.call_opens(), *([self.bare_open] if self.bare_open else [])]
+
+    def value_closers(self) -> list[str]:
+        if not self.implicit_close:
+            return [self.value_close]
+        return [self.value_close, *("\n" + m for m in (self.body_close, self.call_close, self.param_open))]
 
 
 class XmlToolParser(MachineParser):
@@ -145,6 +162,7 @@ class XmlToolParser(MachineParser):
     _opener_markers: ClassVar[Markers]
     _block_markers: ClassVar[Markers]
     _raw_markers: ClassVar[Markers]
+    _bare_raw_markers: ClassVar[Markers]
     _body_markers: ClassVar[Markers]
     _value_markers: ClassVar[Markers]
 
@@ -156,8 +174,9 @@ class XmlToolParser(MachineParser):
             cls._opener_markers = Markers(fmt.openers())
             cls._block_markers = Markers(fmt.call_opens() + block_close)
             cls._raw_markers = Markers((fmt.call_close,))
+            cls._bare_raw_markers = Markers((fmt.body_close,))
             cls._body_markers = Markers([fmt.param_open, fmt.body_close, fmt.call_close, *block_close])
-            cls._value_markers = Markers((fmt.value_close,))
+            cls._value_markers = Markers(fmt.value_closers())
 
     def __init__(self, tools: Sequence[ToolSpec]) -> None:
         super().__init__(tools)
@@ -169,6 +188,8 @@ class XmlToolParser(MachineParser):
         self._tail: list[str] = []
         self._in_block = False
         self._opener = self.fmt.call_open  # the call marker as written (for RAW content)
+        self._bare = False  # the call opened with `bare_open`
+        self._given: set[str] = set()  # the current call's parameter names so far
 
     def initial_state(self) -> State:
         return self._text
@@ -195,11 +216,11 @@ class XmlToolParser(MachineParser):
         if self.fmt.block_open is not None:
             self.state, self._in_block, self.strip_next = self._block, True, True
         else:
-            self.state, self._opener = self._header, marker
+            self.state, self._opener, self._bare = self._header, marker, marker == self.fmt.bare_open
 
     def _block_marker(self, marker: str) -> None:
         if marker != self.fmt.block_close:
-            self.state, self._opener = self._header, marker
+            self.state, self._opener, self._bare = self._header, marker, False
         else:
             self.state, self._in_block, self.strip_next = self._text, False, True
 
@@ -207,7 +228,7 @@ class XmlToolParser(MachineParser):
 
     def _header(self) -> bool:
         final = self.eof
-        status, name, n = match(self.buf, self.fmt.header, final)
+        status, name, n = match(self.buf, self.fmt.bare_header if self._bare else self.fmt.header, final)
         if status == NEED:
             if not final:
                 return False
@@ -222,14 +243,14 @@ class XmlToolParser(MachineParser):
             self.out.content(self._opener + raw)
             self.state = self._raw
             return True
-        self._spec, self._writer = self.tools.get(name), ArgsWriter()
+        self._spec, self._writer, self._given = self.tools.get(name), ArgsWriter(), set()
         self.out.start(name, self._writer.open())
         self.state = self._body
         return True
 
     def _raw(self) -> bool:
         final = self.eof
-        at, marker = self._raw_markers.split(self.buf)
+        at, marker = (self._bare_raw_markers if self._bare else self._raw_markers).split(self.buf)
         end = at + len(marker) if marker else (len(self.buf) if final else at)
         self.out.content(self.buf[:end])
         self.buf = self.buf[end:]
@@ -269,6 +290,7 @@ class XmlToolParser(MachineParser):
         if status != OK:
             return not final  # a broken parameter is skipped (cut short: dropped)
         self.buf = self.buf[n:]
+        self._given.add(name)
         self.out.args(self._writer.key(name))
         self._types = param_types(self._spec, name)
         if streams_as_string(self._types):
@@ -281,11 +303,9 @@ class XmlToolParser(MachineParser):
     def _value(self) -> bool:
         final = self.eof
         at, marker = self._value_markers.split(self.buf)
-        piece = self.buf[:at]
-        if self._string is not None:
-            self.out.args(self._string.feed(piece))
-        else:
-            self._typed.append(piece)
+        if marker is not None and marker != self.fmt.value_close:
+            return self._implicit_end(at, marker, final)
+        self._value_text(self.buf[:at])
         if marker is None and not final:
             self.buf = self.buf[at:]
             return False
@@ -293,6 +313,45 @@ class XmlToolParser(MachineParser):
         self.out.args(self._end_value())
         self.state = self._body
         return marker is not None
+
+    def _implicit_end(self, at: int, marker: str, final: bool) -> bool:
+        """A closer other than value_close, on its own line: the call's end closes the value
+        (the marker is left for `_body`); so does `\n<parameter=NAME>` if NAME is one the call
+        may still take, else it is the value's own text. Markup in the middle of a line is
+        always the value's (code that quotes the format)."""
+        if marker.endswith(self.fmt.param_open):
+            starts = self._starts_param(at + len(marker), final)
+            if starts is None:  # the name is not complete yet
+                self._value_text(self.buf[:at])
+                self.buf = self.buf[at:]
+                return False
+            if not starts:
+                self._value_text(self.buf[:at + len(marker)])
+                self.buf = self.buf[at + len(marker):]
+                return True
+        at += 1  # the newline is the value's, trimmed as the one before value_close is
+        self._value_text(self.buf[:at])
+        self.buf = self.buf[at:]
+        self.out.args(self._end_value())
+        self.state = self._body
+        return True
+
+    def _starts_param(self, start: int, final: bool) -> bool | None:
+        """Does the key at `start` name a parameter not given yet, declared if the tool
+        declares any? None while the key may still go on."""
+        status, name, _ = match(self.buf[start:], self.fmt.key, final)
+        if status == NEED:
+            return None
+        if status == BAD or name in self._given:
+            return False
+        props = self._spec.parameters.get("properties") if self._spec is not None else None
+        return not isinstance(props, Mapping) or not props or name in props
+
+    def _value_text(self, piece: str) -> None:
+        if self._string is not None:
+            self.out.args(self._string.feed(piece))
+        else:
+            self._typed.append(piece)
 
     def _end_value(self) -> str:
         if self._string is not None:

@@ -12,6 +12,12 @@ One function per `<tool_call>`; parallel calls are consecutive blocks. As the re
 parsers do, one newline after `<parameter=K>` and one before `</parameter>` belong to the
 format. Values are typed by the declared schema (`_arg_types`). `<tool_call>` is an added
 but not special token in the Qwen3 vocabulary, so it needs no special handling.
+
+Two slips real models make are accepted, as vLLM and SGLang accept them: a
+`<function=NAME>…</function>` with no `<tool_call>` around it is a call, and a parameter
+left without `</parameter>` ends at a line that starts with `</function>`, `</tool_call>`
+or the next `<parameter=K>` (K a parameter the tool declares and the call has not given
+yet). Tags in the middle of a line stay the value's text, as code quoting the format needs.
 """
 
 from __future__ import annotations
@@ -33,4 +39,7 @@ class Qwen3CoderToolParser(XmlToolParser):
         body_close="</function>",
         tail=("</tool_call>",),
         trim=Trim(lead="\n", lead_max=1, trail="\n", trail_max=1),
+        bare_open="<function=",
+        bare_header=(Name(">"), Lit(">")),
+        implicit_close=True,
     )
