@@ -143,3 +143,48 @@ def test_parse_endpoints(shared_gateway: RunningGateway) -> None:
     assert r["content"] == "Sure." and json.loads(r["tool_calls"][0]["function"]["arguments"]) == {"city": "Rome"}
     bad = httpx.post(f"{url}/parse/function_call", json={"text": text, "tool_call_parser": "nope"})
     assert bad.status_code == 400 and "hermes" in bad.json()["error"]["message"]
+
+
+CUT_CALL = f"<tool_call>\n{_json_call('Paris')}\n</tool_call>"
+
+
+def _collect(stream) -> dict[int, dict]:
+    """Per choice: reasoning, content, each call's name and arguments, finish_reason."""
+    out: dict[int, dict] = {}
+    for chunk in stream:
+        for choice in chunk.choices:
+            got = out.setdefault(choice.index, {"reasoning": "", "content": "", "calls": {}, "finish": None})
+            got["reasoning"] += (choice.delta.model_extra or {}).get("reasoning_content") or ""
+            got["content"] += choice.delta.content or ""
+            for call in choice.delta.tool_calls or ():
+                entry = got["calls"].setdefault(call.index, ["", ""])
+                entry[0] += call.function.name or ""
+                entry[1] += call.function.arguments or ""
+            got["finish"] = choice.finish_reason or got["finish"]
+    return out
+
+
+@pytest.mark.parametrize(("reply", "reasoning", "content", "calls", "finish"), [
+    # The block never closes and ends in a whole call: the call is a call.
+    (f"<think>\nThe weather, then.\n{CUT_CALL}", "The weather, then.", "",
+     [("get_weather", '{"city": "Paris"}')], "tool_calls"),
+    # The same markup inside a block that closes is reasoning, never a call.
+    (f"<think>\nMaybe {CUT_CALL}\n</think>\n\nNo call needed.", f"Maybe {CUT_CALL}", "No call needed.", [], "stop"),
+    # A call cut off inside the open block is reasoning.
+    (f"<think>\nThe weather, then.\n{CUT_CALL[:40]}", f"The weather, then.\n{CUT_CALL[:40]}", "", [], "stop"),
+])
+def test_reasoning_cut_short_by_a_call_stream_equals_non_stream(gateway_factory, reply, reasoning, content, calls,
+                                                                finish) -> None:
+    gw = gateway_factory(script={"CUT": reply}, reasoning_parser="qwen3", tool_call_parser="hermes")
+    ask = dict(model="test-model", messages=[{"role": "user", "content": "CUT"}], tools=TOOLS, n=2)
+    whole = gw.client.chat.completions.create(**ask)
+    streamed = _collect(gw.client.chat.completions.create(stream=True, **ask))
+    assert sorted(streamed) == [0, 1]
+    for choice in whole.choices:
+        msg = choice.message
+        got = [(c.function.name, c.function.arguments) for c in msg.tool_calls or ()]
+        assert (msg.model_extra.get("reasoning_content"), msg.content or "", got, choice.finish_reason) == (
+            reasoning, content, calls, finish)
+        again = streamed[choice.index]
+        assert (again["reasoning"], again["content"], [tuple(c) for c in again["calls"].values()],
+                again["finish"]) == (reasoning, content, calls, finish)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from sglang_gw.errors import InvalidRequestError
@@ -168,6 +169,9 @@ class ParserPlan:
             tools = _NamedToolParser(self.tools, self.named_tool)
         elif self.tool_cls is not None:
             tools = self.tool_cls(self.tools)
+            if reasoning is not None and self.tool_cls.call_starts:
+                # A call may cut the reasoning block short (the block never closes).
+                reasoning.watch_calls(self.tool_cls.call_starts, partial(self.tool_cls.whole_calls, tools=self.tools))
         if reasoning is None and tools is None:
             return PassthroughProcessor()
         return OutputProcessor(reasoning, tools, stream_reasoning=self.stream_reasoning,

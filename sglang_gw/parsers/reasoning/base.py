@@ -26,11 +26,19 @@ however the output is split:
 - a marker split across feeds is held (never more than one marker's length) and
   released as plain text if it does not complete; `finish()` on a block with no end
   marker (cut off) gives everything as reasoning.
+
+Reasoning cut short by a tool call (`watch_calls`, set by the output processor from the
+tool parser): Qwen3 and GLM sometimes open a call inside the block and end the output
+without `</think>`. From a call start marker inside the block the text is held: if the
+end marker follows, all of it is reasoning (markup inside a closed block is no call); if
+the output ends first and the held text is whole calls (the tool parser's trial parse
+says so), it is content, for the tool parser; anything else is reasoning.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from typing import ClassVar
 
 from sglang_gw.parsers._scan import Markers
@@ -50,7 +58,7 @@ class StartState(enum.Enum):
     AFTER_BLOCK = "after_block"  # the prompt closed an (empty) block: content, lstripped
 
 
-_OPENING, _REASONING, _CONTENT = range(3)
+_OPENING, _REASONING, _CONTENT, _CUT = range(4)
 
 
 class ReasoningParser:
@@ -85,6 +93,17 @@ class ReasoningParser:
         self._default = _REASONING if state is StartState.REASONING else _CONTENT
         self._reasoning = _Trim(lead=True, trail=True)
         self._content = _Trim(lead=state is StartState.AFTER_BLOCK, trail=False)
+        self._watch: Markers | None = None  # end markers and call starts, once watched
+        self._whole_calls: Callable[[str], bool] | None = None
+        self._cut: list[str] = []  # held text from a call start inside the block
+
+    def watch_calls(self, starts: tuple[str, ...], whole_calls: Callable[[str], bool]) -> None:
+        """Hold a block's text from any of `starts` (see the module docstring); at the end
+        of the output `whole_calls(held)` says whether it is calls."""
+        starts = tuple(m for m in starts if m not in self._end_markers.markers)
+        if starts:
+            self._watch = Markers((*self._end_markers.markers, *starts))
+            self._whole_calls = whole_calls
 
     @classmethod
     def start_state(cls, prompt_text: str | None, enable_thinking: bool | None) -> StartState:
@@ -118,6 +137,8 @@ class ReasoningParser:
                 buf = self._in_content(buf, final, out)
             elif self._state == _REASONING:
                 buf = self._in_reasoning(buf, final, out)
+            elif self._state == _CUT:
+                buf = self._in_cut(buf, final, out)
             else:
                 buf = self._opening(buf, final, out)
         return ReasoningDelta(out.reasoning, out.content)
@@ -136,14 +157,41 @@ class ReasoningParser:
         return buf
 
     def _in_reasoning(self, buf: str, final: bool, out: _Out) -> str | None:
-        hit = self._end_markers.find(buf)
+        markers = self._watch or self._end_markers
+        hit = markers.find(buf)
         if hit is None:
-            cut = len(buf) if final else self._end_markers.safe_end(buf)
+            cut = len(buf) if final else markers.safe_end(buf)
             out.reasoning += self._reasoning.push(buf[:cut])
             self._held = buf[cut:]
             return None
         i, marker = hit
         out.reasoning += self._reasoning.push(buf[:i])
+        if marker not in self._end_markers.markers:  # a call start: hold from here
+            self._state = _CUT
+            return buf[i:]
+        return self._end_block(buf, i, marker)
+
+    def _in_cut(self, buf: str, final: bool, out: _Out) -> str | None:
+        hit = self._end_markers.find(buf)
+        if hit is not None:  # the block closes after all: what was held is reasoning
+            i, marker = hit
+            out.reasoning += self._reasoning.push("".join(self._cut) + buf[:i])
+            self._cut = []
+            return self._end_block(buf, i, marker)
+        if not final:
+            cut = self._end_markers.safe_end(buf)
+            self._cut.append(buf[:cut])
+            self._held = buf[cut:]
+            return None
+        held, self._cut = "".join(self._cut) + buf, []
+        if self._whole_calls is not None and self._whole_calls(held):
+            self._state = _CONTENT
+            out.content += held
+        else:
+            out.reasoning += self._reasoning.push(held)
+        return None
+
+    def _end_block(self, buf: str, i: int, marker: str) -> str:
         self._state = _CONTENT
         self._content.lead = True
         return buf[i:] if marker in self.implicit_ends else buf[i + len(marker):]

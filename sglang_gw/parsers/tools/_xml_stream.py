@@ -177,6 +177,9 @@ class XmlToolParser(MachineParser):
             cls._bare_raw_markers = Markers((fmt.body_close,))
             cls._body_markers = Markers([fmt.param_open, fmt.body_close, fmt.call_close, *block_close])
             cls._value_markers = Markers(fmt.value_closers())
+            cls.call_starts = tuple(fmt.openers())
+            cls.call_ends = ((fmt.block_close,) if fmt.block_close else
+                             (fmt.call_close, *((fmt.body_close,) if fmt.bare_open else ())))
 
     def __init__(self, tools: Sequence[ToolSpec]) -> None:
         super().__init__(tools)

@@ -8,6 +8,7 @@ reaches the client; a call to an undeclared tool is not a call (its text is cont
 
 from __future__ import annotations
 
+import json
 import secrets
 import string
 from collections.abc import Sequence
@@ -29,6 +30,10 @@ class ToolParser:
 
     # Special-token texts the parser must see: the decoder keeps exactly these in the text.
     special_markers: ClassVar[tuple[str, ...]] = ()
+    # Markers that open and close a call block, for families whose calls can cut a
+    # reasoning block short (`whole_calls`; the reasoning parser holds from a start).
+    call_starts: ClassVar[tuple[str, ...]] = ()
+    call_ends: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, tools: Sequence[ToolSpec]) -> None:
         self.tools = {t.name: t for t in tools}
@@ -41,6 +46,24 @@ class ToolParser:
     def new_call_id(self, name: str, index: int) -> str:
         """`call_` + 24 random alphanumerics; families with their own id shapes override."""
         return random_call_id()
+
+    @classmethod
+    def whole_calls(cls, text: str, tools: Sequence[ToolSpec]) -> bool:
+        """Is `text` one or more complete calls and nothing else but whitespace? A trial
+        parse: every unit a declared call, arguments valid JSON, the last block closed."""
+        if not cls.call_ends or not text.rstrip().endswith(cls.call_ends):
+            return False
+        trial = cls(tools)
+        deltas = (trial.feed(text), trial.finish())
+        if any(d.content.strip() for d in deltas):
+            return False
+        args: dict[int, str] = {}
+        for call in (c for d in deltas for c in d.calls):
+            args[call.index] = args.get(call.index, "") + call.arguments
+        try:
+            return bool(args) and all(isinstance(json.loads(a), dict) for a in args.values())
+        except ValueError:
+            return False
 
     def feed(self, text: str) -> ToolDelta:
         raise NotImplementedError

@@ -33,6 +33,8 @@ class HermesToolParser(JsonCallsParser):
     # Plain (non-special) added tokens in Qwen's vocabulary, listed so a tokenizer that
     # marks them special keeps them in the decoded text.
     special_markers: ClassVar[tuple[str, ...]] = (open_tag, close_tag)
+    call_starts: ClassVar[tuple[str, ...]] = (open_tag,)
+    call_ends: ClassVar[tuple[str, ...]] = (close_tag,)
     _text_markers: ClassVar[Markers] = Markers((open_tag,))
     _tail_markers: ClassVar[Markers] = Markers((open_tag, close_tag))
 
@@ -40,6 +42,7 @@ class HermesToolParser(JsonCallsParser):
         super().__init_subclass__(**kwargs)
         cls._text_markers = Markers((cls.open_tag,))
         cls._tail_markers = Markers((cls.open_tag, cls.close_tag))
+        cls.call_starts, cls.call_ends = (cls.open_tag,), (cls.close_tag,)
         if "special_markers" not in cls.__dict__:
             cls.special_markers = (cls.open_tag, cls.close_tag)
 
