@@ -85,3 +85,73 @@ def test_truncated_and_malformed() -> None:
 
 def test_plain_reply_that_looks_like_a_header_start_is_content() -> None:
     assert oss("to=do list: milk").content == "to=do list: milk"
+
+
+# -- stray commentary between calls (issue 25, item 4) ----------------------------------
+# gpt-oss may write a `commentary` message with no recipient between two calls: a preamble
+# ("Now the second city."), an empty one, or a bare header with no `<|message|>`. It must
+# neither break nor drop the calls around it. Its text is content, as harmony means
+# preambles to be shown (vLLM and SGLang agree; smg files it under reasoning): see
+# docs/parsers.md, Divergences from peers.
+
+FIRST = call_message("get_weather", {"city": "Paris"}, first=True)
+SECOND = call_message("get_weather", {"city": "東京"})
+BOTH = [("get_weather", {"city": "Paris"}), ("get_weather", {"city": "東京"})]
+START = "<|start|>assistant"
+
+
+def through_processor(text: str) -> tuple[str, str, list]:
+    """Harmony reasoning then the gpt_oss tool parser, as the pipeline runs them; the
+    result is checked to be the same however the output is split."""
+    from sglang_gw.parsers.reasoning import REASONING_PARSERS
+    from sglang_gw.parsers.tools import TOOL_PARSERS
+    from sglang_gw.pipeline.parse import ParserPlan
+    from tests.parsers._tool_helpers import tokenizer
+    from tests.parsers.harness import chunkings
+    from tests.parsers.tool_cases import TOOLS
+
+    plan = ParserPlan(reasoning_cls=REASONING_PARSERS.get("gpt_oss"), tool_cls=TOOL_PARSERS.get("gpt_oss"),
+                      tools=TOOLS, prompt_text="<|start|>user<|message|>hi<|end|><|start|>assistant")
+
+    def run(chunks: list[str]) -> tuple[str, str, list]:
+        proc = plan.processor()
+        content, reasoning, calls = "", "", {}
+        for d in [proc.feed(c) for c in chunks] + [proc.finish()]:
+            content, reasoning = content + d.content, reasoning + d.reasoning
+            for c in d.tool_calls:
+                entry = calls.setdefault(c.index, [c.name, ""])
+                entry[1] += c.arguments
+        return content, reasoning, [(n, json.loads(a)) for n, a in (calls[i] for i in sorted(calls))]
+
+    whole = run([text])
+    for chunks in chunkings(text, seed=3, tokenizer=tokenizer("gpt_oss")):
+        assert run(chunks) == whole, f"split {chunks!r} differs"
+    return whole
+
+
+@pytest.mark.parametrize(("filler", "content", "reasoning"), [
+    (f"{START}<|channel|>commentary<|message|>Now the second city.<|end|>", "Now the second city.", ""),
+    (f"{START}<|channel|>commentary<|message|>Now the second city.<|call|>", "Now the second city.", ""),
+    (f"{START}<|channel|>commentary<|message|>Now the second city.", "Now the second city.", ""),  # no end
+    ("<|channel|>commentary<|message|>Now the second city.<|end|>", "Now the second city.", ""),  # no start
+    (f"{START}<|channel|>commentary<|message|><|end|>", "", ""),  # empty
+    (f"{START}<|channel|>commentary<|end|>", "", ""),  # a header with no body
+    (f"{START}<|channel|>commentary", "", ""),  # abandoned at the next <|start|>
+    (f"{START}<|channel|>commentary<|end|>{START}<|channel|>analysis<|message|>Then Tokyo.<|end|>", "",
+     "Then Tokyo."),
+    (f"{START}<|channel|>commentary <|constrain|>json<|message|>{{}}<|end|>", "{}", ""),
+    ("\n\n", "", ""),
+])
+def test_commentary_filler_between_calls_keeps_both_calls(filler: str, content: str, reasoning: str) -> None:
+    assert through_processor(FIRST + filler + SECOND) == (content, reasoning, BOTH)
+
+
+@pytest.mark.parametrize("filler", [
+    f"{START}<|channel|>commentary<|message|>Now the second city.<|end|>",
+    f"{START}<|channel|>commentary<|end|>",
+    f"{START}<|channel|>commentary<|message|><|end|>",
+])
+def test_commentary_filler_with_the_tool_parser_alone(filler: str) -> None:
+    result = oss(FIRST + filler + SECOND)
+    assert calls_of(result) == BOTH
+    assert result.content in ("Now the second city.", "")

@@ -33,6 +33,8 @@ HEADER_CAP = 256
 
 _OPENERS = Markers((START, CHANNEL))
 _BODY_ENDS = Markers((END, CALL, RETURN, START, CHANNEL))
+# What ends a header: its `<|message|>`, or a terminator or new `<|start|>` before it.
+_HEADER_ENDS = Markers((MESSAGE, END, CALL, RETURN, START))
 _TERMINATORS = (END, CALL, RETURN)
 # Right after the prompt's `<|start|>assistant` the recipient may come first.
 _ROLE_RECIPIENT = (" to=", "to=")
@@ -124,8 +126,12 @@ class GptOssReasoningParser(ReasoningParser):
         return buf[hit[0]:]
 
     def _header(self, buf: str, final: bool, out: _Out) -> str | None:
-        i = buf.find(MESSAGE, 0, HEADER_CAP + len(MESSAGE))
-        if i >= 0:
+        # The header's own opener may be `<|start|>`: look for its end after it.
+        hit = _HEADER_ENDS.find(buf[:HEADER_CAP + len(MESSAGE)], 1)
+        if hit is not None and hit[1] != MESSAGE:
+            return self._headless(buf, *hit)
+        if hit is not None:
+            i = hit[0]
             self._kind = classify(buf[:i])
             self._state = _BODY
             if self._kind == _TOOL:
@@ -141,6 +147,14 @@ class GptOssReasoningParser(ReasoningParser):
         elif "to=" in buf:
             out.content.append(buf)  # a call cut off in its header: the tool parser decides
         return None
+
+    def _headless(self, buf: str, i: int, marker: str) -> str:
+        """A header that ends (a terminator) or is abandoned (a new `<|start|>`) before any
+        `<|message|>`: a message with no body, e.g. a stray `<|channel|>commentary<|end|>`
+        between calls. It is all markup: dropped (the tool parser drops such a call header
+        too), and the next message is read on its own."""
+        self._state = _BETWEEN
+        return buf[i:] if marker == START else buf[i + len(marker):]
 
     def _body(self, buf: str, final: bool, out: _Out) -> str | None:
         hit = _BODY_ENDS.find(buf)
