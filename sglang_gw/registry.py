@@ -41,6 +41,10 @@ class Registry(Generic[T]):
         """Names accepted by peers whose format is not implemented here yet."""
         return sorted(n for n in self._pending if not self.resolves(n))
 
+    def pending_format(self, name: str) -> str:
+        """The format a pending name would parse (for docs and errors)."""
+        return self._pending[name]
+
     def resolves(self, name: str) -> bool:
         self._read_plugins()
         return self.canonical(name) in self._table or self.canonical(name) in self._loaded
