@@ -137,6 +137,7 @@ def through_processor(text: str) -> tuple[str, str, list]:
     (f"{START}<|channel|>commentary<|message|><|end|>", "", ""),  # empty
     (f"{START}<|channel|>commentary<|end|>", "", ""),  # a header with no body
     (f"{START}<|channel|>commentary", "", ""),  # abandoned at the next <|start|>
+    (f"{START} to=functions.get_weather", "", ""),  # a call header abandoned: no call, no body
     (f"{START}<|channel|>commentary<|end|>{START}<|channel|>analysis<|message|>Then Tokyo.<|end|>", "",
      "Then Tokyo."),
     (f"{START}<|channel|>commentary <|constrain|>json<|message|>{{}}<|end|>", "{}", ""),
@@ -150,6 +151,8 @@ def test_commentary_filler_between_calls_keeps_both_calls(filler: str, content: 
     f"{START}<|channel|>commentary<|message|>Now the second city.<|end|>",
     f"{START}<|channel|>commentary<|end|>",
     f"{START}<|channel|>commentary<|message|><|end|>",
+    f"{START}<|channel|>commentary",
+    f"{START} to=functions.get_weather",
 ])
 def test_commentary_filler_with_the_tool_parser_alone(filler: str) -> None:
     result = oss(FIRST + filler + SECOND)

@@ -13,7 +13,9 @@ ends with it), so the output may begin inside a header (`<|channel|>…` or ` to
 * Every other message's body is content, whatever its channel (the reasoning parser takes
   `analysis` before this parser sees the text). That includes a message to an undeclared
   function or to a built-in tool (`browser.*`, `python`): its body is content.
-* Harmony tokens are special tokens and never reach content.
+* Harmony tokens are special tokens and never reach content. A header with no body (ended
+  by a terminator, or abandoned at a new `<|start|>`) is markup and is dropped: stray
+  `commentary` between two calls never joins them.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ _HEADER_OPENERS = (START, CHANNEL, CONSTRAIN)
 _ALL = (START, END, MESSAGE, CHANNEL, CONSTRAIN, RETURN, CALL)
 _FIRST_HEADER = (CHANNEL, START, CONSTRAIN, MESSAGE, " to=", "to=")  # how a reply may begin
 _ANY = Markers(_ALL)
-_HEADER_END = Markers((MESSAGE, *_ENDS))
+_HEADER_END = Markers((MESSAGE, *_ENDS, START))  # a new <|start|> abandons a header
 _RECIPIENT = re.compile(r"to=([^\s<]+)")
 _MAX_HEADER = 1024
 
@@ -82,9 +84,13 @@ class GptOssToolParser(MachineParser):
 
     def _header(self) -> bool:
         final = self.eof
-        at, marker = _HEADER_END.split(self.buf)
+        # Past the header's own `<|start|>`: a later one abandons the header.
+        at, marker = _HEADER_END.split(self.buf, len(START) if self.buf.startswith(START) else 0)
         if marker is None or at > _MAX_HEADER:
             return self._not_a_header(final)
+        if marker == START:  # a header with no body: markup, dropped; the next one is read
+            self.buf = self.buf[at:]
+            return True
         header, self.buf = self.buf[:at], self.buf[at + len(marker):]
         if marker != MESSAGE:
             self.state, self.strip_next = self._text, True
