@@ -21,9 +21,10 @@ HERMES = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n
 CODER = "<tool_call>\n<function=get_weather>\n<parameter=city>\nParis\n</parameter>\n</function>\n</tool_call>"
 BARE = "<function=get_weather>\n<parameter=city>\nParis\n</parameter>\n</function>"
 GLM = "<tool_call>get_weather\n<arg_key>city</arg_key>\n<arg_value>Paris</arg_value>\n</tool_call>"
+MINIMAX = '<minimax:tool_call>\n<invoke name="get_weather">\n<parameter name="city">Paris</parameter>\n</invoke>\n</minimax:tool_call>'  # noqa: E501
 PARIS = ("get_weather", '{"city": "Paris"}')
 FAMILIES = [("qwen3", "hermes", HERMES), ("qwen3", "qwen3_coder", CODER), ("qwen3", "qwen3_coder", BARE),
-            ("glm45", "glm45", GLM), ("glm45", "glm47", GLM)]
+            ("glm45", "glm45", GLM), ("glm45", "glm47", GLM), ("minimax", "minimax_m2", MINIMAX)]
 
 
 def plan(reasoning: str, tools: str, **kw: object) -> ParserPlan:
