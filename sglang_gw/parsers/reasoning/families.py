@@ -16,6 +16,7 @@ __all__ = [
     "CohereReasoningParser",
     "DeepSeekR1ReasoningParser",
     "DeepSeekV31ReasoningParser",
+    "DeepSeekV4ReasoningParser",
     "Glm45ReasoningParser",
     "KimiK2ReasoningParser",
     "KimiK2ThinkingReasoningParser",
@@ -23,6 +24,7 @@ __all__ = [
     "MiniMaxAppendThinkReasoningParser",
     "MiniMaxReasoningParser",
     "MistralReasoningParser",
+    "Olmo3ReasoningParser",
     "PassthroughReasoningParser",
     "Qwen3ReasoningParser",
     "Qwen3ThinkingReasoningParser",
@@ -44,6 +46,14 @@ class DeepSeekV31ReasoningParser(ReasoningParser):
     (the template's default, thinking off)."""
 
     opens_when_thinking = True
+
+
+class DeepSeekV4ReasoningParser(DeepSeekV31ReasoningParser):
+    """DeepSeek V4: the prompt ends `<think>` (thinking) or `</think>` (chat). At long
+    context the model may open its DSML tool block without closing the thought: the block
+    ends reasoning and goes to content for the tool parser (as vLLM's V4 parser does)."""
+
+    implicit_ends = ("<｜DSML｜tool_calls>",)
 
 
 class Qwen3ReasoningParser(ReasoningParser):
@@ -116,6 +126,16 @@ class MiniMaxAppendThinkReasoningParser(MiniMaxReasoningParser):
 
 class Step3ReasoningParser(ReasoningParser):
     """StepFun Step3 / Step-3.5: the prompt ends `<think>\\n`."""
+
+    starts_in_reasoning = True
+    opens_when_thinking = True
+
+
+class Olmo3ReasoningParser(ReasoningParser):
+    """OLMo 3 Think: the prompt ends `<think>` and the model closes it (`<think>` and
+    `</think>` are plain text in its vocabulary), so, as with R1, the output starts inside
+    the thought unless the prompt says otherwise. OLMo 3 Instruct does not think: `auto`
+    gives it no reasoning parser."""
 
     starts_in_reasoning = True
     opens_when_thinking = True

@@ -77,24 +77,22 @@ class DeepSeekV31ToolParser(SectionParser):
         return tool_name(head)
 
 
-_DSML = "｜DSML｜"
-_FC_BEGIN = f"<{_DSML}function_calls>"
-_FC_END = f"</{_DSML}function_calls>"
-_TC_BEGIN = f"<{_DSML}tool_calls>"  # DeepSeek V4 renamed the wrapper, nothing else
-_TC_END = f"</{_DSML}tool_calls>"
-_ENDS = (_FC_END, _TC_END)
-_INVOKE = f'<{_DSML}invoke name="'
-_INVOKE_END = f"</{_DSML}invoke>"
-_PARAM = f'<{_DSML}parameter name="'
-_PARAM_END = f"</{_DSML}parameter>"
+class _DsmlMarkers:
+    """The marker sets of one DSML-style grammar: `<{tag}invoke name="…">` and so on, under
+    one of the `blocks` wrappers (DeepSeek writes `｜DSML｜`, GigaChat 3.5 `｜GCML｜`)."""
 
-_TEXT = Markers((_FC_BEGIN, _TC_BEGIN))
-_SECTION = Markers((_INVOKE, *_ENDS))
-_INVOKE_HEAD = Markers(('">', _INVOKE, _INVOKE_END, *_ENDS))
-_UNIT = Markers((_INVOKE_END, _INVOKE, *_ENDS))
-_PARAMS = Markers((_PARAM, _INVOKE_END, _INVOKE, *_ENDS))
-_PARAM_HEAD = Markers(('">', _PARAM_END, _INVOKE_END, _INVOKE, *_ENDS))
-_VALUE = Markers((_PARAM_END, _INVOKE_END))
+    def __init__(self, tag: str, blocks: tuple[str, ...]) -> None:
+        begins = [f"<{tag}{b}>" for b in blocks]
+        self.ends = tuple(f"</{tag}{b}>" for b in blocks)
+        self.invoke, self.invoke_end = f'<{tag}invoke name="', f"</{tag}invoke>"
+        self.param, self.param_end = f'<{tag}parameter name="', f"</{tag}parameter>"
+        self.text = Markers(begins)
+        self.section = Markers((self.invoke, *self.ends))
+        self.invoke_head = Markers(('">', self.invoke, self.invoke_end, *self.ends))
+        self.unit = Markers((self.invoke_end, self.invoke, *self.ends))
+        self.params = Markers((self.param, self.invoke_end, self.invoke, *self.ends))
+        self.param_head = Markers(('">', self.param_end, self.invoke_end, self.invoke, *self.ends))
+        self.value = Markers((self.param_end, self.invoke_end))
 
 
 def _escape(text: str) -> str:
@@ -104,8 +102,18 @@ def _escape(text: str) -> str:
 
 
 class DeepSeekV32ToolParser(MachineParser):
+    """DSML; a family with the same grammar under another tag sets `tag` and `blocks`."""
+
     # DSML is plain text (the bars are ordinary characters), so no token must be kept.
     special_markers: ClassVar[tuple[str, ...]] = ()
+    tag: ClassVar[str] = "｜DSML｜"
+    # V3.2's wrapper, and DeepSeek V4's (V4 renamed the wrapper, nothing else).
+    blocks: ClassVar[tuple[str, ...]] = ("function_calls", "tool_calls")
+    _m: ClassVar[_DsmlMarkers] = _DsmlMarkers(tag, blocks)
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._m = _DsmlMarkers(cls.tag, cls.blocks)
 
     _params = 0  # parameters of the current invoke
     _scanner: JsonScanner
@@ -115,13 +123,13 @@ class DeepSeekV32ToolParser(MachineParser):
         return self._text
 
     def _text(self) -> bool:
-        return self.text_until(_TEXT) is not None and self.goto(self._section)
+        return self.text_until(self._m.text) is not None and self.goto(self._section)
 
     def _section(self) -> bool:
-        _, marker = self.until(_SECTION)
+        _, marker = self.until(self._m.section)
         if marker is None:
             return False
-        if marker in _ENDS:
+        if marker in self._m.ends:
             self.out.markup_end()
             return self.goto(self._text)
         self.hold(marker)
@@ -129,7 +137,7 @@ class DeepSeekV32ToolParser(MachineParser):
         return self.goto(self._invoke_head)
 
     def _invoke_head(self) -> bool:
-        done = self.read_head(_INVOKE_HEAD, '">')
+        done = self.read_head(self._m.invoke_head, '">')
         if done is None:
             return False
         name = tool_name(self.head) if done else None
@@ -144,11 +152,11 @@ class DeepSeekV32ToolParser(MachineParser):
 
     def _pass(self) -> bool:
         """Inside an invoke that is content: pass it on through its end tag."""
-        text, marker = self.until(_UNIT)
+        text, marker = self.until(self._m.unit)
         self.out.text(text)
         if marker is None:
             return False
-        if marker == _INVOKE_END:
+        if marker == self._m.invoke_end:
             self.out.text(marker)
         else:
             self.pos -= len(marker)
@@ -172,30 +180,30 @@ class DeepSeekV32ToolParser(MachineParser):
         return self.goto(self._unit_tail)
 
     def _unit_tail(self) -> bool:
-        _, marker = self.until(_UNIT)
+        _, marker = self.until(self._m.unit)
         if marker is None:
             return False
-        if marker != _INVOKE_END:
+        if marker != self._m.invoke_end:
             self.pos -= len(marker)
         return self.goto(self._section)
 
     def _param_list(self) -> bool:
-        _, marker = self.until(_PARAMS)  # between parameters: markup
+        _, marker = self.until(self._m.params)  # between parameters: markup
         if marker is None:
             return False
-        if marker == _PARAM:
+        if marker == self._m.param:
             self.head = ""
             return self.goto(self._param_head)
         return self._invoke_done(marker)
 
     def _invoke_done(self, marker: str) -> bool:
         self.out.args("}" if self._params else "{}")
-        if marker != _INVOKE_END:
+        if marker != self._m.invoke_end:
             self.pos -= len(marker)
         return self.goto(self._section)
 
     def _param_head(self) -> bool:
-        text, marker = self.until(_PARAM_HEAD)
+        text, marker = self.until(self._m.param_head)
         self.head += text
         if len(self.head) > MAX_HEAD or marker not in (None, '">'):
             if marker is not None:
@@ -213,7 +221,7 @@ class DeepSeekV32ToolParser(MachineParser):
         return self.goto(self._string_value)
 
     def _string_value(self) -> bool:
-        text, marker = self.until(_VALUE)
+        text, marker = self.until(self._m.value)
         self.out.args(_escape(text))
         if marker is None:
             return False
@@ -221,7 +229,7 @@ class DeepSeekV32ToolParser(MachineParser):
         return self._value_done(marker)
 
     def _raw_value(self) -> bool:
-        text, marker = self.until(_VALUE)
+        text, marker = self.until(self._m.value)
         self._value.append(text)
         if marker is None:
             return False
@@ -231,7 +239,7 @@ class DeepSeekV32ToolParser(MachineParser):
         return self._value_done(marker)
 
     def _value_done(self, marker: str) -> bool:
-        if marker == _INVOKE_END:  # the parameter's end tag is missing
+        if marker == self._m.invoke_end:  # the parameter's end tag is missing
             return self._invoke_done(marker)
         return self.goto(self._param_list)
 
