@@ -52,9 +52,15 @@ MODEL_RULES: tuple[ModelRule, ...] = (
     _rule(r"jamba", None, "jamba"),
     _rule(r"phi-?4-mini", None, "phi4_mini_json"),
     _rule(r"seed-oss", "seed_oss", "seed_oss"),
+    _rule(r"mimo-v2", "qwen3", "mimo"),
+    _rule(r"gigachat-?3\.5", None, "gigachat35"),
+    _rule(r"gigachat-?3", None, "gigachat3"),
+    _rule(r"olmo-?3.*think", "olmo3", "olmo3"),
+    _rule(r"olmo-?3", None, "olmo3"),
     # DeepSeek. Distills keep R1's reasoning but were never taught its tool format.
     _rule(r"deepseek-r1-distill", "deepseek_r1", None),
     _rule(r"deepseek-r1|r1-1776|mai-ds-r1", "deepseek_r1", "deepseek_v3"),
+    _rule(r"deepseek-v4", "deepseek_v4", "deepseek_v4"),
     _rule(r"deepseek-v3[._-]?2", "deepseek_v31", "deepseek_v32"),
     _rule(r"deepseek-v3[._-]?1", "deepseek_v31", "deepseek_v31"),
     _rule(r"deepseek-v3", None, "deepseek_v3"),
@@ -103,6 +109,9 @@ ARCHITECTURE_RULES: dict[str, tuple[str | None, str | None]] = {
     "Step3VLForConditionalGeneration": ("step3", "step3"),
     "Qwen3ForCausalLM": ("qwen3", "hermes"),
     "Qwen3MoeForCausalLM": ("qwen3", "hermes"),
+    "DeepseekV4ForCausalLM": ("deepseek_v4", "deepseek_v4"),
+    "MiMoV2FlashForCausalLM": ("qwen3", "mimo"),
+    "Olmo3ForCausalLM": (None, "olmo3"),  # Instruct and Think share it: no reasoning guess
 }
 
 
@@ -196,6 +205,10 @@ def _reasoning_by_markers(tokens: set[str], template: str | None) -> str | None:
 
 def _think_family(template: str) -> str:
     """Which `<think>` family, from the template's own turn markers."""
+    if "｜DSML｜" in template and "function_calls" not in template:
+        return "deepseek_v4"  # V4's DSML block is `tool_calls`
+    if "<functions>" in template and "<function_calls>" in template:
+        return "olmo3"
     if "<｜Assistant｜>" in template:
         return "deepseek_v31" if "thinking_start_token" in template or "<think></think>" in template else "deepseek_r1"
     if "<|im_assistant|>" in template:
@@ -217,7 +230,13 @@ def _tools_by_markers(tokens: set[str], template: str | None) -> str | None:
     if found is not None:
         return found
     if "｜DSML｜" in text:
-        return "deepseek_v32"
+        return "deepseek_v4" if "function_calls" not in text else "deepseek_v32"
+    if "｜GCML｜" in text:
+        return "gigachat35"
+    if "<|function_call|>" in tokens or any(m in text for m in ("<|function_call|>", "'function call'")):
+        return "gigachat3"
+    if "<function_calls>" in text:
+        return "olmo3"
     if "<｜tool▁calls▁begin｜>" in tokens or "<｜tool▁calls▁begin｜>" in text:
         return "deepseek_v31" if template is not None and "```json" not in text else "deepseek_v3"
     if "[TOOL_CALLS]" in tokens:
@@ -244,5 +263,6 @@ def _tool_call_family(template: str) -> str:
     if "<arg_key>" in template:
         return "glm47" if "</arg_key><arg_value>" in template else "glm45"
     if "<function=" in template:
-        return "qwen3_coder"
+        # MiMo tells the model its values are kept exactly as written (no newline trimming).
+        return "mimo" if "preserved exactly as-is" in template else "qwen3_coder"
     return "hermes"

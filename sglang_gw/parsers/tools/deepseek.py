@@ -116,6 +116,9 @@ class DeepSeekV32ToolParser(MachineParser):
         cls._m = _DsmlMarkers(cls.tag, cls.blocks)
 
     _params = 0  # parameters of the current invoke
+    # The block's raw text while it holds no call yet, each piece flagged True if it is an
+    # invoke that is content anyway (None: outside a block, or the block has a call).
+    _section_held: list[tuple[str, bool]] | None = None
     _scanner: JsonScanner
     _value: list[str]  # a typed value, held until its end tag
 
@@ -123,18 +126,36 @@ class DeepSeekV32ToolParser(MachineParser):
         return self._text
 
     def _text(self) -> bool:
-        return self.text_until(self._m.text) is not None and self.goto(self._section)
+        # Not `text_until`: whitespace before the block is markup only if a call follows.
+        text, marker = self.until(self._m.text)
+        self.out.text(text)
+        if marker is None:
+            return False
+        self._section_held = [(marker, False)]
+        return self.goto(self._section)
 
     def _section(self) -> bool:
-        _, marker = self.until(self._m.section)
+        text, marker = self.until(self._m.section)  # between invokes: markup once a call came
+        if self._section_held is not None and text:
+            self._section_held.append((text, False))
         if marker is None:
             return False
         if marker in self._m.ends:
-            self.out.markup_end()
+            if self._section_held is not None:  # no call in the block: it is content, whole
+                self._section_held.append((marker, False))
+                self._release_section(whole=True)
+            else:
+                self.out.markup_end()
             return self.goto(self._text)
         self.hold(marker)
         self.head = ""
         return self.goto(self._invoke_head)
+
+    def _release_section(self, *, whole: bool) -> None:
+        """Give the held block to content: all of it, or (a call came) only its invokes
+        that were content."""
+        held, self._section_held = self._section_held or [], None
+        self.out.text("".join(text for text, unit in held if whole or unit))
 
     def _invoke_head(self) -> bool:
         done = self.read_head(self._m.invoke_head, '">')
@@ -143,24 +164,36 @@ class DeepSeekV32ToolParser(MachineParser):
         name = tool_name(self.head) if done else None
         if name is None or '"' in name or not self.open_call(name):
             return self._not_a_call()
+        if self._section_held is not None:  # the block's first call: the rest was markup
+            self.out.markup()
+            self._release_section(whole=False)
         self._params = 0
         return self.goto(self._body)
 
     def _not_a_call(self) -> bool:
+        if self._section_held is not None:
+            self._section_held.append(("".join(self.held or ()), True))
+            self.held = None
         self.release_held()
         return self.goto(self._pass)
 
     def _pass(self) -> bool:
         """Inside an invoke that is content: pass it on through its end tag."""
         text, marker = self.until(self._m.unit)
-        self.out.text(text)
+        self._content(text)
         if marker is None:
             return False
         if marker == self._m.invoke_end:
-            self.out.text(marker)
+            self._content(marker)
         else:
             self.pos -= len(marker)
         return self.goto(self._section)
+
+    def _content(self, text: str) -> None:
+        if self._section_held is not None:
+            self._section_held.append((text, True))
+        else:
+            self.out.text(text)
 
     # -- the invoke body: a JSON object, or parameter tags
 
@@ -246,6 +279,10 @@ class DeepSeekV32ToolParser(MachineParser):
     def flush(self) -> None:
         if self.state == self._raw_value:  # cut off inside a typed value: as far as it came
             self.out.args("".join(self._value).lstrip())
+        if self._section_held is not None:  # cut off in a block with no call: content
+            self._section_held.append(("".join(self.held or ()) + self.buf[self.pos:], True))
+            self.held = None
+            self._release_section(whole=True)
         super().flush()
 
 
