@@ -25,7 +25,9 @@ For DSML the arguments JSON is built: `string="true"` values are JSON-escaped as
 stream (their text kept exactly, not trimmed), other values are the model's JSON
 (trimmed; a value that is not JSON becomes a string). An invoke whose body is a JSON
 object instead of parameters streams that object as is. DeepSeek V4's wrapper
-`<｜DSML｜tool_calls>` (same grammar inside) is read too.
+`<｜DSML｜tool_calls>` (same grammar inside) is read too, and GigaChat 3.5 writes the same
+grammar under `｜GCML｜` (`gigachat.py`). A block holds its text until its first call
+commits: one with no call in it (garbled, or only undeclared invokes) is content, whole.
 """
 
 from __future__ import annotations
@@ -104,8 +106,10 @@ def _escape(text: str) -> str:
 class DeepSeekV32ToolParser(MachineParser):
     """DSML; a family with the same grammar under another tag sets `tag` and `blocks`."""
 
-    # DSML is plain text (the bars are ordinary characters), so no token must be kept.
-    special_markers: ClassVar[tuple[str, ...]] = ()
+    # In V3.2's vocabulary DSML is plain text; V4's makes the sentinel one token (its live
+    # streams deliver `<｜DSML｜` and `</｜DSML｜` whole), which the decoder must keep. Texts
+    # that are no token in a vocabulary are simply not looked for.
+    special_markers: ClassVar[tuple[str, ...]] = ("<｜DSML｜", "</｜DSML｜", "｜DSML｜")
     tag: ClassVar[str] = "｜DSML｜"
     # V3.2's wrapper, and DeepSeek V4's (V4 renamed the wrapper, nothing else).
     blocks: ClassVar[tuple[str, ...]] = ("function_calls", "tool_calls")

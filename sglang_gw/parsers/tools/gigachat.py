@@ -87,5 +87,5 @@ class GigaChat3ToolParser(JsonCallsParser):
 class GigaChat35ToolParser(DeepSeekV32ToolParser):
     tag = "｜GCML｜"
     blocks = ("tool_calls",)
-    # Listed so a tokenizer that makes them special tokens keeps them in the text.
-    special_markers: ClassVar[tuple[str, ...]] = ("<｜GCML｜tool_calls>", "</｜GCML｜tool_calls>")
+    # Listed so a vocabulary that makes the sentinel a token (as DeepSeek V4's does) keeps it.
+    special_markers: ClassVar[tuple[str, ...]] = ("<｜GCML｜", "</｜GCML｜", "｜GCML｜")
