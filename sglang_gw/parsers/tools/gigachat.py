@@ -88,4 +88,4 @@ class GigaChat35ToolParser(DeepSeekV32ToolParser):
     tag = "｜GCML｜"
     blocks = ("tool_calls",)
     # Listed so a vocabulary that makes the sentinel a token (as DeepSeek V4's does) keeps it.
-    special_markers: ClassVar[tuple[str, ...]] = ("<｜GCML｜", "</｜GCML｜", "｜GCML｜")
+    special_markers: ClassVar[tuple[str, ...]] = ("｜GCML｜",)
