@@ -57,6 +57,10 @@ MODEL_RULES: tuple[ModelRule, ...] = (
     _rule(r"gigachat-?3", None, "gigachat3"),
     _rule(r"olmo-?3.*think", "olmo3", "olmo3"),
     _rule(r"olmo-?3", None, "olmo3"),
+    _rule(r"granite-20b-functioncalling", None, "granite-20b-fc"),
+    _rule(r"solar-open-?2", "solar_open2", "solar_open2"),
+    _rule(r"trinity-large-thinking", "qwen3", "qwen3_coder"),
+    _rule(r"trinity-(mini|nano|large)", "qwen3", "trinity"),
     # DeepSeek. Distills keep R1's reasoning but were never taught its tool format.
     _rule(r"deepseek-r1-distill", "deepseek_r1", None),
     _rule(r"deepseek-r1|r1-1776|mai-ds-r1", "deepseek_r1", "deepseek_v3"),
@@ -177,9 +181,10 @@ def detect_tool_parser(model_id: str, special_tokens: Collection[str], template:
 
 
 # Special tokens that name a family on their own, checked first and in this order.
-_REASONING_TOKENS = (("<|channel|>", "gpt_oss"), ("◁think▷", "kimi"), ("<seed:think>", "seed_oss"))
+_REASONING_TOKENS = (("<|channel|>", "gpt_oss"), ("◁think▷", "kimi"), ("<seed:think>", "seed_oss"),
+                     ("<|think:start|>", "solar_open2"))
 _TOOL_TOKENS = (("<|channel|>", "gpt_oss"), ("<|tool_calls_section_begin|>", "kimi_k2"),
-                ("<|action_start|>", "internlm"), ("<|tool_call|>", "granite"))
+                ("<|action_start|>", "internlm"), ("<|tool_call|>", "granite"), ("<|tool_call:start|>", "solar_open2"))
 
 
 def _by_token(tokens: set[str], rows: tuple[tuple[str, str], ...]) -> str | None:
@@ -195,6 +200,8 @@ def _reasoning_by_markers(tokens: set[str], template: str | None) -> str | None:
         return "mistral"
     if "<|START_THINKING|>" in tokens:
         return "cohere"
+    if "<|think:start|>" in text:
+        return "solar_open2"
     in_template = any(m in text for m in ("<think>", "</think>", "thinking_start_token"))
     if "<think>" not in tokens and not in_template:
         return None
@@ -237,6 +244,10 @@ def _tools_by_markers(tokens: set[str], template: str | None) -> str | None:
         return "gigachat3"
     if "<function_calls>" in text:
         return "olmo3"
+    if "<|tool_call:start|>" in text:
+        return "solar_open2"
+    if "<dots_function_call>" in text:
+        return "dots"
     if "<｜tool▁calls▁begin｜>" in tokens or "<｜tool▁calls▁begin｜>" in text:
         return "deepseek_v31" if template is not None and "```json" not in text else "deepseek_v3"
     if "[TOOL_CALLS]" in tokens:

@@ -40,6 +40,7 @@ REASONING_PARSERS: Registry[ReasoningParser] = Registry(
         "seed_oss": f"{_F}:SeedOssReasoningParser",
         "deepseek_v4": f"{_F}:DeepSeekV4ReasoningParser",
         "olmo3": f"{_F}:Olmo3ReasoningParser",
+        "solar_open2": f"{_F}:SolarOpen2ReasoningParser",
     },
     # The spellings SGLang and vLLM use for the same formats, so their flags carry over.
     aliases={
@@ -93,7 +94,7 @@ REASONING_PARSERS: Registry[ReasoningParser] = Registry(
         "nemotron_3": "Nemotron v3", "nemotron_v3": "Nemotron v3", "nano_v3": "Nemotron v3",
         "nano-v3": "Nemotron v3", "nemotron-nano": "Nemotron v3", "nemotron-super": "Nemotron v3",
         "gemma4": "Gemma 4", "inkling": "Inkling", "telechat4": "TeleChat 4", "ernie45": "ERNIE 4.5",
-        "granite": "Granite", "solar_open2": "Solar Open 2",
+        "granite": "Granite",
     },
     entry_point_group="sglang_gw.reasoning_parsers",
 )

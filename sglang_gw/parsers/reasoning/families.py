@@ -29,6 +29,7 @@ __all__ = [
     "Qwen3ReasoningParser",
     "Qwen3ThinkingReasoningParser",
     "SeedOssReasoningParser",
+    "SolarOpen2ReasoningParser",
     "Step3ReasoningParser",
 ]
 
@@ -183,3 +184,16 @@ class SeedOssReasoningParser(ReasoningParser):
 
     start = "<seed:think>"
     end = "</seed:think>"
+
+
+class SolarOpen2ReasoningParser(ReasoningParser):
+    """Upstage Solar Open 2: `<|think:start|>…<|think:end|>` (special tokens). The prompt ends
+    `<|think:start|>` (reasoning effort medium and up, the default) or closes the pair
+    (low). A tool call the model opens inside its thought ends it, for the tool parser
+    (as vLLM's parser does)."""
+
+    start = "<|think:start|>"
+    end = "<|think:end|>"
+    starts_in_reasoning = True
+    opens_when_thinking = True
+    implicit_ends = ("<|tool_call:start|>",)

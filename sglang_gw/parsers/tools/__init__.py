@@ -43,6 +43,9 @@ TOOL_PARSERS: Registry[ToolParser] = Registry(
         "gigachat3": f"{_P}.gigachat:GigaChat3ToolParser",
         "gigachat35": f"{_P}.gigachat:GigaChat35ToolParser",
         "olmo3": f"{_P}.olmo3:Olmo3ToolParser",
+        "granite-20b-fc": f"{_P}.json_families:Granite20bFcToolParser",
+        "solar_open2": f"{_P}.solar_open:SolarOpen2ToolParser",
+        "dots": f"{_P}.dots:DotsToolParser",
     },
     aliases={
         "qwen25": "hermes", "qwen": "hermes", "llama": "llama3", "glm4_moe": "glm45", "harmony": "gpt_oss",
@@ -73,16 +76,18 @@ TOOL_PARSERS: Registry[ToolParser] = Registry(
         "jamba": "hunyuan_a13b", "granite4": "hermes", "ernie45": "hermes", "interns1": "internlm",
         # DeepSeek V4: V3.2's DSML under a `tool_calls` wrapper, which `deepseek_v32` reads too.
         "deepseek_v4": "deepseek_v32", "deepseekv4": "deepseek_v32", "deepseek-v4": "deepseek_v32",
+        # SGLang's Trinity parser is Hermes (think tags aside); Trinity-Large-Thinking writes
+        # Qwen3-Coder XML instead, which `auto` gives it by model id and template.
+        "trinity": "hermes",
     },
     # Peers' names for formats not implemented here yet: `get` says so and lists the valid names.
     pending={
         "apertus2509": "Apertus", "apertus": "Apertus",
-        "dots": "dots.llm", "k2_horizon": "K2 Horizon", "kimi_k3": "Kimi-K3", "lfm2": "LFM2", "ling3": "Ling 3",
+        "k2_horizon": "K2 Horizon", "kimi_k3": "Kimi-K3", "lfm2": "LFM2", "ling3": "Ling 3",
         "minicpm5": "MiniCPM 5", "muse": "Muse", "poolside_v1": "Poolside", "spark25": "Spark 2.5",
-        "minimax-m3": "MiniMax-M3", "minimax_m3": "MiniMax-M3", "trinity": "Trinity", "hunyuan": "Hunyuan",
+        "minimax-m3": "MiniMax-M3", "minimax_m3": "MiniMax-M3", "hunyuan": "Hunyuan",
         "hy_v3": "Hunyuan v3", "gemma4": "Gemma 4",
         "functiongemma": "FunctionGemma", "inkling": "Inkling", "sarashina": "Sarashina",
-        "granite-20b-fc": "Granite 20B FC", "solar_open2": "Solar Open 2",
     },
     entry_point_group="sglang_gw.tool_parsers",
 )

@@ -47,9 +47,11 @@ class Lit:
 
 @dataclass(slots=True, frozen=True)
 class Name:
-    """A name running up to (not including) the first of `stops`; stripped."""
+    """A name running up to (not including) the first of `stops`; stripped (and, with
+    `unquote`, rid of one pair of quotes around it: `name=search` or `name="search"`)."""
 
     stops: str
+    unquote: bool = False
 
 
 class _Ws:
@@ -93,6 +95,8 @@ def match(buf: str, pattern: Sequence[Item], final: bool) -> tuple[str, str, int
             if stop == -1 and not final:
                 return NEED, "", 0
             name = buf[pos:end].strip()
+            if item.unquote and len(name) >= 2 and name[0] == name[-1] and name[0] in "\"'":
+                name = name[1:-1].strip()
             if not _good_name(name):
                 return BAD, "", 0
             if stop == -1:

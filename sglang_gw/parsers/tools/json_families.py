@@ -12,6 +12,7 @@ One marker, then an array (or one object), `_marked_json.py`:
     Hunyuan-A13B    <tool_calls>[{"name": …, "arguments": …}, …]</tool_calls>
     Jamba 1.5       <tool_calls>[{"name": …, "arguments": …}, …]</tool_calls>
     Phi-4-mini      functools[{"name": …, "arguments": …}, …]
+    Granite 20B FC  <function_call> {"name": …, "arguments": …}, the marker before each call
 
 xLAM writes the bare array (`[{"name": …, "arguments": …}]`), the `json` parser's format.
 """
@@ -25,6 +26,7 @@ from sglang_gw.parsers.tools.hermes import HermesToolParser
 from sglang_gw.parsers.tools.json_tools import JsonToolParser
 
 __all__ = [
+    "Granite20bFcToolParser",
     "GraniteToolParser",
     "HunyuanToolParser",
     "InternLmToolParser",
@@ -66,3 +68,10 @@ class Phi4MiniToolParser(MarkedJsonParser):
 
 class XlamToolParser(JsonToolParser):
     """xLAM-2: the output is the JSON array of calls (or text, when it answers)."""
+
+
+class Granite20bFcToolParser(MarkedJsonParser):
+    """granite-20b-functioncalling: each call is `<function_call> {…}` (plain text in its
+    vocabulary); text before the first marker is content."""
+
+    open = "<function_call>"
