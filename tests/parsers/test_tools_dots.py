@@ -46,12 +46,24 @@ def test_bare_and_quoted_names_and_trimmed_values() -> None:
     assert calls_of(parse("dots", text)) == [("search", {"query": "rain", "limit": 3})]
 
 
-def test_json_body_is_content() -> None:
-    # Both peers also take a JSON call object as the block's body; here it is content.
-    text = '<dots_function_call>{"name": "noop", "arguments": {}}</dots_function_call>'
+def test_json_body_is_a_call_too() -> None:
+    # Both peers take a JSON call object as a block's body (their fallback form).
+    text = 'Ok <dots_function_call>\n{"name": "search", "arguments": {"query": "tables"}}\n</dots_function_call>'
     result = parse("dots", text)
-    assert result.calls == []
-    assert '{"name": "noop", "arguments": {}}' in result.content
+    assert (result.content, result.calls) == ("Ok ", [{"name": "search", "arguments": '{"query": "tables"}'}])
+
+
+def test_json_body_naming_an_undeclared_tool_is_content() -> None:
+    text = '<dots_function_call>{"name": "ghost", "arguments": {}}</dots_function_call>'
+    result = parse("dots", text)
+    assert (result.content, result.calls) == ('{"name": "ghost", "arguments": {}}', [])
+
+
+def test_garbled_block_is_content_and_a_later_block_still_calls() -> None:
+    text = ('<dots_function_call>garbage</dots_function_call><dots_function_call><invoke name="search">'
+            '<parameter name="query">chairs</parameter></invoke></dots_function_call>')
+    result = parse("dots", text)
+    assert (result.content, calls_of(result)) == ("garbage", [("search", {"query": "chairs"})])
 
 
 def test_auto_by_template_marker() -> None:
