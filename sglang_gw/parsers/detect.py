@@ -59,6 +59,7 @@ MODEL_RULES: tuple[ModelRule, ...] = (
     _rule(r"olmo-?3", None, "olmo3"),
     _rule(r"granite-20b-functioncalling", None, "granite-20b-fc"),
     _rule(r"solar-open-?2", "solar_open2", "solar_open2"),
+    _rule(r"minicpm-?5", "qwen3", "minicpm5"),
     _rule(r"trinity-large-thinking", "qwen3", "qwen3_coder"),
     _rule(r"trinity-(mini|nano|large)", "qwen3", "trinity"),
     # DeepSeek. Distills keep R1's reasoning but were never taught its tool format.
@@ -248,6 +249,8 @@ def _tools_by_markers(tokens: set[str], template: str | None) -> str | None:
         return "solar_open2"
     if "<dots_function_call>" in text:
         return "dots"
+    if '<function name="function-name"><param name=' in text:
+        return "minicpm5"
     if "<｜tool▁calls▁begin｜>" in tokens or "<｜tool▁calls▁begin｜>" in text:
         return "deepseek_v31" if template is not None and "```json" not in text else "deepseek_v3"
     if "[TOOL_CALLS]" in tokens:

@@ -60,7 +60,7 @@ PENDING_REASONING = {
 }
 PENDING_TOOLS = {
     "apertus2509", "apertus", "k2_horizon", "kimi_k3", "lfm2",
-    "ling3", "minicpm5", "muse", "poolside_v1", "spark25", "minimax-m3", "minimax_m3",
+    "ling3", "muse", "poolside_v1", "spark25", "minimax-m3", "minimax_m3",
     "hunyuan", "hy_v3", "gemma4", "functiongemma", "inkling", "sarashina",
 }
 

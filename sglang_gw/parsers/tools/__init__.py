@@ -46,6 +46,7 @@ TOOL_PARSERS: Registry[ToolParser] = Registry(
         "granite-20b-fc": f"{_P}.json_families:Granite20bFcToolParser",
         "solar_open2": f"{_P}.solar_open:SolarOpen2ToolParser",
         "dots": f"{_P}.dots:DotsToolParser",
+        "minicpm5": f"{_P}.minicpm5:MiniCPM5ToolParser",
     },
     aliases={
         "qwen25": "hermes", "qwen": "hermes", "llama": "llama3", "glm4_moe": "glm45", "harmony": "gpt_oss",
@@ -84,7 +85,7 @@ TOOL_PARSERS: Registry[ToolParser] = Registry(
     pending={
         "apertus2509": "Apertus", "apertus": "Apertus",
         "k2_horizon": "K2 Horizon", "kimi_k3": "Kimi-K3", "lfm2": "LFM2", "ling3": "Ling 3",
-        "minicpm5": "MiniCPM 5", "muse": "Muse", "poolside_v1": "Poolside", "spark25": "Spark 2.5",
+        "muse": "Muse", "poolside_v1": "Poolside", "spark25": "Spark 2.5",
         "minimax-m3": "MiniMax-M3", "minimax_m3": "MiniMax-M3", "hunyuan": "Hunyuan",
         "hy_v3": "Hunyuan v3", "gemma4": "Gemma 4",
         "functiongemma": "FunctionGemma", "inkling": "Inkling", "sarashina": "Sarashina",
