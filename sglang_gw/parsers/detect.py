@@ -53,7 +53,7 @@ MODEL_RULES: tuple[ModelRule, ...] = (
     _rule(r"phi-?4-mini", None, "phi4_mini_json"),
     _rule(r"seed-oss", "seed_oss", "seed_oss"),
     _rule(r"mimo-v2", "qwen3", "mimo"),
-    _rule(r"gigachat-?3\.5", None, "gigachat35"),
+    _rule(r"gigachat-?3\.5", "gigachat35", "gigachat35"),
     _rule(r"gigachat-?3", None, "gigachat3"),
     _rule(r"olmo-?3.*think", "olmo3", "olmo3"),
     _rule(r"olmo-?3", None, "olmo3"),

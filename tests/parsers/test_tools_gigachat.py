@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 
 from sglang_gw.parsers.detect import detect_reasoning_parser, detect_tool_parser
+from sglang_gw.parsers.reasoning import REASONING_PARSERS
 from tests.parsers._tool_helpers import calls_of, expected_calls, parse
+from tests.parsers.harness import split_invariant_reasoning
 from tests.parsers.tool_cases import CASES, Call, ToolCase
 
 SEP = "<|message_sep|>\n\n"
@@ -96,11 +98,20 @@ def test_gcml_does_not_read_deepseek_dsml() -> None:
     assert (parse("gigachat35", text).content, parse("gigachat35", text).calls) == (text, [])
 
 
+def test_gigachat35_reasoning_follows_the_prompt() -> None:
+    cls = REASONING_PARSERS.get("gigachat35")  # the prompt opens `<think>` when reasoning is on
+    thought = split_invariant_reasoning(lambda: cls(prompt_text="assistant<|role_sep|>\n<think>"), "Plan.</think>Hi!")
+    plain = split_invariant_reasoning(lambda: cls(prompt_text="assistant<|role_sep|>\n"), "Hi!")
+    assert (thought, plain) == (("Plan.", "Hi!"), ("", "Hi!"))
+
+
 def test_auto() -> None:
     for model, tools in [("ai-sage/GigaChat3-10B-A1.8B", "gigachat3"), ("ai-sage/GigaChat3.1-10B-A1.8B", "gigachat3"),
-                         ("ai-sage/GigaChat3-702B-A36B-preview", "gigachat3"),
-                         ("ai-sage/GigaChat3.5-Lite", "gigachat35"), ("ai-sage/GigaChat-3.5", "gigachat35")]:
+                         ("ai-sage/GigaChat3-702B-A36B-preview", "gigachat3")]:
         assert (detect_reasoning_parser(model, (), None), detect_tool_parser(model, (), None)) == (None, tools)
+    for model in ("ai-sage/GigaChat3.5-Lite", "ai-sage/GigaChat-3.5"):
+        assert (detect_reasoning_parser(model, (), None), detect_tool_parser(model, (), None)) == (
+            "gigachat35", "gigachat35")
     # Fine-tunes: the 3.1 template names `<|function_call|>`, the 3 template the `function call` role.
     assert detect_tool_parser("fine-tune", (), 'function_call="<|function_call|>"') == "gigachat3"
     assert detect_tool_parser("fine-tune", (), "{'role': 'function call', 'content': x}") == "gigachat3"

@@ -84,6 +84,8 @@ REASONING_PARSERS: Registry[ReasoningParser] = Registry(
         "holo2": "deepseek_v31",  # vLLM: <think> only when the prompt turned thinking on
         "minimax_m2_append_think": "minimax_append_think",
         "deepseek-v4": "deepseek_v4",
+        # GigaChat 3.5: the prompt opens `<think>` when the `reasoning` kwarg is on (vLLM, SGLang).
+        "gigachat35": "deepseek_v31",
     },
     # Peers' names for formats not implemented here yet: `get` says so and lists the valid names.
     pending={
