@@ -308,9 +308,11 @@ def _keyword(source: str, *, cut: bool) -> tuple[str, Any] | None:
             raise _Unreadable from None
         m = _KWARG.fullmatch(source)
         return (m.group(1), m.group(2).strip()) if m else None
-    if not isinstance(call, ast.Call) or len(call.keywords) != 1 or call.args or call.keywords[0].arg is None:
+    if not isinstance(call, ast.Call) or len(call.keywords) != 1 or call.args:
         return None
     keyword = call.keywords[0]
+    if keyword.arg is None:  # `**mapping`
+        return None
     raw = source.split("=", 1)[1].strip()
     return keyword.arg, _literal(keyword.value, raw)
 
