@@ -117,3 +117,8 @@ def test_auto() -> None:
     assert detect_tool_parser("fine-tune", (), "{'role': 'function call', 'content': x}") == "gigachat3"
     assert detect_tool_parser("fine-tune", ["<|function_call|>"], None) == "gigachat3"
     assert detect_tool_parser("fine-tune", (), "<｜GCML｜tool_calls>") == "gigachat35"
+
+
+def test_text_after_a_separator_keeps_its_own_whitespace() -> None:
+    text = "Hello.<|message_sep|>\n\nuser<|role_sep|>\nMore?"
+    assert parse("gigachat3", text).content == "Hello.\n\nuser<|role_sep|>\nMore?"

@@ -8,8 +8,9 @@ marks it with one token instead. Either way one JSON call object follows::
 
 The object is read as every JSON call object here (`_json_call`: committed once its name
 is declared, arguments streamed as written). `<|message_sep|>` ends a turn: it is markup
-with the whitespace around it, and so are the turn's end markers after a call (`</s>`
-included, as the peers strip it). A header that no object follows is content.
+with the whitespace before it (what follows keeps its own, so text is never glued
+together), and so are the turn's end markers after a call (`</s>` included, as the peers
+strip it). A header that no object follows is content.
 
 GigaChat 3.5 writes GCML, DeepSeek's DSML grammar under another tag::
 
@@ -49,9 +50,8 @@ class GigaChat3ToolParser(JsonCallsParser):
         self.out.text(text)
         if marker is None:
             return False
-        if marker == _MESSAGE_SEP:  # the turn's end: markup, with the whitespace around it
+        if marker == _MESSAGE_SEP:  # the turn's end: markup, with the whitespace before it
             self.out.markup()
-            self.out.markup_end()
             return True
         self.hold(marker)
         return self.goto(self._header)
