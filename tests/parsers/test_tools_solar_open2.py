@@ -83,3 +83,33 @@ def test_auto() -> None:
         "solar_open2", "solar_open2")
     assert detect_tool_parser("fine-tune", ["<|tool_call:start|>"], None) == "solar_open2"
     assert detect_reasoning_parser("fine-tune", ["<|think:start|>"], "x <|think:start|> y") == "solar_open2"
+
+
+SEOUL = ("<|tool_call:start|>get_weather\n<|tool_arg:start|>city<|tool_arg:value|>Seoul<|tool_arg:end|>\n"
+         "<|tool_call:end|>")
+
+
+@pytest.mark.parametrize(("text", "first"), [
+    # A dropped `<|tool_arg:end|>`: the value ends at the call's end.
+    ("<|tool_call:start|>search\n<|tool_arg:start|>query<|tool_arg:value|>oops<|tool_call:end|>", {"query": "oops"}),
+    # A dropped `<|tool_call:end|>`: the next call's start ends this one.
+    ("<|tool_call:start|>search\n<|tool_arg:start|>query<|tool_arg:value|>rain<|tool_arg:end|>\n", {"query": "rain"}),
+    # Both dropped.
+    ("<|tool_call:start|>search\n<|tool_arg:start|>query<|tool_arg:value|>rain", {"query": "rain"}),
+    # An argument name cut by a boundary gives no key.
+    ("<|tool_call:start|>noop\n<|tool_arg:start|>ci<|tool_call:end|>", {}),
+])
+def test_dropped_end_sentinels_do_not_swallow_the_next_call(text: str, first: dict[str, Any]) -> None:
+    result = parse("solar_open2", text + SEOUL)
+    assert [args for _, args in calls_of(result)] == [first, {"city": "Seoul"}]
+
+
+def test_a_name_cut_by_a_boundary_is_content_and_the_next_call_reads() -> None:
+    result = parse("solar_open2", "Hmm. <|tool_call:start|>oops" + SEOUL)
+    assert (result.content, calls_of(result)) == ("Hmm. <|tool_call:start|>oops", [("get_weather", {"city": "Seoul"})])
+
+
+def test_a_sentinel_prefix_inside_a_value_is_text() -> None:
+    text = ("<|tool_call:start|>search\n<|tool_arg:start|>query<|tool_arg:value|>what does <|tool_call: mean"
+            "<|tool_arg:end|>\n<|tool_call:end|>")
+    assert calls_of(parse("solar_open2", text)) == [("search", {"query": "what does <|tool_call: mean"})]

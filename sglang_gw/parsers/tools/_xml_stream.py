@@ -130,6 +130,10 @@ class XmlFormat:
     block_close: str | None = None
     trim: Trim = Trim()
     call_open_alt: tuple[str, ...] = ()  # other spellings of call_open seen in the wild
+    # For formats whose models drop a closing marker: markers that also end a value (left
+    # for the body to read), and whether a new call's opening marker ends the open call.
+    value_ends: tuple[str, ...] = ()
+    call_open_ends_call: bool = False
 
     def call_opens(self) -> list[str]:
         return [self.call_open, *self.call_open_alt]
@@ -159,9 +163,10 @@ class XmlToolParser(MachineParser):
             block_close = [fmt.block_close] if fmt.block_close else []
             cls._opener_markers = Markers(fmt.openers())
             cls._block_markers = Markers(fmt.call_opens() + block_close)
-            cls._raw_markers = Markers((fmt.call_close,))
-            cls._body_markers = Markers([fmt.param_open, fmt.body_close, fmt.call_close, *block_close])
-            cls._value_markers = Markers((fmt.value_close,))
+            call_ends = fmt.call_opens() if fmt.call_open_ends_call else []
+            cls._raw_markers = Markers((fmt.call_close, *call_ends))
+            cls._body_markers = Markers([fmt.param_open, fmt.body_close, fmt.call_close, *block_close, *call_ends])
+            cls._value_markers = Markers((fmt.value_close, *fmt.value_ends))
 
     def __init__(self, tools: Sequence[ToolSpec]) -> None:
         super().__init__(tools)
@@ -234,7 +239,7 @@ class XmlToolParser(MachineParser):
     def _raw(self) -> bool:
         final = self.eof
         at, marker = self._raw_markers.split(self.buf)
-        end = at + len(marker) if marker else (len(self.buf) if final else at)
+        end = at + len(marker) if marker == self.fmt.call_close else (at if marker or not final else len(self.buf))
         self.out.content(self.buf[:end])
         self.buf = self.buf[end:]
         if marker is None:
@@ -251,6 +256,11 @@ class XmlToolParser(MachineParser):
         if marker is None:  # stray text inside a call is the format's, not content
             self.buf = "" if final else self.buf[at:]
             return False
+        if fmt.call_open_ends_call and marker in fmt.call_opens():  # the close was dropped
+            self.buf = self.buf[at:]
+            self.out.args(self._writer.close())
+            self._after_call()
+            return True
         self.buf = self.buf[at + len(marker):]
         if marker == fmt.param_open:
             self.state = self._key
@@ -293,7 +303,8 @@ class XmlToolParser(MachineParser):
         if marker is None and not final:
             self.buf = self.buf[at:]
             return False
-        self.buf = self.buf[at + len(marker):] if marker else ""
+        # The value's own close is consumed; another marker ending it is the body's to read.
+        self.buf = self.buf[at + (len(marker) if marker == self.fmt.value_close else 0):] if marker else ""
         self.out.args(self._end_value())
         self.state = self._body
         return marker is not None

@@ -7,7 +7,9 @@
 
 The name is the rest of the start sentinel's line. The template writes string values as
 they are and other values as JSON; values are typed by the declared schema (`_arg_types`)
-and not trimmed. Consecutive calls are separated by a newline.
+and not trimmed. Consecutive calls are separated by a newline. A value also ends at the
+next sentinel, and a call at the next `<|tool_call:start|>`, when the model dropped its
+own end sentinel.
 """
 
 from __future__ import annotations
@@ -26,10 +28,14 @@ class SolarOpen2ToolParser(XmlToolParser):
     fmt = XmlFormat(
         call_open="<|tool_call:start|>",
         call_close="<|tool_call:end|>",
-        header=(Name("\n<"),),
+        header=(Name("\n<"), Lit("\n")),
         param_open="<|tool_arg:start|>",
         key=(Name("<"), Lit("<|tool_arg:value|>")),
         value_close="<|tool_arg:end|>",
         body_close="<|tool_call:end|>",
+        # As vLLM's parser does: a dropped `<|tool_arg:end|>` or `<|tool_call:end|>` must not
+        # swallow the arguments and calls after it.
+        value_ends=("<|tool_arg:start|>", "<|tool_call:end|>", "<|tool_call:start|>"),
+        call_open_ends_call=True,
     )
     special_markers: ClassVar[tuple[str, ...]] = _MARKERS
