@@ -1,6 +1,6 @@
-"""Arcee Trinity: `trinity` is Hermes JSON (SGLang's Trinity detector; the Trinity Mini, Nano
-and Large-Preview templates), Trinity-Large-Thinking writes Qwen3-Coder XML; `auto` tells
-them apart by model id and template."""
+"""Arcee Trinity: `trinity` is Hermes JSON with think tags dropped (SGLang's Trinity detector;
+the Trinity Mini, Nano and Large-Preview templates); Trinity-Large-Thinking writes Qwen3-Coder
+XML; `auto` tells them apart by model id and template."""
 
 from __future__ import annotations
 
@@ -12,11 +12,20 @@ from tests.parsers._tool_helpers import calls_of, parse
 from tests.parsers.tool_cases import TOOLS
 
 
-def test_trinity_is_hermes() -> None:
-    assert TOOL_PARSERS.get("trinity") is TOOL_PARSERS.get("hermes")
+def test_trinity_reads_hermes_blocks() -> None:
     text = 'Checking.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
     result = parse("trinity", text)
     assert (result.content, calls_of(result)) == ("Checking.", [("get_weather", {"city": "Paris"})])
+
+
+def test_think_tags_are_dropped_from_content() -> None:
+    # A call written inside the thought, the reasoning parser off: SGLang's Trinity detector
+    # strips the tags and finds the call.
+    text = ('<think>Need weather.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\n'
+            "</tool_call></think>")
+    result = parse("trinity", text)
+    assert (result.content, calls_of(result)) == ("Need weather.", [("get_weather", {"city": "Oslo"})])
+    assert parse("hermes", text).content.startswith("<think>")  # plain Hermes keeps them
 
 
 def test_mini_prompt_opens_the_thought_then_a_call() -> None:

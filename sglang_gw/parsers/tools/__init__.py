@@ -47,6 +47,7 @@ TOOL_PARSERS: Registry[ToolParser] = Registry(
         "solar_open2": f"{_P}.solar_open:SolarOpen2ToolParser",
         "dots": f"{_P}.dots:DotsToolParser",
         "minicpm5": f"{_P}.minicpm5:MiniCPM5ToolParser",
+        "trinity": f"{_P}.json_families:TrinityToolParser",
     },
     aliases={
         "qwen25": "hermes", "qwen": "hermes", "llama": "llama3", "glm4_moe": "glm45", "harmony": "gpt_oss",
@@ -77,9 +78,6 @@ TOOL_PARSERS: Registry[ToolParser] = Registry(
         "jamba": "hunyuan_a13b", "granite4": "hermes", "ernie45": "hermes", "interns1": "internlm",
         # DeepSeek V4: V3.2's DSML under a `tool_calls` wrapper, which `deepseek_v32` reads too.
         "deepseek_v4": "deepseek_v32", "deepseekv4": "deepseek_v32", "deepseek-v4": "deepseek_v32",
-        # SGLang's Trinity parser is Hermes (think tags aside); Trinity-Large-Thinking writes
-        # Qwen3-Coder XML instead, which `auto` gives it by model id and template.
-        "trinity": "hermes",
     },
     # Peers' names for formats not implemented here yet: `get` says so and lists the valid names.
     pending={
