@@ -52,9 +52,20 @@ MODEL_RULES: tuple[ModelRule, ...] = (
     _rule(r"jamba", None, "jamba"),
     _rule(r"phi-?4-mini", None, "phi4_mini_json"),
     _rule(r"seed-oss", "seed_oss", "seed_oss"),
+    _rule(r"mimo-v2", "qwen3", "mimo"),
+    _rule(r"gigachat-?3\.5", "gigachat35", "gigachat35"),
+    _rule(r"gigachat-?3", None, "gigachat3"),
+    _rule(r"olmo-?3.*think", "olmo3", "olmo3"),
+    _rule(r"olmo-?3", None, "olmo3"),
+    _rule(r"granite-20b-functioncalling", None, "granite-20b-fc"),
+    _rule(r"solar-open-?2", "solar_open2", "solar_open2"),
+    _rule(r"minicpm-?5", "qwen3", "minicpm5"),
+    _rule(r"trinity-large-thinking", "qwen3", "qwen3_coder"),
+    _rule(r"trinity-(mini|nano|large)", "qwen3", "trinity"),
     # DeepSeek. Distills keep R1's reasoning but were never taught its tool format.
     _rule(r"deepseek-r1-distill", "deepseek_r1", None),
     _rule(r"deepseek-r1|r1-1776|mai-ds-r1", "deepseek_r1", "deepseek_v3"),
+    _rule(r"deepseek-v4", "deepseek_v4", "deepseek_v4"),
     _rule(r"deepseek-v3[._-]?2", "deepseek_v31", "deepseek_v32"),
     _rule(r"deepseek-v3[._-]?1", "deepseek_v31", "deepseek_v31"),
     _rule(r"deepseek-v3", None, "deepseek_v3"),
@@ -103,6 +114,9 @@ ARCHITECTURE_RULES: dict[str, tuple[str | None, str | None]] = {
     "Step3VLForConditionalGeneration": ("step3", "step3"),
     "Qwen3ForCausalLM": ("qwen3", "hermes"),
     "Qwen3MoeForCausalLM": ("qwen3", "hermes"),
+    "DeepseekV4ForCausalLM": ("deepseek_v4", "deepseek_v4"),
+    "MiMoV2FlashForCausalLM": ("qwen3", "mimo"),
+    "Olmo3ForCausalLM": (None, "olmo3"),  # Instruct and Think share it: no reasoning guess
 }
 
 
@@ -168,9 +182,10 @@ def detect_tool_parser(model_id: str, special_tokens: Collection[str], template:
 
 
 # Special tokens that name a family on their own, checked first and in this order.
-_REASONING_TOKENS = (("<|channel|>", "gpt_oss"), ("◁think▷", "kimi"), ("<seed:think>", "seed_oss"))
+_REASONING_TOKENS = (("<|channel|>", "gpt_oss"), ("◁think▷", "kimi"), ("<seed:think>", "seed_oss"),
+                     ("<|think:start|>", "solar_open2"))
 _TOOL_TOKENS = (("<|channel|>", "gpt_oss"), ("<|tool_calls_section_begin|>", "kimi_k2"),
-                ("<|action_start|>", "internlm"), ("<|tool_call|>", "granite"))
+                ("<|action_start|>", "internlm"), ("<|tool_call|>", "granite"), ("<|tool_call:start|>", "solar_open2"))
 
 
 def _by_token(tokens: set[str], rows: tuple[tuple[str, str], ...]) -> str | None:
@@ -186,6 +201,8 @@ def _reasoning_by_markers(tokens: set[str], template: str | None) -> str | None:
         return "mistral"
     if "<|START_THINKING|>" in tokens:
         return "cohere"
+    if "<|think:start|>" in text:
+        return "solar_open2"
     in_template = any(m in text for m in ("<think>", "</think>", "thinking_start_token"))
     if "<think>" not in tokens and not in_template:
         return None
@@ -196,6 +213,10 @@ def _reasoning_by_markers(tokens: set[str], template: str | None) -> str | None:
 
 def _think_family(template: str) -> str:
     """Which `<think>` family, from the template's own turn markers."""
+    if "｜DSML｜" in template and "function_calls" not in template:
+        return "deepseek_v4"  # V4's DSML block is `tool_calls`
+    if "<functions>" in template and "<function_calls>" in template:
+        return "olmo3"
     if "<｜Assistant｜>" in template:
         return "deepseek_v31" if "thinking_start_token" in template or "<think></think>" in template else "deepseek_r1"
     if "<|im_assistant|>" in template:
@@ -217,7 +238,19 @@ def _tools_by_markers(tokens: set[str], template: str | None) -> str | None:
     if found is not None:
         return found
     if "｜DSML｜" in text:
-        return "deepseek_v32"
+        return "deepseek_v4" if "function_calls" not in text else "deepseek_v32"
+    if "｜GCML｜" in text:
+        return "gigachat35"
+    if "<|function_call|>" in tokens or any(m in text for m in ("<|function_call|>", "'function call'")):
+        return "gigachat3"
+    if "<function_calls>" in text:
+        return "olmo3"
+    if "<|tool_call:start|>" in text:
+        return "solar_open2"
+    if "<dots_function_call>" in text:
+        return "dots"
+    if '<function name="function-name"><param name=' in text:
+        return "minicpm5"
     if "<｜tool▁calls▁begin｜>" in tokens or "<｜tool▁calls▁begin｜>" in text:
         return "deepseek_v31" if template is not None and "```json" not in text else "deepseek_v3"
     if "[TOOL_CALLS]" in tokens:
@@ -244,5 +277,6 @@ def _tool_call_family(template: str) -> str:
     if "<arg_key>" in template:
         return "glm47" if "</arg_key><arg_value>" in template else "glm45"
     if "<function=" in template:
-        return "qwen3_coder"
+        # MiMo tells the model its values are kept exactly as written (no newline trimming).
+        return "mimo" if "preserved exactly as-is" in template else "qwen3_coder"
     return "hermes"

@@ -23,9 +23,18 @@ TOOLS = (ToolSpec("get_current_weather"),)
 DIVERGENCES: dict[str, str] = {}
 
 
+def _specs(case: dict) -> tuple[ToolSpec, ...]:
+    """The case's declared tools (`tools`: names or {name, parameters}); else TOOLS."""
+    if "tools" not in case:
+        return TOOLS
+    return tuple(ToolSpec(t) if isinstance(t, str) else ToolSpec(t["name"], t.get("parameters", {}))
+                 for t in case["tools"])
+
+
 def _run(case: dict, chunks: list[str]) -> tuple[str, str, list[tuple[str, str]]]:
-    reasoning = REASONING_PARSERS.get(case["reasoning_parser"])() if case["reasoning_parser"] else None
-    tools = TOOL_PARSERS.get(case["tool_parser"])(TOOLS) if case["tool_parser"] else None
+    reasoning = (REASONING_PARSERS.get(case["reasoning_parser"])(prompt_text=case.get("prompt"))
+                 if case["reasoning_parser"] else None)
+    tools = TOOL_PARSERS.get(case["tool_parser"])(_specs(case)) if case["tool_parser"] else None
     proc = OutputProcessor(reasoning, tools)
     content, thought, calls = "", "", {}
     for delta in [*(proc.feed(c) for c in chunks), proc.finish()]:

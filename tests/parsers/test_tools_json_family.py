@@ -81,7 +81,7 @@ FORMATS = (
            sections=True),
     Format("deepseek_v32", "deepseek_v32", dsml_invoke,
            lambda units, before: before + f"\n\n<{DSML}function_calls>\n" + "".join(units) + f"</{DSML}function_calls>",
-           tokenizer="deepseek_r1"),
+           tokenizer="deepseek_r1", sections=True),
     Format("kimi_k2", "kimi_k2",
            lambda n, a, i: f"<|tool_call_begin|>functions.{n}:{i}<|tool_call_argument_begin|>{args_json(a)}"
                            "<|tool_call_end|>",

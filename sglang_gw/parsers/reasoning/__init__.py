@@ -38,6 +38,9 @@ REASONING_PARSERS: Registry[ReasoningParser] = Registry(
         "gpt_oss": "sglang_gw.parsers.reasoning.harmony:GptOssReasoningParser",
         "passthrough": f"{_F}:PassthroughReasoningParser",
         "seed_oss": f"{_F}:SeedOssReasoningParser",
+        "deepseek_v4": f"{_F}:DeepSeekV4ReasoningParser",
+        "olmo3": f"{_F}:Olmo3ReasoningParser",
+        "solar_open2": f"{_F}:SolarOpen2ReasoningParser",
     },
     # The spellings SGLang and vLLM use for the same formats, so their flags carry over.
     aliases={
@@ -80,17 +83,20 @@ REASONING_PARSERS: Registry[ReasoningParser] = Registry(
         "cohere_command4": "cohere",
         "holo2": "deepseek_v31",  # vLLM: <think> only when the prompt turned thinking on
         "minimax_m2_append_think": "minimax_append_think",
+        "deepseek-v4": "deepseek_v4",
+        # GigaChat 3.5: the prompt opens `<think>` when the `reasoning` kwarg is on (vLLM, SGLang).
+        "gigachat35": "deepseek_v31",
     },
     # Peers' names for formats not implemented here yet: `get` says so and lists the valid names.
     pending={
-        "apertus2509": "Apertus", "deepseek-v4": "DeepSeek V4", "deepseek_v4": "DeepSeek V4",
+        "apertus2509": "Apertus",
         "hunyuan": "Hunyuan", "hunyuan_a13b": "Hunyuan A13B", "hy_v3": "Hunyuan v3",
         "kimi_k3": "Kimi-K3", "kimi-k3": "Kimi-K3", "poolside_v1": "Poolside",
         "minimax-m3": "MiniMax-M3", "minimax_m3": "MiniMax-M3",
         "nemotron_3": "Nemotron v3", "nemotron_v3": "Nemotron v3", "nano_v3": "Nemotron v3",
         "nano-v3": "Nemotron v3", "nemotron-nano": "Nemotron v3", "nemotron-super": "Nemotron v3",
         "gemma4": "Gemma 4", "inkling": "Inkling", "telechat4": "TeleChat 4", "ernie45": "ERNIE 4.5",
-        "granite": "Granite", "olmo3": "OLMo 3", "solar_open2": "Solar Open 2",
+        "granite": "Granite",
     },
     entry_point_group="sglang_gw.reasoning_parsers",
 )

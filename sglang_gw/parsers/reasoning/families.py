@@ -16,6 +16,7 @@ __all__ = [
     "CohereReasoningParser",
     "DeepSeekR1ReasoningParser",
     "DeepSeekV31ReasoningParser",
+    "DeepSeekV4ReasoningParser",
     "Glm45ReasoningParser",
     "KimiK2ReasoningParser",
     "KimiK2ThinkingReasoningParser",
@@ -23,10 +24,12 @@ __all__ = [
     "MiniMaxAppendThinkReasoningParser",
     "MiniMaxReasoningParser",
     "MistralReasoningParser",
+    "Olmo3ReasoningParser",
     "PassthroughReasoningParser",
     "Qwen3ReasoningParser",
     "Qwen3ThinkingReasoningParser",
     "SeedOssReasoningParser",
+    "SolarOpen2ReasoningParser",
     "Step3ReasoningParser",
 ]
 
@@ -44,6 +47,14 @@ class DeepSeekV31ReasoningParser(ReasoningParser):
     (the template's default, thinking off)."""
 
     opens_when_thinking = True
+
+
+class DeepSeekV4ReasoningParser(DeepSeekV31ReasoningParser):
+    """DeepSeek V4: the prompt ends `<think>` (thinking) or `</think>` (chat). At long
+    context the model may open its DSML tool block without closing the thought: the block
+    ends reasoning and goes to content for the tool parser (as vLLM's V4 parser does)."""
+
+    implicit_ends = ("<｜DSML｜tool_calls>",)
 
 
 class Qwen3ReasoningParser(ReasoningParser):
@@ -121,6 +132,16 @@ class Step3ReasoningParser(ReasoningParser):
     opens_when_thinking = True
 
 
+class Olmo3ReasoningParser(ReasoningParser):
+    """OLMo 3 Think: the prompt ends `<think>` and the model closes it (`<think>` and
+    `</think>` are plain text in its vocabulary), so, as with R1, the output starts inside
+    the thought unless the prompt says otherwise. OLMo 3 Instruct does not think: `auto`
+    gives it no reasoning parser."""
+
+    starts_in_reasoning = True
+    opens_when_thinking = True
+
+
 class MistralReasoningParser(ReasoningParser):
     """Magistral and Ministral-3 Reasoning: `[THINK]…[/THINK]` special tokens, written by
     the model (the system prompt asks for them)."""
@@ -163,3 +184,16 @@ class SeedOssReasoningParser(ReasoningParser):
 
     start = "<seed:think>"
     end = "</seed:think>"
+
+
+class SolarOpen2ReasoningParser(ReasoningParser):
+    """Upstage Solar Open 2: `<|think:start|>…<|think:end|>` (special tokens). The prompt ends
+    `<|think:start|>` (reasoning effort medium and up, the default) or closes the pair
+    (low). A tool call the model opens inside its thought ends it, for the tool parser
+    (as vLLM's parser does)."""
+
+    start = "<|think:start|>"
+    end = "<|think:end|>"
+    starts_in_reasoning = True
+    opens_when_thinking = True
+    implicit_ends = ("<|tool_call:start|>",)

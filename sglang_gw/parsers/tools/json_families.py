@@ -5,6 +5,7 @@ Block per call, as Hermes (`hermes.py`) but under the family's own tags:
     LongCat-Flash   <longcat_tool_call>\\n{"name": …, "arguments": …}\\n</longcat_tool_call>
     InternLM 2.5 /  <|action_start|><|plugin|>\\n{"name": …, "parameters": …}\\n<|action_end|>
     Intern-S1
+    Trinity         <tool_call>\\n{"name": …, "arguments": …}\\n</tool_call>, think tags dropped
 
 One marker, then an array (or one object), `_marked_json.py`:
 
@@ -12,6 +13,7 @@ One marker, then an array (or one object), `_marked_json.py`:
     Hunyuan-A13B    <tool_calls>[{"name": …, "arguments": …}, …]</tool_calls>
     Jamba 1.5       <tool_calls>[{"name": …, "arguments": …}, …]</tool_calls>
     Phi-4-mini      functools[{"name": …, "arguments": …}, …]
+    Granite 20B FC  <function_call> {"name": …, "arguments": …}, the marker before each call
 
 xLAM writes the bare array (`[{"name": …, "arguments": …}]`), the `json` parser's format.
 """
@@ -20,16 +22,19 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from sglang_gw.parsers._scan import Markers
 from sglang_gw.parsers.tools._marked_json import MarkedJsonParser
 from sglang_gw.parsers.tools.hermes import HermesToolParser
 from sglang_gw.parsers.tools.json_tools import JsonToolParser
 
 __all__ = [
+    "Granite20bFcToolParser",
     "GraniteToolParser",
     "HunyuanToolParser",
     "InternLmToolParser",
     "LongCatToolParser",
     "Phi4MiniToolParser",
+    "TrinityToolParser",
     "XlamToolParser",
 ]
 
@@ -37,6 +42,22 @@ __all__ = [
 class LongCatToolParser(HermesToolParser):
     open_tag = "<longcat_tool_call>"
     close_tag = "</longcat_tool_call>"
+
+
+_THINK_TAGS = ("<think>", "</think>")
+_TRINITY_TEXT = Markers(("<tool_call>", *_THINK_TAGS))
+
+
+class TrinityToolParser(HermesToolParser):
+    """Arcee Trinity: Hermes blocks, with `<think>`/`</think>` dropped from the text (as
+    SGLang's Trinity detector does): the models may write a call inside their thought,
+    and a reasoning parser that ends the thought at the call leaves its `</think>` behind."""
+
+    def _text(self) -> bool:
+        marker = self.text_until(_TRINITY_TEXT)
+        if marker is None:
+            return False
+        return True if marker in _THINK_TAGS else self._open_block()
 
 
 class InternLmToolParser(HermesToolParser):
@@ -66,3 +87,10 @@ class Phi4MiniToolParser(MarkedJsonParser):
 
 class XlamToolParser(JsonToolParser):
     """xLAM-2: the output is the JSON array of calls (or text, when it answers)."""
+
+
+class Granite20bFcToolParser(MarkedJsonParser):
+    """granite-20b-functioncalling: each call is `<function_call> {…}` (plain text in its
+    vocabulary); text before the first marker is content."""
+
+    open = "<function_call>"

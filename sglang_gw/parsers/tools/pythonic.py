@@ -96,7 +96,16 @@ class _Lexer:
 
 
 class PythonicToolParser(MachineParser):
+    """A family writing the same calls in another list syntax sets the class attributes
+    below (`olmo3.py`: a tag pair around calls one per line)."""
+
     special_markers: ClassVar[tuple[str, ...]] = (_START, _END)
+    list_open: ClassVar[str] = "["
+    list_close: ClassVar[str] = "]"
+    # Markers that leave plain text: `list_open`, and others dropped where they stand.
+    text_markers: ClassVar[Markers] = _TEXT
+    # Whether whitespace alone (a newline) separates calls, as a comma does.
+    calls_by_whitespace: ClassVar[bool] = False
 
     def __init__(self, tools: Sequence[ToolSpec]) -> None:
         super().__init__(tools)
@@ -125,7 +134,7 @@ class PythonicToolParser(MachineParser):
 
     def _begin_list(self) -> None:
         """`[` and a declared call opened a list (`buf` holds what follows the `[`)."""
-        self._list_raw = ["[", self.buf]
+        self._list_raw = [self.list_open, self.buf]
         self._broken = False
         self._calls_before = self.emitter.count
         self.out = Output(self.emitter)
@@ -147,11 +156,11 @@ class PythonicToolParser(MachineParser):
         return self._text
 
     def _text(self) -> bool:
-        marker = self.content_until(_TEXT)
+        marker = self.content_until(self.text_markers)
         if marker is None:
             return False
         self.buf = self.buf[len(marker):]
-        if marker == "[":
+        if marker == self.list_open:
             self.state = self._probe
         return True
 
@@ -170,7 +179,7 @@ class PythonicToolParser(MachineParser):
         if status == "need":
             return False
         if status == "bad" or not self.accepts(name):
-            self.out.content("[")  # a list, not a call list: text again
+            self.out.content(self.list_open)  # a list, not a call list: text again
             self.state, self.strip_next = self._text, False
             return True
         self._begin_list()
@@ -242,13 +251,20 @@ class PythonicToolParser(MachineParser):
         if not rest and not final:
             self.buf = ""
             return False
+        close = self.list_close
+        if not rest or rest.startswith(close) or close.startswith(rest):  # closed, or cut off here
+            if not rest.startswith(close) and not final:
+                self.buf = rest  # maybe the closing marker
+                return False
+            self.buf, ok = rest[len(close):] if rest.startswith(close) else "", not self._broken
+            self._end_list(ok, len(self.buf))
+            self.state, self.strip_next = self._text, ok  # a list sent as content keeps what follows
+            return True
         if rest[:1] == ",":
             self.buf, self.state = rest[1:], self._next
             return True
-        if rest[:1] == "]" or not rest:  # closed, or cut off here
-            self.buf, ok = rest[1:], not self._broken
-            self._end_list(ok, len(self.buf))
-            self.state, self.strip_next = self._text, ok  # a list sent as content keeps what follows
+        if self.calls_by_whitespace:
+            self.buf, self.state = rest, self._next
             return True
         return self._broken_list()
 
@@ -292,9 +308,11 @@ def _keyword(source: str, *, cut: bool) -> tuple[str, Any] | None:
             raise _Unreadable from None
         m = _KWARG.fullmatch(source)
         return (m.group(1), m.group(2).strip()) if m else None
-    if not isinstance(call, ast.Call) or len(call.keywords) != 1 or call.args or call.keywords[0].arg is None:
+    if not isinstance(call, ast.Call) or len(call.keywords) != 1 or call.args:
         return None
     keyword = call.keywords[0]
+    if keyword.arg is None:  # `**mapping`
+        return None
     raw = source.split("=", 1)[1].strip()
     return keyword.arg, _literal(keyword.value, raw)
 

@@ -1,0 +1,47 @@
+"""MiniCPM 5 tool calls: one XML element per call, no wrapper::
+
+    <function name="get_weather"><param name="city">上海</param><param name="date">2024-06-27</param></function>
+
+The template puts a newline before each call (after content) and wraps a string value
+holding `<`, `&` or a newline in `<![CDATA[…]]>`. A value is read whole at its `</param>`:
+the CDATA wrapper is removed, the text trimmed (as both peers do) and typed by the declared
+schema (`_arg_types`). Calls still stream parameter by parameter.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from sglang_gw.parsers.tools._arg_types import convert
+from sglang_gw.parsers.tools._json_args import dumps
+from sglang_gw.parsers.tools._xml_stream import WS, Lit, Name, XmlFormat, XmlToolParser
+
+__all__ = ["MiniCPM5ToolParser"]
+
+_NAME = (WS, Lit("name"), WS, Lit("="), WS, Name(">", unquote=True), Lit(">"))
+_CDATA_OPEN, _CDATA_CLOSE = "<![CDATA[", "]]>"
+
+
+class MiniCPM5ToolParser(XmlToolParser):
+    fmt = XmlFormat(
+        call_open="<function",
+        call_close="</function>",
+        header=_NAME,
+        param_open="<param",
+        key=_NAME,
+        value_close="</param>",
+        body_close="</function>",
+    )
+    special_markers: ClassVar[tuple[str, ...]] = ()
+
+    def _key(self) -> bool:
+        again = super()._key()
+        if self.state == self._value:  # every value is held to its end (a CDATA wrapper)
+            self._string, self._typed = None, []
+        return again
+
+    def _end_value(self) -> str:
+        raw = "".join(self._typed).strip()
+        if raw.startswith(_CDATA_OPEN) and raw.endswith(_CDATA_CLOSE):
+            raw = raw[len(_CDATA_OPEN):-len(_CDATA_CLOSE)].strip()
+        return dumps(convert(raw, self._types))
