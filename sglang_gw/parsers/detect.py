@@ -52,6 +52,12 @@ MODEL_RULES: tuple[ModelRule, ...] = (
     _rule(r"jamba", None, "jamba"),
     _rule(r"phi-?4-mini", None, "phi4_mini_json"),
     _rule(r"seed-oss", "seed_oss", "seed_oss"),
+    # Before the MiniMax-M2 row (m[2-9]) and clear of "translategemma-4b" and the like.
+    _rule(r"minimax-m3", "minimax_m3", None),
+    _rule(r"functiongemma", None, "functiongemma"),
+    _rule(r"(?<![a-z])gemma-?4(?![0-9])", "gemma4", "gemma4"),
+    _rule(r"(?<![a-z])hy-?3(?![0-9])", "hy_v3", "hy_v3"),
+    _rule(r"nemotron-3-(nano|super|ultra)", "nemotron_v3", "qwen3_coder"),
     # DeepSeek. Distills keep R1's reasoning but were never taught its tool format.
     _rule(r"deepseek-r1-distill", "deepseek_r1", None),
     _rule(r"deepseek-r1|r1-1776|mai-ds-r1", "deepseek_r1", "deepseek_v3"),
@@ -103,6 +109,8 @@ ARCHITECTURE_RULES: dict[str, tuple[str | None, str | None]] = {
     "Step3VLForConditionalGeneration": ("step3", "step3"),
     "Qwen3ForCausalLM": ("qwen3", "hermes"),
     "Qwen3MoeForCausalLM": ("qwen3", "hermes"),
+    "Gemma4ForConditionalGeneration": ("gemma4", "gemma4"),
+    "Gemma4ForCausalLM": ("gemma4", "gemma4"),
 }
 
 
@@ -168,9 +176,12 @@ def detect_tool_parser(model_id: str, special_tokens: Collection[str], template:
 
 
 # Special tokens that name a family on their own, checked first and in this order.
-_REASONING_TOKENS = (("<|channel|>", "gpt_oss"), ("◁think▷", "kimi"), ("<seed:think>", "seed_oss"))
+_REASONING_TOKENS = (("<|channel|>", "gpt_oss"), ("◁think▷", "kimi"), ("<seed:think>", "seed_oss"),
+                     ("<|channel>", "gemma4"), ("<mm:think>", "minimax_m3"), ("<think:opensource>", "hy_v3"))
 _TOOL_TOKENS = (("<|channel|>", "gpt_oss"), ("<|tool_calls_section_begin|>", "kimi_k2"),
-                ("<|action_start|>", "internlm"), ("<|tool_call|>", "granite"))
+                ("<|action_start|>", "internlm"), ("<|tool_call|>", "granite"),
+                ("<|tool_call>", "gemma4"), ("<start_function_call>", "functiongemma"),
+                ("<tool_sep>", "hy_v3"), ("<tool_sep:opensource>", "hy_v3"))
 
 
 def _by_token(tokens: set[str], rows: tuple[tuple[str, str], ...]) -> str | None:
@@ -226,6 +237,8 @@ def _tools_by_markers(tokens: set[str], template: str | None) -> str | None:
         return "llama3"
     if "<|START_ACTION|>" in tokens:
         return "cohere"
+    if "<tool_sep" in text:
+        return "hy_v3"
     if "<minimax:tool_call>" in text:
         return "minimax_m2"
     if "<steptml:invoke" in text:

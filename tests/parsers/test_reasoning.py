@@ -74,6 +74,13 @@ WIRES: dict[str, Wire] = {
     "seed_oss": Wire(None, after_end="\n", open_prompt="<seed:bos>assistant\n<seed:think>",
                      closed_prompt="<seed:bos>assistant\n<seed:think>\nNo budget.\n</seed:think>",
                      plain_prompt="<seed:bos>assistant\n"),
+    "nemotron_v3": Wire("qwen3", **_QWEN, closed_prompt="<|im_start|>assistant\n<think></think>"),
+    "hy_v3": Wire(None, open_prompt="<｜hy_Assistant｜><think>", closed_prompt="<｜hy_Assistant｜><think></think>",
+                  plain_prompt="<｜hy_User｜>Hi<｜hy_Assistant｜>"),
+    "gemma4": Wire(None, after_start="\n", open_prompt="<|turn>model\n<|channel>thought\n",
+                   closed_prompt="<|turn>model\n<|channel>thought\n<channel|>", plain_prompt="<|turn>model\n"),
+    "minimax_m3": Wire(None, open_prompt="]~b]ai\n<mm:think>", closed_prompt="]~b]ai\n</mm:think>",
+                       plain_prompt="]~b]ai\n"),
 }
 # Parsers whose behaviour is not "split into two fields"; each has its own tests.
 OWN_SUITES = {"gpt_oss", "minimax_append_think", "passthrough"}

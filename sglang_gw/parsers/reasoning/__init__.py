@@ -38,6 +38,10 @@ REASONING_PARSERS: Registry[ReasoningParser] = Registry(
         "gpt_oss": "sglang_gw.parsers.reasoning.harmony:GptOssReasoningParser",
         "passthrough": f"{_F}:PassthroughReasoningParser",
         "seed_oss": f"{_F}:SeedOssReasoningParser",
+        "nemotron_v3": f"{_F}:NemotronV3ReasoningParser",
+        "hy_v3": f"{_F}:HyV3ReasoningParser",
+        "gemma4": f"{_F}:Gemma4ReasoningParser",
+        "minimax_m3": f"{_F}:MiniMaxM3ReasoningParser",
     },
     # The spellings SGLang and vLLM use for the same formats, so their flags carry over.
     aliases={
@@ -80,16 +84,17 @@ REASONING_PARSERS: Registry[ReasoningParser] = Registry(
         "cohere_command4": "cohere",
         "holo2": "deepseek_v31",  # vLLM: <think> only when the prompt turned thinking on
         "minimax_m2_append_think": "minimax_append_think",
+        # New families (issue 25, item 3): peers' spellings of the rows above.
+        "nemotron_3": "nemotron_v3", "nano_v3": "nemotron_v3", "nano-v3": "nemotron_v3",
+        "nemotron-nano": "nemotron_v3", "nemotron-super": "nemotron_v3",
+        "hunyuan": "hy_v3", "minimax-m3": "minimax_m3",
     },
     # Peers' names for formats not implemented here yet: `get` says so and lists the valid names.
     pending={
         "apertus2509": "Apertus", "deepseek-v4": "DeepSeek V4", "deepseek_v4": "DeepSeek V4",
-        "hunyuan": "Hunyuan", "hunyuan_a13b": "Hunyuan A13B", "hy_v3": "Hunyuan v3",
+        "hunyuan_a13b": "Hunyuan A13B",
         "kimi_k3": "Kimi-K3", "kimi-k3": "Kimi-K3", "poolside_v1": "Poolside",
-        "minimax-m3": "MiniMax-M3", "minimax_m3": "MiniMax-M3",
-        "nemotron_3": "Nemotron v3", "nemotron_v3": "Nemotron v3", "nano_v3": "Nemotron v3",
-        "nano-v3": "Nemotron v3", "nemotron-nano": "Nemotron v3", "nemotron-super": "Nemotron v3",
-        "gemma4": "Gemma 4", "inkling": "Inkling", "telechat4": "TeleChat 4", "ernie45": "ERNIE 4.5",
+        "inkling": "Inkling", "telechat4": "TeleChat 4", "ernie45": "ERNIE 4.5",
         "granite": "Granite", "olmo3": "OLMo 3", "solar_open2": "Solar Open 2",
     },
     entry_point_group="sglang_gw.reasoning_parsers",

@@ -16,13 +16,17 @@ __all__ = [
     "CohereReasoningParser",
     "DeepSeekR1ReasoningParser",
     "DeepSeekV31ReasoningParser",
+    "Gemma4ReasoningParser",
     "Glm45ReasoningParser",
+    "HyV3ReasoningParser",
     "KimiK2ReasoningParser",
     "KimiK2ThinkingReasoningParser",
     "KimiReasoningParser",
     "MiniMaxAppendThinkReasoningParser",
+    "MiniMaxM3ReasoningParser",
     "MiniMaxReasoningParser",
     "MistralReasoningParser",
+    "NemotronV3ReasoningParser",
     "PassthroughReasoningParser",
     "Qwen3ReasoningParser",
     "Qwen3ThinkingReasoningParser",
@@ -163,3 +167,51 @@ class SeedOssReasoningParser(ReasoningParser):
 
     start = "<seed:think>"
     end = "</seed:think>"
+
+
+class NemotronV3ReasoningParser(DeepSeekR1ReasoningParser):
+    """NVIDIA Nemotron 3 (Nano, Super): the prompt ends `<think>\\n` (thinking, the template's
+    default) or `<think></think>` (`enable_thinking=false`); the model never opens the block."""
+
+
+class HyV3ReasoningParser(ReasoningParser):
+    """Tencent Hy3: the prompt ends `<think>` (reasoning_effort low/high) or `<think></think>`
+    (no_think, the template's default); with no prompt, content. The released tokenizer
+    spells every marker with a suffix (`<think:opensource>`), the preview without: a prompt
+    written with the suffixed tokens selects that spelling."""
+
+    special_markers: ClassVar[tuple[str, ...]] = (
+        "<think>", "</think>", "<think:opensource>", "</think:opensource>")
+
+    def __new__(cls, *, prompt_text: str | None = None, enable_thinking: bool | None = None) -> HyV3ReasoningParser:
+        if cls is HyV3ReasoningParser and prompt_text is not None and ":opensource" in prompt_text:
+            cls = _HyV3SuffixedReasoningParser
+        return super().__new__(cls)
+
+
+class _HyV3SuffixedReasoningParser(HyV3ReasoningParser):
+    start = "<think:opensource>"
+    end = "</think:opensource>"
+    special_markers = HyV3ReasoningParser.special_markers
+
+
+class Gemma4ReasoningParser(ReasoningParser):
+    """Gemma 4: `<|channel>thought\\n…<channel|>`, written by the model when the system turn
+    holds `<|think|>` (`enable_thinking`); with thinking off the prompt ends with an empty
+    `<|channel>thought\\n<channel|>`. The `thought` channel name is markup, not reasoning."""
+
+    start = "<|channel>thought"
+    end = "<channel|>"
+    # The tokens are `<|channel>` and `<channel|>`; `thought` is plain text after the first.
+    special_markers: ClassVar[tuple[str, ...]] = (start, end, "<|channel>")
+
+
+class MiniMaxM3ReasoningParser(ReasoningParser):
+    """MiniMax-M3: `<mm:think>…</mm:think>`. The prompt ends `<mm:think>` (thinking_mode
+    enabled) or `</mm:think>` (disabled); adaptive (the default) leaves it to the model. Past
+    turns without thinking are printed after a lone `</mm:think>`, which the model may copy at
+    the start of its answer: dropped there."""
+
+    start = "<mm:think>"
+    end = "</mm:think>"
+    drops_leading_end = True

@@ -39,6 +39,9 @@ TOOL_PARSERS: Registry[ToolParser] = Registry(
         "phi4_mini_json": f"{_P}.json_families:Phi4MiniToolParser",
         "xlam": f"{_P}.json_families:XlamToolParser",
         "seed_oss": f"{_P}.seed_oss:SeedOssToolParser",
+        "hy_v3": f"{_P}.hunyuan:HyV3ToolParser",
+        "gemma4": f"{_P}.gemma4:Gemma4ToolParser",
+        "functiongemma": f"{_P}.gemma4:FunctionGemmaToolParser",
     },
     aliases={
         "qwen25": "hermes", "qwen": "hermes", "llama": "llama3", "glm4_moe": "glm45", "harmony": "gpt_oss",
@@ -67,15 +70,15 @@ TOOL_PARSERS: Registry[ToolParser] = Registry(
         "cohere_command3": "cohere",  # <|START_ACTION|>[…]<|END_ACTION|> as Command-A
         # New families that write an existing format (issue 25, item 3).
         "jamba": "hunyuan_a13b", "granite4": "hermes", "ernie45": "hermes", "interns1": "internlm",
+        "hunyuan": "hy_v3",  # SGLang: its Hunyuan detector reads the Hy3 format
     },
     # Peers' names for formats not implemented here yet: `get` says so and lists the valid names.
     pending={
         "apertus2509": "Apertus", "apertus": "Apertus", "deepseekv4": "DeepSeek V4", "deepseek_v4": "DeepSeek V4",
         "dots": "dots.llm", "k2_horizon": "K2 Horizon", "kimi_k3": "Kimi-K3", "lfm2": "LFM2", "ling3": "Ling 3",
         "mimo": "MiMo", "minicpm5": "MiniCPM 5", "muse": "Muse", "poolside_v1": "Poolside", "spark25": "Spark 2.5",
-        "minimax-m3": "MiniMax-M3", "minimax_m3": "MiniMax-M3", "trinity": "Trinity", "hunyuan": "Hunyuan",
-        "hy_v3": "Hunyuan v3", "gigachat3": "GigaChat 3", "gigachat35": "GigaChat 3.5", "gemma4": "Gemma 4",
-        "functiongemma": "FunctionGemma", "inkling": "Inkling", "sarashina": "Sarashina",
+        "minimax-m3": "MiniMax-M3", "minimax_m3": "MiniMax-M3", "trinity": "Trinity",
+        "gigachat3": "GigaChat 3", "gigachat35": "GigaChat 3.5", "inkling": "Inkling", "sarashina": "Sarashina",
         "granite-20b-fc": "Granite 20B FC", "olmo3": "OLMo 3", "solar_open2": "Solar Open 2",
     },
     entry_point_group="sglang_gw.tool_parsers",
