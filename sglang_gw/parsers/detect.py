@@ -53,7 +53,7 @@ MODEL_RULES: tuple[ModelRule, ...] = (
     _rule(r"phi-?4-mini", None, "phi4_mini_json"),
     _rule(r"seed-oss", "seed_oss", "seed_oss"),
     # Before the MiniMax-M2 row (m[2-9]) and clear of "translategemma-4b" and the like.
-    _rule(r"minimax-m3", "minimax_m3", None),
+    _rule(r"minimax-m3", "minimax_m3", "minimax_m3"),
     _rule(r"functiongemma", None, "functiongemma"),
     _rule(r"(?<![a-z])gemma-?4(?![0-9])", "gemma4", "gemma4"),
     _rule(r"(?<![a-z])hy-?3(?![0-9])", "hy_v3", "hy_v3"),
@@ -237,6 +237,8 @@ def _tools_by_markers(tokens: set[str], template: str | None) -> str | None:
         return "llama3"
     if "<|START_ACTION|>" in tokens:
         return "cohere"
+    if "]<]minimax[>[" in text:
+        return "minimax_m3"
     if "<tool_sep" in text:
         return "hy_v3"
     if "<minimax:tool_call>" in text:

@@ -42,6 +42,7 @@ TOOL_PARSERS: Registry[ToolParser] = Registry(
         "hy_v3": f"{_P}.hunyuan:HyV3ToolParser",
         "gemma4": f"{_P}.gemma4:Gemma4ToolParser",
         "functiongemma": f"{_P}.gemma4:FunctionGemmaToolParser",
+        "minimax_m3": f"{_P}.minimax_m3:MinimaxM3ToolParser",
     },
     aliases={
         "qwen25": "hermes", "qwen": "hermes", "llama": "llama3", "glm4_moe": "glm45", "harmony": "gpt_oss",
@@ -71,13 +72,14 @@ TOOL_PARSERS: Registry[ToolParser] = Registry(
         # New families that write an existing format (issue 25, item 3).
         "jamba": "hunyuan_a13b", "granite4": "hermes", "ernie45": "hermes", "interns1": "internlm",
         "hunyuan": "hy_v3",  # SGLang: its Hunyuan detector reads the Hy3 format
+        "minimax-m3": "minimax_m3",
     },
     # Peers' names for formats not implemented here yet: `get` says so and lists the valid names.
     pending={
         "apertus2509": "Apertus", "apertus": "Apertus", "deepseekv4": "DeepSeek V4", "deepseek_v4": "DeepSeek V4",
         "dots": "dots.llm", "k2_horizon": "K2 Horizon", "kimi_k3": "Kimi-K3", "lfm2": "LFM2", "ling3": "Ling 3",
         "mimo": "MiMo", "minicpm5": "MiniCPM 5", "muse": "Muse", "poolside_v1": "Poolside", "spark25": "Spark 2.5",
-        "minimax-m3": "MiniMax-M3", "minimax_m3": "MiniMax-M3", "trinity": "Trinity",
+        "trinity": "Trinity",
         "gigachat3": "GigaChat 3", "gigachat35": "GigaChat 3.5", "inkling": "Inkling", "sarashina": "Sarashina",
         "granite-20b-fc": "Granite 20B FC", "olmo3": "OLMo 3", "solar_open2": "Solar Open 2",
     },
