@@ -24,7 +24,9 @@ DIVERGENCES: dict[str, str] = {}
 
 
 def _run(case: dict, chunks: list[str]) -> tuple[str, str, list[tuple[str, str]]]:
-    reasoning = REASONING_PARSERS.get(case["reasoning_parser"])() if case["reasoning_parser"] else None
+    # `prompt`: the rendered prompt's end, where the peer's test started inside a block the prompt opened.
+    reasoning = (REASONING_PARSERS.get(case["reasoning_parser"])(prompt_text=case.get("prompt"))
+                 if case["reasoning_parser"] else None)
     # A case may declare its own tools (OpenAI `tools` objects) where the peer's test typed values by schema.
     specs = ToolSpec.from_openai(case["tools"]) if "tools" in case else TOOLS
     tools = TOOL_PARSERS.get(case["tool_parser"])(specs) if case["tool_parser"] else None

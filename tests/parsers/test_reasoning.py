@@ -81,6 +81,8 @@ WIRES: dict[str, Wire] = {
                    closed_prompt="<|turn>model\n<|channel>thought\n<channel|>", plain_prompt="<|turn>model\n"),
     "minimax_m3": Wire(None, open_prompt="]~b]ai\n<mm:think>", closed_prompt="]~b]ai\n</mm:think>",
                        plain_prompt="]~b]ai\n"),
+    "kimi_k3": Wire(None, open_prompt="<|open|>message<|sep|><|open|>think<|sep|>",
+                    closed_prompt="<|open|>think<|sep|><|close|>think<|sep|>", plain_prompt="<|open|>message<|sep|>"),
 }
 # Parsers whose behaviour is not "split into two fields"; each has its own tests.
 OWN_SUITES = {"gpt_oss", "minimax_append_think", "passthrough"}

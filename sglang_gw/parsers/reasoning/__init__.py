@@ -42,6 +42,7 @@ REASONING_PARSERS: Registry[ReasoningParser] = Registry(
         "hy_v3": f"{_F}:HyV3ReasoningParser",
         "gemma4": f"{_F}:Gemma4ReasoningParser",
         "minimax_m3": f"{_F}:MiniMaxM3ReasoningParser",
+        "kimi_k3": f"{_F}:KimiK3ReasoningParser",
     },
     # The spellings SGLang and vLLM use for the same formats, so their flags carry over.
     aliases={
@@ -87,13 +88,13 @@ REASONING_PARSERS: Registry[ReasoningParser] = Registry(
         # New families (issue 25, item 3): peers' spellings of the rows above.
         "nemotron_3": "nemotron_v3", "nano_v3": "nemotron_v3", "nano-v3": "nemotron_v3",
         "nemotron-nano": "nemotron_v3", "nemotron-super": "nemotron_v3",
-        "hunyuan": "hy_v3", "minimax-m3": "minimax_m3",
+        "hunyuan": "hy_v3", "minimax-m3": "minimax_m3", "kimi-k3": "kimi_k3",
     },
     # Peers' names for formats not implemented here yet: `get` says so and lists the valid names.
     pending={
         "apertus2509": "Apertus", "deepseek-v4": "DeepSeek V4", "deepseek_v4": "DeepSeek V4",
         "hunyuan_a13b": "Hunyuan A13B",
-        "kimi_k3": "Kimi-K3", "kimi-k3": "Kimi-K3", "poolside_v1": "Poolside",
+        "poolside_v1": "Poolside",
         "inkling": "Inkling", "telechat4": "TeleChat 4", "ernie45": "ERNIE 4.5",
         "granite": "Granite", "olmo3": "OLMo 3", "solar_open2": "Solar Open 2",
     },

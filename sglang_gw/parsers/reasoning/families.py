@@ -21,6 +21,7 @@ __all__ = [
     "HyV3ReasoningParser",
     "KimiK2ReasoningParser",
     "KimiK2ThinkingReasoningParser",
+    "KimiK3ReasoningParser",
     "KimiReasoningParser",
     "MiniMaxAppendThinkReasoningParser",
     "MiniMaxM3ReasoningParser",
@@ -204,6 +205,21 @@ class Gemma4ReasoningParser(ReasoningParser):
     end = "<channel|>"
     # The tokens are `<|channel>` and `<channel|>`; `thought` is plain text after the first.
     special_markers: ClassVar[tuple[str, ...]] = (start, end, "<|channel>")
+
+
+class KimiK3ReasoningParser(ReasoningParser):
+    """Kimi-K3 (XTML channels): `<|open|>think<|sep|>…<|close|>think<|sep|>` is reasoning;
+    the prompt opens `think` (thinking) or `response`. A `tools` or `response` channel that
+    opens before `think` closed ends reasoning too (a forced tool call may skip the close) and
+    stays in the content; the `response`/`message` wrapper markers are dropped from content."""
+
+    start = "<|open|>think<|sep|>"
+    end = "<|close|>think<|sep|>"
+    implicit_ends = ("<|open|>tools<|sep|>", "<|open|>response<|sep|>")
+    content_wrappers = ("<|open|>response<|sep|>", "<|close|>response<|sep|>", "<|open|>message<|sep|>",
+                        "<|close|>message<|sep|>")
+    # The tokens are the three structural markers; the channel names are plain text.
+    special_markers = ("<|open|>", "<|close|>", "<|sep|>", start, end, "<|open|>tools<|sep|>", *content_wrappers)
 
 
 class MiniMaxM3ReasoningParser(ReasoningParser):

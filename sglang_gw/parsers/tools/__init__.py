@@ -43,6 +43,7 @@ TOOL_PARSERS: Registry[ToolParser] = Registry(
         "gemma4": f"{_P}.gemma4:Gemma4ToolParser",
         "functiongemma": f"{_P}.gemma4:FunctionGemmaToolParser",
         "minimax_m3": f"{_P}.minimax_m3:MinimaxM3ToolParser",
+        "kimi_k3": f"{_P}.kimi_k3:KimiK3ToolParser",
     },
     aliases={
         "qwen25": "hermes", "qwen": "hermes", "llama": "llama3", "glm4_moe": "glm45", "harmony": "gpt_oss",
@@ -77,7 +78,7 @@ TOOL_PARSERS: Registry[ToolParser] = Registry(
     # Peers' names for formats not implemented here yet: `get` says so and lists the valid names.
     pending={
         "apertus2509": "Apertus", "apertus": "Apertus", "deepseekv4": "DeepSeek V4", "deepseek_v4": "DeepSeek V4",
-        "dots": "dots.llm", "k2_horizon": "K2 Horizon", "kimi_k3": "Kimi-K3", "lfm2": "LFM2", "ling3": "Ling 3",
+        "dots": "dots.llm", "k2_horizon": "K2 Horizon", "lfm2": "LFM2", "ling3": "Ling 3",
         "mimo": "MiMo", "minicpm5": "MiniCPM 5", "muse": "Muse", "poolside_v1": "Poolside", "spark25": "Spark 2.5",
         "trinity": "Trinity",
         "gigachat3": "GigaChat 3", "gigachat35": "GigaChat 3.5", "inkling": "Inkling", "sarashina": "Sarashina",
