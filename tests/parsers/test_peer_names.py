@@ -59,7 +59,7 @@ PENDING_REASONING = {
 }
 PENDING_TOOLS = {
     "apertus2509", "apertus", "deepseekv4", "deepseek_v4", "dots", "k2_horizon", "lfm2",
-    "ling3", "mimo", "minicpm5", "muse", "poolside_v1", "spark25", "trinity",
+    "mimo", "minicpm5", "muse", "poolside_v1", "spark25", "trinity",
     "gigachat3", "gigachat35", "inkling", "sarashina",
     "granite-20b-fc", "olmo3", "solar_open2",
 }

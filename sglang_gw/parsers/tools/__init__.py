@@ -74,11 +74,12 @@ TOOL_PARSERS: Registry[ToolParser] = Registry(
         "jamba": "hunyuan_a13b", "granite4": "hermes", "ernie45": "hermes", "interns1": "internlm",
         "hunyuan": "hy_v3",  # SGLang: its Hunyuan detector reads the Hy3 format
         "minimax-m3": "minimax_m3",
+        "ling3": "glm47",  # SGLang: the GLM-4.5 format in either layout; vLLM: GLM-4.7's
     },
     # Peers' names for formats not implemented here yet: `get` says so and lists the valid names.
     pending={
         "apertus2509": "Apertus", "apertus": "Apertus", "deepseekv4": "DeepSeek V4", "deepseek_v4": "DeepSeek V4",
-        "dots": "dots.llm", "k2_horizon": "K2 Horizon", "lfm2": "LFM2", "ling3": "Ling 3",
+        "dots": "dots.llm", "k2_horizon": "K2 Horizon", "lfm2": "LFM2",
         "mimo": "MiMo", "minicpm5": "MiniCPM 5", "muse": "Muse", "poolside_v1": "Poolside", "spark25": "Spark 2.5",
         "trinity": "Trinity",
         "gigachat3": "GigaChat 3", "gigachat35": "GigaChat 3.5", "inkling": "Inkling", "sarashina": "Sarashina",
