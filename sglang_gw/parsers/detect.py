@@ -59,6 +59,7 @@ MODEL_RULES: tuple[ModelRule, ...] = (
     _rule(r"(?<![a-z])hy-?3(?![0-9])", "hy_v3", "hy_v3"),
     _rule(r"nemotron-3-(nano|super|ultra)", "nemotron_v3", "qwen3_coder"),
     _rule(r"kimi-k3", "kimi_k3", "kimi_k3"),
+    _rule(r"apertus", "apertus", "apertus"),
     # DeepSeek. Distills keep R1's reasoning but were never taught its tool format.
     _rule(r"deepseek-r1-distill", "deepseek_r1", None),
     _rule(r"deepseek-r1|r1-1776|mai-ds-r1", "deepseek_r1", "deepseek_v3"),
@@ -179,11 +180,12 @@ def detect_tool_parser(model_id: str, special_tokens: Collection[str], template:
 # Special tokens that name a family on their own, checked first and in this order.
 _REASONING_TOKENS = (("<|channel|>", "gpt_oss"), ("◁think▷", "kimi"), ("<seed:think>", "seed_oss"),
                      ("<|channel>", "gemma4"), ("<mm:think>", "minimax_m3"), ("<think:opensource>", "hy_v3"),
-                     ("<|open|>", "kimi_k3"))
+                     ("<|open|>", "kimi_k3"), ("<|inner_prefix|>", "apertus"))
 _TOOL_TOKENS = (("<|channel|>", "gpt_oss"), ("<|tool_calls_section_begin|>", "kimi_k2"),
                 ("<|action_start|>", "internlm"), ("<|tool_call|>", "granite"),
                 ("<|tool_call>", "gemma4"), ("<start_function_call>", "functiongemma"),
-                ("<tool_sep>", "hy_v3"), ("<tool_sep:opensource>", "hy_v3"), ("<|open|>", "kimi_k3"))
+                ("<tool_sep>", "hy_v3"), ("<tool_sep:opensource>", "hy_v3"), ("<|open|>", "kimi_k3"),
+                ("<|tools_prefix|>", "apertus"))
 
 
 def _by_token(tokens: set[str], rows: tuple[tuple[str, str], ...]) -> str | None:

@@ -54,11 +54,11 @@ VLLM_TOOLS = (
 
 # Formats a peer parses that this branch does not implement yet; each fails with a clear error.
 PENDING_REASONING = {
-    "apertus2509", "deepseek-v4", "deepseek_v4", "hunyuan_a13b", "poolside_v1", "inkling", "telechat4", "ernie45",
+    "deepseek-v4", "deepseek_v4", "hunyuan_a13b", "poolside_v1", "inkling", "telechat4", "ernie45",
     "granite", "olmo3", "solar_open2",
 }
 PENDING_TOOLS = {
-    "apertus2509", "apertus", "deepseekv4", "deepseek_v4", "dots", "k2_horizon", "lfm2",
+    "deepseekv4", "deepseek_v4", "dots", "k2_horizon", "lfm2",
     "mimo", "minicpm5", "muse", "poolside_v1", "spark25", "trinity",
     "gigachat3", "gigachat35", "inkling", "sarashina",
     "granite-20b-fc", "olmo3", "solar_open2",

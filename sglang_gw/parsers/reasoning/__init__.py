@@ -43,6 +43,7 @@ REASONING_PARSERS: Registry[ReasoningParser] = Registry(
         "gemma4": f"{_F}:Gemma4ReasoningParser",
         "minimax_m3": f"{_F}:MiniMaxM3ReasoningParser",
         "kimi_k3": f"{_F}:KimiK3ReasoningParser",
+        "apertus": f"{_F}:ApertusReasoningParser",
     },
     # The spellings SGLang and vLLM use for the same formats, so their flags carry over.
     aliases={
@@ -89,10 +90,11 @@ REASONING_PARSERS: Registry[ReasoningParser] = Registry(
         "nemotron_3": "nemotron_v3", "nano_v3": "nemotron_v3", "nano-v3": "nemotron_v3",
         "nemotron-nano": "nemotron_v3", "nemotron-super": "nemotron_v3",
         "hunyuan": "hy_v3", "minimax-m3": "minimax_m3", "kimi-k3": "kimi_k3",
+        "apertus2509": "apertus",
     },
     # Peers' names for formats not implemented here yet: `get` says so and lists the valid names.
     pending={
-        "apertus2509": "Apertus", "deepseek-v4": "DeepSeek V4", "deepseek_v4": "DeepSeek V4",
+        "deepseek-v4": "DeepSeek V4", "deepseek_v4": "DeepSeek V4",
         "hunyuan_a13b": "Hunyuan A13B",
         "poolside_v1": "Poolside",
         "inkling": "Inkling", "telechat4": "TeleChat 4", "ernie45": "ERNIE 4.5",

@@ -13,6 +13,7 @@ from sglang_gw.parsers.reasoning.base import ReasoningParser, StartState
 from sglang_gw.parsers.types import ReasoningDelta
 
 __all__ = [
+    "ApertusReasoningParser",
     "CohereReasoningParser",
     "DeepSeekR1ReasoningParser",
     "DeepSeekV31ReasoningParser",
@@ -220,6 +221,16 @@ class KimiK3ReasoningParser(ReasoningParser):
                         "<|close|>message<|sep|>")
     # The tokens are the three structural markers; the channel names are plain text.
     special_markers = ("<|open|>", "<|close|>", "<|sep|>", start, end, "<|open|>tools<|sep|>", *content_wrappers)
+
+
+class ApertusReasoningParser(ReasoningParser):
+    """Apertus: `<|inner_prefix|>…<|inner_suffix|>`, written by the model. Its template lets
+    tool calls happen inside the block; a `<|tools_prefix|>` there ends reasoning and stays
+    in the content, so the call is parsed (vLLM's parser would leave it in reasoning)."""
+
+    start = "<|inner_prefix|>"
+    end = "<|inner_suffix|>"
+    implicit_ends = ("<|tools_prefix|>",)
 
 
 class MiniMaxM3ReasoningParser(ReasoningParser):

@@ -44,6 +44,7 @@ TOOL_PARSERS: Registry[ToolParser] = Registry(
         "functiongemma": f"{_P}.gemma4:FunctionGemmaToolParser",
         "minimax_m3": f"{_P}.minimax_m3:MinimaxM3ToolParser",
         "kimi_k3": f"{_P}.kimi_k3:KimiK3ToolParser",
+        "apertus": f"{_P}.apertus:ApertusToolParser",
     },
     aliases={
         "qwen25": "hermes", "qwen": "hermes", "llama": "llama3", "glm4_moe": "glm45", "harmony": "gpt_oss",
@@ -74,11 +75,12 @@ TOOL_PARSERS: Registry[ToolParser] = Registry(
         "jamba": "hunyuan_a13b", "granite4": "hermes", "ernie45": "hermes", "interns1": "internlm",
         "hunyuan": "hy_v3",  # SGLang: its Hunyuan detector reads the Hy3 format
         "minimax-m3": "minimax_m3",
+        "apertus2509": "apertus",
         "ling3": "glm47",  # SGLang: the GLM-4.5 format in either layout; vLLM: GLM-4.7's
     },
     # Peers' names for formats not implemented here yet: `get` says so and lists the valid names.
     pending={
-        "apertus2509": "Apertus", "apertus": "Apertus", "deepseekv4": "DeepSeek V4", "deepseek_v4": "DeepSeek V4",
+        "deepseekv4": "DeepSeek V4", "deepseek_v4": "DeepSeek V4",
         "dots": "dots.llm", "k2_horizon": "K2 Horizon", "lfm2": "LFM2",
         "mimo": "MiMo", "minicpm5": "MiniCPM 5", "muse": "Muse", "poolside_v1": "Poolside", "spark25": "Spark 2.5",
         "trinity": "Trinity",
