@@ -84,7 +84,8 @@ WIRES: dict[str, Wire] = {
     "kimi_k3": Wire(None, open_prompt="<|open|>message<|sep|><|open|>think<|sep|>",
                     closed_prompt="<|open|>think<|sep|><|close|>think<|sep|>", plain_prompt="<|open|>message<|sep|>"),
     "apertus": Wire(None, open_prompt="<|assistant_start|><|inner_prefix|>",
-                    closed_prompt="<|assistant_start|><|inner_prefix|><|inner_suffix|>", plain_prompt="<|assistant_start|>"),
+                    closed_prompt="<|assistant_start|><|inner_prefix|><|inner_suffix|>",
+                    plain_prompt="<|assistant_start|>"),
 }
 # Parsers whose behaviour is not "split into two fields"; each has its own tests.
 OWN_SUITES = {"gpt_oss", "minimax_append_think", "passthrough"}
