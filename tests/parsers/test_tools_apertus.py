@@ -43,6 +43,8 @@ def test_peer_names() -> None:
     ("<|tools_prefix|> is a marker", "<|tools_prefix|> is a marker", []),  # no `[`: text
     ('<|tools_prefix|>[oops]<|tools_suffix|>', "oops]<|tools_suffix|>", []),  # not an item: text again
     ('<|tools_prefix|>[{"noop": {}}]<|tools_suffix|>', "", [("noop", {})]),
+    # A key JSON cannot read (a raw tab in it) is no call: text again, never an error.
+    ('<|tools_prefix|>[{"a\tb": {}}]<|tools_suffix|>', '{"a\tb": {}}]<|tools_suffix|>', []),
 ])
 def test_malformed(text: str, content: str, calls: list[tuple[str, Any]]) -> None:
     result = parse("apertus", text)

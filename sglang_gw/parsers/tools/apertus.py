@@ -77,7 +77,10 @@ class ApertusToolParser(MachineParser):
             if whole and not self.eof and len(self.buf) - self.pos <= MAX_HEAD:
                 return False
             return self.goto(self._text)  # a broken item: text again
-        name = json.loads(m[1])
+        try:
+            name = json.loads(m[1])
+        except ValueError:  # a raw control character in the key
+            return self.goto(self._text)
         self._as_content = not self.accepts(name)
         if self._as_content:
             self.out.text(self.buf[self.pos:m.end()])
