@@ -60,6 +60,7 @@ MODEL_RULES: tuple[ModelRule, ...] = (
     _rule(r"nemotron-3-(nano|super|ultra)", "nemotron_v3", "qwen3_coder"),
     _rule(r"kimi-k3", "kimi_k3", "kimi_k3"),
     _rule(r"apertus", "apertus", "apertus"),
+    _rule(r"lfm-?2", None, "lfm2"),
     # DeepSeek. Distills keep R1's reasoning but were never taught its tool format.
     _rule(r"deepseek-r1-distill", "deepseek_r1", None),
     _rule(r"deepseek-r1|r1-1776|mai-ds-r1", "deepseek_r1", "deepseek_v3"),
@@ -185,7 +186,7 @@ _TOOL_TOKENS = (("<|channel|>", "gpt_oss"), ("<|tool_calls_section_begin|>", "ki
                 ("<|action_start|>", "internlm"), ("<|tool_call|>", "granite"),
                 ("<|tool_call>", "gemma4"), ("<start_function_call>", "functiongemma"),
                 ("<tool_sep>", "hy_v3"), ("<tool_sep:opensource>", "hy_v3"), ("<|open|>", "kimi_k3"),
-                ("<|tools_prefix|>", "apertus"))
+                ("<|tools_prefix|>", "apertus"), ("<|tool_call_start|>", "lfm2"))
 
 
 def _by_token(tokens: set[str], rows: tuple[tuple[str, str], ...]) -> str | None:

@@ -58,7 +58,7 @@ PENDING_REASONING = {
     "granite", "olmo3", "solar_open2",
 }
 PENDING_TOOLS = {
-    "deepseekv4", "deepseek_v4", "dots", "k2_horizon", "lfm2",
+    "deepseekv4", "deepseek_v4", "dots", "k2_horizon",
     "mimo", "minicpm5", "muse", "poolside_v1", "spark25", "trinity",
     "gigachat3", "gigachat35", "inkling", "sarashina",
     "granite-20b-fc", "olmo3", "solar_open2",

@@ -45,6 +45,7 @@ TOOL_PARSERS: Registry[ToolParser] = Registry(
         "minimax_m3": f"{_P}.minimax_m3:MinimaxM3ToolParser",
         "kimi_k3": f"{_P}.kimi_k3:KimiK3ToolParser",
         "apertus": f"{_P}.apertus:ApertusToolParser",
+        "lfm2": f"{_P}.lfm2:Lfm2ToolParser",
     },
     aliases={
         "qwen25": "hermes", "qwen": "hermes", "llama": "llama3", "glm4_moe": "glm45", "harmony": "gpt_oss",
@@ -81,7 +82,7 @@ TOOL_PARSERS: Registry[ToolParser] = Registry(
     # Peers' names for formats not implemented here yet: `get` says so and lists the valid names.
     pending={
         "deepseekv4": "DeepSeek V4", "deepseek_v4": "DeepSeek V4",
-        "dots": "dots.llm", "k2_horizon": "K2 Horizon", "lfm2": "LFM2",
+        "dots": "dots.llm", "k2_horizon": "K2 Horizon",
         "mimo": "MiMo", "minicpm5": "MiniCPM 5", "muse": "Muse", "poolside_v1": "Poolside", "spark25": "Spark 2.5",
         "trinity": "Trinity",
         "gigachat3": "GigaChat 3", "gigachat35": "GigaChat 3.5", "inkling": "Inkling", "sarashina": "Sarashina",
