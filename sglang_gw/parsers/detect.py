@@ -45,7 +45,7 @@ MODEL_RULES: tuple[ModelRule, ...] = (
     _rule(r"granite-?3", None, "granite"),
     _rule(r"granite-?4", None, "granite4"),
     _rule(r"internlm|intern-s1", None, "internlm"),
-    _rule(r"hunyuan-a13b", None, "hunyuan_a13b"),
+    _rule(r"hunyuan-a13b", "hunyuan_a13b", "hunyuan_a13b"),
     _rule(r"ernie-?4\.5", None, "ernie45"),
     _rule(r"longcat-flash", None, "longcat"),
     _rule(r"jamba-?2|jamba-reasoning", None, "hermes"),

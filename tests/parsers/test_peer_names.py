@@ -54,7 +54,7 @@ VLLM_TOOLS = (
 
 # Formats a peer parses that this branch does not implement yet; each fails with a clear error.
 PENDING_REASONING = {
-    "deepseek-v4", "deepseek_v4", "hunyuan_a13b", "poolside_v1", "inkling", "telechat4", "ernie45",
+    "deepseek-v4", "deepseek_v4", "poolside_v1", "inkling", "telechat4", "ernie45",
     "granite", "olmo3", "solar_open2",
 }
 PENDING_TOOLS = {

@@ -86,6 +86,8 @@ WIRES: dict[str, Wire] = {
     "apertus": Wire(None, open_prompt="<|assistant_start|><|inner_prefix|>",
                     closed_prompt="<|assistant_start|><|inner_prefix|><|inner_suffix|>",
                     plain_prompt="<|assistant_start|>"),
+    "hunyuan_a13b": Wire(None, after_start="\n", before_end="\n", after_end="\n", open_prompt="<|extra_0|><think>\n",
+                         closed_prompt="<|extra_0|><think>\n\n</think>\n", plain_prompt="<|extra_0|>"),
 }
 # Parsers whose behaviour is not "split into two fields"; each has its own tests.
 OWN_SUITES = {"gpt_oss", "minimax_append_think", "passthrough"}

@@ -105,3 +105,15 @@ def test_auto() -> None:
     assert detect_reasoning_parser("org/fine-tune", ["<think:opensource>"], None) == "hy_v3"
     # Not Hy3: the older Hunyuan-A13B keeps its own row.
     assert detect_tool_parser("tencent/Hunyuan-A13B-Instruct", (), None) == "hunyuan_a13b"
+
+
+@pytest.mark.parametrize(("output", "expected"), [
+    ("<think>\nLet me think.\n</think>\n<answer>\nHello!\n</answer>", ("Let me think.", "Hello!")),
+    ("<think>\n\n</think>\n<answer>\nHi\n</answer>", ("", "Hi")),  # thinking off: an empty block
+    ('<think>\nCall.\n</think>\n<answer>\n<tool_calls>[{"name": "noop", "arguments": {}}]</tool_calls>\n</answer>',
+     ("Call.", '<tool_calls>[{"name": "noop", "arguments": {}}]</tool_calls>')),
+    ("Plain.", ("", "Plain.")),
+])
+def test_hunyuan_a13b_reasoning(output: str, expected: tuple[str, str]) -> None:
+    cls = REASONING_PARSERS.get("hunyuan_a13b")
+    assert split_invariant_reasoning(lambda: cls(prompt_text="<|startoftext|>Hi<|extra_0|>"), output) == expected

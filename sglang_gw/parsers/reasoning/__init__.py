@@ -44,6 +44,7 @@ REASONING_PARSERS: Registry[ReasoningParser] = Registry(
         "minimax_m3": f"{_F}:MiniMaxM3ReasoningParser",
         "kimi_k3": f"{_F}:KimiK3ReasoningParser",
         "apertus": f"{_F}:ApertusReasoningParser",
+        "hunyuan_a13b": f"{_F}:HunyuanA13BReasoningParser",
     },
     # The spellings SGLang and vLLM use for the same formats, so their flags carry over.
     aliases={
@@ -95,7 +96,6 @@ REASONING_PARSERS: Registry[ReasoningParser] = Registry(
     # Peers' names for formats not implemented here yet: `get` says so and lists the valid names.
     pending={
         "deepseek-v4": "DeepSeek V4", "deepseek_v4": "DeepSeek V4",
-        "hunyuan_a13b": "Hunyuan A13B",
         "poolside_v1": "Poolside",
         "inkling": "Inkling", "telechat4": "TeleChat 4", "ernie45": "ERNIE 4.5",
         "granite": "Granite", "olmo3": "OLMo 3", "solar_open2": "Solar Open 2",

@@ -19,6 +19,7 @@ __all__ = [
     "DeepSeekV31ReasoningParser",
     "Gemma4ReasoningParser",
     "Glm45ReasoningParser",
+    "HunyuanA13BReasoningParser",
     "HyV3ReasoningParser",
     "KimiK2ReasoningParser",
     "KimiK2ThinkingReasoningParser",
@@ -195,6 +196,14 @@ class _HyV3SuffixedReasoningParser(HyV3ReasoningParser):
     start = "<think:opensource>"
     end = "</think:opensource>"
     special_markers = HyV3ReasoningParser.special_markers
+
+
+class HunyuanA13BReasoningParser(ReasoningParser):
+    """Hunyuan-A13B: `<think>\\n…\\n</think>\\n<answer>\\n…\\n</answer>`, written by the model
+    (with thinking off it writes an empty block). The answer wrapper is dropped from content."""
+
+    content_wrappers: ClassVar[tuple[str, ...]] = ("<answer>", "\n</answer>")
+    special_markers: ClassVar[tuple[str, ...]] = ("<think>", "</think>", "<answer>", "</answer>", "\n</answer>")
 
 
 class Gemma4ReasoningParser(ReasoningParser):
