@@ -125,3 +125,15 @@ def test_auto() -> None:
     assert detect_tool_parser("org/fine-tune", ["<|tool_call>", "<tool_call|>"], None) == "gemma4"
     assert detect_tool_parser("org/fine-tune", ["<start_function_call>"], None) == "functiongemma"
     assert detect_reasoning_parser("org/fine-tune", ["<|channel>", "<channel|>"], None) == "gemma4"
+
+
+def test_quoted_values_are_typed_by_the_schema() -> None:
+    # FunctionGemma quotes every value; a declared integer or boolean is typed, a string is not.
+    text = ("<start_function_call>call:search{limit:<escape>42<escape>,exact:<escape>true<escape>,"
+            "query:<escape>42<escape>}<end_function_call>")
+    assert calls_of(parse("functiongemma", text)) == [("search", {"limit": 42, "exact": True, "query": "42"})]
+
+
+def test_a_missing_comma_between_members_is_read() -> None:
+    text = "<start_function_call>call:get_weather{city:<escape>NYC<escape>unit:<escape>c<escape>}<end_function_call>"
+    assert calls_of(parse("functiongemma", text)) == [("get_weather", {"city": "NYC", "unit": "c"})]

@@ -17,8 +17,10 @@ the output is still arriving.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from sglang_gw.parsers._scan import Markers
+from sglang_gw.parsers.tools._arg_types import Types, convert, streams_as_string
 from sglang_gw.parsers.tools._json_args import dumps, escape
 
 __all__ = ["GemmaArgs", "bare_json"]
@@ -44,10 +46,16 @@ def bare_json(word: str) -> str:
 class GemmaArgs:
     """One call's arguments, from just after its opening `{` (already written as JSON)."""
 
-    __slots__ = ("_counts", "_mode", "_quote", "_stack", "_stop", "_strings", "_wait", "done", "failed")
+    __slots__ = ("_counts", "_held", "_member", "_mode", "_quote", "_stack", "_stop", "_strings", "_types", "_wait",
+                 "done", "failed")
 
-    def __init__(self, quote: str, stop: str) -> None:
+    def __init__(self, quote: str, stop: str, types: Callable[[str], Types | None] = lambda key: None) -> None:
         self._quote = quote
+        # The declared types of a top-level parameter: a quoted value whose schema is not a
+        # string (`count:<escape>42<escape>`, as FunctionGemma writes) is typed, not streamed.
+        self._types = types
+        self._member = ""  # the top-level key whose value is being read
+        self._held: list[str] | None = None  # a quoted value being typed: its text so far
         self._stop = stop  # the call's closing marker: never part of a value
         self._strings = Markers((quote, stop))
         self._stack = ["{"]
@@ -93,6 +101,7 @@ class GemmaArgs:
         if not key or any(c in key for c in "{}[],\n") or buf[after:after + 1] != ":":
             return self._fail(out, pos)
         out.append(self._separator() + dumps(key) + ": ")
+        self._member = key
         self._mode = VALUE
         return after + 1
 
@@ -110,7 +119,9 @@ class GemmaArgs:
             return self._fail(out, pos)
         sep = self._separator() if in_array else ""
         if buf.startswith(self._quote, pos):
-            out.append(sep + '"')
+            types = self._types(self._member) if len(self._stack) == 1 else None
+            self._held = [] if types is not None and not streams_as_string(types) else None
+            out.append(sep + ('"' if self._held is None else ""))
             self._mode = STRING
             return pos + len(self._quote)
         if buf[pos] in "{[":
@@ -139,11 +150,18 @@ class GemmaArgs:
     def _string(self, buf: str, pos: int, final: bool, out: list[str]) -> int | None:
         at, marker = self._strings.split(buf, pos)
         end = len(buf) if final and marker is None else at
-        out.append(escape(buf[pos:end]))
+        if self._held is not None:
+            self._held.append(buf[pos:end])
+        else:
+            out.append(escape(buf[pos:end]))
         if marker is None and not final:
             self._wait = True
             return at
-        out.append('"')  # closed, or cut off: a string is closed, the containers are not
+        if self._held is not None:  # closed (or cut off): the typed value
+            out.append(dumps(convert("".join(self._held), self._types(self._member))))
+            self._held = None
+        else:
+            out.append('"')  # closed, or cut off: a string is closed, the containers are not
         self._value_done()
         if marker == self._stop:  # the call ended inside a string
             return self._fail(out, at)
@@ -159,6 +177,9 @@ class GemmaArgs:
             return pos + 1
         if ch in "}]":
             return self._close(ch, pos, out)
+        if self._stack[-1] == "{" and ch not in "{[:":
+            self._mode = KEY  # a missing comma between members (vLLM reads it so)
+            return pos
         return self._fail(out, pos)
 
     # -- helpers

@@ -5,18 +5,22 @@
 
 Parallel calls follow each other with nothing between them. The arguments are Gemma's own
 notation (`_gemma_args.py`), streamed as JSON: string values as they arrive, other values
-when they end. A call whose head is not `call:NAME{` or names an undeclared tool is content
-through its closing token. After a call's `}` (or where its notation broke), text up to the
+when they end; a quoted top-level value whose declared type is not a string (FunctionGemma
+quotes numbers: `count:<escape>42<escape>`) is typed by the schema when it closes. A call
+whose head is not `call:NAME{` or names an undeclared tool is content through its closing
+token. After a call's `}` (or where its notation broke), text up to the
 closing token is markup.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from typing import ClassVar
 
 from sglang_gw.parsers._scan import Markers
+from sglang_gw.parsers.tools._arg_types import param_types
 from sglang_gw.parsers.tools._gemma_args import GemmaArgs
 from sglang_gw.parsers.tools._machine import MachineParser, State
 from sglang_gw.parsers.types import ToolSpec
@@ -75,7 +79,7 @@ class Gemma4ToolParser(MachineParser):
         self.out.markup()
         self.open_call(name)
         self.out.args("{")
-        self._args = GemmaArgs(self.quote, self.call_close)
+        self._args = GemmaArgs(self.quote, self.call_close, functools.partial(param_types, self.tools.get(name)))
         return self.goto(self._arguments)
 
     def _unit_as_content(self) -> bool:
