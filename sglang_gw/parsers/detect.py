@@ -58,6 +58,7 @@ MODEL_RULES: tuple[ModelRule, ...] = (
     _rule(r"(?<![a-z])gemma-?4(?![0-9])", "gemma4", "gemma4"),
     _rule(r"(?<![a-z])hy-?3(?![0-9])", "hy_v3", "hy_v3"),
     _rule(r"nemotron-3-(nano|super|ultra)", "nemotron_v3", "qwen3_coder"),
+    _rule(r"nemotron-nano-.*v2", "nemotron_v3", "nemotron_json"),
     _rule(r"kimi-k3", "kimi_k3", "kimi_k3"),
     _rule(r"apertus", "apertus", "apertus"),
     _rule(r"lfm-?2", None, "lfm2"),
@@ -186,7 +187,8 @@ _TOOL_TOKENS = (("<|channel|>", "gpt_oss"), ("<|tool_calls_section_begin|>", "ki
                 ("<|action_start|>", "internlm"), ("<|tool_call|>", "granite"),
                 ("<|tool_call>", "gemma4"), ("<start_function_call>", "functiongemma"),
                 ("<tool_sep>", "hy_v3"), ("<tool_sep:opensource>", "hy_v3"), ("<|open|>", "kimi_k3"),
-                ("<|tools_prefix|>", "apertus"), ("<|tool_call_start|>", "lfm2"))
+                ("<|tools_prefix|>", "apertus"), ("<|tool_call_start|>", "lfm2"),
+                ("<TOOLCALL>", "nemotron_json"))
 
 
 def _by_token(tokens: set[str], rows: tuple[tuple[str, str], ...]) -> str | None:

@@ -52,3 +52,23 @@ def test_auto(model: str) -> None:
 def test_older_nemotrons_keep_their_rows() -> None:
     # Llama-based Nemotrons are Llama 3.1 fine-tunes.
     assert detect_tool_parser("nvidia/Llama-3.1-Nemotron-70B-Instruct-HF", (), None) == "llama3"
+
+
+@pytest.mark.parametrize(("text", "content", "calls"), [
+    ('Sure.\n<TOOLCALL>[{"name": "get_weather", "arguments": {"city": "Paris"}}, '
+     '{"name": "search", "arguments": {"query": "x"}}]</TOOLCALL>', "Sure.",
+     [("get_weather", {"city": "Paris"}), ("search", {"query": "x"})]),
+    ('<TOOLCALL>[{"name": "get_weather", "arguments": "{\\"city\\": \\"Oslo\\"}"}]</TOOLCALL>', "",
+     [("get_weather", {"city": "Oslo"})]),  # the template's example writes arguments as a string
+    ("<TOOLCALL> is a tag", "<TOOLCALL> is a tag", []),
+])
+def test_nano_v2_toolcall_tags(text: str, content: str, calls: list[tuple[str, object]]) -> None:
+    result = parse("nemotron_json", text)
+    assert (result.content, calls_of(result)) == (content, calls)
+
+
+def test_nano_v2_auto() -> None:
+    model = "nvidia/NVIDIA-Nemotron-Nano-9B-v2"
+    assert (detect_reasoning_parser(model, (), None), detect_tool_parser(model, (), None)) == \
+        ("nemotron_v3", "nemotron_json")
+    assert detect_tool_parser("org/fine-tune", ["<TOOLCALL>", "</TOOLCALL>"], None) == "nemotron_json"

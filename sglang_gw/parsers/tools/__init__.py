@@ -46,6 +46,7 @@ TOOL_PARSERS: Registry[ToolParser] = Registry(
         "kimi_k3": f"{_P}.kimi_k3:KimiK3ToolParser",
         "apertus": f"{_P}.apertus:ApertusToolParser",
         "lfm2": f"{_P}.lfm2:Lfm2ToolParser",
+        "nemotron_json": f"{_P}.nemotron_json:NemotronJsonToolParser",
     },
     aliases={
         "qwen25": "hermes", "qwen": "hermes", "llama": "llama3", "glm4_moe": "glm45", "harmony": "gpt_oss",
