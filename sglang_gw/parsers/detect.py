@@ -45,7 +45,7 @@ MODEL_RULES: tuple[ModelRule, ...] = (
     _rule(r"granite-?3", None, "granite"),
     _rule(r"granite-?4", None, "granite4"),
     _rule(r"internlm|intern-s1", None, "internlm"),
-    _rule(r"hunyuan-a13b", None, "hunyuan_a13b"),
+    _rule(r"hunyuan-a13b", "hunyuan_a13b", "hunyuan_a13b"),
     _rule(r"ernie-?4\.5", None, "ernie45"),
     _rule(r"longcat-flash", None, "longcat"),
     _rule(r"jamba-?2|jamba-reasoning", None, "hermes"),
@@ -62,6 +62,16 @@ MODEL_RULES: tuple[ModelRule, ...] = (
     _rule(r"minicpm-?5", "qwen3", "minicpm5"),
     _rule(r"trinity-large-thinking", "qwen3", "qwen3_coder"),
     _rule(r"trinity-(mini|nano|large)", "qwen3", "trinity"),
+    # Before the MiniMax-M2 row (m[2-9]) and clear of "translategemma-4b" and the like.
+    _rule(r"minimax-m3", "minimax_m3", "minimax_m3"),
+    _rule(r"functiongemma", None, "functiongemma"),
+    _rule(r"(?<![a-z])gemma-?4(?![0-9])", "gemma4", "gemma4"),
+    _rule(r"(?<![a-z])hy-?3(?![0-9])", "hy_v3", "hy_v3"),
+    _rule(r"nemotron-3-(nano|super|ultra)", "nemotron_v3", "qwen3_coder"),
+    _rule(r"nemotron-nano-.*v2", "nemotron_v3", "nemotron_json"),
+    _rule(r"kimi-k3", "kimi_k3", "kimi_k3"),
+    _rule(r"apertus", "apertus", "apertus"),
+    _rule(r"lfm-?2", None, "lfm2"),
     # DeepSeek. Distills keep R1's reasoning but were never taught its tool format.
     _rule(r"deepseek-r1-distill", "deepseek_r1", None),
     _rule(r"deepseek-r1|r1-1776|mai-ds-r1", "deepseek_r1", "deepseek_v3"),
@@ -117,6 +127,8 @@ ARCHITECTURE_RULES: dict[str, tuple[str | None, str | None]] = {
     "DeepseekV4ForCausalLM": ("deepseek_v4", "deepseek_v4"),
     "MiMoV2FlashForCausalLM": ("qwen3", "mimo"),
     "Olmo3ForCausalLM": (None, "olmo3"),  # Instruct and Think share it: no reasoning guess
+    "Gemma4ForConditionalGeneration": ("gemma4", "gemma4"),
+    "Gemma4ForCausalLM": ("gemma4", "gemma4"),
 }
 
 
@@ -183,9 +195,15 @@ def detect_tool_parser(model_id: str, special_tokens: Collection[str], template:
 
 # Special tokens that name a family on their own, checked first and in this order.
 _REASONING_TOKENS = (("<|channel|>", "gpt_oss"), ("◁think▷", "kimi"), ("<seed:think>", "seed_oss"),
-                     ("<|think:start|>", "solar_open2"))
+                     ("<|think:start|>", "solar_open2"),
+                     ("<|channel>", "gemma4"), ("<mm:think>", "minimax_m3"), ("<think:opensource>", "hy_v3"),
+                     ("<|open|>", "kimi_k3"), ("<|inner_prefix|>", "apertus"))
 _TOOL_TOKENS = (("<|channel|>", "gpt_oss"), ("<|tool_calls_section_begin|>", "kimi_k2"),
-                ("<|action_start|>", "internlm"), ("<|tool_call|>", "granite"), ("<|tool_call:start|>", "solar_open2"))
+                ("<|action_start|>", "internlm"), ("<|tool_call|>", "granite"), ("<|tool_call:start|>", "solar_open2"),
+                ("<|tool_call>", "gemma4"), ("<start_function_call>", "functiongemma"),
+                ("<tool_sep>", "hy_v3"), ("<tool_sep:opensource>", "hy_v3"), ("<|open|>", "kimi_k3"),
+                ("<|tools_prefix|>", "apertus"), ("<|tool_call_start|>", "lfm2"),
+                ("<TOOLCALL>", "nemotron_json"))
 
 
 def _by_token(tokens: set[str], rows: tuple[tuple[str, str], ...]) -> str | None:
@@ -259,6 +277,10 @@ def _tools_by_markers(tokens: set[str], template: str | None) -> str | None:
         return "llama3"
     if "<|START_ACTION|>" in tokens:
         return "cohere"
+    if "]<]minimax[>[" in text:
+        return "minimax_m3"
+    if "<tool_sep" in text:
+        return "hy_v3"
     if "<minimax:tool_call>" in text:
         return "minimax_m2"
     if "<steptml:invoke" in text:

@@ -24,14 +24,23 @@ DIVERGENCES: dict[str, str] = {}
 
 
 def _specs(case: dict) -> tuple[ToolSpec, ...]:
-    """The case's declared tools (`tools`: names or {name, parameters}); else TOOLS."""
+    """The case's declared tools, else TOOLS. A case may declare them (where the peer's test
+    typed values by schema) as names, `{name, parameters}`, or OpenAI `tools` objects."""
     if "tools" not in case:
         return TOOLS
-    return tuple(ToolSpec(t) if isinstance(t, str) else ToolSpec(t["name"], t.get("parameters", {}))
-                 for t in case["tools"])
+    specs = []
+    for t in case["tools"]:
+        if isinstance(t, str):
+            specs.append(ToolSpec(t))
+        elif "function" in t:
+            specs.extend(ToolSpec.from_openai([t]))
+        else:
+            specs.append(ToolSpec(t["name"], t.get("parameters", {})))
+    return tuple(specs)
 
 
 def _run(case: dict, chunks: list[str]) -> tuple[str, str, list[tuple[str, str]]]:
+    # `prompt`: the rendered prompt's end, where the peer's test started inside a block the prompt opened.
     reasoning = (REASONING_PARSERS.get(case["reasoning_parser"])(prompt_text=case.get("prompt"))
                  if case["reasoning_parser"] else None)
     tools = TOOL_PARSERS.get(case["tool_parser"])(_specs(case)) if case["tool_parser"] else None

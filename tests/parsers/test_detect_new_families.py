@@ -13,7 +13,7 @@ IDS = {
     "ibm-granite/granite-4.0-h-small": (None, "granite4"),
     "internlm/internlm2_5-7b-chat": (None, "internlm"),
     "internlm/Intern-S1-mini": (None, "internlm"),
-    "tencent/Hunyuan-A13B-Instruct": (None, "hunyuan_a13b"),
+    "tencent/Hunyuan-A13B-Instruct": ("hunyuan_a13b", "hunyuan_a13b"),
     "baidu/ERNIE-4.5-21B-A3B-PT": (None, "ernie45"),
     "meituan-longcat/LongCat-Flash-Chat": (None, "longcat"),
     "ai21labs/AI21-Jamba-1.5-Mini": (None, "jamba"),

@@ -80,6 +80,20 @@ WIRES: dict[str, Wire] = {
     "seed_oss": Wire(None, after_end="\n", open_prompt="<seed:bos>assistant\n<seed:think>",
                      closed_prompt="<seed:bos>assistant\n<seed:think>\nNo budget.\n</seed:think>",
                      plain_prompt="<seed:bos>assistant\n"),
+    "nemotron_v3": Wire("qwen3", **_QWEN, closed_prompt="<|im_start|>assistant\n<think></think>"),
+    "hy_v3": Wire(None, open_prompt="<｜hy_Assistant｜><think>", closed_prompt="<｜hy_Assistant｜><think></think>",
+                  plain_prompt="<｜hy_User｜>Hi<｜hy_Assistant｜>"),
+    "gemma4": Wire(None, after_start="\n", open_prompt="<|turn>model\n<|channel>thought\n",
+                   closed_prompt="<|turn>model\n<|channel>thought\n<channel|>", plain_prompt="<|turn>model\n"),
+    "minimax_m3": Wire(None, open_prompt="]~b]ai\n<mm:think>", closed_prompt="]~b]ai\n</mm:think>",
+                       plain_prompt="]~b]ai\n"),
+    "kimi_k3": Wire(None, open_prompt="<|open|>message<|sep|><|open|>think<|sep|>",
+                    closed_prompt="<|open|>think<|sep|><|close|>think<|sep|>", plain_prompt="<|open|>message<|sep|>"),
+    "apertus": Wire(None, open_prompt="<|assistant_start|><|inner_prefix|>",
+                    closed_prompt="<|assistant_start|><|inner_prefix|><|inner_suffix|>",
+                    plain_prompt="<|assistant_start|>"),
+    "hunyuan_a13b": Wire(None, after_start="\n", before_end="\n", after_end="\n", open_prompt="<|extra_0|><think>\n",
+                         closed_prompt="<|extra_0|><think>\n\n</think>\n", plain_prompt="<|extra_0|>"),
 }
 # Parsers whose behaviour is not "split into two fields"; each has its own tests.
 OWN_SUITES = {"gpt_oss", "minimax_append_think", "passthrough"}

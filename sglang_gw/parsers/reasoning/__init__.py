@@ -41,6 +41,13 @@ REASONING_PARSERS: Registry[ReasoningParser] = Registry(
         "deepseek_v4": f"{_F}:DeepSeekV4ReasoningParser",
         "olmo3": f"{_F}:Olmo3ReasoningParser",
         "solar_open2": f"{_F}:SolarOpen2ReasoningParser",
+        "nemotron_v3": f"{_F}:NemotronV3ReasoningParser",
+        "hy_v3": f"{_F}:HyV3ReasoningParser",
+        "gemma4": f"{_F}:Gemma4ReasoningParser",
+        "minimax_m3": f"{_F}:MiniMaxM3ReasoningParser",
+        "kimi_k3": f"{_F}:KimiK3ReasoningParser",
+        "apertus": f"{_F}:ApertusReasoningParser",
+        "hunyuan_a13b": f"{_F}:HunyuanA13BReasoningParser",
     },
     # The spellings SGLang and vLLM use for the same formats, so their flags carry over.
     aliases={
@@ -86,16 +93,15 @@ REASONING_PARSERS: Registry[ReasoningParser] = Registry(
         "deepseek-v4": "deepseek_v4",
         # GigaChat 3.5: the prompt opens `<think>` when the `reasoning` kwarg is on (vLLM, SGLang).
         "gigachat35": "deepseek_v31",
+        # New families (issue 25, item 3): peers' spellings of the rows above.
+        "nemotron_3": "nemotron_v3", "nano_v3": "nemotron_v3", "nano-v3": "nemotron_v3",
+        "nemotron-nano": "nemotron_v3", "nemotron-super": "nemotron_v3",
+        "hunyuan": "hy_v3", "minimax-m3": "minimax_m3", "kimi-k3": "kimi_k3",
+        "apertus2509": "apertus",
     },
     # Peers' names for formats not implemented here yet: `get` says so and lists the valid names.
     pending={
-        "apertus2509": "Apertus",
-        "hunyuan": "Hunyuan", "hunyuan_a13b": "Hunyuan A13B", "hy_v3": "Hunyuan v3",
-        "kimi_k3": "Kimi-K3", "kimi-k3": "Kimi-K3", "poolside_v1": "Poolside",
-        "minimax-m3": "MiniMax-M3", "minimax_m3": "MiniMax-M3",
-        "nemotron_3": "Nemotron v3", "nemotron_v3": "Nemotron v3", "nano_v3": "Nemotron v3",
-        "nano-v3": "Nemotron v3", "nemotron-nano": "Nemotron v3", "nemotron-super": "Nemotron v3",
-        "gemma4": "Gemma 4", "inkling": "Inkling", "telechat4": "TeleChat 4", "ernie45": "ERNIE 4.5",
+        "poolside_v1": "Poolside", "inkling": "Inkling", "telechat4": "TeleChat 4", "ernie45": "ERNIE 4.5",
         "granite": "Granite",
     },
     entry_point_group="sglang_gw.reasoning_parsers",

@@ -74,6 +74,9 @@ class ReasoningParser:
     implicit_ends: ClassVar[tuple[str, ...]] = ()
     # Wrapper markers dropped from content (Cohere's response tags).
     content_wrappers: ClassVar[tuple[str, ...]] = ()
+    # An end marker at the very start of content (no block opened) is dropped as markup:
+    # templates that print `</think>` alone for a turn without thinking (MiniMax-M3).
+    drops_leading_end: ClassVar[bool] = False
     # Marker texts the decoder must keep in the text (skip_special_tokens off for these).
     special_markers: ClassVar[tuple[str, ...]] = ("<think>", "</think>")
 
@@ -150,7 +153,10 @@ class ReasoningParser:
             if body.startswith(self.start):
                 self._state = _REASONING
                 return body[len(self.start):]
-            if not final and self.start.startswith(body):
+            if self.drops_leading_end and self._default == _CONTENT and body.startswith(self.end):
+                self._state, self._content.lead = _CONTENT, True
+                return body[len(self.end):]
+            if not final and (self.start.startswith(body) or (self.drops_leading_end and self.end.startswith(body))):
                 self._held = buf
                 return None
         self._state = self._default

@@ -13,18 +13,25 @@ from sglang_gw.parsers.reasoning.base import ReasoningParser, StartState
 from sglang_gw.parsers.types import ReasoningDelta
 
 __all__ = [
+    "ApertusReasoningParser",
     "CohereReasoningParser",
     "DeepSeekR1ReasoningParser",
     "DeepSeekV31ReasoningParser",
     "DeepSeekV4ReasoningParser",
+    "Gemma4ReasoningParser",
     "Glm45ReasoningParser",
+    "HunyuanA13BReasoningParser",
+    "HyV3ReasoningParser",
     "KimiK2ReasoningParser",
     "KimiK2ThinkingReasoningParser",
+    "KimiK3ReasoningParser",
     "KimiReasoningParser",
     "MiniMaxAppendThinkReasoningParser",
+    "MiniMaxM3ReasoningParser",
     "MiniMaxReasoningParser",
     "MistralReasoningParser",
     "Olmo3ReasoningParser",
+    "NemotronV3ReasoningParser",
     "PassthroughReasoningParser",
     "Qwen3ReasoningParser",
     "Qwen3ThinkingReasoningParser",
@@ -197,3 +204,84 @@ class SolarOpen2ReasoningParser(ReasoningParser):
     starts_in_reasoning = True
     opens_when_thinking = True
     implicit_ends = ("<|tool_call:start|>",)
+
+
+class NemotronV3ReasoningParser(DeepSeekR1ReasoningParser):
+    """NVIDIA Nemotron 3 (Nano, Super): the prompt ends `<think>\\n` (thinking, the template's
+    default) or `<think></think>` (`enable_thinking=false`); the model never opens the block."""
+
+
+class HyV3ReasoningParser(ReasoningParser):
+    """Tencent Hy3: the prompt ends `<think>` (reasoning_effort low/high) or `<think></think>`
+    (no_think, the template's default); with no prompt, content. The released tokenizer
+    spells every marker with a suffix (`<think:opensource>`), the preview without: a prompt
+    written with the suffixed tokens selects that spelling."""
+
+    special_markers: ClassVar[tuple[str, ...]] = (
+        "<think>", "</think>", "<think:opensource>", "</think:opensource>")
+
+    def __new__(cls, *, prompt_text: str | None = None, enable_thinking: bool | None = None) -> HyV3ReasoningParser:
+        if cls is HyV3ReasoningParser and prompt_text is not None and ":opensource" in prompt_text:
+            cls = _HyV3SuffixedReasoningParser
+        return super().__new__(cls)
+
+
+class _HyV3SuffixedReasoningParser(HyV3ReasoningParser):
+    start = "<think:opensource>"
+    end = "</think:opensource>"
+    special_markers = HyV3ReasoningParser.special_markers
+
+
+class HunyuanA13BReasoningParser(ReasoningParser):
+    """Hunyuan-A13B: `<think>\\n…\\n</think>\\n<answer>\\n…\\n</answer>`, written by the model
+    (with thinking off it writes an empty block). The answer wrapper is dropped from content."""
+
+    content_wrappers: ClassVar[tuple[str, ...]] = ("<answer>", "\n</answer>")
+    special_markers: ClassVar[tuple[str, ...]] = ("<think>", "</think>", "<answer>", "</answer>", "\n</answer>")
+
+
+class Gemma4ReasoningParser(ReasoningParser):
+    """Gemma 4: `<|channel>thought\\n…<channel|>`, written by the model when the system turn
+    holds `<|think|>` (`enable_thinking`); with thinking off the prompt ends with an empty
+    `<|channel>thought\\n<channel|>`. The `thought` channel name is markup, not reasoning."""
+
+    start = "<|channel>thought"
+    end = "<channel|>"
+    # The tokens are `<|channel>` and `<channel|>`; `thought` is plain text after the first.
+    special_markers: ClassVar[tuple[str, ...]] = (start, end, "<|channel>")
+
+
+class KimiK3ReasoningParser(ReasoningParser):
+    """Kimi-K3 (XTML channels): `<|open|>think<|sep|>…<|close|>think<|sep|>` is reasoning;
+    the prompt opens `think` (thinking) or `response`. A `tools` or `response` channel that
+    opens before `think` closed ends reasoning too (a forced tool call may skip the close) and
+    stays in the content; the `response`/`message` wrapper markers are dropped from content."""
+
+    start = "<|open|>think<|sep|>"
+    end = "<|close|>think<|sep|>"
+    implicit_ends = ("<|open|>tools<|sep|>", "<|open|>response<|sep|>")
+    content_wrappers = ("<|open|>response<|sep|>", "<|close|>response<|sep|>", "<|open|>message<|sep|>",
+                        "<|close|>message<|sep|>")
+    # The tokens are the three structural markers; the channel names are plain text.
+    special_markers = ("<|open|>", "<|close|>", "<|sep|>", start, end, "<|open|>tools<|sep|>", *content_wrappers)
+
+
+class ApertusReasoningParser(ReasoningParser):
+    """Apertus: `<|inner_prefix|>…<|inner_suffix|>`, written by the model. Its template lets
+    tool calls happen inside the block; a `<|tools_prefix|>` there ends reasoning and stays
+    in the content, so the call is parsed (vLLM's parser would leave it in reasoning)."""
+
+    start = "<|inner_prefix|>"
+    end = "<|inner_suffix|>"
+    implicit_ends = ("<|tools_prefix|>",)
+
+
+class MiniMaxM3ReasoningParser(ReasoningParser):
+    """MiniMax-M3: `<mm:think>…</mm:think>`. The prompt ends `<mm:think>` (thinking_mode
+    enabled) or `</mm:think>` (disabled); adaptive (the default) leaves it to the model. Past
+    turns without thinking are printed after a lone `</mm:think>`, which the model may copy at
+    the start of its answer: dropped there."""
+
+    start = "<mm:think>"
+    end = "</mm:think>"
+    drops_leading_end = True

@@ -48,6 +48,14 @@ TOOL_PARSERS: Registry[ToolParser] = Registry(
         "dots": f"{_P}.dots:DotsToolParser",
         "minicpm5": f"{_P}.minicpm5:MiniCPM5ToolParser",
         "trinity": f"{_P}.json_families:TrinityToolParser",
+        "hy_v3": f"{_P}.hunyuan:HyV3ToolParser",
+        "gemma4": f"{_P}.gemma4:Gemma4ToolParser",
+        "functiongemma": f"{_P}.gemma4:FunctionGemmaToolParser",
+        "minimax_m3": f"{_P}.minimax_m3:MinimaxM3ToolParser",
+        "kimi_k3": f"{_P}.kimi_k3:KimiK3ToolParser",
+        "apertus": f"{_P}.apertus:ApertusToolParser",
+        "lfm2": f"{_P}.lfm2:Lfm2ToolParser",
+        "nemotron_json": f"{_P}.nemotron_json:NemotronJsonToolParser",
     },
     aliases={
         "qwen25": "hermes", "qwen": "hermes", "llama": "llama3", "glm4_moe": "glm45", "harmony": "gpt_oss",
@@ -78,15 +86,15 @@ TOOL_PARSERS: Registry[ToolParser] = Registry(
         "jamba": "hunyuan_a13b", "granite4": "hermes", "ernie45": "hermes", "interns1": "internlm",
         # DeepSeek V4: V3.2's DSML under a `tool_calls` wrapper, which `deepseek_v32` reads too.
         "deepseek_v4": "deepseek_v32", "deepseekv4": "deepseek_v32", "deepseek-v4": "deepseek_v32",
+        "hunyuan": "hy_v3",  # SGLang: its Hunyuan detector reads the Hy3 format
+        "minimax-m3": "minimax_m3",
+        "apertus2509": "apertus",
+        "ling3": "glm47",  # SGLang: the GLM-4.5 format in either layout; vLLM: GLM-4.7's
     },
     # Peers' names for formats not implemented here yet: `get` says so and lists the valid names.
     pending={
-        "apertus2509": "Apertus", "apertus": "Apertus",
-        "k2_horizon": "K2 Horizon", "kimi_k3": "Kimi-K3", "lfm2": "LFM2", "ling3": "Ling 3",
-        "muse": "Muse", "poolside_v1": "Poolside", "spark25": "Spark 2.5",
-        "minimax-m3": "MiniMax-M3", "minimax_m3": "MiniMax-M3", "hunyuan": "Hunyuan",
-        "hy_v3": "Hunyuan v3", "gemma4": "Gemma 4",
-        "functiongemma": "FunctionGemma", "inkling": "Inkling", "sarashina": "Sarashina",
+        "k2_horizon": "K2 Horizon", "muse": "Muse", "poolside_v1": "Poolside", "spark25": "Spark 2.5",
+        "inkling": "Inkling", "sarashina": "Sarashina",
     },
     entry_point_group="sglang_gw.tool_parsers",
 )
