@@ -41,9 +41,14 @@ _CUT_OFF_CALL = ("a call cut off by the end of the output is still reported, as 
     "arguments closed to valid JSON; the peer drops it")
 _TEXT_AFTER_CALLS = ("text after or between call blocks is content, the same streamed and whole; the peer's "
     "whole-output parse drops it")
-_UNTYPED_VALUES = ("values of parameters the request's schema does not type stay strings (we never guess a type); "
-    "smg types them by their text")
+_UNTYPED_VALUES = ("values of parameters the request's schema does not type stay strings, as vLLM keeps them (we "
+    "never guess a type); smg types them by their text")
+_SECTION_MARKER = ("a section marker (`<|python_tag|>`, `[TOOL_CALLS]`, `<minimax:tool_call>`, `<|START_ACTION|>`, "
+    "Step3's `<｜tool_calls_begin｜>`) is markup, dropped even when what follows is no call; that unit "
+    "itself is content, verbatim; the peer keeps the marker in the content")
 DIVERGENCES: dict[str, str] = {
+    "cohere-smg-malformed-name": _SECTION_MARKER,
+    "cohere-smg-unclosed-string": _CUT_OFF_CALL,
     "dsv3-smg-complete": _TEXT_AFTER_CALLS,
     "dsv3-smg-malformed": (
         "malformed JSON after a committed name ends that call (its arguments closed to valid JSON); the name "
@@ -57,25 +62,42 @@ DIVERGENCES: dict[str, str] = {
         "was already streamed and cannot be taken back, so smg's dropping of the call cannot be matched when "
         "streaming"),
     "glm45-smg-complete": _TEXT_AFTER_CALLS,
-    "glm45-smg-nested-json": _UNTYPED_VALUES,
-    "glm45-smg-type-conversion": _UNTYPED_VALUES,
+    "glm45-smg-nested-json": (
+        "values of parameters the request's schema does not type stay strings (we never guess a type); smg "
+        "types them by their text"),
+    "glm45-smg-type-conversion": (
+        "values of parameters the request's schema does not type stay strings (we never guess a type); smg "
+        "types them by their text"),
     "glm47-smg-complete": _TEXT_AFTER_CALLS,
-    "glm47-smg-nested-json": _UNTYPED_VALUES,
-    "glm47-smg-type-conversion": _UNTYPED_VALUES,
+    "glm47-smg-nested-json": (
+        "values of parameters the request's schema does not type stay strings (we never guess a type); smg "
+        "types them by their text"),
+    "glm47-smg-type-conversion": (
+        "values of parameters the request's schema does not type stay strings (we never guess a type); smg "
+        "types them by their text"),
     "hermes-smg-missing-close": _CUT_OFF_CALL,
     "hermes-smg-real-world": _TEXT_AFTER_CALLS,
     "hermes-smg-text-between": _TEXT_AFTER_CALLS,
     "hermes-vllm-invalid-json": _CUT_OFF_CALL,
     "kimi-smg-complete": _TEXT_AFTER_CALLS,
-    "llama3-smg-invalid-after-tag": (
-        "`<|python_tag|>` is section markup, dropped even when the object after it is no call (that object is "
-        "content, verbatim); smg keeps the tag in the content"),
+    "llama3-smg-invalid-after-tag": _SECTION_MARKER,
     "llama3-smg-trailing-text": (
         "the peers disagree (SGLang: a call, then the text as content; smg: all of it is text); we follow "
         "SGLang, as a complete call object at the start is what Llama 3.1 writes"),
-    "mistral-smg-malformed-name": (
-        "`[TOOL_CALLS] [` is section markup, dropped even when the object after it is no call (that unit is "
-        "content, verbatim); smg keeps the marker in the content"),
+    "minimax-smg-before-after": _TEXT_AFTER_CALLS,
+    "minimax-smg-complete": _TEXT_AFTER_CALLS,
+    "minimax-smg-incomplete": _SECTION_MARKER,
+    "minimax-smg-malformed-invoke": _SECTION_MARKER,
+    "minimax-smg-no-schema": _UNTYPED_VALUES,
+    "minimax-smg-type-conversion": _UNTYPED_VALUES,
+    "minimax-smg-unknown-forwarded": (
+        "a call to a tool the request did not declare is content, verbatim (a made-up name is never "
+        "executed); smg forwards it as a call"),
+    "minimax-smg-xml-entities": (
+        "parameter values are kept as the model wrote them, XML entities included (MiniMax's template writes "
+        "values unescaped, so decoding would change text the model meant literally; smg keeps them for "
+        "Qwen3-Coder too); smg decodes entities for MiniMax"),
+    "mistral-smg-malformed-name": _SECTION_MARKER,
     "mistral-smg-malformed-unclosed": _CUT_OFF_CALL,
     "mistral-smg-real-world": _TEXT_AFTER_CALLS,
     "pythonic-sgl-python-start-text-after": _WS_BEFORE_CALL,
@@ -85,11 +107,20 @@ DIVERGENCES: dict[str, str] = {
     "qwen3c-smg-empty-value": (
         "a value keeps its inner whitespace; only the one newline the template puts after `<parameter=K>` and "
         "before `</parameter>` is dropped (SGLang's and vLLM's rule); smg trims all surrounding whitespace"),
-    "qwen3c-smg-nested-json": _UNTYPED_VALUES,
-    "qwen3c-smg-type-conversion": _UNTYPED_VALUES,
+    "qwen3c-smg-nested-json": (
+        "values of parameters the request's schema does not type stay strings (we never guess a type); smg "
+        "types them by their text"),
+    "qwen3c-smg-type-conversion": (
+        "values of parameters the request's schema does not type stay strings (we never guess a type); smg "
+        "types them by their text"),
     "qwen3c-smg-whitespace": (
         "a value keeps its inner whitespace; only the one newline the template puts after `<parameter=K>` and "
         "before `</parameter>` is dropped (SGLang's and vLLM's rule); smg trims all surrounding whitespace"),
+    "step3-smg-complete": _TEXT_AFTER_CALLS,
+    "step3-smg-complete-untyped": _UNTYPED_VALUES,
+    "step3-smg-empty-name": _SECTION_MARKER,
+    "step3-smg-text-around": _TEXT_AFTER_CALLS,
+    "step3-smg-type-conversion": _UNTYPED_VALUES,
 }
 
 Result = tuple[str, str, list[tuple[str, str]]]
