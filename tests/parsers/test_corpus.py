@@ -79,6 +79,22 @@ DIVERGENCES: dict[str, str] = {
     "hermes-smg-real-world": _TEXT_AFTER_CALLS,
     "hermes-smg-text-between": _TEXT_AFTER_CALLS,
     "hermes-vllm-invalid-json": _CUT_OFF_CALL,
+    "json-smg-array-after-text": (
+        "`json` reads an output that is JSON from its start (what constrained decoding for `tool_choice: "
+        "required` gives); prose before the JSON makes it all content, so a model talking about JSON is never "
+        "turned into a call; smg extracts a JSON call from anywhere in the text"),
+    "json-smg-call-inside-prose": (
+        "`json` reads an output that is JSON from its start (what constrained decoding for `tool_choice: "
+        "required` gives); prose before the JSON makes it all content, so a model talking about JSON is never "
+        "turned into a call; smg extracts a JSON call from anywhere in the text"),
+    "json-smg-extraction-from-text": (
+        "`json` reads an output that is JSON from its start (what constrained decoding for `tool_choice: "
+        "required` gives); prose before the JSON makes it all content, so a model talking about JSON is never "
+        "turned into a call; smg extracts a JSON call from anywhere in the text"),
+    "json-smg-incomplete-0": _CUT_OFF_CALL,
+    "json-smg-incomplete-1": _CUT_OFF_CALL,
+    "json-smg-incomplete-2": _CUT_OFF_CALL,
+    "json-smg-invalid-unclosed": _CUT_OFF_CALL,
     "kimi-smg-complete": _TEXT_AFTER_CALLS,
     "llama3-smg-invalid-after-tag": _SECTION_MARKER,
     "llama3-smg-trailing-text": (
