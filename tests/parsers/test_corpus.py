@@ -49,6 +49,12 @@ _SECTION_MARKER = ("a section marker (`<|python_tag|>`, `[TOOL_CALLS]`, `<minima
 DIVERGENCES: dict[str, str] = {
     "cohere-smg-malformed-name": _SECTION_MARKER,
     "cohere-smg-unclosed-string": _CUT_OFF_CALL,
+    "coherer-smg-full-response": (
+        "Cohere's `<|START_RESPONSE|>`/`<|END_RESPONSE|>` wrappers are dropped from the content (they are "
+        "template markup, as vLLM drops them); smg keeps them"),
+    "coherer-vllm-citations": (
+        "citation markup (`<co>…</co: …>`) is kept in the text as the model wrote it (the chat API has no "
+        "citation field to move it to); vLLM converts it to annotations"),
     "dsv3-smg-complete": _TEXT_AFTER_CALLS,
     "dsv3-smg-malformed": (
         "malformed JSON after a committed name ends that call (its arguments closed to valid JSON); the name "
@@ -68,6 +74,13 @@ DIVERGENCES: dict[str, str] = {
     "glm45-smg-type-conversion": (
         "values of parameters the request's schema does not type stay strings (we never guess a type); smg "
         "types them by their text"),
+    "glm45r-smg-think-after-text": (
+        "a reasoning block opens only at the very start of the output (after at most 32 whitespace "
+        "characters): `<think>` later in the text is content, so prose that mentions the tag is never "
+        "swallowed; smg opens a block anywhere"),
+    "glm45r-vllm-only-open-tag": (
+        "a block cut off by the end of the output is reasoning, the same streamed and whole (vLLM's own "
+        "streaming test says so); vLLM's whole-output parse returns it as content"),
     "glm47-smg-complete": _TEXT_AFTER_CALLS,
     "glm47-smg-nested-json": (
         "values of parameters the request's schema does not type stay strings (we never guess a type); smg "
@@ -75,6 +88,9 @@ DIVERGENCES: dict[str, str] = {
     "glm47-smg-type-conversion": (
         "values of parameters the request's schema does not type stay strings (we never guess a type); smg "
         "types them by their text"),
+    "gptoss-sgl-truncate-after-call": (
+        "a final-channel message after a call is the model's answer and is kept as content (the model wrote "
+        "it for the user; vLLM keeps it too); SGLang drops text after a call"),
     "hermes-smg-missing-close": _CUT_OFF_CALL,
     "hermes-smg-real-world": _TEXT_AFTER_CALLS,
     "hermes-smg-text-between": _TEXT_AFTER_CALLS,
@@ -96,6 +112,10 @@ DIVERGENCES: dict[str, str] = {
     "json-smg-incomplete-2": _CUT_OFF_CALL,
     "json-smg-invalid-unclosed": _CUT_OFF_CALL,
     "kimi-smg-complete": _TEXT_AFTER_CALLS,
+    "kimir-smg-think-after-text": (
+        "a reasoning block opens only at the very start of the output (after at most 32 whitespace "
+        "characters): `<think>` later in the text is content, so prose that mentions the tag is never "
+        "swallowed; smg opens a block anywhere"),
     "llama3-smg-invalid-after-tag": _SECTION_MARKER,
     "llama3-smg-trailing-text": (
         "the peers disagree (SGLang: a call, then the text as content; smg: all of it is text); we follow "
@@ -116,9 +136,32 @@ DIVERGENCES: dict[str, str] = {
     "mistral-smg-malformed-name": _SECTION_MARKER,
     "mistral-smg-malformed-unclosed": _CUT_OFF_CALL,
     "mistral-smg-real-world": _TEXT_AFTER_CALLS,
+    "mistralr-vllm-complete-reasoning": (
+        "Magistral writes `[THINK]` itself, so output that does not open with it is the answer (content), and "
+        "a `[/THINK]` with no block open is text; vLLM assumes reasoning until `[/THINK]`"),
+    "mistralr-vllm-multiple-lines": (
+        "Magistral writes `[THINK]` itself, so output that does not open with it is the answer (content), and "
+        "a `[/THINK]` with no block open is text; vLLM assumes reasoning until `[/THINK]`"),
+    "mistralr-vllm-no-content-token": (
+        "Magistral writes `[THINK]` itself, so output that does not open with it is the answer (content), and "
+        "a `[/THINK]` with no block open is text; vLLM assumes reasoning until `[/THINK]`"),
+    "mistralr-vllm-shortest": (
+        "Magistral writes `[THINK]` itself, so output that does not open with it is the answer (content), and "
+        "a `[/THINK]` with no block open is text; vLLM assumes reasoning until `[/THINK]`"),
+    "mistralr-vllm-simple-reasoning": (
+        "Magistral writes `[THINK]` itself, so output that does not open with it is the answer (content), and "
+        "a `[/THINK]` with no block open is text; vLLM assumes reasoning until `[/THINK]`"),
     "pythonic-sgl-python-start-text-after": _WS_BEFORE_CALL,
     "pythonic-smg-invalid-unclosed": _CUT_OFF_CALL,
     "pythonic-smg-llama4-real": _WS_BEFORE_CALL,
+    "qwen3-smg-think-after-text": (
+        "a reasoning block opens only at the very start of the output (after at most 32 whitespace "
+        "characters): `<think>` later in the text is content, so prose that mentions the tag is never "
+        "swallowed; smg opens a block anywhere"),
+    "qwen3-vllm-without-think-no-prompt": (
+        "the start state comes from the rendered prompt (or enable_thinking): with neither, this family "
+        "starts in content, as its template leaves `<think>` to the model; vLLM assumes reasoning until the "
+        "end marker"),
     "qwen3c-smg-before-after": _TEXT_AFTER_CALLS,
     "qwen3c-smg-empty-value": (
         "a value keeps its inner whitespace; only the one newline the template puts after `<parameter=K>` and "
@@ -132,6 +175,26 @@ DIVERGENCES: dict[str, str] = {
     "qwen3c-smg-whitespace": (
         "a value keeps its inner whitespace; only the one newline the template puts after `<parameter=K>` and "
         "before `</parameter>` is dropped (SGLang's and vLLM's rule); smg trims all surrounding whitespace"),
+    "seedr-vllm-complete-reasoning": (
+        "Seed-OSS writes `<seed:think>` itself (its template opens no block), so output without it is the "
+        "answer (content), and `</seed:think>` with no block open is text; vLLM assumes reasoning until the "
+        "end marker"),
+    "seedr-vllm-multiple-lines": (
+        "Seed-OSS writes `<seed:think>` itself (its template opens no block), so output without it is the "
+        "answer (content), and `</seed:think>` with no block open is text; vLLM assumes reasoning until the "
+        "end marker"),
+    "seedr-vllm-no-content": (
+        "Seed-OSS writes `<seed:think>` itself (its template opens no block), so output without it is the "
+        "answer (content), and `</seed:think>` with no block open is text; vLLM assumes reasoning until the "
+        "end marker"),
+    "seedr-vllm-no-tokens": (
+        "Seed-OSS writes `<seed:think>` itself (its template opens no block), so output without it is the "
+        "answer (content), and `</seed:think>` with no block open is text; vLLM assumes reasoning until the "
+        "end marker"),
+    "seedr-vllm-simple-reasoning": (
+        "Seed-OSS writes `<seed:think>` itself (its template opens no block), so output without it is the "
+        "answer (content), and `</seed:think>` with no block open is text; vLLM assumes reasoning until the "
+        "end marker"),
     "step3-smg-complete": _TEXT_AFTER_CALLS,
     "step3-smg-complete-untyped": _UNTYPED_VALUES,
     "step3-smg-empty-name": _SECTION_MARKER,

@@ -85,3 +85,15 @@ def test_truncated_and_malformed() -> None:
 
 def test_plain_reply_that_looks_like_a_header_start_is_content() -> None:
     assert oss("to=do list: milk").content == "to=do list: milk"
+
+
+@pytest.mark.parametrize(("body", "arguments"), [
+    ("hello world", '"hello world"'),  # text, not JSON: sent as a JSON string
+    (" 42 ", "42"),                     # a JSON scalar: as written, trimmed
+    ('"quoted"', '"quoted"'),
+    ('"cut off', '"cut off'),           # a JSON prefix: the arguments guard completes it
+])
+def test_body_that_is_no_object_is_held_and_sent_as_json(body: str, arguments: str) -> None:
+    result = oss(f"<|channel|>commentary to=functions.search<|message|>{body}<|call|>", valid_json=False)
+    assert result.calls == [{"name": "search", "arguments": arguments}]
+    assert result.content == ""
