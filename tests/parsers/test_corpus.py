@@ -91,10 +91,20 @@ DIVERGENCES: dict[str, str] = {
     "gptoss-sgl-truncate-after-call": (
         "a final-channel message after a call is the model's answer and is kept as content (the model wrote "
         "it for the user; vLLM keeps it too); SGLang drops text after a call"),
+    "granite-vllm-malformed-cut": _CUT_OFF_CALL,
+    "granite-vllm-malformed-object": (
+        "after the family's own call marker a single call object is read as a call too (as Command-A's and "
+        "Llama's single-object forms are); vLLM requires the array"),
+    "granite-vllm-string-prefix": (
+        "`granite` reads Granite 3.x's `<|tool_call|>` token; the plain-text `<tool_call>` form is left as "
+        "text (Granite 3.1+ templates emit the token; `granite4` reads `<tool_call>` blocks); vLLM accepts "
+        "both"),
     "hermes-smg-missing-close": _CUT_OFF_CALL,
     "hermes-smg-real-world": _TEXT_AFTER_CALLS,
     "hermes-smg-text-between": _TEXT_AFTER_CALLS,
     "hermes-vllm-invalid-json": _CUT_OFF_CALL,
+    "hunyuan-vllm-content-after": _TEXT_AFTER_CALLS,
+    "internlm-vllm-malformed-cut": _CUT_OFF_CALL,
     "json-smg-array-after-text": (
         "`json` reads an output that is JSON from its start (what constrained decoding for `tool_choice: "
         "required` gives); prose before the JSON makes it all content, so a model talking about JSON is never "
@@ -120,6 +130,7 @@ DIVERGENCES: dict[str, str] = {
     "llama3-smg-trailing-text": (
         "the peers disagree (SGLang: a call, then the text as content; smg: all of it is text); we follow "
         "SGLang, as a complete call object at the start is what Llama 3.1 writes"),
+    "longcat-vllm-malformed-cut": _CUT_OFF_CALL,
     "minimax-smg-before-after": _TEXT_AFTER_CALLS,
     "minimax-smg-complete": _TEXT_AFTER_CALLS,
     "minimax-smg-incomplete": _SECTION_MARKER,
@@ -151,6 +162,16 @@ DIVERGENCES: dict[str, str] = {
     "mistralr-vllm-simple-reasoning": (
         "Magistral writes `[THINK]` itself, so output that does not open with it is the answer (content), and "
         "a `[/THINK]` with no block open is text; vLLM assumes reasoning until `[/THINK]`"),
+    "phi4-vllm-empty-functools": (
+        "an empty call list after the marker is markup with no call in it; vLLM's phi4 test expects the text "
+        "back whole"),
+    "phi4-vllm-functools-text": _SECTION_MARKER,
+    "phi4-vllm-malformed-no-arguments": (
+        "a call object with a declared name and no arguments is a call with `{}` (as smg and SGLang read it); "
+        "vLLM's phi4 test counts it malformed"),
+    "phi4-vllm-malformed-no-brackets": (
+        "after the family's own call marker a single call object is read as a call too (as Command-A's and "
+        "Llama's single-object forms are); vLLM requires the array"),
     "pythonic-sgl-python-start-text-after": _WS_BEFORE_CALL,
     "pythonic-smg-invalid-unclosed": _CUT_OFF_CALL,
     "pythonic-smg-llama4-real": _WS_BEFORE_CALL,
@@ -175,6 +196,10 @@ DIVERGENCES: dict[str, str] = {
     "qwen3c-smg-whitespace": (
         "a value keeps its inner whitespace; only the one newline the template puts after `<parameter=K>` and "
         "before `</parameter>` is dropped (SGLang's and vLLM's rule); smg trims all surrounding whitespace"),
+    "seed-vllm-unlimited": (
+        "with only the tool parser running, tool markup inside a `<seed:think>` block is read as a call (the "
+        "block is plain text to it); run the `seed_oss` reasoning parser too (`auto` does) and it stays "
+        "reasoning; vLLM's tool parser skips the think block itself"),
     "seedr-vllm-complete-reasoning": (
         "Seed-OSS writes `<seed:think>` itself (its template opens no block), so output without it is the "
         "answer (content), and `</seed:think>` with no block open is text; vLLM assumes reasoning until the "
@@ -200,6 +225,18 @@ DIVERGENCES: dict[str, str] = {
     "step3-smg-empty-name": _SECTION_MARKER,
     "step3-smg-text-around": _TEXT_AFTER_CALLS,
     "step3-smg-type-conversion": _UNTYPED_VALUES,
+    "xlam-vllm-json-code-block": (
+        "`xlam` reads output that is JSON from its start (the xLAM templates' format); a call array after "
+        "prose, in a markdown code block or after another family's marker is content, so text is never "
+        "guessed into calls; vLLM's xLAM parser searches for those forms"),
+    "xlam-vllm-tool-call-xml": (
+        "`xlam` reads output that is JSON from its start (the xLAM templates' format); a call array after "
+        "prose, in a markdown code block or after another family's marker is content, so text is never "
+        "guessed into calls; vLLM's xLAM parser searches for those forms"),
+    "xlam-vllm-tool-calls-tag": (
+        "`xlam` reads output that is JSON from its start (the xLAM templates' format); a call array after "
+        "prose, in a markdown code block or after another family's marker is content, so text is never "
+        "guessed into calls; vLLM's xLAM parser searches for those forms"),
 }
 
 Result = tuple[str, str, list[tuple[str, str]]]
@@ -281,3 +318,10 @@ def test_corpus_divergences_are_cases() -> None:
     assert set(DIVERGENCES) <= ids
     assert {c["id"] for c in CASES if "ours" in c} == set(DIVERGENCES)
 
+
+
+def test_corpus_covers_every_family() -> None:
+    """Every registered tool and reasoning parser has at least one case."""
+    for registry, key in ((TOOL_PARSERS, "tool_parser"), (REASONING_PARSERS, "reasoning_parser")):
+        covered = {registry.canonical(c[key]) for c in CASES if c[key]}
+        assert {registry.canonical(n) for n in registry.names()} - covered == set()
