@@ -68,12 +68,8 @@ DIVERGENCES: dict[str, str] = {
         "was already streamed and cannot be taken back, so smg's dropping of the call cannot be matched when "
         "streaming"),
     "glm45-smg-complete": _TEXT_AFTER_CALLS,
-    "glm45-smg-nested-json": (
-        "values of parameters the request's schema does not type stay strings (we never guess a type); smg "
-        "types them by their text"),
-    "glm45-smg-type-conversion": (
-        "values of parameters the request's schema does not type stay strings (we never guess a type); smg "
-        "types them by their text"),
+    "glm45-smg-nested-json": _UNTYPED_VALUES,
+    "glm45-smg-type-conversion": _UNTYPED_VALUES,
     "glm45r-smg-think-after-text": (
         "a reasoning block opens only at the very start of the output (after at most 32 whitespace "
         "characters): `<think>` later in the text is content, so prose that mentions the tag is never "
@@ -82,12 +78,8 @@ DIVERGENCES: dict[str, str] = {
         "a block cut off by the end of the output is reasoning, the same streamed and whole (vLLM's own "
         "streaming test says so); vLLM's whole-output parse returns it as content"),
     "glm47-smg-complete": _TEXT_AFTER_CALLS,
-    "glm47-smg-nested-json": (
-        "values of parameters the request's schema does not type stay strings (we never guess a type); smg "
-        "types them by their text"),
-    "glm47-smg-type-conversion": (
-        "values of parameters the request's schema does not type stay strings (we never guess a type); smg "
-        "types them by their text"),
+    "glm47-smg-nested-json": _UNTYPED_VALUES,
+    "glm47-smg-type-conversion": _UNTYPED_VALUES,
     "gptoss-sgl-truncate-after-call": (
         "a final-channel message after a call is the model's answer and is kept as content (the model wrote "
         "it for the user; vLLM keeps it too); SGLang drops text after a call"),
@@ -187,12 +179,8 @@ DIVERGENCES: dict[str, str] = {
     "qwen3c-smg-empty-value": (
         "a value keeps its inner whitespace; only the one newline the template puts after `<parameter=K>` and "
         "before `</parameter>` is dropped (SGLang's and vLLM's rule); smg trims all surrounding whitespace"),
-    "qwen3c-smg-nested-json": (
-        "values of parameters the request's schema does not type stay strings (we never guess a type); smg "
-        "types them by their text"),
-    "qwen3c-smg-type-conversion": (
-        "values of parameters the request's schema does not type stay strings (we never guess a type); smg "
-        "types them by their text"),
+    "qwen3c-smg-nested-json": _UNTYPED_VALUES,
+    "qwen3c-smg-type-conversion": _UNTYPED_VALUES,
     "qwen3c-smg-whitespace": (
         "a value keeps its inner whitespace; only the one newline the template puts after `<parameter=K>` and "
         "before `</parameter>` is dropped (SGLang's and vLLM's rule); smg trims all surrounding whitespace"),
