@@ -125,7 +125,7 @@ DIVERGENCES: dict[str, str] = {
     "longcat-vllm-malformed-cut": _CUT_OFF_CALL,
     "minimax-smg-before-after": _TEXT_AFTER_CALLS,
     "minimax-smg-complete": _TEXT_AFTER_CALLS,
-    "minimax-smg-incomplete": _SECTION_MARKER,
+    "minimax-smg-incomplete": _CUT_OFF_CALL,
     "minimax-smg-malformed-invoke": _SECTION_MARKER,
     "minimax-smg-no-schema": _UNTYPED_VALUES,
     "minimax-smg-type-conversion": _UNTYPED_VALUES,
@@ -179,6 +179,7 @@ DIVERGENCES: dict[str, str] = {
     "qwen3c-smg-empty-value": (
         "a value keeps its inner whitespace; only the one newline the template puts after `<parameter=K>` and "
         "before `</parameter>` is dropped (SGLang's and vLLM's rule); smg trims all surrounding whitespace"),
+    "qwen3c-smg-incomplete": _CUT_OFF_CALL,
     "qwen3c-smg-nested-json": _UNTYPED_VALUES,
     "qwen3c-smg-type-conversion": _UNTYPED_VALUES,
     "qwen3c-smg-whitespace": (
