@@ -270,6 +270,13 @@ def _chunkings(text: str, seed: int) -> list[list[str]]:
     return out
 
 
+def _strict_json(text: str) -> Any:
+    """`json.loads` without Python's NaN/Infinity extensions, which are not JSON."""
+    def reject(name: str) -> Any:
+        raise ValueError(f"{name} is not JSON")
+    return json.loads(text, parse_constant=reject)
+
+
 def _expected(fields: dict[str, Any]) -> tuple[str, str, list[tuple[str, Any]]]:
     return (fields["content"], fields["reasoning_content"],
             [(c["name"], c["arguments"]) for c in fields["calls"]])
@@ -284,7 +291,7 @@ def _observed(result: Result) -> tuple[str, str, list[tuple[str, Any]]]:
 def test_corpus_case(case: dict[str, Any]) -> None:
     whole = _run(case, [case["input"]])
     for _, arguments in whole[2]:
-        json.loads(arguments)  # never invalid
+        _strict_json(arguments)  # never invalid
     peer = _expected(case)
     if case["id"] in DIVERGENCES:
         ours = _expected({**case, **case["ours"]})

@@ -48,7 +48,7 @@ def test_cohere_single_object_action() -> None:
 @pytest.mark.parametrize(("prefix", "suffix"), [
     ("", "{}"), ('{"a": 1}', ""), ('{"a": tru', "e}"), ('{"a": "x', '"}'), ('{"a":', "null}"),
     ('{"a', '":null}'), ("[1,", "null]"), ('{"a": -', "0}"), ('{"a": "\\u12', '00"}'), ('{"a": "x\\', '\\"}'),
-    ("hello", None), ('{"a": 1}}', None),
+    ("hello", None), ('{"a": 1}}', None), ("NaN", None), ('{"a": Infinity}', None),
 ])
 def test_completion_of_a_json_prefix(prefix: str, suffix: str | None) -> None:
     assert completion(prefix) == suffix

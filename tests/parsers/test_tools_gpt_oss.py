@@ -92,6 +92,7 @@ def test_plain_reply_that_looks_like_a_header_start_is_content() -> None:
     (" 42 ", "42"),                     # a JSON scalar: as written, trimmed
     ('"quoted"', '"quoted"'),
     ('"cut off', '"cut off'),           # a JSON prefix: the arguments guard completes it
+    ("NaN", '"NaN"'),                   # Python reads it; JSON does not
 ])
 def test_body_that_is_no_object_is_held_and_sent_as_json(body: str, arguments: str) -> None:
     result = oss(f"<|channel|>commentary to=functions.search<|message|>{body}<|call|>", valid_json=False)

@@ -155,6 +155,7 @@ TYPED = (ToolSpec("t", {"type": "object", "properties": {
     ("o", '{"k": [1, "x"]}', {"k": [1, "x"]}), ("o", "{'k': True, 'n': None}", {"k": True, "n": None}),
     ("o", "{broken", "{broken"), ("o", "[1]", "[1]"),
     ("a", "[1, 2]", [1, 2]), ("a", "(1, 2)", [1, 2]), ("a", "[NaN]", "[NaN]"),
+    ("a", "[1, 1e999]", "[1, 1e999]"), ("o", '{"x": 1e999}', '{"x": 1e999}'),  # no JSON form: kept as text
     ("s", "123", "123"), ("s", "null", "null"), ("s", "  padded  ", "  padded  "),
     ("ns", "null", None), ("ns", "nul", "nul"), ("ns", "nullable", "nullable"), ("ns", "Null", None),
     ("ni", "null", None), ("ni", "5", 5), ("e", "2", 2), ("any", "5", "5"), ("undeclared_param", "5", "5"),

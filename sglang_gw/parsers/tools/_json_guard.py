@@ -36,10 +36,14 @@ def completion(prefix: str) -> str | None:
 
 def _valid(text: str) -> bool:
     try:
-        json.loads(text)
+        json.loads(text, parse_constant=_reject)  # NaN/Infinity are Python's, not JSON
     except ValueError:
         return False
     return True
+
+
+def _reject(name: str) -> None:
+    raise ValueError(name)
 
 
 def _suffix(text: str) -> str | None:  # noqa: C901 - one pass of a small JSON automaton
