@@ -30,6 +30,7 @@ _LITERALS = ("true", "false", "null")
 _NUMBER_PREFIX = re.compile(r"-?(0|[1-9][0-9]*)?(\.[0-9]*)?([eE][+-]?[0-9]*)?")
 _NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
 _HEX = frozenset("0123456789abcdefABCDEF")
+_PLAIN = re.compile(r'[^"\\\x00-\x1f]+')  # string characters that need no attention
 
 
 def completion(prefix: str) -> str | None:
@@ -80,15 +81,22 @@ class _Prefix:
         if self.broken:
             return ""
         kept = []
-        for ch in text:
-            if self.in_str and ch < " " and not self.esc and self.uni <= 0:
-                ch = json.dumps(ch)[1:-1]  # a raw newline or tab in a string: escaped
-                kept.append(ch)
+        i, n = 0, len(text)
+        while i < n:
+            plain = self.in_str and not self.esc and self.uni <= 0
+            if plain and (run := _PLAIN.match(text, i)) is not None:
+                kept.append(run.group())  # most of a value's text: taken in one step
+                i = run.end()
                 continue
-            if not self._step(ch):
+            ch = text[i]
+            i += 1
+            if plain and ch < " ":
+                kept.append(json.dumps(ch)[1:-1])  # a raw newline or tab in a string: escaped
+            elif self._step(ch):
+                kept.append(ch)
+            else:
                 self.broken = True
                 break
-            kept.append(ch)
         out = "".join(kept)
         self.text += out
         return out
