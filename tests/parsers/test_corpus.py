@@ -35,17 +35,21 @@ CASES = [json.loads(line) for path in sorted(CORPUS.glob("*.jsonl")) for line in
 DEFAULT_TOOLS = (ToolSpec("get_current_weather"),)
 # Cases where we differ from a peer on purpose: id → why (also in docs/parsers.md,
 # "Divergences from peers"). Each such case carries `ours`, what we give instead.
-_WS_BEFORE_CALL = ("whitespace right before a call block is markup, not content (docs/parsers.md); the peer keeps "
-    "it")
-_CUT_OFF_CALL = ("a call cut off by the end of the output is still reported, as far as it came, with its "
-    "arguments closed to valid JSON; the peer drops it")
-_TEXT_AFTER_CALLS = ("text after or between call blocks is content, the same streamed and whole; the peer's "
-    "whole-output parse drops it")
-_UNTYPED_VALUES = ("values of parameters the request's schema does not type stay strings, as vLLM keeps them (we "
-    "never guess a type); smg types them by their text")
-_SECTION_MARKER = ("a section marker (`<|python_tag|>`, `[TOOL_CALLS]`, `<minimax:tool_call>`, `<|START_ACTION|>`, "
-    "Step3's `<｜tool_calls_begin｜>`) is markup, dropped even when what follows is no call; that unit "
-    "itself is content, verbatim; the peer keeps the marker in the content")
+_WS_BEFORE_CALL = (
+    "whitespace right before a call block is markup, not content (docs/parsers.md); the peer keeps it")
+_CUT_OFF_CALL = (
+    "a call cut off by the end of the output is still reported, as far as it came, with its arguments closed "
+    "to valid JSON; the peer drops it")
+_TEXT_AFTER_CALLS = (
+    "text after or between call blocks is content, the same streamed and whole; the peer's whole-output parse "
+    "drops it")
+_UNTYPED_VALUES = (
+    "values of parameters the request's schema does not type stay strings, as vLLM keeps them (we never guess "
+    "a type); smg types them by their text")
+_SECTION_MARKER = (
+    "a section marker (`<|python_tag|>`, `[TOOL_CALLS]`, `<minimax:tool_call>`, `<|START_ACTION|>`, Step3's "
+    "`<｜tool_calls_begin｜>`) is markup, dropped even when what follows is no call; that unit itself is "
+    "content, verbatim; the peer keeps the marker in the content")
 DIVERGENCES: dict[str, str] = {
     "cohere-smg-malformed-name": _SECTION_MARKER,
     "cohere-smg-unclosed-string": _CUT_OFF_CALL,
@@ -284,7 +288,7 @@ def _expected(fields: dict[str, Any]) -> tuple[str, str, list[tuple[str, Any]]]:
 
 def _observed(result: Result) -> tuple[str, str, list[tuple[str, Any]]]:
     content, thought, calls = result
-    return content.strip(), thought.strip(), [(n, json.loads(a)) for n, a in calls]
+    return content.strip(), thought.strip(), [(n, _strict_json(a)) for n, a in calls]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
@@ -313,7 +317,6 @@ def test_corpus_divergences_are_cases() -> None:
     ids = {c["id"] for c in CASES}
     assert set(DIVERGENCES) <= ids
     assert {c["id"] for c in CASES if "ours" in c} == set(DIVERGENCES)
-
 
 
 def test_corpus_covers_every_family() -> None:
