@@ -286,14 +286,15 @@ def test_minimax_value_lookalikes_and_truncation() -> None:
 
 # -- Step3 ----------------------------------------------------------------------------------
 
-def test_step3_python_literal_values_and_stripping() -> None:
+def test_step3_python_literal_values_and_strings_kept_as_written() -> None:
     text = ('<｜tool_calls_begin｜>\n<｜tool_call_begin｜>\nfunction<｜tool_sep｜><steptml:invoke name="search">'
             '<steptml:parameter name="filters">{\'a\': True, \'b\': None}</steptml:parameter>'
             '<steptml:parameter name="query">  two words \n</steptml:parameter>'
             '<steptml:parameter name="exact">False</steptml:parameter>'
             '</steptml:invoke><｜tool_call_end｜>\n<｜tool_calls_end｜>After.')
     result = parse("step3", text)
-    assert calls_of(result) == [("search", {"filters": {"a": True, "b": None}, "query": "two words", "exact": False})]
+    assert calls_of(result) == [("search", {"filters": {"a": True, "b": None}, "query": "  two words \n",
+                                            "exact": False})]
     assert result.content == "After."
 
 
