@@ -144,8 +144,7 @@ class OutputProcessor:
         calls = list(delta.calls)
         if self._single_call:
             calls = [c for c in calls if c.index == 0]  # parallel_tool_calls: false
-        self._guard.observe(calls)
-        return ParsedDelta(content=delta.content, tool_calls=calls)
+        return ParsedDelta(content=delta.content, tool_calls=self._guard.admit(calls))
 
 
 @dataclass(slots=True, frozen=True)

@@ -48,7 +48,8 @@ def test_cohere_single_object_action() -> None:
 @pytest.mark.parametrize(("prefix", "suffix"), [
     ("", "{}"), ('{"a": 1}', ""), ('{"a": tru', "e}"), ('{"a": "x', '"}'), ('{"a":', "null}"),
     ('{"a', '":null}'), ("[1,", "null]"), ('{"a": -', "0}"), ('{"a": "\\u12', '00"}'), ('{"a": "x\\', '\\"}'),
-    ("hello", None), ('{"a": 1}}', None),
+    ("hello", None), ('{"a": 1}}', None), ("NaN", None), ('{"a": Infinity}', None), ("[1,]", None),
+    ('{"a": 01}', None), ('{"a": truex}', None),
 ])
 def test_completion_of_a_json_prefix(prefix: str, suffix: str | None) -> None:
     assert completion(prefix) == suffix
@@ -122,3 +123,20 @@ def test_pythonic_list_with_a_broken_sibling_is_content_whole(text: str) -> None
     tools = (*TOOLS, ToolSpec("get_time"))
     result = parse("pythonic", text, tools=tools, family="llama31")
     assert result.calls == [] and result.content == text
+
+
+@pytest.mark.parametrize("chunks", [1, 7])
+@pytest.mark.parametrize(("parser", "text"), [
+    ("gpt_oss", "<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>"
+                '{"city": NaN, "x": 1}<|call|>'),
+    ("cohere", '<|START_ACTION|>{"tool_name": "get_weather", "parameters": {"city": Infinity}}<|END_ACTION|>'),
+])
+def test_guard_cuts_arguments_where_they_stop_being_json(parser: str, text: str, chunks: int) -> None:
+    """Passed-through arguments holding Python's NaN/Infinity end before them, closed."""
+    assert _through_processor(parser, text, chunks) == {0: '{"city": null}'}
+
+
+def test_guard_escapes_control_characters_inside_strings() -> None:
+    text = '<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>{"city": "a\tb\nc"}<|call|>'
+    args = _through_processor("gpt_oss", text, 5)
+    assert args == {0: '{"city": "a\\tb\\nc"}'} and json.loads(args[0]) == {"city": "a\tb\nc"}

@@ -67,3 +67,12 @@ def test_truncated_and_malformed(text: str, calls: list, content: str) -> None:
     result = parse("cohere", text, valid_json=False)
     assert [(c["name"], c["arguments"]) for c in result.calls] == calls
     assert result.content == content
+
+
+def test_generic_name_and_arguments_keys() -> None:
+    """`name`/`arguments` stand for `tool_name`/`parameters`; the first key of a pair wins."""
+    text = ('<|START_ACTION|>[{"name": "search", "arguments": {"query": "rust"}},'
+            ' {"tool_name": "noop", "parameters": {"a": 1}, "arguments": {"b": 2}}]<|END_ACTION|>')
+    result = parse("cohere", text)
+    assert calls_of(result) == [("search", {"query": "rust"}), ("noop", {"a": 1})]
+    assert result.content == ""

@@ -98,6 +98,8 @@ def test_v32_string_values_are_escaped_as_they_stream() -> None:
 def test_v32_typed_value_that_is_not_json_becomes_a_string() -> None:
     text = dsml(invoke("search", param("limit", "three", string=False)))
     assert calls(parse(DeepSeekV32ToolParser, text)) == [("search", '{"limit": "three"}')]
+    text = dsml(invoke("search", param("limit", "NaN", string=False)))  # Python reads it; JSON does not
+    assert calls(parse(DeepSeekV32ToolParser, text)) == [("search", '{"limit": "NaN"}')]
 
 
 def test_v32_json_body_instead_of_parameters() -> None:

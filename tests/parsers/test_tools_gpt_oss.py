@@ -158,3 +158,16 @@ def test_commentary_filler_with_the_tool_parser_alone(filler: str) -> None:
     result = oss(FIRST + filler + SECOND)
     assert calls_of(result) == BOTH
     assert result.content in ("Now the second city.", "")
+
+
+@pytest.mark.parametrize(("body", "arguments"), [
+    ("hello world", '"hello world"'),  # text, not JSON: sent as a JSON string
+    (" 42 ", "42"),                     # a JSON scalar: as written, trimmed
+    ('"quoted"', '"quoted"'),
+    ('"cut off', '"cut off'),           # a JSON prefix: the arguments guard completes it
+    ("NaN", '"NaN"'),                   # Python reads it; JSON does not
+])
+def test_body_that_is_no_object_is_held_and_sent_as_json(body: str, arguments: str) -> None:
+    result = oss(f"<|channel|>commentary to=functions.search<|message|>{body}<|call|>", valid_json=False)
+    assert result.calls == [{"name": "search", "arguments": arguments}]
+    assert result.content == ""

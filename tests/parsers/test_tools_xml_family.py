@@ -155,6 +155,7 @@ TYPED = (ToolSpec("t", {"type": "object", "properties": {
     ("o", '{"k": [1, "x"]}', {"k": [1, "x"]}), ("o", "{'k': True, 'n': None}", {"k": True, "n": None}),
     ("o", "{broken", "{broken"), ("o", "[1]", "[1]"),
     ("a", "[1, 2]", [1, 2]), ("a", "(1, 2)", [1, 2]), ("a", "[NaN]", "[NaN]"),
+    ("a", "[1, 1e999]", "[1, 1e999]"), ("o", '{"x": 1e999}', '{"x": 1e999}'),  # no JSON form: kept as text
     ("s", "123", "123"), ("s", "null", "null"), ("s", "  padded  ", "  padded  "),
     ("ns", "null", None), ("ns", "nul", "nul"), ("ns", "nullable", "nullable"), ("ns", "Null", None),
     ("ni", "null", None), ("ni", "5", 5), ("e", "2", 2), ("any", "5", "5"), ("undeclared_param", "5", "5"),
@@ -285,14 +286,15 @@ def test_minimax_value_lookalikes_and_truncation() -> None:
 
 # -- Step3 ----------------------------------------------------------------------------------
 
-def test_step3_python_literal_values_and_stripping() -> None:
+def test_step3_python_literal_values_and_strings_kept_as_written() -> None:
     text = ('<｜tool_calls_begin｜>\n<｜tool_call_begin｜>\nfunction<｜tool_sep｜><steptml:invoke name="search">'
             '<steptml:parameter name="filters">{\'a\': True, \'b\': None}</steptml:parameter>'
             '<steptml:parameter name="query">  two words \n</steptml:parameter>'
             '<steptml:parameter name="exact">False</steptml:parameter>'
             '</steptml:invoke><｜tool_call_end｜>\n<｜tool_calls_end｜>After.')
     result = parse("step3", text)
-    assert calls_of(result) == [("search", {"filters": {"a": True, "b": None}, "query": "two words", "exact": False})]
+    assert calls_of(result) == [("search", {"filters": {"a": True, "b": None}, "query": "  two words \n",
+                                            "exact": False})]
     assert result.content == "After."
 
 

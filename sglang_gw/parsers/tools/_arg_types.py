@@ -9,7 +9,8 @@ types it may take (`type`, a list of types, `enum` values, `anyOf`/`oneOf`/`allO
 * integer, number, boolean, object, array (those allowed, in that order) → the first
   that parses: integers as `-12`, numbers as JSON numbers (`1e3`, `.5` and `5.` too),
   booleans as `true`/`false` in any case, objects and arrays as JSON or, failing that,
-  as a Python literal (`{'a': True}`, as some templates print them);
+  as a Python literal (`{'a': True}`, as some templates print them); a number that is
+  not finite (`1e999`, `inf`, `NaN`), alone or inside, does not parse (it has no JSON form);
 * otherwise the text, as a string (the fallback when nothing parses).
 
 Strings are never guessed from the text: a `string` parameter whose text is `123` stays
@@ -144,8 +145,8 @@ def _boolean(text: str) -> tuple[bool, Any]:
 def _container(kind: type) -> Any:
     def parse(text: str) -> tuple[bool, Any]:
         try:
-            value = loads_strict(text)
-        except ValueError:
+            value = jsonable(loads_strict(text))  # 1e999 reads as inf: not JSON data
+        except (ValueError, TypeError):
             try:
                 value = jsonable(ast.literal_eval(text))
             except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):

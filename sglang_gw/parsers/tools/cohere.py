@@ -13,7 +13,9 @@ thinking text if no reasoning parser took it).
   `parameters`). Its `parameters` object is passed through as written, character by
   character; parameters written before the name are held until it comes. No or non-object
   parameters give `{}`. The model's `tool_call_id` is not used (ids are `call_…`).
-* An object with an undeclared or missing `tool_name` is content, as written.
+* An object with an undeclared or missing `tool_name` is content, as written. `name` and
+  `arguments` are read as `tool_name` and `parameters` (the generic call keys, which the
+  model sometimes writes instead; smg accepts them too); the first of either pair wins.
 * A single object instead of the array is one call (Command-A writes that form too).
 * An action that is not a JSON array or object is content from where it stops making sense.
 """
@@ -36,6 +38,8 @@ START_ACTION, END_ACTION = "<|START_ACTION|>", "<|END_ACTION|>"
 _DROPPED = ("<|START_RESPONSE|>", "<|END_RESPONSE|>", "<|START_TEXT|>", "<|END_TEXT|>", "<|START_THINKING|>",
             "<|END_THINKING|>", END_ACTION)
 _WS = " \t\r\n"
+_NAME_KEYS = ("tool_name", "name")
+_PARAMS_KEYS = ("parameters", "arguments")
 _TEXT = Markers((START_ACTION, *_DROPPED))
 
 
@@ -59,7 +63,7 @@ class _Object:
 
     def step(self, c: str) -> bool:
         """Take one character; True when it closed the object."""
-        in_params = self.phase == "value" and self.key == "parameters"
+        in_params = self.phase == "value" and self.key in _PARAMS_KEYS and not self.params_done
         top = self.depth == 1 and not self.in_string
         self.raw.append(c)
         if in_params and not (top and c in _WS + ",}"):
@@ -93,16 +97,17 @@ class _Object:
         elif c == '"':
             self.in_string = False
             if self.depth == 1 and self.phase == "key":
-                self.key = _loads("".join(self.raw[self.key_start:])) or ""
+                key = _loads("".join(self.raw[self.key_start:]))
+                self.key = key if isinstance(key, str) else ""
                 self.phase = "colon"
 
     def _member_done(self) -> None:
         if self.phase == "value":
             value = "".join(self.raw[self.value_start:-1]).strip()
-            if self.key == "tool_name" and self.name is None:
+            if self.key in _NAME_KEYS and self.name is None:
                 name = _loads(value)
                 self.name = name if isinstance(name, str) else None
-            elif self.key == "parameters":
+            elif self.key in _PARAMS_KEYS:
                 self.params_done = True
         self.phase, self.key = "key", ""
 

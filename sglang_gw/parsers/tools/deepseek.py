@@ -36,6 +36,7 @@ import json
 from typing import ClassVar
 
 from sglang_gw.parsers._scan import Markers
+from sglang_gw.parsers.tools._arg_types import loads_strict
 from sglang_gw.parsers.tools._json_stream import JsonScanner
 from sglang_gw.parsers.tools._machine import MAX_HEAD, MachineParser, State
 from sglang_gw.parsers.tools._section import SectionParser, tool_name
@@ -291,7 +292,7 @@ class DeepSeekV32ToolParser(MachineParser):
 
 def _is_json(text: str) -> bool:
     try:
-        json.loads(text)
+        loads_strict(text)  # NaN/Infinity are Python's, not JSON
     except ValueError:
         return False
     return True

@@ -9,7 +9,9 @@ ends with it), so the output may begin inside a header (`<|channel|>…` or ` to
 * A message to `functions.NAME` with NAME declared (any NAME when none are) is a call;
   its body is the arguments, passed through as written (it is JSON already), without the
   whitespace around it. `<|call|>` ends it, and so does the end of the output (the worker
-  may drop `<|call|>`, a stop token).
+  may drop `<|call|>`, a stop token). A body that does not open an object or array (a
+  scalar, or text when the header has no `<|constrain|>json`) is held until the call ends
+  and sent as written if it is JSON, else as a JSON string, so arguments are never invalid.
 * Every other message's body is content, whatever its channel (the reasoning parser takes
   `analysis` before this parser sees the text). That includes a message to an undeclared
   function or to a built-in tool (`browser.*`, `python`): its body is content.
@@ -20,11 +22,13 @@ ends with it), so the output may begin inside a header (`<|channel|>…` or ` to
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from typing import ClassVar
 
 from sglang_gw.parsers._scan import Markers
+from sglang_gw.parsers.tools._json_guard import completion
 from sglang_gw.parsers.tools._machine import MachineParser, State
 from sglang_gw.parsers.types import ToolSpec
 
@@ -49,6 +53,7 @@ class GptOssToolParser(MachineParser):
         super().__init__(tools)
         self._args_started = False
         self._args_ws: list[str] = []  # trailing whitespace of the arguments, held
+        self._scalar: list[str] | None = None  # a body that is no object or array, held whole
 
     def initial_state(self) -> State:
         return self._begin
@@ -98,7 +103,7 @@ class GptOssToolParser(MachineParser):
         name = _function_name(header)
         if name is not None and self.accepts(name):
             self.out.start(name)
-            self._args_started, self._args_ws = False, []
+            self._args_started, self._args_ws, self._scalar = False, [], None
             self.state = self._calling
         else:
             self.state = self._body
@@ -150,6 +155,11 @@ class GptOssToolParser(MachineParser):
             text = text.lstrip()
         if not text:
             return
+        if not self._args_started and text[0] not in "{[":
+            self._scalar, self._args_started = [], True
+        if self._scalar is not None:
+            self._scalar.append(text)
+            return
         body = text.rstrip()
         if not body:
             self._args_ws.append(text)
@@ -159,9 +169,17 @@ class GptOssToolParser(MachineParser):
         self._args_started = True
 
     def _close_call(self) -> None:
-        if not self._args_started:
+        if self._scalar is not None:
+            self.out.args(_as_json("".join(self._scalar).strip()))
+        elif not self._args_started:
             self.out.args("{}")
-        self._args_ws, self._args_started, self.state = [], False, self._text
+        self._args_ws, self._args_started, self._scalar, self.state = [], False, None, self._text
+
+
+def _as_json(body: str) -> str:
+    """A held scalar body: as written if it is JSON (or a JSON prefix cut off, which the
+    arguments guard completes), else the text as a JSON string."""
+    return body if completion(body) is not None else json.dumps(body, ensure_ascii=False)
 
 
 def _function_name(header: str) -> str | None:
