@@ -60,6 +60,8 @@ class SqliteDatabase:
     async def open(self) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Tried with the stdlib first: aiosqlite leaves its thread behind when a connect fails.
+            await asyncio.to_thread(_try_open, self.path)
             conn = await aiosqlite.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
         except (sqlite3.Error, OSError) as err:
             raise HistoryUnavailable(f"history storage: cannot open SQLite file {self.path}: {err}") from err
@@ -104,6 +106,10 @@ class SqliteDatabase:
 class SqliteHistory(SqlHistory):
     def __init__(self, config: HistoryConfig) -> None:
         super().__init__(SqliteDatabase(Path(config.sqlite_path)))
+
+
+def _try_open(path: Path) -> None:
+    sqlite3.connect(path).close()
 
 
 async def _rollback(conn: aiosqlite.Connection) -> None:
