@@ -12,7 +12,7 @@ import openai
 import pytest
 
 from sglang_gw.history import HistoryConfig
-from tests.conftest import RunningGateway
+from tests.conftest import RunningGateway, start_gateway
 from tests.history_stores import STORING_BACKENDS, ThreadedTcpProxy, history_config
 
 
@@ -188,3 +188,47 @@ def test_a_storage_outage_is_503_with_a_clear_message(gateway_factory: Callable[
             assert [i.content[0].text for i in gw.client.conversations.items.list(conv.id)] == ["before"]
         finally:
             proxy.close()
+
+
+def test_a_conversation_survives_a_gateway_restart(gateway_factory: Callable[..., RunningGateway], qwen3_dir: Path,
+                                                   tmp_path: Path) -> None:
+    worker = gateway_factory().worker_url
+    config = HistoryConfig(backend="sqlite", sqlite_path=tmp_path / "history.sqlite3")
+    first = start_gateway(qwen3_dir, [worker], history=config)
+    try:
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{first.port}/v1", api_key="k", max_retries=0)
+        conv = client.conversations.create(metadata={"n": "1"}, items=[{"role": "user", "content": "remember me"}])
+    finally:
+        first.stop()
+    second = start_gateway(qwen3_dir, [worker], history=config)
+    try:
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{second.port}/v1", api_key="k", max_retries=0)
+        assert client.conversations.retrieve(conv.id).metadata == {"n": "1"}
+        assert [i.content[0].text for i in client.conversations.items.list(conv.id)] == ["remember me"]
+    finally:
+        second.stop()
+
+
+def test_two_gateways_share_one_postgres(gateway_factory: Callable[..., RunningGateway], tmp_path: Path) -> None:
+    with history_config("postgres", tmp_path) as config:
+        one, two = gateway_factory(history=config).client, gateway_factory(history=config).client
+        conv = one.conversations.create(items=[{"role": "user", "content": "on one"}])
+        two.conversations.items.create(conv.id, items=[{"role": "assistant", "content": "on two"}])
+        assert [i.content[0].text for i in one.conversations.items.list(conv.id, order="asc")] == ["on one", "on two"]
+        two.conversations.delete(conv.id)
+        with pytest.raises(openai.NotFoundError):
+            one.conversations.retrieve(conv.id)
+
+
+def test_storage_context_headers_own_instead_of_the_key(gateway_factory: Callable[..., RunningGateway]) -> None:
+    gw = gateway_factory(history=HistoryConfig(context_headers=(("x-tenant-id", "tenant"),)))
+
+    def client(key: str, tenant: str | None) -> openai.OpenAI:
+        headers = {"x-tenant-id": tenant} if tenant else None
+        return openai.OpenAI(base_url=f"{gw.url}/v1", api_key=key, max_retries=0, default_headers=headers)
+
+    conv = client("key-1", "acme").conversations.create(metadata={"who": "acme"})
+    assert client("key-2", "acme").conversations.retrieve(conv.id).metadata == {"who": "acme"}  # same tenant
+    for stranger in (client("key-1", "globex"), client("key-1", None)):
+        with pytest.raises(openai.NotFoundError):
+            stranger.conversations.retrieve(conv.id)

@@ -1,24 +1,27 @@
 """Conversation items as clients send them (OpenAI's Responses input items), checked and
 made into the items the gateway stores and returns.
 
-Accepted: `message` (role user, assistant, system or developer; content a string or a list
-of parts: input_text, output_text, refusal, input_image, input_file, text, summary_text,
-reasoning_text), `function_call`, `function_call_output` and `reasoning`. A message may
-leave out `type`, as OpenAI's easy input messages do. Anything else is a 400 naming the
-field (`items[2].content[0].type`). Each stored item gets a fresh id (`msg_…`, `fc_…`,
-`fco_…`, `rs_…`; an id the client sent is not kept) and `status: completed`; string
-content becomes one text part (`input_text`, or `output_text` for the assistant).
+Accepted: what a later response can render into its prompt, as the responses layer reads
+stored items: `message` (role user, assistant, system or developer; content a string or a
+list of `input_text` and `output_text` parts), `function_call`, `function_call_output`
+(output a string or a list of `input_text` parts) and `reasoning` (`summary_text` and
+`reasoning_text` parts). A message may leave out `type`, as OpenAI's easy input messages
+do. Anything else (an image, a file, another item type) is a 400 naming the field
+(`items[2].content[0].type`) rather than an item the model would never see. Each stored
+item gets a fresh id (`msg_…`, `fc_…`, `fco_…`, `rs_…`; an id the client sent is not kept)
+and `status: completed`; string content becomes one text part (`input_text`, or
+`output_text` for the assistant), and a function call's output is kept as one string.
 """
 
 from __future__ import annotations
 
+import secrets
 from typing import Any, Literal
 
 import msgspec
 
 from sglang_gw.api.validation import error_param
 from sglang_gw.errors import InvalidRequestError
-from sglang_gw.ids import random_hex
 
 __all__ = ["ITEM_TYPES", "MAX_ITEMS_PER_REQUEST", "new_item_id", "stored_items"]
 
@@ -41,27 +44,6 @@ class OutputText(_Part, tag="output_text"):
     logprobs: list[dict[str, Any]] | None = None
 
 
-class Refusal(_Part, tag="refusal"):
-    refusal: str
-
-
-class InputImage(_Part, tag="input_image"):
-    image_url: str | None = None
-    file_id: str | None = None
-    detail: Literal["low", "high", "auto"] = "auto"
-
-
-class InputFile(_Part, tag="input_file"):
-    file_id: str | None = None
-    file_data: str | None = None
-    file_url: str | None = None
-    filename: str | None = None
-
-
-class Text(_Part, tag="text"):
-    text: str
-
-
 class SummaryText(_Part, tag="summary_text"):
     text: str
 
@@ -70,7 +52,7 @@ class ReasoningText(_Part, tag="reasoning_text"):
     text: str
 
 
-Part = InputText | OutputText | Refusal | InputImage | InputFile | Text | SummaryText | ReasoningText
+Part = InputText | OutputText
 
 
 class _Item(msgspec.Struct, tag_field="type", kw_only=True, omit_defaults=True):
@@ -92,7 +74,7 @@ class FunctionCall(_Item, tag="function_call"):
 
 class FunctionCallOutput(_Item, tag="function_call_output"):
     call_id: str
-    output: str | list[Part]
+    output: str | list[InputText]
 
 
 class Reasoning(_Item, tag="reasoning"):
@@ -105,7 +87,8 @@ Item = Message | FunctionCall | FunctionCallOutput | Reasoning
 
 
 def new_item_id(item_type: str) -> str:
-    return f"{ITEM_ID_PREFIXES.get(item_type, 'item')}_{random_hex()}"
+    """A new item id: unguessable, as the responses layer makes its own."""
+    return f"{ITEM_ID_PREFIXES.get(item_type, 'item')}_{secrets.token_hex(24)}"
 
 
 def stored_items(raw: Any, param: str, *, max_items: int = MAX_ITEMS_PER_REQUEST) -> list[dict[str, Any]]:
@@ -120,8 +103,6 @@ def stored_items(raw: Any, param: str, *, max_items: int = MAX_ITEMS_PER_REQUEST
     except msgspec.ValidationError as err:
         message = str(err).replace("`$", f"`{param}")
         raise InvalidRequestError(f"invalid {param}: {message}", param=error_param(err, param)) from None
-    for i, item in enumerate(items):
-        _check_parts(item, f"{param}[{i}]")
     return [_stored(item) for item in items]
 
 
@@ -139,27 +120,15 @@ def _typed(item: Any, where: str) -> Any:
     return {**{k: v for k, v in item.items() if k not in ("id", "status")}, "type": kind}
 
 
-def _check_parts(item: Item, where: str) -> None:
-    parts = item.content if isinstance(item, Message) else item.output if isinstance(item, FunctionCallOutput) else []
-    field = "content" if isinstance(item, Message) else "output"
-    for j, part in enumerate(parts if isinstance(parts, list) else []):
-        if isinstance(part, InputImage) and not (part.image_url or part.file_id):
-            raise InvalidRequestError(f"`{where}.{field}[{j}]`: an input_image needs `image_url` or `file_id`",
-                                      param=f"{where}.{field}[{j}]")
-        if isinstance(part, InputFile) and not (part.file_id or part.file_data or part.file_url):
-            raise InvalidRequestError(f"`{where}.{field}[{j}]`: an input_file needs `file_id`, `file_data` or "
-                                      "`file_url`", param=f"{where}.{field}[{j}]")
-
-
 def _stored(item: Item) -> dict[str, Any]:
     body: dict[str, Any] = msgspec.to_builtins(item)
     kind = body.pop("type")
     if isinstance(item, Message) and isinstance(item.content, str):
         text_type = "output_text" if item.role == "assistant" else "input_text"
         body["content"] = [{"type": text_type, "text": item.content}]
+    if isinstance(item, FunctionCallOutput) and isinstance(item.output, list):
+        body["output"] = "".join(part.text for part in item.output)
     for part in body.get("content") or []:
         if part["type"] == "output_text":
             part.setdefault("annotations", [])  # OpenAI's output_text always has the list
-        elif part["type"] == "input_image":
-            part.setdefault("detail", "auto")
     return {"id": new_item_id(kind), "type": kind, **body, "status": "completed"}
