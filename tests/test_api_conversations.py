@@ -3,7 +3,9 @@ that keeps history (memory, sqlite, postgres), and on `none`."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import random
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -232,3 +234,32 @@ def test_storage_context_headers_own_instead_of_the_key(gateway_factory: Callabl
     for stranger in (client("key-1", "globex"), client("key-1", None)):
         with pytest.raises(openai.NotFoundError):
             stranger.conversations.retrieve(conv.id)
+
+
+def test_mutated_bodies_never_get_a_500(gateway_factory: Callable[..., RunningGateway]) -> None:
+    """Seeded mutations (tests/test_fuzz_bodies.py's) of valid bodies on the body routes:
+    every answer a success or an OpenAI error, never a 5xx."""
+    from tests.test_fuzz_bodies import BROKEN, SEED, mutate, problem, to_json
+
+    gw = gateway_factory()
+    conv = gw.client.conversations.create()
+    valid = {
+        "/v1/conversations": {"metadata": {"a": "b"}, "items": [
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]},
+            {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "c1", "output": "42"},
+            {"type": "reasoning", "summary": [{"type": "summary_text", "text": "s"}]}]},
+        f"/v1/conversations/{conv.id}": {"metadata": {"k": "v"}},
+        f"/v1/conversations/{conv.id}/items": {"items": [{"role": "assistant", "content": "ok"}]},
+    }
+    rng = random.Random(SEED)
+    found = []
+    with http(gw) as h:
+        for _ in range(400):
+            path = rng.choice(list(valid))
+            raw = rng.choice(BROKEN) if rng.random() < 0.05 else \
+                to_json(mutate(copy.deepcopy(valid[path]), rng, set())).encode("utf-8", "surrogatepass")
+            resp = h.post(path, content=raw, headers={"content-type": "application/json"})
+            if (trouble := problem(resp)) is not None:
+                found.append(f"{path} {raw[:200]!r}: {trouble}")
+    assert found == []
