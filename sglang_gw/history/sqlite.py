@@ -49,7 +49,7 @@ class _Tx:
 
 
 class SqliteDatabase:
-    lock_rows = ""  # BEGIN IMMEDIATE takes the database's write lock for the whole transaction
+    lock_rows = ""  # a writing transaction holds the database's write lock throughout (BEGIN IMMEDIATE)
     lock_schema = ""
 
     def __init__(self, path: Path) -> None:
@@ -80,13 +80,15 @@ class SqliteDatabase:
                 await conn.close()
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[_Tx]:
+    async def transaction(self, *, write: bool = True) -> AsyncIterator[_Tx]:
         async with self._lock:
             conn = self._conn
             if conn is None:
                 raise HistoryUnavailable("history storage: the SQLite store is closed")
             try:
-                await conn.execute("BEGIN IMMEDIATE")
+                # A writer takes the write lock at once (no upgrade that could deadlock with
+                # another process); a reader reads a snapshot and blocks nobody (WAL).
+                await conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             except (sqlite3.Error, ValueError) as err:
                 raise _unavailable(err) from err
             try:
