@@ -214,8 +214,9 @@ def _add_history(p: argparse.ArgumentParser) -> None:
                    help="sqlite: the database file (created if missing)")
     g.add_argument("--postgres-db-url", default=None, metavar="URL",
                    help="postgres: the database, as postgresql://user@host:port/dbname")
-    g.add_argument("--postgres-pool-max", type=int, default=defaults.postgres_pool_max,
-                   help="postgres: most connections the gateway holds")
+    g.add_argument("--postgres-pool-max", "--postgres-pool-max-size", type=int, default=defaults.postgres_pool_max,
+                   help="postgres: most connections the gateway holds (and store calls it runs at once); "
+                        "--postgres-pool-max-size is smg's name")
     g.add_argument("--storage-context-headers", nargs="*", default=[], metavar="HEADER[=KEY]",
                    help="headers whose values, when present, own stored objects instead of the API key (for a "
                         "trusted proxy that sets a tenant or user header; smg's header=context_key form)")
