@@ -206,7 +206,7 @@ def _add_history(p: argparse.ArgumentParser) -> None:
                         "(nothing kept), sqlite (one file), postgres (shared by several gateways); unset: memory, "
                         "or none with --workers N (memory is refused there: each process would keep its own)")
     g.add_argument("--history-memory-max-responses", type=int, default=defaults.memory_max_responses,
-                   help="memory: responses kept; past this the oldest is dropped")
+                   help="memory: responses kept, and conversations; past this the oldest is dropped")
     g.add_argument("--history-memory-retention-secs", type=float, default=defaults.memory_retention_secs,
                    help="memory: responses and idle conversations older than this are dropped (0 = kept until "
                         "evicted)")
