@@ -11,6 +11,7 @@ from sglang_gw.config import (
     ConnectionConfig,
     DemoConfig,
     GatewayConfig,
+    HistoryConfig,
     ModelConfig,
     ObservabilityConfig,
     PdConfig,
@@ -21,6 +22,7 @@ from sglang_gw.config import (
     ServerConfig,
 )
 from sglang_gw.errors import ConfigError
+from sglang_gw.history.owner import parse_context_headers
 from sglang_gw.providers import resolve_provider
 from sglang_gw.routing.base import PolicyConfig
 from sglang_gw.workers.breaker import BreakerConfig
@@ -147,7 +149,43 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
                                 max_payload_size=args.max_payload_size,
                                 cors_allowed_origins=tuple(args.cors_allowed_origins)),
         limits=RequestLimits(max_stop_bytes=args.max_stop_bytes, max_total_stop_bytes=args.max_total_stop_bytes),
+        history=_history_config(args),
     )
+
+
+def _history_backend(args: argparse.Namespace) -> str:
+    """--history-backend, or when unset: memory for one process, none for several (their
+    memories would not be shared, and a command line that never used the history APIs
+    must keep starting)."""
+    if args.history_backend is not None:
+        return str(args.history_backend)
+    return "none" if args.workers > 1 else "memory"
+
+
+def _history_config(args: argparse.Namespace) -> HistoryConfig:
+    from sglang_gw.history import HISTORY_BACKENDS
+
+    backend = _history_backend(args)
+    if backend == "postgres" and not args.postgres_db_url:
+        raise ConfigError("--history-backend postgres needs --postgres-db-url postgresql://user@host:port/dbname")
+    HISTORY_BACKENDS.get(backend)  # a backend not built yet fails here, listing the others
+    if backend == "memory" and args.workers > 1:
+        raise ConfigError("--history-backend memory keeps history inside one process, and with --workers "
+                          f"{args.workers} a previous_response_id or conversation would often land on a process "
+                          "that never saw it: use --history-backend sqlite or postgres (shared by all processes), "
+                          "or none")
+    if args.history_memory_max_responses < 1 or args.postgres_pool_max < 1:
+        raise ConfigError("--history-memory-max-responses and --postgres-pool-max must be at least 1")
+    if args.history_memory_retention_secs < 0:
+        raise ConfigError("--history-memory-retention-secs must be 0 (kept until evicted) or positive")
+    try:
+        headers = parse_context_headers(args.storage_context_headers)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    return HistoryConfig(backend=backend, memory_max_responses=args.history_memory_max_responses,
+                         memory_retention_secs=args.history_memory_retention_secs or None,
+                         sqlite_path=args.history_sqlite_path, postgres_db_url=args.postgres_db_url,
+                         postgres_pool_max=args.postgres_pool_max, context_headers=headers)
 
 
 def _connection_config(args: argparse.Namespace) -> ConnectionConfig:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sglang_gw.config import DEFAULT_MAX_PAYLOAD_SIZE, RequestLimits
+from sglang_gw.config import DEFAULT_MAX_PAYLOAD_SIZE, HistoryConfig, RequestLimits
 from sglang_gw.workers.link import TRANSPORTS, LinkSettings
 
 __all__ = ["build_parser"]
@@ -72,6 +72,7 @@ def _add_launch(sub: argparse._SubParsersAction) -> None:
     _add_pd(p)
     _add_observability(p)
     _add_security(p)
+    _add_history(p)
     demo = p.add_argument_group("demo (no --worker-urls)")
     demo.add_argument("--demo-model", type=Path, default=None,
                       help="tokenizer folder for the demo worker (default: the Qwen3 folder of `make tokenizers`)")
@@ -195,6 +196,30 @@ def _add_security(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-total-stop-bytes", type=int, default=RequestLimits().max_total_stop_bytes,
                    help="most bytes of stop strings one request may send, all together")
     g.add_argument("--cors-allowed-origins", nargs="*", default=[], help="origins allowed by CORS")
+
+
+def _add_history(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("history storage (/v1/responses, /v1/conversations; docs/responses.md)")
+    defaults = HistoryConfig()  # memory unless --workers N (cli_config.py)
+    g.add_argument("--history-backend", default=None, choices=["memory", "none", "sqlite", "postgres"],
+                   help="where responses and conversations are kept: memory (this process, bounded), none "
+                        "(nothing kept), sqlite (one file), postgres (shared by several gateways); unset: memory, "
+                        "or none with --workers N (memory is refused there: each process would keep its own)")
+    g.add_argument("--history-memory-max-responses", type=int, default=defaults.memory_max_responses,
+                   help="memory: responses kept, and conversations; past this the oldest is dropped")
+    g.add_argument("--history-memory-retention-secs", type=float, default=defaults.memory_retention_secs,
+                   help="memory: responses and idle conversations older than this are dropped (0 = kept until "
+                        "evicted)")
+    g.add_argument("--history-sqlite-path", type=Path, default=defaults.sqlite_path,
+                   help="sqlite: the database file (created if missing)")
+    g.add_argument("--postgres-db-url", default=None, metavar="URL",
+                   help="postgres: the database, as postgresql://user@host:port/dbname")
+    g.add_argument("--postgres-pool-max", "--postgres-pool-max-size", type=int, default=defaults.postgres_pool_max,
+                   help="postgres: most connections the gateway holds (and store calls it runs at once); "
+                        "--postgres-pool-max-size is smg's name")
+    g.add_argument("--storage-context-headers", nargs="*", default=[], metavar="HEADER[=KEY]",
+                   help="headers whose values, when present, own stored objects instead of the API key (for a "
+                        "trusted proxy that sets a tenant or user header; smg's header=context_key form)")
 
 
 def _add_pd(p: argparse.ArgumentParser) -> None:

@@ -7,14 +7,15 @@ from pathlib import Path
 
 from sglang_gw.admission import AdmissionConfig
 from sglang_gw.errors import ConfigError
+from sglang_gw.history.base import HistoryConfig
 from sglang_gw.routing.base import PolicyConfig
 from sglang_gw.workers.breaker import BreakerConfig
 from sglang_gw.workers.health import HealthConfig
 from sglang_gw.workers.link import LinkSettings
 
-__all__ = ["DEFAULT_MAX_PAYLOAD_SIZE", "ConnectionConfig", "DemoConfig", "GatewayConfig", "ModelConfig",
-           "ObservabilityConfig", "PdConfig", "RequestLimits", "RetryConfig", "RoutingConfig", "SecurityConfig",
-           "ServerConfig"]
+__all__ = ["DEFAULT_MAX_PAYLOAD_SIZE", "ConnectionConfig", "DemoConfig", "GatewayConfig", "HistoryConfig",
+           "ModelConfig", "ObservabilityConfig", "PdConfig", "RequestLimits", "RetryConfig", "RoutingConfig",
+           "SecurityConfig", "ServerConfig"]
 
 # 32 MiB, as Anthropic's Messages API: a full 128k-token conversation is about 0.5-1.5 MB of
 # JSON (non-ASCII escaped as \uXXXX doubles it), hundreds of tool definitions a few hundred
@@ -165,3 +166,4 @@ class GatewayConfig:
     observability: ObservabilityConfig = field(default_factory=ObservabilityConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
     limits: RequestLimits = field(default_factory=RequestLimits)
+    history: HistoryConfig = field(default_factory=HistoryConfig)  # responses and conversations storage

@@ -1,10 +1,12 @@
 """The running gateway: its workers, its models, and how a request finds both.
 
-Start-up, in order: (1) start the demo worker when no worker is given, (2) start one
+Start-up, in order: (0) start the history store (its schema is created or migrated; an
+unreachable database fails start-up), (1) start the demo worker when no worker is given, (2) start one
 registration job per `--worker-urls` entry, side by side, and wait for them all (each
 connects, waiting up to the start-up timeout, then loads or reuses its model), (3) fail if
 none came up.
-Shutdown: stop registering, close every worker channel, stop the demo worker.
+Shutdown: stop registering, close every worker channel, stop the demo worker, close the
+history store.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from sglang_gw import metrics
 from sglang_gw.admission import Admission
 from sglang_gw.config import GatewayConfig
 from sglang_gw.errors import ConfigError, InvalidRequestError, ModelNotFoundError
+from sglang_gw.history import HistoryStore, Owners, open_history
 from sglang_gw.model import ServedModel, load_served_model
 from sglang_gw.pipeline.dispatch import DispatchSettings
 from sglang_gw.plugins import HookRegistry
@@ -59,11 +62,14 @@ class Gateway:
             if routing.load_monitor_interval > 0 else None
         self.admission = Admission(config.admission)
         self.loop_lag = LoopLagMonitor()
+        self.history: HistoryStore = open_history(config.history)  # started in `start`
+        self.owners = Owners(config.history.context_headers)
         self._routing_headers = tuple(h.lower() for h in routing.routing_key_headers)
         self._model_locks: dict[str, asyncio.Lock] = {}  # by model name: see `_load_model`
         self.ready = False
 
     async def start(self) -> None:
+        await self.history.start()
         self.registrar.start()
         jobs = [self.registrar.submit(spec) for spec in await self._startup_specs()]
         await asyncio.gather(*(job.done.wait() for job in jobs))
@@ -177,3 +183,4 @@ class Gateway:
             await self.loads.stop()
         for worker in self.pool.workers():
             await worker.client.close()
+        await self.history.close()

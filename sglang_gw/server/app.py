@@ -11,7 +11,7 @@ from starlette.types import Receive, Scope, Send
 from sglang_gw.config import GatewayConfig
 from sglang_gw.gateway import Gateway
 from sglang_gw.plugins import HookRegistry
-from sglang_gw.server import routes_native, routes_openai, routes_parse, routes_workers
+from sglang_gw.server import routes_conversations, routes_native, routes_openai, routes_parse, routes_workers
 from sglang_gw.server.errors import exception_handlers
 from sglang_gw.server.metrics_server import release_process_metrics, start_metrics_server
 from sglang_gw.server.middleware import build_middleware
@@ -65,8 +65,8 @@ def build_app(config: GatewayConfig, *, hooks: HookRegistry | None = None) -> Ga
                              cors_allowed_origins=sec.cors_allowed_origins,
                              admission=gateway.admission, admission_paths=ADMITTED_PATHS)
     app = GatewayApp(middleware=stack,
-                    routes=[*routes_openai.routes, *routes_native.routes, *routes_parse.routes,
-                            *routes_workers.routes],
+                    routes=[*routes_openai.routes, *routes_conversations.routes, *routes_native.routes,
+                            *routes_parse.routes, *routes_workers.routes],
                     exception_handlers=exception_handlers, lifespan=lifespan)
     app.state.gateway = gateway
     return app

@@ -1,0 +1,348 @@
+"""The history store over SQL, shared by the SQLite and PostgreSQL backends.
+
+One schema, versioned in `history_schema_version`, created or migrated at start-up. Items
+are kept as JSON text: with a response (its input and output items, in order) and with a
+conversation (in order); an item appended to a conversation by a response is a copy, so
+deleting one never changes the other.
+
+Each public method is one transaction, written as a plain function over a DB-API cursor
+(`Tx`) that the backend's `Database` runs whole in one of its worker threads: one trip off
+the event loop per call, however many statements it takes (a trip per statement cost a
+turn of /v1/responses more CPU than the rest of the request). A failure rolls the
+transaction back whole and surfaces as HistoryUnavailable.
+
+Queries use `$n` placeholders; each backend rewrites them into its driver's style.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar
+
+import msgspec
+
+from sglang_gw.errors import ConfigError, InvalidRequestError
+from sglang_gw.history.base import FINAL_STATUSES, Conversation, ItemPage, Order, StoredResponse, new_conversation_id
+
+__all__ = ["MIGRATIONS", "Database", "SqlHistory", "Tx"]
+
+T = TypeVar("T")
+
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.decode
+INPUT, OUTPUT = 0, 1
+MAX_CHAIN = 10_000  # a previous_response_id chain longer than this is cut (ids cannot cycle; this is a bound)
+
+# Each entry moves the schema up one version; never edit one that has shipped, add another.
+MIGRATIONS: list[list[str]] = [
+    [
+        """CREATE TABLE history_responses (
+            id TEXT PRIMARY KEY, owner TEXT NOT NULL, created_at BIGINT NOT NULL, model TEXT NOT NULL,
+            status TEXT NOT NULL, body TEXT NOT NULL, previous_response_id TEXT, conversation_id TEXT,
+            appended INTEGER NOT NULL DEFAULT 0)""",
+        """CREATE TABLE history_response_items (
+            response_id TEXT NOT NULL, kind INTEGER NOT NULL, position INTEGER NOT NULL, item_id TEXT NOT NULL,
+            item TEXT NOT NULL, PRIMARY KEY (response_id, kind, position))""",
+        "CREATE INDEX history_response_items_by_id ON history_response_items (response_id, item_id)",
+        """CREATE TABLE history_conversations (
+            id TEXT PRIMARY KEY, owner TEXT NOT NULL, created_at BIGINT NOT NULL, metadata TEXT NOT NULL)""",
+        """CREATE TABLE history_conversation_items (
+            conversation_id TEXT NOT NULL, position BIGINT NOT NULL, item_id TEXT NOT NULL, item TEXT NOT NULL,
+            PRIMARY KEY (conversation_id, position))""",
+        "CREATE INDEX history_conversation_items_by_id ON history_conversation_items (conversation_id, item_id)",
+    ],
+]
+
+
+class Tx(Protocol):
+    """One open transaction, used from the backend's worker thread."""
+
+    def fetch(self, sql: str, *args: Any) -> Sequence[Sequence[Any]]: ...
+
+    def execute(self, sql: str, *args: Any) -> int:
+        """Rows changed."""
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run `sql` once per row (none: nothing)."""
+
+
+class Database(Protocol):
+    """A backend's connection(s); every error it meets is raised as HistoryUnavailable."""
+
+    lock_rows: str  # " FOR UPDATE" where rows can be locked, "" where a transaction locks the database
+    lock_schema: str  # a statement that makes migrations take turns across gateways, or "" (the same)
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def run(self, work: Callable[..., T], *args: Any, write: bool = True) -> T:
+        """`work(tx, *args)` in one transaction in a worker thread, committed if it returns;
+        a read-only one (`write=False`) takes no write lock."""
+
+
+class SqlHistory:
+    """The HistoryStore: each method one transaction, run by the backend's `Database`."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def start(self) -> None:
+        await self.db.open()
+        await self.db.run(self._migrate)
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    def _migrate(self, tx: Tx) -> None:
+        if self.db.lock_schema:
+            tx.fetch(self.db.lock_schema)
+        _migrate(tx, MIGRATIONS)
+
+    # ---- responses ---------------------------------------------------------------------
+
+    async def save_response(self, response: StoredResponse) -> None:
+        # Encoded here, on the loop: the caller's objects are never read from another thread.
+        r = response
+        inputs, outputs = _rows(r.input_items), _rows(r.output_items)
+        await self.db.run(self._save_response, r.id, r.owner, r.conversation_id, r.status,
+                          (r.id, r.owner, r.created_at, r.model, r.status, _text(r.body), r.previous_response_id,
+                           r.conversation_id), inputs, outputs)
+
+    def _save_response(self, tx: Tx, response_id: str, owner: str, conversation_id: str | None, status: str,
+                       row: tuple[Any, ...], inputs: list[tuple[str, str]], outputs: list[tuple[str, str]]) -> None:
+        held = tx.fetch(f"SELECT owner, appended FROM history_responses WHERE id = $1{self.db.lock_rows}",
+                        response_id)
+        if held and held[0][0] != owner:
+            return  # ids are unguessable: a clash is never another owner's to overwrite
+        appended = bool(held and held[0][1])
+        if not appended and status in FINAL_STATUSES and conversation_id is not None:
+            self._append(tx, owner, conversation_id, [*inputs, *outputs])
+            appended = True
+        tx.execute(
+            "INSERT INTO history_responses (id, owner, created_at, model, status, body, previous_response_id, "
+            "conversation_id, appended) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO UPDATE "
+            "SET created_at = $3, model = $4, status = $5, body = $6, previous_response_id = $7, "
+            "conversation_id = $8, appended = $9", *row, int(appended))
+        if held:
+            tx.execute("DELETE FROM history_response_items WHERE response_id = $1", response_id)
+        tx.executemany("INSERT INTO history_response_items (response_id, kind, position, item_id, item) "
+                       "VALUES ($1, $2, $3, $4, $5)",
+                       [(response_id, kind, i, item_id, text)
+                        for kind, rows in ((INPUT, inputs), (OUTPUT, outputs))
+                        for i, (item_id, text) in enumerate(rows)])
+
+    async def get_response(self, owner: str, response_id: str) -> StoredResponse | None:
+        return await self.db.run(_get_response, owner, response_id, write=False)
+
+    async def delete_response(self, owner: str, response_id: str) -> bool:
+        return await self.db.run(_delete_response, owner, response_id)
+
+    async def response_chain(self, owner: str, response_id: str) -> list[dict[str, Any]] | None:
+        return await self.db.run(_response_chain, owner, response_id, write=False)
+
+    async def list_input_items(self, owner: str, response_id: str, *, after: str | None, limit: int,
+                               order: Order) -> ItemPage | None:
+        return await self.db.run(_list_input_items, owner, response_id, after, limit, order, write=False)
+
+    # ---- conversations -------------------------------------------------------------------
+
+    async def create_conversation(self, owner: str, metadata: dict[str, str],
+                                  items: list[dict[str, Any]]) -> Conversation:
+        conv = Conversation(new_conversation_id(), owner, int(time.time()), dict(metadata))
+        await self.db.run(self._create_conversation, conv, _text(conv.metadata), _rows(items))
+        return conv
+
+    def _create_conversation(self, tx: Tx, conv: Conversation, metadata: str, items: list[tuple[str, str]]) -> None:
+        tx.execute("INSERT INTO history_conversations (id, owner, created_at, metadata) VALUES ($1, $2, $3, $4)",
+                   conv.id, conv.owner, conv.created_at, metadata)
+        self._append(tx, conv.owner, conv.id, items)
+
+    async def get_conversation(self, owner: str, conversation_id: str) -> Conversation | None:
+        return await self.db.run(_get_conversation, owner, conversation_id, write=False)
+
+    async def update_conversation(self, owner: str, conversation_id: str,
+                                  metadata: dict[str, str]) -> Conversation | None:
+        created_at = await self.db.run(self._update_conversation, owner, conversation_id, _text(metadata))
+        return None if created_at is None else Conversation(conversation_id, owner, created_at, dict(metadata))
+
+    def _update_conversation(self, tx: Tx, owner: str, conversation_id: str, metadata: str) -> int | None:
+        rows = tx.fetch(f"SELECT created_at FROM history_conversations WHERE id = $1 AND owner = $2"
+                        f"{self.db.lock_rows}", conversation_id, owner)
+        if not rows:
+            return None
+        tx.execute("UPDATE history_conversations SET metadata = $2 WHERE id = $1", conversation_id, metadata)
+        return int(rows[0][0])
+
+    async def delete_conversation(self, owner: str, conversation_id: str) -> bool:
+        return await self.db.run(_delete_conversation, owner, conversation_id)
+
+    async def add_items(self, owner: str, conversation_id: str,
+                        items: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+        rows = _rows(items)
+        if not await self.db.run(self._append, owner, conversation_id, rows):
+            return None
+        return [_decode(text) for _, text in rows]  # as stored: through JSON
+
+    async def list_items(self, owner: str, conversation_id: str, *, after: str | None, limit: int,
+                         order: Order) -> ItemPage | None:
+        return await self.db.run(_list_items, owner, conversation_id, after, limit, order, write=False)
+
+    async def get_item(self, owner: str, conversation_id: str, item_id: str) -> dict[str, Any] | None:
+        return await self.db.run(_get_item, owner, conversation_id, item_id, write=False)
+
+    async def delete_item(self, owner: str, conversation_id: str, item_id: str) -> bool:
+        return await self.db.run(_delete_item, owner, conversation_id, item_id)
+
+    async def conversation_items(self, owner: str, conversation_id: str) -> list[dict[str, Any]] | None:
+        return await self.db.run(_conversation_items, owner, conversation_id, write=False)
+
+    def _append(self, tx: Tx, owner: str, conversation_id: str, items: list[tuple[str, str]]) -> bool:
+        """Append to the conversation, after its last item; False (nothing written) when the
+        owner has no such conversation. The conversation's row is locked first, so two
+        gateways appending at once take turns."""
+        if not _owns(tx, owner, conversation_id, lock=self.db.lock_rows):
+            return False
+        last = tx.fetch("SELECT MAX(position) FROM history_conversation_items WHERE conversation_id = $1",
+                        conversation_id)
+        start = (last[0][0] if last and last[0][0] is not None else -1) + 1
+        tx.executemany("INSERT INTO history_conversation_items (conversation_id, position, item_id, item) "
+                       "VALUES ($1, $2, $3, $4)",
+                       [(conversation_id, start + i, item_id, text) for i, (item_id, text) in enumerate(items)])
+        return True
+
+
+# ---- the transactions that need nothing of the backend -------------------------------------
+
+
+def _get_response(tx: Tx, owner: str, response_id: str) -> StoredResponse | None:
+    rows = tx.fetch("SELECT created_at, model, status, body, previous_response_id, conversation_id "
+                    "FROM history_responses WHERE id = $1 AND owner = $2", response_id, owner)
+    if not rows:
+        return None
+    items = tx.fetch("SELECT kind, item FROM history_response_items WHERE response_id = $1 ORDER BY kind, position",
+                     response_id)
+    created_at, model, status, body, previous, conversation = rows[0]
+    return StoredResponse(response_id, owner, int(created_at), model, status, _decode(body),
+                          [_decode(i) for k, i in items if k == INPUT],
+                          [_decode(i) for k, i in items if k == OUTPUT], previous, conversation)
+
+
+def _delete_response(tx: Tx, owner: str, response_id: str) -> bool:
+    if not tx.execute("DELETE FROM history_responses WHERE id = $1 AND owner = $2", response_id, owner):
+        return False
+    tx.execute("DELETE FROM history_response_items WHERE response_id = $1", response_id)
+    return True
+
+
+def _response_chain(tx: Tx, owner: str, response_id: str) -> list[dict[str, Any]] | None:
+    rows = tx.fetch(
+        "WITH RECURSIVE chain (id, previous, depth) AS ("
+        " SELECT id, previous_response_id, 0 FROM history_responses WHERE id = $1 AND owner = $2"
+        " UNION ALL SELECT r.id, r.previous_response_id, chain.depth + 1 FROM history_responses r"
+        " JOIN chain ON r.id = chain.previous WHERE r.owner = $2 AND chain.depth < $3) "
+        "SELECT i.item FROM chain JOIN history_response_items i ON i.response_id = chain.id "
+        "ORDER BY chain.depth DESC, i.kind, i.position", response_id, owner, MAX_CHAIN)
+    if not rows and not tx.fetch("SELECT 1 FROM history_responses WHERE id = $1 AND owner = $2", response_id, owner):
+        return None
+    return [_decode(row[0]) for row in rows]
+
+
+def _list_input_items(tx: Tx, owner: str, response_id: str, after: str | None, limit: int,
+                      order: Order) -> ItemPage | None:
+    if not tx.fetch("SELECT 1 FROM history_responses WHERE id = $1 AND owner = $2", response_id, owner):
+        return None
+    return _page(tx, "history_response_items", f"response_id = $1 AND kind = {INPUT}", response_id,
+                 after=after, limit=limit, order=order)
+
+
+def _get_conversation(tx: Tx, owner: str, conversation_id: str) -> Conversation | None:
+    rows = tx.fetch("SELECT created_at, metadata FROM history_conversations WHERE id = $1 AND owner = $2",
+                    conversation_id, owner)
+    return Conversation(conversation_id, owner, int(rows[0][0]), _decode(rows[0][1])) if rows else None
+
+
+def _delete_conversation(tx: Tx, owner: str, conversation_id: str) -> bool:
+    if not tx.execute("DELETE FROM history_conversations WHERE id = $1 AND owner = $2", conversation_id, owner):
+        return False
+    tx.execute("DELETE FROM history_conversation_items WHERE conversation_id = $1", conversation_id)
+    return True
+
+
+def _list_items(tx: Tx, owner: str, conversation_id: str, after: str | None, limit: int,
+                order: Order) -> ItemPage | None:
+    if not _owns(tx, owner, conversation_id):
+        return None
+    return _page(tx, "history_conversation_items", "conversation_id = $1", conversation_id,
+                 after=after, limit=limit, order=order)
+
+
+def _get_item(tx: Tx, owner: str, conversation_id: str, item_id: str) -> dict[str, Any] | None:
+    if not _owns(tx, owner, conversation_id):
+        return None
+    rows = tx.fetch("SELECT item FROM history_conversation_items WHERE conversation_id = $1 AND item_id = $2 "
+                    "ORDER BY position LIMIT 1", conversation_id, item_id)
+    return _decode(rows[0][0]) if rows else None
+
+
+def _delete_item(tx: Tx, owner: str, conversation_id: str, item_id: str) -> bool:
+    if not _owns(tx, owner, conversation_id):
+        return False
+    return bool(tx.execute("DELETE FROM history_conversation_items WHERE conversation_id = $1 AND item_id = $2",
+                           conversation_id, item_id))
+
+
+def _conversation_items(tx: Tx, owner: str, conversation_id: str) -> list[dict[str, Any]] | None:
+    if not _owns(tx, owner, conversation_id):
+        return None
+    rows = tx.fetch("SELECT item FROM history_conversation_items WHERE conversation_id = $1 ORDER BY position",
+                    conversation_id)
+    return [_decode(row[0]) for row in rows]
+
+
+def _owns(tx: Tx, owner: str, conversation_id: str, *, lock: str = "") -> bool:
+    return bool(tx.fetch(f"SELECT 1 FROM history_conversations WHERE id = $1 AND owner = $2{lock}",
+                         conversation_id, owner))
+
+
+def _text(value: Any) -> str:
+    return _encode(value).decode()
+
+
+def _rows(items: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(id, JSON text) of each item."""
+    return [(item["id"], _text(item)) for item in items]
+
+
+def _migrate(tx: Tx, migrations: list[list[str]]) -> None:
+    """Apply the migrations past the stored version (in the caller's transaction)."""
+    tx.execute("CREATE TABLE IF NOT EXISTS history_schema_version (version INTEGER NOT NULL)")
+    rows = tx.fetch("SELECT version FROM history_schema_version")
+    version = int(rows[0][0]) if rows else 0
+    if version > len(migrations):
+        raise ConfigError(f"the history database is at schema version {version}, newer than this gateway's "
+                          f"{len(migrations)}: upgrade the gateway, or point it at another database")
+    for statements in migrations[version:]:
+        for statement in statements:
+            tx.execute(statement)
+    if not rows:
+        tx.execute("INSERT INTO history_schema_version (version) VALUES ($1)", len(migrations))
+    elif version < len(migrations):
+        tx.execute("UPDATE history_schema_version SET version = $1", len(migrations))
+
+
+def _page(tx: Tx, table: str, where: str, key: str, *, after: str | None, limit: int, order: Order) -> ItemPage:
+    """`limit` items of `table` (those matching `where`, $1 being `key`) past the item
+    `after`, in `order` of position; an `after` not among them is a 400 naming it."""
+    compare, direction = (">", "ASC") if order == "asc" else ("<", "DESC")
+    bound = ""
+    args: list[Any] = [key, limit + 1]
+    if after is not None:
+        rows = tx.fetch(f"SELECT MIN(position) FROM {table} WHERE {where} AND item_id = $2", key, after)
+        if not rows or rows[0][0] is None:
+            raise InvalidRequestError(f"`after`: no item {after!r} in this list", param="after")
+        bound = f" AND position {compare} $3"
+        args.append(rows[0][0])
+    rows = tx.fetch(f"SELECT item FROM {table} WHERE {where}{bound} ORDER BY position {direction} LIMIT $2", *args)
+    return ItemPage([_decode(row[0]) for row in rows[:limit]], has_more=len(rows) > limit)
