@@ -1,0 +1,181 @@
+"""The Responses API: POST /v1/responses, GET/DELETE /v1/responses/{id}, its input items, cancel.
+
+A response runs on the chat pipeline (responses/turn.py makes the turn a chat request); this
+module only wires the request, the store, the owner and the generations together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from sglang_gw.api.protocol import decode_body
+from sglang_gw.errors import GatewayError, InvalidRequestError, NotFoundError
+from sglang_gw.history.base import FINAL_STATUSES, HistoryStore
+from sglang_gw.model import ServedModel
+from sglang_gw.pipeline.dispatch import Generation
+from sglang_gw.pipeline.merge import merged_deltas
+from sglang_gw.pipeline.prepare import prepare_chat
+from sglang_gw.pipeline.types import PreparedRequest
+from sglang_gw.responses.background import BackgroundRuns
+from sglang_gw.responses.request import ResponsesRequest
+from sglang_gw.responses.responder import ResponsesResponder, Save
+from sglang_gw.responses.turn import Turn, open_turn
+from sglang_gw.server.handling import (
+    gateway_of,
+    generations_for,
+    json_response,
+    start_deltas,
+    unless_disconnected,
+    usage_of,
+    with_trace,
+)
+from sglang_gw.server.owner import owner_of
+from sglang_gw.server.sse import sse_response
+
+__all__ = ["routes"]
+
+MAX_PAGE = 100
+
+
+def background_runs(request: Request) -> BackgroundRuns:
+    return request.app.state.background_runs  # type: ignore[no-any-return]
+
+
+def _saver(store: HistoryStore, turn: Turn) -> Save | None:
+    if not turn.req.store:
+        return None
+
+    async def save(body: dict[str, Any]) -> None:
+        await store.save_response(turn.stored(body))
+
+    return save
+
+
+async def create_response(request: Request) -> Response:
+    gw = gateway_of(request)
+    req = decode_body(await request.body(), ResponsesRequest)
+    if req.model and req.model in gw.http_models and req.model not in gw.models:
+        raise InvalidRequestError(f"/v1/responses is not served for {req.model!r}, a model of OpenAI-compatible "
+                                  "HTTP workers, yet", param="model")
+    model = gw.model(req.model)
+    turn = await open_turn(req, gw.history, owner_of(request))
+    prepared, plan = await gw.hooks.run("prepare", prepare_chat, turn.chat_request(), model)
+    prepared = with_trace(prepared, request)
+    responder = ResponsesResponder(turn, prepared, model, plan, save=_saver(gw.history, turn))
+    if req.background:
+        return await _start_background(request, responder, model, prepared)
+    generations = generations_for(request, model, [prepared])
+    usage = usage_of(generations)
+    if req.stream:
+        deltas = await start_deltas(generations)  # a failure before any output is a plain HTTP error
+        return sse_response(responder.stream(deltas, usage), source=deltas, done=False)
+    body = await unless_disconnected(request, responder.complete(merged_deltas(generations), usage))
+    return body if isinstance(body, Response) else json_response(body)
+
+
+async def _start_background(request: Request, responder: ResponsesResponder, model: ServedModel,
+                            prepared: PreparedRequest) -> Response:
+    """Store the response as `queued`, answer with it, and run it in a task of its own (not
+    tied to this request: its generation is closed by the run)."""
+    gw, runs = gateway_of(request), background_runs(request)
+    runs.check_room()
+    queued = responder.body(status="queued")
+    assert responder.save is not None
+    await responder.save(queued)
+    gen = Generation(prepared, model, gw.pool, gw.dispatch, routing_key=gw.routing_key(request.headers),
+                     hooks=gw.hooks)
+
+    async def run() -> None:
+        save = responder.save
+        assert save is not None
+        try:
+            await save(responder.body(status="in_progress"))
+            await responder.complete(merged_deltas([gen]), usage_of([gen]))
+        except asyncio.CancelledError:
+            await save(responder.body(status="cancelled"))
+            raise
+        except GatewayError as err:
+            await save(responder.body(status="failed", error={"code": err.code or err.type, "message": err.message}))
+        finally:
+            gen.close(None)
+
+    runs.submit(responder.turn.id, run())
+    return json_response(queued)
+
+
+async def _stored(request: Request) -> tuple[HistoryStore, str, str]:
+    return gateway_of(request).history, owner_of(request), request.path_params["response_id"]
+
+
+def _not_found(response_id: str) -> NotFoundError:
+    return NotFoundError(f"Response with id '{response_id[:80]}' not found.", param="response_id")
+
+
+async def get_response(request: Request) -> Response:
+    store, owner, rid = await _stored(request)
+    stored = await store.get_response(owner, rid)
+    if stored is None:
+        raise _not_found(rid)
+    return json_response(stored.body)
+
+
+async def delete_response(request: Request) -> Response:
+    store, owner, rid = await _stored(request)
+    if not await store.delete_response(owner, rid):
+        raise _not_found(rid)
+    return json_response({"id": rid, "object": "response.deleted", "deleted": True})
+
+
+async def cancel_response(request: Request) -> Response:
+    store, owner, rid = await _stored(request)
+    stored = await store.get_response(owner, rid)
+    if stored is None:
+        raise _not_found(rid)
+    if not stored.body.get("background"):
+        raise InvalidRequestError("Only background responses can be cancelled.", param="response_id")
+    if stored.status in FINAL_STATUSES - {"cancelled"}:
+        raise InvalidRequestError(f"Cannot cancel a response whose status is {stored.status}.", param="response_id")
+    if stored.status != "cancelled" and not await background_runs(request).cancel(rid):
+        # Not running in this process (another gateway process, or one that restarted).
+        stored.body["status"] = stored.status = "cancelled"
+        await store.save_response(stored)
+    final = await store.get_response(owner, rid)
+    return json_response(final.body if final is not None else stored.body)
+
+
+def _page_args(request: Request) -> tuple[str | None, int, str]:
+    q = request.query_params
+    try:
+        limit = int(q.get("limit", "20"))
+    except ValueError:
+        raise InvalidRequestError("`limit` must be an integer from 1 to 100", param="limit") from None
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidRequestError("`limit` must be an integer from 1 to 100", param="limit")
+    order = q.get("order", "desc")
+    if order not in ("asc", "desc"):
+        raise InvalidRequestError("`order` must be asc or desc", param="order")
+    return q.get("after"), limit, order
+
+
+async def list_input_items(request: Request) -> Response:
+    store, owner, rid = await _stored(request)
+    after, limit, order = _page_args(request)
+    page = await store.list_input_items(owner, rid, after=after, limit=limit, order=order)  # type: ignore[arg-type]
+    if page is None:
+        raise _not_found(rid)
+    return json_response({"object": "list", "data": page.data, "first_id": page.first_id, "last_id": page.last_id,
+                          "has_more": page.has_more})
+
+
+routes = [
+    Route("/v1/responses", create_response, methods=["POST"]),
+    Route("/v1/responses/{response_id}", get_response, methods=["GET"]),
+    Route("/v1/responses/{response_id}", delete_response, methods=["DELETE"]),
+    Route("/v1/responses/{response_id}/cancel", cancel_response, methods=["POST"]),
+    Route("/v1/responses/{response_id}/input_items", list_input_items, methods=["GET"]),
+]
