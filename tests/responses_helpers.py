@@ -1,0 +1,54 @@
+"""Helpers for the /v1/responses tests: comparing answers without their fresh ids, reading raw events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import msgspec
+
+__all__ = ["events_of", "folded", "without_ids"]
+
+_FRESH = {"id", "call_id", "created_at", "completed_at", "item_id", "sequence_number"}
+
+
+def without_ids(value: Any) -> Any:
+    """A response (or event) as plain JSON, less what every call makes anew: ids and times."""
+    if hasattr(value, "model_dump"):
+        value = value.model_dump(mode="json", exclude_none=True)
+    if isinstance(value, dict):
+        return {k: without_ids(v) for k, v in value.items() if k not in _FRESH}
+    if isinstance(value, list):
+        return [without_ids(v) for v in value]
+    return value
+
+
+def events_of(url: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """The raw SSE events of a streamed POST /v1/responses, each checked to name its own type."""
+    events = []
+    with httpx.stream("POST", f"{url}/v1/responses", json={**body, "stream": True}, headers=headers,
+                      timeout=30) as resp:
+        assert resp.status_code == 200, resp.read()
+        kind = None
+        for line in resp.iter_lines():
+            if line.startswith("event: "):
+                kind = line[len("event: "):]
+            elif line.startswith("data: "):
+                event = msgspec.json.decode(line[len("data: "):])
+                assert event["type"] == kind
+                events.append(event)
+    return events
+
+
+def folded(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The output items rebuilt from the events' deltas alone (not from their `done` events)."""
+    items: dict[int, dict[str, Any]] = {}
+    for ev in events:
+        kind, index = ev["type"], ev.get("output_index")
+        if kind == "response.output_item.added":
+            items[index] = {"type": ev["item"]["type"], "text": "", "arguments": ""}
+        elif kind in ("response.output_text.delta", "response.reasoning_text.delta"):
+            items[index]["text"] += ev["delta"]
+        elif kind == "response.function_call_arguments.delta":
+            items[index]["arguments"] += ev["delta"]
+    return [items[i] for i in sorted(items)]
