@@ -29,6 +29,9 @@ class OutputBuilder:
         self._open_index = -1
         self._calls: dict[int, tuple[int, dict[str, Any]]] = {}  # call index → (output index, item)
         self._events: list[Event] = []
+        # Logprobs of tokens that made no text yet (part of a character, an end token): they
+        # go with the message's next text, or with its end.
+        self._pending: list[dict[str, Any]] = []
 
     @property
     def has_calls(self) -> bool:
@@ -45,10 +48,14 @@ class OutputBuilder:
 
     def feed(self, *, reasoning: str = "", content: str = "", calls: list[ToolCallDelta] | tuple[()] = (),
              logprobs: list[dict[str, Any]] | None = None) -> list[Event]:
+        if self._logprobs and logprobs:
+            self._pending.extend(logprobs)
+        if reasoning or calls:
+            self._pending.clear()  # tokens of reasoning or of calls: not the message's text
         if reasoning:
             self._reasoning(reasoning)
         if content:
-            self._content(content, logprobs if self._logprobs else None)
+            self._content(content)
         for call in calls:
             self._call(call)
         return self._take()
@@ -101,18 +108,21 @@ class OutputBuilder:
         self._emit("response.reasoning_text.delta", item_id=item["id"], output_index=self._open_index,
                    content_index=0, delta=text)
 
-    def _content(self, text: str, logprobs: list[dict[str, Any]] | None) -> None:
+    def _content(self, text: str) -> None:
         item = self._open_text("message")
         part = item["content"][0]
         part["text"] += text
         extra: dict[str, Any] = {}
         if self._logprobs:
-            part["logprobs"].extend(logprobs or ())
-            extra["logprobs"] = logprobs or []
+            logprobs, self._pending = self._pending, []
+            part["logprobs"].extend(logprobs)
+            extra["logprobs"] = logprobs
         self._emit("response.output_text.delta", item_id=item["id"], output_index=self._open_index,
                    content_index=0, delta=text, **extra)
 
     def _close_open(self, status: str) -> None:
+        if self._open is not None and self._open["type"] == "message" and self._pending:
+            self._content("")  # the end token's logprob: the stream's deltas still add up to the part
         item, self._open = self._open, None
         if item is None:
             return
