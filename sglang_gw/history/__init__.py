@@ -6,6 +6,9 @@ configured one (not started). Every backend passes tests/test_history_contract.p
     base.py     the interface (HistoryStore), its records, HistoryUnavailable, paging
     memory.py   in-process, bounded (the default)
     none.py     keeps nothing
+    sql.py      the schema (versioned migrations) and queries over SQL
+    sqlite.py   one SQLite file (aiosqlite)
+    postgres.py PostgreSQL (asyncpg pool), shared by several gateways
     owner.py    who owns a stored object (API key hash or context headers)
 """
 
@@ -30,8 +33,9 @@ HISTORY_BACKENDS: Registry[HistoryStore] = Registry(
     {
         "memory": "sglang_gw.history.memory:MemoryHistory",
         "none": "sglang_gw.history.none:NoHistory",
+        "sqlite": "sglang_gw.history.sqlite:SqliteHistory",
+        "postgres": "sglang_gw.history.postgres:PostgresHistory",
     },
-    pending={"sqlite": "one SQLite file", "postgres": "PostgreSQL"},
 )
 
 
