@@ -7,8 +7,10 @@ module only wires the request, the store, the owner and the generations together
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
+import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -23,8 +25,10 @@ from sglang_gw.pipeline.prepare import prepare_chat
 from sglang_gw.pipeline.types import PreparedRequest
 from sglang_gw.responses.background import BackgroundRuns
 from sglang_gw.responses.request import ResponsesRequest
-from sglang_gw.responses.responder import ResponsesResponder, Save
+from sglang_gw.responses.responder import ResponsesResponder
 from sglang_gw.responses.turn import Turn, open_turn
+from sglang_gw.responses.upstream import UpstreamResponder, chat_body
+from sglang_gw.responses.writer import Save
 from sglang_gw.server.handling import (
     gateway_of,
     generations_for,
@@ -34,8 +38,12 @@ from sglang_gw.server.handling import (
     usage_of,
     with_trace,
 )
+from sglang_gw.server.ledger import ledger_of
 from sglang_gw.server.owner import owner_of
+from sglang_gw.server.proxy import call_upstream
 from sglang_gw.server.sse import sse_response
+from sglang_gw.workers.calls import WorkerCall
+from sglang_gw.workers.http_backend import SseStream
 
 __all__ = ["routes"]
 
@@ -60,8 +68,8 @@ async def create_response(request: Request) -> Response:
     gw = gateway_of(request)
     req = decode_body(await request.body(), ResponsesRequest)
     if req.model and req.model in gw.http_models and req.model not in gw.models:
-        raise InvalidRequestError(f"/v1/responses is not served for {req.model!r}, a model of OpenAI-compatible "
-                                  "HTTP workers, yet", param="model")
+        turn = await open_turn(req, gw.history, owner_of(request))
+        return await _upstream(request, turn)
     model = gw.model(req.model)
     turn = await open_turn(req, gw.history, owner_of(request))
     prepared, plan = await gw.hooks.run("prepare", prepare_chat, turn.chat_request(), model)
@@ -76,6 +84,42 @@ async def create_response(request: Request) -> Response:
         return sse_response(responder.stream(deltas, usage), source=deltas, done=False)
     body = await unless_disconnected(request, responder.complete(merged_deltas(generations), usage))
     return body if isinstance(body, Response) else json_response(body)
+
+
+async def _upstream(request: Request, turn: Turn) -> Response:
+    """A model of OpenAI-compatible HTTP workers: the expanded context goes upstream as a
+    chat completion; nothing is stored there."""
+    gw = gateway_of(request)
+    if turn.req.background:
+        raise InvalidRequestError("background responses are not served for models of HTTP workers", param="background")
+    stream = turn.req.stream
+    call, result = await call_upstream(gw, chat_body(turn, stream=stream), "chat", stream,
+                                       gw.routing_key(request.headers))
+    ledger = ledger_of(request.scope)
+    if ledger is not None:
+        ledger.hold(call.end)  # ended below, or at the latest with the request
+    responder = UpstreamResponder(turn, save=_saver(gw.history, turn))
+    if isinstance(result, dict):
+        call.end()
+        return json_response(await responder.whole(_once(result)))
+    return sse_response(_ended(responder.events(_chunks(result)), call), source=result, done=False)
+
+
+async def _once(value: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    yield value
+
+
+async def _chunks(upstream: SseStream) -> AsyncIterator[dict[str, Any]]:
+    async for payload in upstream:
+        yield msgspec.json.decode(payload)
+
+
+async def _ended(frames: AsyncIterator[bytes], call: WorkerCall) -> AsyncIterator[bytes]:
+    try:
+        async for frame in frames:
+            yield frame
+    finally:
+        call.end()
 
 
 async def _start_background(request: Request, responder: ResponsesResponder, model: ServedModel,
