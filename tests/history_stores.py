@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -20,7 +21,8 @@ import pytest
 from sglang_gw.history import HistoryConfig, HistoryStore, open_history
 from sglang_gw.ids import random_hex
 
-__all__ = ["STORING_BACKENDS", "TcpProxy", "open_store", "postgres_schema", "postgres_url", "started", "storage"]
+__all__ = ["STORING_BACKENDS", "TcpProxy", "ThreadedTcpProxy", "history_config", "open_store", "postgres_schema",
+           "postgres_url", "started", "storage"]
 
 STORING_BACKENDS = ["memory", "sqlite", "postgres"]
 
@@ -38,16 +40,43 @@ def in_schema(url: str, schema: str) -> str:
 async def postgres_schema() -> AsyncIterator[str]:
     """A URL whose tables land in a fresh schema, dropped (with everything in it) after."""
     schema = f"history_test_{random_hex()[:16]}"
+    await _admin(f"CREATE SCHEMA {schema}")
     try:
-        admin = await asyncpg.connect(postgres_url(), timeout=10)
+        yield in_schema(postgres_url(), schema)
+    finally:
+        await _admin(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+async def _admin(statement: str) -> None:
+    try:
+        conn = await asyncpg.connect(postgres_url(), timeout=10)
     except (OSError, asyncpg.PostgresError) as err:
         pytest.fail(f"PostgreSQL at {postgres_url()} (SGLANG_GW_TEST_POSTGRES_URL) is not reachable: {err}")
     try:
-        await admin.execute(f"CREATE SCHEMA {schema}")
-        yield in_schema(postgres_url(), schema)
+        await conn.execute(statement)
     finally:
-        await admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        await admin.close()
+        await conn.close()
+
+
+@contextmanager
+def history_config(backend: str, tmp_path: Path) -> Iterator[HistoryConfig]:
+    """`storage` for synchronous tests (a gateway in its thread): the schema is made and
+    dropped on event loops of their own."""
+    if backend != "postgres":
+        yield _config(backend, tmp_path, {})
+        return
+    schema = f"history_test_{random_hex()[:16]}"
+    asyncio.run(_admin(f"CREATE SCHEMA {schema}"))
+    try:
+        yield HistoryConfig(backend=backend, postgres_db_url=in_schema(postgres_url(), schema))
+    finally:
+        asyncio.run(_admin(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+
+
+def _config(backend: str, tmp_path: Path, options: dict[str, object]) -> HistoryConfig:
+    if backend == "sqlite":
+        options.setdefault("sqlite_path", tmp_path / "history.sqlite3")
+    return HistoryConfig(backend=backend, **options)  # type: ignore[arg-type]
 
 
 @asynccontextmanager
@@ -57,9 +86,7 @@ async def storage(backend: str, tmp_path: Path, **options: object) -> AsyncItera
         async with postgres_schema() as url:
             yield HistoryConfig(backend=backend, postgres_db_url=url, **options)  # type: ignore[arg-type]
         return
-    if backend == "sqlite":
-        options.setdefault("sqlite_path", tmp_path / "history.sqlite3")
-    yield HistoryConfig(backend=backend, **options)  # type: ignore[arg-type]
+    yield _config(backend, tmp_path, options)
 
 
 @asynccontextmanager
@@ -133,3 +160,29 @@ class TcpProxy:
 
         await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
         self._writers -= {writer, up_writer}
+
+
+class ThreadedTcpProxy:
+    """A TcpProxy on an event loop of its own thread, for synchronous tests."""
+
+    def __init__(self, url: str) -> None:
+        self.proxy = TcpProxy(url)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True, name="tcp-proxy")
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return self.proxy.url
+
+    def start(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.proxy.start(), self.loop).result(10)
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.proxy.stop(), self.loop).result(10)
+
+    def close(self) -> None:
+        self.stop()
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()

@@ -135,3 +135,16 @@ async def test_a_postgres_outage_is_503_then_the_store_recovers(tmp_path: Path) 
 def test_config_is_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         HistoryConfig().backend = "x"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("backend", SQL_BACKENDS)
+async def test_reads_do_not_wait_for_another_gateways_write(backend: str, tmp_path: Path) -> None:
+    async with storage(backend, tmp_path) as config, started(config) as one, started(config) as two:
+        conv = await one.create_conversation(ALICE, {}, [msg("m0", "hello")])
+        async with one.db.transaction() as tx:  # type: ignore[attr-defined]  # a write held open
+            await tx.execute("UPDATE history_conversations SET metadata = $1 WHERE id = $2", '{"a": "b"}', conv.id)
+            # The other gateway reads the last committed state meanwhile (with SQLite, a reader
+            # that waited for the write lock would fail after the busy timeout instead).
+            assert (await two.get_conversation(ALICE, conv.id)).metadata == {}  # type: ignore[union-attr]
+            assert ids(await two.conversation_items(ALICE, conv.id)) == ["m0"]
+        assert (await two.get_conversation(ALICE, conv.id)).metadata == {"a": "b"}  # type: ignore[union-attr]

@@ -70,12 +70,12 @@ class PostgresDatabase:
             await pool.close()
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[_Tx]:
+    async def transaction(self, *, write: bool = True) -> AsyncIterator[_Tx]:
         pool = self._pool
         if pool is None:
             raise HistoryUnavailable("history storage: the PostgreSQL store is closed")
         try:
-            async with pool.acquire(timeout=CONNECT_TIMEOUT_SECS) as conn, conn.transaction():
+            async with pool.acquire(timeout=CONNECT_TIMEOUT_SECS) as conn, conn.transaction(readonly=not write):
                 yield _Tx(conn)
         except _OUTAGES as err:
             raise HistoryUnavailable(f"history storage (PostgreSQL) failed: {err}") from err

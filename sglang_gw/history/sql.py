@@ -71,7 +71,8 @@ class Database(Protocol):
 
     async def close(self) -> None: ...
 
-    def transaction(self) -> AbstractAsyncContextManager[Tx]: ...
+    def transaction(self, *, write: bool = True) -> AbstractAsyncContextManager[Tx]:
+        """One transaction; a read-only one (`write=False`) takes no write lock."""
 
 
 class SqlHistory:
@@ -116,7 +117,7 @@ class SqlHistory:
                                  "VALUES ($1, $2, $3, $4, $5)", rows)
 
     async def get_response(self, owner: str, response_id: str) -> StoredResponse | None:
-        async with self.db.transaction() as tx:
+        async with self.db.transaction(write=False) as tx:
             rows = await tx.fetch("SELECT created_at, model, status, body, previous_response_id, conversation_id "
                                   "FROM history_responses WHERE id = $1 AND owner = $2", response_id, owner)
             if not rows:
@@ -136,7 +137,7 @@ class SqlHistory:
         return True
 
     async def response_chain(self, owner: str, response_id: str) -> list[dict[str, Any]] | None:
-        async with self.db.transaction() as tx:
+        async with self.db.transaction(write=False) as tx:
             if not await tx.fetch("SELECT 1 FROM history_responses WHERE id = $1 AND owner = $2", response_id, owner):
                 return None
             rows = await tx.fetch(
@@ -150,7 +151,7 @@ class SqlHistory:
 
     async def list_input_items(self, owner: str, response_id: str, *, after: str | None, limit: int,
                                order: Order) -> ItemPage | None:
-        async with self.db.transaction() as tx:
+        async with self.db.transaction(write=False) as tx:
             if not await tx.fetch("SELECT 1 FROM history_responses WHERE id = $1 AND owner = $2", response_id, owner):
                 return None
             return await _page(tx, "history_response_items", f"response_id = $1 AND kind = {INPUT}", response_id,
@@ -168,7 +169,7 @@ class SqlHistory:
         return conv
 
     async def get_conversation(self, owner: str, conversation_id: str) -> Conversation | None:
-        async with self.db.transaction() as tx:
+        async with self.db.transaction(write=False) as tx:
             rows = await tx.fetch("SELECT created_at, metadata FROM history_conversations WHERE id = $1 AND owner = $2",
                                   conversation_id, owner)
         return Conversation(conversation_id, owner, int(rows[0][0]), _decode(rows[0][1])) if rows else None
@@ -201,14 +202,14 @@ class SqlHistory:
 
     async def list_items(self, owner: str, conversation_id: str, *, after: str | None, limit: int,
                          order: Order) -> ItemPage | None:
-        async with self.db.transaction() as tx:
+        async with self.db.transaction(write=False) as tx:
             if not await self._owns(tx, owner, conversation_id):
                 return None
             return await _page(tx, "history_conversation_items", "conversation_id = $1", conversation_id,
                                after=after, limit=limit, order=order)
 
     async def get_item(self, owner: str, conversation_id: str, item_id: str) -> dict[str, Any] | None:
-        async with self.db.transaction() as tx:
+        async with self.db.transaction(write=False) as tx:
             if not await self._owns(tx, owner, conversation_id):
                 return None
             rows = await tx.fetch("SELECT item FROM history_conversation_items WHERE conversation_id = $1 "
@@ -223,7 +224,7 @@ class SqlHistory:
                                          "AND item_id = $2", conversation_id, item_id))
 
     async def conversation_items(self, owner: str, conversation_id: str) -> list[dict[str, Any]] | None:
-        async with self.db.transaction() as tx:
+        async with self.db.transaction(write=False) as tx:
             if not await self._owns(tx, owner, conversation_id):
                 return None
             rows = await tx.fetch("SELECT item FROM history_conversation_items WHERE conversation_id = $1 "

@@ -49,7 +49,7 @@ class _Tx:
 
 
 class SqliteDatabase:
-    lock_rows = ""  # BEGIN IMMEDIATE takes the database's write lock for the whole transaction
+    lock_rows = ""  # a writing transaction holds the database's write lock throughout (BEGIN IMMEDIATE)
     lock_schema = ""
 
     def __init__(self, path: Path) -> None:
@@ -60,6 +60,8 @@ class SqliteDatabase:
     async def open(self) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Tried with the stdlib first: aiosqlite leaves its thread behind when a connect fails.
+            await asyncio.to_thread(_try_open, self.path)
             conn = await aiosqlite.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
         except (sqlite3.Error, OSError) as err:
             raise HistoryUnavailable(f"history storage: cannot open SQLite file {self.path}: {err}") from err
@@ -78,13 +80,15 @@ class SqliteDatabase:
                 await conn.close()
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[_Tx]:
+    async def transaction(self, *, write: bool = True) -> AsyncIterator[_Tx]:
         async with self._lock:
             conn = self._conn
             if conn is None:
                 raise HistoryUnavailable("history storage: the SQLite store is closed")
             try:
-                await conn.execute("BEGIN IMMEDIATE")
+                # A writer takes the write lock at once (no upgrade that could deadlock with
+                # another process); a reader reads a snapshot and blocks nobody (WAL).
+                await conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             except (sqlite3.Error, ValueError) as err:
                 raise _unavailable(err) from err
             try:
@@ -104,6 +108,10 @@ class SqliteDatabase:
 class SqliteHistory(SqlHistory):
     def __init__(self, config: HistoryConfig) -> None:
         super().__init__(SqliteDatabase(Path(config.sqlite_path)))
+
+
+def _try_open(path: Path) -> None:
+    sqlite3.connect(path).close()
 
 
 async def _rollback(conn: aiosqlite.Connection) -> None:

@@ -12,7 +12,14 @@ from sglang_gw.config import GatewayConfig
 from sglang_gw.gateway import Gateway
 from sglang_gw.plugins import HookRegistry
 from sglang_gw.responses.background import BackgroundRuns
-from sglang_gw.server import routes_native, routes_openai, routes_parse, routes_responses, routes_workers
+from sglang_gw.server import (
+    routes_conversations,
+    routes_native,
+    routes_openai,
+    routes_parse,
+    routes_responses,
+    routes_workers,
+)
 from sglang_gw.server.errors import exception_handlers
 from sglang_gw.server.metrics_server import release_process_metrics, start_metrics_server
 from sglang_gw.server.middleware import build_middleware
@@ -68,8 +75,8 @@ def build_app(config: GatewayConfig, *, hooks: HookRegistry | None = None) -> Ga
                              cors_allowed_origins=sec.cors_allowed_origins,
                              admission=gateway.admission, admission_paths=ADMITTED_PATHS)
     app = GatewayApp(middleware=stack,
-                    routes=[*routes_openai.routes, *routes_native.routes, *routes_parse.routes,
-                            *routes_responses.routes, *routes_workers.routes],
+                    routes=[*routes_openai.routes, *routes_responses.routes, *routes_conversations.routes,
+                            *routes_native.routes, *routes_parse.routes, *routes_workers.routes],
                     exception_handlers=exception_handlers, lifespan=lifespan)
     app.state.gateway = gateway
     app.state.background_runs = background
