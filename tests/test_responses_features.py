@@ -3,7 +3,6 @@ max_output_tokens, max_tool_calls, conversations, background runs and a worker f
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import httpx
@@ -114,22 +113,19 @@ def test_reasoning_effort_reaches_the_template(gateway_factory) -> None:
 
 
 def test_conversation_sees_and_gets_the_items(gw) -> None:
-    # The conversation is made in the store itself (the conversations routes are the history's).
-    store = gw.gateway.history
-    conv = asyncio.run(store.create_conversation("anonymous", {}, [
-        {"id": "msg_seed", "type": "message", "role": "user", "status": "completed",
-         "content": [{"type": "input_text", "text": "My name is ZOE."}]}]))
-    first = httpx.post(f"{gw.url}/v1/responses", timeout=30,
-                       json={"model": "test-model", "input": "What is my name?", "conversation": conv.id}).json()
-    assert first["conversation"] == {"id": conv.id}
+    conv = gw.client.conversations.create(items=[{"type": "message", "role": "user", "content": "My name is ZOE."}])
+    first = gw.client.responses.create(model="test-model", input="What is my name?", conversation=conv.id)
+    assert first.conversation.id == conv.id
     assert "My name is ZOE." in _prompt(gw) and "What is my name?" in _prompt(gw)
-    items = asyncio.run(store.conversation_items("anonymous", conv.id))
-    assert [i["type"] for i in items] == ["message", "message", "message"]
-    assert items[-1]["id"] == first["output"][0]["id"]
-    ref = httpx.post(f"{gw.url}/v1/responses", timeout=30, json={
-        "model": "test-model", "conversation": {"id": conv.id},
-        "input": [{"type": "item_reference", "id": "msg_seed"}]})
-    assert ref.status_code == 200 and ref.json()["output"][0]["content"][0]["text"] == "My name is ZOE."
+    items = gw.client.conversations.items.list(conv.id, order="asc").data
+    assert [(i.type, i.role) for i in items] == [("message", "user"), ("message", "user"), ("message", "assistant")]
+    assert items[-1].id == first.output[0].id
+    second = gw.client.responses.create(model="test-model", input="And again?", conversation={"id": conv.id})
+    assert "What is my name?" in _prompt(gw) and second.output_text == "And again?"
+    assert len(gw.client.conversations.items.list(conv.id).data) == 5
+    ref = gw.client.responses.create(model="test-model", conversation=conv.id,
+                                     input=[{"type": "item_reference", "id": items[0].id}])
+    assert ref.output_text == "My name is ZOE."
 
 
 def test_background_response_runs_and_can_be_retrieved(gw) -> None:
