@@ -156,3 +156,17 @@ def test_worker_failing_midway_is_response_failed_and_stored(gw) -> None:
     assert failed["status"] == "failed" and failed["error"]["message"]
     # Retrieved without a key, as the stream was asked: the same (anonymous) owner.
     assert httpx.get(f"{gw.url}/v1/responses/{failed['id']}", timeout=30).json()["status"] == "failed"
+
+
+def test_truncation_auto_drops_the_oldest_exchanges(gw) -> None:
+    first = gw.client.responses.create(model="test-model", input="words " * 300)
+    room = gw.gateway.models["test-model"].context_length - 100  # the short turn alone fits, the chain does not
+    ask = dict(model="test-model", previous_response_id=first.id, input="short one", max_output_tokens=room)
+    with pytest.raises(openai.BadRequestError) as err:
+        gw.client.responses.create(**ask)
+    assert err.value.code == "context_length_exceeded"
+    resp = gw.client.responses.create(truncation="auto", **ask)
+    assert resp.status == "completed" and resp.truncation == "auto"
+    assert "short one" in _prompt(gw) and "words words" not in _prompt(gw)
+    # The stored context stays whole: the next turn without truncation sees it all again.
+    assert len(gw.client.responses.input_items.list(first.id).data) == 1

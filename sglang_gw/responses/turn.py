@@ -52,6 +52,19 @@ class Turn:
             reasoning_effort=req.reasoning.effort if req.reasoning else None, user=req.user, stream=req.stream,
         )
 
+    def drop_oldest_turn(self) -> bool:
+        """`truncation: "auto"`: leave out the oldest exchange of the context (from its user
+        message up to the next one), keeping the leading system messages and the last user
+        message; False when nothing is left to drop."""
+        msgs = self.messages
+        start = next((i for i, m in enumerate(msgs) if m["role"] != "system"), len(msgs))
+        users = [i for i in range(start, len(msgs)) if msgs[i]["role"] == "user"]
+        if len(users) < 2:
+            return False
+        end = users[1] if users[0] == start else users[0]
+        del msgs[start:end]
+        return True
+
     def stored(self, body: dict[str, Any]) -> StoredResponse:
         """The response as the store keeps it: the answer's body, its input and output items."""
         return StoredResponse(id=self.id, owner=self.owner, created_at=self.created_at, model=body["model"],

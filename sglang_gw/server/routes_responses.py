@@ -16,11 +16,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from sglang_gw.api.protocol import decode_body
-from sglang_gw.errors import GatewayError, InvalidRequestError, NotFoundError
+from sglang_gw.errors import ContextLengthExceededError, GatewayError, InvalidRequestError, NotFoundError
 from sglang_gw.history.base import FINAL_STATUSES, HistoryStore
 from sglang_gw.model import ServedModel
 from sglang_gw.pipeline.dispatch import Generation
 from sglang_gw.pipeline.merge import merged_deltas
+from sglang_gw.pipeline.parse import ParserPlan
 from sglang_gw.pipeline.prepare import prepare_chat
 from sglang_gw.pipeline.types import PreparedRequest
 from sglang_gw.responses.background import BackgroundRuns
@@ -72,8 +73,7 @@ async def create_response(request: Request) -> Response:
         return await _upstream(request, turn)
     model = gw.model(req.model)
     turn = await open_turn(req, gw.history, owner_of(request))
-    prepared, plan = await gw.hooks.run("prepare", prepare_chat, turn.chat_request(), model)
-    prepared = with_trace(prepared, request)
+    prepared, plan = await _prepared(request, turn, model)
     responder = ResponsesResponder(turn, prepared, model, plan, save=_saver(gw.history, turn))
     if req.background:
         return await _start_background(request, responder, model, prepared)
@@ -84,6 +84,19 @@ async def create_response(request: Request) -> Response:
         return sse_response(responder.stream(deltas, usage), source=deltas, done=False)
     body = await unless_disconnected(request, responder.complete(merged_deltas(generations), usage))
     return body if isinstance(body, Response) else json_response(body)
+
+
+async def _prepared(request: Request, turn: Turn, model: ServedModel) -> tuple[PreparedRequest, ParserPlan]:
+    """The chat pipeline's prepare stage; with `truncation: "auto"`, a context too long for
+    the model loses its oldest exchanges until it fits (the stored items stay whole)."""
+    gw = gateway_of(request)
+    while True:
+        try:
+            prepared, plan = await gw.hooks.run("prepare", prepare_chat, turn.chat_request(), model)
+            return with_trace(prepared, request), plan
+        except ContextLengthExceededError:
+            if turn.req.truncation != "auto" or not turn.drop_oldest_turn():
+                raise
 
 
 async def _upstream(request: Request, turn: Turn) -> Response:
