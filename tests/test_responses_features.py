@@ -170,3 +170,15 @@ def test_truncation_auto_drops_the_oldest_exchanges(gw) -> None:
     assert "short one" in _prompt(gw) and "words words" not in _prompt(gw)
     # The stored context stays whole: the next turn without truncation sees it all again.
     assert len(gw.client.responses.input_items.list(first.id).data) == 1
+
+
+def test_background_responses_are_bounded(gateway_factory) -> None:
+    gw = gateway_factory(max_background_responses=1)
+    gw.worker.faults = Faults(hang_after_tokens=2)
+    running = gw.client.responses.create(model="test-model", input="LONG", background=True)
+    with pytest.raises(openai.RateLimitError):
+        gw.client.responses.create(model="test-model", input="LONG", background=True)
+    assert gw.client.responses.cancel(running.id).status == "cancelled"
+    gw.worker.faults = Faults()
+    again = gw.client.responses.create(model="test-model", input="hello", background=True)
+    assert gw.wait_for(lambda: gw.client.responses.retrieve(again.id).status == "completed")

@@ -81,7 +81,8 @@ async def create_response(request: Request) -> Response:
     usage = usage_of(generations)
     if req.stream:
         deltas = await start_deltas(generations)  # a failure before any output is a plain HTTP error
-        return sse_response(responder.stream(deltas, usage), source=deltas, done=False)
+        return sse_response(responder.stream(deltas, usage), source=deltas, done=False,
+                            keepalive=gw.config.connections.sse_keepalive_secs)
     body = await unless_disconnected(request, responder.complete(merged_deltas(generations), usage))
     return body if isinstance(body, Response) else json_response(body)
 
@@ -115,7 +116,8 @@ async def _upstream(request: Request, turn: Turn) -> Response:
     if isinstance(result, dict):
         call.end()
         return json_response(await responder.whole(_once(result)))
-    return sse_response(_ended(responder.events(_chunks(result)), call), source=result, done=False)
+    return sse_response(_ended(responder.events(_chunks(result)), call), source=result, done=False,
+                        keepalive=gw.config.connections.sse_keepalive_secs)
 
 
 async def _once(value: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
