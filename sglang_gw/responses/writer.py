@@ -16,6 +16,7 @@ import msgspec
 from sglang_gw.errors import GatewayError
 from sglang_gw.pipeline.types import Usage
 from sglang_gw.responses.output import Event, OutputBuilder
+from sglang_gw.responses.request import ResponsesRequest
 from sglang_gw.responses.turn import Turn
 
 __all__ = ["ResponseWriter", "Save", "status_of", "usage_json"]
@@ -37,6 +38,13 @@ def status_of(finish_reason: str | None) -> tuple[str, dict[str, Any] | None]:
     if finish_reason == "length":
         return "incomplete", {"reason": "max_output_tokens"}
     return "completed", None
+
+
+def _format(req: ResponsesRequest) -> dict[str, Any]:
+    fmt = req.text.format if req.text else None
+    if fmt is None:
+        return {"type": "text"}
+    return {k: v for k, v in msgspec.to_builtins(fmt).items() if v is not None}
 
 
 class ResponseWriter(Generic[Step]):
@@ -83,8 +91,7 @@ class ResponseWriter(Generic[Step]):
             "previous_response_id": req.previous_response_id, "conversation": {"id": conv} if conv else None,
             "reasoning": {"effort": req.reasoning.effort if req.reasoning else None, "summary": None},
             "store": req.store, "temperature": self.temperature, "top_p": self.top_p,
-            "text": {"format": msgspec.to_builtins(req.text.format) if req.text and req.text.format
-                     else {"type": "text"}},
+            "text": {"format": _format(req)},
             "tool_choice": req.tool_choice if req.tool_choice is not None else "auto",
             "tools": [msgspec.to_builtins(t) for t in turn.tools], "top_logprobs": req.top_logprobs,
             "truncation": req.truncation, "usage": usage_json(usage) if usage is not None else None,
