@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import logging
 import os
 import shutil
 import sys
@@ -45,6 +46,10 @@ def _launch(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     obs = config.observability
     setup_logging(config.server.log_level, json_lines=obs.log_json, log_dir=obs.log_dir)
+    if args.workers > 1 and args.history_backend is None:
+        logging.getLogger(__name__).warning(
+            "--workers %d: /v1/responses and /v1/conversations keep no history (--history-backend none); "
+            "give --history-backend sqlite or postgres to share one between the processes", args.workers)
     if args.workers > 1:
         return _launch_processes(args, config)
     demo = start_demo_worker(config) if config.demo is not None else None

@@ -160,13 +160,23 @@ def _at_least_one(value: int, flag: str) -> int:
     return value
 
 
+def _history_backend(args: argparse.Namespace) -> str:
+    """--history-backend, or when unset: memory for one process, none for several (their
+    memories would not be shared, and a command line that never used the history APIs
+    must keep starting)."""
+    if args.history_backend is not None:
+        return str(args.history_backend)
+    return "none" if args.workers > 1 else "memory"
+
+
 def _history_config(args: argparse.Namespace) -> HistoryConfig:
     from sglang_gw.history import HISTORY_BACKENDS
 
-    if args.history_backend == "postgres" and not args.postgres_db_url:
+    backend = _history_backend(args)
+    if backend == "postgres" and not args.postgres_db_url:
         raise ConfigError("--history-backend postgres needs --postgres-db-url postgresql://user@host:port/dbname")
-    HISTORY_BACKENDS.get(args.history_backend)  # a backend not built yet fails here, listing the others
-    if args.history_backend == "memory" and args.workers > 1:
+    HISTORY_BACKENDS.get(backend)  # a backend not built yet fails here, listing the others
+    if backend == "memory" and args.workers > 1:
         raise ConfigError("--history-backend memory keeps history inside one process, and with --workers "
                           f"{args.workers} a previous_response_id or conversation would often land on a process "
                           "that never saw it: use --history-backend sqlite or postgres (shared by all processes), "
@@ -179,7 +189,7 @@ def _history_config(args: argparse.Namespace) -> HistoryConfig:
         headers = parse_context_headers(args.storage_context_headers)
     except ValueError as err:
         raise ConfigError(str(err)) from None
-    return HistoryConfig(backend=args.history_backend, memory_max_responses=args.history_memory_max_responses,
+    return HistoryConfig(backend=backend, memory_max_responses=args.history_memory_max_responses,
                          memory_retention_secs=args.history_memory_retention_secs or None,
                          sqlite_path=args.history_sqlite_path, postgres_db_url=args.postgres_db_url,
                          postgres_pool_max=args.postgres_pool_max, context_headers=headers)

@@ -201,10 +201,11 @@ def _add_security(p: argparse.ArgumentParser) -> None:
 
 def _add_history(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("history storage (/v1/responses, /v1/conversations; docs/responses.md)")
-    defaults = HistoryConfig()
-    g.add_argument("--history-backend", default=defaults.backend, choices=["memory", "none", "sqlite", "postgres"],
+    defaults = HistoryConfig()  # memory unless --workers N (cli_config.py)
+    g.add_argument("--history-backend", default=None, choices=["memory", "none", "sqlite", "postgres"],
                    help="where responses and conversations are kept: memory (this process, bounded), none "
-                        "(nothing kept), sqlite (one file), postgres (shared by several gateways)")
+                        "(nothing kept), sqlite (one file), postgres (shared by several gateways); unset: memory, "
+                        "or none with --workers N (memory is refused there: each process would keep its own)")
     g.add_argument("--history-memory-max-responses", type=int, default=defaults.memory_max_responses,
                    help="memory: responses kept; past this the oldest is dropped")
     g.add_argument("--history-memory-retention-secs", type=float, default=defaults.memory_retention_secs,

@@ -21,6 +21,7 @@ any of them into ``{"error": {"message", "type", "param", "code"}}``.
     │   ├── WorkerOverloadedError      429 (RESOURCE_EXHAUSTED)
     │   └── WorkerRejectedError        400 (INVALID_ARGUMENT and the like)
     ├── NoHealthyWorkerError           503
+    ├── HistoryUnavailable             503 code=history_unavailable (history/base.py: storage outage)
     └── ConfigError                    start-up only, never an HTTP answer
 """
 

@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
+import psycopg
 import pytest
 
 from sglang_gw.history import HistoryConfig, HistoryStore, open_history
@@ -32,8 +32,8 @@ def postgres_url() -> str:
 
 
 def in_schema(url: str, schema: str) -> str:
-    """The URL with `search_path` set to `schema` (asyncpg sends query settings to the server)."""
-    return f"{url}{'&' if '?' in url else '?'}search_path={schema}"
+    """The URL with the connection's `search_path` set to `schema` (libpq's `options`)."""
+    return f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
 
 
 @asynccontextmanager
@@ -48,29 +48,30 @@ async def postgres_schema() -> AsyncIterator[str]:
 
 
 async def _admin(statement: str) -> None:
+    await asyncio.to_thread(_admin_now, statement)
+
+
+def _admin_now(statement: str) -> None:
     try:
-        conn = await asyncpg.connect(postgres_url(), timeout=10)
-    except (OSError, asyncpg.PostgresError) as err:
+        conn = psycopg.connect(postgres_url(), connect_timeout=10, autocommit=True)
+    except psycopg.Error as err:
         pytest.fail(f"PostgreSQL at {postgres_url()} (SGLANG_GW_TEST_POSTGRES_URL) is not reachable: {err}")
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
+    with conn:
+        conn.execute(statement)
 
 
 @contextmanager
 def history_config(backend: str, tmp_path: Path) -> Iterator[HistoryConfig]:
-    """`storage` for synchronous tests (a gateway in its thread): the schema is made and
-    dropped on event loops of their own."""
+    """`storage` for synchronous tests (a gateway in its thread)."""
     if backend != "postgres":
         yield _config(backend, tmp_path, {})
         return
     schema = f"history_test_{random_hex()[:16]}"
-    asyncio.run(_admin(f"CREATE SCHEMA {schema}"))
+    _admin_now(f"CREATE SCHEMA {schema}")
     try:
         yield HistoryConfig(backend=backend, postgres_db_url=in_schema(postgres_url(), schema))
     finally:
-        asyncio.run(_admin(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        _admin_now(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
 def _config(backend: str, tmp_path: Path, options: dict[str, object]) -> HistoryConfig:

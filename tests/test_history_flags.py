@@ -33,9 +33,17 @@ def test_history_flags_reach_the_configuration(tmp_path: Path) -> None:
 
 
 def test_memory_with_several_processes_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["launch", *WORKER, "--workers", "2"]) == 2
+    assert main(["launch", *WORKER, "--workers", "2", "--history-backend", "memory"]) == 2
     err = capsys.readouterr().err
     assert "--history-backend memory" in err and "--workers 2" in err and "sqlite or postgres" in err
+
+
+def test_several_processes_keep_no_history_unless_told(tmp_path: Path) -> None:
+    """An unset backend with --workers N is none, not memory: a command line that never used
+    the history APIs keeps starting, and nothing is lost silently (a continuation is a 404)."""
+    assert config_from_args(parse_args(["launch", *WORKER, "--workers", "2"])).history.backend == "none"
+    shared = parse_args(["launch", *WORKER, "--workers", "2", "--history-backend", "sqlite"])
+    assert config_from_args(shared).history.backend == "sqlite"
 
 
 def test_postgres_needs_its_url(capsys: pytest.CaptureFixture[str]) -> None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import threading
 from pathlib import Path
 
 import pytest
 
 from sglang_gw.errors import ConfigError
 from sglang_gw.history import HistoryConfig, HistoryUnavailable, open_history
-from sglang_gw.history.sql import MIGRATIONS
+from sglang_gw.history.sql import MIGRATIONS, Tx
 from tests.history_stores import TcpProxy, started, storage
 from tests.test_history_contract import ALICE, ids, msg, response
 
@@ -63,12 +64,14 @@ async def test_appends_from_two_gateways_at_once_lose_nothing(backend: str, tmp_
 
 @pytest.mark.parametrize("backend", SQL_BACKENDS)
 async def test_the_schema_version_is_recorded_and_a_newer_one_refused(backend: str, tmp_path: Path) -> None:
+    def bump(tx: Tx) -> list[tuple]:
+        versions = [tuple(r) for r in tx.fetch("SELECT version FROM history_schema_version")]
+        tx.execute("UPDATE history_schema_version SET version = $1", len(MIGRATIONS) + 1)
+        return versions
+
     async with storage(backend, tmp_path) as config:
         async with started(config) as store:
-            async with store.db.transaction() as tx:  # type: ignore[attr-defined]
-                assert [tuple(r) for r in await tx.fetch("SELECT version FROM history_schema_version")] == \
-                    [(len(MIGRATIONS),)]
-                await tx.execute("UPDATE history_schema_version SET version = $1", len(MIGRATIONS) + 1)
+            assert await store.db.run(bump) == [(len(MIGRATIONS),)]  # type: ignore[attr-defined]
         newer = open_history(config)
         with pytest.raises(ConfigError, match="newer than this gateway"):
             await newer.start()
@@ -141,10 +144,21 @@ def test_config_is_frozen() -> None:
 async def test_reads_do_not_wait_for_another_gateways_write(backend: str, tmp_path: Path) -> None:
     async with storage(backend, tmp_path) as config, started(config) as one, started(config) as two:
         conv = await one.create_conversation(ALICE, {}, [msg("m0", "hello")])
-        async with one.db.transaction() as tx:  # type: ignore[attr-defined]  # a write held open
-            await tx.execute("UPDATE history_conversations SET metadata = $1 WHERE id = $2", '{"a": "b"}', conv.id)
+        written, release = threading.Event(), threading.Event()
+
+        def slow_write(tx: Tx) -> None:  # a write held open in the other gateway's thread
+            tx.execute("UPDATE history_conversations SET metadata = $1 WHERE id = $2", '{"a": "b"}', conv.id)
+            written.set()
+            release.wait(30)
+
+        writing = asyncio.ensure_future(one.db.run(slow_write))  # type: ignore[attr-defined]
+        try:
+            assert await asyncio.to_thread(written.wait, 30)
             # The other gateway reads the last committed state meanwhile (with SQLite, a reader
             # that waited for the write lock would fail after the busy timeout instead).
             assert (await two.get_conversation(ALICE, conv.id)).metadata == {}  # type: ignore[union-attr]
             assert ids(await two.conversation_items(ALICE, conv.id)) == ["m0"]
+        finally:
+            release.set()
+            await writing
         assert (await two.get_conversation(ALICE, conv.id)).metadata == {"a": "b"}  # type: ignore[union-attr]

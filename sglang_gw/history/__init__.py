@@ -7,8 +7,8 @@ configured one (not started). Every backend passes tests/test_history_contract.p
     memory.py   in-process, bounded (the default)
     none.py     keeps nothing
     sql.py      the schema (versioned migrations) and queries over SQL
-    sqlite.py   one SQLite file (aiosqlite)
-    postgres.py PostgreSQL (asyncpg pool), shared by several gateways
+    sqlite.py   one SQLite file (stdlib sqlite3 in a worker thread)
+    postgres.py PostgreSQL (psycopg 3 and its pool), shared by several gateways
     owner.py    who owns a stored object (API key hash or context headers)
 """
 

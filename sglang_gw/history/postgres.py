@@ -1,49 +1,63 @@
 """History in PostgreSQL (`--history-backend postgres`): shared by several gateway processes
 or hosts, so a conversation continues on whichever gateway the next request reaches.
 
-asyncpg: an asyncio-native driver (no thread per query, no libpq to install; binary wheels)
-with its own connection pool, bounded by `--postgres-pool-max`. Row locks (`FOR UPDATE`)
-make two gateways appending to one conversation take turns; an advisory lock makes their
-start-up migrations take turns. Connection settings in the URL's query other than the
-driver's own are sent as server settings (`?search_path=gateway` keeps the tables in a
-schema of that name).
+psycopg 3 (the `binary` wheel ships libpq) with psycopg_pool's connection pool, bounded by
+`--postgres-pool-max`: the same DB-API code as the SQLite backend (sql.py), each store call
+run whole in a worker thread, one trip off the event loop however many statements it takes.
+Row locks (`FOR UPDATE`) make two gateways appending to one conversation take turns; an
+advisory lock makes their start-up migrations take turns. `--postgres-db-url` is a libpq
+URL: `?options=-csearch_path%3Dgw` keeps the tables in the schema `gw`.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
-from typing import Any
+import asyncio
+import re
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
-import asyncpg  # type: ignore[import-untyped]
+import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from sglang_gw.history.base import HistoryConfig, HistoryUnavailable
 from sglang_gw.history.sql import SqlHistory
 
 __all__ = ["PostgresHistory"]
 
-CONNECT_TIMEOUT_SECS = 10.0
-COMMAND_TIMEOUT_SECS = 30.0  # a query stuck longer than this (a hung server) fails the request with 503
+T = TypeVar("T")
+CONNECT_TIMEOUT_SECS = 10
+# How long a call waits for a pooled connection (an outage answers 503 after this), and how
+# long the pool keeps retrying one lost connection (its backoff grows to at most this, so a
+# recovered server is used again within seconds).
+POOL_WAIT_SECS = 5.0
+# A server that stops answering mid-query (hung, or gone without a reset) fails the call
+# after this long instead of holding its thread: libpq's TCP_USER_TIMEOUT, in ms.
+TCP_USER_TIMEOUT_MS = 30_000
 _SCHEMA_LOCK_KEY = 0x5F6C_6869_7374  # any constant: the gateways' migrations share this advisory lock
-# What a dead, unreachable, closed or misbehaving database raises through asyncpg.
-_OUTAGES = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+_PLACEHOLDER = re.compile(r"\$(\d+)")
+
+
+def _named(sql: str, args: Sequence[Any]) -> tuple[str, dict[str, Any]]:
+    """`$n` placeholders as psycopg's named ones (a `$n` may be used twice)."""
+    return _PLACEHOLDER.sub(r"%(p\1)s", sql), {f"p{i}": arg for i, arg in enumerate(args, 1)}
 
 
 class _Tx:
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self.conn = conn
 
-    async def fetch(self, sql: str, *args: Any) -> Sequence[Sequence[Any]]:
-        return await self.conn.fetch(sql, *args)  # type: ignore[no-any-return]
+    def fetch(self, sql: str, *args: Any) -> Sequence[Sequence[Any]]:
+        return self.conn.execute(*_named(sql, args)).fetchall()
 
-    async def execute(self, sql: str, *args: Any) -> int:
-        status: str = await self.conn.execute(sql, *args)
-        last = status.rsplit(" ", 1)[-1]  # "DELETE 1", "INSERT 0 1", "UPDATE 3"
-        return int(last) if last.isdigit() else 0
+    def execute(self, sql: str, *args: Any) -> int:
+        return self.conn.execute(*_named(sql, args)).rowcount
 
-    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:
-            await self.conn.executemany(sql, rows)
+            with self.conn.cursor() as cursor:
+                cursor.executemany(_PLACEHOLDER.sub(r"%(p\1)s", sql),
+                                   [{f"p{i}": arg for i, arg in enumerate(row, 1)} for row in rows])
 
 
 class PostgresDatabase:
@@ -52,33 +66,51 @@ class PostgresDatabase:
 
     def __init__(self, url: str, pool_max: int) -> None:
         self.url = url
-        self.pool_max = pool_max
-        self._pool: asyncpg.Pool | None = None
+        self._threads = ThreadPoolExecutor(max_workers=pool_max, thread_name_prefix="history-postgres")
+        self._pool = ConnectionPool(url, min_size=1, max_size=pool_max, open=False, timeout=POOL_WAIT_SECS,
+                                    reconnect_timeout=POOL_WAIT_SECS,
+                                    check=ConnectionPool.check_connection,  # a connection dead since its last use
+                                    kwargs={"connect_timeout": CONNECT_TIMEOUT_SECS,
+                                            "tcp_user_timeout": TCP_USER_TIMEOUT_MS})
+        self._open = False
 
     async def open(self) -> None:
+        await self._in_thread(self._connect)
+        self._open = True
+
+    def _connect(self) -> None:
         try:
-            self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self.pool_max,
-                                                   timeout=CONNECT_TIMEOUT_SECS,
-                                                   command_timeout=COMMAND_TIMEOUT_SECS)
-        except (*_OUTAGES, ValueError) as err:
+            # One connection first, for the driver's own reason if it fails (the pool only times out).
+            psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT_SECS).close()
+            self._pool.open(wait=True, timeout=CONNECT_TIMEOUT_SECS)
+        except (psycopg.Error, PoolTimeout) as err:
             raise HistoryUnavailable(f"history storage: cannot connect to PostgreSQL at {_safe(self.url)}: "
-                                     f"{err}") from err
+                                     f"{str(err).strip()}") from err
 
     async def close(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            await pool.close()
+        if self._open:
+            self._open = False
+            await self._in_thread(self._pool.close)
+        self._threads.shutdown(wait=False)
 
-    @asynccontextmanager
-    async def transaction(self, *, write: bool = True) -> AsyncIterator[_Tx]:
-        pool = self._pool
-        if pool is None:
+    async def run(self, work: Callable[..., T], *args: Any, write: bool = True) -> T:
+        if not self._open:
             raise HistoryUnavailable("history storage: the PostgreSQL store is closed")
+        return await self._in_thread(self._transaction, work, args)
+
+    def _transaction(self, work: Callable[..., T], args: tuple[Any, ...]) -> T:
         try:
-            async with pool.acquire(timeout=CONNECT_TIMEOUT_SECS) as conn, conn.transaction(readonly=not write):
-                yield _Tx(conn)
-        except _OUTAGES as err:
-            raise HistoryUnavailable(f"history storage (PostgreSQL) failed: {err}") from err
+            with self._pool.connection() as conn, conn.transaction():
+                return work(_Tx(conn), *args)
+        except (psycopg.Error, PoolTimeout) as err:
+            raise HistoryUnavailable(f"history storage (PostgreSQL) failed: {str(err).strip()}") from err
+
+    async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        try:
+            future = asyncio.get_running_loop().run_in_executor(self._threads, fn, *args)
+        except RuntimeError as err:  # the threads were shut down: the store is closed
+            raise HistoryUnavailable("history storage: the PostgreSQL store is closed") from err
+        return await future
 
 
 class PostgresHistory(SqlHistory):
