@@ -82,3 +82,12 @@ def test_history_is_kept_here_and_sent_whole(pair) -> None:
     prompt = upstream.gateway.models["test-model"].tokenizer.decode(
         list(upstream.worker.records.requests[-1].tokenized.input_ids), skip_special_tokens=False)
     assert "WEATHER?" in prompt and "RESULT: 22C" in prompt and '"city": "Paris"' in prompt
+
+
+def test_background_on_http_workers(pair) -> None:
+    upstream, front = pair
+    client = _client(front)
+    queued = client.responses.create(model="test-model", input="hello in the background", background=True)
+    assert queued.status == "queued"
+    assert upstream.wait_for(lambda: client.responses.retrieve(queued.id).status == "completed")
+    assert client.responses.retrieve(queued.id).output_text == "hello in the background"

@@ -7,7 +7,7 @@ module only wires the request, the store, the owner and the generations together
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -29,8 +29,9 @@ from sglang_gw.responses.request import ResponsesRequest
 from sglang_gw.responses.responder import ResponsesResponder
 from sglang_gw.responses.turn import Turn, open_turn
 from sglang_gw.responses.upstream import UpstreamResponder, chat_body
-from sglang_gw.responses.writer import Save
+from sglang_gw.responses.writer import ResponseWriter, Save
 from sglang_gw.server.handling import (
+    framed,
     gateway_of,
     generations_for,
     json_response,
@@ -76,15 +77,23 @@ async def create_response(request: Request) -> Response:
     prepared, plan = await _prepared(request, turn, model)
     responder = ResponsesResponder(turn, prepared, model, plan, save=_saver(gw.history, turn))
     if req.background:
-        return await _start_background(request, responder, model, prepared)
+        # Not tied to this request: the run closes its generation itself.
+        gen = Generation(prepared, model, gw.pool, gw.dispatch, routing_key=gw.routing_key(request.headers),
+                         hooks=gw.hooks)
+        return await _start_background(request, responder, lambda: responder.complete(merged_deltas([gen]),
+                                                                                      usage_of([gen])),
+                                       lambda: gen.close(None))
     generations = generations_for(request, model, [prepared])
     usage = usage_of(generations)
     if req.stream:
         deltas = await start_deltas(generations)  # a failure before any output is a plain HTTP error
-        return sse_response(responder.stream(deltas, usage), source=deltas, done=False,
-                            keepalive=gw.config.connections.sse_keepalive_secs)
+        return await framed(request, "responses", model.name, sse_response(
+            responder.stream(deltas, usage), source=deltas, done=False,
+            keepalive=gw.config.connections.sse_keepalive_secs))
     body = await unless_disconnected(request, responder.complete(merged_deltas(generations), usage))
-    return body if isinstance(body, Response) else json_response(body)
+    if isinstance(body, Response):
+        return body  # the client hung up
+    return await framed(request, "responses", model.name, json_response(body), body)
 
 
 async def _prepared(request: Request, turn: Turn, model: ServedModel) -> tuple[PreparedRequest, ParserPlan]:
@@ -104,15 +113,23 @@ async def _upstream(request: Request, turn: Turn) -> Response:
     """A model of OpenAI-compatible HTTP workers: the expanded context goes upstream as a
     chat completion; nothing is stored there."""
     gw = gateway_of(request)
+    responder = UpstreamResponder(turn, save=_saver(gw.history, turn))
+    key = gw.routing_key(request.headers)
     if turn.req.background:
-        raise InvalidRequestError("background responses are not served for models of HTTP workers", param="background")
+        async def run() -> dict[str, Any]:
+            call, result = await call_upstream(gw, chat_body(turn, stream=False), "chat", False, key)
+            try:
+                assert isinstance(result, dict)
+                return await responder.whole(_once(result))
+            finally:
+                call.end()
+
+        return await _start_background(request, responder, run, lambda: None)
     stream = turn.req.stream
-    call, result = await call_upstream(gw, chat_body(turn, stream=stream), "chat", stream,
-                                       gw.routing_key(request.headers))
+    call, result = await call_upstream(gw, chat_body(turn, stream=stream), "chat", stream, key)
     ledger = ledger_of(request.scope)
     if ledger is not None:
         ledger.hold(call.end)  # ended below, or at the latest with the request
-    responder = UpstreamResponder(turn, save=_saver(gw.history, turn))
     if isinstance(result, dict):
         call.end()
         return json_response(await responder.whole(_once(result)))
@@ -137,33 +154,30 @@ async def _ended(frames: AsyncIterator[bytes], call: WorkerCall) -> AsyncIterato
         call.end()
 
 
-async def _start_background(request: Request, responder: ResponsesResponder, model: ServedModel,
-                            prepared: PreparedRequest) -> Response:
-    """Store the response as `queued`, answer with it, and run it in a task of its own (not
-    tied to this request: its generation is closed by the run)."""
-    gw, runs = gateway_of(request), background_runs(request)
+async def _start_background(request: Request, writer: ResponseWriter[Any], work: Callable[[], Awaitable[object]],
+                            close: Callable[[], None]) -> Response:
+    """Store the response as `queued`, answer with it, and do `work` (which saves the
+    finished response) in a task of its own; `close` frees what the work holds, however it ends."""
+    runs = background_runs(request)
     runs.check_room()
-    queued = responder.body(status="queued")
-    assert responder.save is not None
-    await responder.save(queued)
-    gen = Generation(prepared, model, gw.pool, gw.dispatch, routing_key=gw.routing_key(request.headers),
-                     hooks=gw.hooks)
+    save = writer.save
+    assert save is not None  # background needs store (checked in the request)
+    queued = writer.body(status="queued")
+    await save(queued)
 
     async def run() -> None:
-        save = responder.save
-        assert save is not None
         try:
-            await save(responder.body(status="in_progress"))
-            await responder.complete(merged_deltas([gen]), usage_of([gen]))
+            await save(writer.body(status="in_progress"))
+            await work()
         except asyncio.CancelledError:
-            await save(responder.body(status="cancelled"))
+            await save(writer.body(status="cancelled"))
             raise
         except GatewayError as err:
-            await save(responder.body(status="failed", error={"code": err.code or err.type, "message": err.message}))
+            await save(writer.failed(err))
         finally:
-            gen.close(None)
+            close()
 
-    runs.submit(responder.turn.id, run())
+    runs.submit(writer.turn.id, run())
     return json_response(queued)
 
 
