@@ -4,7 +4,9 @@
     items.py       input items checked and given ids; a context as chat messages
     turn.py        one turn: stored context resolved, the chat request it runs as
     output.py      parsed deltas → output items and the stream's events
-    responder.py   the pipeline Responder: the response object, or its event stream
+    writer.py      what every answer shares: the object, the event stream, the final save
+    responder.py   the pipeline Responder (gRPC workers): choice deltas → the answer
+    upstream.py    OpenAI-compatible HTTP workers: the turn as a chat request, its chat answer → the answer
     background.py  background responses, bounded, cancellable
 """
 
@@ -14,5 +16,8 @@ from sglang_gw.responses.background import BackgroundRuns
 from sglang_gw.responses.request import ResponsesRequest
 from sglang_gw.responses.responder import ResponsesResponder
 from sglang_gw.responses.turn import Turn, open_turn
+from sglang_gw.responses.upstream import UpstreamResponder
+from sglang_gw.responses.writer import ResponseWriter
 
-__all__ = ["BackgroundRuns", "ResponsesRequest", "ResponsesResponder", "Turn", "open_turn"]
+__all__ = ["BackgroundRuns", "ResponseWriter", "ResponsesRequest", "ResponsesResponder", "Turn", "UpstreamResponder",
+           "open_turn"]
