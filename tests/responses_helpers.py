@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import typing
 from typing import Any
 
 import httpx
 import msgspec
+from openai.types.responses import ResponseStreamEvent
 
 __all__ = ["events_of", "folded", "without_ids"]
 
+def _event_types() -> dict[str, Any]:
+    union = typing.get_args(ResponseStreamEvent)[0] if typing.get_origin(ResponseStreamEvent) is typing.Annotated \
+        else ResponseStreamEvent
+    return {typing.get_args(cls.model_fields["type"].annotation)[0]: cls for cls in typing.get_args(union)}
+
+
+_EVENTS = _event_types()
 _FRESH = {"id", "call_id", "created_at", "completed_at", "item_id", "sequence_number"}
 
 
@@ -36,6 +45,8 @@ def events_of(url: str, body: dict[str, Any], headers: dict[str, str] | None = N
             elif line.startswith("data: "):
                 event = msgspec.json.decode(line[len("data: "):])
                 assert event["type"] == kind
+                # Every field the SDK's type for the event requires, of the right type.
+                _EVENTS[event["type"]].model_validate(event)
                 events.append(event)
     return events
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import pytest
+from openai.types.responses import Response
 
 from sglang_gw.testing.models import model_dir
 from tests.conftest import RunningGateway
@@ -83,7 +85,9 @@ def test_streamed_equals_whole(family_gw) -> None:
 
 def test_events_are_in_order_and_their_deltas_make_the_items(family_gw) -> None:
     _, _, gw = family_gw
-    events = events_of(gw.url, _ask())
+    whole = httpx.post(f"{gw.url}/v1/responses", json=_ask(), timeout=30).json()
+    Response.model_validate(whole)  # strictly: every field the SDK's type requires, of its type
+    events = events_of(gw.url, _ask())  # each event validated so too
     assert [e["sequence_number"] for e in events] == list(range(len(events)))
     assert [e["type"] for e in events[:2]] == ["response.created", "response.in_progress"]
     assert events[-1]["type"] == "response.completed"

@@ -112,13 +112,12 @@ class OutputBuilder:
         item = self._open_text("message")
         part = item["content"][0]
         part["text"] += text
-        extra: dict[str, Any] = {}
+        logprobs: list[dict[str, Any]] = []
         if self._logprobs:
             logprobs, self._pending = self._pending, []
             part["logprobs"].extend(logprobs)
-            extra["logprobs"] = logprobs
         self._emit("response.output_text.delta", item_id=item["id"], output_index=self._open_index,
-                   content_index=0, delta=text, **extra)
+                   content_index=0, delta=text, logprobs=logprobs)
 
     def _close_open(self, status: str) -> None:
         if self._open is not None and self._open["type"] == "message" and self._pending:
@@ -132,9 +131,8 @@ class OutputBuilder:
             self._emit("response.reasoning_text.done", item_id=item["id"], output_index=index, content_index=0,
                        text=part["text"])
         else:
-            extra = {"logprobs": part["logprobs"]} if self._logprobs else {}
             self._emit("response.output_text.done", item_id=item["id"], output_index=index, content_index=0,
-                       text=part["text"], **extra)
+                       text=part["text"], logprobs=part.get("logprobs", []))
         self._emit("response.content_part.done", item_id=item["id"], output_index=index, content_index=0,
                    part=part)
         item["status"] = status

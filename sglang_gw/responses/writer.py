@@ -27,7 +27,9 @@ Step = TypeVar("Step")
 
 
 def usage_json(usage: Usage) -> dict[str, Any]:
-    return {"input_tokens": usage.prompt_tokens, "input_tokens_details": {"cached_tokens": usage.cached_tokens},
+    # cache_write_tokens: the openai SDK's type requires it; the gateway writes no prompt cache itself.
+    details = {"cached_tokens": usage.cached_tokens, "cache_write_tokens": 0}
+    return {"input_tokens": usage.prompt_tokens, "input_tokens_details": details,
             "output_tokens": usage.completion_tokens,
             "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens or 0},
             "total_tokens": usage.total_tokens}
@@ -106,7 +108,10 @@ class ResponseWriter(Generic[Step]):
         return self.body(usage=self._usage())
 
     def failed(self, err: GatewayError) -> dict[str, Any]:
-        return self.body(status="failed", error={"code": err.code or err.type, "message": err.message},
+        # A response's error code is one of OpenAI's few (the SDK's type is a closed set);
+        # the gateway's own code is kept in the message.
+        code = "rate_limit_exceeded" if err.status == 429 else "server_error"
+        return self.body(status="failed", error={"code": code, "message": f"{err.message} ({err.code or err.type})"},
                          usage=self._usage())
 
     # ---- events --------------------------------------------------------------------------
