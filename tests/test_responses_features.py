@@ -182,3 +182,10 @@ def test_background_responses_are_bounded(gateway_factory) -> None:
     gw.worker.faults = Faults()
     again = gw.client.responses.create(model="test-model", input="hello", background=True)
     assert gw.wait_for(lambda: gw.client.responses.retrieve(again.id).status == "completed")
+
+
+def test_a_streamed_response_is_stored_before_its_last_event(gw) -> None:
+    events = events_of(gw.url, {"model": "test-model", "input": "store me"})
+    final = events[-1]["response"]
+    kept = httpx.get(f"{gw.url}/v1/responses/{final['id']}", timeout=30)
+    assert kept.status_code == 200 and kept.json() == final

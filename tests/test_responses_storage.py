@@ -90,6 +90,11 @@ async def test_a_storage_outage_is_503_and_nothing_is_half_written(gateway_facto
                 assert resp.json()["error"]["type"] == "service_unavailable"
             lookup = await http.get(f"/v1/responses/{first['id']}")
             assert lookup.status_code == 503
+            # A stream has sent its 200 before the store fails at the end: response.failed, not kept.
+            async with http.stream("POST", "/v1/responses", json={"model": "test-model", "input": "hi",
+                                                                   "stream": True}) as stream:
+                lines = [line async for line in stream.aiter_lines() if line.startswith("event: ")]
+            assert lines[-1] == "event: response.failed"
             await proxy.start()
             assert (await http.get(f"/v1/responses/{first['id']}")).json()["output"] == first["output"]
 
