@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import msgspec
@@ -77,12 +78,11 @@ async def create_response(request: Request) -> Response:
     prepared, plan = await _prepared(request, turn, model)
     responder = ResponsesResponder(turn, prepared, model, plan, save=_saver(gw.history, turn))
     if req.background:
-        # Not tied to this request: the run closes its generation itself.
+        # Not tied to this request (no ledger): the run closes its generation itself.
         gen = Generation(prepared, model, gw.pool, gw.dispatch, routing_key=gw.routing_key(request.headers),
                          hooks=gw.hooks)
-        return await _start_background(request, responder, lambda: responder.complete(merged_deltas([gen]),
-                                                                                      usage_of([gen])),
-                                       lambda: gen.close(None))
+        work = partial(responder.complete, merged_deltas([gen]), usage_of([gen]))
+        return await _start_background(request, responder, work, partial(gen.close, None))
     generations = generations_for(request, model, [prepared])
     usage = usage_of(generations)
     if req.stream:
