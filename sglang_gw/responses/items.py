@@ -164,7 +164,7 @@ class _Conversation:
             role = item.get("role")
             if role == "assistant":
                 turn = self.assistant()
-                if turn["content"] or turn.get("tool_calls"):  # a second text: a new turn
+                if turn["content"]:  # a second text: a new turn (a text after calls joins them)
                     self.close()
                     turn = self.assistant()
                 turn["content"] = _content_text(item)
