@@ -9,7 +9,7 @@ import httpx
 import msgspec
 from openai.types.responses import ResponseStreamEvent
 
-__all__ = ["events_of", "folded", "without_ids"]
+__all__ = ["events_of", "folded", "validated_event", "without_ids"]
 
 def _event_types() -> dict[str, Any]:
     union = typing.get_args(ResponseStreamEvent)[0] if typing.get_origin(ResponseStreamEvent) is typing.Annotated \
@@ -19,6 +19,11 @@ def _event_types() -> dict[str, Any]:
 
 _EVENTS = _event_types()
 _FRESH = {"id", "call_id", "created_at", "completed_at", "item_id", "sequence_number"}
+
+
+def validated_event(event: dict[str, Any]) -> None:
+    """Check a streamed event against the SDK's type for it: every field it requires, of its type."""
+    _EVENTS[event["type"]].model_validate(event)
 
 
 def without_ids(value: Any) -> Any:
@@ -45,8 +50,7 @@ def events_of(url: str, body: dict[str, Any], headers: dict[str, str] | None = N
             elif line.startswith("data: "):
                 event = msgspec.json.decode(line[len("data: "):])
                 assert event["type"] == kind
-                # Every field the SDK's type for the event requires, of the right type.
-                _EVENTS[event["type"]].model_validate(event)
+                validated_event(event)
                 events.append(event)
     return events
 

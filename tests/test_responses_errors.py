@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import copy
+import random
+
 import httpx
+import msgspec
 import openai
 import pytest
 
@@ -117,3 +121,45 @@ def test_bad_paging_is_400(gw_, query) -> None:
     resp = gw_.client.responses.create(model="test-model", input="hello")
     _error(httpx.get(f"{gw_.url}/v1/responses/{resp.id}/input_items?{query}",
                      headers={"Authorization": "Bearer unused"}, timeout=30), 400)
+
+
+def test_mutated_bodies_never_get_a_500(gw_) -> None:
+    """Seeded mutations (tests/test_fuzz_bodies.py's) of valid bodies: every answer a success
+    (each streamed event of the SDK's types) or an OpenAI error, never a 5xx."""
+    from tests.responses_helpers import validated_event
+    from tests.test_fuzz_bodies import BROKEN, SEED, mutate, problem, to_json
+
+    first = gw_.client.responses.create(model="test-model", input="WEATHER?", tools=[TOOL])
+    valid = [
+        {"model": "test-model", "input": "hi", "instructions": "be brief", "max_output_tokens": 8,
+         "temperature": 0.5, "top_p": 0.9, "metadata": {"a": "b"}, "include": ["message.output_text.logprobs"],
+         "top_logprobs": 2, "text": {"format": {"type": "json_schema", "name": "x", "schema": {"type": "object"}}}},
+        {"model": "test-model", "previous_response_id": first.id, "tools": [TOOL], "tool_choice": "auto",
+         "input": [{"type": "function_call_output", "call_id": "call_1", "output": "42"}]},
+        {"model": "test-model", "stream": True, "reasoning": {"effort": "low"}, "input": [
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]},
+            {"type": "reasoning", "summary": [{"type": "summary_text", "text": "s"}]},
+            {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "c1", "output": "42"},
+            {"role": "assistant", "content": "ok"}]},
+    ]
+    rng = random.Random(SEED)
+    found = []
+    with httpx.Client(base_url=gw_.url, timeout=30) as h:
+        for _ in range(300):
+            raw = rng.choice(BROKEN) if rng.random() < 0.05 else \
+                to_json(mutate(copy.deepcopy(rng.choice(valid)), rng, {"model"})).encode("utf-8", "surrogatepass")
+            resp = h.post("/v1/responses", content=raw, headers={"content-type": "application/json"})
+            if resp.headers.get("content-type", "").startswith("text/event-stream"):
+                trouble = None
+                for line in resp.text.splitlines():
+                    if line.startswith("data: "):
+                        try:
+                            validated_event(msgspec.json.decode(line[6:]))
+                        except Exception as err:  # any way it fails is the finding
+                            trouble = f"bad event {line[:200]}: {err}"
+            else:
+                trouble = problem(resp)
+            if trouble is not None:
+                found.append(f"{raw[:200]!r}: {trouble}")
+    assert found == []
