@@ -207,7 +207,7 @@ def _add_history(p: argparse.ArgumentParser) -> None:
                         "(nothing kept), sqlite (one file), postgres (shared by several gateways); unset: memory, "
                         "or none with --workers N (memory is refused there: each process would keep its own)")
     g.add_argument("--history-memory-max-responses", type=int, default=defaults.memory_max_responses,
-                   help="memory: responses kept; past this the oldest is dropped")
+                   help="memory: responses kept, and conversations; past this the oldest is dropped")
     g.add_argument("--history-memory-retention-secs", type=float, default=defaults.memory_retention_secs,
                    help="memory: responses and idle conversations older than this are dropped (0 = kept until "
                         "evicted)")
@@ -215,8 +215,9 @@ def _add_history(p: argparse.ArgumentParser) -> None:
                    help="sqlite: the database file (created if missing)")
     g.add_argument("--postgres-db-url", default=None, metavar="URL",
                    help="postgres: the database, as postgresql://user@host:port/dbname")
-    g.add_argument("--postgres-pool-max", type=int, default=defaults.postgres_pool_max,
-                   help="postgres: most connections the gateway holds")
+    g.add_argument("--postgres-pool-max", "--postgres-pool-max-size", type=int, default=defaults.postgres_pool_max,
+                   help="postgres: most connections the gateway holds (and store calls it runs at once); "
+                        "--postgres-pool-max-size is smg's name")
     g.add_argument("--storage-context-headers", nargs="*", default=[], metavar="HEADER[=KEY]",
                    help="headers whose values, when present, own stored objects instead of the API key (for a "
                         "trusted proxy that sets a tenant or user header; smg's header=context_key form)")

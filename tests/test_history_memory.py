@@ -49,3 +49,14 @@ async def test_no_retention_keeps_until_evicted() -> None:
     old.created_at = 0
     await store.save_response(old)
     assert await store.get_response(ALICE, "resp_old") is not None
+
+
+async def test_the_least_recently_changed_conversation_is_evicted_past_the_bound() -> None:
+    store = MemoryHistory(HistoryConfig(memory_max_responses=2))
+    first = await store.create_conversation(ALICE, {}, [])
+    second = await store.create_conversation(ALICE, {}, [])
+    await store.add_items(ALICE, first.id, [msg("m1", "x")])  # first is now the more recent
+    third = await store.create_conversation(ALICE, {}, [])
+    assert await store.get_conversation(ALICE, second.id) is None
+    assert await store.get_conversation(ALICE, first.id) is not None
+    assert await store.get_conversation(ALICE, third.id) is not None

@@ -83,8 +83,10 @@ async def test_a_failed_save_writes_nothing(backend: str, tmp_path: Path) -> Non
     async with storage(backend, tmp_path) as config, started(config) as store:
         conv = await store.create_conversation(ALICE, {}, [msg("m0", "hello")])
         broken = response("resp_1", conversation=conv.id)
-        broken.output_items.append({"id": "bad", "type": "message", "content": object()})  # not JSON: fails mid-write
-        with pytest.raises(TypeError):
+        # An item without an id (a caller's bug) fails the transaction after the conversation
+        # got this response's input items: the database refuses a row without an item id.
+        broken.output_items.append({"id": None, "type": "message", "content": []})
+        with pytest.raises(HistoryUnavailable):
             await store.save_response(broken)
         assert await store.get_response(ALICE, "resp_1") is None
         assert ids(await store.conversation_items(ALICE, conv.id)) == ["m0"]  # the append was rolled back too

@@ -1,10 +1,12 @@
 """The in-process history store (the default): bounded, lost on restart, one process only.
 
-Bounds: at most `memory_max_responses` responses (the oldest evicted first) and, when set,
-nothing older than `memory_retention_secs` (responses by creation, conversations by their
-last change). Objects are copied through JSON on the way in and out, so a caller never
-holds the store's own dicts and the store keeps what a database would (tuples come back as
-lists, non-JSON values are refused).
+Bounds: at most `memory_max_responses` responses (the oldest evicted first) and as many
+conversations (the least recently changed evicted first) and, when set, nothing older than
+`memory_retention_secs` (responses by creation, conversations by their last change).
+
+Objects are copied through JSON on the way in and out, so a caller never holds the store's
+own dicts and the store keeps what a database would (tuples come back as lists, non-JSON
+values are refused).
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ class MemoryHistory:
         self.max_responses = config.memory_max_responses
         self.retention = config.memory_retention_secs
         self._responses: OrderedDict[str, _Response] = OrderedDict()  # oldest first
-        self._conversations: dict[str, _Conversation] = {}
+        self._conversations: OrderedDict[str, _Conversation] = OrderedDict()  # least recently changed first
         self._next_sweep = 0.0
 
     async def start(self) -> None:
@@ -77,7 +79,7 @@ class MemoryHistory:
             conv = self._conversation(stored.owner, stored.conversation_id)
             if conv is not None:
                 conv.items.extend(_copy([*stored.input_items, *stored.output_items]))
-                conv.touched = time.time()
+                self._touch(conv)
             appended = True
         self._responses[response.id] = _Response(stored, appended)  # a new id goes last, a known one stays
         while len(self._responses) > self.max_responses:
@@ -121,6 +123,8 @@ class MemoryHistory:
         self._expire()
         record = Conversation(new_conversation_id(), owner, int(time.time()), dict(metadata))
         self._conversations[record.id] = _Conversation(record, time.time(), _copy(items))
+        while len(self._conversations) > self.max_responses:
+            self._conversations.popitem(last=False)
         return _copy_conversation(record)
 
     async def get_conversation(self, owner: str, conversation_id: str) -> Conversation | None:
@@ -133,7 +137,7 @@ class MemoryHistory:
         if conv is None:
             return None
         conv.record.metadata = dict(metadata)
-        conv.touched = time.time()
+        self._touch(conv)
         return _copy_conversation(conv.record)
 
     async def delete_conversation(self, owner: str, conversation_id: str) -> bool:
@@ -149,7 +153,7 @@ class MemoryHistory:
             return None
         stored = _copy(items)
         conv.items.extend(stored)
-        conv.touched = time.time()
+        self._touch(conv)
         return _copy(stored)
 
     async def list_items(self, owner: str, conversation_id: str, *, after: str | None, limit: int,
@@ -174,7 +178,7 @@ class MemoryHistory:
         if len(kept) == len(conv.items):
             return False
         conv.items = kept
-        conv.touched = time.time()
+        self._touch(conv)
         return True
 
     async def conversation_items(self, owner: str, conversation_id: str) -> list[dict[str, Any]] | None:
@@ -194,6 +198,10 @@ class MemoryHistory:
         if conv is None or conv.record.owner != owner or self._expired(conv.touched):
             return None
         return conv
+
+    def _touch(self, conv: _Conversation) -> None:
+        conv.touched = time.time()
+        self._conversations.move_to_end(conv.record.id)
 
     def _expired(self, at: float) -> bool:
         return self.retention is not None and at < time.time() - self.retention

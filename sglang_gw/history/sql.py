@@ -103,30 +103,35 @@ class SqlHistory:
     # ---- responses ---------------------------------------------------------------------
 
     async def save_response(self, response: StoredResponse) -> None:
-        await self.db.run(self._save_response, response)
+        # Encoded here, on the loop: the caller's objects are never read from another thread.
+        r = response
+        inputs, outputs = _rows(r.input_items), _rows(r.output_items)
+        await self.db.run(self._save_response, r.id, r.owner, r.conversation_id, r.status,
+                          (r.id, r.owner, r.created_at, r.model, r.status, _text(r.body), r.previous_response_id,
+                           r.conversation_id), inputs, outputs)
 
-    def _save_response(self, tx: Tx, r: StoredResponse) -> None:
-        held = tx.fetch(f"SELECT owner, appended FROM history_responses WHERE id = $1{self.db.lock_rows}", r.id)
-        if held and held[0][0] != r.owner:
+    def _save_response(self, tx: Tx, response_id: str, owner: str, conversation_id: str | None, status: str,
+                       row: tuple[Any, ...], inputs: list[tuple[str, str]], outputs: list[tuple[str, str]]) -> None:
+        held = tx.fetch(f"SELECT owner, appended FROM history_responses WHERE id = $1{self.db.lock_rows}",
+                        response_id)
+        if held and held[0][0] != owner:
             return  # ids are unguessable: a clash is never another owner's to overwrite
         appended = bool(held and held[0][1])
-        if not appended and r.status in FINAL_STATUSES and r.conversation_id is not None:
-            self._append(tx, r.owner, r.conversation_id, [*r.input_items, *r.output_items])
+        if not appended and status in FINAL_STATUSES and conversation_id is not None:
+            self._append(tx, owner, conversation_id, [*inputs, *outputs])
             appended = True
         tx.execute(
             "INSERT INTO history_responses (id, owner, created_at, model, status, body, previous_response_id, "
             "conversation_id, appended) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO UPDATE "
             "SET created_at = $3, model = $4, status = $5, body = $6, previous_response_id = $7, "
-            "conversation_id = $8, appended = $9",
-            r.id, r.owner, r.created_at, r.model, r.status, _text(r.body), r.previous_response_id,
-            r.conversation_id, int(appended))
+            "conversation_id = $8, appended = $9", *row, int(appended))
         if held:
-            tx.execute("DELETE FROM history_response_items WHERE response_id = $1", r.id)
+            tx.execute("DELETE FROM history_response_items WHERE response_id = $1", response_id)
         tx.executemany("INSERT INTO history_response_items (response_id, kind, position, item_id, item) "
                        "VALUES ($1, $2, $3, $4, $5)",
-                       [(r.id, kind, i, item["id"], _text(item))
-                        for kind, items in ((INPUT, r.input_items), (OUTPUT, r.output_items))
-                        for i, item in enumerate(items)])
+                       [(response_id, kind, i, item_id, text)
+                        for kind, rows in ((INPUT, inputs), (OUTPUT, outputs))
+                        for i, (item_id, text) in enumerate(rows)])
 
     async def get_response(self, owner: str, response_id: str) -> StoredResponse | None:
         return await self.db.run(_get_response, owner, response_id, write=False)
@@ -146,12 +151,12 @@ class SqlHistory:
     async def create_conversation(self, owner: str, metadata: dict[str, str],
                                   items: list[dict[str, Any]]) -> Conversation:
         conv = Conversation(new_conversation_id(), owner, int(time.time()), dict(metadata))
-        await self.db.run(self._create_conversation, conv, items)
+        await self.db.run(self._create_conversation, conv, _text(conv.metadata), _rows(items))
         return conv
 
-    def _create_conversation(self, tx: Tx, conv: Conversation, items: list[dict[str, Any]]) -> None:
+    def _create_conversation(self, tx: Tx, conv: Conversation, metadata: str, items: list[tuple[str, str]]) -> None:
         tx.execute("INSERT INTO history_conversations (id, owner, created_at, metadata) VALUES ($1, $2, $3, $4)",
-                   conv.id, conv.owner, conv.created_at, _text(conv.metadata))
+                   conv.id, conv.owner, conv.created_at, metadata)
         self._append(tx, conv.owner, conv.id, items)
 
     async def get_conversation(self, owner: str, conversation_id: str) -> Conversation | None:
@@ -159,25 +164,26 @@ class SqlHistory:
 
     async def update_conversation(self, owner: str, conversation_id: str,
                                   metadata: dict[str, str]) -> Conversation | None:
-        return await self.db.run(self._update_conversation, owner, conversation_id, dict(metadata))
+        created_at = await self.db.run(self._update_conversation, owner, conversation_id, _text(metadata))
+        return None if created_at is None else Conversation(conversation_id, owner, created_at, dict(metadata))
 
-    def _update_conversation(self, tx: Tx, owner: str, conversation_id: str,
-                             metadata: dict[str, str]) -> Conversation | None:
+    def _update_conversation(self, tx: Tx, owner: str, conversation_id: str, metadata: str) -> int | None:
         rows = tx.fetch(f"SELECT created_at FROM history_conversations WHERE id = $1 AND owner = $2"
                         f"{self.db.lock_rows}", conversation_id, owner)
         if not rows:
             return None
-        tx.execute("UPDATE history_conversations SET metadata = $2 WHERE id = $1", conversation_id, _text(metadata))
-        return Conversation(conversation_id, owner, int(rows[0][0]), metadata)
+        tx.execute("UPDATE history_conversations SET metadata = $2 WHERE id = $1", conversation_id, metadata)
+        return int(rows[0][0])
 
     async def delete_conversation(self, owner: str, conversation_id: str) -> bool:
         return await self.db.run(_delete_conversation, owner, conversation_id)
 
     async def add_items(self, owner: str, conversation_id: str,
                         items: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
-        if not await self.db.run(self._append, owner, conversation_id, items):
+        rows = _rows(items)
+        if not await self.db.run(self._append, owner, conversation_id, rows):
             return None
-        return _decode(_encode(items))  # as stored: through JSON
+        return [_decode(text) for _, text in rows]  # as stored: through JSON
 
     async def list_items(self, owner: str, conversation_id: str, *, after: str | None, limit: int,
                          order: Order) -> ItemPage | None:
@@ -192,7 +198,7 @@ class SqlHistory:
     async def conversation_items(self, owner: str, conversation_id: str) -> list[dict[str, Any]] | None:
         return await self.db.run(_conversation_items, owner, conversation_id, write=False)
 
-    def _append(self, tx: Tx, owner: str, conversation_id: str, items: list[dict[str, Any]]) -> bool:
+    def _append(self, tx: Tx, owner: str, conversation_id: str, items: list[tuple[str, str]]) -> bool:
         """Append to the conversation, after its last item; False (nothing written) when the
         owner has no such conversation. The conversation's row is locked first, so two
         gateways appending at once take turns."""
@@ -203,7 +209,7 @@ class SqlHistory:
         start = (last[0][0] if last and last[0][0] is not None else -1) + 1
         tx.executemany("INSERT INTO history_conversation_items (conversation_id, position, item_id, item) "
                        "VALUES ($1, $2, $3, $4)",
-                       [(conversation_id, start + i, item["id"], _text(item)) for i, item in enumerate(items)])
+                       [(conversation_id, start + i, item_id, text) for i, (item_id, text) in enumerate(items)])
         return True
 
 
@@ -302,6 +308,11 @@ def _owns(tx: Tx, owner: str, conversation_id: str, *, lock: str = "") -> bool:
 
 def _text(value: Any) -> str:
     return _encode(value).decode()
+
+
+def _rows(items: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(id, JSON text) of each item."""
+    return [(item["id"], _text(item)) for item in items]
 
 
 def _migrate(tx: Tx, migrations: list[list[str]]) -> None:
