@@ -150,7 +150,14 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
                                 cors_allowed_origins=tuple(args.cors_allowed_origins)),
         limits=RequestLimits(max_stop_bytes=args.max_stop_bytes, max_total_stop_bytes=args.max_total_stop_bytes),
         history=_history_config(args),
+        max_background_responses=_at_least_one(args.max_background_responses, "--max-background-responses"),
     )
+
+
+def _at_least_one(value: int, flag: str) -> int:
+    if value < 1:
+        raise ConfigError(f"{flag} must be at least 1")
+    return value
 
 
 def _history_backend(args: argparse.Namespace) -> str:

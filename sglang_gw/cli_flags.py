@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sglang_gw.config import DEFAULT_MAX_PAYLOAD_SIZE, HistoryConfig, RequestLimits
+from sglang_gw.config import DEFAULT_MAX_PAYLOAD_SIZE, GatewayConfig, HistoryConfig, RequestLimits
 from sglang_gw.workers.link import TRANSPORTS, LinkSettings
 
 __all__ = ["build_parser"]
@@ -73,6 +73,7 @@ def _add_launch(sub: argparse._SubParsersAction) -> None:
     _add_observability(p)
     _add_security(p)
     _add_history(p)
+    _add_responses(p)
     demo = p.add_argument_group("demo (no --worker-urls)")
     demo.add_argument("--demo-model", type=Path, default=None,
                       help="tokenizer folder for the demo worker (default: the Qwen3 folder of `make tokenizers`)")
@@ -220,6 +221,12 @@ def _add_history(p: argparse.ArgumentParser) -> None:
     g.add_argument("--storage-context-headers", nargs="*", default=[], metavar="HEADER[=KEY]",
                    help="headers whose values, when present, own stored objects instead of the API key (for a "
                         "trusted proxy that sets a tenant or user header; smg's header=context_key form)")
+
+
+def _add_responses(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("responses (/v1/responses; docs/responses.md)")
+    g.add_argument("--max-background-responses", type=int, default=GatewayConfig().max_background_responses,
+                   help="background responses (background: true) running at once; more are answered 429")
 
 
 def _add_pd(p: argparse.ArgumentParser) -> None:

@@ -167,3 +167,4 @@ class GatewayConfig:
     security: SecurityConfig = field(default_factory=SecurityConfig)
     limits: RequestLimits = field(default_factory=RequestLimits)
     history: HistoryConfig = field(default_factory=HistoryConfig)  # responses and conversations storage
+    max_background_responses: int = 64  # /v1/responses with background: true, running at once

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import msgspec
 
@@ -38,7 +40,10 @@ NO_PLUGINS = {ALLOW_ENV: ""}
 def ours_argv(port: int, worker_url: str, tools: bool, *, workers: int = 1,
               metrics_port: int | None = None) -> list[str]:
     argv = [sys.executable, "-m", "sglang_gw", "launch", "--host", HOST, "--port", str(port),
-            "--worker-urls", worker_url, "--model-path", str(MODEL_DIR), "--log-level", "warning"]
+            "--worker-urls", worker_url, "--model-path", str(MODEL_DIR), "--log-level", "warning",
+            # The responses scenario's history: one SQLite file of this run's own.
+            "--history-backend", "sqlite", "--history-sqlite-path",
+            str(Path(tempfile.mkdtemp(prefix="bench-history-")) / "history.sqlite3")]
     if workers > 1:
         argv += ["--workers", str(workers)]
     if metrics_port is not None:

@@ -65,10 +65,10 @@ class HttpConnection:
         if self._writer is None or self._writer.is_closing():
             self._reader, self._writer = await asyncio.open_connection(HOST, self._port)
 
-    async def _send(self, body: bytes) -> asyncio.StreamReader:
+    async def _send(self, body: bytes, path: str = "/v1/chat/completions") -> asyncio.StreamReader:
         await self.connect()
         assert self._writer is not None
-        head = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: {HOST}:{self._port}\r\n"
+        head = (f"POST {path} HTTP/1.1\r\nHost: {HOST}:{self._port}\r\n"
                 f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
         self._writer.write(head + body)
         assert self._reader is not None
@@ -94,8 +94,8 @@ class HttpConnection:
             yield await reader.read()  # the body ends with the connection
             self._server_closes = True
 
-    async def post_plain(self, body: bytes) -> tuple[int, bytes]:
-        reader = await self._send(body)
+    async def post_plain(self, body: bytes, path: str = "/v1/chat/completions") -> tuple[int, bytes]:
+        reader = await self._send(body, path)
         status, headers = await self._head(reader)
         return status, b"".join([p async for p in self._parts(reader, headers)])
 

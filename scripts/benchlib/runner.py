@@ -20,6 +20,7 @@ from benchlib.profiling import start_profiler, stop_profiler
 from benchlib.prompts import chat_body, floor_requests, long_body, long_floor_requests
 from benchlib.promscrape import LagReading, lag_in_window, read_loop_lag
 from benchlib.scenarios import SCENARIOS, Scenario, quick, scale_worker_counts, side_request_count, warmup_count
+from benchlib.turns import TurnClient
 from benchlib.window import Send, SideClient, drive, figures, side_figures
 from sglang_gw.workers.client import GrpcWorkerClient
 
@@ -150,6 +151,8 @@ class Bench:
         client = GrpcWorkerClient(self.worker_url)
         try:
             for sc in self.scenarios(scale=False):
+                if sc.turns:
+                    continue  # a conversation's turns depend on its answers: no pre-built floor
                 reqs = floor_requests(sc, warmup_count(sc, self.args.quick) + sc.requests)
                 side = None
                 if sc.long_prompt_tokens:
@@ -182,6 +185,9 @@ class Bench:
             gw.stop()
 
     async def _run_http(self, launch: Launch, sc: Scenario, gw: Service) -> None:
+        if sc.turns:
+            await self._run_turns(launch, sc, gw)
+            return
         bodies = [msgspec.json.encode(chat_body(sc, i)) for i in range(warmup_count(sc, self.args.quick) + sc.requests)]
         conns = [HttpConnection(launch.port) for _ in range(sc.concurrency + 1)]  # the last: the side client
         side = None
@@ -196,6 +202,18 @@ class Bench:
                 await asyncio.sleep(0.001)
             await self.measure(launch.target, sc, lambda u, i, t: conns[u].chat(bodies[i], sc.stream, t), gw,
                                side, launch.metrics_port)
+        finally:
+            for c in conns:
+                c.close()
+
+
+    async def _run_turns(self, launch: Launch, sc: Scenario, gw: Service) -> None:
+        assert sc.turns is not None
+        client = TurnClient(sc.turns, sc.max_tokens)
+        conns = [HttpConnection(launch.port) for _ in range(sc.concurrency)]
+        try:
+            await self.measure(launch.target, sc, lambda u, i, t: client.send(conns[u], u, i, t), gw, None,
+                               launch.metrics_port)
         finally:
             for c in conns:
                 c.close()

@@ -31,6 +31,9 @@ class Scenario:
     long_every: float = 0.5
     # The gateway is not pinned (it may use every core) and ours runs at --workers 1..cores.
     scale: bool = False
+    # Multi-turn conversations (benchlib/turns.py), each turn sent as a chat completion with
+    # the whole history ("chat") or to /v1/responses with previous_response_id ("responses").
+    turns: str | None = None
 
 
 SCENARIOS: tuple[Scenario, ...] = (
@@ -46,6 +49,11 @@ SCENARIOS: tuple[Scenario, ...] = (
              long_prompt_tokens=32_000),
     Scenario("tools256-c64", "streaming chat with tools and a tool-call parser, 256 tokens, 64 clients",
              "short", True, 256, 64, 384, 12, tools=True),
+    Scenario("turns16-c16-chat", "4-turn conversations, each turn a chat completion carrying the whole history, "
+             "16 tokens, not streamed, 16 clients", "turns", False, 16, 16, 1500, 10, turns="chat"),
+    Scenario("turns16-c16-responses", "the same turns via /v1/responses: only the new question and "
+             "previous_response_id, the history kept by the gateway (sqlite)", "turns", False, 16, 16, 1500, 10,
+             turns="responses"),
     Scenario("chat16-c64-scale", "as chat16-c64, the gateway free to use every core (ours at --workers N)",
              "short", False, 16, 64, 4000, 10, scale=True),
     Scenario("stream256-c64-scale", "as stream256-c64, the gateway free to use every core (ours at --workers N)",

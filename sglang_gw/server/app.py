@@ -11,7 +11,15 @@ from starlette.types import Receive, Scope, Send
 from sglang_gw.config import GatewayConfig
 from sglang_gw.gateway import Gateway
 from sglang_gw.plugins import HookRegistry
-from sglang_gw.server import routes_conversations, routes_native, routes_openai, routes_parse, routes_workers
+from sglang_gw.responses.background import BackgroundRuns
+from sglang_gw.server import (
+    routes_conversations,
+    routes_native,
+    routes_openai,
+    routes_parse,
+    routes_responses,
+    routes_workers,
+)
 from sglang_gw.server.errors import exception_handlers
 from sglang_gw.server.metrics_server import release_process_metrics, start_metrics_server
 from sglang_gw.server.middleware import build_middleware
@@ -22,7 +30,7 @@ __all__ = ["ADMITTED_PATHS", "GatewayApp", "build_app"]
 # The routes that take an admission slot: generation, and tokenization, whose large inputs
 # cost seconds of CPU each (a 10 MiB text: 9 s) and so must queue like generations do.
 ADMITTED_PATHS = frozenset({"/v1/chat/completions", "/v1/completions", "/generate", "/v1/tokenize",
-                            "/v1/detokenize"})
+                            "/v1/detokenize", "/v1/responses"})
 
 
 class GatewayApp(Starlette):
@@ -41,6 +49,7 @@ class GatewayApp(Starlette):
 
 def build_app(config: GatewayConfig, *, hooks: HookRegistry | None = None) -> GatewayApp:
     gateway = Gateway(config, hooks=hooks)
+    background = BackgroundRuns(config.max_background_responses)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -54,6 +63,7 @@ def build_app(config: GatewayConfig, *, hooks: HookRegistry | None = None) -> Ga
         finally:
             if metrics is not None:
                 await metrics.stop()
+            await background.close()  # before the store closes: each run saves its cancelled state
             await gateway.stop()
             release_process_metrics()
 
@@ -65,8 +75,9 @@ def build_app(config: GatewayConfig, *, hooks: HookRegistry | None = None) -> Ga
                              cors_allowed_origins=sec.cors_allowed_origins,
                              admission=gateway.admission, admission_paths=ADMITTED_PATHS)
     app = GatewayApp(middleware=stack,
-                    routes=[*routes_openai.routes, *routes_conversations.routes, *routes_native.routes,
-                            *routes_parse.routes, *routes_workers.routes],
+                    routes=[*routes_openai.routes, *routes_responses.routes, *routes_conversations.routes,
+                            *routes_native.routes, *routes_parse.routes, *routes_workers.routes],
                     exception_handlers=exception_handlers, lifespan=lifespan)
     app.state.gateway = gateway
+    app.state.background_runs = background
     return app

@@ -24,7 +24,7 @@ from sglang_gw.workers.breaker import record_outcome
 from sglang_gw.workers.calls import WorkerCall
 from sglang_gw.workers.http_backend import SseStream
 
-__all__ = ["proxy_if_http"]
+__all__ = ["call_upstream", "proxy_if_http"]
 
 
 async def proxy_if_http(gw: Gateway, request: Request, raw: bytes, kind: str) -> Response | None:
@@ -38,7 +38,7 @@ async def proxy_if_http(gw: Gateway, request: Request, raw: bytes, kind: str) ->
     if not isinstance(body, dict) or body.get("model") not in gw.http_models:
         return None
     stream = bool(body.get("stream"))
-    call, result = await _call(gw, body, kind, stream, gw.routing_key(request.headers))
+    call, result = await call_upstream(gw, body, kind, stream, gw.routing_key(request.headers))
     if isinstance(result, SseStream):
         ledger = ledger_of(request.scope)
         if ledger is not None:
@@ -48,8 +48,10 @@ async def proxy_if_http(gw: Gateway, request: Request, raw: bytes, kind: str) ->
     return json_response(result)
 
 
-async def _call(gw: Gateway, body: dict[str, Any], kind: str, stream: bool,
-                routing_key: str | None) -> tuple[WorkerCall, dict[str, Any] | SseStream]:
+async def call_upstream(gw: Gateway, body: dict[str, Any], kind: str, stream: bool,
+                        routing_key: str | None) -> tuple[WorkerCall, dict[str, Any] | SseStream]:
+    """Send `body` to a worker of its model (`kind`: chat or completions), retrying on
+    another one before any answer; the call is open until `end()`."""
     route = RouteRequest(model=body["model"], routing_key=routing_key)
     failed: list[str] = []
     attempts = gw.dispatch.max_retries + 1

@@ -1,0 +1,204 @@
+"""Responses items: the input ones checked and given ids, and any context turned into chat messages.
+
+Input items are converted one at a time into tagged msgspec structs so that an error names
+its field (`input[3].content[0].type`). Items are kept (and stored) as plain JSON objects
+in OpenAI's shape, each with an `id`; `to_messages` turns a whole context (history, then
+this request's items) into the chat messages the model's template renders:
+
+    message                → a user/system/assistant message (developer → system)
+    reasoning              → the next assistant message's `reasoning_content`
+    function_call          → a tool call of that assistant message
+    function_call_output   → a `tool` message (its call must be in the context)
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Sequence
+from typing import Any, Literal
+
+import msgspec
+
+from sglang_gw.api.validation import error_param
+from sglang_gw.errors import InvalidRequestError
+
+__all__ = ["Item", "ItemReference", "checked_items", "item_id", "to_messages"]
+
+Item = dict[str, Any]
+_PREFIX = {"message": "msg", "function_call": "fc", "function_call_output": "fco", "reasoning": "rs"}
+
+
+def item_id(kind: str) -> str:
+    """A new item id (`msg_…`, `fc_…`, `rs_…`): unguessable, as items are reachable by id."""
+    return f"{_PREFIX.get(kind, 'item')}_{secrets.token_hex(24)}"
+
+
+class _Text(msgspec.Struct, tag_field="type", tag="input_text"):
+    text: str
+
+
+class _OutputText(msgspec.Struct, tag_field="type", tag="output_text"):
+    text: str
+
+
+class _Message(msgspec.Struct, tag_field="type", tag="message", kw_only=True):
+    role: Literal["user", "system", "developer", "assistant"]
+    content: str | list[_Text | _OutputText]
+    id: str | None = None
+
+
+class _FunctionCall(msgspec.Struct, tag_field="type", tag="function_call", kw_only=True):
+    call_id: str
+    name: str
+    arguments: str
+    id: str | None = None
+
+
+class _FunctionCallOutput(msgspec.Struct, tag_field="type", tag="function_call_output", kw_only=True):
+    call_id: str
+    output: str | list[_Text]
+    id: str | None = None
+
+
+class _Summary(msgspec.Struct, tag_field="type", tag="summary_text"):
+    text: str
+
+
+class _ReasoningText(msgspec.Struct, tag_field="type", tag="reasoning_text"):
+    text: str
+
+
+class _Reasoning(msgspec.Struct, tag_field="type", tag="reasoning", kw_only=True):
+    summary: list[_Summary] = []
+    content: list[_ReasoningText] | None = None
+    id: str | None = None
+
+
+class ItemReference(msgspec.Struct, tag_field="type", tag="item_reference", kw_only=True):
+    id: str
+
+
+_InputItem = _Message | _FunctionCall | _FunctionCallOutput | _Reasoning | ItemReference
+
+
+def _text_of(parts: str | Sequence[_Text | _OutputText]) -> str:
+    return parts if isinstance(parts, str) else "".join(p.text for p in parts)
+
+
+def _stored(item: _InputItem) -> Item:
+    """The item as kept: OpenAI's shape, with a new id (a client sending back an earlier
+    response's items must not make two stored items share one) and a status."""
+    if isinstance(item, _Message):
+        kind = "output_text" if item.role == "assistant" else "input_text"
+        content: list[dict[str, Any]] = ([{"type": kind, "text": item.content}] if isinstance(item.content, str)
+                   else [{"type": "output_text" if isinstance(p, _OutputText) else "input_text", "text": p.text}
+                         for p in item.content])
+        if kind == "output_text":
+            for part in content:
+                part.setdefault("annotations", [])
+        return {"id": item_id("message"), "type": "message", "role": item.role, "status": "completed",
+                "content": content}
+    if isinstance(item, _FunctionCall):
+        return {"id": item_id("function_call"), "type": "function_call", "call_id": item.call_id,
+                "name": item.name, "arguments": item.arguments, "status": "completed"}
+    if isinstance(item, _FunctionCallOutput):
+        return {"id": item_id("function_call_output"), "type": "function_call_output",
+                "call_id": item.call_id, "output": _text_of(item.output), "status": "completed"}
+    assert isinstance(item, _Reasoning)
+    out: Item = {"id": item_id("reasoning"), "type": "reasoning",
+                 "summary": [{"type": "summary_text", "text": s.text} for s in item.summary]}
+    if item.content is not None:
+        out["content"] = [{"type": "reasoning_text", "text": c.text} for c in item.content]
+    return out
+
+
+def checked_items(raw: str | list[Any]) -> list[Item | ItemReference]:
+    """This request's input as items (a string is one user message); `item_reference`s are
+    left for the caller to resolve, everything else gets its id."""
+    if isinstance(raw, str):
+        return [] if not raw else [_stored(_Message(role="user", content=raw))]
+    out: list[Item | ItemReference] = []
+    for i, value in enumerate(raw):
+        if isinstance(value, dict) and "type" not in value and "role" in value:
+            value = {**value, "type": "message"}  # the easy form: {"role", "content"}
+        try:
+            item = msgspec.convert(value, _InputItem)
+        except msgspec.ValidationError as err:
+            raise InvalidRequestError(f"invalid input item: {err}", param=error_param(err, f"input[{i}]")) from None
+        out.append(item if isinstance(item, ItemReference) else _stored(item))
+    return out
+
+
+# -- items → chat messages ---------------------------------------------------------------------
+
+
+def _content_text(item: Item) -> str:
+    return "".join(part.get("text", "") for part in item.get("content") or () if isinstance(part, dict))
+
+
+def _reasoning_text(item: Item) -> str:
+    parts = item.get("content") or item.get("summary") or ()
+    return "".join(part.get("text", "") for part in parts if isinstance(part, dict))
+
+
+class _Conversation:
+    """Chat messages built item by item; an assistant turn gathers reasoning, text and calls."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+        self.calls: set[str] = set()
+        self._assistant: dict[str, Any] | None = None
+
+    def assistant(self) -> dict[str, Any]:
+        if self._assistant is None:
+            self._assistant = {"role": "assistant", "content": ""}
+            self.messages.append(self._assistant)
+        return self._assistant
+
+    def close(self) -> None:
+        self._assistant = None
+
+    def add(self, item: Item, param: str) -> None:
+        kind = item.get("type")
+        if kind == "message":
+            role = item.get("role")
+            if role == "assistant":
+                turn = self.assistant()
+                if turn["content"]:  # a second text: a new turn (a text after calls joins them)
+                    self.close()
+                    turn = self.assistant()
+                turn["content"] = _content_text(item)
+                return
+            self.close()
+            self.messages.append({"role": "system" if role == "developer" else role, "content": _content_text(item)})
+        elif kind == "reasoning":
+            turn = self.assistant()
+            if turn["content"] or turn.get("tool_calls"):
+                self.close()
+                turn = self.assistant()
+            turn["reasoning_content"] = turn.get("reasoning_content", "") + _reasoning_text(item)
+        elif kind == "function_call":
+            call = {"id": item["call_id"], "type": "function",
+                    "function": {"name": item["name"], "arguments": item["arguments"]}}
+            self.assistant().setdefault("tool_calls", []).append(call)
+            self.calls.add(item["call_id"])
+        elif kind == "function_call_output":
+            if item["call_id"] not in self.calls:
+                raise InvalidRequestError(f"no function_call with call_id {item['call_id'][:64]!r} precedes this "
+                                          "function_call_output", param=f"{param}.call_id")
+            self.close()
+            self.messages.append({"role": "tool", "tool_call_id": item["call_id"], "content": item["output"]})
+        # other kinds (from a stored conversation) say nothing to the model
+
+
+def to_messages(instructions: str | None, history: Iterable[Item], items: Sequence[Item]) -> list[dict[str, Any]]:
+    """The chat messages of a turn: `instructions` as the system message, then the stored
+    context, then this request's items (errors name `input[i]`)."""
+    conv = _Conversation()
+    if instructions:
+        conv.messages.append({"role": "system", "content": instructions})
+    for item in history:
+        conv.add(item, "previous_response_id")
+    for i, item in enumerate(items):
+        conv.add(item, f"input[{i}]")
+    return conv.messages
