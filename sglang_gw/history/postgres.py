@@ -12,6 +12,7 @@ URL: `?options=-csearch_path%3Dgw` keeps the tables in the schema `gw`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -38,9 +39,14 @@ _SCHEMA_LOCK_KEY = 0x5F6C_6869_7374  # any constant: the gateways' migrations sh
 _PLACEHOLDER = re.compile(r"\$(\d+)")
 
 
+@functools.lru_cache(maxsize=256)
+def _psycopg(sql: str) -> str:
+    return _PLACEHOLDER.sub(r"%(p\1)s", sql)
+
+
 def _named(sql: str, args: Sequence[Any]) -> tuple[str, dict[str, Any]]:
     """`$n` placeholders as psycopg's named ones (a `$n` may be used twice)."""
-    return _PLACEHOLDER.sub(r"%(p\1)s", sql), {f"p{i}": arg for i, arg in enumerate(args, 1)}
+    return _psycopg(sql), {f"p{i}": arg for i, arg in enumerate(args, 1)}
 
 
 class _Tx:
@@ -56,7 +62,7 @@ class _Tx:
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:
             with self.conn.cursor() as cursor:
-                cursor.executemany(_PLACEHOLDER.sub(r"%(p\1)s", sql),
+                cursor.executemany(_psycopg(sql),
                                    [{f"p{i}": arg for i, arg in enumerate(row, 1)} for row in rows])
 
 
@@ -97,6 +103,12 @@ class PostgresDatabase:
         if not self._open:
             raise HistoryUnavailable("history storage: the PostgreSQL store is closed")
         return await self._in_thread(self._transaction, work, args)
+
+    async def run_quick(self, work: Callable[..., T], *args: Any, write: bool = True) -> T:
+        return await self.run(work, *args, write=write)  # every query is a network round trip: never on the loop
+
+    def others_committed(self) -> bool:
+        return True  # other hosts' commits cannot be seen from here
 
     def _transaction(self, work: Callable[..., T], args: tuple[Any, ...]) -> T:
         try:

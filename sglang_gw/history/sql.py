@@ -6,10 +6,18 @@ conversation (in order); an item appended to a conversation by a response is a c
 deleting one never changes the other.
 
 Each public method is one transaction, written as a plain function over a DB-API cursor
-(`Tx`) that the backend's `Database` runs whole in one of its worker threads: one trip off
-the event loop per call, however many statements it takes (a trip per statement cost a
-turn of /v1/responses more CPU than the rest of the request). A failure rolls the
-transaction back whole and surfaces as HistoryUnavailable.
+(`Tx`) that the backend's `Database` runs whole (`run_quick`): in one of its worker threads,
+or on the event loop where that never waits (SQLite, see sqlite.py); at most one trip off
+the loop per call, however many statements it takes (a trip per statement cost a turn of
+/v1/responses more CPU than the rest of the request). A failure rolls the transaction back
+whole and surfaces as HistoryUnavailable.
+
+With `cache_chains` (SQLite), the contexts of the responses this process read or wrote are
+kept (chains.py), so a continuation usually reads nothing. Every change to a response that
+already existed (delete, save again) adds one to `history_epoch` in its transaction; before
+using the cache, the store asks the backend whether any other connection has committed
+since it last looked (`others_committed`, SQLite's data_version), and only then reads the
+epoch, clearing the cache when it moved.
 
 Queries use `$n` placeholders; each backend rewrites them into its driver's style.
 """
@@ -24,6 +32,7 @@ import msgspec
 
 from sglang_gw.errors import ConfigError, InvalidRequestError
 from sglang_gw.history.base import FINAL_STATUSES, Conversation, ItemPage, Order, StoredResponse, new_conversation_id
+from sglang_gw.history.chains import Chain, ChainCache
 
 __all__ = ["MIGRATIONS", "Database", "SqlHistory", "Tx"]
 
@@ -33,6 +42,7 @@ _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.decode
 INPUT, OUTPUT = 0, 1
 MAX_CHAIN = 10_000  # a previous_response_id chain longer than this is cut (ids cannot cycle; this is a bound)
+MAX_CACHED_CHAINS = 4096  # contexts a process keeps (cache_chains): about one per conversation in flight
 
 # Each entry moves the schema up one version; never edit one that has shipped, add another.
 MIGRATIONS: list[list[str]] = [
@@ -51,6 +61,11 @@ MIGRATIONS: list[list[str]] = [
             conversation_id TEXT NOT NULL, position BIGINT NOT NULL, item_id TEXT NOT NULL, item TEXT NOT NULL,
             PRIMARY KEY (conversation_id, position))""",
         "CREATE INDEX history_conversation_items_by_id ON history_conversation_items (conversation_id, item_id)",
+    ],
+    [
+        # Moves at every change to an existing response (see the module's docstring).
+        "CREATE TABLE history_epoch (epoch BIGINT NOT NULL)",
+        "INSERT INTO history_epoch (epoch) VALUES (0)",
     ],
 ]
 
@@ -81,12 +96,21 @@ class Database(Protocol):
         """`work(tx, *args)` in one transaction in a worker thread, committed if it returns;
         a read-only one (`write=False`) takes no write lock."""
 
+    async def run_quick(self, work: Callable[..., T], *args: Any, write: bool = True) -> T:
+        """As `run`, for work that does nothing slow but its queries: the backend may run it
+        on the event loop when that cannot wait on anything."""
+
+    def others_committed(self) -> bool:
+        """Whether another connection may have committed since the last call."""
+
 
 class SqlHistory:
     """The HistoryStore: each method one transaction, run by the backend's `Database`."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, cache_chains: bool = False) -> None:
         self.db = db
+        self.chains = ChainCache(MAX_CACHED_CHAINS, MAX_CHAIN) if cache_chains else None
+        self._epoch: int | None = None  # history_epoch when the cache was last checked
 
     async def start(self) -> None:
         await self.db.open()
@@ -106,16 +130,30 @@ class SqlHistory:
         # Encoded here, on the loop: the caller's objects are never read from another thread.
         r = response
         inputs, outputs = _rows(r.input_items), _rows(r.output_items)
-        await self.db.run(self._save_response, r.id, r.owner, r.conversation_id, r.status,
-                          (r.id, r.owner, r.created_at, r.model, r.status, _text(r.body), r.previous_response_id,
-                           r.conversation_id), inputs, outputs)
+        chains = self.chains
+        generation = chains.generation if chains is not None else 0
+        saved_again = await self.db.run_quick(
+            self._save_response, r.id, r.owner, r.conversation_id, r.status,
+            (r.id, r.owner, r.created_at, r.model, r.status, _text(r.body), r.previous_response_id, r.conversation_id),
+            inputs, outputs)
+        if chains is None:
+            return
+        if saved_again:
+            chains.clear()
+        elif r.status in FINAL_STATUSES:
+            base = Chain(r.owner, 0, ()) if r.previous_response_id is None else chains.get(r.owner,
+                                                                                        r.previous_response_id)
+            if base is not None:
+                own = tuple(text for _, text in inputs) + tuple(text for _, text in outputs)
+                chains.put(r.id, Chain(r.owner, base.depth + 1, base.items + own), generation)
 
     def _save_response(self, tx: Tx, response_id: str, owner: str, conversation_id: str | None, status: str,
-                       row: tuple[Any, ...], inputs: list[tuple[str, str]], outputs: list[tuple[str, str]]) -> None:
+                       row: tuple[Any, ...], inputs: list[tuple[str, str]], outputs: list[tuple[str, str]]) -> bool:
+        """Whether a response already stored was changed (then the epoch moved)."""
         held = tx.fetch(f"SELECT owner, appended FROM history_responses WHERE id = $1{self.db.lock_rows}",
                         response_id)
         if held and held[0][0] != owner:
-            return  # ids are unguessable: a clash is never another owner's to overwrite
+            return False  # ids are unguessable: a clash is never another owner's to overwrite
         appended = bool(held and held[0][1])
         if not appended and status in FINAL_STATUSES and conversation_id is not None:
             self._append(tx, owner, conversation_id, [*inputs, *outputs])
@@ -127,31 +165,72 @@ class SqlHistory:
             "conversation_id = $8, appended = $9", *row, int(appended))
         if held:
             tx.execute("DELETE FROM history_response_items WHERE response_id = $1", response_id)
+            self._changed(tx)
         tx.executemany("INSERT INTO history_response_items (response_id, kind, position, item_id, item) "
                        "VALUES ($1, $2, $3, $4, $5)",
                        [(response_id, kind, i, item_id, text)
                         for kind, rows in ((INPUT, inputs), (OUTPUT, outputs))
                         for i, (item_id, text) in enumerate(rows)])
+        return bool(held)
+
+    def _changed(self, tx: Tx) -> None:
+        """A stored response changed: move the epoch, so other processes' caches are cleared."""
+        if self.chains is not None:
+            tx.execute("UPDATE history_epoch SET epoch = epoch + 1")
 
     async def get_response(self, owner: str, response_id: str) -> StoredResponse | None:
-        return await self.db.run(_get_response, owner, response_id, write=False)
+        return await self.db.run_quick(_get_response, owner, response_id, write=False)
 
     async def delete_response(self, owner: str, response_id: str) -> bool:
-        return await self.db.run(_delete_response, owner, response_id)
+        deleted = await self.db.run_quick(self._delete_response, owner, response_id)
+        if deleted and self.chains is not None:
+            self.chains.clear()
+        return deleted
+
+    def _delete_response(self, tx: Tx, owner: str, response_id: str) -> bool:
+        if not tx.execute("DELETE FROM history_responses WHERE id = $1 AND owner = $2", response_id, owner):
+            return False
+        tx.execute("DELETE FROM history_response_items WHERE response_id = $1", response_id)
+        self._changed(tx)
+        return True
 
     async def response_chain(self, owner: str, response_id: str) -> list[dict[str, Any]] | None:
-        return await self.db.run(_response_chain, owner, response_id, write=False)
+        chains = self.chains
+        if chains is not None:
+            await self._check_chains(chains)
+            hit = chains.get(owner, response_id)
+            if hit is not None:
+                return hit.decoded()
+        generation = chains.generation if chains is not None else 0
+        found = await self.db.run_quick(_response_chain, owner, response_id, write=False)
+        if found is None:
+            return None
+        chain = Chain(owner, *found)
+        if chains is not None:
+            chains.put(response_id, chain, generation)
+        return chain.decoded()
+
+    async def _check_chains(self, chains: ChainCache) -> None:
+        """Clear the cache if a response was changed since it was last checked (by anyone)."""
+        if not self.db.others_committed() and self._epoch is not None:
+            return
+        generation = chains.generation
+        epoch = await self.db.run_quick(_epoch, write=False)
+        if epoch != self._epoch:
+            if chains.generation == generation:  # no clear meanwhile that an older epoch could undo
+                self._epoch = epoch
+            chains.clear()
 
     async def list_input_items(self, owner: str, response_id: str, *, after: str | None, limit: int,
                                order: Order) -> ItemPage | None:
-        return await self.db.run(_list_input_items, owner, response_id, after, limit, order, write=False)
+        return await self.db.run_quick(_list_input_items, owner, response_id, after, limit, order, write=False)
 
     # ---- conversations -------------------------------------------------------------------
 
     async def create_conversation(self, owner: str, metadata: dict[str, str],
                                   items: list[dict[str, Any]]) -> Conversation:
         conv = Conversation(new_conversation_id(), owner, int(time.time()), dict(metadata))
-        await self.db.run(self._create_conversation, conv, _text(conv.metadata), _rows(items))
+        await self.db.run_quick(self._create_conversation, conv, _text(conv.metadata), _rows(items))
         return conv
 
     def _create_conversation(self, tx: Tx, conv: Conversation, metadata: str, items: list[tuple[str, str]]) -> None:
@@ -160,11 +239,11 @@ class SqlHistory:
         self._append(tx, conv.owner, conv.id, items)
 
     async def get_conversation(self, owner: str, conversation_id: str) -> Conversation | None:
-        return await self.db.run(_get_conversation, owner, conversation_id, write=False)
+        return await self.db.run_quick(_get_conversation, owner, conversation_id, write=False)
 
     async def update_conversation(self, owner: str, conversation_id: str,
                                   metadata: dict[str, str]) -> Conversation | None:
-        created_at = await self.db.run(self._update_conversation, owner, conversation_id, _text(metadata))
+        created_at = await self.db.run_quick(self._update_conversation, owner, conversation_id, _text(metadata))
         return None if created_at is None else Conversation(conversation_id, owner, created_at, dict(metadata))
 
     def _update_conversation(self, tx: Tx, owner: str, conversation_id: str, metadata: str) -> int | None:
@@ -176,27 +255,27 @@ class SqlHistory:
         return int(rows[0][0])
 
     async def delete_conversation(self, owner: str, conversation_id: str) -> bool:
-        return await self.db.run(_delete_conversation, owner, conversation_id)
+        return await self.db.run_quick(_delete_conversation, owner, conversation_id)
 
     async def add_items(self, owner: str, conversation_id: str,
                         items: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
         rows = _rows(items)
-        if not await self.db.run(self._append, owner, conversation_id, rows):
+        if not await self.db.run_quick(self._append, owner, conversation_id, rows):
             return None
         return [_decode(text) for _, text in rows]  # as stored: through JSON
 
     async def list_items(self, owner: str, conversation_id: str, *, after: str | None, limit: int,
                          order: Order) -> ItemPage | None:
-        return await self.db.run(_list_items, owner, conversation_id, after, limit, order, write=False)
+        return await self.db.run_quick(_list_items, owner, conversation_id, after, limit, order, write=False)
 
     async def get_item(self, owner: str, conversation_id: str, item_id: str) -> dict[str, Any] | None:
-        return await self.db.run(_get_item, owner, conversation_id, item_id, write=False)
+        return await self.db.run_quick(_get_item, owner, conversation_id, item_id, write=False)
 
     async def delete_item(self, owner: str, conversation_id: str, item_id: str) -> bool:
-        return await self.db.run(_delete_item, owner, conversation_id, item_id)
+        return await self.db.run_quick(_delete_item, owner, conversation_id, item_id)
 
     async def conversation_items(self, owner: str, conversation_id: str) -> list[dict[str, Any]] | None:
-        return await self.db.run(_conversation_items, owner, conversation_id, write=False)
+        return await self.db.run_quick(_conversation_items, owner, conversation_id, write=False)
 
     def _append(self, tx: Tx, owner: str, conversation_id: str, items: list[tuple[str, str]]) -> bool:
         """Append to the conversation, after its last item; False (nothing written) when the
@@ -229,24 +308,23 @@ def _get_response(tx: Tx, owner: str, response_id: str) -> StoredResponse | None
                           [_decode(i) for k, i in items if k == OUTPUT], previous, conversation)
 
 
-def _delete_response(tx: Tx, owner: str, response_id: str) -> bool:
-    if not tx.execute("DELETE FROM history_responses WHERE id = $1 AND owner = $2", response_id, owner):
-        return False
-    tx.execute("DELETE FROM history_response_items WHERE response_id = $1", response_id)
-    return True
-
-
-def _response_chain(tx: Tx, owner: str, response_id: str) -> list[dict[str, Any]] | None:
+def _response_chain(tx: Tx, owner: str, response_id: str) -> tuple[int, tuple[str, ...]] | None:
+    """(responses in the chain, its items' JSON text oldest first), or None: no such response."""
     rows = tx.fetch(
         "WITH RECURSIVE chain (id, previous, depth) AS ("
         " SELECT id, previous_response_id, 0 FROM history_responses WHERE id = $1 AND owner = $2"
         " UNION ALL SELECT r.id, r.previous_response_id, chain.depth + 1 FROM history_responses r"
         " JOIN chain ON r.id = chain.previous WHERE r.owner = $2 AND chain.depth < $3) "
-        "SELECT i.item FROM chain JOIN history_response_items i ON i.response_id = chain.id "
+        "SELECT i.item, chain.depth FROM chain JOIN history_response_items i ON i.response_id = chain.id "
         "ORDER BY chain.depth DESC, i.kind, i.position", response_id, owner, MAX_CHAIN)
     if not rows and not tx.fetch("SELECT 1 FROM history_responses WHERE id = $1 AND owner = $2", response_id, owner):
         return None
-    return [_decode(row[0]) for row in rows]
+    return (int(rows[0][1]) + 1 if rows else 1), tuple(row[0] for row in rows)
+
+
+def _epoch(tx: Tx) -> int:
+    rows = tx.fetch("SELECT epoch FROM history_epoch")
+    return int(rows[0][0]) if rows else 0
 
 
 def _list_input_items(tx: Tx, owner: str, response_id: str, after: str | None, limit: int,

@@ -1,19 +1,34 @@
 """History in one SQLite file (`--history-backend sqlite`): the embedded choice for one host.
 
-The stdlib `sqlite3` connection lives in one worker thread of its own, and each store call
-runs there whole, as one transaction: one trip off the event loop per call, and never a
-query on the loop. WAL mode with a busy timeout lets several gateway processes on the host
-(`--workers N`) share the file: one writes at a time, the others wait, and readers read the
-last committed state without waiting for anyone.
+Two connections to the file. The event loop's own never waits: its busy timeout is zero,
+so a store call runs on the loop, whole, as one transaction, when it can go at once (a read
+always can, in WAL mode; a write when no other process is writing). When it cannot, SQLite
+says so at once (SQLITE_BUSY), the transaction is rolled back untouched, and the call is run
+again, whole, by one worker thread of its own whose connection waits for the lock
+(`BUSY_TIMEOUT_SECS`). A call that only touches the page cache is cheaper run where it is
+than handed to a thread and back (a turn of /v1/responses paid more for the two trips than
+for its queries), and nothing on the loop ever sleeps on a lock.
+
+The loop's connection never checkpoints (folding the WAL back into the file, with its
+fsyncs): the worker thread does, every `CHECKPOINT_EVERY` writes made on the loop.
+
+WAL mode lets several gateway processes on the host (`--workers N`) share the file: one
+writes at a time, the others wait (in their worker thread), and readers read the last
+committed state without waiting for anyone. `synchronous=NORMAL` (WAL's usual pairing)
+syncs at checkpoints, not at each commit: a committed response survives a crash or restart
+of the gateway, but a power loss or OS crash may lose the last commits since the last
+checkpoint; the file is never corrupted.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import logging
 import re
 import sqlite3
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,12 +38,20 @@ from sglang_gw.history.sql import SqlHistory
 __all__ = ["SqliteHistory"]
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 _PLACEHOLDER = re.compile(r"\$(\d+)")
-BUSY_TIMEOUT_SECS = 10.0  # how long a write waits for another process's write to finish
+BUSY_TIMEOUT_SECS = 10.0  # how long a write in the worker thread waits for another process's write
+CHECKPOINT_EVERY = 200  # loop writes between checkpoints (a turn writes ~5 pages; SQLite's own default is 1000)
+_BUSY = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 
 
+@functools.lru_cache(maxsize=256)
 def _sqlite(sql: str) -> str:
     return _PLACEHOLDER.sub(r"?\1", sql)
+
+
+class _Busy(Exception):
+    """The loop's connection would have had to wait: run the call in the worker thread."""
 
 
 class _Tx:
@@ -53,37 +76,84 @@ class SqliteDatabase:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="history-sqlite")
-        self._conn: sqlite3.Connection | None = None
+        self._conn: sqlite3.Connection | None = None  # the worker thread's: waits for locks
+        self._loop_conn: sqlite3.Connection | None = None  # the event loop's: never waits
+        self._loop_writes = 0
+        self._checkpoint: Future[None] | None = None
+        self._data_version: int | None = None
 
     async def open(self) -> None:
-        self._conn = await self._in_thread(self._connect)
+        self._conn = await self._in_thread(self._connect, BUSY_TIMEOUT_SECS, True)
+        try:
+            self._loop_conn = await self._in_thread(self._connect, 0.0, False)
+        except HistoryUnavailable:
+            await self._in_thread(self._conn.close)
+            self._conn = None
+            raise
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self, timeout: float, checkpoints: bool) -> sqlite3.Connection:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECS, isolation_level=None,
-                                   check_same_thread=False)  # used by the one worker thread only
+            # Opened in the worker thread (file I/O); the loop's is then used on the loop only.
+            conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
         except (sqlite3.Error, OSError) as err:
             raise HistoryUnavailable(f"history storage: cannot open SQLite file {self.path}: {err}") from err
         try:
             conn.execute("PRAGMA journal_mode=WAL")  # readers never wait for a writer
             conn.execute("PRAGMA synchronous=NORMAL")  # WAL's usual pairing: no fsync per commit, never corrupt
+            if not checkpoints:
+                conn.execute("PRAGMA wal_autocheckpoint=0")
         except sqlite3.Error as err:
             conn.close()
             raise HistoryUnavailable(f"history storage: cannot use SQLite file {self.path}: {err}") from err
         return conn
 
     async def close(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
+        conns = [c for c in (self._loop_conn, self._conn) if c is not None]
+        self._loop_conn = self._conn = None
+        for conn in conns:
             await self._in_thread(conn.close)
         self._thread.shutdown(wait=False)
 
     async def run(self, work: Callable[..., T], *args: Any, write: bool = True) -> T:
+        """`work` in the worker thread, waiting for the lock as long as it takes."""
         conn = self._conn
         if conn is None:
             raise HistoryUnavailable("history storage: the SQLite store is closed")
-        return await self._in_thread(_transaction, conn, work, args, write)
+        return await self._in_thread(_transaction, conn, work, args, write, True)
+
+    async def run_quick(self, work: Callable[..., T], *args: Any, write: bool = True) -> T:
+        """`work` (which does nothing slow but its queries) on the loop when the database lets
+        it go at once; otherwise in the worker thread, as `run`."""
+        conn = self._loop_conn
+        if conn is None:
+            raise HistoryUnavailable("history storage: the SQLite store is closed")
+        try:
+            result = _transaction(conn, work, args, write, False)
+        except _Busy:
+            return await self.run(work, *args, write=write)
+        if write:
+            self._wrote()
+        return result
+
+    def others_committed(self) -> bool:
+        """Whether another connection (another process, or this store's worker thread) has
+        committed since the last call: SQLite's `data_version`, no I/O beyond the WAL index."""
+        conn = self._loop_conn
+        try:
+            version = conn.execute("PRAGMA data_version").fetchone()[0] if conn is not None else None
+        except sqlite3.Error:
+            version = None  # cannot tell: say it moved
+        moved = version is None or version != self._data_version
+        self._data_version = version
+        return moved
+
+    def _wrote(self) -> None:
+        self._loop_writes += 1
+        if self._loop_writes % CHECKPOINT_EVERY == 0 and (self._checkpoint is None or self._checkpoint.done()):
+            conn = self._conn
+            if conn is not None:
+                self._checkpoint = self._thread.submit(_checkpoint, conn)
 
     async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
         try:
@@ -93,21 +163,23 @@ class SqliteDatabase:
         return await future
 
 
-def _transaction(conn: sqlite3.Connection, work: Callable[..., T], args: tuple[Any, ...], write: bool) -> T:
-    """`work` in one transaction (in the worker thread). A writer takes the write lock at
-    once, so two processes never deadlock upgrading; a reader takes none."""
+def _transaction(conn: sqlite3.Connection, work: Callable[..., T], args: tuple[Any, ...], write: bool,
+                 wait: bool) -> T:
+    """`work` in one transaction. A writer takes the write lock at once, so two processes
+    never deadlock upgrading; a reader takes none. Without `wait`, a lock that is not free
+    at once raises _Busy with nothing done."""
     try:
         conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            result = work(_Tx(conn), *args)
+            conn.execute("COMMIT")
+        except BaseException:
+            _rollback(conn)
+            raise
     except sqlite3.Error as err:
-        raise _unavailable(err) from err
-    try:
-        result = work(_Tx(conn), *args)
-        conn.execute("COMMIT")
-    except BaseException as err:
-        _rollback(conn)
-        if isinstance(err, sqlite3.Error):
-            raise _unavailable(err) from err
-        raise
+        if not wait and (getattr(err, "sqlite_errorcode", 0) or 0) & 0xFF in _BUSY:
+            raise _Busy from err
+        raise HistoryUnavailable(f"history storage (SQLite) failed: {err}") from err
     return result
 
 
@@ -119,10 +191,14 @@ def _rollback(conn: sqlite3.Connection) -> None:
         pass  # SQLite ended the transaction itself; nothing of it was committed
 
 
-def _unavailable(err: sqlite3.Error) -> HistoryUnavailable:
-    return HistoryUnavailable(f"history storage (SQLite) failed: {err}")
+def _checkpoint(conn: sqlite3.Connection) -> None:
+    """Fold the WAL back into the file as far as no reader needs it (never waits for one)."""
+    try:
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    except sqlite3.Error as err:  # the next one retries; the WAL only grows meanwhile
+        log.warning("history storage: SQLite checkpoint failed: %s", err)
 
 
 class SqliteHistory(SqlHistory):
     def __init__(self, config: HistoryConfig) -> None:
-        super().__init__(SqliteDatabase(Path(config.sqlite_path)))
+        super().__init__(SqliteDatabase(Path(config.sqlite_path)), cache_chains=True)
