@@ -12,7 +12,7 @@ import pytest
 
 from sglang_gw.errors import ConfigError
 from sglang_gw.history import HistoryConfig, HistoryUnavailable, open_history
-from sglang_gw.history.sql import MIGRATIONS, Tx
+from sglang_gw.history.sql import MIGRATIONS, Tx, _migrate
 from tests.history_stores import TcpProxy, started, storage
 from tests.test_history_contract import ALICE, ids, msg, response
 
@@ -76,6 +76,35 @@ async def test_the_schema_version_is_recorded_and_a_newer_one_refused(backend: s
         with pytest.raises(ConfigError, match="newer than this gateway"):
             await newer.start()
         await newer.close()
+
+
+@pytest.mark.parametrize("backend", SQL_BACKENDS)
+async def test_responses_stored_by_schema_1_are_read_whole_after_the_migration(backend: str, tmp_path: Path) -> None:
+    def schema_1(tx: Tx) -> None:  # as a gateway of schema 1 left it: items in rows of their own
+        _migrate(tx, MIGRATIONS[:1])
+        for rid, previous in (("resp_1", None), ("resp_2", "resp_1"), ("resp_3", None)):
+            tx.execute("INSERT INTO history_responses (id, owner, created_at, model, status, body, "
+                       "previous_response_id) VALUES ($1, $2, 1, 'm', 'completed', '{\"id\": \"x\"}', $3)",
+                       rid, ALICE, previous)
+        for rid, kind, position in (("resp_1", 0, 0), ("resp_1", 0, 1), ("resp_1", 1, 0), ("resp_2", 0, 0)):
+            item_id = f"{rid}_{kind}_{position}"
+            tx.execute("INSERT INTO history_response_items (response_id, kind, position, item_id, item) "
+                       "VALUES ($1, $2, $3, $4, $5)", rid, kind, position, item_id, f'{{"id": "{item_id}"}}')
+
+    async with storage(backend, tmp_path) as config:
+        old = open_history(config)
+        await old.db.open()  # type: ignore[attr-defined]
+        await old.db.run(schema_1)  # type: ignore[attr-defined]
+        await old.db.close()  # type: ignore[attr-defined]
+        async with started(config) as store:
+            assert ids(await store.response_chain(ALICE, "resp_2")) == ["resp_1_0_0", "resp_1_0_1", "resp_1_1_0",
+                                                                        "resp_2_0_0"]
+            one = await store.get_response(ALICE, "resp_1")
+            assert one is not None and ids(one.input_items) == ["resp_1_0_0", "resp_1_0_1"]
+            assert ids(one.output_items) == ["resp_1_1_0"] and one.body == {"id": "x"}
+            page = await store.list_input_items(ALICE, "resp_1", after="resp_1_0_1", limit=5, order="desc")
+            assert page is not None and ids(page.data) == ["resp_1_0_0"]
+            assert ids(await store.response_chain(ALICE, "resp_3")) == []
 
 
 @pytest.mark.parametrize("backend", SQL_BACKENDS)

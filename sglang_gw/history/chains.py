@@ -4,7 +4,7 @@ A continuation (`previous_response_id`) needs every item of the chain before it.
 the database, that is a walk of the chain and a decode of each of its items, every turn, and
 the chain only grows. But the process that saved a response has just had its context in
 hand: the previous response's context (read for this very turn) plus this response's own
-items. `ChainCache` keeps that, as the items' JSON text, so the next turn decodes it in one
+items. `ChainCache` keeps that, as the items' JSON texts, so the next turn decodes it in one
 call and reads nothing.
 
 It is only right while no response it covers was changed: deleted (a chain stops at a
@@ -30,10 +30,10 @@ _decode = msgspec.json.decode
 class Chain:
     owner: str
     depth: int  # responses in the chain
-    items: tuple[str, ...]  # each item's JSON text, oldest first
+    parts: tuple[str, ...]  # the items' JSON texts, oldest first, comma-joined in runs (a JSON array's inside)
 
     def decoded(self) -> list[dict[str, Any]]:
-        return _decode("[" + ",".join(self.items) + "]") if self.items else []  # type: ignore[no-any-return]
+        return _decode("[" + ",".join(self.parts) + "]") if self.parts else []  # type: ignore[no-any-return]
 
 
 class ChainCache:

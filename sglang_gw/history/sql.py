@@ -1,9 +1,10 @@
 """The history store over SQL, shared by the SQLite and PostgreSQL backends.
 
 One schema, versioned in `history_schema_version`, created or migrated at start-up. Items
-are kept as JSON text: with a response (its input and output items, in order) and with a
-conversation (in order); an item appended to a conversation by a response is a copy, so
-deleting one never changes the other.
+are kept as JSON text: a response's input and output items as two JSON arrays in its own
+row (saving a response writes one row: each row of another table or index is one more page
+for every commit to write), a conversation's one row each, in order; an item appended to a
+conversation by a response is a copy, so deleting one never changes the other.
 
 Each public method is one transaction, written as a plain function over a DB-API cursor
 (`Tx`) that the backend's `Database` runs whole (`run_quick`): in one of its worker threads,
@@ -26,12 +27,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeAlias, TypeVar
 
 import msgspec
 
 from sglang_gw.errors import ConfigError, InvalidRequestError
-from sglang_gw.history.base import FINAL_STATUSES, Conversation, ItemPage, Order, StoredResponse, new_conversation_id
+from sglang_gw.history.base import (
+    FINAL_STATUSES,
+    Conversation,
+    ItemPage,
+    Order,
+    StoredResponse,
+    new_conversation_id,
+    page_of,
+)
 from sglang_gw.history.chains import Chain, ChainCache
 
 __all__ = ["MIGRATIONS", "Database", "SqlHistory", "Tx"]
@@ -40,12 +49,35 @@ T = TypeVar("T")
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.decode
-INPUT, OUTPUT = 0, 1
 MAX_CHAIN = 10_000  # a previous_response_id chain longer than this is cut (ids cannot cycle; this is a bound)
 MAX_CACHED_CHAINS = 4096  # contexts a process keeps (cache_chains): about one per conversation in flight
 
+
+class Tx(Protocol):
+    """One open transaction, used from the backend's worker thread."""
+
+    def fetch(self, sql: str, *args: Any) -> Sequence[Sequence[Any]]: ...
+
+    def execute(self, sql: str, *args: Any) -> int:
+        """Rows changed."""
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run `sql` once per row (none: nothing)."""
+
+
+def _inline_response_items(tx: Tx) -> None:
+    """Schema 2: each response's items, from rows of their own into two JSON arrays of its row."""
+    arrays: dict[str, tuple[list[str], list[str]]] = {}
+    for response_id, kind, item in tx.fetch("SELECT response_id, kind, item FROM history_response_items "
+                                            "ORDER BY response_id, kind, position"):
+        arrays.setdefault(response_id, ([], []))[int(kind)].append(item)
+    tx.executemany("UPDATE history_responses SET input_items = $2, output_items = $3 WHERE id = $1",
+                   [(rid, f"[{','.join(i)}]", f"[{','.join(o)}]") for rid, (i, o) in arrays.items()])
+
+
+Migration: TypeAlias = "str | Callable[[Tx], None]"
 # Each entry moves the schema up one version; never edit one that has shipped, add another.
-MIGRATIONS: list[list[str]] = [
+MIGRATIONS: list[list[Migration]] = [
     [
         """CREATE TABLE history_responses (
             id TEXT PRIMARY KEY, owner TEXT NOT NULL, created_at BIGINT NOT NULL, model TEXT NOT NULL,
@@ -63,23 +95,15 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX history_conversation_items_by_id ON history_conversation_items (conversation_id, item_id)",
     ],
     [
+        "ALTER TABLE history_responses ADD COLUMN input_items TEXT NOT NULL DEFAULT '[]'",
+        "ALTER TABLE history_responses ADD COLUMN output_items TEXT NOT NULL DEFAULT '[]'",
+        _inline_response_items,
+        "DROP TABLE history_response_items",
         # Moves at every change to an existing response (see the module's docstring).
         "CREATE TABLE history_epoch (epoch BIGINT NOT NULL)",
         "INSERT INTO history_epoch (epoch) VALUES (0)",
     ],
 ]
-
-
-class Tx(Protocol):
-    """One open transaction, used from the backend's worker thread."""
-
-    def fetch(self, sql: str, *args: Any) -> Sequence[Sequence[Any]]: ...
-
-    def execute(self, sql: str, *args: Any) -> int:
-        """Rows changed."""
-
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        """Run `sql` once per row (none: nothing)."""
 
 
 class Database(Protocol):
@@ -130,12 +154,13 @@ class SqlHistory:
         # Encoded here, on the loop: the caller's objects are never read from another thread.
         r = response
         inputs, outputs = _rows(r.input_items), _rows(r.output_items)
+        own = (",".join(text for _, text in inputs), ",".join(text for _, text in outputs))
         chains = self.chains
         generation = chains.generation if chains is not None else 0
         saved_again = await self.db.run_quick(
             self._save_response, r.id, r.owner, r.conversation_id, r.status,
-            (r.id, r.owner, r.created_at, r.model, r.status, _text(r.body), r.previous_response_id, r.conversation_id),
-            inputs, outputs)
+            (r.id, r.owner, r.created_at, r.model, r.status, _text(r.body), r.previous_response_id, r.conversation_id,
+             f"[{own[0]}]", f"[{own[1]}]"), inputs, outputs)
         if chains is None:
             return
         if saved_again:
@@ -144,8 +169,7 @@ class SqlHistory:
             base = Chain(r.owner, 0, ()) if r.previous_response_id is None else chains.get(r.owner,
                                                                                         r.previous_response_id)
             if base is not None:
-                own = tuple(text for _, text in inputs) + tuple(text for _, text in outputs)
-                chains.put(r.id, Chain(r.owner, base.depth + 1, base.items + own), generation)
+                chains.put(r.id, Chain(r.owner, base.depth + 1, base.parts + tuple(p for p in own if p)), generation)
 
     def _save_response(self, tx: Tx, response_id: str, owner: str, conversation_id: str | None, status: str,
                        row: tuple[Any, ...], inputs: list[tuple[str, str]], outputs: list[tuple[str, str]]) -> bool:
@@ -160,17 +184,12 @@ class SqlHistory:
             appended = True
         tx.execute(
             "INSERT INTO history_responses (id, owner, created_at, model, status, body, previous_response_id, "
-            "conversation_id, appended) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO UPDATE "
+            "conversation_id, input_items, output_items, appended) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO UPDATE "
             "SET created_at = $3, model = $4, status = $5, body = $6, previous_response_id = $7, "
-            "conversation_id = $8, appended = $9", *row, int(appended))
+            "conversation_id = $8, input_items = $9, output_items = $10, appended = $11", *row, int(appended))
         if held:
-            tx.execute("DELETE FROM history_response_items WHERE response_id = $1", response_id)
             self._changed(tx)
-        tx.executemany("INSERT INTO history_response_items (response_id, kind, position, item_id, item) "
-                       "VALUES ($1, $2, $3, $4, $5)",
-                       [(response_id, kind, i, item_id, text)
-                        for kind, rows in ((INPUT, inputs), (OUTPUT, outputs))
-                        for i, (item_id, text) in enumerate(rows)])
         return bool(held)
 
     def _changed(self, tx: Tx) -> None:
@@ -190,7 +209,6 @@ class SqlHistory:
     def _delete_response(self, tx: Tx, owner: str, response_id: str) -> bool:
         if not tx.execute("DELETE FROM history_responses WHERE id = $1 AND owner = $2", response_id, owner):
             return False
-        tx.execute("DELETE FROM history_response_items WHERE response_id = $1", response_id)
         self._changed(tx)
         return True
 
@@ -296,30 +314,27 @@ class SqlHistory:
 
 
 def _get_response(tx: Tx, owner: str, response_id: str) -> StoredResponse | None:
-    rows = tx.fetch("SELECT created_at, model, status, body, previous_response_id, conversation_id "
-                    "FROM history_responses WHERE id = $1 AND owner = $2", response_id, owner)
+    rows = tx.fetch("SELECT created_at, model, status, body, previous_response_id, conversation_id, input_items, "
+                    "output_items FROM history_responses WHERE id = $1 AND owner = $2", response_id, owner)
     if not rows:
         return None
-    items = tx.fetch("SELECT kind, item FROM history_response_items WHERE response_id = $1 ORDER BY kind, position",
-                     response_id)
-    created_at, model, status, body, previous, conversation = rows[0]
-    return StoredResponse(response_id, owner, int(created_at), model, status, _decode(body),
-                          [_decode(i) for k, i in items if k == INPUT],
-                          [_decode(i) for k, i in items if k == OUTPUT], previous, conversation)
+    created_at, model, status, body, previous, conversation, inputs, outputs = rows[0]
+    return StoredResponse(response_id, owner, int(created_at), model, status, _decode(body), _decode(inputs),
+                          _decode(outputs), previous, conversation)
 
 
 def _response_chain(tx: Tx, owner: str, response_id: str) -> tuple[int, tuple[str, ...]] | None:
-    """(responses in the chain, its items' JSON text oldest first), or None: no such response."""
+    """(responses in the chain, its items as Chain.parts oldest first), or None: no such response."""
     rows = tx.fetch(
-        "WITH RECURSIVE chain (id, previous, depth) AS ("
-        " SELECT id, previous_response_id, 0 FROM history_responses WHERE id = $1 AND owner = $2"
-        " UNION ALL SELECT r.id, r.previous_response_id, chain.depth + 1 FROM history_responses r"
-        " JOIN chain ON r.id = chain.previous WHERE r.owner = $2 AND chain.depth < $3) "
-        "SELECT i.item, chain.depth FROM chain JOIN history_response_items i ON i.response_id = chain.id "
-        "ORDER BY chain.depth DESC, i.kind, i.position", response_id, owner, MAX_CHAIN)
-    if not rows and not tx.fetch("SELECT 1 FROM history_responses WHERE id = $1 AND owner = $2", response_id, owner):
+        "WITH RECURSIVE chain (previous, depth, inputs, outputs) AS ("
+        " SELECT previous_response_id, 0, input_items, output_items FROM history_responses"
+        " WHERE id = $1 AND owner = $2"
+        " UNION ALL SELECT r.previous_response_id, chain.depth + 1, r.input_items, r.output_items"
+        " FROM history_responses r JOIN chain ON r.id = chain.previous WHERE r.owner = $2 AND chain.depth < $3) "
+        "SELECT inputs, outputs FROM chain ORDER BY depth DESC", response_id, owner, MAX_CHAIN)
+    if not rows:
         return None
-    return (int(rows[0][1]) + 1 if rows else 1), tuple(row[0] for row in rows)
+    return len(rows), tuple(array[1:-1] for row in rows for array in row if len(array) > 2)
 
 
 def _epoch(tx: Tx) -> int:
@@ -329,10 +344,8 @@ def _epoch(tx: Tx) -> int:
 
 def _list_input_items(tx: Tx, owner: str, response_id: str, after: str | None, limit: int,
                       order: Order) -> ItemPage | None:
-    if not tx.fetch("SELECT 1 FROM history_responses WHERE id = $1 AND owner = $2", response_id, owner):
-        return None
-    return _page(tx, "history_response_items", f"response_id = $1 AND kind = {INPUT}", response_id,
-                 after=after, limit=limit, order=order)
+    rows = tx.fetch("SELECT input_items FROM history_responses WHERE id = $1 AND owner = $2", response_id, owner)
+    return page_of(_decode(rows[0][0]), after=after, limit=limit, order=order) if rows else None
 
 
 def _get_conversation(tx: Tx, owner: str, conversation_id: str) -> Conversation | None:
@@ -393,7 +406,7 @@ def _rows(items: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return [(item["id"], _text(item)) for item in items]
 
 
-def _migrate(tx: Tx, migrations: list[list[str]]) -> None:
+def _migrate(tx: Tx, migrations: list[list[Migration]]) -> None:
     """Apply the migrations past the stored version (in the caller's transaction)."""
     tx.execute("CREATE TABLE IF NOT EXISTS history_schema_version (version INTEGER NOT NULL)")
     rows = tx.fetch("SELECT version FROM history_schema_version")
@@ -403,7 +416,10 @@ def _migrate(tx: Tx, migrations: list[list[str]]) -> None:
                           f"{len(migrations)}: upgrade the gateway, or point it at another database")
     for statements in migrations[version:]:
         for statement in statements:
-            tx.execute(statement)
+            if callable(statement):
+                statement(tx)
+            else:
+                tx.execute(statement)
     if not rows:
         tx.execute("INSERT INTO history_schema_version (version) VALUES ($1)", len(migrations))
     elif version < len(migrations):
