@@ -122,6 +122,24 @@ async def test_a_failed_save_writes_nothing(backend: str, tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize("backend", SQL_BACKENDS)
+async def test_saves_made_at_once_each_succeed_or_fail_whole(backend: str, tmp_path: Path) -> None:
+    # Made in one turn of the loop, SQLite commits them together: one failing must take
+    # neither the others nor a part of itself along.
+    async with storage(backend, tmp_path) as config, started(config) as store:
+        conv = await store.create_conversation(ALICE, {}, [])
+        broken = response("resp_bad", conversation=conv.id)
+        broken.output_items.append({"id": None, "type": "message", "content": []})
+        saves = [response(f"resp_{i}", conversation=conv.id) for i in range(2)] + [broken] + \
+            [response(f"resp_{i}", conversation=conv.id) for i in range(2, 4)]
+        results = await asyncio.gather(*(store.save_response(r) for r in saves), return_exceptions=True)
+        assert [type(r) for r in results] == [type(None)] * 2 + [HistoryUnavailable] + [type(None)] * 2
+        assert await store.get_response(ALICE, "resp_bad") is None
+        assert await store.get_response(ALICE, "resp_3") == saves[-1]
+        assert sorted(ids(await store.conversation_items(ALICE, conv.id))) == \
+            sorted(f"resp_{i}_{kind}" for i in range(4) for kind in ("in", "out"))
+
+
+@pytest.mark.parametrize("backend", SQL_BACKENDS)
 async def test_a_closed_store_is_unavailable(backend: str, tmp_path: Path) -> None:
     async with storage(backend, tmp_path) as config:
         store = open_history(config)

@@ -78,8 +78,9 @@ class SqliteDatabase:
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="history-sqlite")
         self._conn: sqlite3.Connection | None = None  # the worker thread's: waits for locks
         self._loop_conn: sqlite3.Connection | None = None  # the event loop's: never waits
-        self._loop_writes = 0
+        self._loop_writes = 0  # since the last checkpoint
         self._checkpoint: Future[None] | None = None
+        self._batch: list[tuple[Callable[..., Any], tuple[Any, ...], asyncio.Future[Any]]] = []
         self._data_version: int | None = None
 
     async def open(self) -> None:
@@ -128,13 +129,41 @@ class SqliteDatabase:
         conn = self._loop_conn
         if conn is None:
             raise HistoryUnavailable("history storage: the SQLite store is closed")
-        try:
-            result = _transaction(conn, work, args, write, False)
-        except _Busy:
-            return await self.run(work, *args, write=write)
         if write:
-            self._wrote()
-        return result
+            return await self._batched(work, args)
+        try:
+            return _transaction(conn, work, args, False, False)
+        except _Busy:
+            return await self.run(work, *args, write=False)
+
+    async def _batched(self, work: Callable[..., T], args: tuple[Any, ...]) -> T:
+        """Join the writes asked for in this turn of the loop: they commit together (each in
+        a savepoint of its own, so each is still all or nothing), at the next turn."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._batch.append((work, args, future))
+        if len(self._batch) == 1:
+            asyncio.get_running_loop().call_soon(self._commit_batch)
+        return await future  # type: ignore[no-any-return]
+
+    def _commit_batch(self) -> None:
+        # A write whose caller has gone (cancelled) is still made, as one handed to a thread would be.
+        batch, self._batch = self._batch, []
+        conn = self._loop_conn
+        if not batch:
+            return
+        if conn is None:
+            _settle(batch, [HistoryUnavailable("history storage: the SQLite store is closed")] * len(batch))
+            return
+        try:
+            outcomes = _batch_transaction(conn, [(work, args) for work, args, _ in batch])
+        except _Busy:  # another process is writing: each waits for it in the worker thread
+            for work, args, future in batch:
+                _follow(asyncio.ensure_future(self.run(work, *args)), future)
+            return
+        except HistoryUnavailable as err:  # BEGIN or COMMIT failed: nothing of the batch was written
+            outcomes = [err] * len(batch)
+        _settle(batch, outcomes)
+        self._wrote(len(batch))
 
     def others_committed(self) -> bool:
         """Whether another connection (another process, or this store's worker thread) has
@@ -148,12 +177,12 @@ class SqliteDatabase:
         self._data_version = version
         return moved
 
-    def _wrote(self) -> None:
-        self._loop_writes += 1
-        if self._loop_writes % CHECKPOINT_EVERY == 0 and (self._checkpoint is None or self._checkpoint.done()):
-            conn = self._conn
-            if conn is not None:
-                self._checkpoint = self._thread.submit(_checkpoint, conn)
+    def _wrote(self, count: int) -> None:
+        self._loop_writes += count
+        due = self._loop_writes >= CHECKPOINT_EVERY
+        if due and (self._checkpoint is None or self._checkpoint.done()) and self._conn is not None:
+            self._loop_writes = 0
+            self._checkpoint = self._thread.submit(_checkpoint, self._conn)
 
     async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
         try:
@@ -179,8 +208,76 @@ def _transaction(conn: sqlite3.Connection, work: Callable[..., T], args: tuple[A
     except sqlite3.Error as err:
         if not wait and (getattr(err, "sqlite_errorcode", 0) or 0) & 0xFF in _BUSY:
             raise _Busy from err
-        raise HistoryUnavailable(f"history storage (SQLite) failed: {err}") from err
+        raise _unavailable(err) from err
     return result
+
+
+def _batch_transaction(conn: sqlite3.Connection,
+                       batch: list[tuple[Callable[..., Any], tuple[Any, ...]]]) -> list[Any]:
+    """Each `work` of the batch in a savepoint of one write transaction, never waiting for
+    the lock (_Busy, nothing done). Returns each one's result, or the exception it raised
+    (its savepoint rolled back, the others kept)."""
+    if len(batch) == 1:
+        work, args = batch[0]
+        try:
+            return [_transaction(conn, work, args, True, False)]
+        except _Busy:
+            raise
+        except Exception as err:  # noqa: BLE001 — the caller's to raise
+            return [err]
+    tx = _Tx(conn)
+    outcomes: list[Any] = []
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for work, args in batch:
+                conn.execute("SAVEPOINT batched")
+                try:
+                    outcomes.append(work(tx, *args))
+                except Exception as err:  # noqa: BLE001 — this one's own failure
+                    conn.execute("ROLLBACK TO batched")
+                    outcomes.append(_unavailable(err) if isinstance(err, sqlite3.Error) else err)
+                conn.execute("RELEASE batched")
+            conn.execute("COMMIT")
+        except BaseException:
+            _rollback(conn)
+            raise
+    except sqlite3.Error as err:
+        if (getattr(err, "sqlite_errorcode", 0) or 0) & 0xFF in _BUSY:
+            raise _Busy from err
+        raise _unavailable(err) from err
+    return outcomes
+
+
+def _settle(batch: list[tuple[Callable[..., Any], tuple[Any, ...], asyncio.Future[Any]]],
+            outcomes: list[Any]) -> None:
+    for (_, _, future), outcome in zip(batch, outcomes, strict=True):
+        if future.done():
+            continue
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
+
+
+def _follow(source: asyncio.Future[Any], target: asyncio.Future[Any]) -> None:
+    def done(_: asyncio.Future[Any]) -> None:
+        if target.done():
+            if not source.cancelled():
+                source.exception()  # retrieved: the waiter has gone
+            return
+        if source.cancelled():
+            target.cancel()
+        elif (err := source.exception()) is not None:
+            target.set_exception(err)
+        else:
+            target.set_result(source.result())
+
+    source.add_done_callback(done)
+
+
+def _unavailable(err: sqlite3.Error) -> HistoryUnavailable:
+    return HistoryUnavailable(f"history storage (SQLite) failed: {err}")
 
 
 def _rollback(conn: sqlite3.Connection) -> None:
