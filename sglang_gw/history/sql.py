@@ -53,6 +53,11 @@ MAX_CHAIN = 10_000  # a previous_response_id chain longer than this is cut (ids 
 MAX_CACHED_CHAINS = 4096  # contexts a process keeps (cache_chains): about one per conversation in flight
 
 
+_INSERT_RESPONSE = ("INSERT INTO history_responses (id, owner, created_at, model, status, body, previous_response_id, "
+                    "conversation_id, input_items, output_items, appended) "
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
+
+
 class Tx(Protocol):
     """One open transaction, used from the backend's worker thread."""
 
@@ -174,20 +179,23 @@ class SqlHistory:
     def _save_response(self, tx: Tx, response_id: str, owner: str, conversation_id: str | None, status: str,
                        row: tuple[Any, ...], inputs: list[tuple[str, str]], outputs: list[tuple[str, str]]) -> bool:
         """Whether a response already stored was changed (then the epoch moved)."""
+        append_to = conversation_id if status in FINAL_STATUSES else None  # the conversation it joins
+        # Most saves are of a new response: one statement, unless the id is taken.
+        if tx.execute(_INSERT_RESPONSE + " ON CONFLICT (id) DO NOTHING", *row, int(append_to is not None)):
+            if append_to is not None:
+                self._append(tx, owner, append_to, [*inputs, *outputs])
+            return False
         held = tx.fetch(f"SELECT owner, appended FROM history_responses WHERE id = $1{self.db.lock_rows}",
                         response_id)
         if held and held[0][0] != owner:
             return False  # ids are unguessable: a clash is never another owner's to overwrite
         appended = bool(held and held[0][1])
-        if not appended and status in FINAL_STATUSES and conversation_id is not None:
-            self._append(tx, owner, conversation_id, [*inputs, *outputs])
+        if not appended and append_to is not None:
+            self._append(tx, owner, append_to, [*inputs, *outputs])
             appended = True
-        tx.execute(
-            "INSERT INTO history_responses (id, owner, created_at, model, status, body, previous_response_id, "
-            "conversation_id, input_items, output_items, appended) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO UPDATE "
-            "SET created_at = $3, model = $4, status = $5, body = $6, previous_response_id = $7, "
-            "conversation_id = $8, input_items = $9, output_items = $10, appended = $11", *row, int(appended))
+        tx.execute(_INSERT_RESPONSE + " ON CONFLICT (id) DO UPDATE SET created_at = $3, model = $4, status = $5, "
+                   "body = $6, previous_response_id = $7, conversation_id = $8, input_items = $9, output_items = $10, "
+                   "appended = $11", *row, int(appended))
         if held:
             self._changed(tx)
         return bool(held)

@@ -54,6 +54,9 @@ class _Busy(Exception):
     """The loop's connection would have had to wait: run the call in the worker thread."""
 
 
+_BUSY_AGAIN = object()  # a batched write that met the lock taken: to the worker thread
+
+
 class _Tx:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
@@ -137,8 +140,8 @@ class SqliteDatabase:
             return await self.run(work, *args, write=False)
 
     async def _batched(self, work: Callable[..., T], args: tuple[Any, ...]) -> T:
-        """Join the writes asked for in this turn of the loop: they commit together (each in
-        a savepoint of its own, so each is still all or nothing), at the next turn."""
+        """Join the writes asked for in this turn of the loop: they commit together, at the
+        next turn (each still all or nothing: see _batch_transaction)."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._batch.append((work, args, future))
         if len(self._batch) == 1:
@@ -162,6 +165,9 @@ class SqliteDatabase:
             return
         except HistoryUnavailable as err:  # BEGIN or COMMIT failed: nothing of the batch was written
             outcomes = [err] * len(batch)
+        for (work, args, future), outcome in zip(batch, outcomes, strict=True):
+            if outcome is _BUSY_AGAIN:
+                _follow(asyncio.ensure_future(self.run(work, *args)), future)
         _settle(batch, outcomes)
         self._wrote(len(batch))
 
@@ -214,45 +220,38 @@ def _transaction(conn: sqlite3.Connection, work: Callable[..., T], args: tuple[A
 
 def _batch_transaction(conn: sqlite3.Connection,
                        batch: list[tuple[Callable[..., Any], tuple[Any, ...]]]) -> list[Any]:
-    """Each `work` of the batch in a savepoint of one write transaction, never waiting for
-    the lock (_Busy, nothing done). Returns each one's result, or the exception it raised
-    (its savepoint rolled back, the others kept)."""
-    if len(batch) == 1:
-        work, args = batch[0]
+    """The batch in one write transaction, never waiting for the lock (_Busy: nothing done).
+    If one of them fails, nothing of the batch is kept and each runs again in a transaction
+    of its own, so that one's failure takes no other along. Returns each one's result, the
+    exception it raised, or _BUSY_AGAIN for one that met the lock taken on its own turn."""
+    if len(batch) > 1:
         try:
-            return [_transaction(conn, work, args, True, False)]
+            return _transaction(conn, _all, (batch,), True, False)
         except _Busy:
             raise
-        except Exception as err:  # noqa: BLE001 — the caller's to raise
-            return [err]
-    tx = _Tx(conn)
+        except Exception:  # noqa: BLE001, S110 — one of them failed: each on its own, below
+            pass
     outcomes: list[Any] = []
-    try:
-        conn.execute("BEGIN IMMEDIATE")
+    for work, args in batch:
         try:
-            for work, args in batch:
-                conn.execute("SAVEPOINT batched")
-                try:
-                    outcomes.append(work(tx, *args))
-                except Exception as err:  # noqa: BLE001 — this one's own failure
-                    conn.execute("ROLLBACK TO batched")
-                    outcomes.append(_unavailable(err) if isinstance(err, sqlite3.Error) else err)
-                conn.execute("RELEASE batched")
-            conn.execute("COMMIT")
-        except BaseException:
-            _rollback(conn)
-            raise
-    except sqlite3.Error as err:
-        if (getattr(err, "sqlite_errorcode", 0) or 0) & 0xFF in _BUSY:
-            raise _Busy from err
-        raise _unavailable(err) from err
+            outcomes.append(_transaction(conn, work, args, True, False))
+        except _Busy:
+            if len(batch) == 1:
+                raise
+            outcomes.append(_BUSY_AGAIN)
+        except Exception as err:  # noqa: BLE001 — the caller's to raise
+            outcomes.append(err)
     return outcomes
+
+
+def _all(tx: _Tx, batch: list[tuple[Callable[..., Any], tuple[Any, ...]]]) -> list[Any]:
+    return [work(tx, *args) for work, args in batch]
 
 
 def _settle(batch: list[tuple[Callable[..., Any], tuple[Any, ...], asyncio.Future[Any]]],
             outcomes: list[Any]) -> None:
     for (_, _, future), outcome in zip(batch, outcomes, strict=True):
-        if future.done():
+        if future.done() or outcome is _BUSY_AGAIN:
             continue
         if isinstance(outcome, BaseException):
             future.set_exception(outcome)
