@@ -7,7 +7,8 @@ configured one (not started). Every backend passes tests/test_history_contract.p
     memory.py   in-process, bounded (the default)
     none.py     keeps nothing
     sql.py      the schema (versioned migrations) and queries over SQL
-    sqlite.py   one SQLite file (stdlib sqlite3 in a worker thread)
+    sqlite.py   one SQLite file (stdlib sqlite3, on the loop when it cannot wait, else a worker thread)
+    chains.py   the contexts of recent responses, kept per process (SQLite)
     postgres.py PostgreSQL (psycopg 3 and its pool), shared by several gateways
     owner.py    who owns a stored object (API key hash or context headers)
 """
