@@ -211,3 +211,49 @@ async def test_reads_do_not_wait_for_another_gateways_write(backend: str, tmp_pa
             release.set()
             await writing
         assert (await two.get_conversation(ALICE, conv.id)).metadata == {"a": "b"}  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("backend", SQL_BACKENDS)
+async def test_a_chain_changed_by_another_gateway_is_read_again(backend: str, tmp_path: Path) -> None:
+    # `one` saved (and so may keep) the chain; `two` deletes its first response, then saves
+    # its second again with other items: `one` must see both changes, not its own copy.
+    async with storage(backend, tmp_path) as config, started(config) as one, started(config) as two:
+        await one.save_response(response("resp_1"))
+        await one.save_response(response("resp_2", previous="resp_1"))
+        await one.save_response(response("resp_3", previous="resp_2"))
+        assert ids(await one.response_chain(ALICE, "resp_3")) == ["resp_1_in", "resp_1_out", "resp_2_in",
+                                                                  "resp_2_out", "resp_3_in", "resp_3_out"]
+        assert await two.delete_response(ALICE, "resp_1") is True
+        assert ids(await one.response_chain(ALICE, "resp_3")) == ["resp_2_in", "resp_2_out", "resp_3_in",
+                                                                  "resp_3_out"]
+        await two.save_response(response("resp_2", outputs=[msg("resp_2_again", "other", "assistant")]))
+        assert ids(await one.response_chain(ALICE, "resp_3")) == ["resp_2_in", "resp_2_again", "resp_3_in",
+                                                                  "resp_3_out"]
+        assert await one.response_chain(ALICE, "resp_1") is None
+
+
+@pytest.mark.parametrize("backend", SQL_BACKENDS)
+async def test_a_save_waits_for_another_gateways_write_then_lands(backend: str, tmp_path: Path) -> None:
+    async with storage(backend, tmp_path) as config, started(config) as one, started(config) as two:
+        conv = await one.create_conversation(ALICE, {}, [])
+        written, release = threading.Event(), threading.Event()
+
+        def slow_write(tx: Tx) -> None:  # the write lock held by the other gateway
+            tx.execute("UPDATE history_conversations SET metadata = $1 WHERE id = $2", '{"a": "b"}', conv.id)
+            written.set()
+            release.wait(30)
+
+        writing = asyncio.ensure_future(one.db.run(slow_write))  # type: ignore[attr-defined]
+        try:
+            assert await asyncio.to_thread(written.wait, 30)
+            saves = asyncio.gather(*(two.save_response(response(f"resp_{i}", conversation=conv.id))
+                                     for i in range(3)))
+            await asyncio.sleep(0.2)
+            assert not saves.done()  # waiting for the lock, not failed
+        finally:
+            release.set()
+            await writing
+        await saves
+        assert sorted(ids(await one.conversation_items(ALICE, conv.id))) == \
+            sorted(f"resp_{i}_{kind}" for i in range(3) for kind in ("in", "out"))
+        assert ids(await two.response_chain(ALICE, "resp_2")) == ["resp_2_in", "resp_2_out"]
