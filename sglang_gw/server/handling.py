@@ -11,7 +11,6 @@ from typing import Any
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
 
 from sglang_gw.gateway import Gateway
 from sglang_gw.model import ServedModel
@@ -24,7 +23,7 @@ from sglang_gw.plugins import FrameContext
 from sglang_gw.server.hangup import HangUpWatch
 from sglang_gw.server.ledger import ledger_of
 from sglang_gw.server.push import PushedSse
-from sglang_gw.server.sse import BODY_SEND, SlowStartSse, SseStream, sse_response
+from sglang_gw.server.sse import SlowStartSse, SseStream, sse_response
 
 __all__ = ["framed", "generate", "generations_for", "json_response", "respond", "start_deltas", "unless_disconnected",
            "usage_of", "with_trace"]
@@ -136,21 +135,8 @@ async def framed(request: Request, endpoint: str, model: str, response: Response
     return await hooks.run("frame", build, ctx)
 
 
-class JsonResponse(Response):
-    """A JSON answer whose body goes straight to the server: like a stream's bodies, it
-    skips the middlewares' send wrappers, which only look at the start (see GatewayApp)."""
-
-    media_type = "application/json"
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-        await scope.get(BODY_SEND, send)({"type": "http.response.body", "body": self.body})
-        if self.background is not None:
-            await self.background()
-
-
 def json_response(body: Any, status: int = 200) -> Response:
-    return JsonResponse(_encode(body), status_code=status)
+    return Response(_encode(body), status_code=status, media_type="application/json")
 
 
 def usage_of(generations: list[Generation]) -> Callable[[], Usage]:

@@ -310,6 +310,10 @@ class EdgeMiddleware:
        connection of an app that raised: every client's keep-alive connection with it.
     """
 
+    # It stamps the response's start and leaves body messages alone, so streams may send
+    # their bodies past it (server/app.py, GatewayApp).
+    passes_bodies_through = True
+
     def __init__(self, app: ASGIApp, *, request_ids: RequestIds | None = None, api_keys: ApiKeys | None = None,
                  max_body: int | None = None, body_stall_secs: float | None = None,
                  admission: Admission | None = None, admission_paths: Collection[str] = (),
