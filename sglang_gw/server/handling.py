@@ -16,7 +16,7 @@ from sglang_gw.gateway import Gateway
 from sglang_gw.model import ServedModel
 from sglang_gw.pipeline.dispatch import Generation
 from sglang_gw.pipeline.framing import Responder, StreamFramer, framed_stream
-from sglang_gw.pipeline.merge import merged_deltas
+from sglang_gw.pipeline.merge import merged_deltas, usage_of
 from sglang_gw.pipeline.stream import primed
 from sglang_gw.pipeline.types import ChoiceDelta, PreparedRequest, Usage
 from sglang_gw.plugins import FrameContext
@@ -26,7 +26,7 @@ from sglang_gw.server.push import PushedSse
 from sglang_gw.server.sse import SlowStartSse, SseStream, sse_response
 
 __all__ = ["framed", "generate", "generations_for", "json_response", "respond", "start_deltas", "unless_disconnected",
-           "usage_of", "with_trace"]
+           "with_trace"]
 
 _encode = msgspec.json.Encoder().encode
 
@@ -137,15 +137,6 @@ async def framed(request: Request, endpoint: str, model: str, response: Response
 
 def json_response(body: Any, status: int = 200) -> Response:
     return Response(_encode(body), status_code=status, media_type="application/json")
-
-
-def usage_of(generations: list[Generation]) -> Callable[[], Usage]:
-    def total() -> Usage:
-        usage = Usage()
-        for gen in generations:
-            usage.add(Usage(len(gen.prepared.prompt_ids), gen.completion_tokens(), gen.usage.cached_tokens))
-        return usage
-    return total
 
 
 async def start_deltas(generations: list[Generation]) -> AsyncIterator[ChoiceDelta]:

@@ -21,7 +21,7 @@ from sglang_gw.errors import ContextLengthExceededError, GatewayError, InvalidRe
 from sglang_gw.history.base import FINAL_STATUSES, HistoryStore
 from sglang_gw.model import ServedModel
 from sglang_gw.pipeline.dispatch import Generation
-from sglang_gw.pipeline.merge import merged_deltas
+from sglang_gw.pipeline.merge import merged_deltas, usage_of
 from sglang_gw.pipeline.parse import ParserPlan
 from sglang_gw.pipeline.prepare import prepare_chat
 from sglang_gw.pipeline.types import PreparedRequest
@@ -38,7 +38,6 @@ from sglang_gw.server.handling import (
     json_response,
     start_deltas,
     unless_disconnected,
-    usage_of,
     with_trace,
 )
 from sglang_gw.server.ledger import ledger_of
