@@ -42,11 +42,15 @@ MODEL_RULES: tuple[ModelRule, ...] = (
     # Families with their own JSON wrappers (issue 25). First: "Llama-xLAM-2" is no Llama
     # format, and no older row names these families.
     _rule(r"xlam", None, "xlam"),
+    _rule(r"granite-?3\.2", "granite", "granite"),  # thinks in "Here is my thought process:" headers
     _rule(r"granite-?3", None, "granite"),
     _rule(r"granite-?4", None, "granite4"),
     _rule(r"internlm|intern-s1", None, "internlm"),
     _rule(r"hunyuan-a13b", "hunyuan_a13b", "hunyuan_a13b"),
+    _rule(r"ernie-?4\.5.*thinking", "ernie45", "ernie45"),
     _rule(r"ernie-?4\.5", None, "ernie45"),
+    _rule(r"telechat-?4", "telechat4", None),
+    _rule(r"laguna|poolside", "poolside_v1", "poolside_v1"),
     _rule(r"longcat-flash", None, "longcat"),
     _rule(r"jamba-?2|jamba-reasoning", None, "hermes"),
     _rule(r"jamba", None, "jamba"),

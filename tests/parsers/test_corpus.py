@@ -53,6 +53,9 @@ _SECTION_MARKER = (
     "`<｜tool_calls_begin｜>`) is markup, dropped even when what follows is no call; that unit itself is "
     "content, verbatim; the peer keeps the marker in the content")
 DIVERGENCES: dict[str, str] = {
+    "telechat4r-sgl-cut-off": (
+        "a block cut off by the end of the output is reasoning, in every family (the rule is one); SGLang's "
+        "TeleChat4 detector turns it into content"),
     "cohere-smg-malformed-name": _SECTION_MARKER,
     "cohere-smg-unclosed-string": _CUT_OFF_CALL,
     "coherer-smg-full-response": (
