@@ -51,6 +51,7 @@ MODEL_RULES: tuple[ModelRule, ...] = (
     _rule(r"ernie-?4\.5", None, "ernie45"),
     _rule(r"telechat-?4", "telechat4", None),
     _rule(r"laguna|poolside", "poolside_v1", "poolside_v1"),
+    _rule(r"inkling", None, "inkling"),  # reasoning: its typed-block parser is still pending
     _rule(r"longcat-flash", None, "longcat"),
     _rule(r"jamba-?2|jamba-reasoning", None, "hermes"),
     _rule(r"jamba", None, "jamba"),
