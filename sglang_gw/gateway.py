@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from sglang_gw import metrics
 from sglang_gw.admission import Admission
 from sglang_gw.config import GatewayConfig
-from sglang_gw.errors import ConfigError, InvalidRequestError, ModelNotFoundError
+from sglang_gw.errors import ConfigError, InvalidRequestError, LoraNotFoundError, ModelNotFoundError
 from sglang_gw.history import HistoryStore, Owners, open_history
 from sglang_gw.model import ServedModel, load_served_model
 from sglang_gw.pipeline.dispatch import DispatchSettings
@@ -173,6 +173,19 @@ class Gateway:
                 return next(iter(self.models.values()))
             raise InvalidRequestError("`model` is required when several models are served", param="model")
         raise ModelNotFoundError(f"The model `{name}` does not exist.", param="model")
+
+    def resolve_model(self, name: str, lora_path: str | None = None) -> tuple[ServedModel, str | None]:
+        """The model and LoRA adapter a request names: `model` as `base:adapter`, or a base
+        model with `lora_path` (an adapter's name). An adapter no worker holds is a 404."""
+        if name not in self.models:
+            base, sep, adapter = name.rpartition(":")
+            if sep and base in self.models:
+                name, lora_path = base, adapter
+        model = self.model(name)
+        if lora_path and lora_path not in self.pool.adapters(model.name):
+            raise LoraNotFoundError(f"The LoRA adapter `{lora_path}` of model `{model.name}` is not loaded on any "
+                                    "worker; load it with POST /v1/load_lora_adapter", param="model")
+        return model, lora_path or None
 
     async def stop(self) -> None:
         # 1. no new registrations or probes, 2. close worker channels.

@@ -93,7 +93,7 @@ def build_generate_request(p: PreparedRequest) -> pb.GenerateRequest:
     return req
 
 
-def _backoff(settings: DispatchSettings, attempt: int) -> float:
+def backoff_delay(settings: DispatchSettings, attempt: int) -> float:
     """Exponential backoff with ± jitter, so retrying clients do not arrive in lockstep."""
     base = min(settings.backoff_max, settings.backoff_initial * settings.backoff_multiplier ** attempt)
     return max(0.0, base * (1 + settings.jitter_factor * (2 * random.random() - 1)))
@@ -225,7 +225,7 @@ class Generation:
                 failed.append(worker.url)
                 RETRIES_TOTAL.inc()
                 log.info("request %s: retrying after %s", self.prepared.request_id, failure.message)
-                await asyncio.sleep(_backoff(self.settings, attempt))
+                await asyncio.sleep(backoff_delay(self.settings, attempt))
                 continue
             observe_stage("dispatch", time.perf_counter() - started)
             if worker.breaker is not None:
