@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from sglang_gw import metrics
 from sglang_gw.admission import Admission
 from sglang_gw.config import GatewayConfig
-from sglang_gw.errors import ConfigError, InvalidRequestError, LoraNotFoundError, ModelNotFoundError
+from sglang_gw.errors import ConfigError, InvalidRequestError, ModelNotFoundError
 from sglang_gw.history import HistoryStore, Owners, open_history
 from sglang_gw.model import ServedModel, load_served_model
 from sglang_gw.pipeline.dispatch import DispatchSettings
@@ -29,6 +29,7 @@ from sglang_gw.runtime.heap import freeze_heap, refreeze_heap
 from sglang_gw.runtime.loop_lag import LoopLagMonitor
 from sglang_gw.workers.client import GrpcWorkerClient
 from sglang_gw.workers.health import HealthChecker, LoadMonitor
+from sglang_gw.workers.lora import LoraManager
 from sglang_gw.workers.pool import Worker, WorkerPool
 from sglang_gw.workers.registrar import Registrar, WorkerJob, WorkerSpec
 
@@ -60,6 +61,7 @@ class Gateway:
         self.health = HealthChecker(config.health, self.pool.workers, on_change=self._health_changed)
         self.loads = LoadMonitor(routing.load_monitor_interval, self.pool.workers) \
             if routing.load_monitor_interval > 0 else None
+        self.loras = LoraManager(self.pool, load_on_demand=routing.lora_load_on_demand)
         self.admission = Admission(config.admission)
         self.loop_lag = LoopLagMonitor()
         self.history: HistoryStore = open_history(config.history)  # started in `start`
@@ -76,6 +78,7 @@ class Gateway:
         failed = [j for j in jobs if j.state != "active"]
         if len(failed) == len(jobs):
             raise ConfigError("no worker could be registered: " + "; ".join(f"{j.spec.url}: {j.error}" for j in failed))
+        await self.loras.refresh()
         await self.health.start()
         if self.loads is not None:
             await self.loads.start()
@@ -174,17 +177,17 @@ class Gateway:
             raise InvalidRequestError("`model` is required when several models are served", param="model")
         raise ModelNotFoundError(f"The model `{name}` does not exist.", param="model")
 
-    def resolve_model(self, name: str, lora_path: str | None = None) -> tuple[ServedModel, str | None]:
+    async def resolve_model(self, name: str, lora_path: str | None = None) -> tuple[ServedModel, str | None]:
         """The model and LoRA adapter a request names: `model` as `base:adapter`, or a base
-        model with `lora_path` (an adapter's name). An adapter no worker holds is a 404."""
+        model with `lora_path` (an adapter's name). An adapter no worker holds is a 404,
+        unless it is loaded on demand here."""
         if name not in self.models:
             base, sep, adapter = name.rpartition(":")
             if sep and base in self.models:
                 name, lora_path = base, adapter
         model = self.model(name)
-        if lora_path and lora_path not in self.pool.adapters(model.name):
-            raise LoraNotFoundError(f"The LoRA adapter `{lora_path}` of model `{model.name}` is not loaded on any "
-                                    "worker; load it with POST /v1/load_lora_adapter", param="model")
+        if lora_path:
+            await self.loras.ensure(model.name, lora_path)
         return model, lora_path or None
 
     async def stop(self) -> None:

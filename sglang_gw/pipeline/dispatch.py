@@ -104,9 +104,10 @@ class Generation:
 
     def __init__(self, prepared: PreparedRequest, model: ServedModel, pool: WorkerPool,
                  settings: DispatchSettings, *, routing_key: str | None = None,
-                 hooks: HookRegistry | None = None) -> None:
+                 hooks: HookRegistry | None = None, lora: str | None = None) -> None:
         self.prepared = prepared
-        self.route = RouteRequest(model=model.name, prompt_ids=prepared.prompt_ids, routing_key=routing_key)
+        self.route = RouteRequest(model=model.name, prompt_ids=prepared.prompt_ids, routing_key=routing_key,
+                                  lora=lora)
         self.selector = Selector(pool, self.route, hooks)
         self._prefill: PrefillLeg | None = None
         self.model = model
@@ -236,6 +237,8 @@ class Generation:
     def _send(self, choice: WorkerChoice, request: pb.GenerateRequest) -> GenerateStream:
         """Start the call on the chosen worker; disaggregated, the prefill leg goes out too."""
         timeout = self.settings.request_timeout
+        if self.route.lora is not None:  # each worker has its own id for the adapter
+            request.lora_id = choice.worker.adapters.get(self.route.lora, self.route.lora)
         if choice.prefill is None:
             return choice.worker.client.generate(request, timeout=timeout)
         prefill_req, decode_req = pair_requests(request, choice.prefill)

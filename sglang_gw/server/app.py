@@ -16,6 +16,7 @@ from sglang_gw.plugins import HookRegistry
 from sglang_gw.responses.background import BackgroundRuns
 from sglang_gw.server import (
     routes_conversations,
+    routes_lora,
     routes_native,
     routes_openai,
     routes_parse,
@@ -99,7 +100,7 @@ def build_app(config: GatewayConfig, *, hooks: HookRegistry | None = None) -> Ga
     app = GatewayApp(middleware=stack,
                     routes=[*routes_openai.routes, *routes_responses.routes, *routes_conversations.routes,
                             *routes_native.routes, *routes_parse.routes, *routes_pooling.routes,
-                            *routes_workers.routes],
+                            *routes_lora.routes, *routes_workers.routes],
                     exception_handlers=exception_handlers, lifespan=lifespan)
     app.state.gateway = gateway
     app.state.background_runs = background

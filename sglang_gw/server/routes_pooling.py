@@ -36,9 +36,9 @@ __all__ = ["routes"]
 _TASKS = {"embeddings": ("embedding",), "rerank": ("cross_encoder", "embedding"), "classify": ("classifier",)}
 
 
-def _target(request: Request, name: str, lora_path: str | None, endpoint: str) -> EmbedTarget:
+async def _target(request: Request, name: str, lora_path: str | None, endpoint: str) -> EmbedTarget:
     gw = gateway_of(request)
-    model, lora = gw.resolve_model(name, lora_path)
+    model, lora = await gw.resolve_model(name, lora_path)
     if model.kind.task not in _TASKS[endpoint]:
         kinds = " or ".join(_TASKS[endpoint])
         raise InvalidRequestError(f"model {model.name!r} is a {model.kind.task} model; /{endpoint} needs "
@@ -62,7 +62,7 @@ async def embeddings(request: Request) -> Response:
 
 
 async def _embeddings(request: Request, req: EmbeddingRequest) -> Response:
-    target = _target(request, req.model, req.lora_path, "embeddings")
+    target = await _target(request, req.model, req.lora_path, "embeddings")
     model = target.model
     if req.dimensions is not None:
         _check_dimensions(model, req.dimensions)
@@ -90,7 +90,7 @@ async def rerank(request: Request) -> Response:
 
 
 async def _rerank(request: Request, req: RerankRequest) -> Response:
-    target = _target(request, req.model, req.lora_path, "rerank")
+    target = await _target(request, req.model, req.lora_path, "rerank")
     model = target.model
     documents = document_texts(req.documents)
     rid = f"rerank-{random_hex()}"
@@ -115,7 +115,7 @@ async def classify(request: Request) -> Response:
 
 
 async def _classify(request: Request, req: ClassifyRequest) -> Response:
-    target = _target(request, req.model, req.lora_path, "classify")
+    target = await _target(request, req.model, req.lora_path, "classify")
     items = await tokenize_inputs(target.model, text_inputs(req.input))
     rid = f"classify-{random_hex()}"
     answers = await embed_all(target, items, rid)
