@@ -177,15 +177,17 @@ class Gateway:
             raise InvalidRequestError("`model` is required when several models are served", param="model")
         raise ModelNotFoundError(f"The model `{name}` does not exist.", param="model")
 
-    async def resolve_model(self, name: str, lora_path: str | None = None) -> tuple[ServedModel, str | None]:
+    async def resolve_model(self, name: str, lora_path: str | None = None, *,
+                            tasks: tuple[str, ...] = ("generate",)) -> tuple[ServedModel, str | None]:
         """The model and LoRA adapter a request names: `model` as `base:adapter`, or a base
-        model with `lora_path` (an adapter's name). An adapter no worker holds is a 404,
-        unless it is loaded on demand here."""
+        model with `lora_path` (an adapter's name). A model that does none of `tasks` is a
+        400; an adapter no worker holds is a 404, unless it is loaded on demand here."""
         if name not in self.models:
             base, sep, adapter = name.rpartition(":")
             if sep and base in self.models:
                 name, lora_path = base, adapter
         model = self.model(name)
+        model.require_task(tasks)
         if lora_path:
             await self.loras.ensure(model.name, lora_path)
         return model, lora_path or None

@@ -117,6 +117,14 @@ class ServedModel:
             return self.segments.encode(text)
         return encode_ids(self.tokenizer, text, add_special_tokens=add_special_tokens)
 
+    def require_task(self, tasks: tuple[str, ...] = ("generate",)) -> None:
+        """A 400 unless the model does one of `tasks` (chat on an embedding model, say)."""
+        if self.kind.task not in tasks:
+            from sglang_gw.errors import InvalidRequestError
+            wanted = " or ".join(t.replace("_", "-") for t in tasks)
+            raise InvalidRequestError(f"model {self.name!r} is a {self.kind.task.replace('_', '-')} model; this "
+                                      f"endpoint needs a {wanted} model", param="model")
+
     def require_template(self) -> ChatTemplate:
         if self.chat_template is None:
             from sglang_gw.errors import InvalidRequestError

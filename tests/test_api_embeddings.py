@@ -4,6 +4,9 @@ openai client, every input shape, base64 equal to float, per-input errors."""
 from __future__ import annotations
 
 import base64
+import json
+import math
+import shutil
 import struct
 from collections.abc import Iterator
 from pathlib import Path
@@ -137,3 +140,62 @@ def test_an_unknown_model_is_a_404(emb: Fleet) -> None:
 def test_a_generative_model_refuses_embeddings(gw) -> None:  # noqa: ANN001
     r = httpx.post(f"{gw.url}/v1/embeddings", json={"input": "hello"}, timeout=30)
     assert r.status_code == 400 and r.json()["error"]["param"] == "model"
+
+
+def test_chat_on_an_embedding_model_is_a_400(emb: Fleet) -> None:
+    with pytest.raises(openai.BadRequestError) as err:
+        emb.client.chat.completions.create(model="embedding-model", messages=[{"role": "user", "content": "hi"}])
+    assert err.value.body["param"] == "model"  # type: ignore[index]
+    assert all(not m.worker.records.requests for m in emb.mocks)
+
+
+def test_a_failed_call_is_retried_on_the_other_worker(emb: Fleet) -> None:
+    from sglang_gw.testing.mock_worker import Faults
+
+    before = sum(len(m.worker.records.embeds) for m in emb.mocks)
+    emb.mocks[0].worker.faults = Faults(reject_next=1)  # UNAVAILABLE, retryable
+    try:
+        out = emb.client.embeddings.create(model="embedding-model", input=["a", "b", "c", "d"],
+                                           encoding_format="float")
+        assert emb.mocks[0].worker.faults.reject_next == 0
+    finally:
+        emb.mocks[0].worker.faults = Faults()
+    assert len(out.data) == 4
+    gw = emb.server.gateway
+    assert sum(len(m.worker.records.embeds) for m in emb.mocks) - before == 5  # one call failed, then retried
+    assert all(w.inflight == 0 for w in gw.pool.workers())
+
+
+@pytest.fixture(scope="module")
+def matryoshka(qwen3_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    folder = tmp_path_factory.mktemp("mrl") / "model"
+    shutil.copytree(qwen3_dir, folder)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "matryoshka_dimensions": [8, 16, 32]}))
+    server, mocks = pooling_fleet(folder, "embedding", n=1)
+    yield Fleet(server, mocks)
+    server.stop()
+    for m in mocks:
+        m.stop()
+
+
+def test_dimensions_cut_and_renormalise_on_a_matryoshka_model(matryoshka: Fleet, qwen3_dir: Path) -> None:
+    out = matryoshka.client.embeddings.create(model="embedding-model", input="hello world", dimensions=8,
+                                              encoding_format="float")
+    full = expected(qwen3_dir, "hello world")
+    norm = math.sqrt(sum(v * v for v in full[:8]))
+    assert out.data[0].embedding == pytest.approx([v / norm for v in full[:8]], abs=1e-6)
+    r = matryoshka.post("/v1/embeddings", {"input": "x", "dimensions": 12})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "dimensions"
+
+
+def test_an_adapter_on_embeddings_is_a_400(emb: Fleet) -> None:
+    """The scheduler proto's EmbedRequest has no lora_id: an adapter cannot be applied."""
+    r = emb.post("/v1/load_lora_adapter", {"lora_name": "tuned", "lora_path": "/a/tuned"})
+    assert r.status_code == 200, r.text
+    try:
+        for body in ({"model": "embedding-model:tuned", "input": "a"}, {"input": "a", "lora_path": "tuned"}):
+            r = emb.post("/v1/embeddings", body)
+            assert r.status_code == 400 and r.json()["error"]["param"] == "model", r.text
+    finally:
+        assert emb.post("/v1/unload_lora_adapter", {"lora_name": "tuned"}).status_code == 200

@@ -92,7 +92,9 @@ def test_list_models_and_unload_round_trip(fleet: LoraFleet) -> None:
 def test_unknown_adapters_and_bad_bodies(fleet: LoraFleet) -> None:
     with pytest.raises(openai.NotFoundError):
         fleet.chat("base:never")
-    r = fleet.post("/v1/embeddings", {"model": "base:never", "input": "x"})
+    r = fleet.post("/generate", {"text": "x", "model": "base:never"})
+    assert r.status_code == 404 and r.json()["error"]["code"] == "lora_not_found"
+    r = fleet.post("/v1/completions", {"model": "base", "lora_path": "never", "prompt": "x"})
     assert r.status_code == 404 and r.json()["error"]["code"] == "lora_not_found"
     assert fleet.post("/v1/unload_lora_adapter", {"lora_name": "never"}).status_code == 404
     assert fleet.post("/v1/load_lora_adapter", {"lora_name": "a:b", "lora_path": "/x"}).status_code == 400

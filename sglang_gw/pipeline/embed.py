@@ -57,7 +57,6 @@ class EmbedTarget:
     settings: DispatchSettings
     hooks: HookRegistry | None = None
     routing_key: str | None = None
-    lora: str | None = None  # the adapter's name; each worker's own id is sent
 
 
 def _checked(model: ServedModel, ids: list[int], param: str) -> list[int]:
@@ -124,8 +123,7 @@ async def embed_all(target: EmbedTarget, items: Sequence[EmbedInput], request_id
 
 async def _embed_one(target: EmbedTarget, item: EmbedInput, request: pb.EmbedRequest) -> pb.EmbedResponse:
     """One call, retried on another worker while failures are retryable."""
-    route = RouteRequest(model=target.model.name, prompt_ids=item.ids, routing_key=target.routing_key,
-                         lora=target.lora)
+    route = RouteRequest(model=target.model.name, prompt_ids=item.ids, routing_key=target.routing_key)
     selector = Selector(target.pool, route, target.hooks)
     settings = target.settings
     failed: list[str] = []
@@ -134,8 +132,6 @@ async def _embed_one(target: EmbedTarget, item: EmbedInput, request: pb.EmbedReq
         if choice is None:
             continue
         worker = choice.worker
-        if target.lora is not None:
-            request.lora_id = worker.adapters.get(target.lora, target.lora)
         call = WorkerCall(worker)
         started = time.perf_counter()
         try:

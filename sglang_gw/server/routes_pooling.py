@@ -38,12 +38,11 @@ _TASKS = {"embeddings": ("embedding",), "rerank": ("cross_encoder", "embedding")
 
 async def _target(request: Request, name: str, lora_path: str | None, endpoint: str) -> EmbedTarget:
     gw = gateway_of(request)
-    model, lora = await gw.resolve_model(name, lora_path)
-    if model.kind.task not in _TASKS[endpoint]:
-        kinds = " or ".join(_TASKS[endpoint])
-        raise InvalidRequestError(f"model {model.name!r} is a {model.kind.task} model; /{endpoint} needs "
-                                  f"a {kinds} model", param="model")
-    return EmbedTarget(model, gw.pool, gw.dispatch, gw.hooks, gw.routing_key(request.headers), lora)
+    model, lora = await gw.resolve_model(name, lora_path, tasks=_TASKS[endpoint])
+    if lora is not None:  # the scheduler proto's EmbedRequest has no lora_id field
+        raise InvalidRequestError(f"LoRA adapters are not supported on /{endpoint} over gRPC: the Embed RPC "
+                                  "cannot name one", param="model")
+    return EmbedTarget(model, gw.pool, gw.dispatch, gw.hooks, gw.routing_key(request.headers))
 
 
 def _usage(items: list[EmbedInput]) -> dict[str, int]:

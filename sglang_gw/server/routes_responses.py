@@ -74,6 +74,7 @@ async def create_response(request: Request) -> Response:
         turn = await open_turn(req, gw.history, owner_of(request))
         return await _upstream(request, turn)
     model = gw.model(req.model)
+    model.require_task()
     turn = await open_turn(req, gw.history, owner_of(request))
     prepared, plan = await _prepared(request, turn, model)
     responder = ResponsesResponder(turn, prepared, model, plan, save=_saver(gw.history, turn))
