@@ -78,7 +78,6 @@ class Gateway:
         failed = [j for j in jobs if j.state != "active"]
         if len(failed) == len(jobs):
             raise ConfigError("no worker could be registered: " + "; ".join(f"{j.spec.url}: {j.error}" for j in failed))
-        await self.loras.refresh()
         await self.health.start()
         if self.loads is not None:
             await self.loads.start()

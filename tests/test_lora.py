@@ -115,3 +115,22 @@ def test_an_evicted_adapter_is_loaded_again_on_demand(qwen3_dir: Path) -> None:
         assert f.lora_ids(holders[0])[-1] == adapter_id(f, holders[0], "alpha")
     finally:
         f.stop()
+
+
+def test_adapters_a_worker_already_holds_are_seen_when_it_registers(qwen3_dir: Path) -> None:
+    from sglang_gw.proto import sglang_scheduler_pb2 as pb
+
+    facts = read_model_facts(qwen3_dir)
+    worker = MockWorker(facts, policy=ReplyPolicy(facts, mode="scripted", script=SCRIPT), served_model_name="base")
+    worker.loras.load(pb.LoadLoRAAdapterRequest(lora_name="preloaded", lora_path="/p"))
+    mock = ThreadedMockWorker(worker)
+    server = start_gateway(qwen3_dir, [mock.url])
+    try:
+        models = httpx.get(f"http://127.0.0.1:{server.port}/v1/models").json()["data"]
+        assert "base:preloaded" in [m["id"] for m in models]
+        r = httpx.post(f"http://127.0.0.1:{server.port}/v1/completions",
+                       json={"model": "base:preloaded", "prompt": "hi", "max_tokens": 2})
+        assert r.status_code == 200 and worker.records.requests[-1].lora_id == worker.loras.ids()[0]
+    finally:
+        server.stop()
+        mock.stop()

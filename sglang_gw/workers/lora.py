@@ -1,7 +1,7 @@
 """LoRA adapters across the fleet: which worker holds which, loading and unloading them.
 
 Each worker's adapters (name → the worker's own id) live on `Worker.adapters`, read with
-`ListLoadedLoRAAdapters` at start-up, after every load or unload through the gateway, and
+`ListLoadedLoRAAdapters` when the worker registers, after every load or unload through the gateway, and
 on each round of the load monitor (a worker may evict an adapter on its own). The paths of
 adapters loaded through the gateway are remembered, so that with `--lora-load-on-demand`
 an adapter no worker holds any more is loaded again on the least-loaded worker before the
