@@ -134,3 +134,10 @@ def test_adapters_a_worker_already_holds_are_seen_when_it_registers(qwen3_dir: P
     finally:
         server.stop()
         mock.stop()
+
+
+def test_responses_take_an_adapter_too(fleet: LoraFleet) -> None:
+    fleet.load("alpha", on=[1])
+    out = fleet.client.responses.create(model="base:alpha", input="hi", max_output_tokens=4, store=False)
+    assert out.status == "completed"
+    assert fleet.lora_ids(1) == [adapter_id(fleet, 1, "alpha")] and fleet.lora_ids(0) == []
