@@ -99,6 +99,8 @@ def test_unknown_adapters_and_bad_bodies(fleet: LoraFleet) -> None:
     assert fleet.post("/v1/unload_lora_adapter", {"lora_name": "never"}).status_code == 404
     assert fleet.post("/v1/load_lora_adapter", {"lora_name": "a:b", "lora_path": "/x"}).status_code == 400
     assert fleet.post("/v1/load_lora_adapter", {"lora_name": "a"}).status_code == 400
+    r = fleet.post("/v1/load_lora_adapter", {"lora_name": "a", "lora_path": "/x", "worker_urls": ["grpc://nowhere:1"]})
+    assert r.status_code == 404 and r.json()["error"]["param"] == "worker_urls"
     assert fleet.post("/v1/load_lora_adapter", {"lora_name": "a", "lora_path": "/x", "model": "nope"}).status_code \
         == 404
 

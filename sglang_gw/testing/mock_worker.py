@@ -2,8 +2,9 @@
 
 It speaks the exact wire contract, reports real model facts from a real tokenizer folder,
 and "generates" echo, scripted or random replies (see `replies.py`) with configurable
-timing and injected faults. It records every request and Abort so tests can assert on
-what the gateway sent.
+timing and injected faults; or, as a pooling model, answers Embed (`mock_pooling.py`).
+It keeps LoRA adapters in an LRU table (`mock_lora.py`). It records every request and
+Abort so tests can assert on what the gateway sent.
 
 Run it alone:  python -m sglang_gw.testing.mock_worker --port 30000 --model-path DIR
 (add --tls-cert-path/--tls-key-path to serve grpcs://, and --tls-client-ca-path for mutual TLS)

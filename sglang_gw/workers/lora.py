@@ -15,7 +15,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sglang_gw.errors import LoraNotFoundError, NoHealthyWorkerError, WorkerError
+from sglang_gw.errors import LoraNotFoundError, NoHealthyWorkerError, NotFoundError, WorkerError
 from sglang_gw.proto import sglang_scheduler_pb2 as pb
 from sglang_gw.workers.pool import Worker, WorkerPool
 
@@ -60,6 +60,8 @@ class LoraManager:
     def _grpc_workers(self, model: str, urls: Iterable[str] | None) -> list[Worker]:
         wanted = set(urls) if urls else None
         found = [w for w in self._pool.workers(model) if w.kind == "grpc" and (wanted is None or w.url in wanted)]
+        if not found and wanted is not None:
+            raise NotFoundError(f"none of `worker_urls` is a gRPC worker of model {model!r}", param="worker_urls")
         if not found:
             raise NoHealthyWorkerError(f"no gRPC worker of model {model!r} to manage adapters on")
         return found
