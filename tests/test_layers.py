@@ -22,6 +22,7 @@ LAYERS: dict[str, int] = {
     "gateway": 7, "responses": 7,
     "pipeline": 6,
     "plugins": 5, "model": 5,
+    "model_kind": 4,
     "config": 4,
     "workers": 3, "admission": 3, "runtime": 3, "history": 3,
     "routing": 2, "tokenizer": 2, "parsers": 2, "providers": 2, "api": 2, "testing": 2,

@@ -16,9 +16,11 @@ from sglang_gw.plugins import HookRegistry
 from sglang_gw.responses.background import BackgroundRuns
 from sglang_gw.server import (
     routes_conversations,
+    routes_lora,
     routes_native,
     routes_openai,
     routes_parse,
+    routes_pooling,
     routes_responses,
     routes_workers,
 )
@@ -32,7 +34,8 @@ __all__ = ["ADMITTED_PATHS", "GatewayApp", "build_app"]
 # The routes that take an admission slot: generation, and tokenization, whose large inputs
 # cost seconds of CPU each (a 10 MiB text: 9 s) and so must queue like generations do.
 ADMITTED_PATHS = frozenset({"/v1/chat/completions", "/v1/completions", "/generate", "/v1/tokenize",
-                            "/v1/detokenize", "/v1/responses"})
+                            "/v1/detokenize", "/v1/responses", "/v1/embeddings", "/v1/rerank",
+                            "/rerank", "/v1/classify"})
 
 
 # Middlewares known to look only at a response's start (status, headers) and to pass its
@@ -96,7 +99,8 @@ def build_app(config: GatewayConfig, *, hooks: HookRegistry | None = None) -> Ga
                              admission=gateway.admission, admission_paths=ADMITTED_PATHS)
     app = GatewayApp(middleware=stack,
                     routes=[*routes_openai.routes, *routes_responses.routes, *routes_conversations.routes,
-                            *routes_native.routes, *routes_parse.routes, *routes_workers.routes],
+                            *routes_native.routes, *routes_parse.routes, *routes_pooling.routes,
+                            *routes_lora.routes, *routes_workers.routes],
                     exception_handlers=exception_handlers, lifespan=lifespan)
     app.state.gateway = gateway
     app.state.background_runs = background

@@ -42,12 +42,14 @@ def with_trace(prepared: PreparedRequest, request: Request) -> PreparedRequest:
     return dataclasses.replace(prepared, trace_id=trace) if trace else prepared
 
 
-def generations_for(request: Request, model: ServedModel, prepared: list[PreparedRequest]) -> list[Generation]:
+def generations_for(request: Request, model: ServedModel, prepared: list[PreparedRequest], *,
+                    lora: str | None = None) -> list[Generation]:
     """One generation per prepared prompt, carrying the request's routing key and hooks;
     each is closed, at the latest, when the request ends (server/ledger.py)."""
     gw = gateway_of(request)
     key = gw.routing_key(request.headers)
-    generations = [Generation(p, model, gw.pool, gw.dispatch, routing_key=key, hooks=gw.hooks) for p in prepared]
+    generations = [Generation(p, model, gw.pool, gw.dispatch, routing_key=key, hooks=gw.hooks, lora=lora)
+                   for p in prepared]
     ledger = ledger_of(request.scope)
     if ledger is not None:
         for gen in generations:
@@ -56,10 +58,11 @@ def generations_for(request: Request, model: ServedModel, prepared: list[Prepare
 
 
 async def generate(request: Request, endpoint: str, model: ServedModel, responder: Responder,
-                   prepared: list[PreparedRequest], stream: bool) -> Response:
+                   prepared: list[PreparedRequest], stream: bool, *, lora: str | None = None) -> Response:
     """Stages 2-6 for prepared prompts (pipeline/__init__.py): select and dispatch when the
-    answer starts, then decode, parse and frame per worker message, through `responder`."""
-    generations = generations_for(request, model, [with_trace(p, request) for p in prepared])
+    answer starts, then decode, parse and frame per worker message, through `responder`;
+    `lora` names the LoRA adapter the workers apply."""
+    generations = generations_for(request, model, [with_trace(p, request) for p in prepared], lora=lora)
     return await respond(request, endpoint, model, responder, generations, stream)
 
 

@@ -62,7 +62,7 @@ REQUEST_ID_STATE_KEY = "request_id"
 DEFAULT_REQUEST_ID_HEADERS = ("x-request-id",)
 EXEMPT_PATHS = frozenset({"/health", "/liveness", "/readiness"})
 CONTROL_PLANE_PREFIXES = ("/workers", "/add_worker", "/remove_worker", "/list_workers", "/flush_cache",
-                          "/get_loads", "/parse/")
+                          "/get_loads", "/parse/", "/v1/load_lora_adapter", "/v1/unload_lora_adapter")
 UNMATCHED = "unmatched"
 _MAX_ID_LENGTH = 128
 
