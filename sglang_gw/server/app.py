@@ -17,6 +17,7 @@ from sglang_gw.responses.background import BackgroundRuns
 from sglang_gw.server import (
     routes_conversations,
     routes_lora,
+    routes_messages,
     routes_native,
     routes_openai,
     routes_parse,
@@ -34,8 +35,8 @@ __all__ = ["ADMITTED_PATHS", "GatewayApp", "build_app"]
 # The routes that take an admission slot: generation, and tokenization, whose large inputs
 # cost seconds of CPU each (a 10 MiB text: 9 s) and so must queue like generations do.
 ADMITTED_PATHS = frozenset({"/v1/chat/completions", "/v1/completions", "/generate", "/v1/tokenize",
-                            "/v1/detokenize", "/v1/responses", "/v1/embeddings", "/v1/rerank",
-                            "/rerank", "/v1/classify"})
+                            "/v1/detokenize", "/v1/responses", "/v1/messages", "/v1/messages/count_tokens",
+                            "/v1/embeddings", "/v1/rerank", "/rerank", "/v1/classify"})
 
 
 # Middlewares known to look only at a response's start (status, headers) and to pass its
@@ -98,9 +99,9 @@ def build_app(config: GatewayConfig, *, hooks: HookRegistry | None = None) -> Ga
                              cors_allowed_origins=sec.cors_allowed_origins,
                              admission=gateway.admission, admission_paths=ADMITTED_PATHS)
     app = GatewayApp(middleware=stack,
-                    routes=[*routes_openai.routes, *routes_responses.routes, *routes_conversations.routes,
-                            *routes_native.routes, *routes_parse.routes, *routes_pooling.routes,
-                            *routes_lora.routes, *routes_workers.routes],
+                    routes=[*routes_openai.routes, *routes_responses.routes, *routes_messages.routes,
+                            *routes_conversations.routes, *routes_native.routes, *routes_parse.routes,
+                            *routes_pooling.routes, *routes_lora.routes, *routes_workers.routes],
                     exception_handlers=exception_handlers, lifespan=lifespan)
     app.state.gateway = gateway
     app.state.background_runs = background

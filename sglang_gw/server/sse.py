@@ -80,11 +80,12 @@ class SseResponse(SseStream):
     """Frames pulled from an async iterator, as SSE, ending with [DONE] (errors included)."""
 
     def __init__(self, frames: AsyncIterator[bytes], *, source: Any = None, done: bool = True,
-                 keepalive: float | None = None) -> None:
+                 keepalive: float | None = None, error: Callable[[BaseException], bytes] = sse_error) -> None:
         super().__init__(keepalive=keepalive)
         self._frames = frames
         self._source = source  # the deltas the frames are made from, closed with them
         self._done = done
+        self._error = error  # a failure's event, in the stream's API's shape
 
     async def _send_body(self, send: Send, head: Head | None) -> None:
         pings = _Pings(send, self.keepalive)
@@ -110,7 +111,7 @@ class SseResponse(SseStream):
                 await send({"type": "http.response.body", "body": body, "more_body": True})
                 pings.last_write = pings.clock()
         except Exception as exc:  # mid-stream: the status line is gone, so the error is an event
-            await send({"type": "http.response.body", "body": sse_error(exc), "more_body": True})
+            await send({"type": "http.response.body", "body": self._error(exc), "more_body": True})
         finally:
             # Close the frames and the worker stream under them now, not whenever the garbage
             # collector gets to them: closing is what frees the worker slot and sends Abort.
@@ -194,6 +195,7 @@ class SlowStartSse(SseStream):
 
 
 def sse_response(frames: AsyncIterator[bytes], *, source: Any = None, done: bool = True,
-                 keepalive: float | None = None) -> SseResponse:
-    """`frames` as SSE; `source` (the deltas the frames are made from) is closed with them."""
-    return SseResponse(frames, source=source, done=done, keepalive=keepalive)
+                 keepalive: float | None = None, error: Callable[[BaseException], bytes] = sse_error) -> SseResponse:
+    """`frames` as SSE; `source` (the deltas the frames are made from) is closed with them;
+    `error` makes a mid-stream failure's event."""
+    return SseResponse(frames, source=source, done=done, keepalive=keepalive, error=error)

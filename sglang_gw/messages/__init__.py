@@ -1,0 +1,15 @@
+"""The Anthropic Messages API on the chat pipeline (docs/messages.md).
+
+    request.py     the request body (msgspec): content blocks, tools, tool_choice, thinking
+    convert.py     the request as the chat request the pipeline runs
+    output.py      parsed deltas → content blocks and the stream's block events
+    responder.py   the pipeline Responder: choice deltas → the message, or its events
+"""
+
+from __future__ import annotations
+
+from sglang_gw.messages.convert import chat_request
+from sglang_gw.messages.request import CountTokensRequest, MessagesRequest
+from sglang_gw.messages.responder import MessagesResponder
+
+__all__ = ["CountTokensRequest", "MessagesRequest", "MessagesResponder", "chat_request"]

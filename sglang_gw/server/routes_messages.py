@@ -1,0 +1,72 @@
+"""Anthropic's Messages API: POST /v1/messages and /v1/messages/count_tokens (docs/messages.md).
+
+A message runs on the chat pipeline: the request becomes a chat request (messages/convert.py),
+prepared as chat completions are, and `MessagesResponder` frames the parsed deltas. Errors
+on these routes take Anthropic's shape (server/errors.py chooses it by route).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from sglang_gw.api.protocol import decode_body
+from sglang_gw.messages import CountTokensRequest, MessagesRequest, MessagesResponder, chat_request
+from sglang_gw.pipeline.framing import framed_stream
+from sglang_gw.pipeline.merge import merged_deltas
+from sglang_gw.pipeline.prepare import prepare_chat, render_chat, run_for_chat
+from sglang_gw.server.errors import ANTHROPIC_PREFIX, sse_error
+from sglang_gw.server.handling import (
+    framed,
+    gateway_of,
+    generations_for,
+    json_response,
+    start_deltas,
+    unless_disconnected,
+    usage_of,
+    with_trace,
+)
+from sglang_gw.server.sse import sse_response
+
+__all__ = ["routes"]
+
+_stream_error = partial(sse_error, path=ANTHROPIC_PREFIX)
+
+
+async def create_message(request: Request) -> Response:
+    """A message, stage by stage (the stages: pipeline/__init__.py)."""
+    gw = gateway_of(request)
+    req = decode_body(await request.body(), MessagesRequest)  # validated at the edge
+    model = gw.model(req.model)
+    prepared, plan = await gw.hooks.run("prepare", prepare_chat, chat_request(req), model)  # 1 prepare
+    responder = MessagesResponder(req, prepared, model, plan)  # 4-6 decode, parse, frame
+    generations = generations_for(request, model, [with_trace(prepared, request)])
+    usage = usage_of(generations)
+    if req.stream:
+        deltas = await start_deltas(generations)  # a failure before any output is a plain HTTP error
+        return await framed(request, "messages", model.name, sse_response(
+            framed_stream(responder, deltas, usage), source=deltas, done=False,
+            keepalive=gw.config.connections.sse_keepalive_secs, error=_stream_error))
+    body = await unless_disconnected(request, responder.complete(merged_deltas(generations), usage))
+    if isinstance(body, Response):
+        return body  # the client hung up
+    return await framed(request, "messages", model.name, json_response(body), body)
+
+
+async def count_tokens(request: Request) -> Response:
+    """The prompt's exact token count: the model's template and tokenizer, as a message would run."""
+    gw = gateway_of(request)
+    req = decode_body(await request.body(), CountTokensRequest)
+    model = gw.model(req.model)
+    chat = chat_request(req)
+    _, ids = await run_for_chat(chat, model, lambda: render_chat(chat, model))
+    return json_response({"input_tokens": len(ids)})
+
+
+routes = [
+    Route("/v1/messages", create_message, methods=["POST"]),
+    Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
+]
