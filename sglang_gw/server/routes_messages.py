@@ -7,14 +7,19 @@ on these routes take Anthropic's shape (server/errors.py chooses it by route).
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from functools import partial
+from typing import Any
 
+import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from sglang_gw.api.protocol import decode_body
+from sglang_gw.errors import InvalidRequestError
 from sglang_gw.messages import CountTokensRequest, MessagesRequest, MessagesResponder, chat_request
+from sglang_gw.messages.upstream import UpstreamMessage, chat_body
 from sglang_gw.pipeline.framing import framed_stream
 from sglang_gw.pipeline.merge import merged_deltas
 from sglang_gw.pipeline.prepare import prepare_chat, render_chat, run_for_chat
@@ -29,7 +34,11 @@ from sglang_gw.server.handling import (
     usage_of,
     with_trace,
 )
+from sglang_gw.server.ledger import ledger_of
+from sglang_gw.server.proxy import call_upstream
 from sglang_gw.server.sse import sse_response
+from sglang_gw.workers.calls import WorkerCall
+from sglang_gw.workers.http_backend import SseStream
 
 __all__ = ["routes"]
 
@@ -40,9 +49,11 @@ async def create_message(request: Request) -> Response:
     """A message, stage by stage (the stages: pipeline/__init__.py)."""
     gw = gateway_of(request)
     req = decode_body(await request.body(), MessagesRequest)  # validated at the edge
+    if req.model and req.model in gw.http_models and req.model not in gw.models:
+        return await _upstream(request, req)
     model = gw.model(req.model)
     prepared, plan = await gw.hooks.run("prepare", prepare_chat, chat_request(req), model)  # 1 prepare
-    responder = MessagesResponder(req, prepared, model, plan)  # 4-6 decode, parse, frame
+    responder = MessagesResponder(req, model, plan)  # 4-6 decode, parse, frame
     generations = generations_for(request, model, [with_trace(prepared, request)])
     usage = usage_of(generations)
     if req.stream:
@@ -56,10 +67,42 @@ async def create_message(request: Request) -> Response:
     return await framed(request, "messages", model.name, json_response(body), body)
 
 
+async def _upstream(request: Request, req: MessagesRequest) -> Response:
+    """A model of OpenAI-compatible HTTP workers: the message goes upstream as a chat completion."""
+    gw = gateway_of(request)
+    writer = UpstreamMessage(req, req.model)
+    call, result = await call_upstream(gw, chat_body(chat_request(req), stream=req.stream), "chat", req.stream,
+                                       gw.routing_key(request.headers))
+    ledger = ledger_of(request.scope)
+    if ledger is not None:
+        ledger.hold(call.end)  # ended below, or at the latest with the request
+    if isinstance(result, dict):
+        call.end()
+        return json_response(writer.whole(result))
+    return sse_response(_ended(writer.events(_chunks(result)), call), source=result, done=False,
+                        keepalive=gw.config.connections.sse_keepalive_secs, error=_stream_error)
+
+
+async def _chunks(upstream: SseStream) -> AsyncIterator[dict[str, Any]]:
+    async for payload in upstream:
+        yield msgspec.json.decode(payload)
+
+
+async def _ended(frames: AsyncIterator[bytes], call: WorkerCall) -> AsyncIterator[bytes]:
+    try:
+        async for frame in frames:
+            yield frame
+    finally:
+        call.end()
+
+
 async def count_tokens(request: Request) -> Response:
     """The prompt's exact token count: the model's template and tokenizer, as a message would run."""
     gw = gateway_of(request)
     req = decode_body(await request.body(), CountTokensRequest)
+    if req.model and req.model in gw.http_models and req.model not in gw.models:
+        raise InvalidRequestError(f"model {req.model[:80]!r} is served by OpenAI-compatible HTTP workers: the "
+                                  "gateway has no tokenizer of it to count with", param="model")
     model = gw.model(req.model)
     chat = chat_request(req)
     _, ids = await run_for_chat(chat, model, lambda: render_chat(chat, model))
