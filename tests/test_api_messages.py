@@ -174,3 +174,11 @@ def test_count_tokens_is_the_prompt(family_gw) -> None:
     counted = c.messages.count_tokens(**body)
     c.messages.create(max_tokens=200, **body)
     assert counted.input_tokens == len(_prompt(gw))
+
+
+def test_a_final_assistant_message_is_continued(family_gw) -> None:
+    name, _, gw = family_gw
+    client(gw).messages.create(model="test-model", max_tokens=20, messages=[
+        {"role": "user", "content": "GREET me"}, {"role": "assistant", "content": "Well, PREFILLED"}])
+    prompt = gw.gateway.models["test-model"].tokenizer.decode(_prompt(gw), skip_special_tokens=False)
+    assert prompt.rstrip().endswith("Well, PREFILLED")
