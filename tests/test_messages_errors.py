@@ -60,6 +60,7 @@ def _refused(resp: httpx.Response, status: int, kind: str) -> str:
         {"role": "user", "content": [{"type": "tool_use", "id": "toolu_2", "name": "f", "input": {}}]}]},
      "messages[1].content[0]"),
     ({"model": "test-model", "max_tokens": 10, "messages": [{"role": "system", "content": "x"}]}, "role"),
+    ({"model": "test-model", "max_tokens": 10, "messages": [{"role": "user", "content": []}]}, "messages[0].content"),
     ({"model": "test-model", "max_tokens": 10, "messages": [USER], "tool_choice": {"type": "any"}}, "tools"),
     ({"model": "test-model", "max_tokens": 10, "messages": [USER], "tools": [TOOL],
       "tool_choice": {"type": "tool", "name": "other"}}, "other"),
@@ -70,7 +71,7 @@ def _refused(resp: httpx.Response, status: int, kind: str) -> str:
     ({"model": "test-model", "max_tokens": 10, "messages": [USER], "temperature": 1.5}, "temperature"),
     ({"model": "test-model", "max_tokens": 10, "messages": [USER], "stop_sequences": "END"}, "stop_sequences"),
 ], ids=["no-max_tokens", "zero-max_tokens", "no-messages", "unknown-block", "orphan-tool_result",
-        "tool_use-from-user", "system-role", "any-without-tools", "unknown-tool", "server-tool", "budget",
+        "tool_use-from-user", "system-role", "no-blocks", "any-without-tools", "unknown-tool", "server-tool", "budget",
         "temperature", "stop-string"])
 def test_bad_input_is_an_anthropic_400(gw: RunningGateway, body: dict[str, Any], says: str) -> None:
     assert says in _refused(_post(gw, body), 400, "invalid_request_error")

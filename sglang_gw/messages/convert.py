@@ -58,6 +58,9 @@ class _Conversation:
         if isinstance(msg.content, str):
             self.messages.append({"role": "user", "content": msg.content})
             return
+        if not msg.content:
+            raise InvalidRequestError("a user message must hold at least one content block",
+                                      param=f"messages[{i}].content")
         texts: list[str] = []
         for j, block in enumerate(msg.content):
             if isinstance(block, TextBlock):
@@ -159,6 +162,8 @@ def _template_kwargs(req: CountTokensRequest) -> dict[str, Any] | None:
 def chat_request(req: CountTokensRequest) -> ChatCompletionRequest:
     """The chat completion a Messages request (or a count_tokens body) runs as."""
     messages = to_messages(req)
+    if not any(m["role"] != "system" for m in messages):
+        raise InvalidRequestError("`messages` must hold at least one message", param="messages")
     last = messages[-1]
     prefill = last["role"] == "assistant" and not last.get("tool_calls")
     full = req if isinstance(req, MessagesRequest) else None
