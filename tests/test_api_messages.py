@@ -53,7 +53,7 @@ def _prompt(gw: RunningGateway) -> list[int]:
     return list(gw.worker.records.requests[-1].tokenized.input_ids)
 
 
-def _comparable(msg: Message) -> dict[str, Any]:
+def comparable(msg: Message) -> dict[str, Any]:
     """A message less what each call makes anew (ids) and what the worker's prefix cache
     moves between input and cached tokens."""
     body = msg.model_dump(mode="json", exclude_none=True)
@@ -125,7 +125,7 @@ def test_streamed_equals_whole(family_gw, ask: dict[str, Any]) -> None:
     with client(gw).messages.stream(**ask) as stream:
         kinds = [event.type for event in stream]
         streamed = stream.get_final_message()
-    assert _comparable(streamed) == _comparable(whole)
+    assert comparable(streamed) == comparable(whole)
     assert kinds[0] == "message_start" and kinds[-1] == "message_stop" and "message_delta" in kinds
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from sglang_gw.config import GatewayConfig, ModelConfig, ServerConfig
 from tests.conftest import SCRIPT, RunningGateway, ThreadedServer, free_port
+from tests.test_api_messages import comparable
 
 TOOL = {"name": "get_weather", "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}
 REPLIES = {**SCRIPT, "RESULT": "It is sunny.",
@@ -38,17 +39,6 @@ def _client(url: str) -> anthropic.Anthropic:
     return anthropic.Anthropic(base_url=url, api_key="k", max_retries=0, timeout=30)
 
 
-def _comparable(msg: Any) -> dict[str, Any]:
-    body = msg.model_dump(mode="json", exclude_none=True)
-    body.pop("id")
-    for block in body["content"]:
-        block.pop("id", None)
-    usage = body.pop("usage")
-    body["prompt_tokens"] = usage["input_tokens"] + usage["cache_read_input_tokens"]
-    body["output_tokens"] = usage["output_tokens"]
-    return body
-
-
 @pytest.mark.parametrize("ask", [
     {"messages": [{"role": "user", "content": "WEATHER?"}], "tools": [TOOL]},
     {"messages": [{"role": "user", "content": "THINK hard"}], "system": "Be brief."},
@@ -59,10 +49,10 @@ def test_same_message_as_on_grpc_workers(pair, ask: dict[str, Any]) -> None:
     ask = {"model": "test-model", "max_tokens": 100, **ask}
     via_http = _client(front).messages.create(**ask)
     direct = _client(upstream.url).messages.create(**ask)
-    assert _comparable(via_http) == _comparable(direct)
+    assert comparable(via_http) == comparable(direct)
     with _client(front).messages.stream(**ask) as stream:
         streamed = stream.get_final_message()
-    assert _comparable(streamed) == _comparable(direct)
+    assert comparable(streamed) == comparable(direct)
 
 
 def test_tool_round_trip(pair) -> None:
