@@ -5,16 +5,20 @@ own accumulator) equal to the whole one."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import anthropic
+import httpx
 import pytest
-from anthropic.types import Message
+from anthropic.types import Message, RawMessageStreamEvent
+from pydantic import TypeAdapter
 
 from sglang_gw.testing.models import model_dir
 from tests.conftest import RunningGateway
 from tests.test_api_auto_parsers import FAMILIES, Family
 
+EVENT: TypeAdapter[Any] = TypeAdapter(RawMessageStreamEvent)
 TOOLS = [{"name": "get_weather", "description": "Weather now.",
           "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}]
 
@@ -182,3 +186,31 @@ def test_a_final_assistant_message_is_continued(family_gw) -> None:
         {"role": "user", "content": "GREET me"}, {"role": "assistant", "content": "Well, PREFILLED"}])
     prompt = gw.gateway.models["test-model"].tokenizer.decode(_prompt(gw), skip_special_tokens=False)
     assert prompt.rstrip().endswith("Well, PREFILLED")
+
+
+def test_raw_events_are_the_sdks_types(family_gw) -> None:
+    """Every streamed event, as sent, validates against the SDK's type for it, and the whole
+    message against `Message` (the accumulator alone would accept looser shapes)."""
+    _, _, gw = family_gw
+    events = []
+    with httpx.stream("POST", f"{gw.url}/v1/messages", json={**_ask(), "stream": True}, timeout=30) as resp:
+        assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/event-stream")
+        kind = None
+        for line in resp.iter_lines():
+            if line.startswith("event: "):
+                kind = line[len("event: "):]
+            elif line.startswith("data: "):
+                event = json.loads(line[len("data: "):])
+                assert event["type"] == kind
+                if kind != "ping":  # Anthropic's keep-alive: no type of its own in the SDK
+                    EVENT.validate_python(event, strict=True)
+                events.append(event)
+    kinds = [e["type"] for e in events]
+    assert kinds[:2] == ["message_start", "ping"] and kinds[-2:] == ["message_delta", "message_stop"]
+    starts = [e["index"] for e in events if e["type"] == "content_block_start"]
+    assert starts == list(range(len(starts)))
+    # Blocks one at a time: each stops before the next starts.
+    order = [(e["type"], e["index"]) for e in events if e["type"] in ("content_block_start", "content_block_stop")]
+    assert order == [(kind, i) for i in starts for kind in ("content_block_start", "content_block_stop")]
+    whole = httpx.post(f"{gw.url}/v1/messages", json=_ask(), timeout=30).json()
+    Message.model_validate(whole, strict=True)
