@@ -20,6 +20,7 @@ from sglang_gw.api.protocol import decode_body
 from sglang_gw.errors import InvalidRequestError
 from sglang_gw.messages import CountTokensRequest, MessagesRequest, MessagesResponder, chat_request
 from sglang_gw.messages.upstream import UpstreamMessage, chat_body
+from sglang_gw.pipeline.dispatch import Generation
 from sglang_gw.pipeline.framing import framed_stream
 from sglang_gw.pipeline.merge import merged_deltas
 from sglang_gw.pipeline.prepare import prepare_chat, render_chat, run_for_chat
@@ -36,9 +37,9 @@ from sglang_gw.server.handling import (
 )
 from sglang_gw.server.ledger import ledger_of
 from sglang_gw.server.proxy import call_upstream
-from sglang_gw.server.sse import sse_response
+from sglang_gw.server.sse import SlowStartSse, SseStream, sse_response
 from sglang_gw.workers.calls import WorkerCall
-from sglang_gw.workers.http_backend import SseStream
+from sglang_gw.workers.http_backend import SseStream as UpstreamStream
 
 __all__ = ["routes"]
 
@@ -55,16 +56,34 @@ async def create_message(request: Request) -> Response:
     prepared, plan = await gw.hooks.run("prepare", prepare_chat, chat_request(req), model)  # 1 prepare
     responder = MessagesResponder(req, model, plan)  # 4-6 decode, parse, frame
     generations = generations_for(request, model, [with_trace(prepared, request)])
-    usage = usage_of(generations)
     if req.stream:
-        deltas = await start_deltas(generations)  # a failure before any output is a plain HTTP error
-        return await framed(request, "messages", model.name, sse_response(
-            framed_stream(responder, deltas, usage), source=deltas, done=False,
-            keepalive=gw.config.connections.sse_keepalive_secs, error=_stream_error))
-    body = await unless_disconnected(request, responder.complete(merged_deltas(generations), usage))
+        return await _stream(request, model.name, responder, generations)
+    body = await unless_disconnected(request, responder.complete(merged_deltas(generations), usage_of(generations)))
     if isinstance(body, Response):
         return body  # the client hung up
     return await framed(request, "messages", model.name, json_response(body), body)
+
+
+async def _stream(request: Request, model_name: str, responder: MessagesResponder,
+                  generations: list[Generation]) -> Response:
+    """The message's events. With `--sse-keepalive-secs`, a worker slow to answer is waited
+    for inside the answer, which pings meanwhile (server/sse.py `SlowStartSse`)."""
+    keepalive = gateway_of(request).config.connections.sse_keepalive_secs
+    usage = usage_of(generations)
+
+    async def opened() -> SseStream:
+        deltas = await start_deltas(generations)  # a failure before any output is a plain HTTP error
+        return sse_response(framed_stream(responder, deltas, usage), source=deltas, done=False,
+                            keepalive=keepalive, error=_stream_error)
+
+    if keepalive is None:
+        return await framed(request, "messages", model_name, await opened())
+    slow = SlowStartSse(opened(), keepalive, failure=_stream_error)
+    try:
+        return await framed(request, "messages", model_name, slow)
+    except BaseException:
+        slow.close()
+        raise
 
 
 async def _upstream(request: Request, req: MessagesRequest) -> Response:
@@ -83,7 +102,7 @@ async def _upstream(request: Request, req: MessagesRequest) -> Response:
                         keepalive=gw.config.connections.sse_keepalive_secs, error=_stream_error)
 
 
-async def _chunks(upstream: SseStream) -> AsyncIterator[dict[str, Any]]:
+async def _chunks(upstream: UpstreamStream) -> AsyncIterator[dict[str, Any]]:
     async for payload in upstream:
         yield msgspec.json.decode(payload)
 

@@ -164,13 +164,15 @@ class SlowStartSse(SseStream):
     `opening` opens the generations and returns the stream to send (pushed or pulled).
     When it does so within `keepalive` seconds, the answer is exactly that stream, and a
     failure before it is an ordinary HTTP error, as without keep-alive. Otherwise the 200
-    head and a ping go out meanwhile (:class:`HeadPinger`), and a failure is an SSE error
-    event and [DONE], as after the first token.
+    head and a ping go out meanwhile (:class:`HeadPinger`), and a failure is the stream's
+    `failure` bytes (an SSE error event and [DONE] by default), as after the first token.
     """
 
-    def __init__(self, opening: Coroutine[Any, Any, SseStream], keepalive: float) -> None:
+    def __init__(self, opening: Coroutine[Any, Any, SseStream], keepalive: float, *,
+                 failure: Callable[[BaseException], bytes] | None = None) -> None:
         super().__init__(keepalive=keepalive)
         self._opening = opening
+        self._failure = failure or (lambda exc: sse_error(exc) + DONE)
 
     async def _respond(self, send: Send, body_send: Send) -> None:
         start = self.start_message()
@@ -180,7 +182,7 @@ class SlowStartSse(SseStream):
         except Exception as exc:
             if not pinger.halt():
                 raise  # nothing went out yet: an ordinary HTTP error
-            await body_send({"type": "http.response.body", "body": sse_error(exc) + DONE, "more_body": True})
+            await body_send({"type": "http.response.body", "body": self._failure(exc), "more_body": True})
             await body_send({"type": "http.response.body", "body": b"", "more_body": False})
             return
         except BaseException:
