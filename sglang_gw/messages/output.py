@@ -22,8 +22,12 @@ Event = dict[str, Any]
 
 
 def tool_input(arguments: str) -> dict[str, Any]:
-    """A call's `input`: its arguments JSON (always valid: the parse stage's guard sees to it)."""
-    value = json.loads(arguments) if arguments.strip() else {}
+    """A call's `input`: its arguments JSON object. The parse stage's guard keeps our own
+    arguments valid; an HTTP worker's may not be, and then the input is empty."""
+    try:
+        value = json.loads(arguments) if arguments.strip() else {}
+    except ValueError:
+        return {}
     return value if isinstance(value, dict) else {}
 
 
