@@ -22,7 +22,7 @@ from sglang_gw.messages import CountTokensRequest, MessagesRequest, MessagesResp
 from sglang_gw.messages.upstream import UpstreamMessage, chat_body
 from sglang_gw.pipeline.dispatch import Generation
 from sglang_gw.pipeline.framing import framed_stream
-from sglang_gw.pipeline.merge import merged_deltas
+from sglang_gw.pipeline.merge import merged_deltas, usage_of
 from sglang_gw.pipeline.prepare import prepare_chat, render_chat, run_for_chat
 from sglang_gw.server.errors import ANTHROPIC_PREFIX, sse_error
 from sglang_gw.server.handling import (
@@ -32,7 +32,6 @@ from sglang_gw.server.handling import (
     json_response,
     start_deltas,
     unless_disconnected,
-    usage_of,
     with_trace,
 )
 from sglang_gw.server.ledger import ledger_of
