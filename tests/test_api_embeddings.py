@@ -199,3 +199,11 @@ def test_an_adapter_on_embeddings_is_a_400(emb: Fleet) -> None:
             assert r.status_code == 400 and r.json()["error"]["param"] == "model", r.text
     finally:
         assert emb.post("/v1/unload_lora_adapter", {"lora_name": "tuned"}).status_code == 200
+
+
+def test_a_message_on_an_embedding_model_is_an_anthropic_400(emb: Fleet) -> None:
+    r = httpx.post(f"{emb.url}/v1/messages", timeout=30, json={
+        "model": "embedding-model", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]})
+    assert r.status_code == 400 and r.json()["type"] == "error"
+    assert r.json()["error"]["type"] == "invalid_request_error" and "generate model" in r.json()["error"]["message"]
+    assert all(not m.worker.records.requests for m in emb.mocks)

@@ -143,3 +143,11 @@ def test_responses_take_an_adapter_too(fleet: LoraFleet) -> None:
     out = fleet.client.responses.create(model="base:alpha", input="hi", max_output_tokens=4, store=False)
     assert out.status == "completed"
     assert fleet.lora_ids(1) == [adapter_id(fleet, 1, "alpha")] and fleet.lora_ids(0) == []
+
+
+def test_messages_take_an_adapter_too(fleet: LoraFleet) -> None:
+    fleet.load("alpha", on=[1])
+    out = httpx.post(f"{fleet.url}/v1/messages", timeout=30, json={
+        "model": "base:alpha", "max_tokens": 4, "messages": [{"role": "user", "content": "hi"}]})
+    assert out.status_code == 200 and out.json()["type"] == "message"
+    assert fleet.lora_ids(1) == [adapter_id(fleet, 1, "alpha")] and fleet.lora_ids(0) == []

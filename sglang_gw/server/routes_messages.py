@@ -51,10 +51,10 @@ async def create_message(request: Request) -> Response:
     req = decode_body(await request.body(), MessagesRequest)  # validated at the edge
     if req.model and req.model in gw.http_models and req.model not in gw.models:
         return await _upstream(request, req)
-    model = gw.model(req.model)
+    model, lora = await gw.resolve_model(req.model)  # `base:adapter` names a LoRA adapter
     prepared, plan = await gw.hooks.run("prepare", prepare_chat, chat_request(req), model)  # 1 prepare
     responder = MessagesResponder(req, model, plan)  # 4-6 decode, parse, frame
-    generations = generations_for(request, model, [with_trace(prepared, request)])
+    generations = generations_for(request, model, [with_trace(prepared, request)], lora=lora)
     if req.stream:
         return await _stream(request, model.name, responder, generations)
     body = await unless_disconnected(request, responder.complete(merged_deltas(generations), usage_of(generations)))
@@ -121,7 +121,7 @@ async def count_tokens(request: Request) -> Response:
     if req.model and req.model in gw.http_models and req.model not in gw.models:
         raise InvalidRequestError(f"model {req.model[:80]!r} is served by OpenAI-compatible HTTP workers: the "
                                   "gateway has no tokenizer of it to count with", param="model")
-    model = gw.model(req.model)
+    model, _ = await gw.resolve_model(req.model)  # an adapter does not change the prompt's tokens
     chat = chat_request(req)
     _, ids = await run_for_chat(chat, model, lambda: render_chat(chat, model))
     return json_response({"input_tokens": len(ids)})
