@@ -119,13 +119,16 @@ def _check_metadata(metadata: dict[str, str]) -> None:
 
 
 def function_tools(tools: list[dict[str, Any]] | None) -> list[FunctionTool]:
-    """The request's tools; only function tools are served (400 naming `tools[i].type`)."""
+    """The request's function tools (400 naming `tools[i].type` for a type not served);
+    `mcp` tools are checked and run by the MCP loop (mcp/servers.py, mcp_loop.py)."""
     out = []
     for i, tool in enumerate(tools or ()):
         kind = tool.get("type") if isinstance(tool, dict) else None
+        if kind == "mcp":
+            continue
         if kind != "function":
-            raise InvalidRequestError(f"tool type {str(kind)[:40]!r} is not supported; only `function` tools are",
-                                      param=f"tools[{i}].type")
+            raise InvalidRequestError(f"tool type {str(kind)[:40]!r} is not supported; only `function` and `mcp` "
+                                      "tools are", param=f"tools[{i}].type")
         try:
             out.append(msgspec.convert(tool, FunctionTool))
         except msgspec.ValidationError as err:

@@ -1,0 +1,274 @@
+"""The MCP tool loop of /v1/responses, end to end: the real `openai` client, the gateway, the
+mock worker scripted to call tools in Qwen3's (hermes) and gpt-oss's (harmony) markup, and a
+real MCP server built on the SDK, over stdio, SSE and streamable HTTP on loopback."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from openai.types.responses import Response
+
+from sglang_gw.mcp import McpSettings, ServerSpec
+from sglang_gw.testing.models import model_dir
+from tests.conftest import RunningGateway
+from tests.mcp_helpers import ConnectionRecorder, call_reply, final_reply, http_server, stdio_spec
+from tests.responses_helpers import events_of, without_ids
+
+
+def script(family: str) -> dict[str, str]:
+    # Results first: a later generation's prompt holds both the question and the tool's answer.
+    return {
+        "Sunny in": final_reply(family, "It is sunny in Paris."),
+        "timed out": final_reply(family, "The tool was too slow."),
+        "no such city": final_reply(family, "The tool failed."),
+        "WEATHER": call_reply(family, "weather", {"city": "Paris"}),
+        "SLOW": call_reply(family, "sleep", {"seconds": 60}),
+        "BROKEN": call_reply(family, "fail", {"reason": "no such city"}),
+        "AGAIN": call_reply(family, "add", {"a": 1, "b": 2}),
+        "LOCAL": call_reply(family, "get_time", {"zone": "UTC"}),
+    }
+
+
+@pytest.fixture(scope="module")
+def urls() -> Iterator[dict[str, str]]:
+    with http_server("streamable") as streamable, http_server("sse") as sse:
+        yield {"streamable": streamable, "sse": sse}
+
+
+def _settings(urls: dict[str, str], **kw: Any) -> McpSettings:
+    servers = (stdio_spec("calc-stdio"),
+               ServerSpec(name="calc-http", protocol="streamable", url=urls["streamable"]),
+               ServerSpec(name="calc-sse", protocol="sse", url=urls["sse"]))
+    port = urls["streamable"].split(":")[2].split("/")[0]
+    return McpSettings(servers=servers, allowed_hosts=(f"127.0.0.1:{port}",), tool_timeout_secs=2,
+                       max_iterations=3, **kw)
+
+
+@pytest.fixture(scope="module")
+def qwen(gateway_factory, urls) -> RunningGateway:
+    return gateway_factory(folder=model_dir("qwen3"), script=script("qwen3"), reasoning_parser="auto",
+                           tool_call_parser="auto", mcp=_settings(urls))
+
+
+@pytest.fixture(scope="module")
+def harmony(gateway_factory, urls) -> RunningGateway:
+    return gateway_factory(folder=model_dir("gpt_oss"), script=script("gpt_oss"), reasoning_parser="auto",
+                           tool_call_parser="auto", mcp=_settings(urls))
+
+
+def _ask(label: str, text: str = "WEATHER in Paris?", **kw: Any) -> dict[str, Any]:
+    tool = {"type": "mcp", "server_label": label, **kw.pop("tool", {})}
+    return dict(model="test-model", input=text, tools=[tool, *kw.pop("more_tools", [])], **kw)
+
+
+def _kinds(resp: Any) -> list[str]:
+    return [item.type for item in resp.output]
+
+
+TRANSPORTS = ["calc-stdio", "calc-http", "calc-sse"]
+AUTH = {"Authorization": "Bearer unused"}  # the openai client's key: the same owner of stored responses
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equal responses, less ids, times and the prompt-cache hits (a repeated prompt hits more)."""
+    a, b = (without_ids(Response.model_validate(x) if isinstance(x, dict) else x) for x in (a, b))
+    for resp in (a, b):
+        resp["usage"]["input_tokens_details"].pop("cached_tokens")
+    return bool(a == b)
+
+
+@pytest.mark.parametrize("label", TRANSPORTS)
+def test_two_step_loop_on_every_transport(qwen, label) -> None:
+    resp = qwen.client.responses.create(**_ask(label))
+    assert resp.status == "completed"
+    assert _kinds(resp) == ["mcp_list_tools", "mcp_call", "message"]
+    listed, call, answer = resp.output
+    assert listed.server_label == label and {t.name for t in listed.tools} == {"add", "weather", "sleep", "fail"}
+    assert (call.server_label, call.name, json.loads(call.arguments)) == (label, "weather", {"city": "Paris"})
+    assert call.output == "Sunny in Paris, 21 degrees" and call.error is None and call.status == "completed"
+    assert answer.content[0].text == "It is sunny in Paris."
+    assert [t.type for t in resp.tools] == ["mcp"]
+    # Two generations: the second one's prompt held the call and its result.
+    prompts = [r.tokenized.original_text for r in qwen.worker.records.requests[-2:]]
+    assert "Sunny in Paris, 21 degrees" in prompts[1] and "Sunny in" not in prompts[0]
+    # Usage counts both generations.
+    assert resp.usage.input_tokens > len(qwen.worker.records.requests[-1].tokenized.input_ids)
+    stored = qwen.client.responses.retrieve(resp.id)
+    assert stored.model_dump() == resp.model_dump()
+
+
+@pytest.mark.parametrize("label", TRANSPORTS)
+def test_streamed_loop_equals_the_whole_one(qwen, label) -> None:
+    whole = qwen.client.responses.create(**_ask(label))
+    events = events_of(qwen.url, _ask(label), AUTH)  # each event checked against the SDK's type for it
+    kinds = [e["type"] for e in events]
+    for expected in ("response.mcp_list_tools.in_progress", "response.mcp_list_tools.completed",
+                     "response.mcp_call.in_progress", "response.mcp_call_arguments.delta",
+                     "response.mcp_call_arguments.done", "response.mcp_call.completed"):
+        assert expected in kinds
+    final = events[-1]["response"]
+    assert kinds[-1] == "response.completed"
+    assert same(final, whole)
+    # Every item's done event carries what the final response holds.
+    done = {e["output_index"]: e["item"] for e in events if e["type"] == "response.output_item.done"}
+    assert [done[i] for i in sorted(done)] == final["output"]
+    args = "".join(e["delta"] for e in events if e["type"] == "response.mcp_call_arguments.delta")
+    assert json.loads(args) == {"city": "Paris"}
+    stored = qwen.client.responses.retrieve(final["id"])
+    assert stored.id == final["id"] and same(stored, final)
+
+
+def test_sdk_stream_helper_accumulates_the_same_response(qwen) -> None:
+    whole = qwen.client.responses.create(**_ask("calc-http"))
+    with qwen.client.responses.stream(**_ask("calc-http")) as stream:
+        for _ in stream:
+            pass
+        streamed = stream.get_final_response()
+    assert same(streamed, whole)
+
+
+def test_harmony_model_runs_the_loop(harmony) -> None:
+    resp = harmony.client.responses.create(**_ask("calc-http"))
+    assert resp.status == "completed"
+    assert _kinds(resp) == ["mcp_list_tools", "reasoning", "mcp_call", "message"]
+    assert resp.output[2].output == "Sunny in Paris, 21 degrees"
+    assert resp.output[3].content[0].text == "It is sunny in Paris."
+    streamed = events_of(harmony.url, _ask("calc-http"), AUTH)[-1]["response"]
+    assert same(streamed, resp)
+
+
+def test_per_request_server_on_an_allowed_host(qwen, urls) -> None:
+    resp = qwen.client.responses.create(**_ask("mine", tool={"server_url": urls["streamable"],
+                                                               "headers": {"X-Trace": "1"}}))
+    assert _kinds(resp) == ["mcp_list_tools", "mcp_call", "message"]
+    assert resp.output[1].server_label == "mine" and resp.output[1].output == "Sunny in Paris, 21 degrees"
+    shown = resp.tools[0].model_dump()
+    assert shown["server_url"] == urls["streamable"] and shown.get("headers") is None  # never echoed
+
+
+def _error(gw: RunningGateway, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    r = httpx.post(f"{gw.url}/v1/responses", json=body, headers=AUTH, timeout=30)
+    return r.status_code, r.json()["error"]
+
+
+def test_disallowed_host_is_refused_without_a_packet(qwen) -> None:
+    recorder = ConnectionRecorder()  # on 127.0.0.1, but another port than the allowed one
+    try:
+        for url in (f"http://127.0.0.1:{recorder.port}/mcp", f"http://localhost:{recorder.port}/mcp",
+                    f"http://user@127.0.0.1:{recorder.port}/sse"):
+            status, err = _error(qwen, _ask("x", tool={"server_url": url}))
+            assert status == 400 and err["param"] == "tools[0].server_url" and "--mcp-allowed-hosts" in err["message"]
+        assert recorder.connections == 0
+    finally:
+        recorder.close()
+
+
+@pytest.mark.parametrize("tool", [{"server_url": "stdio:python -m evil"},
+                                  {"server_url": "file:///bin/sh"},
+                                  {"server_url": "http://127.0.0.1:1/mcp", "command": "rm"},
+                                  {"command": "python", "args": ["-m", "evil"]}])
+def test_stdio_from_a_request_is_refused(qwen, tool) -> None:
+    status, err = _error(qwen, _ask("x", tool=tool))
+    assert status == 400 and err["param"].startswith("tools[0]")
+    assert "stdio" in err["message"] or "command" in err["message"]
+
+
+def test_unknown_label_unknown_tool_and_clashing_names_are_400(qwen) -> None:
+    status, err = _error(qwen, _ask("nope"))
+    assert status == 400 and "calc-http" in err["message"] and err["param"] == "tools[0].server_label"
+    status, err = _error(qwen, _ask("calc-http", tool={"allowed_tools": ["weather", "teleport"]}))
+    assert status == 400 and "teleport" in err["message"] and err["param"] == "tools[0].allowed_tools"
+    body = _ask("calc-http", more_tools=[{"type": "mcp", "server_label": "calc-sse"}])
+    status, err = _error(qwen, body)
+    assert status == 400 and "calc-http" in err["message"] and "calc-sse" in err["message"]
+
+
+def test_allowed_tools_limit_what_is_offered(qwen) -> None:
+    resp = qwen.client.responses.create(**_ask("calc-http", tool={"allowed_tools": ["weather"]}))
+    assert [t.name for t in resp.output[0].tools] == ["weather"]
+    prompt = qwen.worker.records.requests[-2].tokenized.original_text
+    assert '"weather"' in prompt and '"sleep"' not in prompt
+
+
+def test_a_hanging_tool_is_cut_at_its_timeout(qwen) -> None:
+    resp = qwen.client.responses.create(**_ask("calc-http", "SLOW please"))
+    assert _kinds(resp) == ["mcp_list_tools", "mcp_call", "message"]
+    call = resp.output[1]
+    assert call.status == "failed" and call.output is None
+    assert call.error.type == "mcp_protocol_error" and "timed out after 2s" in call.error.message
+    assert resp.output[2].content[0].text == "The tool was too slow."  # the model was told
+    events = events_of(qwen.url, _ask("calc-http", "SLOW please"), AUTH)
+    assert "response.mcp_call.failed" in [e["type"] for e in events]
+
+
+def test_a_tool_error_becomes_the_items_error(qwen) -> None:
+    resp = qwen.client.responses.create(**_ask("calc-stdio", "BROKEN please"))
+    call = resp.output[1]
+    assert call.status == "failed" and call.error.type == "mcp_tool_execution_error"
+    assert "no such city" in json.dumps(call.error.content)
+    assert resp.output[2].content[0].text == "The tool failed."
+
+
+def test_the_loop_stops_at_max_iterations(qwen) -> None:
+    resp = qwen.client.responses.create(**_ask("calc-http", "AGAIN and again"))
+    assert resp.status == "incomplete" and resp.incomplete_details.reason == "max_tool_calls"
+    assert _kinds(resp) == ["mcp_list_tools"] + ["mcp_call"] * 3
+    assert all(c.output == "3" for c in resp.output[1:])
+
+
+def test_max_tool_calls_bounds_the_calls(qwen) -> None:
+    resp = qwen.client.responses.create(**_ask("calc-http", "AGAIN and again", max_tool_calls=1))
+    assert _kinds(resp) == ["mcp_list_tools", "mcp_call"]  # the second call was dropped: the answer ends
+    assert resp.status == "completed"
+
+
+def test_a_client_function_call_ends_the_loop(qwen) -> None:
+    fn = {"type": "function", "name": "get_time", "parameters": {"type": "object", "properties": {}}}
+    resp = qwen.client.responses.create(**_ask("calc-http", "LOCAL time?", more_tools=[fn]))
+    assert _kinds(resp) == ["mcp_list_tools", "function_call"]
+    assert resp.output[1].name == "get_time"
+
+
+def test_approval_round_trip(qwen) -> None:
+    first = qwen.client.responses.create(**_ask("calc-http", tool={"require_approval": "always"}))
+    assert _kinds(first) == ["mcp_list_tools", "mcp_approval_request"]
+    asked = first.output[1]
+    assert asked.name == "weather" and json.loads(asked.arguments) == {"city": "Paris"}
+    second = qwen.client.responses.create(
+        model="test-model", previous_response_id=first.id,
+        tools=[{"type": "mcp", "server_label": "calc-http", "require_approval": "always"}],
+        input=[{"type": "mcp_approval_response", "approval_request_id": asked.id, "approve": True}])
+    assert _kinds(second) == ["mcp_list_tools", "mcp_call", "message"]
+    assert second.output[1].approval_request_id == asked.id and second.output[1].output.startswith("Sunny")
+    assert second.output[2].content[0].text == "It is sunny in Paris."
+    # Answered once: answering again is refused.
+    status, err = _error(qwen, {"model": "test-model", "previous_response_id": second.id, "tools": [
+        {"type": "mcp", "server_label": "calc-http"}], "input": [
+        {"type": "mcp_approval_response", "approval_request_id": asked.id, "approve": True}]})
+    assert status == 400 and err["param"] == "input[0].approval_request_id", err
+
+
+def test_per_tool_approval(qwen) -> None:
+    rule = {"always": {"tool_names": ["add"]}}
+    resp = qwen.client.responses.create(**_ask("calc-http", tool={"require_approval": rule}))
+    assert _kinds(resp) == ["mcp_list_tools", "mcp_call", "message"]  # weather needs none
+
+
+def test_a_continued_response_shows_the_model_earlier_calls(qwen) -> None:
+    first = qwen.client.responses.create(**_ask("calc-http"))
+    qwen.client.responses.create(model="test-model", previous_response_id=first.id, input="thanks")
+    prompt = qwen.worker.records.requests[-1].tokenized.original_text
+    assert "Sunny in Paris, 21 degrees" in prompt and '"weather"' in prompt
+
+
+def test_unreachable_server_is_424_and_the_gateway_serves_on(gateway_factory, urls) -> None:
+    dead = ServerSpec(name="dead", protocol="streamable", url="http://127.0.0.1:9/mcp")
+    gw = gateway_factory(folder=model_dir("qwen3"), script=script("qwen3"), tool_call_parser="auto",
+                         mcp=McpSettings(servers=(dead,), connect_timeout_secs=2))
+    status, err = _error(gw, _ask("dead"))
+    assert status == 424 and err["type"] == "failed_dependency" and "127.0.0.1:9" in err["message"]
+    assert gw.client.responses.create(model="test-model", input="hello").status == "completed"
