@@ -49,10 +49,19 @@ def call_reply(family: str, name: str, arguments: dict[str, object]) -> str:
     if family == "gpt_oss":
         return (f"<|channel|>analysis<|message|>I need a tool.<|end|><|start|>assistant<|channel|>commentary "
                 f"to=functions.{name} <|constrain|>json<|message|>{args}<|call|>")
+    if family == "mistral_nemo":
+        return f'[TOOL_CALLS][{{"name": "{name}", "arguments": {args}}}]'
+    if family == "llama31":
+        return f'<|python_tag|>{{"name": "{name}", "parameters": {args}}}'
+    if family == "deepseek_r1":
+        return ("I need a tool.\n</think>\n\n<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>"
+                f"{name}\n```json\n{args}\n```<｜tool▁call▁end｜><｜tool▁calls▁end｜>")
     return f'<tool_call>\n{{"name": "{name}", "arguments": {args}}}\n</tool_call>'
 
 
 def final_reply(family: str, text: str) -> str:
+    if family == "deepseek_r1":  # its prompt opens the thinking block
+        return f"Done.\n</think>\n\n{text}"
     return f"<|channel|>final<|message|>{text}" if family == "gpt_oss" else text
 
 

@@ -49,15 +49,15 @@ def _settings(urls: dict[str, str], **kw: Any) -> McpSettings:
 
 
 @pytest.fixture(scope="module")
-def qwen(gateway_factory, urls) -> RunningGateway:
+def qwen(urls, gateway_factory) -> RunningGateway:  # urls first: the servers outlive the gateway
     return gateway_factory(folder=model_dir("qwen3"), script=script("qwen3"), reasoning_parser="auto",
                            tool_call_parser="auto", mcp=_settings(urls))
 
 
-@pytest.fixture(scope="module")
-def harmony(gateway_factory, urls) -> RunningGateway:
-    return gateway_factory(folder=model_dir("gpt_oss"), script=script("gpt_oss"), reasoning_parser="auto",
-                           tool_call_parser="auto", mcp=_settings(urls))
+@pytest.fixture(scope="module", params=["gpt_oss", "mistral_nemo", "llama31", "deepseek_r1"])
+def family(request, urls, gateway_factory) -> tuple[str, RunningGateway]:
+    return request.param, gateway_factory(folder=model_dir(request.param), script=script(request.param),
+                                          reasoning_parser="auto", tool_call_parser="auto", mcp=_settings(urls))
 
 
 def _ask(label: str, text: str = "WEATHER in Paris?", **kw: Any) -> dict[str, Any]:
@@ -78,7 +78,8 @@ def same(a: Any, b: Any) -> bool:
     a, b = (without_ids(Response.model_validate(x) if isinstance(x, dict) else x) for x in (a, b))
     for resp in (a, b):
         resp["usage"]["input_tokens_details"].pop("cached_tokens")
-    return bool(a == b)
+    assert a == b
+    return True
 
 
 @pytest.mark.parametrize("label", TRANSPORTS)
@@ -87,7 +88,7 @@ def test_two_step_loop_on_every_transport(qwen, label) -> None:
     assert resp.status == "completed"
     assert _kinds(resp) == ["mcp_list_tools", "mcp_call", "message"]
     listed, call, answer = resp.output
-    assert listed.server_label == label and {t.name for t in listed.tools} == {"add", "weather", "sleep", "fail"}
+    assert listed.server_label == label and {t.name for t in listed.tools} == {"add", "weather", "sleep", "fail", "grow"}
     assert (call.server_label, call.name, json.loads(call.arguments)) == (label, "weather", {"city": "Paris"})
     assert call.output == "Sunny in Paris, 21 degrees" and call.error is None and call.status == "completed"
     assert answer.content[0].text == "It is sunny in Paris."
@@ -131,13 +132,18 @@ def test_sdk_stream_helper_accumulates_the_same_response(qwen) -> None:
     assert same(streamed, whole)
 
 
-def test_harmony_model_runs_the_loop(harmony) -> None:
-    resp = harmony.client.responses.create(**_ask("calc-http"))
+def test_other_families_run_the_loop(family) -> None:
+    """harmony (gpt-oss), Mistral, Llama 3.1 and DeepSeek-R1 markup, parsed by their own parsers."""
+    name, gw = family
+    resp = gw.client.responses.create(**_ask("calc-http"))
     assert resp.status == "completed"
-    assert _kinds(resp) == ["mcp_list_tools", "reasoning", "mcp_call", "message"]
-    assert resp.output[2].output == "Sunny in Paris, 21 degrees"
-    assert resp.output[3].content[0].text == "It is sunny in Paris."
-    streamed = events_of(harmony.url, _ask("calc-http"), AUTH)[-1]["response"]
+    assert [k for k in _kinds(resp) if k != "reasoning"] == ["mcp_list_tools", "mcp_call", "message"]
+    if name in ("gpt_oss", "deepseek_r1"):
+        assert _kinds(resp)[1] == "reasoning" and resp.output[1].content[0].text == "I need a tool."
+    call = next(item for item in resp.output if item.type == "mcp_call")
+    assert json.loads(call.arguments) == {"city": "Paris"} and call.output == "Sunny in Paris, 21 degrees"
+    assert resp.output[-1].content[0].text == "It is sunny in Paris."
+    streamed = events_of(gw.url, _ask("calc-http"), AUTH)[-1]["response"]
     assert same(streamed, resp)
 
 
@@ -272,3 +278,38 @@ def test_unreachable_server_is_424_and_the_gateway_serves_on(gateway_factory, ur
     status, err = _error(gw, _ask("dead"))
     assert status == 424 and err["type"] == "failed_dependency" and "127.0.0.1:9" in err["message"]
     assert gw.client.responses.create(model="test-model", input="hello").status == "completed"
+
+
+def test_streamed_approval_request(qwen) -> None:
+    body = _ask("calc-http", tool={"require_approval": "always"})
+    whole = qwen.client.responses.create(**body)
+    events = events_of(qwen.url, body, AUTH)
+    added = [e["item"]["type"] for e in events if e["type"] == "response.output_item.added"]
+    assert added == ["mcp_list_tools", "mcp_approval_request"]
+    assert not any(e["type"].startswith("response.mcp_call") for e in events)  # nothing ran
+    assert same(events[-1]["response"], whole)
+
+
+def test_a_conversation_keeps_the_calls(qwen) -> None:
+    conv = qwen.client.conversations.create()
+    first = qwen.client.responses.create(conversation=conv.id, **_ask("calc-http", tool={"require_approval": "always"}))
+    asked = first.output[1]
+    second = qwen.client.responses.create(
+        model="test-model", conversation=conv.id,
+        tools=[{"type": "mcp", "server_label": "calc-http", "require_approval": "always"}],
+        input=[{"type": "mcp_approval_response", "approval_request_id": asked.id, "approve": True}])
+    assert _kinds(second) == ["mcp_list_tools", "mcp_call", "message"]
+    kinds = [item.type for item in qwen.client.conversations.items.list(conv.id, order="asc")]
+    assert kinds == ["message", "mcp_list_tools", "mcp_approval_request", "mcp_approval_response",
+                     "mcp_list_tools", "mcp_call", "message"]
+
+
+def test_a_denied_call_is_not_run(qwen) -> None:
+    first = qwen.client.responses.create(**_ask("calc-http", tool={"require_approval": "always"}))
+    calls_before = len(qwen.worker.records.requests)
+    second = qwen.client.responses.create(
+        model="test-model", previous_response_id=first.id,
+        tools=[{"type": "mcp", "server_label": "calc-http", "require_approval": "always"}],
+        input=[{"type": "mcp_approval_response", "approval_request_id": first.output[1].id, "approve": False}])
+    assert "mcp_call" not in _kinds(second)
+    assert "Sunny in" not in qwen.worker.records.requests[calls_before].tokenized.original_text

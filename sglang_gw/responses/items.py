@@ -25,7 +25,7 @@ import msgspec
 from sglang_gw.api.validation import error_param
 from sglang_gw.errors import InvalidRequestError
 
-__all__ = ["Item", "ItemReference", "checked_items", "item_id", "mcp_output_text", "to_messages"]
+__all__ = ["Item", "ItemReference", "checked_items", "item_id", "mcp_call_id", "mcp_output_text", "to_messages"]
 
 Item = dict[str, Any]
 _PREFIX = {"message": "msg", "function_call": "fc", "function_call_output": "fco", "reasoning": "rs",
@@ -151,6 +151,17 @@ def _content_text(item: Item) -> str:
     return "".join(part.get("text", "") for part in item.get("content") or () if isinstance(part, dict))
 
 
+def mcp_call_id(item: Item) -> str:
+    """The tool-call id of an `mcp_call` in chat messages (the item has no call_id): 9
+    digits drawn from its random id, a shape every template accepts (Mistral's demand 9
+    alphanumerics) and one whose token count does not vary from call to call."""
+    digest = str(item["id"]).rpartition("_")[2]
+    try:
+        return f"{int(digest, 16) % 10**9:09d}"
+    except ValueError:  # an id not made here
+        return f"{int.from_bytes(digest.encode()[:16], 'big') % 10**9:09d}"
+
+
 def mcp_output_text(item: Item) -> str:
     """What the model read as an `mcp_call`'s answer: its output, or its error."""
     error = item.get("error")
@@ -191,10 +202,11 @@ class _Conversation:
         kind = item.get("type")
         if kind == "mcp_call":
             if item.get("status") in ("completed", "failed"):  # one never run says nothing
-                call = {"id": item["id"], "type": "function",
+                call_id = mcp_call_id(item)
+                call = {"id": call_id, "type": "function",
                         "function": {"name": item["name"], "arguments": item["arguments"]}}
                 self.assistant().setdefault("tool_calls", []).append(call)
-                self._tool_results.append({"role": "tool", "tool_call_id": item["id"],
+                self._tool_results.append({"role": "tool", "tool_call_id": call_id,
                                            "content": mcp_output_text(item)})
             return
         if self._tool_results and kind in ("message", "reasoning", "function_call", "function_call_output"):

@@ -94,14 +94,17 @@ async def open_mcp_tools(servers: list[RequestServer], pool: McpPool, function_n
 
 
 async def pending_approvals(turn: Turn, store: HistoryStore) -> list[tuple[Item, bool]]:
-    """The approval requests of the previous response that this request answers, each with
-    its answer (400 for an answer to a request it does not hold)."""
+    """The approval requests of the stored context (the previous response, or the
+    conversation) that this request answers, each with its answer (400 for an answer to a
+    request the context does not hold, or holds already answered)."""
     answers = [(i, it) for i, it in enumerate(turn.input_items) if it.get("type") == "mcp_approval_response"]
     if not answers:
         return []
     history: list[Item] = []
     if turn.req.previous_response_id is not None:
         history = await store.response_chain(turn.owner, turn.req.previous_response_id) or []
+    elif turn.req.conversation_id is not None:
+        history = await store.conversation_items(turn.owner, turn.req.conversation_id) or []
     asked = {it["id"]: it for it in history if it.get("type") == "mcp_approval_request"}
     done = {it.get("approval_request_id") for it in history if it.get("type") == "mcp_call"}
     out = []
@@ -109,7 +112,7 @@ async def pending_approvals(turn: Turn, store: HistoryStore) -> list[tuple[Item,
         request = asked.get(answer["approval_request_id"])
         if request is None or request["id"] in done:
             raise InvalidRequestError(f"no open mcp_approval_request with id {answer['approval_request_id'][:80]!r} "
-                                      "in the previous response", param=f"input[{i}].approval_request_id")
+                                      "in the stored context", param=f"input[{i}].approval_request_id")
         out.append((request, bool(answer["approve"])))
     return out
 

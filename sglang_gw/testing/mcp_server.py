@@ -4,8 +4,8 @@
     python -m sglang_gw.testing.mcp_server streamable --port 0   (prints "listening on PORT")
     python -m sglang_gw.testing.mcp_server sse --port 0
 
-Tools: `add(a, b)`, `weather(city)`, `sleep(seconds)` (for timeouts) and `fail(reason)`
-(a tool error). `--prefix P` renames every tool to P + name (two servers, distinct tools).
+Tools: `add(a, b)`, `weather(city)`, `sleep(seconds)` (for timeouts), `fail(reason)`
+(a tool error) and `grow(name)` (adds a tool, then sends `notifications/tools/list_changed`). `--prefix P` renames every tool to P + name (two servers, distinct tools).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import socket
 from collections.abc import Sequence
 
 import uvicorn
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 __all__ = ["build_server", "main"]
@@ -41,6 +41,12 @@ def build_server(prefix: str = "") -> MCPServer:
     @server.tool(name=f"{prefix}fail", description="Always fails with the reason given.")
     def fail(reason: str) -> str:
         raise ToolError(reason)
+
+    @server.tool(name=f"{prefix}grow", description="Add a tool of this name, and tell the client the list changed.")
+    async def grow(name: str, ctx: Context) -> str:
+        server.add_tool(lambda: f"I am {name}", name=name, description="A tool added at run time.")
+        await ctx.session.send_tool_list_changed()
+        return f"added {name}"
 
     return server
 
