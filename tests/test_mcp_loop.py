@@ -88,7 +88,8 @@ def test_two_step_loop_on_every_transport(qwen, label) -> None:
     assert resp.status == "completed"
     assert _kinds(resp) == ["mcp_list_tools", "mcp_call", "message"]
     listed, call, answer = resp.output
-    assert listed.server_label == label and {t.name for t in listed.tools} == {"add", "weather", "sleep", "fail", "grow"}
+    assert listed.server_label == label
+    assert {t.name for t in listed.tools} == {"add", "weather", "sleep", "fail", "grow"}
     assert (call.server_label, call.name, json.loads(call.arguments)) == (label, "weather", {"city": "Paris"})
     assert call.output == "Sunny in Paris, 21 degrees" and call.error is None and call.status == "completed"
     assert answer.content[0].text == "It is sunny in Paris."

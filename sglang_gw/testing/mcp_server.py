@@ -5,7 +5,8 @@
     python -m sglang_gw.testing.mcp_server sse --port 0
 
 Tools: `add(a, b)`, `weather(city)`, `sleep(seconds)` (for timeouts), `fail(reason)`
-(a tool error) and `grow(name)` (adds a tool, then sends `notifications/tools/list_changed`). `--prefix P` renames every tool to P + name (two servers, distinct tools).
+(a tool error) and `grow(name)` (adds a tool, then sends `notifications/tools/list_changed`).
+`--prefix P` renames every tool to P + name (two servers, distinct tools).
 """
 
 from __future__ import annotations
