@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from openai.types.responses import Response
+from prometheus_client import REGISTRY
 
 from sglang_gw.mcp import McpSettings, ServerSpec
 from sglang_gw.testing.models import model_dir
@@ -314,3 +315,22 @@ def test_a_denied_call_is_not_run(qwen) -> None:
         input=[{"type": "mcp_approval_response", "approval_request_id": first.output[1].id, "approve": False}])
     assert "mcp_call" not in _kinds(second)
     assert "Sunny in" not in qwen.worker.records.requests[calls_before].tokenized.original_text
+
+
+def _sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_metrics_count_calls_failures_and_iterations(qwen, urls) -> None:
+    ok = ("sgl_router_mcp_tool_calls_total", dict(server="calc-http", tool="weather", outcome="success"))
+    failed = ("sgl_router_mcp_tool_calls_total", dict(server="calc-stdio", tool="fail", outcome="failure"))
+    dynamic = ("sgl_router_mcp_tool_calls_total", dict(server="request", tool="other", outcome="success"))
+    loops = ("sgl_router_mcp_loop_iterations_count", {})
+    generations = ("sgl_router_mcp_loop_iterations_sum", {})
+    before = [_sample(name, **labels) for name, labels in (ok, failed, dynamic, loops, generations)]
+    qwen.client.responses.create(**_ask("calc-http"))
+    qwen.client.responses.create(**_ask("calc-stdio", "BROKEN please"))
+    qwen.client.responses.create(**_ask("mine", tool={"server_url": urls["streamable"]}))
+    after = [_sample(name, **labels) for name, labels in (ok, failed, dynamic, loops, generations)]
+    assert [a - b for a, b in zip(after, before, strict=True)] == [1, 1, 1, 3, 6]  # two generations each
+    assert _sample("sgl_router_mcp_tool_duration_seconds_count", server="calc-http", tool="weather") >= 1
