@@ -44,9 +44,8 @@ def _settings(urls: dict[str, str], **kw: Any) -> McpSettings:
     servers = (stdio_spec("calc-stdio"),
                ServerSpec(name="calc-http", protocol="streamable", url=urls["streamable"]),
                ServerSpec(name="calc-sse", protocol="sse", url=urls["sse"]))
-    port = urls["streamable"].split(":")[2].split("/")[0]
-    return McpSettings(servers=servers, allowed_hosts=(f"127.0.0.1:{port}",), tool_timeout_secs=2,
-                       max_iterations=3, **kw)
+    hosts = tuple(url.split("/")[2] for url in urls.values())  # 127.0.0.1:PORT of each, no other port
+    return McpSettings(servers=servers, allowed_hosts=hosts, tool_timeout_secs=2, max_iterations=3, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -149,13 +148,17 @@ def test_other_families_run_the_loop(family) -> None:
     assert same(streamed, resp)
 
 
-def test_per_request_server_on_an_allowed_host(qwen, urls) -> None:
-    resp = qwen.client.responses.create(**_ask("mine", tool={"server_url": urls["streamable"],
-                                                               "headers": {"X-Trace": "1"}}))
+@pytest.mark.parametrize("protocol", ["streamable", "sse"])
+def test_per_request_server_on_an_allowed_host(qwen, urls, protocol) -> None:
+    tool = {"server_url": urls[protocol], "headers": {"X-Trace": "1"}, "authorization": "secret"}
+    resp = qwen.client.responses.create(**_ask("mine", tool=tool))
     assert _kinds(resp) == ["mcp_list_tools", "mcp_call", "message"]
     assert resp.output[1].server_label == "mine" and resp.output[1].output == "Sunny in Paris, 21 degrees"
     shown = resp.tools[0].model_dump()
-    assert shown["server_url"] == urls["streamable"] and shown.get("headers") is None  # never echoed
+    assert shown["server_url"] == urls[protocol] and shown.get("headers") is None  # never echoed
+    assert "secret" not in json.dumps(qwen.client.responses.retrieve(resp.id).model_dump())
+    streamed = events_of(qwen.url, _ask("mine", tool=tool), AUTH)[-1]["response"]
+    assert same(streamed, resp)
 
 
 def _error(gw: RunningGateway, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
