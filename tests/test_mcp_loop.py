@@ -337,3 +337,12 @@ def test_metrics_count_calls_failures_and_iterations(qwen, urls) -> None:
     after = [_sample(name, **labels) for name, labels in (ok, failed, dynamic, loops, generations)]
     assert [a - b for a, b in zip(after, before, strict=True)] == [1, 1, 1, 3, 6]  # two generations each
     assert _sample("sgl_router_mcp_tool_duration_seconds_count", server="calc-http", tool="weather") >= 1
+
+
+def test_a_background_response_runs_the_loop(qwen) -> None:
+    queued = qwen.client.responses.create(background=True, **_ask("calc-sse"))
+    assert queued.status in ("queued", "in_progress")
+    assert qwen.wait_for(lambda: qwen.client.responses.retrieve(queued.id).status == "completed", timeout=30)
+    done = qwen.client.responses.retrieve(queued.id)
+    assert _kinds(done) == ["mcp_list_tools", "mcp_call", "message"]
+    assert done.output[1].output == "Sunny in Paris, 21 degrees" and done.background

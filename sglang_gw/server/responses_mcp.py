@@ -4,18 +4,20 @@ Everything that can refuse the request does so before the answer starts: a refus
 (400, nothing sent), an unreachable one (424), a tool name clash (400), an answer to an
 approval request the previous response does not hold (400), and the first generation's
 start. Each generation of the loop runs like any other (held by the request's ledger, so a
-hang-up aborts it); responses/mcp_loop.py does the rest.
+hang-up aborts it; a background response's are closed when its run ends);
+responses/mcp_loop.py does the rest.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from sglang_gw.errors import ContextLengthExceededError, InvalidRequestError
+from sglang_gw.errors import ContextLengthExceededError
 from sglang_gw.mcp.servers import checked_mcp_tools
 from sglang_gw.model import ServedModel
 from sglang_gw.pipeline.dispatch import Generation
@@ -27,6 +29,7 @@ from sglang_gw.responses.items import to_messages
 from sglang_gw.responses.mcp_loop import McpLoop, approved_calls, mcp_chat_request, open_mcp_tools, pending_approvals
 from sglang_gw.responses.mcp_output import McpOutputBuilder
 from sglang_gw.responses.turn import Turn
+from sglang_gw.responses.writer import ResponseWriter
 from sglang_gw.server.handling import (
     framed,
     gateway_of,
@@ -41,17 +44,20 @@ from sglang_gw.server.sse import sse_response
 
 __all__ = ["has_mcp_tools", "mcp_response"]
 
+# Starts a background response: (request, writer, work, close) → the `queued` answer.
+Background = Callable[[Request, ResponseWriter[Any], Callable[[], Awaitable[object]], Callable[[], None]],
+                      Awaitable[Response]]
+
 
 def has_mcp_tools(tools: list[dict[str, Any]] | None) -> bool:
     return any(isinstance(t, dict) and t.get("type") == "mcp" for t in tools or ())
 
 
-async def mcp_response(request: Request, turn: Turn, model: ServedModel) -> Response:
+async def mcp_response(request: Request, turn: Turn, model: ServedModel, background: Background) -> Response:
+    """The loop's answer; `background` starts a background response (routes_responses.py's)."""
     gw = gateway_of(request)
     settings, req = gw.config.mcp, turn.req
     servers = checked_mcp_tools(req.tools, gw.mcp.static, settings.allowed_hosts)
-    if req.background:
-        raise InvalidRequestError("`mcp` tools are not served in background responses here", param="background")
     tools = await open_mcp_tools(servers, gw.mcp, {t.name for t in turn.tools})
     approvals = await pending_approvals(turn, gw.history)
     builder = McpOutputBuilder(tools.routes(), max_tool_calls=req.max_tool_calls, logprobs=req.wants_logprobs)
@@ -62,7 +68,11 @@ async def mcp_response(request: Request, turn: Turn, model: ServedModel) -> Resp
 
     async def generate(first: bool) -> tuple[PreparedRequest, ParserPlan, AsyncIterator[ChoiceDelta]]:
         prepared, plan = await _prepared(request, turn, model, tools, first)
-        started = generations_for(request, model, [prepared])
+        if req.background:  # not tied to this request (no ledger): closed when the run ends
+            started = [Generation(prepared, model, gw.pool, gw.dispatch, routing_key=gw.routing_key(request.headers),
+                                  hooks=gw.hooks)]
+        else:
+            started = generations_for(request, model, [prepared])
         generations.extend(started)
         return prepared, plan, (await start_deltas(started) if req.stream else merged_deltas(started))
 
@@ -75,6 +85,12 @@ async def mcp_response(request: Request, turn: Turn, model: ServedModel) -> Resp
     loop = McpLoop(turn, prepared, model, plan, tools=tools, builder=builder, settings=settings, generate=generate,
                    opening=opening, save=save)
     usage = usage_of(generations)
+    if req.background:
+        def close() -> None:
+            for gen in generations:
+                gen.close(None)
+
+        return await background(request, loop, partial(loop.complete_loop, first, usage), close)
     if req.stream:
         return await framed(request, "responses", model.name, sse_response(
             loop.stream_loop(first, usage), source=first, done=False,
