@@ -21,7 +21,7 @@ from sglang_gw.errors import ContextLengthExceededError
 from sglang_gw.mcp.servers import checked_mcp_tools
 from sglang_gw.model import ServedModel
 from sglang_gw.pipeline.dispatch import Generation
-from sglang_gw.pipeline.merge import merged_deltas
+from sglang_gw.pipeline.merge import merged_deltas, usage_of
 from sglang_gw.pipeline.parse import ParserPlan
 from sglang_gw.pipeline.prepare import prepare_chat
 from sglang_gw.pipeline.types import ChoiceDelta, PreparedRequest
@@ -37,7 +37,6 @@ from sglang_gw.server.handling import (
     json_response,
     start_deltas,
     unless_disconnected,
-    usage_of,
     with_trace,
 )
 from sglang_gw.server.sse import sse_response
@@ -53,8 +52,10 @@ def has_mcp_tools(tools: list[dict[str, Any]] | None) -> bool:
     return any(isinstance(t, dict) and t.get("type") == "mcp" for t in tools or ())
 
 
-async def mcp_response(request: Request, turn: Turn, model: ServedModel, background: Background) -> Response:
-    """The loop's answer; `background` starts a background response (routes_responses.py's)."""
+async def mcp_response(request: Request, turn: Turn, model: ServedModel, lora: str | None,
+                       background: Background) -> Response:
+    """The loop's answer, every generation on `lora` if the model named an adapter;
+    `background` starts a background response (routes_responses.py's)."""
     gw = gateway_of(request)
     settings, req = gw.config.mcp, turn.req
     servers = checked_mcp_tools(req.tools, gw.mcp.static, settings.allowed_hosts)
@@ -70,9 +71,9 @@ async def mcp_response(request: Request, turn: Turn, model: ServedModel, backgro
         prepared, plan = await _prepared(request, turn, model, tools, first)
         if req.background:  # not tied to this request (no ledger): closed when the run ends
             started = [Generation(prepared, model, gw.pool, gw.dispatch, routing_key=gw.routing_key(request.headers),
-                                  hooks=gw.hooks)]
+                                  hooks=gw.hooks, lora=lora)]
         else:
-            started = generations_for(request, model, [prepared])
+            started = generations_for(request, model, [prepared], lora=lora)
         generations.extend(started)
         return prepared, plan, (await start_deltas(started) if req.stream else merged_deltas(started))
 

@@ -78,7 +78,7 @@ async def create_response(request: Request) -> Response:
     model, lora = await gw.resolve_model(req.model)  # `base:adapter` names a LoRA adapter
     turn = await open_turn(req, gw.history, owner_of(request))
     if has_mcp_tools(req.tools):
-        return await mcp_response(request, turn, model, _start_background)  # the tool loop (responses_mcp.py)
+        return await mcp_response(request, turn, model, lora, _start_background)  # the loop: responses_mcp.py
     prepared, plan = await _prepared(request, turn, model)
     responder = ResponsesResponder(turn, prepared, model, plan, save=_saver(gw.history, turn))
     if req.background:
