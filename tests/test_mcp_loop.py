@@ -31,6 +31,7 @@ def script(family: str) -> dict[str, str]:
         "BROKEN": call_reply(family, "fail", {"reason": "no such city"}),
         "AGAIN": call_reply(family, "add", {"a": 1, "b": 2}),
         "LOCAL": call_reply(family, "get_time", {"zone": "UTC"}),
+        "FORCED": '{"city": "Paris"}',  # the arguments alone: what a tool_choice naming the tool constrains
     }
 
 
@@ -45,7 +46,7 @@ def _settings(urls: dict[str, str], **kw: Any) -> McpSettings:
                ServerSpec(name="calc-http", protocol="streamable", url=urls["streamable"]),
                ServerSpec(name="calc-sse", protocol="sse", url=urls["sse"]))
     hosts = tuple(url.split("/")[2] for url in urls.values())  # 127.0.0.1:PORT of each, no other port
-    return McpSettings(servers=servers, allowed_hosts=hosts, tool_timeout_secs=2, max_iterations=3, **kw)
+    return McpSettings(servers=servers, allowed_hosts=hosts, tool_timeout_secs=5, max_iterations=3, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -210,7 +211,7 @@ def test_a_hanging_tool_is_cut_at_its_timeout(qwen) -> None:
     assert _kinds(resp) == ["mcp_list_tools", "mcp_call", "message"]
     call = resp.output[1]
     assert call.status == "failed" and call.output is None
-    assert call.error.type == "mcp_protocol_error" and "timed out after 2s" in call.error.message
+    assert call.error.type == "mcp_protocol_error" and "timed out after 5s" in call.error.message
     assert resp.output[2].content[0].text == "The tool was too slow."  # the model was told
     events = events_of(qwen.url, _ask("calc-http", "SLOW please"), AUTH)
     assert "response.mcp_call.failed" in [e["type"] for e in events]
@@ -346,3 +347,19 @@ def test_a_background_response_runs_the_loop(qwen) -> None:
     done = qwen.client.responses.retrieve(queued.id)
     assert _kinds(done) == ["mcp_list_tools", "mcp_call", "message"]
     assert done.output[1].output == "Sunny in Paris, 21 degrees" and done.background
+
+
+def test_tool_choice_names_an_mcp_tool(qwen) -> None:
+    choice = {"type": "mcp", "server_label": "calc-http", "name": "weather"}
+    resp = qwen.client.responses.create(**_ask("calc-http", "FORCED city", tool_choice=choice))
+    assert _kinds(resp) == ["mcp_list_tools", "mcp_call", "message"]
+    assert resp.output[1].output == "Sunny in Paris, 21 degrees"
+    first, second = qwen.worker.records.requests[-2:]
+    assert first.sampling_params.WhichOneof("constraint") == "json_schema"  # forced: its arguments
+    assert second.sampling_params.WhichOneof("constraint") is None  # then free to answer
+    for bad, param in ((dict(choice, name="teleport"), "tool_choice.name"),
+                       (dict(choice, server_label="calc-sse"), "tool_choice.server_label")):
+        status, err = _error(qwen, _ask("calc-http", "FORCED city", tool_choice=bad))
+        assert (status, err["param"]) == (400, param)
+    status, err = _error(qwen, {"model": "test-model", "input": "hi", "tool_choice": choice})
+    assert (status, err["param"]) == (400, "tool_choice")

@@ -118,13 +118,34 @@ async def pending_approvals(turn: Turn, store: HistoryStore) -> list[tuple[Item,
 
 
 def mcp_chat_request(turn: Turn, tools: McpTools, *, first: bool) -> ChatCompletionRequest:
-    """The turn as a chat request with the MCP tools offered beside the function tools;
-    after the first generation a `required` tool_choice is relaxed to `auto` (the model
-    must be able to answer)."""
+    """The turn as a chat request with the MCP tools offered beside the function tools. A
+    forced tool_choice (`required`, a function, an MCP tool) holds for the first generation
+    only: after it the model must be able to answer."""
     chat = turn.chat_request()
     offered = [*(chat.tools or ()), *tools.functions()]
-    choice = "auto" if not first and chat.tool_choice == "required" else chat.tool_choice
+    choice = chat.tool_choice
+    if isinstance(turn.req.tool_choice, dict) and turn.req.tool_choice.get("type") == "mcp":
+        choice = mcp_tool_choice(turn.req.tool_choice, tools)
+    if not first and choice not in (None, "none"):
+        choice = "auto"
     return msgspec.structs.replace(chat, tools=offered or None, tool_choice=choice)
+
+
+def mcp_tool_choice(choice: dict[str, Any], tools: McpTools) -> str | dict[str, Any]:
+    """`{"type": "mcp", "server_label", "name"}` as a chat tool_choice: that tool, or with no
+    `name`, any tool (`required`: the request's MCP servers are all the model is offered
+    then, besides its functions)."""
+    label, name = choice.get("server_label"), choice.get("name")
+    if label not in tools.sessions:
+        raise InvalidRequestError(f"`tool_choice` names server_label {str(label)[:64]!r}, which is not an mcp tool "
+                                  "of this request", param="tool_choice.server_label")
+    if name is None:
+        return "required"
+    server = tools.owner.get(name) if isinstance(name, str) else None
+    if server is None or server.label != label:
+        raise InvalidRequestError(f"`tool_choice` names {str(name)[:64]!r}, which MCP server {label!r} does not offer "
+                                  "here", param="tool_choice.name")
+    return {"type": "function", "function": {"name": name}}
 
 
 class McpLoop(ResponsesResponder):

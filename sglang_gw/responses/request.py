@@ -136,7 +136,8 @@ def function_tools(tools: list[dict[str, Any]] | None) -> list[FunctionTool]:
     return out
 
 
-def tool_choice_for_chat(choice: str | dict[str, Any] | None, tools: list[FunctionTool]) -> str | dict[str, Any] | None:
+def tool_choice_for_chat(choice: str | dict[str, Any] | None, tools: list[FunctionTool],
+                         mcp_tools: list[dict[str, Any]] | None = None) -> str | dict[str, Any] | None:
     """Responses' `tool_choice` in chat completions' shape (`{"type":"function","name"}` →
     `{"type":"function","function":{"name"}}`); checked against the tools."""
     if choice is None or isinstance(choice, str):
@@ -144,6 +145,11 @@ def tool_choice_for_chat(choice: str | dict[str, Any] | None, tools: list[Functi
             raise InvalidRequestError(f"`tool_choice` must be none, auto, required or a function; got {choice[:40]!r}",
                                       param="tool_choice")
         return choice
+    if choice.get("type") == "mcp":  # an MCP server's tool: checked and forced by the MCP loop (mcp_loop.py)
+        if not any(isinstance(t, dict) and t.get("type") == "mcp" for t in mcp_tools or ()):
+            raise InvalidRequestError("`tool_choice` names an mcp tool, but `tools` has no mcp server",
+                                      param="tool_choice")
+        return None
     name = choice.get("name")
     if choice.get("type") != "function" or not isinstance(name, str):
         raise InvalidRequestError("`tool_choice` must be none, auto, required or {type: function, name}",
