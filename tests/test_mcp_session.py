@@ -79,3 +79,28 @@ async def test_a_hanging_call_is_cut_and_the_session_serves_on() -> None:
         assert (await call_tool(session, "add", '{"a": 2, "b": 40}', timeout=5)).output == "42"
     finally:
         await session.close()
+
+
+async def test_idle_and_surplus_request_sessions_are_closed_and_dead_ones_reopened() -> None:
+    now = [0.0]
+    pool = McpPool(McpSettings(servers=(stdio_spec("calc"),), max_dynamic_sessions=2, dynamic_idle_secs=100),
+                   clock=lambda: now[0])
+    with http_server("streamable") as url:
+        specs = [ServerSpec(name="s", protocol="streamable", url=url, headers=(("X-N", str(i)),)) for i in range(3)]
+        try:
+            a = await pool.session(specs[0], static=False)
+            b = await pool.session(specs[1], static=False)
+            c = await pool.session(specs[2], static=False)  # past the bound: the least recently used goes
+            assert not a.alive and b.alive and c.alive
+            now[0] = 50
+            assert await pool.session(specs[2], static=False) is c
+            now[0] = 120  # b unused for 120 s, c for 70 s
+            d = await pool.session(specs[0], static=False)
+            assert d.alive and not b.alive and c.alive
+            static = await pool.session(pool.static["calc"], static=True)
+            await static.close()  # as if its process had exited
+            again = await pool.session(pool.static["calc"], static=True)
+            assert again is not static and again.alive
+            assert (await call_tool(again, "add", '{"a": 1, "b": 1}', timeout=10)).output == "2"
+        finally:
+            await pool.close()

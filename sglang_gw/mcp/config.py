@@ -69,6 +69,7 @@ class McpSettings:
     max_iterations: int = 10  # model turns of one response's tool loop
     connect_timeout_secs: float = 10.0
     max_dynamic_sessions: int = 64  # per-request servers kept open (least recently used closed first)
+    dynamic_idle_secs: float = 300.0  # a per-request server's session unused this long is closed
 
 
 def _expand(value: object, where: str) -> str:

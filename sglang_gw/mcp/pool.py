@@ -5,14 +5,17 @@ tried again in the background (with growing pauses), and the gateway serves mean
 request that names it while it is down tries once more itself, and gets a 424 if that
 fails too. Per-request servers (a request's `server_url`) get a session per URL and
 credentials, kept for the next request; past `max_dynamic_sessions` the least recently
-used one is closed.
+used one is closed, and so is one unused for `dynamic_idle_secs` (as smg's pool does).
+A session found dead (its server exited, its connection broke) is opened anew.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 
 from sglang_gw.errors import ConfigError, FailedDependencyError
 from sglang_gw.mcp.config import McpSettings, ServerSpec
@@ -27,8 +30,10 @@ RETRY_MAX_SECS = 30.0
 
 
 class McpPool:
-    def __init__(self, settings: McpSettings) -> None:
+    def __init__(self, settings: McpSettings, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
+        self.clock = clock
+        self._used: dict[tuple[object, ...], float] = {}  # dynamic session → when last handed out
         self.static: dict[str, ServerSpec] = {s.name: s for s in settings.servers}
         self._static: dict[str, McpSession] = {}
         self._dynamic: OrderedDict[tuple[object, ...], McpSession] = OrderedDict()
@@ -79,7 +84,9 @@ class McpPool:
         if static:
             return await self._connect_static(spec)
         key = spec.key
+        await self._evict(keep=key)
         async with self._lock(key):
+            self._used[key] = self.clock()
             session = self._dynamic.get(key)
             if session is not None and session.alive:
                 self._dynamic.move_to_end(key)
@@ -87,14 +94,20 @@ class McpPool:
             session = McpSession(spec, connect_timeout=self.settings.connect_timeout_secs)
             await session.open()
             self._dynamic[key] = session
-        await self._evict()
+            self._dynamic.move_to_end(key)
+        await self._evict(keep=key)
         return session
 
-    async def _evict(self) -> None:
-        while len(self._dynamic) > self.settings.max_dynamic_sessions:
-            key, old = self._dynamic.popitem(last=False)
-            self._locks.pop(key, None)
-            await old.close()
+    async def _evict(self, keep: tuple[object, ...]) -> None:
+        """Close the least recently used sessions past the bound, and the idle ones."""
+        idle_before = self.clock() - self.settings.dynamic_idle_secs
+        for key in list(self._dynamic):  # oldest first
+            over = len(self._dynamic) > self.settings.max_dynamic_sessions
+            if key != keep and (over or self._used.get(key, 0.0) < idle_before):
+                old = self._dynamic.pop(key)
+                self._used.pop(key, None)
+                self._locks.pop(key, None)
+                await old.close()
 
     async def close(self) -> None:
         for task in list(self._retries):
