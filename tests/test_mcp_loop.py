@@ -26,12 +26,14 @@ def script(family: str) -> dict[str, str]:
         "Sunny in": final_reply(family, "It is sunny in Paris."),
         "timed out": final_reply(family, "The tool was too slow."),
         "no such city": final_reply(family, "The tool failed."),
+        "Connection closed": final_reply(family, "The server went away."),
         "WEATHER": call_reply(family, "weather", {"city": "Paris"}),
         "SLOW": call_reply(family, "sleep", {"seconds": 60}),
         "BROKEN": call_reply(family, "fail", {"reason": "no such city"}),
         "AGAIN": call_reply(family, "add", {"a": 1, "b": 2}),
         "LOCAL": call_reply(family, "get_time", {"zone": "UTC"}),
-        "FORCED": '{"city": "Paris"}',  # the arguments alone: what a tool_choice naming the tool constrains
+        "FORCED": '{"city": "Paris"}',
+        "CRASH": call_reply(family, "crash", {}),  # the arguments alone: what a tool_choice naming the tool constrains
     }
 
 
@@ -90,7 +92,7 @@ def test_two_step_loop_on_every_transport(qwen, label) -> None:
     assert _kinds(resp) == ["mcp_list_tools", "mcp_call", "message"]
     listed, call, answer = resp.output
     assert listed.server_label == label
-    assert {t.name for t in listed.tools} == {"add", "weather", "sleep", "fail", "grow"}
+    assert {t.name for t in listed.tools} == {"add", "weather", "sleep", "fail", "grow", "crash"}
     assert (call.server_label, call.name, json.loads(call.arguments)) == (label, "weather", {"city": "Paris"})
     assert call.output == "Sunny in Paris, 21 degrees" and call.error is None and call.status == "completed"
     assert answer.content[0].text == "It is sunny in Paris."
@@ -363,3 +365,12 @@ def test_tool_choice_names_an_mcp_tool(qwen) -> None:
         assert (status, err["param"]) == (400, param)
     status, err = _error(qwen, {"model": "test-model", "input": "hi", "tool_choice": choice})
     assert (status, err["param"]) == (400, "tool_choice")
+
+
+def test_a_server_that_dies_is_reported_then_reconnected(qwen) -> None:
+    resp = qwen.client.responses.create(**_ask("calc-stdio", "CRASH now"))
+    call = resp.output[1]
+    assert call.status == "failed" and call.error.type == "mcp_protocol_error"
+    assert resp.output[2].content[0].text == "The server went away."
+    again = qwen.client.responses.create(**_ask("calc-stdio"))  # a new process, a new session
+    assert again.output[1].output == "Sunny in Paris, 21 degrees"

@@ -16,11 +16,13 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 import mcp_types
 from mcp.client.session import ClientSession
 from mcp.client.sse import sse_client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
 from mcp.shared._httpx_utils import create_mcp_http_client
 
 from sglang_gw.errors import FailedDependencyError
@@ -144,13 +146,28 @@ class McpSession:
         except (TimeoutError, Exception) as err:
             if isinstance(err, FailedDependencyError):
                 raise
+            self.broken()  # a server that cannot list its tools is not worth keeping
             raise FailedDependencyError(f"MCP server {self.where}: listing tools failed: {describe_error(err)}") \
                 from None
         self._tools = tools
         return tools
 
     async def call(self, name: str, arguments: dict[str, Any], timeout: float) -> mcp_types.CallToolResult:
-        return await self._live().call_tool(name, arguments, read_timeout_seconds=timeout)
+        try:
+            return await self._live().call_tool(name, arguments, read_timeout_seconds=timeout)
+        except MCPError as err:
+            if err.error.code == mcp_types.CONNECTION_CLOSED:
+                self.broken()
+            raise
+        except (OSError, anyio.ClosedResourceError, anyio.BrokenResourceError):
+            self.broken()
+            raise
+
+    def broken(self) -> None:
+        """The connection is gone (the server exited, its session ended): this session is
+        not alive any more, and the pool opens a new one for the next request."""
+        self._closing.set()
+        self._session = None
 
     async def close(self) -> None:
         self._closing.set()

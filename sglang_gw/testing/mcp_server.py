@@ -5,7 +5,8 @@
     python -m sglang_gw.testing.mcp_server sse --port 0
 
 Tools: `add(a, b)`, `weather(city)`, `sleep(seconds)` (for timeouts), `fail(reason)`
-(a tool error) and `grow(name)` (adds a tool, then sends `notifications/tools/list_changed`).
+(a tool error), `grow(name)` (adds a tool, then sends `notifications/tools/list_changed`)
+and `crash()` (the process exits at once).
 `--prefix P` renames every tool to P + name (two servers, distinct tools).
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import socket
 from collections.abc import Sequence
 
@@ -48,6 +50,10 @@ def build_server(prefix: str = "") -> MCPServer:
         server.add_tool(lambda: f"I am {name}", name=name, description="A tool added at run time.")
         await ctx.session.send_tool_list_changed()
         return f"added {name}"
+
+    @server.tool(name=f"{prefix}crash", description="End the server process at once (a crash).")
+    def crash() -> str:
+        os._exit(3)
 
     return server
 
