@@ -92,6 +92,8 @@ class McpSession:
         if spec.protocol == "sse":
             return await stack.enter_async_context(
                 sse_client(spec.url, headers=dict(spec.headers), timeout=self.connect_timeout))
+        # The SDK's own client factory (MCP's connect and read timeouts), from its private
+        # module: the transport takes a client only when headers are to be set.
         http = await stack.enter_async_context(create_mcp_http_client(headers=dict(spec.headers)))
         return await stack.enter_async_context(streamable_http_client(spec.url, http_client=http))
 
