@@ -259,6 +259,11 @@ def test_approval_round_trip(qwen) -> None:
     assert _kinds(second) == ["mcp_list_tools", "mcp_call", "message"]
     assert second.output[1].approval_request_id == asked.id and second.output[1].output.startswith("Sunny")
     assert second.output[2].content[0].text == "It is sunny in Paris."
+    # An approval for a tool the continuing request no longer offers is refused.
+    status, err = _error(qwen, {"model": "test-model", "previous_response_id": first.id, "tools": [
+        {"type": "mcp", "server_label": "calc-http", "allowed_tools": ["add"]}], "input": [
+        {"type": "mcp_approval_response", "approval_request_id": asked.id, "approve": True}]})
+    assert status == 400 and err["param"] == "tools"
     # Answered once: answering again is refused.
     status, err = _error(qwen, {"model": "test-model", "previous_response_id": second.id, "tools": [
         {"type": "mcp", "server_label": "calc-http"}], "input": [
@@ -283,8 +288,9 @@ def test_unreachable_server_is_424_and_the_gateway_serves_on(gateway_factory, ur
     dead = ServerSpec(name="dead", protocol="streamable", url="http://127.0.0.1:9/mcp")
     gw = gateway_factory(folder=model_dir("qwen3"), script=script("qwen3"), tool_call_parser="auto",
                          mcp=McpSettings(servers=(dead,), connect_timeout_secs=2))
-    status, err = _error(gw, _ask("dead"))
-    assert status == 424 and err["type"] == "failed_dependency" and "127.0.0.1:9" in err["message"]
+    for stream in (False, True):  # streamed too: refused before the stream starts
+        status, err = _error(gw, _ask("dead", stream=stream))
+        assert status == 424 and err["type"] == "failed_dependency" and "127.0.0.1:9" in err["message"]
     assert gw.client.responses.create(model="test-model", input="hello").status == "completed"
 
 

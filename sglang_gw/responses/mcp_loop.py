@@ -248,9 +248,10 @@ async def approved_calls(builder: McpOutputBuilder, tools: McpTools, approvals: 
     not run, and leaves no item."""
     events: list[Event] = []
     for request, approve in approvals:
-        if request["server_label"] not in tools.sessions:
-            raise InvalidRequestError(f"the approved call's MCP server {request['server_label']!r} is not in this "
-                                      "request's tools", param="tools")
+        server = tools.owner.get(request["name"])
+        if server is None or server.label != request["server_label"]:
+            raise InvalidRequestError(f"the approved call of {request['name']!r} on MCP server "
+                                      f"{request['server_label']!r} is not among this request's tools", param="tools")
         if not approve:
             continue
         out, item, started = builder.approved_call(request)
