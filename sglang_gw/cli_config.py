@@ -23,6 +23,7 @@ from sglang_gw.config import (
 )
 from sglang_gw.errors import ConfigError
 from sglang_gw.history.owner import parse_context_headers
+from sglang_gw.mcp.config import McpSettings, load_mcp_config
 from sglang_gw.providers import resolve_provider
 from sglang_gw.routing.base import PolicyConfig
 from sglang_gw.workers.breaker import BreakerConfig
@@ -151,7 +152,17 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
         limits=RequestLimits(max_stop_bytes=args.max_stop_bytes, max_total_stop_bytes=args.max_total_stop_bytes),
         history=_history_config(args),
         max_background_responses=_at_least_one(args.max_background_responses, "--max-background-responses"),
+        mcp=_mcp_settings(args),
     )
+
+
+def _mcp_settings(args: argparse.Namespace) -> McpSettings:
+    if args.mcp_tool_timeout_secs <= 0:
+        raise ConfigError("--mcp-tool-timeout-secs must be positive")
+    servers = load_mcp_config(args.mcp_config_path) if args.mcp_config_path is not None else ()
+    return McpSettings(servers=servers, allowed_hosts=tuple(args.mcp_allowed_hosts),
+                       tool_timeout_secs=args.mcp_tool_timeout_secs,
+                       max_iterations=_at_least_one(args.mcp_max_iterations, "--mcp-max-iterations"))
 
 
 def _at_least_one(value: int, flag: str) -> int:

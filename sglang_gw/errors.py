@@ -23,6 +23,7 @@ any of them into ``{"error": {"message", "type", "param", "code"}}``.
     │   └── WorkerRejectedError        400 (INVALID_ARGUMENT and the like)
     ├── NoHealthyWorkerError           503
     ├── HistoryUnavailable             503 code=history_unavailable (history/base.py: storage outage)
+    ├── FailedDependencyError          424 an MCP server of the request is unreachable (mcp/)
     └── ConfigError                    start-up only, never an HTTP answer
 """
 
@@ -34,6 +35,7 @@ __all__ = [
     "ConfigError",
     "ConflictError",
     "ContextLengthExceededError",
+    "FailedDependencyError",
     "GatewayError",
     "HeaderFieldsTooLargeError",
     "InvalidRequestError",
@@ -178,3 +180,11 @@ class NoHealthyWorkerError(GatewayError):
 
 class ConfigError(GatewayError):
     """Bad configuration found at start-up; the CLI prints it and exits."""
+
+
+class FailedDependencyError(GatewayError):
+    """An MCP server a request names could not be reached or listed (smg answers 424)."""
+
+    status = 424
+    type = "failed_dependency"
+    code = "mcp_server_unavailable"

@@ -1,12 +1,13 @@
 """The running gateway: its workers, its models, and how a request finds both.
 
 Start-up, in order: (0) start the history store (its schema is created or migrated; an
-unreachable database fails start-up), (1) start the demo worker when no worker is given, (2) start one
+unreachable database fails start-up) and connect the static MCP servers (one that fails is
+retried in the background, unless `required`), (1) start the demo worker when no worker is given, (2) start one
 registration job per `--worker-urls` entry, side by side, and wait for them all (each
 connects, waiting up to the start-up timeout, then loads or reuses its model), (3) fail if
 none came up.
 Shutdown: stop registering, close every worker channel, stop the demo worker, close the
-history store.
+MCP sessions and the history store.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sglang_gw.admission import Admission
 from sglang_gw.config import GatewayConfig
 from sglang_gw.errors import ConfigError, InvalidRequestError, ModelNotFoundError
 from sglang_gw.history import HistoryStore, Owners, open_history
+from sglang_gw.mcp import McpPool
 from sglang_gw.model import ServedModel, load_served_model
 from sglang_gw.pipeline.dispatch import DispatchSettings
 from sglang_gw.plugins import HookRegistry
@@ -66,12 +68,14 @@ class Gateway:
         self.loop_lag = LoopLagMonitor()
         self.history: HistoryStore = open_history(config.history)  # started in `start`
         self.owners = Owners(config.history.context_headers)
+        self.mcp = McpPool(config.mcp)  # static servers connected in `start`
         self._routing_headers = tuple(h.lower() for h in routing.routing_key_headers)
         self._model_locks: dict[str, asyncio.Lock] = {}  # by model name: see `_load_model`
         self.ready = False
 
     async def start(self) -> None:
         await self.history.start()
+        await self.mcp.start()
         self.registrar.start()
         jobs = [self.registrar.submit(spec) for spec in await self._startup_specs()]
         await asyncio.gather(*(job.done.wait() for job in jobs))
@@ -200,4 +204,5 @@ class Gateway:
             await self.loads.stop()
         for worker in self.pool.workers():
             await worker.client.close()
+        await self.mcp.close()
         await self.history.close()

@@ -43,6 +43,7 @@ from sglang_gw.server.handling import (
 from sglang_gw.server.ledger import ledger_of
 from sglang_gw.server.owner import owner_of
 from sglang_gw.server.proxy import call_upstream
+from sglang_gw.server.responses_mcp import has_mcp_tools, mcp_response
 from sglang_gw.server.sse import sse_response
 from sglang_gw.workers.calls import WorkerCall
 from sglang_gw.workers.http_backend import SseStream
@@ -70,10 +71,14 @@ async def create_response(request: Request) -> Response:
     gw = gateway_of(request)
     req = decode_body(await request.body(), ResponsesRequest)
     if req.model and req.model in gw.http_models and req.model not in gw.models:
+        if has_mcp_tools(req.tools):
+            raise InvalidRequestError("`mcp` tools are served for models of gRPC workers only", param="tools")
         turn = await open_turn(req, gw.history, owner_of(request))
         return await _upstream(request, turn)
     model, lora = await gw.resolve_model(req.model)  # `base:adapter` names a LoRA adapter
     turn = await open_turn(req, gw.history, owner_of(request))
+    if has_mcp_tools(req.tools):
+        return await mcp_response(request, turn, model, lora, _start_background)  # the loop: responses_mcp.py
     prepared, plan = await _prepared(request, turn, model)
     responder = ResponsesResponder(turn, prepared, model, plan, save=_saver(gw.history, turn))
     if req.background:
