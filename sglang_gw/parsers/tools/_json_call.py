@@ -257,12 +257,12 @@ class JsonCallsParser(MachineParser):
         return self.goto(self._array_item)
 
     def _array_item(self) -> bool:
-        self.skip_ws()
-        if not self.more():
+        c = self.peek()
+        if c is None:
             return False
-        if self.buf[self.pos] == "{":
+        if c == "{":
             return self.begin_object("", self._array_object_done)
-        if self.buf[self.pos] == "]":  # `[]`, or a trailing comma: the array ends
+        if c == "]":  # `[]`, or a trailing comma: the array ends
             self.pos += 1
         return self._array_broken()
 
@@ -272,10 +272,9 @@ class JsonCallsParser(MachineParser):
         return self.goto(self._array_next)
 
     def _array_next(self) -> bool:
-        self.skip_ws()
-        if not self.more():
+        c = self.peek()
+        if c is None:
             return False
-        c = self.buf[self.pos]
         if c == ",":
             self.pos += 1
             return self.goto(self._array_item)

@@ -38,20 +38,17 @@ class MarkedJsonParser(JsonCallsParser):
         return self._text
 
     def _text(self) -> bool:
-        # Not `text_until`: the whitespace before the marker is markup only once a bracket
-        # shows calls follow (`functools` may be a word in prose).
-        text, marker = self.until(self._open_markers)
-        self.out.text(text)
-        if marker is None:
+        # The whitespace before the marker is markup only once a bracket shows calls
+        # follow (`functools` may be a word in prose).
+        if self.text_until(self._open_markers, markup=False) is None:
             return False
         self.hold(self.open)
         return self.goto(self._after_open)
 
     def _after_open(self) -> bool:
-        self.hold(self.skip_ws())
-        if not self.more():
+        c = self.peek(hold=True)
+        if c is None:
             return False
-        c = self.buf[self.pos]
         if c in "[{":
             self.out.markup()
         if c == "[":

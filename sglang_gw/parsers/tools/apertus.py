@@ -33,19 +33,18 @@ class ApertusToolParser(MachineParser):
         return self._text
 
     def _text(self) -> bool:
-        # Not `text_until`: whitespace before the marker is markup only once `[` follows.
-        text, marker = self.until(_OPEN)
-        self.out.text(text)
+        # Whitespace before the marker is markup only once `[` follows.
+        marker = self.text_until(_OPEN, markup=False)
         if marker is None:
             return False
         self.hold(marker)
         return self.goto(self._bracket)
 
     def _bracket(self) -> bool:
-        self.hold(self.skip_ws())
-        if not self.more():
+        c = self.peek(hold=True)
+        if c is None:
             return False
-        if self.buf[self.pos] != "[":
+        if c != "[":
             self.release_held()  # not a call list: the marker was text
             return self.goto(self._text)
         self.pos += 1
@@ -55,10 +54,9 @@ class ApertusToolParser(MachineParser):
 
     def _item(self) -> bool:
         """Between items: `,` and whitespace are markup; `]` ends the list."""
-        self.skip_ws()
-        if not self.more():
+        c = self.peek()
+        if c is None:
             return False
-        c = self.buf[self.pos]
         if c == ",":
             self.pos += 1
             return True
@@ -91,10 +89,10 @@ class ApertusToolParser(MachineParser):
 
     def _item_end(self) -> bool:
         """The one-key object's closing brace."""
-        self.skip_ws()
-        if not self.more():
+        c = self.peek()
+        if c is None:
             return False
-        if self.buf[self.pos] == "}":
+        if c == "}":
             self.pos += 1
             if self._as_content:
                 self.out.text("}")

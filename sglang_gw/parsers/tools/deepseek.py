@@ -202,10 +202,10 @@ class DeepSeekV32ToolParser(MachineParser):
     # -- the invoke body: a JSON object, or parameter tags
 
     def _body(self) -> bool:
-        self.skip_ws()
-        if not self.more():
+        c = self.peek()
+        if c is None:
             return False
-        if self.buf[self.pos] != "{":
+        if c != "{":
             return self.goto(self._param_list)
         self._scanner = JsonScanner()
         return self.goto(self._json_body)

@@ -46,8 +46,7 @@ class GigaChat3ToolParser(JsonCallsParser):
         return self._text
 
     def _text(self) -> bool:
-        text, marker = self.until(_TEXT)
-        self.out.text(text)
+        marker = self.text_until(_TEXT, markup=False)
         if marker is None:
             return False
         if marker == _MESSAGE_SEP:  # the turn's end: markup, with the whitespace before it
@@ -57,10 +56,10 @@ class GigaChat3ToolParser(JsonCallsParser):
         return self.goto(self._header)
 
     def _header(self) -> bool:
-        self.hold(self.skip_ws())
-        if not self.more():
+        c = self.peek(hold=True)
+        if c is None:
             return False
-        if self.buf[self.pos] != "{":
+        if c != "{":
             self.release_held()  # no call object: the header was text
             return self.goto(self._text)
         self.out.markup()

@@ -57,10 +57,10 @@ class HermesToolParser(JsonCallsParser):
         return self.goto(self._block)
 
     def _block(self) -> bool:
-        self.hold(self.skip_ws())
-        if not self.more():
+        c = self.peek(hold=True)
+        if c is None:
             return False
-        if self.buf[self.pos] != "{":
+        if c != "{":
             self.release_held()  # not a call: the tag and what follows are text
             return self.goto(self._text)
         prefix = "".join(self.held or ())

@@ -34,10 +34,9 @@ class JsonToolParser(JsonCallsParser):
         return False
 
     def _start(self) -> bool:
-        self.hold(self.skip_ws())
-        if not self.more():
+        c = self.peek(hold=True)
+        if c is None:
             return False
-        c = self.buf[self.pos]
         if c == "{":
             return self.begin_object("".join(self.held or ()), self._first_done)
         if c == "[":
@@ -52,10 +51,10 @@ class JsonToolParser(JsonCallsParser):
 
     def _array_first(self) -> bool:
         # The `[` is markup only if the array begins with a call: hold it until then.
-        self.hold(self.skip_ws())
-        if not self.more():
+        c = self.peek(hold=True)
+        if c is None:
             return False
-        if self.buf[self.pos] != "{":
+        if c != "{":
             return self._not_calls()
         return self.begin_object("".join(self.held or ()), self._first_in_array_done)
 
@@ -77,10 +76,9 @@ class JsonToolParser(JsonCallsParser):
 
     def _separator(self) -> bool:
         """Between top-level objects: whitespace and `;` are markup."""
-        self.skip_ws()
-        if not self.more():
+        c = self.peek()
+        if c is None:
             return False
-        c = self.buf[self.pos]
         if c == ";":
             self.pos += 1
             return True

@@ -62,10 +62,10 @@ class MistralToolParser(JsonCallsParser):
         return self.goto(self._calls)
 
     def _calls(self) -> bool:
-        self.hold(self.skip_ws())
-        if not self.more():
+        c = self.peek(hold=True)
+        if c is None:
             return False
-        if self.buf[self.pos] == "[":
+        if c == "[":
             self.pos += 1
             self.held = None
             return self.begin_array(self._text)
