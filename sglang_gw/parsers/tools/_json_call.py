@@ -105,10 +105,7 @@ class CallObject:
             return pos
         if text[pos] != '"':
             return self._fail(pos)
-        self._scanner = JsonScanner()
-        self._token = []
-        self._step = self._key_text
-        return pos
+        return self._read_token(self._key_text, pos)
 
     def _key_text(self, text: str, pos: int) -> int:
         end = self._scanner.scan(text, pos)
@@ -152,9 +149,13 @@ class CallObject:
             self._args_seen = True
             if first in '"n':  # a stringified object, or null: sent when complete
                 self._role = "args-text"
+        return self._read_token(self._value, pos)
+
+    def _read_token(self, step: Callable[[str, int], int], pos: int) -> int:
+        """A key or value starts at `pos`: `step` reads it with a fresh scanner."""
         self._scanner = JsonScanner()
         self._token = []
-        self._step = self._value
+        self._step = step
         return pos
 
     def _value(self, text: str, pos: int) -> int:
