@@ -228,6 +228,19 @@ class JsonCallsParser(MachineParser):
     _after_object: Callable[[CallObject], bool]
     _array_text_state: State
 
+    def object_or_text(self, after: Callable[[CallObject], bool], otherwise: State) -> bool:
+        """After a held marker: whitespace (held too), then a `{` opens a call object whose
+        raw text starts with all that was held (the whitespace before the marker is markup);
+        anything else makes the held text content, and `otherwise` reads on."""
+        c = self.peek(hold=True)
+        if c is None:
+            return False
+        if c != "{":
+            self.release_held()
+            return self.goto(otherwise)
+        self.out.markup()
+        return self.begin_object("".join(self.held or ()), after)
+
     def begin_object(self, prefix: str, after: Callable[[CallObject], bool]) -> bool:
         """At a `{`: read a call object; `after(obj)` picks the next state."""
         self.pos += 1
@@ -258,13 +271,11 @@ class JsonCallsParser(MachineParser):
         return self.goto(self._array_item)
 
     def _array_item(self) -> bool:
-        c = self.peek()
+        c = self.peek(take="]")  # `[]`, or a trailing comma: the array ends
         if c is None:
             return False
         if c == "{":
             return self.begin_object("", self._array_object_done)
-        if c == "]":  # `[]`, or a trailing comma: the array ends
-            self.pos += 1
         return self._array_broken()
 
     def _array_object_done(self, obj: CallObject) -> bool:
@@ -273,15 +284,10 @@ class JsonCallsParser(MachineParser):
         return self.goto(self._array_next)
 
     def _array_next(self) -> bool:
-        c = self.peek()
+        c = self.peek(take=",]")
         if c is None:
             return False
-        if c == ",":
-            self.pos += 1
-            return self.goto(self._array_item)
-        if c == "]":
-            self.pos += 1
-        return self._array_broken()
+        return self.goto(self._array_item) if c == "," else self._array_broken()
 
     def _array_broken(self) -> bool:
         """The array ended (or broke): what follows is text again."""

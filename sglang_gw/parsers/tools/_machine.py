@@ -191,13 +191,19 @@ class MachineParser(ToolParser):
         self.pos = end
         return skipped
 
-    def peek(self, *, hold: bool = False) -> str | None:
+    def peek(self, *, hold: bool = False, take: str = "") -> str | None:
         """Skip whitespace (holding it, with `hold`, as part of an undecided unit) and
-        look at the next character; None until one comes."""
+        look at the next character, consuming it if it is one of `take`; None until one
+        comes."""
         skipped = self.skip_ws()
         if hold:
             self.hold(skipped)
-        return self.buf[self.pos] if self.more() else None
+        if not self.more():
+            return None
+        c = self.buf[self.pos]
+        if c in take:
+            self.pos += 1
+        return c
 
     def until(self, markers: Markers) -> tuple[str, str | None]:
         """Consume up to and including the first marker: (text before it, marker). With

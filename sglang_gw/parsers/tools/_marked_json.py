@@ -46,19 +46,12 @@ class MarkedJsonParser(JsonCallsParser):
         return self.goto(self._after_open)
 
     def _after_open(self) -> bool:
-        c = self.peek(hold=True)
-        if c is None:
-            return False
-        if c in "[{":
-            self.out.markup()
-        if c == "[":
-            self.pos += 1
-            self.held = None  # the marker and `[` are markup whatever the items are
-            return self.begin_array(self._close)
-        if c == "{":
-            return self.begin_object("".join(self.held or ()), self._object_done)
-        self.release_held()  # not calls: the marker was text
-        return self.goto(self._text)
+        if self.peek(hold=True) != "[":  # one object, or not calls (the marker was text)
+            return self.object_or_text(self._object_done, self._text)
+        self.out.markup()
+        self.pos += 1
+        self.held = None  # the marker and `[` are markup whatever the items are
+        return self.begin_array(self._close)
 
     def _object_done(self, obj: CallObject) -> bool:
         if obj.decision != "call":

@@ -54,18 +54,14 @@ class ApertusToolParser(MachineParser):
 
     def _item(self) -> bool:
         """Between items: `,` and whitespace are markup; `]` ends the list."""
-        c = self.peek()
+        c = self.peek(take=",]")
         if c is None:
             return False
         if c == ",":
-            self.pos += 1
             return True
         if c == "]":
-            self.pos += 1
             return self.goto(self._suffix)
-        if c != "{":
-            return self.goto(self._text)  # not an item: text again
-        return self.goto(self._key)
+        return self.goto(self._key if c == "{" else self._text)  # not an item: text again
 
     def _key(self) -> bool:
         m = _KEY.match(self.buf, self.pos)
@@ -89,13 +85,11 @@ class ApertusToolParser(MachineParser):
 
     def _item_end(self) -> bool:
         """The one-key object's closing brace."""
-        c = self.peek()
+        c = self.peek(take="}")
         if c is None:
             return False
-        if c == "}":
-            self.pos += 1
-            if self._as_content:
-                self.out.text("}")
+        if c == "}" and self._as_content:
+            self.out.text("}")
         return self.goto(self._item)
 
     def _suffix(self) -> bool:

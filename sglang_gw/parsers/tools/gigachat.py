@@ -56,14 +56,7 @@ class GigaChat3ToolParser(JsonCallsParser):
         return self.goto(self._header)
 
     def _header(self) -> bool:
-        c = self.peek(hold=True)
-        if c is None:
-            return False
-        if c != "{":
-            self.release_held()  # no call object: the header was text
-            return self.goto(self._text)
-        self.out.markup()
-        return self.begin_object("".join(self.held or ()), self._object_done)
+        return self.object_or_text(self._object_done, self._text)  # no `{`: the header was text
 
     def _object_done(self, obj: CallObject) -> bool:
         return self.goto(self._tail if obj.decision == "call" else self._text)

@@ -57,14 +57,7 @@ class HermesToolParser(JsonCallsParser):
         return self.goto(self._block)
 
     def _block(self) -> bool:
-        c = self.peek(hold=True)
-        if c is None:
-            return False
-        if c != "{":
-            self.release_held()  # not a call: the tag and what follows are text
-            return self.goto(self._text)
-        prefix = "".join(self.held or ())
-        return self.begin_object(prefix, self._object_done)
+        return self.object_or_text(self._object_done, self._text)  # no `{`: the tag was text
 
     def _object_done(self, obj: CallObject) -> bool:
         # A call's block closes as markup; anything else continues as text, so the rest

@@ -34,29 +34,15 @@ class JsonToolParser(JsonCallsParser):
         return False
 
     def _start(self) -> bool:
-        c = self.peek(hold=True)
-        if c is None:
-            return False
-        if c == "{":
-            return self.begin_object("".join(self.held or ()), self._first_done)
-        if c == "[":
-            self.pos += 1
-            self.hold("[")
-            return self.goto(self._array_first)
-        return self._not_calls()
-
-    def _not_calls(self) -> bool:
-        self.release_held()
-        return self.goto(self.text_state())
+        if self.peek(hold=True) != "[":  # one object, or not calls (all of it is text)
+            return self.object_or_text(self._first_done, self.text_state())
+        self.pos += 1
+        self.hold("[")
+        return self.goto(self._array_first)
 
     def _array_first(self) -> bool:
         # The `[` is markup only if the array begins with a call: hold it until then.
-        c = self.peek(hold=True)
-        if c is None:
-            return False
-        if c != "{":
-            return self._not_calls()
-        return self.begin_object("".join(self.held or ()), self._first_in_array_done)
+        return self.object_or_text(self._first_in_array_done, self.text_state())
 
     def _first_done(self, obj: CallObject) -> bool:
         if obj.decision != "call":
@@ -76,11 +62,10 @@ class JsonToolParser(JsonCallsParser):
 
     def _separator(self) -> bool:
         """Between top-level objects: whitespace and `;` are markup."""
-        c = self.peek()
+        c = self.peek(take=";")
         if c is None:
             return False
         if c == ";":
-            self.pos += 1
             return True
         if c == "{":
             return self.begin_object("", self._object_done)
