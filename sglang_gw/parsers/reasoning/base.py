@@ -151,11 +151,15 @@ class ReasoningParser:
             buf = self._state(buf, final, out)
         return ReasoningDelta("".join(out.reasoning), "".join(out.content))
 
-    def _hold(self, buf: str, markers: Markers, final: bool) -> str:
-        """Keep a possible marker prefix at the end of `buf` for the next feed; the rest."""
+    def _until(self, buf: str, markers: Markers, final: bool) -> tuple[str, tuple[int, str] | None]:
+        """The text of `buf` before the first of `markers`, and that marker as (index,
+        marker); with none, a tail that may begin one is held for the next feed."""
+        hit = markers.find(buf)
+        if hit is not None:
+            return buf[:hit[0]], hit
         cut = len(buf) if final else markers.safe_end(buf)
         self._held = buf[cut:]
-        return buf[:cut]
+        return buf[:cut], None
 
     def _opening(self, buf: str, final: bool, out: Out) -> str | None:
         """At the very start: drop an opening start marker (and whitespace before it)."""
@@ -175,12 +179,11 @@ class ReasoningParser:
 
     def _in_reasoning(self, buf: str, final: bool, out: Out) -> str | None:
         markers = self._watch or self._end_markers
-        hit = markers.find(buf)
+        text, hit = self._until(buf, markers, final)
+        out.reasoning.append(self._reasoning.push(text))
         if hit is None:
-            out.reasoning.append(self._reasoning.push(self._hold(buf, markers, final)))
             return None
         i, marker = hit
-        out.reasoning.append(self._reasoning.push(buf[:i]))
         if marker not in self._end_markers.markers:  # a call start: hold from here
             self._state = self._in_cut
             return buf[i:]
@@ -216,12 +219,11 @@ class ReasoningParser:
         if wrappers is None:
             out.content.append(self._content.push(buf))
             return None
-        hit = wrappers.find(buf)
+        text, hit = self._until(buf, wrappers, final)
+        out.content.append(self._content.push(text))
         if hit is None:
-            out.content.append(self._content.push(self._hold(buf, wrappers, final)))
             return None
         i, marker = hit
-        out.content.append(self._content.push(buf[:i]))
         return buf[i + len(marker):]
 
 

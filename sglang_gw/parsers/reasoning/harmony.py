@@ -96,11 +96,10 @@ class GptOssReasoningParser(ReasoningParser):
                 self._held = buf
                 return None
             self._at_start = False
-        hit = _OPENERS.find(buf)
+        text, hit = self._until(buf, _OPENERS, final)
+        out.content.append(text)
         if hit is None:
-            out.content.append(self._hold(buf, _OPENERS, final))
             return None
-        out.content.append(buf[:hit[0]])
         self._state = self._header
         return buf[hit[0]:]
 
@@ -136,12 +135,11 @@ class GptOssReasoningParser(ReasoningParser):
         return buf[i:] if marker == START else buf[i + len(marker):]
 
     def _body(self, buf: str, final: bool, out: Out) -> str | None:
-        hit = _BODY_ENDS.find(buf)
+        text, hit = self._until(buf, _BODY_ENDS, final)
+        self._emit(text, out)
         if hit is None:
-            self._emit(self._hold(buf, _BODY_ENDS, final), out)
             return None
         i, marker = hit
-        self._emit(buf[:i], out)
         self._state = self._between
         if marker not in _TERMINATORS:
             return buf[i:]  # the next message began without an end marker
