@@ -241,6 +241,11 @@ class JsonCallsParser(MachineParser):
         self.out.markup()
         return self.begin_object("".join(self.held or ()), after)
 
+    def object_block(self, tail: State, text: State) -> bool:
+        """`object_or_text` for a marker that opens a block of one object: `tail` reads the
+        rest of a call's block; after an object that is no call, `text` reads on."""
+        return self.object_or_text(lambda obj: self.goto(tail if obj.decision == "call" else text), text)
+
     def begin_object(self, prefix: str, after: Callable[[CallObject], bool]) -> bool:
         """At a `{`: read a call object; `after(obj)` picks the next state."""
         self.pos += 1

@@ -258,8 +258,9 @@ class MachineParser(ToolParser):
         self.buf = buf[end:]
         return marker
 
-    def begin_head(self, marker: str, state: State) -> bool:
-        """A call unit opened with `marker`: hold it, and read the head in `state`."""
+    def begin_unit(self, marker: str, state: State) -> bool:
+        """A call unit opened with `marker`, undecided yet: hold it, and read on in `state`
+        (`head` starts empty, for `read_head`)."""
         self.hold(marker)
         self.head = ""
         return self.goto(state)

@@ -40,10 +40,8 @@ class MarkedJsonParser(JsonCallsParser):
     def _text(self) -> bool:
         # The whitespace before the marker is markup only once a bracket shows calls
         # follow (`functools` may be a word in prose).
-        if self.text_until(self._open_markers, markup=False) is None:
-            return False
-        self.hold(self.open)
-        return self.goto(self._after_open)
+        marker = self.text_until(self._open_markers, markup=False)
+        return marker is not None and self.begin_unit(marker, self._after_open)
 
     def _after_open(self) -> bool:
         if self.peek(hold=True) != "[":  # one object, or not calls (the marker was text)

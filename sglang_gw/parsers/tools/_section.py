@@ -87,7 +87,7 @@ class HeldSectionParser(MachineParser):
             return False
         if marker in self._m.ends:
             return self._section_done(marker)
-        return self.begin_head(marker, self._read_head)
+        return self.begin_unit(marker, self._read_head)
 
     def _section_done(self, marker: str) -> bool:
         if self._section_held is not None:  # no call in it: the section is content, whole

@@ -33,12 +33,8 @@ class ApertusToolParser(MachineParser):
         return self._text
 
     def _text(self) -> bool:
-        # Whitespace before the marker is markup only once `[` follows.
-        marker = self.text_until(_OPEN, markup=False)
-        if marker is None:
-            return False
-        self.hold(marker)
-        return self.goto(self._bracket)
+        marker = self.text_until(_OPEN, markup=False)  # whitespace before it: markup once `[` follows
+        return marker is not None and self.begin_unit(marker, self._bracket)
 
     def _bracket(self) -> bool:
         c = self.peek(hold=True)

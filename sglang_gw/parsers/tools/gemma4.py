@@ -60,7 +60,7 @@ class Gemma4ToolParser(MachineParser):
     def _text(self) -> bool:
         # Whitespace before the marker is markup only if a call follows.
         marker = self.text_until(self._open, markup=False)
-        return marker is not None and self.begin_head(marker, self._read_head)
+        return marker is not None and self.begin_unit(marker, self._read_head)
 
     def _read_head(self) -> bool:
         done = self.read_head(self._head, "{")

@@ -26,7 +26,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from sglang_gw.parsers._scan import Markers
-from sglang_gw.parsers.tools._json_call import CallObject, JsonCallsParser
+from sglang_gw.parsers.tools._json_call import JsonCallsParser
 from sglang_gw.parsers.tools._machine import State
 from sglang_gw.parsers.tools.deepseek import DeepSeekV32ToolParser
 
@@ -47,19 +47,13 @@ class GigaChat3ToolParser(JsonCallsParser):
 
     def _text(self) -> bool:
         marker = self.text_until(_TEXT, markup=False)
-        if marker is None:
-            return False
         if marker == _MESSAGE_SEP:  # the turn's end: markup, with the whitespace before it
             self.out.markup()
             return True
-        self.hold(marker)
-        return self.goto(self._header)
+        return marker is not None and self.begin_unit(marker, self._header)
 
     def _header(self) -> bool:
-        return self.object_or_text(self._object_done, self._text)  # no `{`: the header was text
-
-    def _object_done(self, obj: CallObject) -> bool:
-        return self.goto(self._tail if obj.decision == "call" else self._text)
+        return self.object_block(self._tail, self._text)  # no `{`: the header was text
 
     def _tail(self) -> bool:
         """After a call: whitespace and the turn's end markers are markup."""

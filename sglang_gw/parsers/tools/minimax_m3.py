@@ -72,7 +72,7 @@ class MinimaxM3ToolParser(MachineParser):
             self.out.markup()
             self.out.markup_end()
             return self.goto(self._text)
-        return self.begin_head(marker, self._head)
+        return self.begin_unit(marker, self._head)
 
     def _head(self) -> bool:
         done = self.read_head(_HEAD, '">')
