@@ -258,6 +258,13 @@ class MachineParser(ToolParser):
         self.buf = buf[end:]
         return marker
 
+    def text_then_unit(self, markers: Markers, state: State) -> bool:
+        """The text state of most formats: text up to the first of `markers` is content (the
+        whitespace before the marker is markup only if a call follows); the marker opens
+        an undecided unit, read on in `state`."""
+        marker = self.text_until(markers, markup=False)
+        return marker is not None and self.begin_unit(marker, state)
+
     def begin_unit(self, marker: str, state: State) -> bool:
         """A call unit opened with `marker`, undecided yet: hold it, and read on in `state`
         (`head` starts empty, for `read_head`)."""

@@ -38,10 +38,9 @@ class MarkedJsonParser(JsonCallsParser):
         return self._text
 
     def _text(self) -> bool:
-        # The whitespace before the marker is markup only once a bracket shows calls
-        # follow (`functools` may be a word in prose).
-        marker = self.text_until(self._open_markers, markup=False)
-        return marker is not None and self.begin_unit(marker, self._after_open)
+        # The marker is markup only once a bracket shows calls follow (`functools` may be a
+        # word in prose).
+        return self.text_then_unit(self._open_markers, self._after_open)
 
     def _after_open(self) -> bool:
         if self.peek(hold=True) != "[":  # one object, or not calls (the marker was text)

@@ -33,8 +33,7 @@ class ApertusToolParser(MachineParser):
         return self._text
 
     def _text(self) -> bool:
-        marker = self.text_until(_OPEN, markup=False)  # whitespace before it: markup once `[` follows
-        return marker is not None and self.begin_unit(marker, self._bracket)
+        return self.text_then_unit(_OPEN, self._bracket)  # the marker is markup once `[` follows
 
     def _bracket(self) -> bool:
         c = self.peek(hold=True)

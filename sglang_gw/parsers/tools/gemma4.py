@@ -58,9 +58,7 @@ class Gemma4ToolParser(MachineParser):
         return self._text
 
     def _text(self) -> bool:
-        # Whitespace before the marker is markup only if a call follows.
-        marker = self.text_until(self._open, markup=False)
-        return marker is not None and self.begin_unit(marker, self._read_head)
+        return self.text_then_unit(self._open, self._read_head)
 
     def _read_head(self) -> bool:
         done = self.read_head(self._head, "{")
