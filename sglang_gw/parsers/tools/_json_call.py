@@ -48,6 +48,7 @@ class CallObject:
         self.status = Status.RUNNING
         self.decision: str | None = None
         self._step: Callable[[str, int], int] = self._key_or_close
+        self._in_token = False  # `_step` reads a key or value (else whitespace is skipped first)
         self._scanner = JsonScanner()
         self._token: list[str] = []
         self._role = ""  # of the value being read: name, args, args-text, skip
@@ -56,6 +57,10 @@ class CallObject:
 
     def step(self, text: str, pos: int) -> int:
         while pos < len(text) and self.status is Status.RUNNING:
+            if not self._in_token:
+                pos = self._blank(text, pos)
+                if pos == len(text):
+                    break
             pos = self._step(text, pos)
         return pos
 
@@ -89,20 +94,15 @@ class CallObject:
             self._raw(text[pos:end])
         return end
 
-    # -- the object's own grammar
+    # -- the object's own grammar: the steps between tokens start at a non-blank character
 
     def _key_or_close(self, text: str, pos: int) -> int:
-        pos = self._blank(text, pos)
-        if pos < len(text):
-            if text[pos] == "}":
-                return self._close(pos)
-            self._step = self._key
+        if text[pos] == "}":
+            return self._close(pos)
+        self._step = self._key
         return pos
 
     def _key(self, text: str, pos: int) -> int:
-        pos = self._blank(text, pos)
-        if pos == len(text):
-            return pos
         if text[pos] != '"':
             return self._fail(pos)
         return self._read_token(self._key_text, pos)
@@ -116,7 +116,7 @@ class CallObject:
             return self._fail(end)
         if self._scanner.done:
             self._role = self._role_of(json.loads("".join(self._token)))
-            self._step = self._colon
+            self._step, self._in_token = self._colon, False
         return end
 
     def _role_of(self, key: str) -> str:
@@ -127,9 +127,6 @@ class CallObject:
         return "skip"
 
     def _colon(self, text: str, pos: int) -> int:
-        pos = self._blank(text, pos)
-        if pos == len(text):
-            return pos
         if text[pos] != ":":
             return self._fail(pos)
         self._raw(":")
@@ -137,9 +134,6 @@ class CallObject:
         return pos + 1
 
     def _value_start(self, text: str, pos: int) -> int:
-        pos = self._blank(text, pos)
-        if pos == len(text):
-            return pos
         first = text[pos]
         if self._role == "name":
             self._name_seen = True
@@ -155,7 +149,7 @@ class CallObject:
         """A key or value starts at `pos`: `step` reads it with a fresh scanner."""
         self._scanner = JsonScanner()
         self._token = []
-        self._step = step
+        self._step, self._in_token = step, True
         return pos
 
     def _value(self, text: str, pos: int) -> int:
@@ -173,7 +167,7 @@ class CallObject:
             return self._fail(end)
         if self._scanner.done:
             self._value_done()
-            self._step = self._after
+            self._step, self._in_token = self._after, False
         return end
 
     def _value_done(self) -> None:
@@ -200,9 +194,6 @@ class CallObject:
         self._out.args("".join(self._args_held))
 
     def _after(self, text: str, pos: int) -> int:
-        pos = self._blank(text, pos)
-        if pos == len(text):
-            return pos
         if text[pos] == ",":
             self._raw(",")
             self._step = self._key
