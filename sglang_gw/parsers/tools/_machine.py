@@ -191,13 +191,17 @@ class MachineParser(ToolParser):
         self.pos = end
         return skipped
 
-    def peek(self, *, hold: bool = False, take: str = "") -> str | None:
-        """Skip whitespace (holding it, with `hold`, as part of an undecided unit) and
-        look at the next character, consuming it if it is one of `take`; None until one
-        comes."""
-        skipped = self.skip_ws()
+    def peek(self, *, hold: bool = False, skip: str = "", take: str = "") -> str | None:
+        """Skip whitespace and any of `skip` (separators that are markup here), holding
+        them with `hold` (part of an undecided unit), and look at the next character,
+        consuming it if it is one of `take`; None until one comes."""
+        start = self.pos
+        self.skip_ws()
+        while self.more() and self.buf[self.pos] in skip:
+            self.pos += 1
+            self.skip_ws()
         if hold:
-            self.hold(skipped)
+            self.hold(self.buf[start:self.pos])
         if not self.more():
             return None
         c = self.buf[self.pos]

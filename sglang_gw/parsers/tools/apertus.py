@@ -49,11 +49,9 @@ class ApertusToolParser(MachineParser):
 
     def _item(self) -> bool:
         """Between items: `,` and whitespace are markup; `]` ends the list."""
-        c = self.peek(take=",]")
+        c = self.peek(skip=",", take="]")
         if c is None:
             return False
-        if c == ",":
-            return True
         if c == "]":
             return self.goto(self._suffix)
         return self.goto(self._key if c == "{" else self._text)  # not an item: text again

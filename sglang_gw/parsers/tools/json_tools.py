@@ -62,11 +62,9 @@ class JsonToolParser(JsonCallsParser):
 
     def _separator(self) -> bool:
         """Between top-level objects: whitespace and `;` are markup."""
-        c = self.peek(take=";")
+        c = self.peek(skip=";")
         if c is None:
             return False
-        if c == ";":
-            return True
         if c == "{":
             return self.begin_object("", self._object_done)
         return self._calls_end()
