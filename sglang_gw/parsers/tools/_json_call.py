@@ -217,7 +217,7 @@ class JsonCallsParser(MachineParser):
 
     _obj: CallObject | None = None
     _after_object: Callable[[CallObject], bool]
-    _array_text_state: State
+    _run_text_state: State  # where text goes once a run of objects ends
 
     def object_or_text(self, after: Callable[[CallObject], bool], otherwise: State) -> bool:
         """After a held marker: whitespace (held too), then a `{` opens a call object whose
@@ -259,11 +259,12 @@ class JsonCallsParser(MachineParser):
             self._obj.finish()
         super().flush()
 
-    # -- arrays `[{...}, {...}]`: brackets and commas are markup
+    # -- runs of objects: arrays `[{...}, {...}]` (brackets and commas are markup) here,
+    # other separators in the families
 
     def begin_array(self, text_state: State) -> bool:
         """After a `[` that is markup: call objects separated by commas."""
-        self._array_text_state = text_state
+        self._run_text_state = text_state
         return self.goto(self._array_item)
 
     def _array_item(self) -> bool:
@@ -272,23 +273,25 @@ class JsonCallsParser(MachineParser):
             return False
         if c == "{":
             return self.begin_object("", self._array_object_done)
-        return self._array_broken()
+        return self.end_run()
 
     def _array_object_done(self, obj: CallObject) -> bool:
-        if obj.status is Status.FAILED:
-            return self._array_broken()
-        return self.goto(self._array_next)
+        return self.next_in_run(obj, self._array_next)
 
     def _array_next(self) -> bool:
         c = self.peek(take=",]")
         if c is None:
             return False
-        return self.goto(self._array_item) if c == "," else self._array_broken()
+        return self.goto(self._array_item) if c == "," else self.end_run()
 
-    def _array_broken(self) -> bool:
-        """The array ended (or broke): what follows is text again."""
+    def next_in_run(self, obj: CallObject, state: State) -> bool:
+        """After an object of a run: `state` reads on, unless the object broke the run."""
+        return self.end_run() if obj.status is Status.FAILED else self.goto(state)
+
+    def end_run(self) -> bool:
+        """The run ended (or broke): what follows is text again."""
         self.out.markup_end()
-        return self.goto(self._array_text_state)
+        return self.goto(self._run_text_state)
 
 
 def _stringified_arguments(value: object, raw: str) -> str:

@@ -13,7 +13,7 @@ name, no name) is content itself. `arguments` and `parameters` are both accepted
 
 from __future__ import annotations
 
-from sglang_gw.parsers.tools._json_call import CallObject, JsonCallsParser, Status
+from sglang_gw.parsers.tools._json_call import CallObject, JsonCallsParser
 from sglang_gw.parsers.tools._machine import State
 
 __all__ = ["JsonToolParser"]
@@ -21,6 +21,7 @@ __all__ = ["JsonToolParser"]
 
 class JsonToolParser(JsonCallsParser):
     def initial_state(self) -> State:
+        self._run_text_state = self.text_state()  # after the calls, in an array or not
         return self._start
 
     def text_state(self) -> State:
@@ -45,20 +46,13 @@ class JsonToolParser(JsonCallsParser):
         return self.object_or_text(self._first_in_array_done, self.text_state())
 
     def _first_done(self, obj: CallObject) -> bool:
-        if obj.decision != "call":
-            return self.goto(self.text_state())
-        return self._object_done(obj)
+        return self._object_done(obj) if obj.decision == "call" else self.goto(self.text_state())
 
     def _first_in_array_done(self, obj: CallObject) -> bool:
-        if obj.decision != "call":
-            return self.goto(self.text_state())
-        self._array_text_state = self.text_state()
-        return self._array_object_done(obj)
+        return self._array_object_done(obj) if obj.decision == "call" else self.goto(self.text_state())
 
     def _object_done(self, obj: CallObject) -> bool:
-        if obj.status is Status.FAILED:
-            return self._calls_end()
-        return self.goto(self._separator)
+        return self.next_in_run(obj, self._separator)
 
     def _separator(self) -> bool:
         """Between top-level objects: whitespace and `;` are markup."""
@@ -67,8 +61,4 @@ class JsonToolParser(JsonCallsParser):
             return False
         if c == "{":
             return self.begin_object("", self._object_done)
-        return self._calls_end()
-
-    def _calls_end(self) -> bool:
-        self.out.markup_end()
-        return self.goto(self.text_state())
+        return self.end_run()
