@@ -272,17 +272,18 @@ class JsonCallsParser(MachineParser):
         if c is None:
             return False
         if c == "{":
-            return self.begin_object("", self._array_object_done)
+            return self.run_object(self._array_next)
         return self.end_run()
-
-    def _array_object_done(self, obj: CallObject) -> bool:
-        return self.next_in_run(obj, self._array_next)
 
     def _array_next(self) -> bool:
         c = self.peek(take=",]")
         if c is None:
             return False
         return self.goto(self._array_item) if c == "," else self.end_run()
+
+    def run_object(self, then: State) -> bool:
+        """At a `{` in a run: read a call object, then go on in `then`."""
+        return self.begin_object("", lambda obj: self.next_in_run(obj, then))
 
     def next_in_run(self, obj: CallObject, state: State) -> bool:
         """After an object of a run: `state` reads on, unless the object broke the run."""

@@ -46,13 +46,10 @@ class JsonToolParser(JsonCallsParser):
         return self.object_or_text(self._first_in_array_done, self.text_state())
 
     def _first_done(self, obj: CallObject) -> bool:
-        return self._object_done(obj) if obj.decision == "call" else self.goto(self.text_state())
+        return self.next_in_run(obj, self._separator) if obj.decision == "call" else self.goto(self.text_state())
 
     def _first_in_array_done(self, obj: CallObject) -> bool:
-        return self._array_object_done(obj) if obj.decision == "call" else self.goto(self.text_state())
-
-    def _object_done(self, obj: CallObject) -> bool:
-        return self.next_in_run(obj, self._separator)
+        return self.next_in_run(obj, self._array_next) if obj.decision == "call" else self.goto(self.text_state())
 
     def _separator(self) -> bool:
         """Between top-level objects: whitespace and `;` are markup."""
@@ -60,5 +57,5 @@ class JsonToolParser(JsonCallsParser):
         if c is None:
             return False
         if c == "{":
-            return self.begin_object("", self._object_done)
+            return self.run_object(self._separator)
         return self.end_run()

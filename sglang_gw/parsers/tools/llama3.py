@@ -38,5 +38,5 @@ class Llama3ToolParser(JsonToolParser):
         if c is None:
             return False
         if c == "{":
-            return self.begin_object("", self._object_done)
+            return self.run_object(self._separator)
         return self.goto(self._text)
