@@ -125,7 +125,7 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
                           backoff_multiplier=args.retry_backoff_multiplier, jitter_factor=args.retry_jitter_factor),
         routing=RoutingConfig(
             policy=args.policy, routing_key_headers=tuple(args.routing_key_headers),
-            load_monitor_interval=args.load_monitor_interval,
+            load_monitor_interval=args.load_monitor_interval, lora_load_on_demand=args.lora_load_on_demand,
             policy_config=PolicyConfig(
                 cache_threshold=args.cache_threshold, balance_abs_threshold=args.balance_abs_threshold,
                 balance_rel_threshold=args.balance_rel_threshold, eviction_interval_secs=args.eviction_interval_secs,

@@ -114,7 +114,10 @@ def _add_routing(p: argparse.ArgumentParser) -> None:
     g.add_argument("--routing-key-headers", nargs="*", default=["x-smg-routing-key"],
                    help="headers read, in order, for consistent_hashing's key")
     g.add_argument("--load-monitor-interval", type=float, default=10.0,
-                   help="seconds between GetLoads polls (0 = off)")
+                   help="seconds between GetLoads polls, and LoRA adapter listings (0 = off)")
+    g.add_argument("--lora-load-on-demand", action="store_true",
+                   help="a request for an adapter no worker holds any more loads it on the least-loaded worker "
+                        "first (adapters loaded through /v1/load_lora_adapter; others are a 404)")
 
 
 def _add_reliability(p: argparse.ArgumentParser) -> None:

@@ -133,6 +133,7 @@ class RoutingConfig:
     policy_config: PolicyConfig = field(default_factory=PolicyConfig)
     routing_key_headers: tuple[str, ...] = ("x-smg-routing-key",)
     load_monitor_interval: float = 10.0
+    lora_load_on_demand: bool = False
 
 
 @dataclass(slots=True, frozen=True)

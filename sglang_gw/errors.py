@@ -10,7 +10,8 @@ any of them into ``{"error": {"message", "type", "param", "code"}}``.
     │   └── ContextLengthExceededError 400 code=context_length_exceeded
     ├── AuthenticationError            401
     ├── NotFoundError                  404
-    │   └── ModelNotFoundError         404 code=model_not_found
+    │   ├── ModelNotFoundError         404 code=model_not_found
+    │   └── LoraNotFoundError          404 code=lora_not_found (no worker holds the adapter)
     ├── RequestTimeoutError            408
     ├── PayloadTooLargeError           413
     ├── RateLimitError                 429
@@ -36,6 +37,7 @@ __all__ = [
     "GatewayError",
     "HeaderFieldsTooLargeError",
     "InvalidRequestError",
+    "LoraNotFoundError",
     "ModelNotFoundError",
     "NoHealthyWorkerError",
     "NotFoundError",
@@ -94,6 +96,11 @@ class NotFoundError(GatewayError):
 class ModelNotFoundError(NotFoundError):
     type = "invalid_request_error"
     code = "model_not_found"
+
+
+class LoraNotFoundError(NotFoundError):
+    type = "invalid_request_error"
+    code = "lora_not_found"
 
 
 class ConflictError(GatewayError):

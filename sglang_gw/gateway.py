@@ -29,6 +29,7 @@ from sglang_gw.runtime.heap import freeze_heap, refreeze_heap
 from sglang_gw.runtime.loop_lag import LoopLagMonitor
 from sglang_gw.workers.client import GrpcWorkerClient
 from sglang_gw.workers.health import HealthChecker, LoadMonitor
+from sglang_gw.workers.lora import LoraManager
 from sglang_gw.workers.pool import Worker, WorkerPool
 from sglang_gw.workers.registrar import Registrar, WorkerJob, WorkerSpec
 
@@ -60,6 +61,7 @@ class Gateway:
         self.health = HealthChecker(config.health, self.pool.workers, on_change=self._health_changed)
         self.loads = LoadMonitor(routing.load_monitor_interval, self.pool.workers) \
             if routing.load_monitor_interval > 0 else None
+        self.loras = LoraManager(self.pool, load_on_demand=routing.lora_load_on_demand)
         self.admission = Admission(config.admission)
         self.loop_lag = LoopLagMonitor()
         self.history: HistoryStore = open_history(config.history)  # started in `start`
@@ -173,6 +175,21 @@ class Gateway:
                 return next(iter(self.models.values()))
             raise InvalidRequestError("`model` is required when several models are served", param="model")
         raise ModelNotFoundError(f"The model `{name}` does not exist.", param="model")
+
+    async def resolve_model(self, name: str, lora_path: str | None = None, *,
+                            tasks: tuple[str, ...] = ("generate",)) -> tuple[ServedModel, str | None]:
+        """The model and LoRA adapter a request names: `model` as `base:adapter`, or a base
+        model with `lora_path` (an adapter's name). A model that does none of `tasks` is a
+        400; an adapter no worker holds is a 404, unless it is loaded on demand here."""
+        if name not in self.models:
+            base, sep, adapter = name.rpartition(":")
+            if sep and base in self.models:
+                name, lora_path = base, adapter
+        model = self.model(name)
+        model.require_task(tasks)
+        if lora_path:
+            await self.loras.ensure(model.name, lora_path)
+        return model, lora_path or None
 
     async def stop(self) -> None:
         # 1. no new registrations or probes, 2. close worker channels.

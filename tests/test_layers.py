@@ -19,9 +19,10 @@ PACKAGE = Path(__file__).resolve().parent.parent / "sglang_gw"
 LAYERS: dict[str, int] = {
     "__main__": 9, "cli": 9, "cli_config": 9, "cli_flags": 9, "config_file": 9, "render": 9, "demo": 9,
     "server": 8,
-    "gateway": 7, "responses": 7,
+    "gateway": 7, "responses": 7, "messages": 7,
     "pipeline": 6,
     "plugins": 5, "model": 5,
+    "model_kind": 4,
     "config": 4,
     "workers": 3, "admission": 3, "runtime": 3, "history": 3,
     "routing": 2, "tokenizer": 2, "parsers": 2, "providers": 2, "api": 2, "testing": 2,

@@ -54,11 +54,18 @@ MODEL_RULES: tuple[ModelRule, ...] = _rules(r"""
 # Families with their own JSON wrappers (issue 25). First: "Llama-xLAM-2" is no Llama
 # format, and no older row names these families.
 xlam                                                  -                 xlam
+# Granite 3.2 thinks in "Here is my thought process:" headers.
+granite-?3\.2                                         granite           granite
 granite-?3                                            -                 granite
 granite-?4                                            -                 granite4
 internlm|intern-s1                                    -                 internlm
 hunyuan-a13b                                          hunyuan_a13b      hunyuan_a13b
+ernie-?4\.5.*thinking                                 ernie45           ernie45
 ernie-?4\.5                                           -                 ernie45
+telechat-?4                                           telechat4         -
+laguna|poolside                                       poolside_v1       poolside_v1
+# Inkling reasoning: its typed-block parser is still pending.
+inkling                                               -                 inkling
 longcat-flash                                         -                 longcat
 jamba-?2|jamba-reasoning                              -                 hermes
 jamba                                                 -                 jamba

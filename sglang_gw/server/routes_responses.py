@@ -21,7 +21,7 @@ from sglang_gw.errors import ContextLengthExceededError, GatewayError, InvalidRe
 from sglang_gw.history.base import FINAL_STATUSES, HistoryStore
 from sglang_gw.model import ServedModel
 from sglang_gw.pipeline.dispatch import Generation
-from sglang_gw.pipeline.merge import merged_deltas
+from sglang_gw.pipeline.merge import merged_deltas, usage_of
 from sglang_gw.pipeline.parse import ParserPlan
 from sglang_gw.pipeline.prepare import prepare_chat
 from sglang_gw.pipeline.types import PreparedRequest
@@ -38,7 +38,6 @@ from sglang_gw.server.handling import (
     json_response,
     start_deltas,
     unless_disconnected,
-    usage_of,
     with_trace,
 )
 from sglang_gw.server.ledger import ledger_of
@@ -73,17 +72,17 @@ async def create_response(request: Request) -> Response:
     if req.model and req.model in gw.http_models and req.model not in gw.models:
         turn = await open_turn(req, gw.history, owner_of(request))
         return await _upstream(request, turn)
-    model = gw.model(req.model)
+    model, lora = await gw.resolve_model(req.model)  # `base:adapter` names a LoRA adapter
     turn = await open_turn(req, gw.history, owner_of(request))
     prepared, plan = await _prepared(request, turn, model)
     responder = ResponsesResponder(turn, prepared, model, plan, save=_saver(gw.history, turn))
     if req.background:
         # Not tied to this request (no ledger): the run closes its generation itself.
         gen = Generation(prepared, model, gw.pool, gw.dispatch, routing_key=gw.routing_key(request.headers),
-                         hooks=gw.hooks)
+                         hooks=gw.hooks, lora=lora)
         work = partial(responder.complete, merged_deltas([gen]), usage_of([gen]))
         return await _start_background(request, responder, work, partial(gen.close, None))
-    generations = generations_for(request, model, [prepared])
+    generations = generations_for(request, model, [prepared], lora=lora)
     usage = usage_of(generations)
     if req.stream:
         deltas = await start_deltas(generations)  # a failure before any output is a plain HTTP error

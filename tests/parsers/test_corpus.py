@@ -52,7 +52,17 @@ _SECTION_MARKER = (
     "a section marker (`<|python_tag|>`, `[TOOL_CALLS]`, `<minimax:tool_call>`, `<|START_ACTION|>`, Step3's "
     "`<｜tool_calls_begin｜>`) is markup, dropped even when what follows is no call; that unit itself is "
     "content, verbatim; the peer keeps the marker in the content")
+_INKLING_FRAME = (
+    "an Inkling call frame that is no call (undeclared name, no JSON, a text-mode call) is content, as "
+    "written (less its `<|end_message|>`): nothing the model wrote is lost; smg suppresses the frame")
 DIVERGENCES: dict[str, str] = {
+    "inkling-smg-undefined": _INKLING_FRAME,
+    "inkling-smg-skip-undefined": _INKLING_FRAME,
+    "inkling-smg-malformed-frame": _INKLING_FRAME,
+    "inkling-smg-text-mode": _INKLING_FRAME,
+    "telechat4r-sgl-cut-off": (
+        "a block cut off by the end of the output is reasoning, in every family (the rule is one); SGLang's "
+        "TeleChat4 detector turns it into content"),
     "cohere-smg-malformed-name": _SECTION_MARKER,
     "cohere-smg-unclosed-string": _CUT_OFF_CALL,
     "coherer-smg-full-response": (

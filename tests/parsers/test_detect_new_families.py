@@ -20,6 +20,11 @@ IDS = {
     "ai21labs/AI21-Jamba2-3B": (None, "hermes"),
     "ai21labs/AI21-Jamba-Reasoning-3B": (None, "hermes"),
     "microsoft/Phi-4-mini-instruct": (None, "phi4_mini_json"),
+    "ibm-granite/granite-3.2-8b-instruct": ("granite", "granite"),
+    "baidu/ERNIE-4.5-21B-A3B-Thinking": ("ernie45", "ernie45"),
+    "Tele-AI/TeleChat4-36B": ("telechat4", None),
+    "poolside/Laguna-XS.2": ("poolside_v1", "poolside_v1"),
+    "org/Inkling-Chat": (None, "inkling"),
     # Not shadowed: rows above them still win for their own models.
     "OpenGVLab/InternVL3_5-GPT-OSS-20B-A4B-Preview": ("gpt_oss", "gpt_oss"),
     "meta-llama/Llama-3.1-8B-Instruct": (None, "llama3"),

@@ -54,10 +54,10 @@ VLLM_TOOLS = (
 
 # Formats a peer parses that this branch does not implement yet; each fails with a clear error.
 PENDING_REASONING = {
-    "poolside_v1", "inkling", "telechat4", "ernie45", "granite",
+    "inkling",
 }
 PENDING_TOOLS = {
-    "k2_horizon", "muse", "poolside_v1", "spark25", "inkling", "sarashina",
+    "k2_horizon", "muse", "sarashina",
 }
 
 REASONING = sorted({*SMG_REASONING, *SGLANG_REASONING, *VLLM_REASONING})

@@ -96,7 +96,11 @@ WIRES: dict[str, Wire] = {
                          closed_prompt="<|extra_0|><think>\n\n</think>\n", plain_prompt="<|extra_0|>"),
 }
 # Parsers whose behaviour is not "split into two fields"; each has its own tests.
-OWN_SUITES = {"gpt_oss", "minimax_append_think", "passthrough"}
+WIRES["ernie45"] = Wire(None, before_end="\n", after_end="\n\n", open_prompt="<|im_start|>assistant\n<think>\n")
+WIRES["telechat4"] = Wire(None, open_prompt="<_user>Hi<_bot><think>\n", closed_prompt="<_bot><think>\n</think>\n",
+                          plain_prompt="<_user>Hi<_bot>")
+# granite (plain-text headers): tests/parsers/test_reasoning_pending_rows.py.
+OWN_SUITES = {"gpt_oss", "minimax_append_think", "passthrough", "granite"}
 
 R = "The user greets me. I should answer briefly."
 C = "Hello! How can I help?"

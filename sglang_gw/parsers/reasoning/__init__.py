@@ -46,6 +46,9 @@ REASONING_PARSERS: Registry[ReasoningParser] = Registry(
         "kimi_k3": ".families:KimiK3ReasoningParser",
         "apertus": ".families:ApertusReasoningParser",
         "hunyuan_a13b": ".families:HunyuanA13BReasoningParser",
+        "ernie45": ".families:Ernie45ReasoningParser",
+        "telechat4": ".families:TeleChat4ReasoningParser",
+        "granite": ".granite:GraniteReasoningParser",
     },
     package=__name__,
     # The spellings SGLang and vLLM use for the same formats, so their flags carry over.
@@ -97,11 +100,13 @@ REASONING_PARSERS: Registry[ReasoningParser] = Registry(
         "nemotron-nano": "nemotron_v3", "nemotron-super": "nemotron_v3",
         "hunyuan": "hy_v3", "minimax-m3": "minimax_m3", "kimi-k3": "kimi_k3",
         "apertus2509": "apertus",
+        # Poolside Laguna: `<think>` opened by the prompt only when thinking is asked for
+        # (vLLM: R1 with `thinking`, else none; SGLang: Qwen3's detector, opt-in).
+        "poolside_v1": "deepseek_v31",
     },
     # Peers' names for formats not implemented here yet: `get` says so and lists the valid names.
     pending={
-        "poolside_v1": "Poolside", "inkling": "Inkling", "telechat4": "TeleChat 4", "ernie45": "ERNIE 4.5",
-        "granite": "Granite",
+        "inkling": "Inkling",
     },
     entry_point_group="sglang_gw.reasoning_parsers",
 )

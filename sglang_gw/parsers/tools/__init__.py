@@ -54,6 +54,7 @@ TOOL_PARSERS: Registry[ToolParser] = Registry(
         "apertus": ".apertus:ApertusToolParser",
         "lfm2": ".lfm2:Lfm2ToolParser",
         "nemotron_json": ".nemotron_json:NemotronJsonToolParser",
+        "inkling": ".inkling:InklingToolParser",
     },
     package=__name__,
     aliases={
@@ -89,11 +90,15 @@ TOOL_PARSERS: Registry[ToolParser] = Registry(
         "minimax-m3": "minimax_m3",
         "apertus2509": "apertus",
         "ling3": "glm47",  # SGLang: the GLM-4.5 format in either layout; vLLM: GLM-4.7's
+        # GLM's <tool_call>NAME<arg_key>K</arg_key><arg_value>V</arg_value></tool_call>, typed by
+        # the schema: SGLang's Spark25Detector (no newlines) and Poolside (vLLM, SGLang: newlines).
+        "spark25": "glm47",
+        "poolside_v1": "glm45",
     },
     # Peers' names for formats not implemented here yet: `get` says so and lists the valid names.
     pending={
-        "k2_horizon": "K2 Horizon", "muse": "Muse", "poolside_v1": "Poolside", "spark25": "Spark 2.5",
-        "inkling": "Inkling", "sarashina": "Sarashina",
+        "k2_horizon": "K2 Horizon", "muse": "Muse",
+        "sarashina": "Sarashina",
     },
     entry_point_group="sglang_gw.tool_parsers",
 )

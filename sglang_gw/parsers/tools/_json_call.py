@@ -16,6 +16,7 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Callable
+from typing import ClassVar
 
 from sglang_gw.parsers.tools._arg_types import loads_strict
 from sglang_gw.parsers.tools._json_stream import JsonScanner, skip_ws
@@ -40,9 +41,11 @@ class CallObject:
     to content and the rest of the object follows it there).
     """
 
-    def __init__(self, out: Output, accepts: Callable[[str], bool], prefix: str) -> None:
+    def __init__(self, out: Output, accepts: Callable[[str], bool], prefix: str,
+                 argument_keys: tuple[str, ...] = _ARGUMENT_KEYS) -> None:
         self._out = out
         self._accepts = accepts
+        self._argument_keys = argument_keys
         self._held: list[str] = [prefix, "{"]
         self._args_held: list[str] = []  # raw arguments read before the name
         self.status = Status.RUNNING
@@ -122,7 +125,7 @@ class CallObject:
     def _role_of(self, key: str) -> str:
         if key == "name" and not self._name_seen:
             return "name"
-        if key in _ARGUMENT_KEYS and not self._args_seen:
+        if key in self._argument_keys and not self._args_seen:
             return "args"
         return "skip"
 
@@ -216,6 +219,8 @@ class JsonCallsParser(MachineParser):
     """States for call objects and arrays of them; subclasses say what comes after."""
 
     _obj: CallObject | None = None
+    # The keys a call object's arguments may come under (Inkling writes `args`).
+    argument_keys: ClassVar[tuple[str, ...]] = _ARGUMENT_KEYS
     _after_object: Callable[[CallObject], bool]
     _run_text_state: State  # where text goes once a run of objects ends
 
@@ -241,7 +246,7 @@ class JsonCallsParser(MachineParser):
         """At a `{`: read a call object; `after(obj)` picks the next state."""
         self.pos += 1
         self.held = None
-        self._obj = CallObject(self.out, self.accepts, prefix)
+        self._obj = CallObject(self.out, self.accepts, prefix, self.argument_keys)
         self._after_object = after
         return self.goto(self._object)
 
