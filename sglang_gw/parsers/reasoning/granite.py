@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from sglang_gw.parsers._scan import Markers
-from sglang_gw.parsers.reasoning.base import MAX_LEADING_WS, ReasoningParser, _Out
+from sglang_gw.parsers.reasoning.base import MAX_LEADING_WS, Out, ReasoningParser
 
 __all__ = ["GraniteReasoningParser"]
 
@@ -24,7 +24,7 @@ class GraniteReasoningParser(ReasoningParser):
     end = _RESPONSE
     special_markers: ClassVar[tuple[str, ...]] = ()
 
-    def _opening(self, buf: str, final: bool, out: _Out) -> str | None:
+    def _opening(self, buf: str, final: bool, out: Out) -> str | None:
         """Read the other spelling of the opening header as the first one."""
         body = buf.lstrip()
         if len(buf) - len(body) <= MAX_LEADING_WS:

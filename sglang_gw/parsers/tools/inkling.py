@@ -37,18 +37,12 @@ class InklingToolParser(MarkedJsonParser):
     special_markers: ClassVar[tuple[str, ...]] = (_CALL, "<|content_invoke_tool_text|>", _HEADER, *_FRAMING)
 
     def _text(self) -> bool:
-        text, marker = self.until(_TEXT)
-        self.out.text(text)
-        if marker is None:
-            return False
+        marker = self.text_until(_TEXT, markup=False)
         if marker == _CALL:
-            self.hold(_CALL)
-            return self.goto(self._after_open)
+            return self.begin_unit(_CALL, self._after_open)
         if marker == _HEADER:
-            self.hold(_HEADER)
-            self.head = ""
-            return self.goto(self._header)
-        return True  # framing: markup
+            return self.begin_unit(_HEADER, self._header)
+        return marker is not None  # framing: markup
 
     def _header(self) -> bool:
         """The author/tool/channel header after `<|message_model|>`: markup once its
@@ -63,12 +57,9 @@ class InklingToolParser(MarkedJsonParser):
             return self.goto(self._text)
         self.held = None
         if marker == _CALL:
-            self.hold(_CALL)
-            return self.goto(self._after_open)
+            return self.begin_unit(_CALL, self._after_open)
+        if marker == _HEADER:  # another message's header
+            return self.begin_unit(_HEADER, self._header)
         if marker == "<|content_invoke_tool_text|>":
             self.out.text(marker)  # a text-mode call: content, as written from here
-        elif marker == _HEADER:
-            self.hold(_HEADER)
-            self.head = ""
-            return True
         return self.goto(self._text)
