@@ -52,6 +52,7 @@ MODEL_RULES: tuple[ModelRule, ...] = (
     _rule(r"telechat-?4", "telechat4", None),
     _rule(r"laguna|poolside", "poolside_v1", "poolside_v1"),
     _rule(r"inkling", None, "inkling"),  # reasoning: its typed-block parser is still pending
+    _rule(r"sarashina", None, "sarashina"),
     _rule(r"longcat-flash", None, "longcat"),
     _rule(r"jamba-?2|jamba-reasoning", None, "hermes"),
     _rule(r"jamba", None, "jamba"),

@@ -60,6 +60,7 @@ DIVERGENCES: dict[str, str] = {
     "inkling-smg-skip-undefined": _INKLING_FRAME,
     "inkling-smg-malformed-frame": _INKLING_FRAME,
     "inkling-smg-text-mode": _INKLING_FRAME,
+    "sarashina-smg-malformed": _WS_BEFORE_CALL,
     "telechat4r-sgl-cut-off": (
         "a block cut off by the end of the output is reasoning, in every family (the rule is one); SGLang's "
         "TeleChat4 detector turns it into content"),

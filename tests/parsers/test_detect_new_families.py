@@ -25,6 +25,7 @@ IDS = {
     "Tele-AI/TeleChat4-36B": ("telechat4", None),
     "poolside/Laguna-XS.2": ("poolside_v1", "poolside_v1"),
     "org/Inkling-Chat": (None, "inkling"),
+    "sbintuitions/sarashina2.2-3b-instruct-v0.1": (None, "sarashina"),
     # Not shadowed: rows above them still win for their own models.
     "OpenGVLab/InternVL3_5-GPT-OSS-20B-A4B-Preview": ("gpt_oss", "gpt_oss"),
     "meta-llama/Llama-3.1-8B-Instruct": (None, "llama3"),

@@ -57,7 +57,7 @@ PENDING_REASONING = {
     "inkling",
 }
 PENDING_TOOLS = {
-    "k2_horizon", "muse", "sarashina",
+    "k2_horizon", "muse",
 }
 
 REASONING = sorted({*SMG_REASONING, *SGLANG_REASONING, *VLLM_REASONING})

@@ -57,6 +57,7 @@ TOOL_PARSERS: Registry[ToolParser] = Registry(
         "lfm2": f"{_P}.lfm2:Lfm2ToolParser",
         "nemotron_json": f"{_P}.nemotron_json:NemotronJsonToolParser",
         "inkling": f"{_P}.inkling:InklingToolParser",
+        "sarashina": f"{_P}.sarashina:SarashinaToolParser",
     },
     aliases={
         "qwen25": "hermes", "qwen": "hermes", "llama": "llama3", "glm4_moe": "glm45", "harmony": "gpt_oss",
@@ -99,7 +100,6 @@ TOOL_PARSERS: Registry[ToolParser] = Registry(
     # Peers' names for formats not implemented here yet: `get` says so and lists the valid names.
     pending={
         "k2_horizon": "K2 Horizon", "muse": "Muse",
-        "sarashina": "Sarashina",
     },
     entry_point_group="sglang_gw.tool_parsers",
 )
