@@ -55,12 +55,23 @@ _SECTION_MARKER = (
 _INKLING_FRAME = (
     "an Inkling call frame that is no call (undeclared name, no JSON, a text-mode call) is content, as "
     "written (less its `<|end_message|>`): nothing the model wrote is lost; smg suppresses the frame")
+_UNDECLARED = (
+    "a call to an undeclared tool is content, as written; SGLang drops it (or, with SGLANG_FORWARD_UNKNOWN_TOOLS, "
+    "forwards it as a call)")
 DIVERGENCES: dict[str, str] = {
     "inkling-smg-undefined": _INKLING_FRAME,
     "inkling-smg-skip-undefined": _INKLING_FRAME,
     "inkling-smg-malformed-frame": _INKLING_FRAME,
     "inkling-smg-text-mode": _INKLING_FRAME,
     "sarashina-smg-malformed": _WS_BEFORE_CALL,
+    "k2h-sgl-malformed-group": (
+        "K2 Horizon's `<ifm|tool_calls>` group tags are markup, dropped even when a call in the group does not read "
+        "(that call is content, as written, as each unit is in every family); SGLang's whole-output parse keeps the "
+        "whole group (its streaming drops the tags, as we do)"),
+    "k2h-sgl-unknown-tool": _UNDECLARED,
+    "muse-sgl-cut-invoke": (
+        "a Muse invoke cut off by the end of the output is content, as written (nothing the model wrote is lost); "
+        "SGLang drops it"),
     "telechat4r-sgl-cut-off": (
         "a block cut off by the end of the output is reasoning, in every family (the rule is one); SGLang's "
         "TeleChat4 detector turns it into content"),

@@ -56,9 +56,7 @@ VLLM_TOOLS = (
 PENDING_REASONING = {
     "inkling",
 }
-PENDING_TOOLS = {
-    "k2_horizon", "muse",
-}
+PENDING_TOOLS: set[str] = set()
 
 REASONING = sorted({*SMG_REASONING, *SGLANG_REASONING, *VLLM_REASONING})
 TOOLS = sorted({*SMG_TOOLS, *SGLANG_TOOLS, *VLLM_TOOLS})

@@ -58,6 +58,8 @@ TOOL_PARSERS: Registry[ToolParser] = Registry(
         "nemotron_json": f"{_P}.nemotron_json:NemotronJsonToolParser",
         "inkling": f"{_P}.inkling:InklingToolParser",
         "sarashina": f"{_P}.sarashina:SarashinaToolParser",
+        "k2_horizon": f"{_P}.k2_horizon:K2HorizonToolParser",
+        "muse": f"{_P}.muse:MuseToolParser",
     },
     aliases={
         "qwen25": "hermes", "qwen": "hermes", "llama": "llama3", "glm4_moe": "glm45", "harmony": "gpt_oss",
@@ -96,10 +98,6 @@ TOOL_PARSERS: Registry[ToolParser] = Registry(
         # the schema: SGLang's Spark25Detector (no newlines) and Poolside (vLLM, SGLang: newlines).
         "spark25": "glm47",
         "poolside_v1": "glm45",
-    },
-    # Peers' names for formats not implemented here yet: `get` says so and lists the valid names.
-    pending={
-        "k2_horizon": "K2 Horizon", "muse": "Muse",
     },
     entry_point_group="sglang_gw.tool_parsers",
 )
