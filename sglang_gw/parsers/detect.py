@@ -51,7 +51,7 @@ MODEL_RULES: tuple[ModelRule, ...] = (
     _rule(r"ernie-?4\.5", None, "ernie45"),
     _rule(r"telechat-?4", "telechat4", None),
     _rule(r"laguna|poolside", "poolside_v1", "poolside_v1"),
-    _rule(r"inkling", None, "inkling"),  # reasoning: its typed-block parser is still pending
+    _rule(r"inkling", "inkling", "inkling"),
     _rule(r"sarashina", None, "sarashina"),
     _rule(r"(?<!kimi-)k2[-_]?(horizon|v3)", None, "k2_horizon"),
     _rule(r"muse-?glimmer", None, "muse"),

@@ -63,6 +63,9 @@ DIVERGENCES: dict[str, str] = {
     "inkling-smg-skip-undefined": _INKLING_FRAME,
     "inkling-smg-malformed-frame": _INKLING_FRAME,
     "inkling-smg-text-mode": _INKLING_FRAME,
+    "inklingr-smg-text-frame": (
+        "the Inkling reasoning parser passes a text-mode tool frame into content verbatim, as it does a JSON one, "
+        "so the tool parser decides (it keeps it as content); smg's reasoning parser suppresses it"),
     "sarashina-smg-malformed": _WS_BEFORE_CALL,
     "k2h-sgl-malformed-group": (
         "K2 Horizon's `<ifm|tool_calls>` group tags are markup, dropped even when a call in the group does not read "

@@ -24,7 +24,7 @@ IDS = {
     "baidu/ERNIE-4.5-21B-A3B-Thinking": ("ernie45", "ernie45"),
     "Tele-AI/TeleChat4-36B": ("telechat4", None),
     "poolside/Laguna-XS.2": ("poolside_v1", "poolside_v1"),
-    "org/Inkling-Chat": (None, "inkling"),
+    "org/Inkling-Chat": ("inkling", "inkling"),
     "sbintuitions/sarashina2.2-3b-instruct-v0.1": (None, "sarashina"),
     "LLM360/K2-Horizon": (None, "k2_horizon"),
     "muse-glimmer": (None, "muse"),

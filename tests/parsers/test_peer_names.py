@@ -53,9 +53,7 @@ VLLM_TOOLS = (
 ).split()
 
 # Formats a peer parses that this branch does not implement yet; each fails with a clear error.
-PENDING_REASONING = {
-    "inkling",
-}
+PENDING_REASONING: set[str] = set()
 PENDING_TOOLS: set[str] = set()
 
 REASONING = sorted({*SMG_REASONING, *SGLANG_REASONING, *VLLM_REASONING})

@@ -99,8 +99,9 @@ WIRES: dict[str, Wire] = {
 WIRES["ernie45"] = Wire(None, before_end="\n", after_end="\n\n", open_prompt="<|im_start|>assistant\n<think>\n")
 WIRES["telechat4"] = Wire(None, open_prompt="<_user>Hi<_bot><think>\n", closed_prompt="<_bot><think>\n</think>\n",
                           plain_prompt="<_user>Hi<_bot>")
-# granite (plain-text headers): tests/parsers/test_reasoning_pending_rows.py.
-OWN_SUITES = {"gpt_oss", "minimax_append_think", "passthrough", "granite"}
+# granite (plain-text headers): tests/parsers/test_reasoning_pending_rows.py; inkling (typed TML
+# messages): tests/parsers/test_reasoning_inkling.py.
+OWN_SUITES = {"gpt_oss", "minimax_append_think", "passthrough", "granite", "inkling"}
 
 R = "The user greets me. I should answer briefly."
 C = "Hello! How can I help?"

@@ -4,6 +4,7 @@ gives a per-choice parser with `feed(text) -> ReasoningDelta` and `finish()`.
 - `base.py`: `ReasoningParser`, the think-block machine and the start-state rule.
 - `families.py`: the think-tag families (class attributes only).
 - `harmony.py`: gpt-oss channels.
+- `granite.py`: Granite 3.2's text headers; `inkling.py`: Inkling's typed TML messages.
 
 Registered names and aliases are CLI values (`--reasoning-parser`). Plugins: entry point
 group `sglang_gw.reasoning_parsers` (`name = "pkg.module:Class"`) or
@@ -51,6 +52,7 @@ REASONING_PARSERS: Registry[ReasoningParser] = Registry(
         "ernie45": f"{_F}:Ernie45ReasoningParser",
         "telechat4": f"{_F}:TeleChat4ReasoningParser",
         "granite": "sglang_gw.parsers.reasoning.granite:GraniteReasoningParser",
+        "inkling": "sglang_gw.parsers.reasoning.inkling:InklingReasoningParser",
     },
     # The spellings SGLang and vLLM use for the same formats, so their flags carry over.
     aliases={
@@ -104,10 +106,6 @@ REASONING_PARSERS: Registry[ReasoningParser] = Registry(
         # Poolside Laguna: `<think>` opened by the prompt only when thinking is asked for
         # (vLLM: R1 with `thinking`, else none; SGLang: Qwen3's detector, opt-in).
         "poolside_v1": "deepseek_v31",
-    },
-    # Peers' names for formats not implemented here yet: `get` says so and lists the valid names.
-    pending={
-        "inkling": "Inkling",
     },
     entry_point_group="sglang_gw.reasoning_parsers",
 )
