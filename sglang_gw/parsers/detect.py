@@ -54,7 +54,7 @@ MODEL_RULES: tuple[ModelRule, ...] = (
     _rule(r"inkling", "inkling", "inkling"),
     _rule(r"sarashina", None, "sarashina"),
     _rule(r"(?<!kimi-)k2[-_]?(horizon|v3)", None, "k2_horizon"),
-    _rule(r"muse-?glimmer", None, "muse"),
+    _rule(r"muse-?glimmer", "muse", "muse"),
     _rule(r"longcat-flash", None, "longcat"),
     _rule(r"jamba-?2|jamba-reasoning", None, "hermes"),
     _rule(r"jamba", None, "jamba"),
@@ -137,7 +137,7 @@ ARCHITECTURE_RULES: dict[str, tuple[str | None, str | None]] = {
     "Olmo3ForCausalLM": (None, "olmo3"),  # Instruct and Think share it: no reasoning guess
     "Gemma4ForConditionalGeneration": ("gemma4", "gemma4"),
     "Gemma4ForCausalLM": ("gemma4", "gemma4"),
-    "MuseGlimmerForConditionalGeneration": (None, "muse"),
+    "MuseGlimmerForConditionalGeneration": ("muse", "muse"),
 }
 
 

@@ -27,7 +27,7 @@ IDS = {
     "org/Inkling-Chat": ("inkling", "inkling"),
     "sbintuitions/sarashina2.2-3b-instruct-v0.1": (None, "sarashina"),
     "LLM360/K2-Horizon": (None, "k2_horizon"),
-    "muse-glimmer": (None, "muse"),
+    "muse-glimmer": ("muse", "muse"),
     # Not shadowed: rows above them still win for their own models.
     "OpenGVLab/InternVL3_5-GPT-OSS-20B-A4B-Preview": ("gpt_oss", "gpt_oss"),
     "meta-llama/Llama-3.1-8B-Instruct": (None, "llama3"),

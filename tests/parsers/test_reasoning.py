@@ -100,8 +100,8 @@ WIRES["ernie45"] = Wire(None, before_end="\n", after_end="\n\n", open_prompt="<|
 WIRES["telechat4"] = Wire(None, open_prompt="<_user>Hi<_bot><think>\n", closed_prompt="<_bot><think>\n</think>\n",
                           plain_prompt="<_user>Hi<_bot>")
 # granite (plain-text headers): tests/parsers/test_reasoning_pending_rows.py; inkling (typed TML
-# messages): tests/parsers/test_reasoning_inkling.py.
-OWN_SUITES = {"gpt_oss", "minimax_append_think", "passthrough", "granite", "inkling"}
+# messages): tests/parsers/test_reasoning_inkling.py; muse (addressed messages): tests/parsers/test_reasoning_muse.py.
+OWN_SUITES = {"gpt_oss", "minimax_append_think", "passthrough", "granite", "inkling", "muse"}
 
 R = "The user greets me. I should answer briefly."
 C = "Hello! How can I help?"

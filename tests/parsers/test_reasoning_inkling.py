@@ -9,7 +9,7 @@ import pytest
 from sglang_gw.parsers.reasoning import REASONING_PARSERS, StartState
 from sglang_gw.parsers.tools import TOOL_PARSERS
 from sglang_gw.parsers.types import ToolSpec
-from sglang_gw.pipeline.parse import OutputProcessor
+from sglang_gw.pipeline.parse import ParserPlan
 from tests.parsers.harness import chunkings, split_invariant_reasoning
 
 M, THINK, TEXT, END = "<|message_model|>", "<|content_thinking|>", "<|content_text|>", "<|end_message|>"
@@ -56,7 +56,7 @@ def test_both_parsers_together_stream_as_they_parse_whole() -> None:
     tools = (ToolSpec("search"), ToolSpec("get_weather"))
     results = set()
     for chunks in chunkings(text, seed=3, count=30):
-        proc = OutputProcessor(REASONING_PARSERS.get("inkling")(), TOOL_PARSERS.get("inkling")(tools))
+        proc = ParserPlan(REASONING_PARSERS.get("inkling"), TOOL_PARSERS.get("inkling"), tools).processor()
         deltas = [*(proc.feed(c) for c in chunks), proc.finish()]
         calls: dict[int, list[str]] = {}
         for call in (c for d in deltas for c in d.tool_calls):

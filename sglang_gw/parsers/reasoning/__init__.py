@@ -4,7 +4,8 @@ gives a per-choice parser with `feed(text) -> ReasoningDelta` and `finish()`.
 - `base.py`: `ReasoningParser`, the think-block machine and the start-state rule.
 - `families.py`: the think-tag families (class attributes only).
 - `harmony.py`: gpt-oss channels.
-- `granite.py`: Granite 3.2's text headers; `inkling.py`: Inkling's typed TML messages.
+- `granite.py`: Granite 3.2's text headers; `inkling.py`: Inkling's typed TML messages;
+  `muse.py`: Muse Glimmer's recipient-addressed messages.
 
 Registered names and aliases are CLI values (`--reasoning-parser`). Plugins: entry point
 group `sglang_gw.reasoning_parsers` (`name = "pkg.module:Class"`) or
@@ -53,6 +54,7 @@ REASONING_PARSERS: Registry[ReasoningParser] = Registry(
         "telechat4": f"{_F}:TeleChat4ReasoningParser",
         "granite": "sglang_gw.parsers.reasoning.granite:GraniteReasoningParser",
         "inkling": "sglang_gw.parsers.reasoning.inkling:InklingReasoningParser",
+        "muse": "sglang_gw.parsers.reasoning.muse:MuseReasoningParser",
     },
     # The spellings SGLang and vLLM use for the same formats, so their flags carry over.
     aliases={

@@ -10,8 +10,8 @@ ATEM block in a message to a tool (SGLang's `muse`, `MuseGlimmerDetector`)::
 
 * The first message's header may come bare (the prompt wrote `<|start|>assistant`); later
   ones start with `<|start|>`. A header runs to `<|message|>`, a body to `<|eom|>` or
-  `<|eot|>`. Framing (headers, terminators) is markup. Text that is no message at all is
-  content as written.
+  `<|eot|>` (`_muse.py`). Framing (headers, terminators) is markup. Text with no header
+  is content as written, up to a terminator.
 * A body addressed to `self` (the thought) or `user` (the answer), or to no one, is
   content as written: ATEM markup there is quoted text, never a call.
 * In a body addressed to anyone else, each `<atem:invoke name="…">…</atem:invoke>` is held
@@ -29,19 +29,18 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+from sglang_gw.parsers._muse import EOM, EOT, MESSAGE, START, bare_header, recipient
 from sglang_gw.parsers._scan import Markers
 from sglang_gw.parsers.tools._arg_types import convert, jsonable, loads_strict, param_types
 from sglang_gw.parsers.tools._json_args import dumps
-from sglang_gw.parsers.tools._machine import MAX_HEAD, MachineParser, State
+from sglang_gw.parsers.tools._machine import MachineParser, State
 from sglang_gw.parsers.types import ToolSpec
 
 __all__ = ["MuseToolParser"]
 
-START, MESSAGE, EOM, EOT = "<|start|>", "<|message|>", "<|eom|>", "<|eot|>"
 CALLS_OPEN, CALLS_CLOSE = "<atem:function_calls>", "</atem:function_calls>"
 INVOKE_OPEN, INVOKE_CLOSE = "<atem:invoke", "</atem:invoke>"
 _PROSE_RECIPIENTS = frozenset({"self", "user"})
-_RECIPIENT = re.compile(r"to=([^\s<]+)")
 _HEADER_END = Markers((MESSAGE, START, EOM, EOT))
 _BODY_END = Markers((EOM, EOT))
 _TOOL_BODY = Markers((EOM, EOT, CALLS_OPEN, CALLS_CLOSE, INVOKE_OPEN))
@@ -52,6 +51,10 @@ _PARAM = re.compile(r'<atem:parameter\b[^>]*?\bname="([^"]+)"[^>]*>(.*?)</atem:p
 
 class MuseToolParser(MachineParser):
     special_markers: ClassVar[tuple[str, ...]] = (START, MESSAGE, EOM, EOT)
+    # A message starts a call; telling the reasoning parser so makes it keep the answer's
+    # framing, so a tool message quoted in the answer stays text (`MuseReasoningParser`).
+    call_starts: ClassVar[tuple[str, ...]] = (START,)
+    call_ends: ClassVar[tuple[str, ...]] = (EOM, EOT)
 
     def __init__(self, tools: Sequence[ToolSpec]) -> None:
         super().__init__(tools)
@@ -76,7 +79,7 @@ class MuseToolParser(MachineParser):
         if not self.eof and (not body or START.startswith(body)):
             return False
         if self._first:
-            verdict, n = _bare_header(rest, self.eof)
+            verdict, n = bare_header(rest, self.eof)
             if verdict is None:
                 return False
             if verdict:
@@ -92,20 +95,23 @@ class MuseToolParser(MachineParser):
         if not complete:  # no header after all: its text is content
             self.release_held()
             self._first = False
-            return self.goto(self._between if self.buf.startswith(START, self.pos) else self._prose)
+            return self.goto(self._prose)
         self.held = None
         return self._open_body(self.head)
 
     def _open_body(self, header: str) -> bool:
         self._first = False
-        recipient = _RECIPIENT.search(header)
-        to = recipient.group(1) if recipient else "user"
-        return self.goto(self._prose if to in _PROSE_RECIPIENTS else self._tool_body)
+        if recipient(header) in _PROSE_RECIPIENTS:
+            return self.goto(self._prose)
+        return self.goto(self._tool_body)
 
     def _prose(self) -> bool:
+        """A body to `self` or `user`, or text with no header: content, up to a terminator
+        only (a quoted header inside it is text)."""
         text, marker = self.until(_BODY_END)
         self.out.content(text)
         return self.goto(self._between) if marker else False
+
 
     # -- a message to a tool ------------------------------------------------------------
 
@@ -139,25 +145,6 @@ class MuseToolParser(MachineParser):
             self.out.start(call[0], dumps(call[1]))
             self.out.markup_end()
         return self.goto(self._tool_body)
-
-
-def _bare_header(text: str, eof: bool) -> tuple[bool | None, int]:
-    """Does `text` open with a bare ` to=RECIPIENT<|message|>` header: (True, its length),
-    (False, 0), or (None, 0) while it still may."""
-    body = text.lstrip()
-    lead = len(text) - len(body)
-    if len(body) < 3:
-        return (None if not eof and "to=".startswith(body) else False), 0
-    if not body.startswith("to="):
-        return False, 0
-    m = re.match(r"[^\s<]*", body[3:])
-    name_end = 3 + (m.end() if m else 0)
-    tail = body[name_end:]
-    if name_end > 3 and tail.startswith(MESSAGE):
-        return True, lead + name_end + len(MESSAGE)
-    if not eof and name_end - 3 <= MAX_HEAD and (not tail or (name_end > 3 and MESSAGE.startswith(tail))):
-        return None, 0
-    return False, 0
 
 
 def _read_invoke(source: str, tools: Mapping[str, ToolSpec]) -> tuple[str, dict[str, Any]] | None:
