@@ -51,6 +51,7 @@ def test_k2_horizon(text: str, content: str, calls: list[tuple[str, Any]]) -> No
     f'{CALL}[{{"name": "search"}}, {{"name": "nope"}}]{END}',  # one undeclared call: the block
     f"{CALL}search stray<ifm|arg_key>q</ifm|arg_key>{END}",
     f'{CALL}{{"name": "search", "arguments": [1]}}{END}',
+    f'{CALL}{{"name": "search", "arguments": {{"n": 1e999}}}}{END}',  # no JSON form
     f"{CALL}search<ifm|arg_key>q</ifm|arg_key><ifm|arg_value>cut",  # cut off
 ])
 def test_a_block_that_is_no_call_is_content_as_written(text: str) -> None:

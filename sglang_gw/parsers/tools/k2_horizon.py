@@ -35,7 +35,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from sglang_gw.parsers._scan import Markers
-from sglang_gw.parsers.tools._arg_types import convert, loads_strict, param_types
+from sglang_gw.parsers.tools._arg_types import convert, jsonable, loads_strict, param_types
 from sglang_gw.parsers.tools._json_args import dumps
 from sglang_gw.parsers.tools._machine import MachineParser, State
 from sglang_gw.parsers.types import ToolSpec
@@ -120,8 +120,8 @@ def _read(body: str, tools: Mapping[str, ToolSpec]) -> list[_Call] | None:
     bare = body.strip()
     if bare[:1] in ("{", "["):
         try:
-            payload = loads_strict(bare)
-        except ValueError:
+            payload = jsonable(loads_strict(bare))  # `1e999` has no JSON form: not a call
+        except (ValueError, TypeError):
             return None
         calls = [_json_call(item, tools) for item in (payload if isinstance(payload, list) else [payload])]
         return None if not calls or None in calls else [c for c in calls if c is not None]
@@ -136,8 +136,8 @@ def _json_call(item: Any, tools: Mapping[str, ToolSpec]) -> _Call | None:
     arguments = function.get("arguments", function.get("parameters"))
     if isinstance(arguments, str):
         try:
-            arguments = loads_strict(arguments) if arguments.strip() else {}
-        except ValueError:
+            arguments = jsonable(loads_strict(arguments)) if arguments.strip() else {}
+        except (ValueError, TypeError):
             return None
     arguments = {} if arguments is None else arguments
     if not isinstance(arguments, dict):

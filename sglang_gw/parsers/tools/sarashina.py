@@ -45,6 +45,7 @@ class SarashinaToolParser(MachineParser):
         super().__init__(tools)
         self._lexer = _Lexer()
         self._source: list[str] = []  # the held list's text, from its opening bracket
+        self._length = 0  # of that text
         self._item_end = 0  # in a list: where its last finished item ends (its comma)
 
     def initial_state(self) -> State:
@@ -77,18 +78,20 @@ class SarashinaToolParser(MachineParser):
         return self.goto(self._open_list)
 
     def _open_list(self) -> bool:
-        self._lexer, self._source, self._item_end = _Lexer(), [self.buf[0]], 0
+        self._lexer, self._source, self._length, self._item_end = _Lexer(), [self.buf[0]], 1, 0
         self.buf = self.buf[1:]
         return self.goto(self._in_list)
 
     def _in_list(self) -> bool:
         """Hold up to the bracket that closes the list, noting where top-level items end."""
         i, event = self._lexer.scan(self.buf, self.eof)
-        self._source.append(self.buf[:i + (event in (",", ")"))])
-        self.buf = self.buf[i + 1:] if event in (",", ")") else self.buf[i:]
+        n = i + (event in (",", ")"))
+        self._source.append(self.buf[:n])
+        self._length += n
+        self.buf = self.buf[n:]
         if event == ",":
             if self._source[0] == "[":
-                self._item_end = sum(map(len, self._source)) - 1
+                self._item_end = self._length - 1
             return True
         if event == ")":
             source = "".join(self._source)
