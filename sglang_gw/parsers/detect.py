@@ -53,7 +53,7 @@ MODEL_RULES: tuple[ModelRule, ...] = (
     _rule(r"laguna|poolside", "poolside_v1", "poolside_v1"),
     _rule(r"inkling", "inkling", "inkling"),
     _rule(r"sarashina", None, "sarashina"),
-    _rule(r"(?<!kimi-)k2[-_]?(horizon|v3)", None, "k2_horizon"),
+    _rule(r"(?<!kimi-)k2[-_]?(horizon|v3)", "k2_horizon", "k2_horizon"),
     _rule(r"muse-?glimmer", "muse", "muse"),
     _rule(r"longcat-flash", None, "longcat"),
     _rule(r"jamba-?2|jamba-reasoning", None, "hermes"),

@@ -55,6 +55,9 @@ _SECTION_MARKER = (
 _INKLING_FRAME = (
     "an Inkling call frame that is no call (undeclared name, no JSON, a text-mode call) is content, as "
     "written (less its `<|end_message|>`): nothing the model wrote is lost; smg suppresses the frame")
+_K2_UNCLOSED = (
+    "K2 Horizon's template opens the thought, so output that never closes it is reasoning, as a block cut off is "
+    "in every family; SGLang's K2-V3 detector gives it as content at the end")
 _UNDECLARED = (
     "a call to an undeclared tool is content, as written; SGLang drops it (or, with SGLANG_FORWARD_UNKNOWN_TOOLS, "
     "forwards it as a call)")
@@ -75,6 +78,8 @@ DIVERGENCES: dict[str, str] = {
     "muse-sgl-cut-invoke": (
         "a Muse invoke cut off by the end of the output is content, as written (nothing the model wrote is lost); "
         "SGLang drops it"),
+    "k2hr-sgl-no-boundary": _K2_UNCLOSED,
+    "k2hr-sgl-singular-call": _K2_UNCLOSED,
     "telechat4r-sgl-cut-off": (
         "a block cut off by the end of the output is reasoning, in every family (the rule is one); SGLang's "
         "TeleChat4 detector turns it into content"),

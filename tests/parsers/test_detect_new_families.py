@@ -26,7 +26,7 @@ IDS = {
     "poolside/Laguna-XS.2": ("poolside_v1", "poolside_v1"),
     "org/Inkling-Chat": ("inkling", "inkling"),
     "sbintuitions/sarashina2.2-3b-instruct-v0.1": (None, "sarashina"),
-    "LLM360/K2-Horizon": (None, "k2_horizon"),
+    "LLM360/K2-Horizon": ("k2_horizon", "k2_horizon"),
     "muse-glimmer": ("muse", "muse"),
     # Not shadowed: rows above them still win for their own models.
     "OpenGVLab/InternVL3_5-GPT-OSS-20B-A4B-Preview": ("gpt_oss", "gpt_oss"),

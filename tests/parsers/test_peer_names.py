@@ -26,7 +26,7 @@ SMG_REASONING = (
 SGLANG_REASONING = (
     "apertus2509 deepseek-r1 deepseek-v3 deepseek-v4 glm45 hunyuan gpt-oss kimi kimi_k2 kimi_k3 mimo poolside_v1 "
     "qwen3 qwen3-thinking minimax minimax-append-think minimax-m3 step3 step3p5 mistral nemotron_3 interns1 "
-    "gemma4 inkling cohere_command4 telechat4"
+    "gemma4 inkling cohere_command4 telechat4 k2_horizon muse"
 ).split()
 VLLM_REASONING = (
     "deepseek_r1 deepseek_v3 deepseek_v4 poolside_v1 cohere_command3 cohere_command4 ernie45 gemma4 glm45 glm47 "

@@ -5,7 +5,8 @@ gives a per-choice parser with `feed(text) -> ReasoningDelta` and `finish()`.
 - `families.py`: the think-tag families (class attributes only).
 - `harmony.py`: gpt-oss channels.
 - `granite.py`: Granite 3.2's text headers; `inkling.py`: Inkling's typed TML messages;
-  `muse.py`: Muse Glimmer's recipient-addressed messages.
+  `muse.py`: Muse Glimmer's recipient-addressed messages; `k2_horizon.py`: K2 Horizon's
+  think tags, one spelling per effort.
 
 Registered names and aliases are CLI values (`--reasoning-parser`). Plugins: entry point
 group `sglang_gw.reasoning_parsers` (`name = "pkg.module:Class"`) or
@@ -55,6 +56,7 @@ REASONING_PARSERS: Registry[ReasoningParser] = Registry(
         "granite": "sglang_gw.parsers.reasoning.granite:GraniteReasoningParser",
         "inkling": "sglang_gw.parsers.reasoning.inkling:InklingReasoningParser",
         "muse": "sglang_gw.parsers.reasoning.muse:MuseReasoningParser",
+        "k2_horizon": "sglang_gw.parsers.reasoning.k2_horizon:K2HorizonReasoningParser",
     },
     # The spellings SGLang and vLLM use for the same formats, so their flags carry over.
     aliases={

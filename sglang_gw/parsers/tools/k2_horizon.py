@@ -58,6 +58,9 @@ _Call = tuple[str, dict[str, Any]]
 class K2HorizonToolParser(MachineParser):
     special_markers: ClassVar[tuple[str, ...]] = (
         GROUP_OPEN, GROUP_CLOSE, CALL_OPEN, CALL_CLOSE, *_ARG_TAGS, *(t for pair in _THINKS for t in pair))
+    # A group the model opens inside an unclosed thought (the reasoning parser holds it).
+    call_starts: ClassVar[tuple[str, ...]] = (GROUP_OPEN,)
+    call_ends: ClassVar[tuple[str, ...]] = (GROUP_CLOSE,)
 
     def __init__(self, tools: Sequence[ToolSpec]) -> None:
         super().__init__(tools)
