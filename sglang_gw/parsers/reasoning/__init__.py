@@ -110,6 +110,7 @@ REASONING_PARSERS: Registry[ReasoningParser] = Registry(
         # Poolside Laguna: `<think>` opened by the prompt only when thinking is asked for
         # (vLLM: R1 with `thinking`, else none; SGLang: Qwen3's detector, opt-in).
         "poolside_v1": "deepseek_v31",
+        "muse_glimmer": "muse",  # vLLM's name (vllm/reasoning/muse_glimmer_reasoning_parser.py)
     },
     entry_point_group="sglang_gw.reasoning_parsers",
 )

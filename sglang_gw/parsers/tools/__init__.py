@@ -98,6 +98,7 @@ TOOL_PARSERS: Registry[ToolParser] = Registry(
         # the schema: SGLang's Spark25Detector (no newlines) and Poolside (vLLM, SGLang: newlines).
         "spark25": "glm47",
         "poolside_v1": "glm45",
+        "muse_glimmer": "muse",  # vLLM's name (vllm/tool_parsers/muse_glimmer_tool_parser.py)
     },
     entry_point_group="sglang_gw.tool_parsers",
 )
