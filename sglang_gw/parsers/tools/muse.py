@@ -112,7 +112,6 @@ class MuseToolParser(MachineParser):
         self.out.content(text)
         return self.goto(self._between) if marker else False
 
-
     # -- a message to a tool ------------------------------------------------------------
 
     def _tool_body(self) -> bool:
