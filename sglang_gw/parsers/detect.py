@@ -64,8 +64,10 @@ ernie-?4\.5.*thinking                                 ernie45           ernie45
 ernie-?4\.5                                           -                 ernie45
 telechat-?4                                           telechat4         -
 laguna|poolside                                       poolside_v1       poolside_v1
-# Inkling reasoning: its typed-block parser is still pending.
-inkling                                               -                 inkling
+inkling                                               inkling           inkling
+sarashina                                             -                 sarashina
+(?<!kimi-)k2[-_]?(horizon|v3)                         k2_horizon        k2_horizon
+muse-?glimmer                                         muse              muse
 longcat-flash                                         -                 longcat
 jamba-?2|jamba-reasoning                              -                 hermes
 jamba                                                 -                 jamba
@@ -148,6 +150,7 @@ ARCHITECTURE_RULES: dict[str, tuple[str | None, str | None]] = {
     "Olmo3ForCausalLM": (None, "olmo3"),  # Instruct and Think share it: no reasoning guess
     "Gemma4ForConditionalGeneration": ("gemma4", "gemma4"),
     "Gemma4ForCausalLM": ("gemma4", "gemma4"),
+    "MuseGlimmerForConditionalGeneration": ("muse", "muse"),
 }
 
 

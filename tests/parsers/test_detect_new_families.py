@@ -24,7 +24,10 @@ IDS = {
     "baidu/ERNIE-4.5-21B-A3B-Thinking": ("ernie45", "ernie45"),
     "Tele-AI/TeleChat4-36B": ("telechat4", None),
     "poolside/Laguna-XS.2": ("poolside_v1", "poolside_v1"),
-    "org/Inkling-Chat": (None, "inkling"),
+    "org/Inkling-Chat": ("inkling", "inkling"),
+    "sbintuitions/sarashina2.2-3b-instruct-v0.1": (None, "sarashina"),
+    "LLM360/K2-Horizon": ("k2_horizon", "k2_horizon"),
+    "muse-glimmer": ("muse", "muse"),
     # Not shadowed: rows above them still win for their own models.
     "OpenGVLab/InternVL3_5-GPT-OSS-20B-A4B-Preview": ("gpt_oss", "gpt_oss"),
     "meta-llama/Llama-3.1-8B-Instruct": (None, "llama3"),

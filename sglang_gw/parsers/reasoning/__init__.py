@@ -4,6 +4,9 @@ gives a per-choice parser with `feed(text) -> ReasoningDelta` and `finish()`.
 - `base.py`: `ReasoningParser`, the think-block machine and the start-state rule.
 - `families.py`: the think-tag families (class attributes only).
 - `harmony.py`: gpt-oss channels.
+- `granite.py`: Granite 3.2's text headers; `inkling.py`: Inkling's typed TML messages;
+  `muse.py`: Muse Glimmer's recipient-addressed messages; `k2_horizon.py`: K2 Horizon's
+  think tags, one spelling per effort.
 
 Registered names and aliases are CLI values (`--reasoning-parser`). Plugins: entry point
 group `sglang_gw.reasoning_parsers` (`name = "pkg.module:Class"`) or
@@ -49,6 +52,9 @@ REASONING_PARSERS: Registry[ReasoningParser] = Registry(
         "ernie45": ".families:Ernie45ReasoningParser",
         "telechat4": ".families:TeleChat4ReasoningParser",
         "granite": ".granite:GraniteReasoningParser",
+        "inkling": ".inkling:InklingReasoningParser",
+        "muse": ".muse:MuseReasoningParser",
+        "k2_horizon": ".k2_horizon:K2HorizonReasoningParser",
     },
     package=__name__,
     # The spellings SGLang and vLLM use for the same formats, so their flags carry over.
@@ -103,10 +109,7 @@ REASONING_PARSERS: Registry[ReasoningParser] = Registry(
         # Poolside Laguna: `<think>` opened by the prompt only when thinking is asked for
         # (vLLM: R1 with `thinking`, else none; SGLang: Qwen3's detector, opt-in).
         "poolside_v1": "deepseek_v31",
-    },
-    # Peers' names for formats not implemented here yet: `get` says so and lists the valid names.
-    pending={
-        "inkling": "Inkling",
+        "muse_glimmer": "muse",  # vLLM's name (vllm/reasoning/muse_glimmer_reasoning_parser.py)
     },
     entry_point_group="sglang_gw.reasoning_parsers",
 )

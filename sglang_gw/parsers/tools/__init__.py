@@ -55,6 +55,9 @@ TOOL_PARSERS: Registry[ToolParser] = Registry(
         "lfm2": ".lfm2:Lfm2ToolParser",
         "nemotron_json": ".nemotron_json:NemotronJsonToolParser",
         "inkling": ".inkling:InklingToolParser",
+        "sarashina": ".sarashina:SarashinaToolParser",
+        "k2_horizon": ".k2_horizon:K2HorizonToolParser",
+        "muse": ".muse:MuseToolParser",
     },
     package=__name__,
     aliases={
@@ -94,11 +97,7 @@ TOOL_PARSERS: Registry[ToolParser] = Registry(
         # the schema: SGLang's Spark25Detector (no newlines) and Poolside (vLLM, SGLang: newlines).
         "spark25": "glm47",
         "poolside_v1": "glm45",
-    },
-    # Peers' names for formats not implemented here yet: `get` says so and lists the valid names.
-    pending={
-        "k2_horizon": "K2 Horizon", "muse": "Muse",
-        "sarashina": "Sarashina",
+        "muse_glimmer": "muse",  # vLLM's name (vllm/tool_parsers/muse_glimmer_tool_parser.py)
     },
     entry_point_group="sglang_gw.tool_parsers",
 )
