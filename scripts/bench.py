@@ -41,6 +41,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))  # lets the script run before `pip install -e .`
 
+from benchlib.embed import run_embed  # noqa: E402
 from benchlib.procs import Service, choose_cores, free_port, wait_port  # noqa: E402
 from benchlib.report import machine_info, write_report  # noqa: E402
 from benchlib.runner import Bench, run_all  # noqa: E402
@@ -94,10 +95,11 @@ async def amain(args: argparse.Namespace) -> int:
         print(f"pinning: load+worker cores {sorted(cores.load or [])}, gateway cores {sorted(cores.gateway or [])} "
               f"(scale scenarios: {sorted(cores.spread or [])}); smg: {smg or 'none'}", flush=True)
         await run_all(bench, smg)
+        await run_embed(bench)
     finally:
         worker.stop()
     bench.notes.append(f"whole run took {time.monotonic() - started:.0f} s")
-    write_report(args.out, info, bench.scenarios(), bench.results, bench.notes)
+    write_report(args.out, info, bench.scenarios() + bench.scenarios(embed=True), bench.results, bench.notes)
     return 0
 
 

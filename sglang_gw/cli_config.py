@@ -23,6 +23,7 @@ from sglang_gw.config import (
 )
 from sglang_gw.errors import ConfigError
 from sglang_gw.history.owner import parse_context_headers
+from sglang_gw.mcp.config import McpSettings, load_mcp_config
 from sglang_gw.providers import resolve_provider
 from sglang_gw.routing.base import PolicyConfig
 from sglang_gw.workers.breaker import BreakerConfig
@@ -125,7 +126,7 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
                           backoff_multiplier=args.retry_backoff_multiplier, jitter_factor=args.retry_jitter_factor),
         routing=RoutingConfig(
             policy=args.policy, routing_key_headers=tuple(args.routing_key_headers),
-            load_monitor_interval=args.load_monitor_interval,
+            load_monitor_interval=args.load_monitor_interval, lora_load_on_demand=args.lora_load_on_demand,
             policy_config=PolicyConfig(
                 cache_threshold=args.cache_threshold, balance_abs_threshold=args.balance_abs_threshold,
                 balance_rel_threshold=args.balance_rel_threshold, eviction_interval_secs=args.eviction_interval_secs,
@@ -151,7 +152,17 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
         limits=RequestLimits(max_stop_bytes=args.max_stop_bytes, max_total_stop_bytes=args.max_total_stop_bytes),
         history=_history_config(args),
         max_background_responses=_at_least_one(args.max_background_responses, "--max-background-responses"),
+        mcp=_mcp_settings(args),
     )
+
+
+def _mcp_settings(args: argparse.Namespace) -> McpSettings:
+    if args.mcp_tool_timeout_secs <= 0:
+        raise ConfigError("--mcp-tool-timeout-secs must be positive")
+    servers = load_mcp_config(args.mcp_config_path) if args.mcp_config_path is not None else ()
+    return McpSettings(servers=servers, allowed_hosts=tuple(args.mcp_allowed_hosts),
+                       tool_timeout_secs=args.mcp_tool_timeout_secs,
+                       max_iterations=_at_least_one(args.mcp_max_iterations, "--mcp-max-iterations"))
 
 
 def _at_least_one(value: int, flag: str) -> int:

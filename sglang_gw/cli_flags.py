@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 
 from sglang_gw.config import DEFAULT_MAX_PAYLOAD_SIZE, GatewayConfig, HistoryConfig, RequestLimits
+from sglang_gw.mcp.config import McpSettings
 from sglang_gw.workers.link import TRANSPORTS, LinkSettings
 
 __all__ = ["build_parser"]
@@ -74,6 +75,7 @@ def _add_launch(sub: argparse._SubParsersAction) -> None:
     _add_security(p)
     _add_history(p)
     _add_responses(p)
+    _add_mcp(p)
     demo = p.add_argument_group("demo (no --worker-urls)")
     demo.add_argument("--demo-model", type=Path, default=None,
                       help="tokenizer folder for the demo worker (default: the Qwen3 folder of `make tokenizers`)")
@@ -114,7 +116,10 @@ def _add_routing(p: argparse.ArgumentParser) -> None:
     g.add_argument("--routing-key-headers", nargs="*", default=["x-smg-routing-key"],
                    help="headers read, in order, for consistent_hashing's key")
     g.add_argument("--load-monitor-interval", type=float, default=10.0,
-                   help="seconds between GetLoads polls (0 = off)")
+                   help="seconds between GetLoads polls, and LoRA adapter listings (0 = off)")
+    g.add_argument("--lora-load-on-demand", action="store_true",
+                   help="a request for an adapter no worker holds any more loads it on the least-loaded worker "
+                        "first (adapters loaded through /v1/load_lora_adapter; others are a 404)")
 
 
 def _add_reliability(p: argparse.ArgumentParser) -> None:
@@ -227,6 +232,21 @@ def _add_responses(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("responses (/v1/responses; docs/responses.md)")
     g.add_argument("--max-background-responses", type=int, default=GatewayConfig().max_background_responses,
                    help="background responses (background: true) running at once; more are answered 429")
+
+
+def _add_mcp(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("MCP tool loop (/v1/responses `mcp` tools; docs/mcp.md)")
+    defaults = McpSettings()
+    g.add_argument("--mcp-config-path", type=Path, default=None, metavar="FILE",
+                   help="static MCP servers (YAML or JSON in smg's shape: servers with name, protocol stdio|sse|"
+                        "streamable, command/args/envs or url/token/headers), connected at start")
+    g.add_argument("--mcp-allowed-hosts", nargs="*", default=[], metavar="HOST[:PORT]",
+                   help="hosts a request's own MCP server_url may name (default: none; a request may then use only "
+                        "the configured servers)")
+    g.add_argument("--mcp-tool-timeout-secs", type=float, default=defaults.tool_timeout_secs,
+                   help="longest an MCP tool call may take; past it the call fails and the model is told")
+    g.add_argument("--mcp-max-iterations", type=int, default=defaults.max_iterations,
+                   help="most model generations in one response's tool loop; past it the response is incomplete")
 
 
 def _add_pd(p: argparse.ArgumentParser) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from sglang_gw.admission import AdmissionConfig
 from sglang_gw.errors import ConfigError
 from sglang_gw.history.base import HistoryConfig
+from sglang_gw.mcp.config import McpSettings
 from sglang_gw.routing.base import PolicyConfig
 from sglang_gw.workers.breaker import BreakerConfig
 from sglang_gw.workers.health import HealthConfig
@@ -133,6 +134,7 @@ class RoutingConfig:
     policy_config: PolicyConfig = field(default_factory=PolicyConfig)
     routing_key_headers: tuple[str, ...] = ("x-smg-routing-key",)
     load_monitor_interval: float = 10.0
+    lora_load_on_demand: bool = False
 
 
 @dataclass(slots=True, frozen=True)
@@ -168,3 +170,4 @@ class GatewayConfig:
     limits: RequestLimits = field(default_factory=RequestLimits)
     history: HistoryConfig = field(default_factory=HistoryConfig)  # responses and conversations storage
     max_background_responses: int = 64  # /v1/responses with background: true, running at once
+    mcp: McpSettings = field(default_factory=McpSettings)  # MCP servers of the responses tool loop

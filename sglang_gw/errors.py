@@ -10,7 +10,8 @@ any of them into ``{"error": {"message", "type", "param", "code"}}``.
     │   └── ContextLengthExceededError 400 code=context_length_exceeded
     ├── AuthenticationError            401
     ├── NotFoundError                  404
-    │   └── ModelNotFoundError         404 code=model_not_found
+    │   ├── ModelNotFoundError         404 code=model_not_found
+    │   └── LoraNotFoundError          404 code=lora_not_found (no worker holds the adapter)
     ├── RequestTimeoutError            408
     ├── PayloadTooLargeError           413
     ├── RateLimitError                 429
@@ -22,6 +23,7 @@ any of them into ``{"error": {"message", "type", "param", "code"}}``.
     │   └── WorkerRejectedError        400 (INVALID_ARGUMENT and the like)
     ├── NoHealthyWorkerError           503
     ├── HistoryUnavailable             503 code=history_unavailable (history/base.py: storage outage)
+    ├── FailedDependencyError          424 an MCP server of the request is unreachable (mcp/)
     └── ConfigError                    start-up only, never an HTTP answer
 """
 
@@ -33,9 +35,11 @@ __all__ = [
     "ConfigError",
     "ConflictError",
     "ContextLengthExceededError",
+    "FailedDependencyError",
     "GatewayError",
     "HeaderFieldsTooLargeError",
     "InvalidRequestError",
+    "LoraNotFoundError",
     "ModelNotFoundError",
     "NoHealthyWorkerError",
     "NotFoundError",
@@ -94,6 +98,11 @@ class NotFoundError(GatewayError):
 class ModelNotFoundError(NotFoundError):
     type = "invalid_request_error"
     code = "model_not_found"
+
+
+class LoraNotFoundError(NotFoundError):
+    type = "invalid_request_error"
+    code = "lora_not_found"
 
 
 class ConflictError(GatewayError):
@@ -171,3 +180,11 @@ class NoHealthyWorkerError(GatewayError):
 
 class ConfigError(GatewayError):
     """Bad configuration found at start-up; the CLI prints it and exits."""
+
+
+class FailedDependencyError(GatewayError):
+    """An MCP server a request names could not be reached or listed (smg answers 424)."""
+
+    status = 424
+    type = "failed_dependency"
+    code = "mcp_server_unavailable"

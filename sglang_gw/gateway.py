@@ -1,12 +1,13 @@
 """The running gateway: its workers, its models, and how a request finds both.
 
 Start-up, in order: (0) start the history store (its schema is created or migrated; an
-unreachable database fails start-up), (1) start the demo worker when no worker is given, (2) start one
+unreachable database fails start-up) and connect the static MCP servers (one that fails is
+retried in the background, unless `required`), (1) start the demo worker when no worker is given, (2) start one
 registration job per `--worker-urls` entry, side by side, and wait for them all (each
 connects, waiting up to the start-up timeout, then loads or reuses its model), (3) fail if
 none came up.
 Shutdown: stop registering, close every worker channel, stop the demo worker, close the
-history store.
+MCP sessions and the history store.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sglang_gw.admission import Admission
 from sglang_gw.config import GatewayConfig
 from sglang_gw.errors import ConfigError, InvalidRequestError, ModelNotFoundError
 from sglang_gw.history import HistoryStore, Owners, open_history
+from sglang_gw.mcp import McpPool
 from sglang_gw.model import ServedModel, load_served_model
 from sglang_gw.pipeline.dispatch import DispatchSettings
 from sglang_gw.plugins import HookRegistry
@@ -29,6 +31,7 @@ from sglang_gw.runtime.heap import freeze_heap, refreeze_heap
 from sglang_gw.runtime.loop_lag import LoopLagMonitor
 from sglang_gw.workers.client import GrpcWorkerClient
 from sglang_gw.workers.health import HealthChecker, LoadMonitor
+from sglang_gw.workers.lora import LoraManager
 from sglang_gw.workers.pool import Worker, WorkerPool
 from sglang_gw.workers.registrar import Registrar, WorkerJob, WorkerSpec
 
@@ -60,16 +63,19 @@ class Gateway:
         self.health = HealthChecker(config.health, self.pool.workers, on_change=self._health_changed)
         self.loads = LoadMonitor(routing.load_monitor_interval, self.pool.workers) \
             if routing.load_monitor_interval > 0 else None
+        self.loras = LoraManager(self.pool, load_on_demand=routing.lora_load_on_demand)
         self.admission = Admission(config.admission)
         self.loop_lag = LoopLagMonitor()
         self.history: HistoryStore = open_history(config.history)  # started in `start`
         self.owners = Owners(config.history.context_headers)
+        self.mcp = McpPool(config.mcp)  # static servers connected in `start`
         self._routing_headers = tuple(h.lower() for h in routing.routing_key_headers)
         self._model_locks: dict[str, asyncio.Lock] = {}  # by model name: see `_load_model`
         self.ready = False
 
     async def start(self) -> None:
         await self.history.start()
+        await self.mcp.start()
         self.registrar.start()
         jobs = [self.registrar.submit(spec) for spec in await self._startup_specs()]
         await asyncio.gather(*(job.done.wait() for job in jobs))
@@ -174,6 +180,21 @@ class Gateway:
             raise InvalidRequestError("`model` is required when several models are served", param="model")
         raise ModelNotFoundError(f"The model `{name}` does not exist.", param="model")
 
+    async def resolve_model(self, name: str, lora_path: str | None = None, *,
+                            tasks: tuple[str, ...] = ("generate",)) -> tuple[ServedModel, str | None]:
+        """The model and LoRA adapter a request names: `model` as `base:adapter`, or a base
+        model with `lora_path` (an adapter's name). A model that does none of `tasks` is a
+        400; an adapter no worker holds is a 404, unless it is loaded on demand here."""
+        if name not in self.models:
+            base, sep, adapter = name.rpartition(":")
+            if sep and base in self.models:
+                name, lora_path = base, adapter
+        model = self.model(name)
+        model.require_task(tasks)
+        if lora_path:
+            await self.loras.ensure(model.name, lora_path)
+        return model, lora_path or None
+
     async def stop(self) -> None:
         # 1. no new registrations or probes, 2. close worker channels.
         await self.registrar.stop()
@@ -183,4 +204,5 @@ class Gateway:
             await self.loads.stop()
         for worker in self.pool.workers():
             await worker.client.close()
+        await self.mcp.close()
         await self.history.close()

@@ -27,6 +27,9 @@ state names below). Never a request id, a model-chosen string or a raw URL path.
     sgl_router_queue_rejections_total                          counter    reason (queue_full, timeout, rate_limited)
     sgl_router_event_loop_lag_seconds                          histogram  -
     sgl_router_event_loop_lag_max_seconds                      gauge      -
+    sgl_router_mcp_tool_calls_total                            counter    server, tool, outcome
+    sgl_router_mcp_tool_duration_seconds                       histogram  server, tool
+    sgl_router_mcp_loop_iterations                             histogram  -
 
 With ``--workers N`` every process writes its series to files in one directory
 (prometheus_client's multiprocess mode, see server/metrics_server.py) and a scrape shows
@@ -62,6 +65,9 @@ __all__ = [
     "GENERATE_SECONDS",
     "LOOP_LAG_MAX_SECONDS",
     "LOOP_LAG_SECONDS",
+    "MCP_CALLS_TOTAL",
+    "MCP_CALL_SECONDS",
+    "MCP_ITERATIONS",
     "HTTP_METHODS",
     "PREFIX",
     "PROCESSED_REQUESTS_TOTAL",
@@ -84,6 +90,8 @@ __all__ = [
     "record_circuit_transition",
     "record_generation",
     "record_loop_lag",
+    "record_mcp_call",
+    "record_mcp_iterations",
     "record_queue_rejection",
     "record_request",
     "record_retry",
@@ -319,3 +327,22 @@ def forget_worker(worker: str) -> None:
     for from_state in CB_STATES:
         for to_state in CB_STATES:
             CB_TRANSITIONS_TOTAL.remove(worker, from_state, to_state)
+
+
+# ---- MCP tool loop (responses/mcp_loop.py) ------------------------------------------------
+# Labels: a static server's name (from the operator's config) and its tool names; every
+# per-request server is "request" and its tools "other", so a client cannot grow the series.
+MCP_CALLS_TOTAL = Counter(f"{PREFIX}mcp_tool_calls_total", "MCP tool calls, by server, tool and outcome.",
+                          ["server", "tool", "outcome"])
+MCP_CALL_SECONDS = Histogram(f"{PREFIX}mcp_tool_duration_seconds", "MCP tool call durations.", ["server", "tool"])
+MCP_ITERATIONS = Histogram(f"{PREFIX}mcp_loop_iterations", "Model generations of one response's MCP loop.",
+                           buckets=(1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 50))
+
+
+def record_mcp_call(server: str, tool: str, ok: bool, seconds: float) -> None:
+    MCP_CALLS_TOTAL.labels(server, tool, "success" if ok else "failure").inc()
+    MCP_CALL_SECONDS.labels(server, tool).observe(seconds)
+
+
+def record_mcp_iterations(count: int) -> None:
+    MCP_ITERATIONS.observe(count)

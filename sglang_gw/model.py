@@ -18,6 +18,7 @@ from tokenizers import Tokenizer
 
 from sglang_gw.config import RequestLimits
 from sglang_gw.errors import ConfigError, WorkerError
+from sglang_gw.model_kind import ModelKind, read_model_kind
 from sglang_gw.proto import sglang_scheduler_pb2 as pb
 from sglang_gw.tokenizer.chat_template import ChatTemplate
 from sglang_gw.tokenizer.detokenizer import prepare as prepare_detokenizer
@@ -61,6 +62,7 @@ class ServedModel:
     # The gateway's request limits, carried here so that prepare's (request, model) contract
     # (plugins' too) brings them to the pipeline; set by the gateway when it loads the model.
     limits: RequestLimits = field(default_factory=RequestLimits)
+    kind: ModelKind = field(default_factory=ModelKind)  # generate, or which pooling model
 
     def marker_ids(self, markers: tuple[str, ...]) -> frozenset[int]:
         """Ids of the marker texts that are tokens (missing ones are simply not needed)."""
@@ -115,6 +117,14 @@ class ServedModel:
             return self.segments.encode(text)
         return encode_ids(self.tokenizer, text, add_special_tokens=add_special_tokens)
 
+    def require_task(self, tasks: tuple[str, ...] = ("generate",)) -> None:
+        """A 400 unless the model does one of `tasks` (chat on an embedding model, say)."""
+        if self.kind.task not in tasks:
+            from sglang_gw.errors import InvalidRequestError
+            wanted = " or ".join(t.replace("_", "-") for t in tasks)
+            raise InvalidRequestError(f"model {self.name!r} is a {self.kind.task.replace('_', '-')} model; this "
+                                      f"endpoint needs a {wanted} model", param="model")
+
     def require_template(self) -> ChatTemplate:
         if self.chat_template is None:
             from sglang_gw.errors import InvalidRequestError
@@ -161,7 +171,10 @@ def model_from_folder(folder: Path, info: pb.GetModelInfoResponse, *, name: str 
               "vocab_size": info.vocab_size, "max_req_input_len": info.max_req_input_len},
         vocab_size=info.vocab_size or _tokenizer_vocab_size(tokenizer),
         token_bound=TokenBound.of(tokenizer),
+        kind=read_model_kind(info, folder),
     )
+    if model.kind.pooling:
+        log.info("model %s: a %s model (not generative)", model.name, model.kind.task)
     if model.token_bound is not None:
         log.info("model %s: a token stands for at most %d bytes; prompts longer than the context by their "
                  "size alone are refused untokenized", model.name, model.token_bound.max_token_bytes)

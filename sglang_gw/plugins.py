@@ -83,7 +83,7 @@ class FrameContext:
     `headers` (sent with the answer, streaming or not) and edit `body` (non-streaming
     only; None for a stream); the gateway builds the response from both afterwards."""
 
-    endpoint: str  # "chat", "completions" or "generate"
+    endpoint: str  # "chat", "completions", "generate", "responses" or "messages"
     model: str
     stream: bool
     headers: dict[str, str] = field(default_factory=dict)

@@ -1,4 +1,5 @@
-"""A registry is a data table: public name → "module:Class", imported only when used.
+"""A registry is a data table: public name → "module:Class", imported only when used (a
+module may be written relative to the registry's `package`: ".families:Class").
 
 Names are a public contract (they are CLI values). Aliases are explicit rows; a real row
 beats an alias of the same name, so a family implemented later takes over its peers' name
@@ -23,10 +24,12 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    def __init__(self, kind: str, table: Mapping[str, str], *, aliases: Mapping[str, str] | None = None,
-                 pending: Mapping[str, str] | None = None, entry_point_group: str | None = None) -> None:
+    def __init__(self, kind: str, table: Mapping[str, str], *, package: str | None = None,
+                 aliases: Mapping[str, str] | None = None, pending: Mapping[str, str] | None = None,
+                 entry_point_group: str | None = None) -> None:
         self.kind = kind
         self._table = dict(table)
+        self._package = package  # what a relative module in `table` is relative to
         self._aliases = dict(aliases or {})
         self._pending = dict(pending or {})  # name → the format it would parse
         self._group = entry_point_group
@@ -67,7 +70,7 @@ class Registry(Generic[T]):
         if target is None:
             raise ConfigError(f"unknown {self.kind} {name!r}; valid: {', '.join(self.names())}")
         module, _, attr = target.partition(":")
-        cls = getattr(importlib.import_module(module), attr)
+        cls = getattr(importlib.import_module(module, self._package), attr)
         self._loaded[key] = cls
         return cls
 

@@ -37,6 +37,9 @@ class FakeClient:
             raise RuntimeError("a bug in the client")
         return HealthStatus(step == OK, step)
 
+    async def list_loras(self) -> pb.ListLoadedLoRAAdaptersResponse:
+        return pb.ListLoadedLoRAAdaptersResponse()
+
     async def loads(self) -> pb.GetLoadsResponse:
         if isinstance(self.loads_reply, Exception):
             raise self.loads_reply

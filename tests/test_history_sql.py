@@ -25,13 +25,14 @@ async def test_everything_survives_a_restart(backend: str, tmp_path: Path) -> No
         async with started(config) as store:
             conv = await store.create_conversation(ALICE, {"topic": "restart"}, [msg("m0", "hello")])
             await store.save_response(response("resp_1", conversation=conv.id))
-            await store.save_response(response("resp_2", previous="resp_1"))
+            second = response("resp_2", previous="resp_1")
+            await store.save_response(second)
         async with started(config) as reopened:  # the schema is found at its version, not made again
             assert await reopened.get_conversation(ALICE, conv.id) == conv
             assert ids(await reopened.conversation_items(ALICE, conv.id)) == ["m0", "resp_1_in", "resp_1_out"]
             assert ids(await reopened.response_chain(ALICE, "resp_2")) == ["resp_1_in", "resp_1_out", "resp_2_in",
                                                                            "resp_2_out"]
-            assert await reopened.get_response(ALICE, "resp_2") == response("resp_2", previous="resp_1")
+            assert await reopened.get_response(ALICE, "resp_2") == second
 
 
 @pytest.mark.parametrize("backend", SQL_BACKENDS)

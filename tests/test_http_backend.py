@@ -1,6 +1,6 @@
 """HttpBackend against a local OpenAI-compatible fake (uvicorn on loopback, in a thread).
 
-The fake serves only `/v1/models` and `/v1/chat/completions`, as vLLM-like servers and
+The fake serves only `/v1/models`, `/v1/chat/completions` and `/v1/embeddings`, as vLLM-like servers and
 managed providers do; a request's `fake` field tells it how to misbehave. SGLang's native
 discovery and the SSE framing are checked over `httpx.MockTransport`.
 """
@@ -63,7 +63,8 @@ class FakeOpenAI:
         self.ports: list[int] = []
         self.disconnected = threading.Event()
         self.app = Starlette(routes=[Route("/v1/models", self.models),
-                                     Route("/v1/chat/completions", self.chat, methods=["POST"])])
+                                     Route("/v1/chat/completions", self.chat, methods=["POST"]),
+                                     Route("/v1/embeddings", self.embeddings, methods=["POST"])])
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
@@ -81,6 +82,16 @@ class FakeOpenAI:
             {"id": "some-file", "object": "file"},
             {"id": "fake-model-2", "object": "model", "owned_by": "fake"},
         ]})
+
+    async def embeddings(self, request: Request) -> Response:
+        """One vector per input: its length and its index, so answers can be checked."""
+        self._saw(request)
+        body = await request.json()
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        data = [{"object": "embedding", "index": i, "embedding": [float(len(text)), float(i)]}
+                for i, text in enumerate(inputs)]
+        return JSONResponse({"object": "list", "data": data, "model": MODEL,
+                             "usage": {"prompt_tokens": len(inputs), "total_tokens": len(inputs)}})
 
     async def chat(self, request: Request) -> Response:
         self._saw(request)

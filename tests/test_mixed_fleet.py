@@ -104,3 +104,18 @@ def test_a_half_open_http_worker_gets_one_probe_at_a_time(fake) -> None:  # noqa
         assert all(w.inflight == 0 for w in server.gateway.pool.workers())
     finally:
         server.stop()
+
+
+def test_embeddings_for_an_http_model_are_proxied(fake) -> None:  # noqa: F811
+    server_app, http_url = fake
+    server = ThreadedServer(GatewayConfig(server=ServerConfig(port=free_port()), model=ModelConfig(),
+                                          worker_urls=(http_url,)))
+    try:
+        server.start()
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{server.port}/v1", api_key="x", max_retries=0)
+        out = client.embeddings.create(model=MODEL, input=["abc", "hello"], encoding_format="float")
+        assert [d.embedding for d in out.data] == [[3.0, 0.0], [5.0, 1.0]]
+        assert server_app.paths[-1] == "/v1/embeddings"
+        assert all(w.inflight == 0 for w in server.gateway.pool.workers())
+    finally:
+        server.stop()

@@ -91,3 +91,10 @@ def test_background_on_http_workers(pair) -> None:
     assert queued.status == "queued"
     assert upstream.wait_for(lambda: client.responses.retrieve(queued.id).status == "completed")
     assert client.responses.retrieve(queued.id).output_text == "hello in the background"
+
+
+def test_mcp_tools_are_refused_on_http_workers(pair) -> None:
+    _, url = pair
+    r = httpx.post(f"{url}/v1/responses", json={"model": "test-model", "input": "hi",
+                                                "tools": [{"type": "mcp", "server_label": "calc"}]}, timeout=30)
+    assert r.status_code == 400 and r.json()["error"]["param"] == "tools"

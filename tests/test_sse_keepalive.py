@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 
+import anthropic
 import httpx
 import pytest
 
@@ -114,3 +115,26 @@ def test_a_client_gone_while_pinged_aborts_the_worker(gw: RunningGateway) -> Non
     assert gw.wait_for(lambda: len(gw.worker.records.cancelled) == 1, timeout=SLOW * 4)
     assert gw.wait_for(lambda: all(w.inflight == 0 for w in gw.gateway.pool.workers()))
     assert gw.wait_for(lambda: gw.gateway.admission.running == 0)
+
+
+def message(text: str) -> dict[str, object]:
+    return {"model": "test-model", "max_tokens": 50, "stream": True, "messages": [{"role": "user", "content": text}]}
+
+
+def test_a_slow_message_is_pinged_and_read_by_the_anthropic_client(gw: RunningGateway) -> None:
+    gw.worker.timing = Timing(ttft=SLOW)
+    status, lines = stream_lines(gw, "/v1/messages", message("MULTIBYTE"))
+    assert status == 200 and lines[0] == PING and lines[-1] == 'data: {"type":"message_stop"}'
+    client = anthropic.Anthropic(base_url=gw.url, api_key="k", max_retries=0, timeout=30)
+    with client.messages.stream(**{k: v for k, v in message("MULTIBYTE").items() if k != "stream"}) as stream:
+        assert stream.get_final_text() == "Grüße, 世界! 👋🏽 café — naïve 𝔘𝔫𝔦𝔠𝔬𝔡𝔢"
+
+
+def test_a_message_failing_after_the_pings_ends_with_an_error_event(gw: RunningGateway) -> None:
+    gw.worker.timing = Timing(ttft=SLOW)
+    gw.worker.faults = Faults(fail_after_tokens=0)
+    status, lines = stream_lines(gw, "/v1/messages", message("MULTIBYTE"))
+    assert status == 200 and lines[0] == PING and lines[-2] == "event: error"
+    body = json.loads(lines[-1][len("data: "):])
+    assert body["type"] == "error" and body["error"]["type"] and body["error"]["message"]
+    assert "data: [DONE]" not in lines

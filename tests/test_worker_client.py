@@ -211,3 +211,31 @@ async def test_standard_grpc_health_service(mock) -> None:
         stub = health_pb2_grpc.HealthStub(channel)
         resp = await stub.Check(health_pb2.HealthCheckRequest(service="sglang.grpc.scheduler.SglangScheduler"))
         assert resp.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_embed_on_a_generative_worker_is_refused(client, facts) -> None:
+    req = pb.EmbedRequest(request_id="e1", tokenized=pb.TokenizedInput(input_ids=[1, 2, 3]))
+    with pytest.raises(WorkerError):
+        await client.embed(req)
+
+
+async def test_embed_and_lora_rpcs(facts) -> None:
+    from sglang_gw.testing.mock_pooling import Pooling
+
+    server = MockWorkerServer(MockWorker(facts, pooling=Pooling("embedding", dim=8), lora_capacity=1))
+    await server.start()
+    client = GrpcWorkerClient(server.url, timeout=5)
+    try:
+        info = await client.model_info()
+        assert not info.is_generation
+        out = await client.embed(pb.EmbedRequest(request_id="e1", tokenized=pb.TokenizedInput(input_ids=[5, 6])))
+        assert out.embedding_dim == len(out.embedding) == 8 and out.prompt_tokens == 2
+        loaded = await client.load_lora(pb.LoadLoRAAdapterRequest(lora_name="a", lora_path="/a"))
+        assert loaded.success and len(loaded.loaded_lora_ids) == 1
+        listed = await client.list_loras()
+        assert [(x.lora_name, x.lora_path) for x in listed.loaded_adapters] == [("a", "/a")]
+        gone = await client.unload_lora(pb.UnloadLoRAAdapterRequest(lora_name="a"))
+        assert gone.success and not gone.loaded_lora_ids
+    finally:
+        await client.close()
+        await server.stop(None)

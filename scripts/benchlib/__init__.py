@@ -10,5 +10,6 @@
 - `gateways`: how ours and smg are launched and when they are ready;
 - `profiling`: py-spy around one window, and the summary of its output;
 - `runner`: every scenario against every target;
+- `embed`: the embeddings scenarios, on an embedding worker of their own;
 - `report`: results.json and the markdown tables.
 """

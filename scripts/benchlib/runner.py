@@ -59,8 +59,11 @@ class Bench:
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
-    def scenarios(self, *, tools: bool | None = None, scale: bool | None = None) -> list[Scenario]:
-        chosen = [s for s in SCENARIOS if not self.args.scenarios or s.key in self.args.scenarios]
+    def scenarios(self, *, tools: bool | None = None, scale: bool | None = None,
+                  embed: bool = False) -> list[Scenario]:
+        """The chosen scenarios; embeddings ones (benchlib/embed.py) only when `embed`."""
+        chosen = [s for s in SCENARIOS if (not self.args.scenarios or s.key in self.args.scenarios)
+                  and (s.embed_batch > 0) == embed]
         chosen = [quick(s) for s in chosen if not s.full_only] if self.args.quick else chosen
         return [s for s in chosen if (tools is None or s.tools == tools) and (scale is None or s.scale == scale)]
 

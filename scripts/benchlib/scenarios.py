@@ -34,6 +34,8 @@ class Scenario:
     # Multi-turn conversations (benchlib/turns.py), each turn sent as a chat completion with
     # the whole history ("chat") or to /v1/responses with previous_response_id ("responses").
     turns: str | None = None
+    # > 0: an embeddings scenario (benchlib/embed.py), this many texts per request.
+    embed_batch: int = 0
 
 
 SCENARIOS: tuple[Scenario, ...] = (
@@ -61,6 +63,9 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("prefill8k-c8-scale", "unique ~8k-token prompts, 16 tokens, not streamed, 8 clients: tokenizing is "
              "the gateway's main work, the worker's is small; the gateway free to use every core (ours at "
              "--workers N)", "unique8k", False, 16, 8, 600, 10, scale=True),
+    Scenario("embed32-c16", "/v1/embeddings, a batch of 32 short texts (~20 tokens each) per request, "
+             "16 clients, on an embedding worker; tokens = inputs (gw CPU µs/tok is per input)",
+             "embed", False, 0, 16, 600, 10, embed_batch=32),
 )
 
 

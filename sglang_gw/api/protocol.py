@@ -94,6 +94,7 @@ class SamplingFields(msgspec.Struct, kw_only=True):
     regex: str | None = None
     ebnf: str | None = None
     user: str | None = None
+    lora_path: str | None = None  # a LoRA adapter's name (or `model: "base:adapter"`)
 
 
 MAX_MESSAGES = 4096
@@ -147,6 +148,7 @@ class GenerateRequestBody(msgspec.Struct, kw_only=True):
     logprob_start_len: Int32 = -1
     rid: str | None = None
     model: str = ""
+    lora_path: str | None = None  # a LoRA adapter's name
 
 
 class TokenizeRequest(msgspec.Struct, kw_only=True):

@@ -34,85 +34,106 @@ class ModelRule:
     tools: str | None
 
 
-def _rule(pattern: str, reasoning: str | None, tools: str | None) -> ModelRule:
-    return ModelRule(re.compile(pattern, re.IGNORECASE), reasoning, tools)
+def _rules(table: str) -> tuple[ModelRule, ...]:
+    """The rows of `table`: a pattern, then the reasoning and tool parser (`-`: none),
+    separated by whitespace (a pattern writes a space as `\\s`); `#` starts a comment line."""
+    rules = []
+    for line in table.splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            pattern, reasoning, tools = line.split()
+            rules.append(ModelRule(re.compile(pattern, re.IGNORECASE), _parser(reasoning), _parser(tools)))
+    return tuple(rules)
 
 
-MODEL_RULES: tuple[ModelRule, ...] = (
-    # Families with their own JSON wrappers (issue 25). First: "Llama-xLAM-2" is no Llama
-    # format, and no older row names these families.
-    _rule(r"xlam", None, "xlam"),
-    _rule(r"granite-?3", None, "granite"),
-    _rule(r"granite-?4", None, "granite4"),
-    _rule(r"internlm|intern-s1", None, "internlm"),
-    _rule(r"hunyuan-a13b", "hunyuan_a13b", "hunyuan_a13b"),
-    _rule(r"ernie-?4\.5", None, "ernie45"),
-    _rule(r"longcat-flash", None, "longcat"),
-    _rule(r"jamba-?2|jamba-reasoning", None, "hermes"),
-    _rule(r"jamba", None, "jamba"),
-    _rule(r"phi-?4-mini", None, "phi4_mini_json"),
-    _rule(r"seed-oss", "seed_oss", "seed_oss"),
-    _rule(r"mimo-v2", "qwen3", "mimo"),
-    _rule(r"gigachat-?3\.5", "gigachat35", "gigachat35"),
-    _rule(r"gigachat-?3", None, "gigachat3"),
-    _rule(r"olmo-?3.*think", "olmo3", "olmo3"),
-    _rule(r"olmo-?3", None, "olmo3"),
-    _rule(r"granite-20b-functioncalling", None, "granite-20b-fc"),
-    _rule(r"solar-open-?2", "solar_open2", "solar_open2"),
-    _rule(r"minicpm-?5", "qwen3", "minicpm5"),
-    _rule(r"trinity-large-thinking", "qwen3", "qwen3_coder"),
-    _rule(r"trinity-(mini|nano|large)", "qwen3", "trinity"),
-    # Before the MiniMax-M2 row (m[2-9]) and clear of "translategemma-4b" and the like.
-    _rule(r"minimax-m3", "minimax_m3", "minimax_m3"),
-    _rule(r"functiongemma", None, "functiongemma"),
-    _rule(r"(?<![a-z])gemma-?4(?![0-9])", "gemma4", "gemma4"),
-    _rule(r"(?<![a-z])hy-?3(?![0-9])", "hy_v3", "hy_v3"),
-    _rule(r"nemotron-3-(nano|super|ultra)", "nemotron_v3", "qwen3_coder"),
-    _rule(r"nemotron-nano-.*v2", "nemotron_v3", "nemotron_json"),
-    _rule(r"kimi-k3", "kimi_k3", "kimi_k3"),
-    _rule(r"apertus", "apertus", "apertus"),
-    _rule(r"lfm-?2", None, "lfm2"),
-    # DeepSeek. Distills keep R1's reasoning but were never taught its tool format.
-    _rule(r"deepseek-r1-distill", "deepseek_r1", None),
-    _rule(r"deepseek-r1|r1-1776|mai-ds-r1", "deepseek_r1", "deepseek_v3"),
-    _rule(r"deepseek-v4", "deepseek_v4", "deepseek_v4"),
-    _rule(r"deepseek-v3[._-]?2", "deepseek_v31", "deepseek_v32"),
-    _rule(r"deepseek-v3[._-]?1", "deepseek_v31", "deepseek_v31"),
-    _rule(r"deepseek-v3", None, "deepseek_v3"),
-    # Qwen. 2507 split the hybrid into -Instruct (no thinking) and -Thinking.
-    _rule(r"qwen3-coder", None, "qwen3_coder"),
-    _rule(r"qwen3\.\d", "qwen3", "qwen3_coder"),
-    _rule(r"qwen3-.*thinking", "qwen3_thinking", "hermes"),
-    _rule(r"qwen3-.*instruct", None, "hermes"),
-    _rule(r"qwen3", "qwen3", "hermes"),
-    _rule(r"qwq", "qwen3_thinking", "hermes"),
-    _rule(r"qwen2\.5|qwen2-", None, "hermes"),
-    # Nous Hermes before Llama: "Hermes-3-Llama-3.1-8B" speaks hermes.
-    _rule(r"hermes-?[234]", None, "hermes"),
-    _rule(r"llama-?4", None, "pythonic"),
-    _rule(r"llama-?3([._-]\d)?(\b|-)", None, "llama3"),
-    # Mistral: Magistral and the Ministral-3 reasoning models think in [THINK].
-    _rule(r"magistral|ministral-3-.*reasoning", "mistral", "mistral"),
-    _rule(r"mistral|ministral|devstral|codestral|mixtral|pixtral", None, "mistral"),
-    # GLM: 4.7 and 5 write arguments without newlines (glm47 tool format).
-    _rule(r"glm-?4\.[56]", "glm45", "glm45"),
-    _rule(r"glm-?4\.7|glm-?5", "glm45", "glm47"),
-    _rule(r"glm-z1|glm-4\.1v-.*thinking", "glm45", None),
-    # Kimi.
-    _rule(r"kimi-k2-thinking", "kimi_k2_thinking", "kimi_k2"),
-    _rule(r"kimi-k2\.\d", "kimi_k2", "kimi_k2"),
-    _rule(r"kimi-k2", None, "kimi_k2"),
-    _rule(r"kimi-vl-.*thinking|kimi-k1\.5", "kimi", None),
-    # MiniMax, StepFun, OpenAI, Cohere.
-    _rule(r"minimax-m[2-9]", "minimax", "minimax_m2"),
-    _rule(r"minimax-m1", "minimax", None),
-    _rule(r"step-?3\.\d", "step3", "qwen3_coder"),
-    _rule(r"step-?3-?vl", "step3", "hermes"),
-    _rule(r"step-?3", "step3", "step3"),
-    _rule(r"gpt-oss", "gpt_oss", "gpt_oss"),
-    _rule(r"command-a-reasoning", "cohere", "cohere"),
-    _rule(r"command-a|command-r7b", None, "cohere"),
-)
+def _parser(cell: str) -> str | None:
+    return None if cell == "-" else cell
+
+
+MODEL_RULES: tuple[ModelRule, ...] = _rules(r"""
+# pattern                                             reasoning         tools
+# Families with their own JSON wrappers (issue 25). First: "Llama-xLAM-2" is no Llama
+# format, and no older row names these families.
+xlam                                                  -                 xlam
+# Granite 3.2 thinks in "Here is my thought process:" headers.
+granite-?3\.2                                         granite           granite
+granite-?3                                            -                 granite
+granite-?4                                            -                 granite4
+internlm|intern-s1                                    -                 internlm
+hunyuan-a13b                                          hunyuan_a13b      hunyuan_a13b
+ernie-?4\.5.*thinking                                 ernie45           ernie45
+ernie-?4\.5                                           -                 ernie45
+telechat-?4                                           telechat4         -
+laguna|poolside                                       poolside_v1       poolside_v1
+inkling                                               inkling           inkling
+sarashina                                             -                 sarashina
+(?<!kimi-)k2[-_]?(horizon|v3)                         k2_horizon        k2_horizon
+muse-?glimmer                                         muse              muse
+longcat-flash                                         -                 longcat
+jamba-?2|jamba-reasoning                              -                 hermes
+jamba                                                 -                 jamba
+phi-?4-mini                                           -                 phi4_mini_json
+seed-oss                                              seed_oss          seed_oss
+mimo-v2                                               qwen3             mimo
+gigachat-?3\.5                                        gigachat35        gigachat35
+gigachat-?3                                           -                 gigachat3
+olmo-?3.*think                                        olmo3             olmo3
+olmo-?3                                               -                 olmo3
+granite-20b-functioncalling                           -                 granite-20b-fc
+solar-open-?2                                         solar_open2       solar_open2
+minicpm-?5                                            qwen3             minicpm5
+trinity-large-thinking                                qwen3             qwen3_coder
+trinity-(mini|nano|large)                             qwen3             trinity
+# Before the MiniMax-M2 row (m[2-9]) and clear of "translategemma-4b" and the like.
+minimax-m3                                            minimax_m3        minimax_m3
+functiongemma                                         -                 functiongemma
+(?<![a-z])gemma-?4(?![0-9])                           gemma4            gemma4
+(?<![a-z])hy-?3(?![0-9])                              hy_v3             hy_v3
+nemotron-3-(nano|super|ultra)                         nemotron_v3       qwen3_coder
+nemotron-nano-.*v2                                    nemotron_v3       nemotron_json
+kimi-k3                                               kimi_k3           kimi_k3
+apertus                                               apertus           apertus
+lfm-?2                                                -                 lfm2
+# DeepSeek. Distills keep R1's reasoning but were never taught its tool format.
+deepseek-r1-distill                                   deepseek_r1       -
+deepseek-r1|r1-1776|mai-ds-r1                         deepseek_r1       deepseek_v3
+deepseek-v4                                           deepseek_v4       deepseek_v4
+deepseek-v3[._-]?2                                    deepseek_v31      deepseek_v32
+deepseek-v3[._-]?1                                    deepseek_v31      deepseek_v31
+deepseek-v3                                           -                 deepseek_v3
+# Qwen. 2507 split the hybrid into -Instruct (no thinking) and -Thinking.
+qwen3-coder                                           -                 qwen3_coder
+qwen3\.\d                                             qwen3             qwen3_coder
+qwen3-.*thinking                                      qwen3_thinking    hermes
+qwen3-.*instruct                                      -                 hermes
+qwen3                                                 qwen3             hermes
+qwq                                                   qwen3_thinking    hermes
+qwen2\.5|qwen2-                                       -                 hermes
+# Nous Hermes before Llama: "Hermes-3-Llama-3.1-8B" speaks hermes.
+hermes-?[234]                                         -                 hermes
+llama-?4                                              -                 pythonic
+llama-?3([._-]\d)?(\b|-)                              -                 llama3
+# Mistral: Magistral and the Ministral-3 reasoning models think in [THINK].
+magistral|ministral-3-.*reasoning                     mistral           mistral
+mistral|ministral|devstral|codestral|mixtral|pixtral  -                 mistral
+# GLM: 4.7 and 5 write arguments without newlines (glm47 tool format).
+glm-?4\.[56]                                          glm45             glm45
+glm-?4\.7|glm-?5                                      glm45             glm47
+glm-z1|glm-4\.1v-.*thinking                           glm45             -
+# Kimi.
+kimi-k2-thinking                                      kimi_k2_thinking  kimi_k2
+kimi-k2\.\d                                           kimi_k2           kimi_k2
+kimi-k2                                               -                 kimi_k2
+kimi-vl-.*thinking|kimi-k1\.5                         kimi              -
+# MiniMax, StepFun, OpenAI, Cohere.
+minimax-m[2-9]                                        minimax           minimax_m2
+minimax-m1                                            minimax           -
+step-?3\.\d                                           step3             qwen3_coder
+step-?3-?vl                                           step3             hermes
+step-?3                                               step3             step3
+gpt-oss                                               gpt_oss           gpt_oss
+command-a-reasoning                                   cohere            cohere
+command-a|command-r7b                                 -                 cohere
+""")
 
 
 # Architectures (config.json) one family alone uses → (reasoning, tools). Shared ones
@@ -129,6 +150,7 @@ ARCHITECTURE_RULES: dict[str, tuple[str | None, str | None]] = {
     "Olmo3ForCausalLM": (None, "olmo3"),  # Instruct and Think share it: no reasoning guess
     "Gemma4ForConditionalGeneration": ("gemma4", "gemma4"),
     "Gemma4ForCausalLM": ("gemma4", "gemma4"),
+    "MuseGlimmerForConditionalGeneration": ("muse", "muse"),
 }
 
 
@@ -252,53 +274,45 @@ def _think_family(template: str) -> str:
 
 def _tools_by_markers(tokens: set[str], template: str | None) -> str | None:
     text = template or ""
-    found = _by_token(tokens, _TOOL_TOKENS)
-    if found is not None:
-        return found
-    if "｜DSML｜" in text:
-        return "deepseek_v4" if "function_calls" not in text else "deepseek_v32"
-    if "｜GCML｜" in text:
-        return "gigachat35"
-    if "<|function_call|>" in tokens or any(m in text for m in ("<|function_call|>", "'function call'")):
-        return "gigachat3"
-    if "<function_calls>" in text:
-        return "olmo3"
-    if "<|tool_call:start|>" in text:
-        return "solar_open2"
-    if "<dots_function_call>" in text:
-        return "dots"
-    if '<function name="function-name"><param name=' in text:
-        return "minicpm5"
-    if "<｜tool▁calls▁begin｜>" in tokens or "<｜tool▁calls▁begin｜>" in text:
-        return "deepseek_v31" if template is not None and "```json" not in text else "deepseek_v3"
-    if "[TOOL_CALLS]" in tokens:
-        return "mistral"
-    if "<|python_tag|>" in tokens:
-        return "llama3"
-    if "<|START_ACTION|>" in tokens:
-        return "cohere"
-    if "]<]minimax[>[" in text:
-        return "minimax_m3"
-    if "<tool_sep" in text:
-        return "hy_v3"
-    if "<minimax:tool_call>" in text:
-        return "minimax_m2"
-    if "<steptml:invoke" in text:
-        return "step3"
-    if "<seed:tool_call>" in text:
-        return "seed_oss"
-    if "<longcat_tool_call>" in text:
-        return "longcat"
-    if "<tool_call>" in tokens or "<tool_call>" in text:
-        return _tool_call_family(text)
+    for where, rows in _TOOL_MARKERS:
+        for marker, family in rows:
+            if (where != "template" and marker in tokens) or (where != "token" and marker in text):
+                return family if isinstance(family, str) else family(template)
     return None
 
 
-def _tool_call_family(template: str) -> str:
+def _dsml_family(template: str | None) -> str:
+    return "deepseek_v4" if "function_calls" not in (template or "") else "deepseek_v32"  # V4's block is `tool_calls`
+
+
+def _deepseek_sections_family(template: str | None) -> str:
+    return "deepseek_v31" if template is not None and "```json" not in template else "deepseek_v3"
+
+
+def _tool_call_family(template: str | None) -> str:
     """`<tool_call>` formats: GLM's arg_key pairs, Qwen3-Coder's XML, or Hermes JSON."""
+    template = template or ""
     if "<arg_key>" in template:
         return "glm47" if "</arg_key><arg_value>" in template else "glm45"
     if "<function=" in template:
         # MiMo tells the model its values are kept exactly as written (no newline trimming).
         return "mimo" if "preserved exactly as-is" in template else "qwen3_coder"
     return "hermes"
+
+
+# In this order: runs of markers with where they count (a special token, the chat
+# template, or either) and the family each names (or how the template tells which).
+_Family = str | Callable[[str | None], str]
+_TOOL_MARKERS: tuple[tuple[str, tuple[tuple[str, _Family], ...]], ...] = (
+    ("token", _TOOL_TOKENS),
+    ("template", (("｜DSML｜", _dsml_family), ("｜GCML｜", "gigachat35"))),
+    ("either", (("<|function_call|>", "gigachat3"),)),
+    ("template", (("'function call'", "gigachat3"), ("<function_calls>", "olmo3"),
+                  ("<|tool_call:start|>", "solar_open2"), ("<dots_function_call>", "dots"),
+                  ('<function name="function-name"><param name=', "minicpm5"))),
+    ("either", (("<｜tool▁calls▁begin｜>", _deepseek_sections_family),)),
+    ("token", (("[TOOL_CALLS]", "mistral"), ("<|python_tag|>", "llama3"), ("<|START_ACTION|>", "cohere"))),
+    ("template", (("]<]minimax[>[", "minimax_m3"), ("<tool_sep", "hy_v3"), ("<minimax:tool_call>", "minimax_m2"),
+                  ("<steptml:invoke", "step3"), ("<seed:tool_call>", "seed_oss"), ("<longcat_tool_call>", "longcat"))),
+    ("either", (("<tool_call>", _tool_call_family),)),
+)

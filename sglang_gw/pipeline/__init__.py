@@ -21,4 +21,8 @@ order; each hands the next a typed value, and each is timed into
 Stages 2-3 run when the response starts (server/handling.py `respond`), stages 4-6 per
 worker message: pulled (`Generation.deltas` through `framing.framed_stream`) or pushed from
 the connection's callback (server/push.py). Nothing in this package imports the server.
+
+Embeddings, rerank and classify take a shorter road (embed.py): inputs tokenized and
+checked, then select and one unary `Embed` call per input, framed by pooled.py; no decode
+or parse stage.
 """

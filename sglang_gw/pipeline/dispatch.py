@@ -93,7 +93,7 @@ def build_generate_request(p: PreparedRequest) -> pb.GenerateRequest:
     return req
 
 
-def _backoff(settings: DispatchSettings, attempt: int) -> float:
+def backoff_delay(settings: DispatchSettings, attempt: int) -> float:
     """Exponential backoff with ± jitter, so retrying clients do not arrive in lockstep."""
     base = min(settings.backoff_max, settings.backoff_initial * settings.backoff_multiplier ** attempt)
     return max(0.0, base * (1 + settings.jitter_factor * (2 * random.random() - 1)))
@@ -104,9 +104,10 @@ class Generation:
 
     def __init__(self, prepared: PreparedRequest, model: ServedModel, pool: WorkerPool,
                  settings: DispatchSettings, *, routing_key: str | None = None,
-                 hooks: HookRegistry | None = None) -> None:
+                 hooks: HookRegistry | None = None, lora: str | None = None) -> None:
         self.prepared = prepared
-        self.route = RouteRequest(model=model.name, prompt_ids=prepared.prompt_ids, routing_key=routing_key)
+        self.route = RouteRequest(model=model.name, prompt_ids=prepared.prompt_ids, routing_key=routing_key,
+                                  lora=lora)
         self.selector = Selector(pool, self.route, hooks)
         self._prefill: PrefillLeg | None = None
         self.model = model
@@ -225,7 +226,7 @@ class Generation:
                 failed.append(worker.url)
                 RETRIES_TOTAL.inc()
                 log.info("request %s: retrying after %s", self.prepared.request_id, failure.message)
-                await asyncio.sleep(_backoff(self.settings, attempt))
+                await asyncio.sleep(backoff_delay(self.settings, attempt))
                 continue
             observe_stage("dispatch", time.perf_counter() - started)
             if worker.breaker is not None:
@@ -236,6 +237,8 @@ class Generation:
     def _send(self, choice: WorkerChoice, request: pb.GenerateRequest) -> GenerateStream:
         """Start the call on the chosen worker; disaggregated, the prefill leg goes out too."""
         timeout = self.settings.request_timeout
+        if self.route.lora is not None:  # each worker has its own id for the adapter
+            request.lora_id = choice.worker.adapters.get(self.route.lora, self.route.lora)
         if choice.prefill is None:
             return choice.worker.client.generate(request, timeout=timeout)
         prefill_req, decode_req = pair_requests(request, choice.prefill)

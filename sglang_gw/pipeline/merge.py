@@ -1,14 +1,14 @@
-"""Run several generations (a batch of prompts) at once and interleave their deltas."""
+"""Run several generations (a batch of prompts) at once: their deltas interleaved, their usage summed."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 
 from sglang_gw.pipeline.dispatch import Generation
-from sglang_gw.pipeline.types import ChoiceDelta
+from sglang_gw.pipeline.types import ChoiceDelta, Usage
 
-__all__ = ["merged_deltas"]
+__all__ = ["merged_deltas", "usage_of"]
 
 _DONE = object()
 
@@ -47,3 +47,15 @@ async def _interleaved(generations: list[Generation]) -> AsyncGenerator[ChoiceDe
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def usage_of(generations: list[Generation]) -> Callable[[], Usage]:
+    """The request's usage so far, summed over its generations (responders ask for it
+    when they write usage)."""
+
+    def total() -> Usage:
+        usage = Usage()
+        for gen in generations:
+            usage.add(Usage(len(gen.prepared.prompt_ids), gen.completion_tokens(), gen.usage.cached_tokens))
+        return usage
+    return total

@@ -8,6 +8,8 @@
     responder.py   the pipeline Responder (gRPC workers): choice deltas → the answer
     upstream.py    OpenAI-compatible HTTP workers: the turn as a chat request, its chat answer → the answer
     background.py  background responses, bounded, cancellable
+    mcp_loop.py    the MCP tool loop: generate, run the MCP calls, generate again (docs/mcp.md)
+    mcp_output.py  its items and events: mcp_list_tools, mcp_call, mcp_approval_request
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@ this request's items) into the chat messages the model's template renders:
     reasoning              → the next assistant message's `reasoning_content`
     function_call          → a tool call of that assistant message
     function_call_output   → a `tool` message (its call must be in the context)
+    mcp_call               → a tool call of that assistant message, and its `tool` message
+                             (after the turn's other calls: parallel calls stay one turn)
+    mcp_approval_response  → kept, for the MCP loop (responses/mcp_loop.py); nothing to the model
 """
 
 from __future__ import annotations
@@ -22,10 +25,12 @@ import msgspec
 from sglang_gw.api.validation import error_param
 from sglang_gw.errors import InvalidRequestError
 
-__all__ = ["Item", "ItemReference", "checked_items", "item_id", "to_messages"]
+__all__ = ["Item", "ItemReference", "checked_items", "item_id", "mcp_call_id", "mcp_output_text", "to_messages"]
 
 Item = dict[str, Any]
-_PREFIX = {"message": "msg", "function_call": "fc", "function_call_output": "fco", "reasoning": "rs"}
+_PREFIX = {"message": "msg", "function_call": "fc", "function_call_output": "fco", "reasoning": "rs",
+           "mcp_call": "mcp", "mcp_list_tools": "mcpl", "mcp_approval_request": "mcpr",
+           "mcp_approval_response": "mcpa"}
 
 
 def item_id(kind: str) -> str:
@@ -78,7 +83,14 @@ class ItemReference(msgspec.Struct, tag_field="type", tag="item_reference", kw_o
     id: str
 
 
-_InputItem = _Message | _FunctionCall | _FunctionCallOutput | _Reasoning | ItemReference
+class _McpApprovalResponse(msgspec.Struct, tag_field="type", tag="mcp_approval_response", kw_only=True):
+    approval_request_id: str
+    approve: bool
+    reason: str | None = None
+    id: str | None = None
+
+
+_InputItem = _Message | _FunctionCall | _FunctionCallOutput | _Reasoning | _McpApprovalResponse | ItemReference
 
 
 def _text_of(parts: str | Sequence[_Text | _OutputText]) -> str:
@@ -104,6 +116,9 @@ def _stored(item: _InputItem) -> Item:
     if isinstance(item, _FunctionCallOutput):
         return {"id": item_id("function_call_output"), "type": "function_call_output",
                 "call_id": item.call_id, "output": _text_of(item.output), "status": "completed"}
+    if isinstance(item, _McpApprovalResponse):
+        return {"id": item_id("mcp_approval_response"), "type": "mcp_approval_response",
+                "approval_request_id": item.approval_request_id, "approve": item.approve, "reason": item.reason}
     assert isinstance(item, _Reasoning)
     out: Item = {"id": item_id("reasoning"), "type": "reasoning",
                  "summary": [{"type": "summary_text", "text": s.text} for s in item.summary]}
@@ -136,6 +151,28 @@ def _content_text(item: Item) -> str:
     return "".join(part.get("text", "") for part in item.get("content") or () if isinstance(part, dict))
 
 
+def mcp_call_id(item: Item) -> str:
+    """The tool-call id of an `mcp_call` in chat messages (the item has no call_id): 9
+    digits drawn from its random id, a shape every template accepts (Mistral's demand 9
+    alphanumerics) and one whose token count does not vary from call to call."""
+    digest = str(item["id"]).rpartition("_")[2]
+    try:
+        return f"{int(digest, 16) % 10**9:09d}"
+    except ValueError:  # an id not made here
+        return f"{int.from_bytes(digest.encode()[:16], 'big') % 10**9:09d}"
+
+
+def mcp_output_text(item: Item) -> str:
+    """What the model read as an `mcp_call`'s answer: its output, or its error."""
+    error = item.get("error")
+    if not error:
+        return str(item.get("output") or "")
+    if isinstance(error, dict) and error.get("type") == "mcp_tool_execution_error":
+        parts = error.get("content") or ()
+        return "Error: " + "\n".join(str(p.get("text", "")) for p in parts if isinstance(p, dict))
+    return "Error: " + str(error.get("message", "") if isinstance(error, dict) else error)
+
+
 def _reasoning_text(item: Item) -> str:
     parts = item.get("content") or item.get("summary") or ()
     return "".join(part.get("text", "") for part in parts if isinstance(part, dict))
@@ -148,6 +185,7 @@ class _Conversation:
         self.messages: list[dict[str, Any]] = []
         self.calls: set[str] = set()
         self._assistant: dict[str, Any] | None = None
+        self._tool_results: list[dict[str, Any]] = []  # of this turn's mcp_calls, after its calls
 
     def assistant(self) -> dict[str, Any]:
         if self._assistant is None:
@@ -157,9 +195,22 @@ class _Conversation:
 
     def close(self) -> None:
         self._assistant = None
+        self.messages += self._tool_results
+        self._tool_results = []
 
     def add(self, item: Item, param: str) -> None:
         kind = item.get("type")
+        if kind == "mcp_call":
+            if item.get("status") in ("completed", "failed"):  # one never run says nothing
+                call_id = mcp_call_id(item)
+                call = {"id": call_id, "type": "function",
+                        "function": {"name": item["name"], "arguments": item["arguments"]}}
+                self.assistant().setdefault("tool_calls", []).append(call)
+                self._tool_results.append({"role": "tool", "tool_call_id": call_id,
+                                           "content": mcp_output_text(item)})
+            return
+        if self._tool_results and kind in ("message", "reasoning", "function_call", "function_call_output"):
+            self.close()  # the MCP results end the assistant turn before anything else
         if kind == "message":
             role = item.get("role")
             if role == "assistant":
@@ -201,4 +252,5 @@ def to_messages(instructions: str | None, history: Iterable[Item], items: Sequen
         conv.add(item, "previous_response_id")
     for i, item in enumerate(items):
         conv.add(item, f"input[{i}]")
+    conv.close()
     return conv.messages

@@ -119,13 +119,16 @@ def _check_metadata(metadata: dict[str, str]) -> None:
 
 
 def function_tools(tools: list[dict[str, Any]] | None) -> list[FunctionTool]:
-    """The request's tools; only function tools are served (400 naming `tools[i].type`)."""
+    """The request's function tools (400 naming `tools[i].type` for a type not served);
+    `mcp` tools are checked and run by the MCP loop (mcp/servers.py, mcp_loop.py)."""
     out = []
     for i, tool in enumerate(tools or ()):
         kind = tool.get("type") if isinstance(tool, dict) else None
+        if kind == "mcp":
+            continue
         if kind != "function":
-            raise InvalidRequestError(f"tool type {str(kind)[:40]!r} is not supported; only `function` tools are",
-                                      param=f"tools[{i}].type")
+            raise InvalidRequestError(f"tool type {str(kind)[:40]!r} is not supported; only `function` and `mcp` "
+                                      "tools are", param=f"tools[{i}].type")
         try:
             out.append(msgspec.convert(tool, FunctionTool))
         except msgspec.ValidationError as err:
@@ -133,7 +136,8 @@ def function_tools(tools: list[dict[str, Any]] | None) -> list[FunctionTool]:
     return out
 
 
-def tool_choice_for_chat(choice: str | dict[str, Any] | None, tools: list[FunctionTool]) -> str | dict[str, Any] | None:
+def tool_choice_for_chat(choice: str | dict[str, Any] | None, tools: list[FunctionTool],
+                         mcp_tools: list[dict[str, Any]] | None = None) -> str | dict[str, Any] | None:
     """Responses' `tool_choice` in chat completions' shape (`{"type":"function","name"}` →
     `{"type":"function","function":{"name"}}`); checked against the tools."""
     if choice is None or isinstance(choice, str):
@@ -141,6 +145,11 @@ def tool_choice_for_chat(choice: str | dict[str, Any] | None, tools: list[Functi
             raise InvalidRequestError(f"`tool_choice` must be none, auto, required or a function; got {choice[:40]!r}",
                                       param="tool_choice")
         return choice
+    if choice.get("type") == "mcp":  # an MCP server's tool: checked and forced by the MCP loop (mcp_loop.py)
+        if not any(isinstance(t, dict) and t.get("type") == "mcp" for t in mcp_tools or ()):
+            raise InvalidRequestError("`tool_choice` names an mcp tool, but `tools` has no mcp server",
+                                      param="tool_choice")
+        return None
     name = choice.get("name")
     if choice.get("type") != "function" or not isinstance(name, str):
         raise InvalidRequestError("`tool_choice` must be none, auto, required or {type: function, name}",

@@ -47,7 +47,7 @@ class Turn:
             model=req.model, messages=self.messages, max_completion_tokens=req.max_output_tokens,
             temperature=req.temperature, top_p=req.top_p, logprobs=req.wants_logprobs,
             top_logprobs=req.top_logprobs if req.wants_logprobs else None, tools=tools or None,
-            tool_choice=tool_choice_for_chat(req.tool_choice, self.tools),
+            tool_choice=tool_choice_for_chat(req.tool_choice, self.tools, req.tools),
             parallel_tool_calls=req.parallel_tool_calls, response_format=_response_format(req),
             reasoning_effort=req.reasoning.effort if req.reasoning else None, user=req.user, stream=req.stream,
         )
@@ -113,7 +113,7 @@ def _resolved(ref: ItemReference, index: int, history: list[Item]) -> Item:
 
 async def open_turn(req: ResponsesRequest, store: HistoryStore, owner: str) -> Turn:
     tools = function_tools(req.tools)
-    tool_choice_for_chat(req.tool_choice, tools)
+    tool_choice_for_chat(req.tool_choice, tools, req.tools)
     history = await _history(req, store, owner)
     items = [_resolved(it, i, history) if isinstance(it, ItemReference) else it
              for i, it in enumerate(checked_items(req.input))]

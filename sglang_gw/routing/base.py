@@ -22,6 +22,7 @@ class RouteRequest:
     model: str
     prompt_ids: Sequence[int] = ()
     routing_key: str | None = None  # the x-smg-routing-key header (or another configured header)
+    lora: str | None = None  # a LoRA adapter's name: only workers holding it may serve
 
 
 @dataclass(slots=True, frozen=True)

@@ -16,15 +16,15 @@ from sglang_gw.server.errors import error_response
 __all__ = ["admit", "release"]
 
 
-async def admit(admission: Admission) -> Response | None:
+async def admit(admission: Admission, path: str = "") -> Response | None:
     """Take a slot for a request: None when it has one (give it back with `release`), else
-    the 429 or 408 answer, with `Retry-After`. Keeps the queue-depth gauge current."""
+    the 429 or 408 answer (shaped for the route at `path`), with `Retry-After`. Keeps the queue-depth gauge current."""
     try:
         await admission.acquire()
     except (RateLimitError, RequestTimeoutError) as err:
         metrics.record_queue_rejection(_reason(err))
         metrics.set_queue_depth(admission.queued)
-        return _refusal_response(err)
+        return _refusal_response(err, path)
     metrics.set_queue_depth(admission.queued)
     return None
 
@@ -42,8 +42,8 @@ def _reason(err: GatewayError) -> str:
     return "queue_full" if "queue" in err.message else "rate_limited"
 
 
-def _refusal_response(err: GatewayError) -> Response:
-    response = error_response(err)
+def _refusal_response(err: GatewayError, path: str) -> Response:
+    response = error_response(err, path)
     retry_after = getattr(err, "retry_after", None)
     if retry_after is not None:
         response.headers["Retry-After"] = str(max(1, math.ceil(retry_after)))

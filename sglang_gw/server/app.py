@@ -6,7 +6,9 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
-from starlette.types import Receive, Scope, Send
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sglang_gw.config import GatewayConfig
 from sglang_gw.gateway import Gateway
@@ -14,9 +16,12 @@ from sglang_gw.plugins import HookRegistry
 from sglang_gw.responses.background import BackgroundRuns
 from sglang_gw.server import (
     routes_conversations,
+    routes_lora,
+    routes_messages,
     routes_native,
     routes_openai,
     routes_parse,
+    routes_pooling,
     routes_responses,
     routes_workers,
 )
@@ -30,20 +35,39 @@ __all__ = ["ADMITTED_PATHS", "GatewayApp", "build_app"]
 # The routes that take an admission slot: generation, and tokenization, whose large inputs
 # cost seconds of CPU each (a 10 MiB text: 9 s) and so must queue like generations do.
 ADMITTED_PATHS = frozenset({"/v1/chat/completions", "/v1/completions", "/generate", "/v1/tokenize",
-                            "/v1/detokenize", "/v1/responses"})
+                            "/v1/detokenize", "/v1/responses", "/v1/messages", "/v1/messages/count_tokens",
+                            "/v1/embeddings", "/v1/rerank", "/rerank", "/v1/classify"})
+
+
+# Middlewares known to look only at a response's start (status, headers) and to pass its
+# body messages through untouched. Ours say so with `passes_bodies_through = True`.
+_START_ONLY: frozenset[type] = frozenset({CORSMiddleware})
+
+
+def _bodies_untouched(middleware: list[Middleware]) -> bool:
+    return all(m.cls in _START_ONLY or getattr(m.cls, "passes_bodies_through", False) for m in middleware)
 
 
 class GatewayApp(Starlette):
-    """Starlette that leaves the server's own `send` in the scope, for streamed bodies.
+    """Starlette that lets a stream send its body straight to the server, when that is safe.
 
-    The middlewares wrap `send` to look at the response's start (its status and headers)
-    and pass body messages through untouched. A stream sends a body message per token, so
-    those pass-through calls were about 5% of a stream's CPU when there were five layers.
-    The SSE response sends its start through the chain and its body straight to the server.
+    A stream sends a body message per token; each middleware's `send` wrapper would be one
+    more call per token, which was about 5% of a stream's CPU with five layers. So when
+    every middleware declares that it only looks at the response's start, the server's own
+    `send` is left in the scope and the SSE response sends its start through the chain and
+    its body straight to the server. Add a middleware that may read or change bodies (gzip,
+    body logging) and every body goes through the chain again: nothing is skipped silently.
     """
 
+    def build_middleware_stack(self) -> ASGIApp:
+        self.bodies_direct = _bodies_untouched(self.user_middleware)
+        return super().build_middleware_stack()
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        scope[BODY_SEND] = send
+        if self.middleware_stack is None:
+            self.middleware_stack = self.build_middleware_stack()
+        if self.bodies_direct:
+            scope[BODY_SEND] = send
         await super().__call__(scope, receive, send)
 
 
@@ -75,8 +99,9 @@ def build_app(config: GatewayConfig, *, hooks: HookRegistry | None = None) -> Ga
                              cors_allowed_origins=sec.cors_allowed_origins,
                              admission=gateway.admission, admission_paths=ADMITTED_PATHS)
     app = GatewayApp(middleware=stack,
-                    routes=[*routes_openai.routes, *routes_responses.routes, *routes_conversations.routes,
-                            *routes_native.routes, *routes_parse.routes, *routes_workers.routes],
+                    routes=[*routes_openai.routes, *routes_responses.routes, *routes_messages.routes,
+                            *routes_conversations.routes, *routes_native.routes, *routes_parse.routes,
+                            *routes_pooling.routes, *routes_lora.routes, *routes_workers.routes],
                     exception_handlers=exception_handlers, lifespan=lifespan)
     app.state.gateway = gateway
     app.state.background_runs = background

@@ -11,23 +11,22 @@ from typing import Any
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
 
 from sglang_gw.gateway import Gateway
 from sglang_gw.model import ServedModel
 from sglang_gw.pipeline.dispatch import Generation
 from sglang_gw.pipeline.framing import Responder, StreamFramer, framed_stream
-from sglang_gw.pipeline.merge import merged_deltas
+from sglang_gw.pipeline.merge import merged_deltas, usage_of
 from sglang_gw.pipeline.stream import primed
 from sglang_gw.pipeline.types import ChoiceDelta, PreparedRequest, Usage
 from sglang_gw.plugins import FrameContext
 from sglang_gw.server.hangup import HangUpWatch
 from sglang_gw.server.ledger import ledger_of
 from sglang_gw.server.push import PushedSse
-from sglang_gw.server.sse import BODY_SEND, SlowStartSse, SseStream, sse_response
+from sglang_gw.server.sse import SlowStartSse, SseStream, sse_response
 
 __all__ = ["framed", "generate", "generations_for", "json_response", "respond", "start_deltas", "unless_disconnected",
-           "usage_of", "with_trace"]
+           "with_trace"]
 
 _encode = msgspec.json.Encoder().encode
 
@@ -43,12 +42,14 @@ def with_trace(prepared: PreparedRequest, request: Request) -> PreparedRequest:
     return dataclasses.replace(prepared, trace_id=trace) if trace else prepared
 
 
-def generations_for(request: Request, model: ServedModel, prepared: list[PreparedRequest]) -> list[Generation]:
+def generations_for(request: Request, model: ServedModel, prepared: list[PreparedRequest], *,
+                    lora: str | None = None) -> list[Generation]:
     """One generation per prepared prompt, carrying the request's routing key and hooks;
     each is closed, at the latest, when the request ends (server/ledger.py)."""
     gw = gateway_of(request)
     key = gw.routing_key(request.headers)
-    generations = [Generation(p, model, gw.pool, gw.dispatch, routing_key=key, hooks=gw.hooks) for p in prepared]
+    generations = [Generation(p, model, gw.pool, gw.dispatch, routing_key=key, hooks=gw.hooks, lora=lora)
+                   for p in prepared]
     ledger = ledger_of(request.scope)
     if ledger is not None:
         for gen in generations:
@@ -57,10 +58,11 @@ def generations_for(request: Request, model: ServedModel, prepared: list[Prepare
 
 
 async def generate(request: Request, endpoint: str, model: ServedModel, responder: Responder,
-                   prepared: list[PreparedRequest], stream: bool) -> Response:
+                   prepared: list[PreparedRequest], stream: bool, *, lora: str | None = None) -> Response:
     """Stages 2-6 for prepared prompts (pipeline/__init__.py): select and dispatch when the
-    answer starts, then decode, parse and frame per worker message, through `responder`."""
-    generations = generations_for(request, model, [with_trace(p, request) for p in prepared])
+    answer starts, then decode, parse and frame per worker message, through `responder`;
+    `lora` names the LoRA adapter the workers apply."""
+    generations = generations_for(request, model, [with_trace(p, request) for p in prepared], lora=lora)
     return await respond(request, endpoint, model, responder, generations, stream)
 
 
@@ -136,30 +138,8 @@ async def framed(request: Request, endpoint: str, model: str, response: Response
     return await hooks.run("frame", build, ctx)
 
 
-class JsonResponse(Response):
-    """A JSON answer whose body goes straight to the server: like a stream's bodies, it
-    skips the middlewares' send wrappers, which only look at the start (see GatewayApp)."""
-
-    media_type = "application/json"
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-        await scope.get(BODY_SEND, send)({"type": "http.response.body", "body": self.body})
-        if self.background is not None:
-            await self.background()
-
-
 def json_response(body: Any, status: int = 200) -> Response:
-    return JsonResponse(_encode(body), status_code=status)
-
-
-def usage_of(generations: list[Generation]) -> Callable[[], Usage]:
-    def total() -> Usage:
-        usage = Usage()
-        for gen in generations:
-            usage.add(Usage(len(gen.prepared.prompt_ids), gen.completion_tokens(), gen.usage.cached_tokens))
-        return usage
-    return total
+    return Response(_encode(body), status_code=status, media_type="application/json")
 
 
 async def start_deltas(generations: list[Generation]) -> AsyncIterator[ChoiceDelta]:

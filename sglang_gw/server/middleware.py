@@ -41,7 +41,7 @@ from sglang_gw.errors import AuthenticationError, PayloadTooLargeError, RequestT
 from sglang_gw.ids import random_hex
 from sglang_gw.logs import REQUEST_ID
 from sglang_gw.server.admit import admit, release
-from sglang_gw.server.errors import error_response
+from sglang_gw.server.errors import anthropic_route, error_response, route_path
 from sglang_gw.server.ledger import LEDGER, Ledger
 
 __all__ = [
@@ -62,18 +62,9 @@ REQUEST_ID_STATE_KEY = "request_id"
 DEFAULT_REQUEST_ID_HEADERS = ("x-request-id",)
 EXEMPT_PATHS = frozenset({"/health", "/liveness", "/readiness"})
 CONTROL_PLANE_PREFIXES = ("/workers", "/add_worker", "/remove_worker", "/list_workers", "/flush_cache",
-                          "/get_loads", "/parse/")
+                          "/get_loads", "/parse/", "/v1/load_lora_adapter", "/v1/unload_lora_adapter")
 UNMATCHED = "unmatched"
 _MAX_ID_LENGTH = 128
-
-
-def _route_path(scope: Scope) -> str:
-    """The path below the app's root_path, as the router sees it."""
-    path: str = scope["path"]
-    root = scope.get("root_path", "")
-    if not root or not path.startswith(root):
-        return path
-    return path[len(root):] or "/"
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
@@ -145,7 +136,8 @@ def _any_key_matches(token: bytes, keys: Sequence[bytes]) -> bool:
 
 
 class ApiKeys:
-    """``Authorization: Bearer KEY`` on every path but ``exempt_paths``; 401 otherwise.
+    """``Authorization: Bearer KEY`` on every path but ``exempt_paths``; 401 otherwise. The
+    Anthropic Messages routes also take the key as ``x-api-key``, as Anthropic's clients send it.
 
     Data-plane paths accept ``api_key``. Paths under ``control_plane_prefixes`` accept
     ``api_key`` and any of ``control_plane_api_keys``. A plane with no key configured is
@@ -171,15 +163,20 @@ class ApiKeys:
 
     def refusal(self, scope: Scope) -> Response | None:
         """The 401 for a request without a key that opens its path; None lets it in."""
-        keys = self.keys_for(_route_path(scope))
+        path = route_path(scope)
+        keys = self.keys_for(path)
         if not keys:
             return None
+        anthropic = anthropic_route(path)
         token = _bearer(scope)
+        if token is None and anthropic:  # Anthropic's clients send the key as `x-api-key`
+            token = (_header(scope, b"x-api-key") or b"").strip() or None
         if token is not None and _any_key_matches(token, keys):
             return None
-        message = ("Missing API key: send it as 'Authorization: Bearer <key>'." if token is None
+        how = "'x-api-key: <key>' or 'Authorization: Bearer <key>'" if anthropic else "'Authorization: Bearer <key>'"
+        message = (f"Missing API key: send it as {how}." if token is None
                    else "Incorrect API key provided.")  # never echo what was sent
-        response = error_response(AuthenticationError(message))
+        response = error_response(AuthenticationError(message), path)
         response.headers["WWW-Authenticate"] = "Bearer"
         return response
 
@@ -310,6 +307,10 @@ class EdgeMiddleware:
        connection of an app that raised: every client's keep-alive connection with it.
     """
 
+    # It stamps the response's start and leaves body messages alone, so streams may send
+    # their bodies past it (server/app.py, GatewayApp).
+    passes_bodies_through = True
+
     def __init__(self, app: ASGIApp, *, request_ids: RequestIds | None = None, api_keys: ApiKeys | None = None,
                  max_body: int | None = None, body_stall_secs: float | None = None,
                  admission: Admission | None = None, admission_paths: Collection[str] = (),
@@ -349,10 +350,10 @@ class EdgeMiddleware:
                     body = await read_body(receive, max_bytes=self.max_body, stall_secs=self.body_stall_secs)
                     app_receive = _replaying(body, receive)
                 except (PayloadTooLargeError, RequestTimeoutError) as err:
-                    refusal = _closing(error_response(err))
+                    refusal = _closing(error_response(err, route_path(scope)))
             if refusal is None and self.admission is not None and scope["path"] in self.admission_paths:
                 # Most requests find a free slot: taken without a coroutine; else queue.
-                refusal = None if self.admission.try_acquire() else await admit(self.admission)
+                refusal = None if self.admission.try_acquire() else await admit(self.admission, route_path(scope))
                 if refusal is None:
                     ledger.hold(partial(release, self.admission))
             if refusal is not None:
@@ -367,7 +368,7 @@ class EdgeMiddleware:
         except Exception as exc:
             if status is not None:
                 raise  # the answer is under way: only closing the connection can end it
-            await error_response(exc)(scope, receive, edge_send)
+            await error_response(exc, route_path(scope))(scope, receive, edge_send)
         except BaseException:
             status = status or 500
             raise
@@ -383,7 +384,7 @@ class EdgeMiddleware:
             if refusal is not None:
                 return refusal
         if self.max_body is not None and _declared_too_large(scope, self.max_body):
-            return _closing(error_response(_too_large(self.max_body)))
+            return _closing(error_response(_too_large(self.max_body), route_path(scope)))
         return None
 
 

@@ -37,7 +37,7 @@ async def proxy_if_http(gw: Gateway, request: Request, raw: bytes, kind: str) ->
         return None  # the regular path answers with the proper 400
     if not isinstance(body, dict) or body.get("model") not in gw.http_models:
         return None
-    stream = bool(body.get("stream"))
+    stream = bool(body.get("stream")) and kind != "embeddings"
     call, result = await call_upstream(gw, body, kind, stream, gw.routing_key(request.headers))
     if isinstance(result, SseStream):
         ledger = ledger_of(request.scope)
@@ -66,7 +66,8 @@ async def call_upstream(gw: Gateway, body: dict[str, Any], kind: str, stream: bo
             continue
         call = WorkerCall(worker)
         try:
-            send = backend.chat if kind == "chat" else backend.completions
+            send = {"chat": backend.chat, "completions": backend.completions,
+                    "embeddings": backend.embeddings}[kind]
             result = await send(body, stream=stream)
         except WorkerError as err:
             call.end()

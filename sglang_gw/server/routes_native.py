@@ -36,9 +36,9 @@ __all__ = ["routes"]
 async def generate(request: Request) -> Response:
     gw = gateway_of(request)
     body = decode_body(await request.body(), GenerateRequestBody)
-    model = gw.model(body.model)
+    model, lora = await gw.resolve_model(body.model, body.lora_path)
     prepared = [with_trace(p, request) for p in await gw.hooks.run("prepare", prepare_generate, body, model)]
-    generations = generations_for(request, model, prepared)
+    generations = generations_for(request, model, prepared, lora=lora)
     responder = NativeResponder(prepared, generations)
     return await respond(request, "generate", model, responder, generations, body.stream)
 

@@ -28,10 +28,10 @@ async def chat_completions(request: Request) -> Response:
     if proxied is not None:
         return proxied
     req = decode_body(raw, ChatCompletionRequest)  # validated at the edge (api/)
-    model = gw.model(req.model)
+    model, lora = await gw.resolve_model(req.model, req.lora_path)
     prepared, plan = await gw.hooks.run("prepare", prepare_chat, req, model)  # 1 prepare
     responder = ChatResponder(req, prepared, model, plan)  # 4-6 decode, parse, frame
-    return await generate(request, "chat", model, responder, [prepared], req.stream)  # 2-6
+    return await generate(request, "chat", model, responder, [prepared], req.stream, lora=lora)  # 2-6
 
 
 async def completions(request: Request) -> Response:
@@ -41,10 +41,10 @@ async def completions(request: Request) -> Response:
     if proxied is not None:
         return proxied
     req = decode_body(raw, CompletionRequest)
-    model = gw.model(req.model)
+    model, lora = await gw.resolve_model(req.model, req.lora_path)
     prepared = await gw.hooks.run("prepare", prepare_completion, req, model)
     responder = CompletionResponder(req, prepared, model)
-    return await generate(request, "completions", model, responder, prepared, req.stream)
+    return await generate(request, "completions", model, responder, prepared, req.stream, lora=lora)
 
 
 async def list_models(request: Request) -> Response:
@@ -52,6 +52,9 @@ async def list_models(request: Request) -> Response:
     data = [{"id": name, "object": "model", "created": m.created, "owned_by": "sglang",
              "root": m.model_path or name, "max_model_len": m.context_length}
             for name, m in gw.models.items()]
+    data += [{"id": f"{name}:{adapter}", "object": "model", "created": m.created, "owned_by": "sglang",
+              "root": gw.loras.paths.get((name, adapter), adapter), "parent": name, "max_model_len": m.context_length}
+             for name, m in gw.models.items() for adapter in sorted(gw.pool.adapters(name))]
     data += [{"id": name, "object": "model", "created": created, "owned_by": "upstream", "root": name}
              for name, created in gw.http_models.items()]
     return json_response({"object": "list", "data": data})

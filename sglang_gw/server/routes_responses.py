@@ -21,7 +21,7 @@ from sglang_gw.errors import ContextLengthExceededError, GatewayError, InvalidRe
 from sglang_gw.history.base import FINAL_STATUSES, HistoryStore
 from sglang_gw.model import ServedModel
 from sglang_gw.pipeline.dispatch import Generation
-from sglang_gw.pipeline.merge import merged_deltas
+from sglang_gw.pipeline.merge import merged_deltas, usage_of
 from sglang_gw.pipeline.parse import ParserPlan
 from sglang_gw.pipeline.prepare import prepare_chat
 from sglang_gw.pipeline.types import PreparedRequest
@@ -38,12 +38,12 @@ from sglang_gw.server.handling import (
     json_response,
     start_deltas,
     unless_disconnected,
-    usage_of,
     with_trace,
 )
 from sglang_gw.server.ledger import ledger_of
 from sglang_gw.server.owner import owner_of
 from sglang_gw.server.proxy import call_upstream
+from sglang_gw.server.responses_mcp import has_mcp_tools, mcp_response
 from sglang_gw.server.sse import sse_response
 from sglang_gw.workers.calls import WorkerCall
 from sglang_gw.workers.http_backend import SseStream
@@ -71,19 +71,23 @@ async def create_response(request: Request) -> Response:
     gw = gateway_of(request)
     req = decode_body(await request.body(), ResponsesRequest)
     if req.model and req.model in gw.http_models and req.model not in gw.models:
+        if has_mcp_tools(req.tools):
+            raise InvalidRequestError("`mcp` tools are served for models of gRPC workers only", param="tools")
         turn = await open_turn(req, gw.history, owner_of(request))
         return await _upstream(request, turn)
-    model = gw.model(req.model)
+    model, lora = await gw.resolve_model(req.model)  # `base:adapter` names a LoRA adapter
     turn = await open_turn(req, gw.history, owner_of(request))
+    if has_mcp_tools(req.tools):
+        return await mcp_response(request, turn, model, lora, _start_background)  # the loop: responses_mcp.py
     prepared, plan = await _prepared(request, turn, model)
     responder = ResponsesResponder(turn, prepared, model, plan, save=_saver(gw.history, turn))
     if req.background:
         # Not tied to this request (no ledger): the run closes its generation itself.
         gen = Generation(prepared, model, gw.pool, gw.dispatch, routing_key=gw.routing_key(request.headers),
-                         hooks=gw.hooks)
+                         hooks=gw.hooks, lora=lora)
         work = partial(responder.complete, merged_deltas([gen]), usage_of([gen]))
         return await _start_background(request, responder, work, partial(gen.close, None))
-    generations = generations_for(request, model, [prepared])
+    generations = generations_for(request, model, [prepared], lora=lora)
     usage = usage_of(generations)
     if req.stream:
         deltas = await start_deltas(generations)  # a failure before any output is a plain HTTP error

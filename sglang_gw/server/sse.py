@@ -80,11 +80,12 @@ class SseResponse(SseStream):
     """Frames pulled from an async iterator, as SSE, ending with [DONE] (errors included)."""
 
     def __init__(self, frames: AsyncIterator[bytes], *, source: Any = None, done: bool = True,
-                 keepalive: float | None = None) -> None:
+                 keepalive: float | None = None, error: Callable[[BaseException], bytes] = sse_error) -> None:
         super().__init__(keepalive=keepalive)
         self._frames = frames
         self._source = source  # the deltas the frames are made from, closed with them
         self._done = done
+        self._error = error  # a failure's event, in the stream's API's shape
 
     async def _send_body(self, send: Send, head: Head | None) -> None:
         pings = _Pings(send, self.keepalive)
@@ -110,7 +111,7 @@ class SseResponse(SseStream):
                 await send({"type": "http.response.body", "body": body, "more_body": True})
                 pings.last_write = pings.clock()
         except Exception as exc:  # mid-stream: the status line is gone, so the error is an event
-            await send({"type": "http.response.body", "body": sse_error(exc), "more_body": True})
+            await send({"type": "http.response.body", "body": self._error(exc), "more_body": True})
         finally:
             # Close the frames and the worker stream under them now, not whenever the garbage
             # collector gets to them: closing is what frees the worker slot and sends Abort.
@@ -163,13 +164,15 @@ class SlowStartSse(SseStream):
     `opening` opens the generations and returns the stream to send (pushed or pulled).
     When it does so within `keepalive` seconds, the answer is exactly that stream, and a
     failure before it is an ordinary HTTP error, as without keep-alive. Otherwise the 200
-    head and a ping go out meanwhile (:class:`HeadPinger`), and a failure is an SSE error
-    event and [DONE], as after the first token.
+    head and a ping go out meanwhile (:class:`HeadPinger`), and a failure is the stream's
+    `failure` bytes (an SSE error event and [DONE] by default), as after the first token.
     """
 
-    def __init__(self, opening: Coroutine[Any, Any, SseStream], keepalive: float) -> None:
+    def __init__(self, opening: Coroutine[Any, Any, SseStream], keepalive: float, *,
+                 failure: Callable[[BaseException], bytes] | None = None) -> None:
         super().__init__(keepalive=keepalive)
         self._opening = opening
+        self._failure = failure or (lambda exc: sse_error(exc) + DONE)
 
     async def _respond(self, send: Send, body_send: Send) -> None:
         start = self.start_message()
@@ -179,7 +182,7 @@ class SlowStartSse(SseStream):
         except Exception as exc:
             if not pinger.halt():
                 raise  # nothing went out yet: an ordinary HTTP error
-            await body_send({"type": "http.response.body", "body": sse_error(exc) + DONE, "more_body": True})
+            await body_send({"type": "http.response.body", "body": self._failure(exc), "more_body": True})
             await body_send({"type": "http.response.body", "body": b"", "more_body": False})
             return
         except BaseException:
@@ -194,6 +197,7 @@ class SlowStartSse(SseStream):
 
 
 def sse_response(frames: AsyncIterator[bytes], *, source: Any = None, done: bool = True,
-                 keepalive: float | None = None) -> SseResponse:
-    """`frames` as SSE; `source` (the deltas the frames are made from) is closed with them."""
-    return SseResponse(frames, source=source, done=done, keepalive=keepalive)
+                 keepalive: float | None = None, error: Callable[[BaseException], bytes] = sse_error) -> SseResponse:
+    """`frames` as SSE; `source` (the deltas the frames are made from) is closed with them;
+    `error` makes a mid-stream failure's event."""
+    return SseResponse(frames, source=source, done=done, keepalive=keepalive, error=error)

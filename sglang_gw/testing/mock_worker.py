@@ -2,8 +2,9 @@
 
 It speaks the exact wire contract, reports real model facts from a real tokenizer folder,
 and "generates" echo, scripted or random replies (see `replies.py`) with configurable
-timing and injected faults. It records every request and Abort so tests can assert on
-what the gateway sent.
+timing and injected faults; or, as a pooling model, answers Embed (`mock_pooling.py`).
+It keeps LoRA adapters in an LRU table (`mock_lora.py`). It records every request and
+Abort so tests can assert on what the gateway sent.
 
 Run it alone:  python -m sglang_gw.testing.mock_worker --port 30000 --model-path DIR
 (add --tls-cert-path/--tls-key-path to serve grpcs://, and --tls-client-ca-path for mutual TLS)
@@ -35,6 +36,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from sglang_gw.proto import common_pb2
 from sglang_gw.proto import sglang_scheduler_pb2 as pb
 from sglang_gw.proto import sglang_scheduler_pb2_grpc as pb_grpc
+from sglang_gw.testing.mock_lora import LoraTable
+from sglang_gw.testing.mock_pooling import POOLING_KINDS, Pooling
 from sglang_gw.testing.model_facts import ModelFacts, read_model_facts
 from sglang_gw.testing.plan import ChoicePlan, plan_choice
 from sglang_gw.testing.replies import MODES, ReplyPolicy, load_script
@@ -73,6 +76,7 @@ class Records:
     """What the worker saw, for tests: every GenerateRequest and every aborted id."""
 
     requests: list[pb.GenerateRequest] = field(default_factory=list)
+    embeds: list[pb.EmbedRequest] = field(default_factory=list)
     metadata: list[dict[str, str]] = field(default_factory=list)  # each Generate call's headers
     aborts: list[str] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
@@ -88,6 +92,8 @@ class MockWorker(pb_grpc.SglangSchedulerServicer):
         model_path: str | None = None,
         timing: Timing | None = None,
         faults: Faults | None = None,
+        pooling: Pooling | None = None,
+        lora_capacity: int = 4,
     ) -> None:
         self.facts = facts
         self.policy = policy or ReplyPolicy(facts)
@@ -96,6 +102,8 @@ class MockWorker(pb_grpc.SglangSchedulerServicer):
         self.timing = timing or Timing()
         self.faults = faults or Faults()
         self.records = Records()
+        self.pooling = pooling  # set: an embedding/cross-encoder/classifier model, no Generate
+        self.loras = LoraTable(lora_capacity)
         self.running: dict[str, asyncio.Event] = {}
         self.on_die: Callable[[], None] = lambda: os._exit(1)
         self._started = time.time()
@@ -110,6 +118,7 @@ class MockWorker(pb_grpc.SglangSchedulerServicer):
                                       if isinstance(v, str)})
         await self._validate(request, context)
         await self._reject_if_told(context)
+        await self._check_lora(request.lora_id, context)
         rid = request.request_id
         aborted = self.running[rid] = asyncio.Event()
         finished = False
@@ -122,6 +131,10 @@ class MockWorker(pb_grpc.SglangSchedulerServicer):
             if not finished:
                 self.records.cancelled.append(rid)
 
+    async def _check_lora(self, lora_id: str, context: Ctx) -> None:
+        if lora_id and not self.loras.use(lora_id):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"LoRA adapter {lora_id!r} is not loaded")
+
     async def _reject_if_told(self, context: Ctx) -> None:
         f = self.faults
         if f.reject_next > 0:
@@ -131,6 +144,8 @@ class MockWorker(pb_grpc.SglangSchedulerServicer):
             await context.abort(grpc.StatusCode.UNAVAILABLE, "injected: worker unavailable")
 
     async def _validate(self, request: pb.GenerateRequest, context: Ctx) -> None:
+        if self.pooling is not None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "this model is not generative; use Embed")
         sp = request.sampling_params
         if sp.stop:
             # A --grpc-mode worker has no tokenizer, so it cannot match stop strings.
@@ -257,6 +272,30 @@ class MockWorker(pb_grpc.SglangSchedulerServicer):
                 entry.value = _logprob(ids[pos])
         target.token_ids.extend(ids[start:])
 
+    # ---- Embed and LoRA ------------------------------------------------------------------
+
+    async def Embed(self, request: pb.EmbedRequest, context: Ctx) -> pb.EmbedResponse:
+        self.records.embeds.append(request)
+        await self._reject_if_told(context)
+        if self.pooling is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "this model is generative; use Generate")
+        n_in = len(request.tokenized.input_ids)
+        if n_in == 0 or n_in > self.facts.max_context_length:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"input length {n_in} is out of range")
+        assert self.pooling is not None
+        return self.pooling.embed(request, self.facts.tokenizer)
+
+    async def LoadLoRAAdapter(self, request: pb.LoadLoRAAdapterRequest, context: Ctx) -> pb.LoadLoRAAdapterResponse:
+        return self.loras.load(request)
+
+    async def UnloadLoRAAdapter(self, request: pb.UnloadLoRAAdapterRequest,
+                                context: Ctx) -> pb.UnloadLoRAAdapterResponse:
+        return self.loras.unload(request)
+
+    async def ListLoadedLoRAAdapters(self, request: pb.ListLoadedLoRAAdaptersRequest,
+                                     context: Ctx) -> pb.ListLoadedLoRAAdaptersResponse:
+        return pb.ListLoadedLoRAAdaptersResponse(loaded_adapters=self.loras.listing())
+
     # ---- Management ------------------------------------------------------------------
 
     async def Abort(self, request: pb.AbortRequest, context: Ctx) -> pb.AbortResponse:
@@ -273,7 +312,7 @@ class MockWorker(pb_grpc.SglangSchedulerServicer):
 
     async def GetModelInfo(self, request: pb.GetModelInfoRequest, context: Ctx) -> pb.GetModelInfoResponse:
         f = self.facts
-        return pb.GetModelInfoResponse(
+        info = pb.GetModelInfoResponse(
             model_path=self.model_path, tokenizer_path=self.model_path, is_generation=True,
             served_model_name=self.served_model_name, max_context_length=f.max_context_length,
             vocab_size=f.vocab_size, model_type=f.model_type, eos_token_ids=list(f.eos_token_ids),
@@ -281,6 +320,9 @@ class MockWorker(pb_grpc.SglangSchedulerServicer):
             max_req_input_len=f.max_context_length - 1, architectures=list(f.architectures),
             weight_version="default", default_sampling_params_json=self._sampling_defaults(),
         )
+        if self.pooling is not None:
+            self.pooling.describe(info)
+        return info
 
     def _sampling_defaults(self) -> str:
         path = self.facts.path / "generation_config.json"
@@ -433,9 +475,10 @@ def build_worker(args: argparse.Namespace) -> MockWorker:
     script = load_script(args.script) if args.script else {}
     policy = ReplyPolicy(facts, mode=args.mode, script=script, random_tokens=args.random_tokens)
     faults = Faults(unavailable_rate=args.fail_rate)
+    pooling = Pooling(args.pooling) if args.pooling else None
     return MockWorker(facts, policy=policy, served_model_name=args.served_model_name,
                       model_path=args.reported_model_path, timing=Timing(ttft=args.ttft, token_delay=args.token_delay),
-                      faults=faults)
+                      faults=faults, pooling=pooling, lora_capacity=args.max_loaded_loras)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -452,6 +495,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--ttft", type=float, default=0.0, help="seconds before the first token")
     p.add_argument("--token-delay", type=float, default=0.0, help="seconds per decode step")
     p.add_argument("--fail-rate", type=float, default=0.0, help="fraction of requests failed UNAVAILABLE")
+    p.add_argument("--pooling", choices=POOLING_KINDS, default=None,
+                   help="serve Embed as this kind of model instead of generating")
+    p.add_argument("--max-loaded-loras", type=int, default=4, help="LoRA adapter slots (LRU-evicted when full)")
     p.add_argument("--tls-cert-path", default=None, help="serve TLS (grpcs://) with this certificate chain (PEM)")
     p.add_argument("--tls-key-path", default=None, help="the certificate's private key (PEM)")
     p.add_argument("--tls-client-ca-path", default=None,

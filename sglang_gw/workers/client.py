@@ -206,6 +206,10 @@ class WorkerClient(Protocol):
     async def loads(self) -> pb.GetLoadsResponse: ...
     async def flush_cache(self) -> bool: ...
     async def get_tokenizer(self) -> bytes: ...
+    async def embed(self, request: pb.EmbedRequest, *, timeout: float | None = None) -> pb.EmbedResponse: ...
+    async def load_lora(self, request: pb.LoadLoRAAdapterRequest) -> pb.LoadLoRAAdapterResponse: ...
+    async def unload_lora(self, request: pb.UnloadLoRAAdapterRequest) -> pb.UnloadLoRAAdapterResponse: ...
+    async def list_loras(self) -> pb.ListLoadedLoRAAdaptersResponse: ...
     async def close(self) -> None: ...
 
 
@@ -264,6 +268,18 @@ class GrpcWorkerClient:
     async def flush_cache(self) -> bool:
         resp = await self._unary(self._stub.FlushCache, common_pb2.FlushCacheRequest())
         return resp.success
+
+    async def embed(self, request: pb.EmbedRequest, *, timeout: float | None = None) -> pb.EmbedResponse:
+        return await self._unary(self._stub.Embed, request, timeout)
+
+    async def load_lora(self, request: pb.LoadLoRAAdapterRequest) -> pb.LoadLoRAAdapterResponse:
+        return await self._unary(self._stub.LoadLoRAAdapter, request)
+
+    async def unload_lora(self, request: pb.UnloadLoRAAdapterRequest) -> pb.UnloadLoRAAdapterResponse:
+        return await self._unary(self._stub.UnloadLoRAAdapter, request)
+
+    async def list_loras(self) -> pb.ListLoadedLoRAAdaptersResponse:
+        return await self._unary(self._stub.ListLoadedLoRAAdapters, pb.ListLoadedLoRAAdaptersRequest())
 
     async def get_tokenizer(self) -> bytes:
         """The worker's tokenizer folder as zip bytes, size-bounded and sha256-verified."""

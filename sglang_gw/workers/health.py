@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from sglang_gw.background import BackgroundTask
 from sglang_gw.errors import ConfigError, WorkerError
+from sglang_gw.workers.lora import refresh_adapters
 from sglang_gw.workers.pool import Worker
 
 __all__ = ["HealthChecker", "HealthConfig", "LoadMonitor", "OnHealthChange"]
@@ -154,7 +155,8 @@ class HealthChecker(_Periodic):
 class LoadMonitor(_Periodic):
     """Polls `GetLoads` on every worker each interval (smg's `--load-monitor-interval`,
     default 10 s) and stores running + waiting requests over all DP ranks in
-    `Worker.load`. A failed poll leaves the last value: health decides liveness."""
+    `Worker.load`, and its LoRA adapters into `Worker.adapters`. A failed poll leaves the
+    last value: health decides liveness."""
 
     def __init__(self, interval: float, workers: Workers) -> None:
         if not interval > 0:
@@ -166,6 +168,7 @@ class LoadMonitor(_Periodic):
         await asyncio.gather(*(self._poll(w) for w in self._workers()))
 
     async def _poll(self, worker: Worker) -> None:
+        await refresh_adapters(worker)  # a worker may evict an adapter on its own
         try:
             resp = await worker.client.loads()
         except Exception as err:  # a missed sample keeps the last one

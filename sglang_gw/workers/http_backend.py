@@ -185,6 +185,12 @@ class HttpBackend:
         """`POST /v1/completions`: the JSON answer, or the stream of its SSE payloads."""
         return await self._generate("/completions", body, stream)
 
+    async def embeddings(self, body: dict[str, Any], *, stream: bool = False) -> dict[str, Any] | SseStream:
+        """`POST /v1/embeddings`: the JSON answer (`stream` is ignored: never streamed)."""
+        request = self._client.build_request("POST", self._api + "/embeddings", json=body,
+                                             headers=self._headers, timeout=self._timeout)
+        return await self._read_json(await self._send(request))
+
     async def _generate(self, path: str, body: dict[str, Any], stream: bool) -> dict[str, Any] | SseStream:
         request = self._client.build_request("POST", self._api + path, json={**body, "stream": stream},
                                              headers=self._headers, timeout=self._timeout)

@@ -11,7 +11,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 from sglang_gw import metrics
-from sglang_gw.errors import NoHealthyWorkerError
+from sglang_gw.errors import LoraNotFoundError, NoHealthyWorkerError
 from sglang_gw.routing.base import Policy, RouteRequest
 from sglang_gw.workers.breaker import BreakerConfig, CircuitBreaker, CircuitState
 from sglang_gw.workers.client import WorkerClient
@@ -36,6 +36,8 @@ class Worker:
     draining: bool = False
     breaker: CircuitBreaker | None = None
     kind: str = "grpc"  # or "http": an OpenAI-compatible worker, proxied at the API level
+    # LoRA adapters loaded on the worker: name → the worker's own id for it (ListLoadedLoRAAdapters).
+    adapters: dict[str, str] = field(default_factory=dict)
 
     @property
     def routable(self) -> bool:
@@ -113,13 +115,23 @@ class WorkerPool:
 
     def candidates(self, route: RouteRequest, exclude: Collection[str] = (), *,
                    worker_type: str = "regular") -> list[Worker]:
-        """The routable workers a request may go to (never empty: raises instead)."""
+        """The routable workers a request may go to (never empty: raises instead); for an
+        adapter, those holding it."""
         routable = [w for w in self._by_model.get(route.model, ())
                     if w.routable and w.worker_type == worker_type]
         if not routable:
             kind = "" if worker_type == "regular" else f"{worker_type} "
             raise NoHealthyWorkerError(f"no healthy {kind}worker serves model {route.model!r}")
+        if route.lora is not None:
+            routable = [w for w in routable if route.lora in w.adapters]
+            if not routable:
+                raise LoraNotFoundError(f"no worker of model {route.model!r} has the LoRA adapter "
+                                        f"{route.lora!r} loaded", param="model")
         return [w for w in routable if w.url not in exclude] or routable
+
+    def adapters(self, model: str) -> set[str]:
+        """The LoRA adapters some worker of `model` holds."""
+        return {name for w in self._by_model.get(model, ()) for name in w.adapters}
 
     def choose(self, workers: list[Worker], route: RouteRequest, worker_type: str = "regular") -> Worker:
         """The policy's pick among `workers`."""

@@ -26,6 +26,7 @@ from sglang_gw.workers.client import GrpcWorkerClient, is_tls_url, normalize_url
 from sglang_gw.workers.http_backend import HttpBackend
 from sglang_gw.workers.http_worker import HttpWorkerClient, is_http_url
 from sglang_gw.workers.link import LinkSettings, TlsSettings
+from sglang_gw.workers.lora import refresh_adapters
 from sglang_gw.workers.pool import Worker
 from sglang_gw.workers.tls import is_loopback
 from sglang_gw.workers.tls_probe import explain_refusal, might_be_tls
@@ -146,6 +147,7 @@ class Registrar:
             raise
         worker = Worker(url=spec.url, client=client, model=job.model, labels=dict(spec.labels),
                         worker_type=spec.worker_type, bootstrap_port=spec.bootstrap_port)
+        await refresh_adapters(worker)  # routable for its LoRA adapters from the start
         self._add_worker(worker)
         job.state = "active"
         log.info("worker %s (%s) serves model %s", spec.url, spec.worker_type, job.model)

@@ -52,7 +52,37 @@ _SECTION_MARKER = (
     "a section marker (`<|python_tag|>`, `[TOOL_CALLS]`, `<minimax:tool_call>`, `<|START_ACTION|>`, Step3's "
     "`<｜tool_calls_begin｜>`) is markup, dropped even when what follows is no call; that unit itself is "
     "content, verbatim; the peer keeps the marker in the content")
+_INKLING_FRAME = (
+    "an Inkling call frame that is no call (undeclared name, no JSON, a text-mode call) is content, as "
+    "written (less its `<|end_message|>`): nothing the model wrote is lost; smg suppresses the frame")
+_K2_UNCLOSED = (
+    "K2 Horizon's template opens the thought, so output that never closes it is reasoning, as a block cut off is "
+    "in every family; SGLang's K2-V3 detector gives it as content at the end")
+_UNDECLARED = (
+    "a call to an undeclared tool is content, as written; SGLang drops it (or, with SGLANG_FORWARD_UNKNOWN_TOOLS, "
+    "forwards it as a call)")
 DIVERGENCES: dict[str, str] = {
+    "inkling-smg-undefined": _INKLING_FRAME,
+    "inkling-smg-skip-undefined": _INKLING_FRAME,
+    "inkling-smg-malformed-frame": _INKLING_FRAME,
+    "inkling-smg-text-mode": _INKLING_FRAME,
+    "inklingr-smg-text-frame": (
+        "the Inkling reasoning parser passes a text-mode tool frame into content verbatim, as it does a JSON one, "
+        "so the tool parser decides (it keeps it as content); smg's reasoning parser suppresses it"),
+    "sarashina-smg-malformed": _WS_BEFORE_CALL,
+    "k2h-sgl-malformed-group": (
+        "K2 Horizon's `<ifm|tool_calls>` group tags are markup, dropped even when a call in the group does not read "
+        "(that call is content, as written, as each unit is in every family); SGLang's whole-output parse keeps the "
+        "whole group (its streaming drops the tags, as we do)"),
+    "k2h-sgl-unknown-tool": _UNDECLARED,
+    "muse-sgl-cut-invoke": (
+        "a Muse invoke cut off by the end of the output is content, as written (nothing the model wrote is lost); "
+        "SGLang drops it"),
+    "k2hr-sgl-no-boundary": _K2_UNCLOSED,
+    "k2hr-sgl-singular-call": _K2_UNCLOSED,
+    "telechat4r-sgl-cut-off": (
+        "a block cut off by the end of the output is reasoning, in every family (the rule is one); SGLang's "
+        "TeleChat4 detector turns it into content"),
     "cohere-smg-malformed-name": _SECTION_MARKER,
     "cohere-smg-unclosed-string": _CUT_OFF_CALL,
     "coherer-smg-full-response": (

@@ -26,12 +26,12 @@ SMG_REASONING = (
 SGLANG_REASONING = (
     "apertus2509 deepseek-r1 deepseek-v3 deepseek-v4 glm45 hunyuan gpt-oss kimi kimi_k2 kimi_k3 mimo poolside_v1 "
     "qwen3 qwen3-thinking minimax minimax-append-think minimax-m3 step3 step3p5 mistral nemotron_3 interns1 "
-    "gemma4 inkling cohere_command4 telechat4"
+    "gemma4 inkling cohere_command4 telechat4 k2_horizon muse"
 ).split()
 VLLM_REASONING = (
     "deepseek_r1 deepseek_v3 deepseek_v4 poolside_v1 cohere_command3 cohere_command4 ernie45 gemma4 glm45 glm47 "
     "openai_gptoss granite holo2 hunyuan_a13b hy_v3 kimi_k2 kimi_k3 mimo minimax_m2 minimax_m2_append_think "
-    "minimax_m3 mistral nemotron_v3 olmo3 qwen3 seed_oss step3 step3p5 inkling solar_open2"
+    "minimax_m3 mistral nemotron_v3 olmo3 qwen3 seed_oss step3 step3p5 inkling solar_open2 muse_glimmer"
 ).split()
 
 SMG_TOOLS = (
@@ -49,16 +49,12 @@ VLLM_TOOLS = (
     "granite-20b-fc granite granite4 hermes poolside_v1 hunyuan_a13b hy_v3 internlm jamba lfm2 kimi_k2 kimi_k3 "
     "llama3_json llama4_json llama4_pythonic longcat mimo minimax_m2 minimax_m3 minicpm5 mistral olmo3 openai "
     "phi4_mini_json pythonic qwen3_coder qwen3_xml seed_oss step3 step3p5 inkling xlam gigachat3 functiongemma "
-    "gemma4 apertus solar_open2"
+    "gemma4 apertus solar_open2 muse_glimmer"
 ).split()
 
 # Formats a peer parses that this branch does not implement yet; each fails with a clear error.
-PENDING_REASONING = {
-    "poolside_v1", "inkling", "telechat4", "ernie45", "granite",
-}
-PENDING_TOOLS = {
-    "k2_horizon", "muse", "poolside_v1", "spark25", "inkling", "sarashina",
-}
+PENDING_REASONING: set[str] = set()
+PENDING_TOOLS: set[str] = set()
 
 REASONING = sorted({*SMG_REASONING, *SGLANG_REASONING, *VLLM_REASONING})
 TOOLS = sorted({*SMG_TOOLS, *SGLANG_TOOLS, *VLLM_TOOLS})

@@ -95,8 +95,15 @@ WIRES: dict[str, Wire] = {
     "hunyuan_a13b": Wire(None, after_start="\n", before_end="\n", after_end="\n", open_prompt="<|extra_0|><think>\n",
                          closed_prompt="<|extra_0|><think>\n\n</think>\n", plain_prompt="<|extra_0|>"),
 }
+WIRES["k2_horizon"] = Wire(None, open_prompt="<ifm|assistant><ifm|think>",
+                           closed_prompt="<ifm|assistant><ifm|think></ifm|think>", plain_prompt="<ifm|assistant>")
 # Parsers whose behaviour is not "split into two fields"; each has its own tests.
-OWN_SUITES = {"gpt_oss", "minimax_append_think", "passthrough"}
+WIRES["ernie45"] = Wire(None, before_end="\n", after_end="\n\n", open_prompt="<|im_start|>assistant\n<think>\n")
+WIRES["telechat4"] = Wire(None, open_prompt="<_user>Hi<_bot><think>\n", closed_prompt="<_bot><think>\n</think>\n",
+                          plain_prompt="<_user>Hi<_bot>")
+# granite (plain-text headers): tests/parsers/test_reasoning_pending_rows.py; inkling (typed TML
+# messages): tests/parsers/test_reasoning_inkling.py; muse (addressed messages): tests/parsers/test_reasoning_muse.py.
+OWN_SUITES = {"gpt_oss", "minimax_append_think", "passthrough", "granite", "inkling", "muse"}
 
 R = "The user greets me. I should answer briefly."
 C = "Hello! How can I help?"

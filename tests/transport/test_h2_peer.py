@@ -37,8 +37,13 @@ async def outcomes(handler: Handler, **link: object) -> dict[str, Code]:
     """The status one call ends with on each transport, against a fresh peer each."""
     codes = {}
     for transport in ("h2", "grpcio"):
-        async with serve(handler) as peer, open_client(peer, transport, **link) as client:
-            codes[transport] = (await run_call(client)).code
+        # On a loaded machine grpcio now and then fails to reach a fresh peer in time and says
+        # UNAVAILABLE for a reason of its own: the reference is asked again, at most twice.
+        for _ in range(3 if transport == "grpcio" else 1):
+            async with serve(handler) as peer, open_client(peer, transport, **link) as client:
+                codes[transport] = (await run_call(client)).code
+            if codes[transport] != Code.UNAVAILABLE or codes["h2"] == Code.UNAVAILABLE:
+                break
     return codes
 
 

@@ -4,6 +4,9 @@ gives a per-choice parser with `feed(text) -> ReasoningDelta` and `finish()`.
 - `base.py`: `ReasoningParser`, the think-block machine and the start-state rule.
 - `families.py`: the think-tag families (class attributes only).
 - `harmony.py`: gpt-oss channels.
+- `granite.py`: Granite 3.2's text headers; `inkling.py`: Inkling's typed TML messages;
+  `muse.py`: Muse Glimmer's recipient-addressed messages; `k2_horizon.py`: K2 Horizon's
+  think tags, one spelling per effort.
 
 Registered names and aliases are CLI values (`--reasoning-parser`). Plugins: entry point
 group `sglang_gw.reasoning_parsers` (`name = "pkg.module:Class"`) or
@@ -17,38 +20,43 @@ from sglang_gw.registry import Registry
 
 __all__ = ["REASONING_PARSERS", "ReasoningParser", "StartState"]
 
-_F = "sglang_gw.parsers.reasoning.families"
-
 REASONING_PARSERS: Registry[ReasoningParser] = Registry(
     "reasoning parser",
     {
-        "deepseek_r1": f"{_F}:DeepSeekR1ReasoningParser",
-        "deepseek_v31": f"{_F}:DeepSeekV31ReasoningParser",
-        "qwen3": f"{_F}:Qwen3ReasoningParser",
-        "qwen3_thinking": f"{_F}:Qwen3ThinkingReasoningParser",
-        "glm45": f"{_F}:Glm45ReasoningParser",
-        "kimi": f"{_F}:KimiReasoningParser",
-        "kimi_k2": f"{_F}:KimiK2ReasoningParser",
-        "kimi_k2_thinking": f"{_F}:KimiK2ThinkingReasoningParser",
-        "minimax": f"{_F}:MiniMaxReasoningParser",
-        "minimax_append_think": f"{_F}:MiniMaxAppendThinkReasoningParser",
-        "step3": f"{_F}:Step3ReasoningParser",
-        "mistral": f"{_F}:MistralReasoningParser",
-        "cohere": f"{_F}:CohereReasoningParser",
-        "gpt_oss": "sglang_gw.parsers.reasoning.harmony:GptOssReasoningParser",
-        "passthrough": f"{_F}:PassthroughReasoningParser",
-        "seed_oss": f"{_F}:SeedOssReasoningParser",
-        "deepseek_v4": f"{_F}:DeepSeekV4ReasoningParser",
-        "olmo3": f"{_F}:Olmo3ReasoningParser",
-        "solar_open2": f"{_F}:SolarOpen2ReasoningParser",
-        "nemotron_v3": f"{_F}:NemotronV3ReasoningParser",
-        "hy_v3": f"{_F}:HyV3ReasoningParser",
-        "gemma4": f"{_F}:Gemma4ReasoningParser",
-        "minimax_m3": f"{_F}:MiniMaxM3ReasoningParser",
-        "kimi_k3": f"{_F}:KimiK3ReasoningParser",
-        "apertus": f"{_F}:ApertusReasoningParser",
-        "hunyuan_a13b": f"{_F}:HunyuanA13BReasoningParser",
+        "deepseek_r1": ".families:DeepSeekR1ReasoningParser",
+        "deepseek_v31": ".families:DeepSeekV31ReasoningParser",
+        "qwen3": ".families:Qwen3ReasoningParser",
+        "qwen3_thinking": ".families:Qwen3ThinkingReasoningParser",
+        "glm45": ".families:Glm45ReasoningParser",
+        "kimi": ".families:KimiReasoningParser",
+        "kimi_k2": ".families:KimiK2ReasoningParser",
+        "kimi_k2_thinking": ".families:KimiK2ThinkingReasoningParser",
+        "minimax": ".families:MiniMaxReasoningParser",
+        "minimax_append_think": ".families:MiniMaxAppendThinkReasoningParser",
+        "step3": ".families:Step3ReasoningParser",
+        "mistral": ".families:MistralReasoningParser",
+        "cohere": ".families:CohereReasoningParser",
+        "gpt_oss": ".harmony:GptOssReasoningParser",
+        "passthrough": ".families:PassthroughReasoningParser",
+        "seed_oss": ".families:SeedOssReasoningParser",
+        "deepseek_v4": ".families:DeepSeekV4ReasoningParser",
+        "olmo3": ".families:Olmo3ReasoningParser",
+        "solar_open2": ".families:SolarOpen2ReasoningParser",
+        "nemotron_v3": ".families:NemotronV3ReasoningParser",
+        "hy_v3": ".families:HyV3ReasoningParser",
+        "gemma4": ".families:Gemma4ReasoningParser",
+        "minimax_m3": ".families:MiniMaxM3ReasoningParser",
+        "kimi_k3": ".families:KimiK3ReasoningParser",
+        "apertus": ".families:ApertusReasoningParser",
+        "hunyuan_a13b": ".families:HunyuanA13BReasoningParser",
+        "ernie45": ".families:Ernie45ReasoningParser",
+        "telechat4": ".families:TeleChat4ReasoningParser",
+        "granite": ".granite:GraniteReasoningParser",
+        "inkling": ".inkling:InklingReasoningParser",
+        "muse": ".muse:MuseReasoningParser",
+        "k2_horizon": ".k2_horizon:K2HorizonReasoningParser",
     },
+    package=__name__,
     # The spellings SGLang and vLLM use for the same formats, so their flags carry over.
     aliases={
         "deepseek-r1": "deepseek_r1",
@@ -98,11 +106,10 @@ REASONING_PARSERS: Registry[ReasoningParser] = Registry(
         "nemotron-nano": "nemotron_v3", "nemotron-super": "nemotron_v3",
         "hunyuan": "hy_v3", "minimax-m3": "minimax_m3", "kimi-k3": "kimi_k3",
         "apertus2509": "apertus",
-    },
-    # Peers' names for formats not implemented here yet: `get` says so and lists the valid names.
-    pending={
-        "poolside_v1": "Poolside", "inkling": "Inkling", "telechat4": "TeleChat 4", "ernie45": "ERNIE 4.5",
-        "granite": "Granite",
+        # Poolside Laguna: `<think>` opened by the prompt only when thinking is asked for
+        # (vLLM: R1 with `thinking`, else none; SGLang: Qwen3's detector, opt-in).
+        "poolside_v1": "deepseek_v31",
+        "muse_glimmer": "muse",  # vLLM's name (vllm/reasoning/muse_glimmer_reasoning_parser.py)
     },
     entry_point_group="sglang_gw.reasoning_parsers",
 )

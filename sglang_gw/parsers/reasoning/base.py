@@ -44,7 +44,7 @@ from typing import ClassVar
 from sglang_gw.parsers._scan import Markers
 from sglang_gw.parsers.types import ReasoningDelta
 
-__all__ = ["MAX_LEADING_WS", "ReasoningParser", "StartState"]
+__all__ = ["MAX_LEADING_WS", "Out", "ReasoningParser", "StartState", "Step"]
 
 # Whitespace allowed before an opening start marker; beyond it the output has no block.
 MAX_LEADING_WS = 32
@@ -58,7 +58,19 @@ class StartState(enum.Enum):
     AFTER_BLOCK = "after_block"  # the prompt closed an (empty) block: content, lstripped
 
 
-_OPENING, _REASONING, _CONTENT, _CUT = range(4)
+class Out:
+    """What one feed gives, gathered by the states."""
+
+    __slots__ = ("content", "reasoning")
+
+    def __init__(self) -> None:
+        self.reasoning: list[str] = []
+        self.content: list[str] = []
+
+
+# A state of the machine: it reads the unread text (`final`: the output ended there) and
+# returns what is left for the next state, or None once all of it is read or held.
+Step = Callable[[str, bool, Out], str | None]
 
 
 class ReasoningParser:
@@ -92,8 +104,8 @@ class ReasoningParser:
     def __init__(self, *, prompt_text: str | None = None, enable_thinking: bool | None = None) -> None:
         state = self.start_state(prompt_text, enable_thinking)
         self._held = ""
-        self._state = _CONTENT if state is StartState.AFTER_BLOCK else _OPENING
-        self._default = _REASONING if state is StartState.REASONING else _CONTENT
+        self._state: Step = self._in_content if state is StartState.AFTER_BLOCK else self._opening
+        self._default: Step = self._in_reasoning if state is StartState.REASONING else self._in_content
         self._reasoning = _Trim(lead=True, trail=True)
         self._content = _Trim(lead=state is StartState.AFTER_BLOCK, trail=False)
         self._watch: Markers | None = None  # end markers and call starts, once watched
@@ -132,29 +144,32 @@ class ReasoningParser:
     # -- the machine -------------------------------------------------------------------
 
     def _run(self, text: str, *, final: bool) -> ReasoningDelta:
-        out = _Out()
+        out = Out()
         buf: str | None = self._held + text
         self._held = ""
         while buf is not None:
-            if self._state == _CONTENT:
-                buf = self._in_content(buf, final, out)
-            elif self._state == _REASONING:
-                buf = self._in_reasoning(buf, final, out)
-            elif self._state == _CUT:
-                buf = self._in_cut(buf, final, out)
-            else:
-                buf = self._opening(buf, final, out)
-        return ReasoningDelta(out.reasoning, out.content)
+            buf = self._state(buf, final, out)
+        return ReasoningDelta("".join(out.reasoning), "".join(out.content))
 
-    def _opening(self, buf: str, final: bool, out: _Out) -> str | None:
+    def _until(self, buf: str, markers: Markers, final: bool) -> tuple[str, tuple[int, str] | None]:
+        """The text of `buf` before the first of `markers`, and that marker as (index,
+        marker); with none, a tail that may begin one is held for the next feed."""
+        hit = markers.find(buf)
+        if hit is not None:
+            return buf[:hit[0]], hit
+        cut = len(buf) if final else markers.safe_end(buf)
+        self._held = buf[cut:]
+        return buf[:cut], None
+
+    def _opening(self, buf: str, final: bool, out: Out) -> str | None:
         """At the very start: drop an opening start marker (and whitespace before it)."""
         body = buf.lstrip()
         if len(buf) - len(body) <= MAX_LEADING_WS:
             if body.startswith(self.start):
-                self._state = _REASONING
+                self._state = self._in_reasoning
                 return body[len(self.start):]
-            if self.drops_leading_end and self._default == _CONTENT and body.startswith(self.end):
-                self._state, self._content.lead = _CONTENT, True
+            if self.drops_leading_end and self._default == self._in_content and body.startswith(self.end):
+                self._state, self._content.lead = self._in_content, True
                 return body[len(self.end):]
             if not final and (self.start.startswith(body) or (self.drops_leading_end and self.end.startswith(body))):
                 self._held = buf
@@ -162,26 +177,23 @@ class ReasoningParser:
         self._state = self._default
         return buf
 
-    def _in_reasoning(self, buf: str, final: bool, out: _Out) -> str | None:
+    def _in_reasoning(self, buf: str, final: bool, out: Out) -> str | None:
         markers = self._watch or self._end_markers
-        hit = markers.find(buf)
+        text, hit = self._until(buf, markers, final)
+        out.reasoning.append(self._reasoning.push(text))
         if hit is None:
-            cut = len(buf) if final else markers.safe_end(buf)
-            out.reasoning += self._reasoning.push(buf[:cut])
-            self._held = buf[cut:]
             return None
         i, marker = hit
-        out.reasoning += self._reasoning.push(buf[:i])
         if marker not in self._end_markers.markers:  # a call start: hold from here
-            self._state = _CUT
+            self._state = self._in_cut
             return buf[i:]
         return self._end_block(buf, i, marker)
 
-    def _in_cut(self, buf: str, final: bool, out: _Out) -> str | None:
+    def _in_cut(self, buf: str, final: bool, out: Out) -> str | None:
         hit = self._end_markers.find(buf)
         if hit is not None:  # the block closes after all: what was held is reasoning
             i, marker = hit
-            out.reasoning += self._reasoning.push("".join(self._cut) + buf[:i])
+            out.reasoning.append(self._reasoning.push("".join(self._cut) + buf[:i]))
             self._cut = []
             return self._end_block(buf, i, marker)
         if not final:
@@ -191,30 +203,27 @@ class ReasoningParser:
             return None
         held, self._cut = "".join(self._cut) + buf, []
         if self._whole_calls is not None and self._whole_calls(held):
-            self._state = _CONTENT
-            out.content += held
+            self._state = self._in_content
+            out.content.append(held)
         else:
-            out.reasoning += self._reasoning.push(held)
+            out.reasoning.append(self._reasoning.push(held))
         return None
 
     def _end_block(self, buf: str, i: int, marker: str) -> str:
-        self._state = _CONTENT
+        self._state = self._in_content
         self._content.lead = True
         return buf[i:] if marker in self.implicit_ends else buf[i + len(marker):]
 
-    def _in_content(self, buf: str, final: bool, out: _Out) -> str | None:
+    def _in_content(self, buf: str, final: bool, out: Out) -> str | None:
         wrappers = self._wrapper_markers
         if wrappers is None:
-            out.content += self._content.push(buf)
+            out.content.append(self._content.push(buf))
             return None
-        hit = wrappers.find(buf)
+        text, hit = self._until(buf, wrappers, final)
+        out.content.append(self._content.push(text))
         if hit is None:
-            cut = len(buf) if final else wrappers.safe_end(buf)
-            out.content += self._content.push(buf[:cut])
-            self._held = buf[cut:]
             return None
         i, marker = hit
-        out.content += self._content.push(buf[:i])
         return buf[i + len(marker):]
 
 
@@ -224,14 +233,6 @@ def _compile(cls: type[ReasoningParser]) -> None:
 
 
 _compile(ReasoningParser)
-
-
-class _Out:
-    __slots__ = ("content", "reasoning")
-
-    def __init__(self) -> None:
-        self.reasoning = ""
-        self.content = ""
 
 
 class _Trim:

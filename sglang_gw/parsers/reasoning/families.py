@@ -18,6 +18,7 @@ __all__ = [
     "DeepSeekR1ReasoningParser",
     "DeepSeekV31ReasoningParser",
     "DeepSeekV4ReasoningParser",
+    "Ernie45ReasoningParser",
     "Gemma4ReasoningParser",
     "Glm45ReasoningParser",
     "HunyuanA13BReasoningParser",
@@ -38,6 +39,7 @@ __all__ = [
     "SeedOssReasoningParser",
     "SolarOpen2ReasoningParser",
     "Step3ReasoningParser",
+    "TeleChat4ReasoningParser",
 ]
 
 
@@ -285,3 +287,20 @@ class MiniMaxM3ReasoningParser(ReasoningParser):
     start = "<mm:think>"
     end = "</mm:think>"
     drops_leading_end = True
+
+
+class Ernie45ReasoningParser(ReasoningParser):
+    """ERNIE-4.5 Thinking: `…\n</think>\n\n<response>\n…\n</response>` (or the answer bare
+    after `</think>`); the thought needs no `<think>` of its own, so reasoning comes first
+    (vLLM's `ernie45`). The `<response>` wrapper is dropped from content."""
+
+    starts_in_reasoning = True
+    opens_when_thinking = True
+    content_wrappers: ClassVar[tuple[str, ...]] = ("<response>", "</response>")
+
+
+class TeleChat4ReasoningParser(ReasoningParser):
+    """TeleChat4: `<think>…</think>`; the template opens `<think>` in the prompt when
+    `enable_thinking` is on and writes nothing otherwise (SGLang's `telechat4`)."""
+
+    opens_when_thinking = True

@@ -22,8 +22,7 @@ from __future__ import annotations
 import re
 
 from sglang_gw.parsers._scan import Markers
-from sglang_gw.parsers.reasoning.base import ReasoningParser, StartState
-from sglang_gw.parsers.types import ReasoningDelta
+from sglang_gw.parsers.reasoning.base import Out, ReasoningParser, StartState, Step
 
 __all__ = ["HEADER_CAP", "GptOssReasoningParser"]
 
@@ -41,7 +40,6 @@ _ROLE_RECIPIENT = (" to=", "to=")
 _RECIPIENT = re.compile(r"to=([^\s<]+)")
 _CHANNEL_NAME = re.compile(re.escape(CHANNEL) + r"\s*([^\s<]+)")
 
-_BETWEEN, _HEADER, _BODY = range(3)
 _REASONING, _CONTENT, _TOOL = range(3)
 
 
@@ -73,14 +71,14 @@ class GptOssReasoningParser(ReasoningParser):
         # `enable_thinking` means nothing to harmony (reasoning_effort only shortens it).
         self._held = ""
         self._at_start = True
-        self._state = _BETWEEN
+        self._state: Step = self._between
         self._kind = _CONTENT
         header = _open_header(prompt_text)
         if header is not None:
             # The prompt pre-opened a message (e.g. `<|channel|>final<|message|>`); a call
             # opened there has its header in the prompt, so its body is plain content.
             kind = classify(header)
-            self._state, self._kind, self._at_start = _BODY, _CONTENT if kind == _TOOL else kind, False
+            self._state, self._kind, self._at_start = self._body, _CONTENT if kind == _TOOL else kind, False
 
     @classmethod
     def start_state(cls, prompt_text: str | None, enable_thinking: bool | None) -> StartState:
@@ -89,43 +87,23 @@ class GptOssReasoningParser(ReasoningParser):
             return StartState.REASONING
         return StartState.CONTENT
 
-    def _run(self, text: str, *, final: bool) -> ReasoningDelta:
-        out = _Out()
-        buf: str | None = self._held + text
-        self._held = ""
-        while buf is not None:
-            if self._state == _BODY:
-                buf = self._body(buf, final, out)
-            elif self._state == _HEADER:
-                buf = self._header(buf, final, out)
-            else:
-                buf = self._between(buf, final, out)
-        return ReasoningDelta("".join(out.reasoning), "".join(out.content))
-
-    def _hold(self, buf: str, markers: Markers, final: bool) -> str:
-        """Keep a possible marker prefix for the next feed; return the rest."""
-        cut = len(buf) if final else markers.safe_end(buf)
-        self._held = buf[cut:]
-        return buf[:cut]
-
-    def _between(self, buf: str, final: bool, out: _Out) -> str | None:
+    def _between(self, buf: str, final: bool, out: Out) -> str | None:
         if self._at_start:
             if buf.startswith(_ROLE_RECIPIENT):
-                self._at_start, self._state = False, _HEADER
+                self._at_start, self._state = False, self._header
                 return buf
             if not final and any(r.startswith(buf) for r in _ROLE_RECIPIENT):
                 self._held = buf
                 return None
             self._at_start = False
-        hit = _OPENERS.find(buf)
+        text, hit = self._until(buf, _OPENERS, final)
+        out.content.append(text)
         if hit is None:
-            out.content.append(self._hold(buf, _OPENERS, final))
             return None
-        out.content.append(buf[:hit[0]])
-        self._state = _HEADER
+        self._state = self._header
         return buf[hit[0]:]
 
-    def _header(self, buf: str, final: bool, out: _Out) -> str | None:
+    def _header(self, buf: str, final: bool, out: Out) -> str | None:
         # The header's own opener may be `<|start|>`: look for its end after it.
         hit = _HEADER_ENDS.find(buf[:HEADER_CAP + len(MESSAGE)], 1)
         if hit is not None and hit[1] != MESSAGE:
@@ -133,14 +111,14 @@ class GptOssReasoningParser(ReasoningParser):
         if hit is not None:
             i = hit[0]
             self._kind = classify(buf[:i])
-            self._state = _BODY
+            self._state = self._body
             if self._kind == _TOOL:
                 out.content.append(buf[:i + len(MESSAGE)])
             return buf[i + len(MESSAGE):]
         if len(buf) >= HEADER_CAP + len(MESSAGE):
             # Not a header after all: its first HEADER_CAP characters are plain content.
             out.content.append(buf[:HEADER_CAP])
-            self._state = _BETWEEN
+            self._state = self._between
             return buf[HEADER_CAP:]
         if not final:
             self._held = buf
@@ -153,31 +131,22 @@ class GptOssReasoningParser(ReasoningParser):
         `<|message|>`: a message with no body, e.g. a stray `<|channel|>commentary<|end|>`
         between calls. It is all markup: dropped (the tool parser drops such a call header
         too), and the next message is read on its own."""
-        self._state = _BETWEEN
+        self._state = self._between
         return buf[i:] if marker == START else buf[i + len(marker):]
 
-    def _body(self, buf: str, final: bool, out: _Out) -> str | None:
-        hit = _BODY_ENDS.find(buf)
+    def _body(self, buf: str, final: bool, out: Out) -> str | None:
+        text, hit = self._until(buf, _BODY_ENDS, final)
+        self._emit(text, out)
         if hit is None:
-            self._emit(self._hold(buf, _BODY_ENDS, final), out)
             return None
         i, marker = hit
-        self._emit(buf[:i], out)
-        self._state = _BETWEEN
+        self._state = self._between
         if marker not in _TERMINATORS:
             return buf[i:]  # the next message began without an end marker
         if self._kind == _TOOL:
             out.content.append(marker)
         return buf[i + len(marker):]
 
-    def _emit(self, text: str, out: _Out) -> None:
+    def _emit(self, text: str, out: Out) -> None:
         if text:
             (out.reasoning if self._kind == _REASONING else out.content).append(text)
-
-
-class _Out:
-    __slots__ = ("content", "reasoning")
-
-    def __init__(self) -> None:
-        self.reasoning: list[str] = []
-        self.content: list[str] = []

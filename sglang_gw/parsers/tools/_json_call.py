@@ -16,6 +16,7 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Callable
+from typing import ClassVar
 
 from sglang_gw.parsers.tools._arg_types import loads_strict
 from sglang_gw.parsers.tools._json_stream import JsonScanner, skip_ws
@@ -40,14 +41,17 @@ class CallObject:
     to content and the rest of the object follows it there).
     """
 
-    def __init__(self, out: Output, accepts: Callable[[str], bool], prefix: str) -> None:
+    def __init__(self, out: Output, accepts: Callable[[str], bool], prefix: str,
+                 argument_keys: tuple[str, ...] = _ARGUMENT_KEYS) -> None:
         self._out = out
         self._accepts = accepts
+        self._argument_keys = argument_keys
         self._held: list[str] = [prefix, "{"]
         self._args_held: list[str] = []  # raw arguments read before the name
         self.status = Status.RUNNING
         self.decision: str | None = None
         self._step: Callable[[str, int], int] = self._key_or_close
+        self._in_token = False  # `_step` reads a key or value (else whitespace is skipped first)
         self._scanner = JsonScanner()
         self._token: list[str] = []
         self._role = ""  # of the value being read: name, args, args-text, skip
@@ -56,6 +60,10 @@ class CallObject:
 
     def step(self, text: str, pos: int) -> int:
         while pos < len(text) and self.status is Status.RUNNING:
+            if not self._in_token:
+                pos = self._blank(text, pos)
+                if pos == len(text):
+                    break
             pos = self._step(text, pos)
         return pos
 
@@ -89,26 +97,18 @@ class CallObject:
             self._raw(text[pos:end])
         return end
 
-    # -- the object's own grammar
+    # -- the object's own grammar: the steps between tokens start at a non-blank character
 
     def _key_or_close(self, text: str, pos: int) -> int:
-        pos = self._blank(text, pos)
-        if pos < len(text):
-            if text[pos] == "}":
-                return self._close(pos)
-            self._step = self._key
+        if text[pos] == "}":
+            return self._close(pos)
+        self._step = self._key
         return pos
 
     def _key(self, text: str, pos: int) -> int:
-        pos = self._blank(text, pos)
-        if pos == len(text):
-            return pos
         if text[pos] != '"':
             return self._fail(pos)
-        self._scanner = JsonScanner()
-        self._token = []
-        self._step = self._key_text
-        return pos
+        return self._read_token(self._key_text, pos)
 
     def _key_text(self, text: str, pos: int) -> int:
         end = self._scanner.scan(text, pos)
@@ -119,20 +119,17 @@ class CallObject:
             return self._fail(end)
         if self._scanner.done:
             self._role = self._role_of(json.loads("".join(self._token)))
-            self._step = self._colon
+            self._step, self._in_token = self._colon, False
         return end
 
     def _role_of(self, key: str) -> str:
         if key == "name" and not self._name_seen:
             return "name"
-        if key in _ARGUMENT_KEYS and not self._args_seen:
+        if key in self._argument_keys and not self._args_seen:
             return "args"
         return "skip"
 
     def _colon(self, text: str, pos: int) -> int:
-        pos = self._blank(text, pos)
-        if pos == len(text):
-            return pos
         if text[pos] != ":":
             return self._fail(pos)
         self._raw(":")
@@ -140,9 +137,6 @@ class CallObject:
         return pos + 1
 
     def _value_start(self, text: str, pos: int) -> int:
-        pos = self._blank(text, pos)
-        if pos == len(text):
-            return pos
         first = text[pos]
         if self._role == "name":
             self._name_seen = True
@@ -152,9 +146,13 @@ class CallObject:
             self._args_seen = True
             if first in '"n':  # a stringified object, or null: sent when complete
                 self._role = "args-text"
+        return self._read_token(self._value, pos)
+
+    def _read_token(self, step: Callable[[str, int], int], pos: int) -> int:
+        """A key or value starts at `pos`: `step` reads it with a fresh scanner."""
         self._scanner = JsonScanner()
         self._token = []
-        self._step = self._value
+        self._step, self._in_token = step, True
         return pos
 
     def _value(self, text: str, pos: int) -> int:
@@ -172,7 +170,7 @@ class CallObject:
             return self._fail(end)
         if self._scanner.done:
             self._value_done()
-            self._step = self._after
+            self._step, self._in_token = self._after, False
         return end
 
     def _value_done(self) -> None:
@@ -199,9 +197,6 @@ class CallObject:
         self._out.args("".join(self._args_held))
 
     def _after(self, text: str, pos: int) -> int:
-        pos = self._blank(text, pos)
-        if pos == len(text):
-            return pos
         if text[pos] == ",":
             self._raw(",")
             self._step = self._key
@@ -224,14 +219,34 @@ class JsonCallsParser(MachineParser):
     """States for call objects and arrays of them; subclasses say what comes after."""
 
     _obj: CallObject | None = None
+    # The keys a call object's arguments may come under (Inkling writes `args`).
+    argument_keys: ClassVar[tuple[str, ...]] = _ARGUMENT_KEYS
     _after_object: Callable[[CallObject], bool]
-    _array_text_state: State
+    _run_text_state: State  # where text goes once a run of objects ends
+
+    def object_or_text(self, after: Callable[[CallObject], bool], otherwise: State) -> bool:
+        """After a held marker: whitespace (held too), then a `{` opens a call object whose
+        raw text starts with all that was held (the whitespace before the marker is markup);
+        anything else makes the held text content, and `otherwise` reads on."""
+        c = self.peek(hold=True)
+        if c is None:
+            return False
+        if c != "{":
+            self.release_held()
+            return self.goto(otherwise)
+        self.out.markup()
+        return self.begin_object("".join(self.held or ()), after)
+
+    def object_block(self, tail: State, text: State) -> bool:
+        """`object_or_text` for a marker that opens a block of one object: `tail` reads the
+        rest of a call's block; after an object that is no call, `text` reads on."""
+        return self.object_or_text(lambda obj: self.goto(tail if obj.decision == "call" else text), text)
 
     def begin_object(self, prefix: str, after: Callable[[CallObject], bool]) -> bool:
         """At a `{`: read a call object; `after(obj)` picks the next state."""
         self.pos += 1
         self.held = None
-        self._obj = CallObject(self.out, self.accepts, prefix)
+        self._obj = CallObject(self.out, self.accepts, prefix, self.argument_keys)
         self._after_object = after
         return self.goto(self._object)
 
@@ -249,44 +264,40 @@ class JsonCallsParser(MachineParser):
             self._obj.finish()
         super().flush()
 
-    # -- arrays `[{...}, {...}]`: brackets and commas are markup
+    # -- runs of objects: arrays `[{...}, {...}]` (brackets and commas are markup) here,
+    # other separators in the families
 
     def begin_array(self, text_state: State) -> bool:
         """After a `[` that is markup: call objects separated by commas."""
-        self._array_text_state = text_state
+        self._run_text_state = text_state
         return self.goto(self._array_item)
 
     def _array_item(self) -> bool:
-        self.skip_ws()
-        if not self.more():
+        c = self.peek(take="]")  # `[]`, or a trailing comma: the array ends
+        if c is None:
             return False
-        if self.buf[self.pos] == "{":
-            return self.begin_object("", self._array_object_done)
-        if self.buf[self.pos] == "]":  # `[]`, or a trailing comma: the array ends
-            self.pos += 1
-        return self._array_broken()
-
-    def _array_object_done(self, obj: CallObject) -> bool:
-        if obj.status is Status.FAILED:
-            return self._array_broken()
-        return self.goto(self._array_next)
+        if c == "{":
+            return self.run_object(self._array_next)
+        return self.end_run()
 
     def _array_next(self) -> bool:
-        self.skip_ws()
-        if not self.more():
+        c = self.peek(take=",]")
+        if c is None:
             return False
-        c = self.buf[self.pos]
-        if c == ",":
-            self.pos += 1
-            return self.goto(self._array_item)
-        if c == "]":
-            self.pos += 1
-        return self._array_broken()
+        return self.goto(self._array_item) if c == "," else self.end_run()
 
-    def _array_broken(self) -> bool:
-        """The array ended (or broke): what follows is text again."""
+    def run_object(self, then: State) -> bool:
+        """At a `{` in a run: read a call object, then go on in `then`."""
+        return self.begin_object("", lambda obj: self.next_in_run(obj, then))
+
+    def next_in_run(self, obj: CallObject, state: State) -> bool:
+        """After an object of a run: `state` reads on, unless the object broke the run."""
+        return self.end_run() if obj.status is Status.FAILED else self.goto(state)
+
+    def end_run(self) -> bool:
+        """The run ended (or broke): what follows is text again."""
         self.out.markup_end()
-        return self.goto(self._array_text_state)
+        return self.goto(self._run_text_state)
 
 
 def _stringified_arguments(value: object, raw: str) -> str:

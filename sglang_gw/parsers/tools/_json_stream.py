@@ -74,6 +74,10 @@ class JsonScanner:
         end = len(text)
         steps = _STEPS
         while pos < end and self._state < _DONE:
+            if self._state <= _AFTER:  # between tokens: whitespace first
+                pos = _run_end(_WS, text, pos)
+                if pos == end:
+                    break
             pos = steps[self._state](self, text, pos)
         return pos
 
@@ -83,7 +87,8 @@ class JsonScanner:
             self._state = _DONE if _NUMBER.fullmatch(self._token) else _FAILED
         return self.done
 
-    # -- grammar steps: each consumes one token (or a run) and returns the new position
+    # -- grammar steps: each consumes one token (or a run) and returns the new position;
+    # the steps between tokens (`_VALUE` to `_AFTER`) start at a non-whitespace character
 
     def _fail(self, pos: int) -> int:
         self._state = _FAILED
@@ -93,9 +98,6 @@ class JsonScanner:
         self._state = _AFTER if self._stack else _DONE
 
     def _value(self, text: str, pos: int) -> int:
-        pos = _run_end(_WS, text, pos)
-        if pos == len(text):
-            return pos
         c = text[pos]
         if c == "{":
             self._stack.append("}")
@@ -119,44 +121,33 @@ class JsonScanner:
         return pos + 1
 
     def _value_or_close(self, text: str, pos: int) -> int:
-        pos = _run_end(_WS, text, pos)
-        if pos < len(text):
-            if text[pos] == "]":
-                return self._close(pos)
-            self._state = _VALUE
-        return pos
+        return self._close_or(text, pos, "]", _VALUE)
 
     def _key_or_close(self, text: str, pos: int) -> int:
-        pos = _run_end(_WS, text, pos)
-        if pos < len(text):
-            if text[pos] == "}":
-                return self._close(pos)
-            self._state = _KEY
+        return self._close_or(text, pos, "}", _KEY)
+
+    def _close_or(self, text: str, pos: int, closer: str, state: int) -> int:
+        """Right after `[` or `{`: its `closer` (the container is empty), else on to `state`."""
+        if text[pos] == closer:
+            return self._close(pos)
+        self._state = state
         return pos
 
     def _key(self, text: str, pos: int) -> int:
-        pos = _run_end(_WS, text, pos)
-        if pos == len(text):
-            return pos
-        if text[pos] != '"':
-            return self._fail(pos)
-        self._is_key = True
-        self._state = _STRING
-        return pos + 1
+        self._is_key = True  # the string this opens is a key
+        return self._expect(text, pos, '"', _STRING)
 
     def _colon(self, text: str, pos: int) -> int:
-        pos = _run_end(_WS, text, pos)
-        if pos == len(text):
-            return pos
-        if text[pos] != ":":
+        return self._expect(text, pos, ":", _VALUE)
+
+    def _expect(self, text: str, pos: int, char: str, state: int) -> int:
+        """`char` and nothing else: consumed, on to `state`."""
+        if text[pos] != char:
             return self._fail(pos)
-        self._state = _VALUE
+        self._state = state
         return pos + 1
 
     def _after(self, text: str, pos: int) -> int:
-        pos = _run_end(_WS, text, pos)
-        if pos == len(text):
-            return pos
         c = text[pos]
         if c == ",":
             self._state = _KEY if self._stack[-1] == "}" else _VALUE

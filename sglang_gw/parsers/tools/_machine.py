@@ -3,11 +3,11 @@
 `MachineParser` keeps the unconsumed text in one buffer and hands it to the current
 state (a bound method returning True to run again, False for more input; `eof` says
 the output has ended) until a state needs more input. A state consumes by moving
-`pos` (the helpers `until`, `expect`, `scan`, `skip_ws` do) or by re-slicing `buf`
-from the front, leaving `pos` at 0; `feed` drops what was consumed either way. States
-consume only what they can decide on, so what stays held is a possible marker prefix
-(`parsers/_scan.py` finds markers and says how much to hold), an undecided call head,
-or nothing: the cost of a feed does not grow with the output.
+`pos` (the helpers `until`, `through`, `expect`, `scan`, `skip_ws`, `peek` do) or by
+re-slicing `buf` from the front, leaving `pos` at 0; `feed` drops what was consumed
+either way. States consume only what they can decide on, so what stays held is a
+possible marker prefix (`parsers/_scan.py` finds markers and says how much to hold), an
+undecided call head, or nothing: the cost of a feed does not grow with the output.
 
 `Output` collects one feed's result (one delta per call per feed) and owns the
 whitespace rule of `text`: whitespace that touches call markup (just before a call
@@ -191,6 +191,24 @@ class MachineParser(ToolParser):
         self.pos = end
         return skipped
 
+    def peek(self, *, hold: bool = False, skip: str = "", take: str = "") -> str | None:
+        """Skip whitespace and any of `skip` (separators that are markup here), holding
+        them with `hold` (part of an undecided unit), and look at the next character,
+        consuming it if it is one of `take`; None until one comes."""
+        start = self.pos
+        self.skip_ws()
+        while self.more() and self.buf[self.pos] in skip:
+            self.pos += 1
+            self.skip_ws()
+        if hold:
+            self.hold(self.buf[start:self.pos])
+        if not self.more():
+            return None
+        c = self.buf[self.pos]
+        if c in take:
+            self.pos += 1
+        return c
+
     def until(self, markers: Markers) -> tuple[str, str | None]:
         """Consume up to and including the first marker: (text before it, marker). With
         no marker in sight, consume what cannot begin one: (that text, None)."""
@@ -205,14 +223,31 @@ class MachineParser(ToolParser):
         self.pos = end
         return text, None
 
-    def text_until(self, markers: Markers) -> str | None:
+    def text_until(self, markers: Markers, *, markup: bool = True) -> str | None:
         """Text up to the first marker is content (under `Output`'s whitespace rule); the
-        marker, consumed, opens markup. None: no marker yet."""
+        marker, consumed, opens markup. None: no marker yet. With `markup=False` the
+        whitespace before the marker stays held: it is markup only if a call follows (the
+        caller says so with `out.markup()`), else content."""
         text, marker = self.until(markers)
         self.out.text(text)
-        if marker is not None:
+        if marker is not None and markup:
             self.out.markup()
         return marker
+
+    def through(self, markers: Markers, end: str, emit: Callable[[str], None] | None = None) -> bool:
+        """Read on to the first of `markers`: `end` is consumed, any other is left unread (it
+        opens what comes next). The text before it, and `end`, go to `emit` (a unit that is
+        content), or are dropped as markup without one. False: no marker yet."""
+        text, marker = self.until(markers)
+        if emit is not None:
+            emit(text)
+        if marker is None:
+            return False
+        if marker != end:
+            self.pos -= len(marker)
+        elif emit is not None:
+            emit(marker)
+        return True
 
     def content_until(self, markers: Markers) -> str | None:
         """For formats that place their own whitespace: `buf` up to the first marker is
@@ -226,6 +261,20 @@ class MachineParser(ToolParser):
             self.strip_next = False
         self.buf = buf[end:]
         return marker
+
+    def text_then_unit(self, markers: Markers, state: State) -> bool:
+        """The text state of most formats: text up to the first of `markers` is content (the
+        whitespace before the marker is markup only if a call follows); the marker opens
+        an undecided unit, read on in `state`."""
+        marker = self.text_until(markers, markup=False)
+        return marker is not None and self.begin_unit(marker, state)
+
+    def begin_unit(self, marker: str, state: State) -> bool:
+        """A call unit opened with `marker`, undecided yet: hold it, and read on in `state`
+        (`head` starts empty, for `read_head`)."""
+        self.hold(marker)
+        self.head = ""
+        return self.goto(state)
 
     def read_head(self, markers: Markers, head_end: str) -> bool | None:
         """Read (and hold) a call head into `head` up to `head_end`: True once complete,
@@ -261,8 +310,8 @@ class MachineParser(ToolParser):
         return self.goto(self._json_args_start)
 
     def _json_args_start(self) -> bool:
-        self.skip_ws()
-        if not self.more():
+        c = self.peek()
+        if c is None:
             return False
         self._args_scanner = JsonScanner()
         self._args_sent = False

@@ -38,30 +38,17 @@ class MarkedJsonParser(JsonCallsParser):
         return self._text
 
     def _text(self) -> bool:
-        # Not `text_until`: the whitespace before the marker is markup only once a bracket
-        # shows calls follow (`functools` may be a word in prose).
-        text, marker = self.until(self._open_markers)
-        self.out.text(text)
-        if marker is None:
-            return False
-        self.hold(self.open)
-        return self.goto(self._after_open)
+        # The marker is markup only once a bracket shows calls follow (`functools` may be a
+        # word in prose).
+        return self.text_then_unit(self._open_markers, self._after_open)
 
     def _after_open(self) -> bool:
-        self.hold(self.skip_ws())
-        if not self.more():
-            return False
-        c = self.buf[self.pos]
-        if c in "[{":
-            self.out.markup()
-        if c == "[":
-            self.pos += 1
-            self.held = None  # the marker and `[` are markup whatever the items are
-            return self.begin_array(self._close)
-        if c == "{":
-            return self.begin_object("".join(self.held or ()), self._object_done)
-        self.release_held()  # not calls: the marker was text
-        return self.goto(self._text)
+        if self.peek(hold=True) != "[":  # one object, or not calls (the marker was text)
+            return self.object_or_text(self._object_done, self._text)
+        self.out.markup()
+        self.pos += 1
+        self.held = None  # the marker and `[` are markup whatever the items are
+        return self.begin_array(self._close)
 
     def _object_done(self, obj: CallObject) -> bool:
         if obj.decision != "call":

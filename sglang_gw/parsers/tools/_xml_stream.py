@@ -36,7 +36,7 @@ from sglang_gw.parsers.tools._json_args import ArgsWriter, StringValue, Trim, du
 from sglang_gw.parsers.tools._machine import MachineParser, State
 from sglang_gw.parsers.types import ToolSpec
 
-__all__ = ["NAME_ATTR", "WS", "Lit", "Name", "XmlFormat", "XmlToolParser", "match"]
+__all__ = ["NAME_ATTR", "WS", "Item", "Lit", "Name", "XmlFormat", "XmlToolParser", "match"]
 
 MAX_HEADER = 1024  # a header or key longer than this is not one
 MAX_NAME = 256

@@ -33,19 +33,13 @@ class ApertusToolParser(MachineParser):
         return self._text
 
     def _text(self) -> bool:
-        # Not `text_until`: whitespace before the marker is markup only once `[` follows.
-        text, marker = self.until(_OPEN)
-        self.out.text(text)
-        if marker is None:
-            return False
-        self.hold(marker)
-        return self.goto(self._bracket)
+        return self.text_then_unit(_OPEN, self._bracket)  # the marker is markup once `[` follows
 
     def _bracket(self) -> bool:
-        self.hold(self.skip_ws())
-        if not self.more():
+        c = self.peek(hold=True)
+        if c is None:
             return False
-        if self.buf[self.pos] != "[":
+        if c != "[":
             self.release_held()  # not a call list: the marker was text
             return self.goto(self._text)
         self.pos += 1
@@ -55,19 +49,12 @@ class ApertusToolParser(MachineParser):
 
     def _item(self) -> bool:
         """Between items: `,` and whitespace are markup; `]` ends the list."""
-        self.skip_ws()
-        if not self.more():
+        c = self.peek(skip=",", take="]")
+        if c is None:
             return False
-        c = self.buf[self.pos]
-        if c == ",":
-            self.pos += 1
-            return True
         if c == "]":
-            self.pos += 1
             return self.goto(self._suffix)
-        if c != "{":
-            return self.goto(self._text)  # not an item: text again
-        return self.goto(self._key)
+        return self.goto(self._key if c == "{" else self._text)  # not an item: text again
 
     def _key(self) -> bool:
         m = _KEY.match(self.buf, self.pos)
@@ -91,13 +78,11 @@ class ApertusToolParser(MachineParser):
 
     def _item_end(self) -> bool:
         """The one-key object's closing brace."""
-        self.skip_ws()
-        if not self.more():
+        c = self.peek(take="}")
+        if c is None:
             return False
-        if self.buf[self.pos] == "}":
-            self.pos += 1
-            if self._as_content:
-                self.out.text("}")
+        if c == "}" and self._as_content:
+            self.out.text("}")
         return self.goto(self._item)
 
     def _suffix(self) -> bool:

@@ -38,8 +38,8 @@ from typing import ClassVar
 from sglang_gw.parsers._scan import Markers
 from sglang_gw.parsers.tools._arg_types import loads_strict
 from sglang_gw.parsers.tools._json_stream import JsonScanner
-from sglang_gw.parsers.tools._machine import MAX_HEAD, MachineParser, State
-from sglang_gw.parsers.tools._section import SectionParser, tool_name
+from sglang_gw.parsers.tools._machine import MAX_HEAD
+from sglang_gw.parsers.tools._section import HeldSectionParser, SectionMarkers, SectionParser, tool_name
 
 __all__ = ["DeepSeekV3ToolParser", "DeepSeekV31ToolParser", "DeepSeekV32ToolParser"]
 
@@ -80,22 +80,17 @@ class DeepSeekV31ToolParser(SectionParser):
         return tool_name(head)
 
 
-class _DsmlMarkers:
+class _DsmlMarkers(SectionMarkers):
     """The marker sets of one DSML-style grammar: `<{tag}invoke name="…">` and so on, under
     one of the `blocks` wrappers (DeepSeek writes `｜DSML｜`, GigaChat 3.5 `｜GCML｜`)."""
 
     def __init__(self, tag: str, blocks: tuple[str, ...]) -> None:
-        begins = [f"<{tag}{b}>" for b in blocks]
-        self.ends = tuple(f"</{tag}{b}>" for b in blocks)
-        self.invoke, self.invoke_end = f'<{tag}invoke name="', f"</{tag}invoke>"
+        ends = tuple(f"</{tag}{b}>" for b in blocks)
+        super().__init__([f"<{tag}{b}>" for b in blocks], ends, f'<{tag}invoke name="', '">', f"</{tag}invoke>")
         self.param, self.param_end = f'<{tag}parameter name="', f"</{tag}parameter>"
-        self.text = Markers(begins)
-        self.section = Markers((self.invoke, *self.ends))
-        self.invoke_head = Markers(('">', self.invoke, self.invoke_end, *self.ends))
-        self.unit = Markers((self.invoke_end, self.invoke, *self.ends))
-        self.params = Markers((self.param, self.invoke_end, self.invoke, *self.ends))
-        self.param_head = Markers(('">', self.param_end, self.invoke_end, self.invoke, *self.ends))
-        self.value = Markers((self.param_end, self.invoke_end))
+        self.params = Markers((self.param, self.call_end, self.call_begin, *ends))
+        self.param_head = Markers(('">', self.param_end, self.call_end, self.call_begin, *ends))
+        self.value = Markers((self.param_end, self.call_end))
 
 
 def _escape(text: str) -> str:
@@ -104,7 +99,7 @@ def _escape(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)[1:-1]
 
 
-class DeepSeekV32ToolParser(MachineParser):
+class DeepSeekV32ToolParser(HeldSectionParser):
     """DSML; a family with the same grammar under another tag sets `tag` and `blocks`."""
 
     # Nothing to keep: DSML is plain text in V3.2's vocabulary, and V4's `｜DSML｜` token
@@ -120,92 +115,24 @@ class DeepSeekV32ToolParser(MachineParser):
         cls._m = _DsmlMarkers(cls.tag, cls.blocks)
 
     _params = 0  # parameters of the current invoke
-    # The block's raw text while it holds no call yet, each piece flagged True if it is an
-    # invoke that is content anyway (None: outside a block, or the block has a call).
-    _section_held: list[tuple[str, bool]] | None = None
     _scanner: JsonScanner
     _value: list[str]  # a typed value, held until its end tag
 
-    def initial_state(self) -> State:
-        return self._text
+    def parse_head(self, head: str) -> str | None:
+        name = tool_name(head)
+        return name if name is not None and '"' not in name else None
 
-    def _text(self) -> bool:
-        # Not `text_until`: whitespace before the block is markup only if a call follows.
-        text, marker = self.until(self._m.text)
-        self.out.text(text)
-        if marker is None:
-            return False
-        self._section_held = [(marker, False)]
-        return self.goto(self._section)
-
-    def _section(self) -> bool:
-        text, marker = self.until(self._m.section)  # between invokes: markup once a call came
-        if self._section_held is not None and text:
-            self._section_held.append((text, False))
-        if marker is None:
-            return False
-        if marker in self._m.ends:
-            if self._section_held is not None:  # no call in the block: it is content, whole
-                self._section_held.append((marker, False))
-                self._release_section(whole=True)
-            else:
-                self.out.markup_end()
-            return self.goto(self._text)
-        self.hold(marker)
-        self.head = ""
-        return self.goto(self._invoke_head)
-
-    def _release_section(self, *, whole: bool) -> None:
-        """Give the held block to content: all of it, or (a call came) only its invokes
-        that were content."""
-        held, self._section_held = self._section_held or [], None
-        self.out.text("".join(text for text, unit in held if whole or unit))
-
-    def _invoke_head(self) -> bool:
-        done = self.read_head(self._m.invoke_head, '">')
-        if done is None:
-            return False
-        name = tool_name(self.head) if done else None
-        if name is None or '"' in name or not self.open_call(name):
-            return self._not_a_call()
-        if self._section_held is not None:  # the block's first call: the rest was markup
-            self.out.markup()
-            self._release_section(whole=False)
+    def call_body(self) -> bool:
         self._params = 0
         return self.goto(self._body)
-
-    def _not_a_call(self) -> bool:
-        if self._section_held is not None:
-            self._section_held.append(("".join(self.held or ()), True))
-            self.held = None
-        self.release_held()
-        return self.goto(self._pass)
-
-    def _pass(self) -> bool:
-        """Inside an invoke that is content: pass it on through its end tag."""
-        text, marker = self.until(self._m.unit)
-        self._content(text)
-        if marker is None:
-            return False
-        if marker == self._m.invoke_end:
-            self._content(marker)
-        else:
-            self.pos -= len(marker)
-        return self.goto(self._section)
-
-    def _content(self, text: str) -> None:
-        if self._section_held is not None:
-            self._section_held.append((text, True))
-        else:
-            self.out.text(text)
 
     # -- the invoke body: a JSON object, or parameter tags
 
     def _body(self) -> bool:
-        self.skip_ws()
-        if not self.more():
+        c = self.peek()
+        if c is None:
             return False
-        if self.buf[self.pos] != "{":
+        if c != "{":
             return self.goto(self._param_list)
         self._scanner = JsonScanner()
         return self.goto(self._json_body)
@@ -215,14 +142,6 @@ class DeepSeekV32ToolParser(MachineParser):
         if not (self._scanner.done or self._scanner.failed):
             return False
         return self.goto(self._unit_tail)
-
-    def _unit_tail(self) -> bool:
-        _, marker = self.until(self._m.unit)
-        if marker is None:
-            return False
-        if marker != self._m.invoke_end:
-            self.pos -= len(marker)
-        return self.goto(self._section)
 
     def _param_list(self) -> bool:
         _, marker = self.until(self._m.params)  # between parameters: markup
@@ -235,7 +154,7 @@ class DeepSeekV32ToolParser(MachineParser):
 
     def _invoke_done(self, marker: str) -> bool:
         self.out.args("}" if self._params else "{}")
-        if marker != self._m.invoke_end:
+        if marker != self._m.call_end:
             self.pos -= len(marker)
         return self.goto(self._section)
 
@@ -276,17 +195,13 @@ class DeepSeekV32ToolParser(MachineParser):
         return self._value_done(marker)
 
     def _value_done(self, marker: str) -> bool:
-        if marker == self._m.invoke_end:  # the parameter's end tag is missing
+        if marker == self._m.call_end:  # the parameter's end tag is missing
             return self._invoke_done(marker)
         return self.goto(self._param_list)
 
     def flush(self) -> None:
         if self.state == self._raw_value:  # cut off inside a typed value: as far as it came
             self.out.args("".join(self._value).lstrip())
-        if self._section_held is not None:  # cut off in a block with no call: content
-            self._section_held.append(("".join(self.held or ()) + self.buf[self.pos:], True))
-            self.held = None
-            self._release_section(whole=True)
         super().flush()
 
 

@@ -19,28 +19,18 @@ from typing import ClassVar
 
 from sglang_gw.parsers.tools._json_args import Trim
 from sglang_gw.parsers.tools._json_call import CallObject, Status
-from sglang_gw.parsers.tools._xml_stream import WS, Lit, Name, XmlFormat, XmlToolParser
+from sglang_gw.parsers.tools._xml_layouts import LOOSE_NAME_ATTR, element_layout
+from sglang_gw.parsers.tools._xml_stream import XmlToolParser
 from sglang_gw.parsers.types import ToolSpec
 
 __all__ = ["DotsToolParser"]
 
-_NAME = (WS, Lit("name"), WS, Lit("="), WS, Name(">", unquote=True), Lit(">"))
 _BLANK = " \t\r\n"
 
 
 class DotsToolParser(XmlToolParser):
-    fmt = XmlFormat(
-        block_open="<dots_function_call>",
-        block_close="</dots_function_call>",
-        call_open="<invoke",
-        call_close="</invoke>",
-        header=_NAME,
-        param_open="<parameter",
-        key=_NAME,
-        value_close="</parameter>",
-        body_close="</invoke>",
-        trim=Trim(lead=_BLANK, lead_max=-1, trail=_BLANK, trail_max=-1),
-    )
+    fmt = element_layout("invoke", "parameter", LOOSE_NAME_ATTR, block="dots_function_call",
+                         trim=Trim(lead=_BLANK, lead_max=-1, trail=_BLANK, trail_max=-1))
     special_markers: ClassVar[tuple[str, ...]] = ("<dots_function_call>", "</dots_function_call>")
 
     def __init__(self, tools: Sequence[ToolSpec]) -> None:

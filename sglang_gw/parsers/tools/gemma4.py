@@ -58,14 +58,7 @@ class Gemma4ToolParser(MachineParser):
         return self._text
 
     def _text(self) -> bool:
-        # Not `text_until`: whitespace before the marker is markup only if a call follows.
-        text, marker = self.until(self._open)
-        self.out.text(text)
-        if marker is None:
-            return False
-        self.hold(marker)
-        self.head = ""
-        return self.goto(self._read_head)
+        return self.text_then_unit(self._open, self._read_head)
 
     def _read_head(self) -> bool:
         done = self.read_head(self._head, "{")
@@ -83,16 +76,9 @@ class Gemma4ToolParser(MachineParser):
         return self.goto(self._arguments)
 
     def _unit_as_content(self) -> bool:
-        """A unit that is no call: content through its closing token."""
-        text, marker = self.until(self._ends)
-        self.out.text(text)
-        if marker is None:
-            return False
-        if marker == self.call_open:
-            self.pos -= len(marker)  # a new unit: read it as such
-        else:
-            self.out.text(marker)
-        return self.goto(self._text)
+        """A unit that is no call: content through its closing token (a new unit is read
+        as such)."""
+        return self.through(self._ends, self.call_close, self.out.text) and self.goto(self._text)
 
     def _arguments(self) -> bool:
         piece, self.pos = self._args.scan(self.buf, self.pos, self.eof)
@@ -103,11 +89,8 @@ class Gemma4ToolParser(MachineParser):
 
     def _unit_tail(self) -> bool:
         """After the arguments: markup up to the closing token (a new call may start)."""
-        _, marker = self.until(self._ends)
-        if marker is None:
+        if not self.through(self._ends, self.call_close):
             return False
-        if marker == self.call_open:
-            self.pos -= len(marker)
         self.out.markup_end()
         return self.goto(self._text)
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from sglang_gw.parsers._scan import Markers
-from sglang_gw.parsers.tools._json_call import CallObject, JsonCallsParser
+from sglang_gw.parsers.tools._json_call import JsonCallsParser
 from sglang_gw.parsers.tools._machine import State
 from sglang_gw.parsers.tools.deepseek import DeepSeekV32ToolParser
 
@@ -46,28 +46,14 @@ class GigaChat3ToolParser(JsonCallsParser):
         return self._text
 
     def _text(self) -> bool:
-        text, marker = self.until(_TEXT)
-        self.out.text(text)
-        if marker is None:
-            return False
+        marker = self.text_until(_TEXT, markup=False)
         if marker == _MESSAGE_SEP:  # the turn's end: markup, with the whitespace before it
             self.out.markup()
             return True
-        self.hold(marker)
-        return self.goto(self._header)
+        return marker is not None and self.begin_unit(marker, self._header)
 
     def _header(self) -> bool:
-        self.hold(self.skip_ws())
-        if not self.more():
-            return False
-        if self.buf[self.pos] != "{":
-            self.release_held()  # no call object: the header was text
-            return self.goto(self._text)
-        self.out.markup()
-        return self.begin_object("".join(self.held or ()), self._object_done)
-
-    def _object_done(self, obj: CallObject) -> bool:
-        return self.goto(self._tail if obj.decision == "call" else self._text)
+        return self.object_block(self._tail, self._text)  # no `{`: the header was text
 
     def _tail(self) -> bool:
         """After a call: whitespace and the turn's end markers are markup."""

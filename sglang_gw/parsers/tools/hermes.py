@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from sglang_gw.parsers._scan import Markers
-from sglang_gw.parsers.tools._json_call import CallObject, JsonCallsParser
+from sglang_gw.parsers.tools._json_call import JsonCallsParser
 from sglang_gw.parsers.tools._machine import State
 
 __all__ = ["HermesToolParser"]
@@ -53,23 +53,12 @@ class HermesToolParser(JsonCallsParser):
         return self.text_until(self._text_markers) is not None and self._open_block()
 
     def _open_block(self) -> bool:
-        self.hold(self.open_tag)
-        return self.goto(self._block)
+        return self.begin_unit(self.open_tag, self._block)
 
     def _block(self) -> bool:
-        self.hold(self.skip_ws())
-        if not self.more():
-            return False
-        if self.buf[self.pos] != "{":
-            self.release_held()  # not a call: the tag and what follows are text
-            return self.goto(self._text)
-        prefix = "".join(self.held or ())
-        return self.begin_object(prefix, self._object_done)
-
-    def _object_done(self, obj: CallObject) -> bool:
         # A call's block closes as markup; anything else continues as text, so the rest
         # of an undeclared or broken block (its `</tool_call>` too) is content.
-        return self.goto(self._tail if obj.decision == "call" else self._text)
+        return self.object_block(self._tail, self._text)  # no `{`: the tag was text
 
     def _tail(self) -> bool:
         _, marker = self.until(self._tail_markers)

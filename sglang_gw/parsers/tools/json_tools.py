@@ -13,7 +13,7 @@ name, no name) is content itself. `arguments` and `parameters` are both accepted
 
 from __future__ import annotations
 
-from sglang_gw.parsers.tools._json_call import CallObject, JsonCallsParser, Status
+from sglang_gw.parsers.tools._json_call import CallObject, JsonCallsParser
 from sglang_gw.parsers.tools._machine import State
 
 __all__ = ["JsonToolParser"]
@@ -21,6 +21,7 @@ __all__ = ["JsonToolParser"]
 
 class JsonToolParser(JsonCallsParser):
     def initial_state(self) -> State:
+        self._run_text_state = self.text_state()  # after the calls, in an array or not
         return self._start
 
     def text_state(self) -> State:
@@ -34,60 +35,27 @@ class JsonToolParser(JsonCallsParser):
         return False
 
     def _start(self) -> bool:
-        self.hold(self.skip_ws())
-        if not self.more():
-            return False
-        c = self.buf[self.pos]
-        if c == "{":
-            return self.begin_object("".join(self.held or ()), self._first_done)
-        if c == "[":
-            self.pos += 1
-            self.hold("[")
-            return self.goto(self._array_first)
-        return self._not_calls()
-
-    def _not_calls(self) -> bool:
-        self.release_held()
-        return self.goto(self.text_state())
+        if self.peek(hold=True) != "[":  # one object, or not calls (all of it is text)
+            return self.object_or_text(self._first_done, self.text_state())
+        self.pos += 1
+        self.hold("[")
+        return self.goto(self._array_first)
 
     def _array_first(self) -> bool:
         # The `[` is markup only if the array begins with a call: hold it until then.
-        self.hold(self.skip_ws())
-        if not self.more():
-            return False
-        if self.buf[self.pos] != "{":
-            return self._not_calls()
-        return self.begin_object("".join(self.held or ()), self._first_in_array_done)
+        return self.object_or_text(self._first_in_array_done, self.text_state())
 
     def _first_done(self, obj: CallObject) -> bool:
-        if obj.decision != "call":
-            return self.goto(self.text_state())
-        return self._object_done(obj)
+        return self.next_in_run(obj, self._separator) if obj.decision == "call" else self.goto(self.text_state())
 
     def _first_in_array_done(self, obj: CallObject) -> bool:
-        if obj.decision != "call":
-            return self.goto(self.text_state())
-        self._array_text_state = self.text_state()
-        return self._array_object_done(obj)
-
-    def _object_done(self, obj: CallObject) -> bool:
-        if obj.status is Status.FAILED:
-            return self._calls_end()
-        return self.goto(self._separator)
+        return self.next_in_run(obj, self._array_next) if obj.decision == "call" else self.goto(self.text_state())
 
     def _separator(self) -> bool:
         """Between top-level objects: whitespace and `;` are markup."""
-        self.skip_ws()
-        if not self.more():
+        c = self.peek(skip=";")
+        if c is None:
             return False
-        c = self.buf[self.pos]
-        if c == ";":
-            self.pos += 1
-            return True
         if c == "{":
-            return self.begin_object("", self._object_done)
-        return self._calls_end()
-
-    def _calls_end(self) -> bool:
-        self.out.markup_end()
-        return self.goto(self.text_state())
+            return self.run_object(self._separator)
+        return self.end_run()

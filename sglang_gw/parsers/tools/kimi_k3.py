@@ -89,9 +89,7 @@ class KimiK3ToolParser(MachineParser):
         if marker == TOOLS_CLOSE:
             self.out.markup_end()
             return self.goto(self._text)
-        self.hold(marker)
-        self.head = ""
-        return self.goto(self._head)
+        return self.begin_unit(marker, self._head)
 
     def _head(self) -> bool:
         done = self.read_head(_HEAD, SEP)
@@ -106,15 +104,7 @@ class KimiK3ToolParser(MachineParser):
         return self.goto(self._body)
 
     def _unit_as_content(self) -> bool:
-        text, marker = self.until(_UNIT)
-        self.out.text(text)
-        if marker is None:
-            return False
-        if marker == CALL_CLOSE:
-            self.out.text(marker)
-        else:
-            self.pos -= len(marker)
-        return self.goto(self._section)
+        return self.through(_UNIT, CALL_CLOSE, self.out.text) and self.goto(self._section)
 
     def _body(self) -> bool:
         _, marker = self.until(_BODY)  # between arguments: markup

@@ -18,18 +18,8 @@ from sglang_gw.parsers.tools.pythonic import PythonicToolParser
 __all__ = ["Lfm2ToolParser"]
 
 _START, _END = "<|tool_call_start|>", "<|tool_call_end|>"
-_TEXT = Markers(("[", _START, _END))
 
 
 class Lfm2ToolParser(PythonicToolParser):
     special_markers: ClassVar[tuple[str, ...]] = (_START, _END)
-
-    def _text(self) -> bool:
-        # The pythonic text state with LFM2's tokens in place of Llama 4's.
-        marker = self.content_until(_TEXT)
-        if marker is None:
-            return False
-        self.buf = self.buf[len(marker):]
-        if marker == "[":
-            self.state = self._probe
-        return True
+    text_markers = Markers(("[", _START, _END))

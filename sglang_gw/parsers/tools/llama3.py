@@ -34,9 +34,9 @@ class Llama3ToolParser(JsonToolParser):
         return self.text_until(_TEXT) is not None and self.goto(self._after_tag)
 
     def _after_tag(self) -> bool:
-        self.skip_ws()
-        if not self.more():
+        c = self.peek()
+        if c is None:
             return False
-        if self.buf[self.pos] == "{":
-            return self.begin_object("", self._object_done)
+        if c == "{":
+            return self.run_object(self._separator)
         return self.goto(self._text)

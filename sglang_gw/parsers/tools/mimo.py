@@ -14,19 +14,11 @@ the value's text whole). Values are typed by the declared schema (`_arg_types`).
 
 from __future__ import annotations
 
-from sglang_gw.parsers.tools._xml_stream import WS, Lit, Name, XmlFormat, XmlToolParser
+from sglang_gw.parsers.tools._xml_layouts import function_eq_layout
+from sglang_gw.parsers.tools._xml_stream import XmlToolParser
 
 __all__ = ["MiMoToolParser"]
 
 
 class MiMoToolParser(XmlToolParser):
-    fmt = XmlFormat(
-        call_open="<tool_call>",
-        call_close="</tool_call>",
-        header=(WS, Lit("<function="), Name(">"), Lit(">")),
-        param_open="<parameter=",
-        key=(Name(">"), Lit(">")),
-        value_close="</parameter>",
-        body_close="</function>",
-        tail=("</tool_call>",),
-    )
+    fmt = function_eq_layout("tool_call")

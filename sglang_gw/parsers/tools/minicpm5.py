@@ -14,24 +14,16 @@ from typing import ClassVar
 
 from sglang_gw.parsers.tools._arg_types import convert
 from sglang_gw.parsers.tools._json_args import dumps
-from sglang_gw.parsers.tools._xml_stream import WS, Lit, Name, XmlFormat, XmlToolParser
+from sglang_gw.parsers.tools._xml_layouts import LOOSE_NAME_ATTR, element_layout
+from sglang_gw.parsers.tools._xml_stream import XmlToolParser
 
 __all__ = ["MiniCPM5ToolParser"]
 
-_NAME = (WS, Lit("name"), WS, Lit("="), WS, Name(">", unquote=True), Lit(">"))
 _CDATA_OPEN, _CDATA_CLOSE = "<![CDATA[", "]]>"
 
 
 class MiniCPM5ToolParser(XmlToolParser):
-    fmt = XmlFormat(
-        call_open="<function",
-        call_close="</function>",
-        header=_NAME,
-        param_open="<param",
-        key=_NAME,
-        value_close="</param>",
-        body_close="</function>",
-    )
+    fmt = element_layout("function", "param", LOOSE_NAME_ATTR)
     special_markers: ClassVar[tuple[str, ...]] = ()
 
     def _key(self) -> bool:

@@ -16,23 +16,13 @@ from __future__ import annotations
 from typing import ClassVar
 
 from sglang_gw.parsers.tools._json_args import Trim
-from sglang_gw.parsers.tools._xml_stream import NAME_ATTR, XmlFormat, XmlToolParser
+from sglang_gw.parsers.tools._xml_layouts import element_layout
+from sglang_gw.parsers.tools._xml_stream import XmlToolParser
 
 __all__ = ["MinimaxM2ToolParser"]
 
 
-
 class MinimaxM2ToolParser(XmlToolParser):
-    fmt = XmlFormat(
-        block_open="<minimax:tool_call>",
-        block_close="</minimax:tool_call>",
-        call_open="<invoke",
-        call_close="</invoke>",
-        header=NAME_ATTR,
-        param_open="<parameter",
-        key=NAME_ATTR,
-        value_close="</parameter>",
-        body_close="</invoke>",
-        trim=Trim(lead="\n", lead_max=-1, trail="\n", trail_max=-1),
-    )
+    fmt = element_layout("invoke", "parameter", block="minimax:tool_call",
+                         trim=Trim(lead="\n", lead_max=-1, trail="\n", trail_max=-1))
     special_markers: ClassVar[tuple[str, ...]] = ("<minimax:tool_call>", "</minimax:tool_call>")

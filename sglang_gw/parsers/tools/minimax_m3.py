@@ -72,9 +72,7 @@ class MinimaxM3ToolParser(MachineParser):
             self.out.markup()
             self.out.markup_end()
             return self.goto(self._text)
-        self.hold(marker)
-        self.head = ""
-        return self.goto(self._head)
+        return self.begin_unit(marker, self._head)
 
     def _head(self) -> bool:
         done = self.read_head(_HEAD, '">')
@@ -92,15 +90,7 @@ class MinimaxM3ToolParser(MachineParser):
 
     def _raw_invoke(self) -> bool:
         """An invoke that is no call: content as written, through its closing tag."""
-        text, marker = self.until(_RAW)
-        self.out.text(text)
-        if marker is None:
-            return False
-        if marker == INVOKE_CLOSE:
-            self.out.text(marker)
-        else:
-            self.pos -= len(marker)
-        return self.goto(self._block)
+        return self.through(_RAW, INVOKE_CLOSE, self.out.text) and self.goto(self._block)
 
     # -- inside a call
 

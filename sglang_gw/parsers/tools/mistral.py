@@ -62,10 +62,10 @@ class MistralToolParser(JsonCallsParser):
         return self.goto(self._calls)
 
     def _calls(self) -> bool:
-        self.hold(self.skip_ws())
-        if not self.more():
+        c = self.peek(hold=True)
+        if c is None:
             return False
-        if self.buf[self.pos] == "[":
+        if c == "[":
             self.pos += 1
             self.held = None
             return self.begin_array(self._text)
@@ -74,14 +74,10 @@ class MistralToolParser(JsonCallsParser):
     # -- [TOOL_CALLS]name[CALL_ID]id[ARGS]{...}
 
     def _call_name(self) -> bool:
-        self._name += self._run(_NAME_CHARS)
-        if len(self._name) > MAX_HEAD:
-            return self._broken()
-        if not self.more():
-            return False
-        if self.buf[self.pos] == "{" and self._name:  # `name{...}`: no [ARGS]
+        self._name, after = self._run(_NAME_CHARS, self._name)
+        if after == "{" and self._name:  # `name{...}`: no [ARGS]
             return self._decide(self._name)
-        marker = self._marker(_ARGS, _CALL_ID)
+        marker = self._marker(after, _ARGS, _CALL_ID)
         if marker is None:
             return False
         if not marker or not self._name:
@@ -92,27 +88,28 @@ class MistralToolParser(JsonCallsParser):
         return self._decide(self._name)
 
     def _call_id(self) -> bool:
-        self._id += self._run(_ID_CHARS)
-        if len(self._id) > MAX_HEAD:
-            return self._broken()
-        if not self.more():
-            return False
-        marker = self._marker(_ARGS)
+        self._id, after = self._run(_ID_CHARS, self._id)
+        marker = self._marker(after, _ARGS)
         if marker is None:
             return False
         return self._decide(self._name) if marker else self._broken()
 
-    def _run(self, chars: re.Pattern[str]) -> str:
-        """Consume (and hold) a run of characters of the given class."""
+    def _run(self, chars: re.Pattern[str], so_far: str) -> tuple[str, str | None]:
+        """Consume (and hold) more of a run of `chars`: (the run so far, the character after
+        it; None while the run may go on, "" if it is too long for a head)."""
         found = chars.match(self.buf, self.pos)
         end = found.end() if found else self.pos
-        run = self.buf[self.pos:end]
-        self.pos = end
-        self.hold(run)
-        return run
+        self.hold(self.buf[self.pos:end])
+        run, self.pos = so_far + self.buf[self.pos:end], end
+        if len(run) > MAX_HEAD:
+            return run, ""
+        return run, self.buf[self.pos] if self.more() else None
 
-    def _marker(self, *markers: str) -> str | None:
-        """The marker that follows (consumed and held), "" if none can, None if unsure."""
+    def _marker(self, after: str | None, *markers: str) -> str | None:
+        """The marker that follows a run (consumed and held): "" if none can (or the run was
+        too long), None if unsure."""
+        if not after:
+            return after
         unsure = False
         for marker in markers:
             found = self.expect(marker)

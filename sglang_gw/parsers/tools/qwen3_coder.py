@@ -22,24 +22,11 @@ yet). Tags in the middle of a line stay the value's text, as code quoting the fo
 
 from __future__ import annotations
 
-from sglang_gw.parsers.tools._json_args import Trim
-from sglang_gw.parsers.tools._xml_stream import WS, Lit, Name, XmlFormat, XmlToolParser
+from sglang_gw.parsers.tools._xml_layouts import ONE_NEWLINE, function_eq_layout
+from sglang_gw.parsers.tools._xml_stream import XmlToolParser
 
 __all__ = ["Qwen3CoderToolParser"]
 
 
 class Qwen3CoderToolParser(XmlToolParser):
-    fmt = XmlFormat(
-        call_open="<tool_call>",
-        call_close="</tool_call>",
-        header=(WS, Lit("<function="), Name(">"), Lit(">")),
-        param_open="<parameter=",
-        key=(Name(">"), Lit(">")),
-        value_close="</parameter>",
-        body_close="</function>",
-        tail=("</tool_call>",),
-        trim=Trim(lead="\n", lead_max=1, trail="\n", trail_max=1),
-        bare_open="<function=",
-        bare_header=(Name(">"), Lit(">")),
-        implicit_close=True,
-    )
+    fmt = function_eq_layout("tool_call", ONE_NEWLINE, lenient=True)

@@ -15,22 +15,12 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from sglang_gw.parsers.tools._json_args import Trim
-from sglang_gw.parsers.tools._xml_stream import WS, Lit, Name, XmlFormat, XmlToolParser
+from sglang_gw.parsers.tools._xml_layouts import ONE_NEWLINE, function_eq_layout
+from sglang_gw.parsers.tools._xml_stream import XmlToolParser
 
 __all__ = ["SeedOssToolParser"]
 
 
 class SeedOssToolParser(XmlToolParser):
-    fmt = XmlFormat(
-        call_open="<seed:tool_call>",
-        call_close="</seed:tool_call>",
-        header=(WS, Lit("<function="), Name(">"), Lit(">")),
-        param_open="<parameter=",
-        key=(Name(">"), Lit(">")),
-        value_close="</parameter>",
-        body_close="</function>",
-        tail=("</seed:tool_call>",),
-        trim=Trim(lead="\n", lead_max=1, trail="\n", trail_max=1),
-    )
+    fmt = function_eq_layout("seed:tool_call", ONE_NEWLINE)
     special_markers: ClassVar[tuple[str, ...]] = ("<seed:tool_call>", "</seed:tool_call>")

@@ -1,0 +1,156 @@
+"""The pooling road: inputs → token ids → one `Embed` call per input → vectors.
+
+No decode or parse stage runs here. `tokenize_inputs` / `tokenize_pairs` are the prepare
+stage (the model's own special tokens and truncation, as its tokenizer.json says; pairs
+as the tokenizer pairs them, with `token_type_ids` where the model takes them), checking
+each input against the context length. `embed_all` runs one `Embed` call per input, at
+most `EMBED_CONCURRENCY` at a time, each sent where the select stage says (so a batch is
+spread by the policy) and retried on another worker after a retryable failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sglang_gw.errors import ContextLengthExceededError, InvalidRequestError, NoHealthyWorkerError, WorkerError
+from sglang_gw.metrics import observe_stage
+from sglang_gw.model import ServedModel
+from sglang_gw.pipeline.dispatch import DispatchSettings, backoff_delay
+from sglang_gw.pipeline.offload import run_cpu
+from sglang_gw.pipeline.select import Selector
+from sglang_gw.plugins import HookRegistry
+from sglang_gw.proto import sglang_scheduler_pb2 as pb
+from sglang_gw.routing.base import RouteRequest
+from sglang_gw.workers.breaker import record_outcome
+from sglang_gw.workers.calls import WorkerCall
+from sglang_gw.workers.pool import WorkerPool
+
+__all__ = ["EMBED_CONCURRENCY", "EmbedInput", "EmbedTarget", "embed_all", "tokenize_inputs", "tokenize_pairs"]
+
+log = logging.getLogger(__name__)
+
+# Embed calls one request keeps open at once: a batch of 2048 inputs must not open 2048
+# calls (each holds a worker slot and a stream on the channel) while others wait.
+EMBED_CONCURRENCY = 32
+
+
+@dataclass(slots=True, frozen=True)
+class EmbedInput:
+    """One input as the worker gets it."""
+
+    ids: list[int]
+    text: str = ""
+    token_type_ids: list[int] | None = None
+    texts: tuple[str, ...] = ()  # a cross-encoder's (query, document)
+
+
+@dataclass(slots=True, frozen=True)
+class EmbedTarget:
+    """Where a request's calls go: the model, the fleet, and how to pick and retry."""
+
+    model: ServedModel
+    pool: WorkerPool
+    settings: DispatchSettings
+    hooks: HookRegistry | None = None
+    routing_key: str | None = None
+
+
+def _checked(model: ServedModel, ids: list[int], param: str) -> list[int]:
+    if not ids:
+        raise InvalidRequestError(f"`{param}` has no tokens", param=param)
+    if len(ids) > model.context_length:
+        raise ContextLengthExceededError(
+            f"`{param}` has {len(ids)} tokens; this model's context length is {model.context_length}", param=param)
+    return ids
+
+
+async def tokenize_inputs(model: ServedModel, inputs: Sequence[str | list[int]],
+                          param: str = "input") -> list[EmbedInput]:
+    """Texts tokenized with the model's special tokens; id lists passed as they are."""
+    texts = [t for t in inputs if isinstance(t, str)]
+    size = sum(map(len, texts))
+    encoded = iter(await run_cpu(size, lambda: model.tokenizer.encode_batch(texts, add_special_tokens=True))
+                   if texts else ())
+    out = []
+    for i, item in enumerate(inputs):
+        if isinstance(item, str):
+            out.append(EmbedInput(_checked(model, next(encoded).ids, f"{param}[{i}]"), text=item))
+        else:
+            out.append(EmbedInput(_checked(model, list(item), f"{param}[{i}]")))
+    return out
+
+
+async def tokenize_pairs(model: ServedModel, query: str, documents: Sequence[str],
+                         param: str = "documents") -> list[EmbedInput]:
+    """(query, document) pairs as the model's tokenizer joins a pair; `token_type_ids`
+    only for models that have them."""
+    pairs = [(query, doc) for doc in documents]
+    size = (len(query) + 1) * len(documents) + sum(map(len, documents))
+    encoded = await run_cpu(size, lambda: model.tokenizer.encode_batch(pairs, add_special_tokens=True))
+    return [EmbedInput(_checked(model, enc.ids, f"{param}[{i}]"), text=doc,
+                       token_type_ids=list(enc.type_ids) if model.kind.token_types else None,
+                       texts=(query, doc))
+            for i, (enc, doc) in enumerate(zip(encoded, documents, strict=True))]
+
+
+def _request(item: EmbedInput, request_id: str, cross_encoder: bool) -> pb.EmbedRequest:
+    req = pb.EmbedRequest(request_id=request_id, is_cross_encoder=cross_encoder)
+    req.tokenized.original_text = item.text
+    req.tokenized.input_ids.extend(item.ids)
+    if item.token_type_ids is not None:
+        req.token_type_ids.extend(item.token_type_ids)
+    req.texts.extend(item.texts)
+    return req
+
+
+async def embed_all(target: EmbedTarget, items: Sequence[EmbedInput], request_id: str) -> list[pb.EmbedResponse]:
+    """Every input's answer, in input order; the first failure cancels the rest."""
+    gate = asyncio.Semaphore(EMBED_CONCURRENCY)
+    cross = target.model.kind.task == "cross_encoder"
+
+    async def one(i: int, item: EmbedInput) -> pb.EmbedResponse:
+        async with gate:
+            return await _embed_one(target, item, _request(item, f"{request_id}-{i}", cross))
+
+    async with asyncio.TaskGroup() as group:
+        tasks = [group.create_task(one(i, item)) for i, item in enumerate(items)]
+    return [t.result() for t in tasks]
+
+
+async def _embed_one(target: EmbedTarget, item: EmbedInput, request: pb.EmbedRequest) -> pb.EmbedResponse:
+    """One call, retried on another worker while failures are retryable."""
+    route = RouteRequest(model=target.model.name, prompt_ids=item.ids, routing_key=target.routing_key)
+    selector = Selector(target.pool, route, target.hooks)
+    settings = target.settings
+    failed: list[str] = []
+    for attempt in range(settings.max_retries + 1):
+        choice = await selector.choose(failed)
+        if choice is None:
+            continue
+        worker = choice.worker
+        call = WorkerCall(worker)
+        started = time.perf_counter()
+        try:
+            response = await worker.client.embed(request, timeout=settings.request_timeout)
+        except WorkerError as err:
+            record_outcome(worker.breaker, err, since=call.started)
+            if not err.retryable or attempt == settings.max_retries:
+                raise
+            failed.append(worker.url)
+            log.info("embed %s: retrying after %s", request.request_id, err.message)
+            await asyncio.sleep(backoff_delay(settings, attempt))
+            continue
+        except BaseException:
+            record_outcome(worker.breaker, None)
+            raise
+        finally:
+            call.end()
+        observe_stage("dispatch", time.perf_counter() - started)
+        if worker.breaker is not None:
+            worker.breaker.record_success()
+        return response
+    raise NoHealthyWorkerError(f"every worker of model {target.model.name!r} has its circuit breaker open")
