@@ -34,7 +34,7 @@ from sglang_gw.errors import (
 )
 from sglang_gw.workers.http_backend import (
     HttpBackend,
-    SseStream,
+    UpstreamEvents,
     data_payloads,
     split_base_url,
 )
@@ -188,7 +188,7 @@ async def test_chat_json(backend: HttpBackend) -> None:
 
 async def test_stream_passes_payloads_through(backend: HttpBackend) -> None:
     stream = await backend.chat(chat_body("one two three"), stream=True)
-    assert isinstance(stream, SseStream)
+    assert isinstance(stream, UpstreamEvents)
     payloads = [p async for p in stream]
     assert payloads == [json.dumps(c).encode() for c in reply_chunks("echo: one two three")]
     assert stream.finished
@@ -422,4 +422,4 @@ async def test_sse_framing() -> None:
     assert got == [b'{"a": 1}', b"b"]
     assert await _payloads(b"data: one\ndata: two\n\n") == [b"one\ntwo"]  # multi-line data
     assert await _payloads(b"data: last-without-blank-line") == [b"last-without-blank-line"]
-    assert await _payloads(b"data: x\n\ndata: [DONE]\n\n") == [b"x", b"[DONE]"]  # SseStream drops [DONE]
+    assert await _payloads(b"data: x\n\ndata: [DONE]\n\n") == [b"x", b"[DONE]"]  # UpstreamEvents drops [DONE]

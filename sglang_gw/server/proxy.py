@@ -22,7 +22,7 @@ from sglang_gw.server.ledger import ledger_of
 from sglang_gw.server.sse import sse_response
 from sglang_gw.workers.breaker import record_outcome
 from sglang_gw.workers.calls import WorkerCall
-from sglang_gw.workers.http_backend import SseStream
+from sglang_gw.workers.http_backend import UpstreamEvents
 
 __all__ = ["call_upstream", "proxy_if_http"]
 
@@ -39,7 +39,7 @@ async def proxy_if_http(gw: Gateway, request: Request, raw: bytes, kind: str) ->
         return None
     stream = bool(body.get("stream")) and kind != "embeddings"
     call, result = await call_upstream(gw, body, kind, stream, gw.routing_key(request.headers))
-    if isinstance(result, SseStream):
+    if isinstance(result, UpstreamEvents):
         ledger = ledger_of(request.scope)
         if ledger is not None:
             ledger.hold(call.end)  # ended by the events' cleanup, or at the latest with the request
@@ -49,7 +49,7 @@ async def proxy_if_http(gw: Gateway, request: Request, raw: bytes, kind: str) ->
 
 
 async def call_upstream(gw: Gateway, body: dict[str, Any], kind: str, stream: bool,
-                        routing_key: str | None) -> tuple[WorkerCall, dict[str, Any] | SseStream]:
+                        routing_key: str | None) -> tuple[WorkerCall, dict[str, Any] | UpstreamEvents]:
     """Send `body` to a worker of its model (`kind`: chat or completions), retrying on
     another one before any answer; the call is open until `end()`."""
     route = RouteRequest(model=body["model"], routing_key=routing_key)
@@ -86,7 +86,7 @@ async def call_upstream(gw: Gateway, body: dict[str, Any], kind: str, stream: bo
     raise NoHealthyWorkerError(f"every worker of model {route.model!r} has its circuit breaker open")
 
 
-async def _events(call: WorkerCall, upstream: SseStream) -> AsyncIterator[bytes]:
+async def _events(call: WorkerCall, upstream: UpstreamEvents) -> AsyncIterator[bytes]:
     try:
         async for payload in upstream:
             yield b"data: " + payload + b"\n\n"

@@ -38,7 +38,7 @@ from sglang_gw.server.ledger import ledger_of
 from sglang_gw.server.proxy import call_upstream
 from sglang_gw.server.sse import SlowStartSse, SseStream, sse_response
 from sglang_gw.workers.calls import WorkerCall
-from sglang_gw.workers.http_backend import SseStream as UpstreamStream
+from sglang_gw.workers.http_backend import UpstreamEvents as UpstreamStream
 
 __all__ = ["routes"]
 

@@ -46,7 +46,7 @@ from sglang_gw.server.proxy import call_upstream
 from sglang_gw.server.responses_mcp import has_mcp_tools, mcp_response
 from sglang_gw.server.sse import sse_response
 from sglang_gw.workers.calls import WorkerCall
-from sglang_gw.workers.http_backend import SseStream
+from sglang_gw.workers.http_backend import UpstreamEvents
 
 __all__ = ["routes"]
 
@@ -145,7 +145,7 @@ async def _once(value: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
     yield value
 
 
-async def _chunks(upstream: SseStream) -> AsyncIterator[dict[str, Any]]:
+async def _chunks(upstream: UpstreamEvents) -> AsyncIterator[dict[str, Any]]:
     async for payload in upstream:
         yield msgspec.json.decode(payload)
 

@@ -43,7 +43,7 @@ from sglang_gw.errors import (
 )
 from sglang_gw.workers.client import HealthStatus
 
-__all__ = ["SGLANG_INFO_PATHS", "HttpBackend", "SseStream", "data_payloads", "split_base_url", "status_error",
+__all__ = ["SGLANG_INFO_PATHS", "HttpBackend", "UpstreamEvents", "data_payloads", "split_base_url", "status_error",
            "transport_error"]
 
 log = logging.getLogger(__name__)
@@ -177,21 +177,21 @@ class HttpBackend:
 
     # -- generation ---------------------------------------------------------------------
 
-    async def chat(self, body: dict[str, Any], *, stream: bool) -> dict[str, Any] | SseStream:
+    async def chat(self, body: dict[str, Any], *, stream: bool) -> dict[str, Any] | UpstreamEvents:
         """`POST /v1/chat/completions`: the JSON answer, or the stream of its SSE payloads."""
         return await self._generate("/chat/completions", body, stream)
 
-    async def completions(self, body: dict[str, Any], *, stream: bool) -> dict[str, Any] | SseStream:
+    async def completions(self, body: dict[str, Any], *, stream: bool) -> dict[str, Any] | UpstreamEvents:
         """`POST /v1/completions`: the JSON answer, or the stream of its SSE payloads."""
         return await self._generate("/completions", body, stream)
 
-    async def embeddings(self, body: dict[str, Any], *, stream: bool = False) -> dict[str, Any] | SseStream:
+    async def embeddings(self, body: dict[str, Any], *, stream: bool = False) -> dict[str, Any] | UpstreamEvents:
         """`POST /v1/embeddings`: the JSON answer (`stream` is ignored: never streamed)."""
         request = self._client.build_request("POST", self._api + "/embeddings", json=body,
                                              headers=self._headers, timeout=self._timeout)
         return await self._read_json(await self._send(request))
 
-    async def _generate(self, path: str, body: dict[str, Any], stream: bool) -> dict[str, Any] | SseStream:
+    async def _generate(self, path: str, body: dict[str, Any], stream: bool) -> dict[str, Any] | UpstreamEvents:
         request = self._client.build_request("POST", self._api + path, json={**body, "stream": stream},
                                              headers=self._headers, timeout=self._timeout)
         response = await self._send(request)
@@ -201,7 +201,7 @@ class HttpBackend:
             # A server that ignored `stream` would otherwise look like an empty answer.
             await response.aclose()
             raise WorkerError(f"worker {self.url}: asked for a stream, got {response.headers.get('content-type')!r}")
-        return SseStream(response, self.url)
+        return UpstreamEvents(response, self.url)
 
     async def _get_json(self, url: str) -> dict[str, Any]:
         request = self._client.build_request("GET", url, headers=self._headers, timeout=self._info_timeout)
@@ -246,7 +246,7 @@ class HttpBackend:
         await self.aclose()
 
 
-class SseStream:
+class UpstreamEvents:
     """The raw SSE `data:` payloads of one upstream stream, one event per item, `[DONE]`
     excluded. `finished` is true once the stream ended normally ([DONE] or a clean EOF).
 
@@ -266,7 +266,7 @@ class SseStream:
     def status_code(self) -> int:
         return self._response.status_code
 
-    def __aiter__(self) -> SseStream:
+    def __aiter__(self) -> UpstreamEvents:
         return self
 
     async def __anext__(self) -> bytes:
@@ -276,7 +276,7 @@ class SseStream:
         await self._events.aclose()
         await self._response.aclose()
 
-    async def __aenter__(self) -> SseStream:
+    async def __aenter__(self) -> UpstreamEvents:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
