@@ -261,3 +261,26 @@ class _Trim:
         out = self.pending + body
         self.pending = text[len(body):]
         return out
+
+
+class OwnMachineParser(ReasoningParser):
+    """Base of the families whose messages are typed or addressed (Inkling, Muse) rather than
+    wrapped in think tags: they keep the interface, but run a machine of their own
+    (`_parse`) over what they held plus each new piece. The output starts in reasoning only
+    when the prompt ends with `start`: `enable_thinking` means nothing to them, since the
+    model types or addresses each message itself."""
+
+    @classmethod
+    def start_state(cls, prompt_text: str | None, enable_thinking: bool | None) -> StartState:
+        if prompt_text is not None and prompt_text.rstrip().endswith(cls.start):
+            return StartState.REASONING
+        return StartState.CONTENT
+
+    def feed(self, text: str) -> ReasoningDelta:
+        return self._parse(self._held + text, final=False)
+
+    def finish(self) -> ReasoningDelta:
+        return self._parse(self._held, final=True)
+
+    def _parse(self, buf: str, *, final: bool) -> ReasoningDelta:
+        raise NotImplementedError

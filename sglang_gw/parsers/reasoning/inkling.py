@@ -26,7 +26,7 @@ The output is a sequence of messages, each a header and one typed body::
 from __future__ import annotations
 
 from sglang_gw.parsers._scan import Markers
-from sglang_gw.parsers.reasoning.base import ReasoningParser, StartState
+from sglang_gw.parsers.reasoning.base import OwnMachineParser, StartState
 from sglang_gw.parsers.types import ReasoningDelta
 
 __all__ = ["InklingReasoningParser"]
@@ -49,7 +49,7 @@ _NONE, _HEADER, _REASONING, _CONTENT, _TOOL = range(5)
 _BODIES = {THINKING: _REASONING, TEXT: _CONTENT}
 
 
-class InklingReasoningParser(ReasoningParser):
+class InklingReasoningParser(OwnMachineParser):
     """TML typed blocks: thinking bodies are reasoning, text bodies and tool frames content."""
 
     start = THINKING
@@ -61,18 +61,6 @@ class InklingReasoningParser(ReasoningParser):
         self._kind = _REASONING if self.start_state(prompt_text, None) is StartState.REASONING else _NONE
         self._held = ""
         self._header = ""  # the header read so far (held: it may turn out to be content)
-
-    @classmethod
-    def start_state(cls, prompt_text: str | None, enable_thinking: bool | None) -> StartState:
-        if prompt_text is not None and prompt_text.rstrip().endswith(THINKING):
-            return StartState.REASONING
-        return StartState.CONTENT
-
-    def feed(self, text: str) -> ReasoningDelta:
-        return self._parse(self._held + text, final=False)
-
-    def finish(self) -> ReasoningDelta:
-        return self._parse(self._held, final=True)
 
     def _parse(self, buf: str, *, final: bool) -> ReasoningDelta:
         reasoning: list[str] = []

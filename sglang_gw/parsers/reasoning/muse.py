@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 from sglang_gw.parsers._muse import EOM, EOT, HEADER_CAP, MESSAGE, START, bare_header, recipient
 from sglang_gw.parsers._scan import Markers
-from sglang_gw.parsers.reasoning.base import ReasoningParser, StartState
+from sglang_gw.parsers.reasoning.base import OwnMachineParser, StartState
 from sglang_gw.parsers.types import ReasoningDelta
 
 __all__ = ["MuseReasoningParser"]
@@ -34,7 +34,7 @@ _HEADER_END = Markers((MESSAGE, START, EOM, EOT))
 _OPENING, _BETWEEN, _HEADER, _REASONING, _CONTENT, _TOOL = range(6)
 
 
-class MuseReasoningParser(ReasoningParser):
+class MuseReasoningParser(OwnMachineParser):
     """`to=self` bodies are reasoning, `to=user` bodies content, tool messages pass through."""
 
     start = "to=self" + MESSAGE
@@ -50,18 +50,6 @@ class MuseReasoningParser(ReasoningParser):
     def watch_calls(self, starts: tuple[str, ...], whole_calls: Callable[[str], bool]) -> None:
         """The `muse` tool parser follows: pass the answer's framing on to it."""
         self._framed = True
-
-    @classmethod
-    def start_state(cls, prompt_text: str | None, enable_thinking: bool | None) -> StartState:
-        if prompt_text is not None and prompt_text.rstrip().endswith(cls.start):
-            return StartState.REASONING
-        return StartState.CONTENT
-
-    def feed(self, text: str) -> ReasoningDelta:
-        return self._parse(self._held + text, final=False)
-
-    def finish(self) -> ReasoningDelta:
-        return self._parse(self._held, final=True)
 
     def _parse(self, buf: str, *, final: bool) -> ReasoningDelta:
         out: tuple[list[str], list[str]] = ([], [])
