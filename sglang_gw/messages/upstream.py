@@ -38,14 +38,6 @@ def chat_body(chat: ChatCompletionRequest, *, stream: bool) -> dict[str, Any]:
     return body
 
 
-def _calls(raw: list[Any] | None) -> list[ToolCallDelta]:
-    out = []
-    for i, call in enumerate(raw or ()):
-        fn = call.get("function") or {}
-        out.append(ToolCallDelta(index=call.get("index", i), id=call.get("id"), name=fn.get("name"),
-                                 arguments=fn.get("arguments") or ""))
-    return out
-
 
 class UpstreamMessage(MessageWriter):
     """Steps are the worker's chat objects: `chat.completion` whole, or `chat.completion.chunk`s."""
@@ -69,7 +61,7 @@ class UpstreamMessage(MessageWriter):
             delta = choice.get("delta") or choice.get("message") or {}
             reasoning = delta.get("reasoning_content") or delta.get("reasoning") or ""
             events += self.builder.feed(reasoning=reasoning, content=delta.get("content") or "",
-                                        calls=_calls(delta.get("tool_calls")))
+                                        calls=ToolCallDelta.from_openai(delta.get("tool_calls")))
             if choice.get("finish_reason") is not None:
                 matched = choice.get("matched_stop", choice.get("stop_reason"))
                 self._stopped(choice["finish_reason"], matched)

@@ -43,6 +43,16 @@ class ToolCallDelta:
     name: str | None = None
     arguments: str = ""
 
+    @staticmethod
+    def from_openai(raw: list[Any] | None) -> list[ToolCallDelta]:
+        """An OpenAI message's or chunk's `tool_calls` (an upstream worker's answer) as deltas."""
+        out = []
+        for i, call in enumerate(raw or ()):
+            fn = call.get("function") or {}
+            out.append(ToolCallDelta(index=call.get("index", i), id=call.get("id"), name=fn.get("name"),
+                                     arguments=fn.get("arguments") or ""))
+        return out
+
     def to_openai(self) -> dict[str, Any]:
         fn: dict[str, Any] = {"arguments": self.arguments}
         if self.name is not None:

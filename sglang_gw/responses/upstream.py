@@ -39,14 +39,6 @@ def chat_body(turn: Turn, *, stream: bool) -> dict[str, Any]:
     return body
 
 
-def _calls(raw: list[Any] | None) -> list[ToolCallDelta]:
-    out = []
-    for i, call in enumerate(raw or ()):
-        fn = call.get("function") or {}
-        out.append(ToolCallDelta(index=call.get("index", i), id=call.get("id"), name=fn.get("name"),
-                                 arguments=fn.get("arguments") or ""))
-    return out
-
 
 def _logprobs(choice: dict[str, Any]) -> list[dict[str, Any]] | None:
     lp = choice.get("logprobs")
@@ -78,7 +70,8 @@ class UpstreamResponder(ResponseWriter[dict[str, Any]]):
             delta = choice.get("delta") or choice.get("message") or {}
             reasoning = delta.get("reasoning_content") or delta.get("reasoning") or ""
             events += self.builder.feed(reasoning=reasoning, content=delta.get("content") or "",
-                                        calls=_calls(delta.get("tool_calls")), logprobs=_logprobs(choice))
+                                        calls=ToolCallDelta.from_openai(delta.get("tool_calls")),
+                                        logprobs=_logprobs(choice))
             if choice.get("finish_reason") is not None:
                 events += self._finish(choice["finish_reason"])
         return events
