@@ -37,6 +37,9 @@ from sglang_gw.workers.registrar import Registrar, WorkerJob, WorkerSpec
 
 __all__ = ["Gateway"]
 
+# Worker.kind → the `connection_mode` GET /workers reports (smg's names, plus "openai").
+_CONNECTION_MODES = {"grpc": "grpc", "sglang_http": "http", "http": "openai"}
+
 log = logging.getLogger(__name__)
 
 
@@ -109,7 +112,8 @@ class Gateway:
             return [*(WorkerSpec(url=u, worker_type="prefill", bootstrap_port=port, **common)
                       for u, port in pd.prefill),
                     *(WorkerSpec(url=u, worker_type="decode", **common) for u in pd.decode)]
-        providers = [WorkerSpec(url=url, api_key=key) for url, key in self.config.provider_workers]
+        providers = [WorkerSpec(url=url, api_key=key, connection_mode="openai")
+                     for url, key in self.config.provider_workers]
         return [*(WorkerSpec(url=u, **common) for u in self.config.worker_urls), *providers]
 
     async def _load_model(self, client: GrpcWorkerClient, spec: WorkerSpec) -> str:
@@ -164,6 +168,7 @@ class Gateway:
 
     def worker_status(self, worker: Worker) -> dict[str, object]:
         return {"url": worker.url, "model": worker.model, "worker_type": worker.worker_type,
+                "connection_mode": _CONNECTION_MODES.get(worker.kind, worker.kind),
                 "healthy": worker.healthy, "draining": worker.draining, "inflight": worker.inflight,
                 "load": worker.load, "labels": worker.labels,
                 "state": "draining" if worker.draining else "active"}

@@ -7,6 +7,7 @@ It keeps LoRA adapters in an LRU table (`mock_lora.py`). It records every reques
 Abort so tests can assert on what the gateway sent.
 
 Run it alone:  python -m sglang_gw.testing.mock_worker --port 30000 --model-path DIR
+(add --http to speak SGLang's HTTP API instead, see mock_http_worker.py)
 (add --tls-cert-path/--tls-key-path to serve grpcs://, and --tls-client-ca-path for mutual TLS)
 """
 
@@ -502,6 +503,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tls-key-path", default=None, help="the certificate's private key (PEM)")
     p.add_argument("--tls-client-ca-path", default=None,
                    help="mutual TLS: require client certificates signed by this CA (PEM)")
+    p.add_argument("--http", action="store_true", help="speak SGLang's HTTP API instead of gRPC (mock_http_worker.py)")
+    p.add_argument("--grpc-mode", action="store_true", help="accepted like SGLang's flag: gRPC is the default")
     return p.parse_args(argv)
 
 
@@ -515,6 +518,10 @@ def server_tls(args: argparse.Namespace) -> ServerTls | None:
 
 
 async def _serve(args: argparse.Namespace) -> None:
+    if args.http:
+        from sglang_gw.testing.mock_http_worker import MockHttpWorker, serve_http
+        await serve_http(MockHttpWorker(build_worker(args)), args.host, args.port)
+        return
     server = MockWorkerServer(build_worker(args), host=args.host, port=args.port, tls=server_tls(args))
     await server.start()
     log.info("mock worker serving %s on %s", args.model_path, server.url)

@@ -1,0 +1,265 @@
+"""SGLang HTTP workers beside gRPC ones: one model, both kinds, the same answers; PD over HTTP."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import httpx
+import openai
+import pytest
+
+from sglang_gw.config import GatewayConfig, ModelConfig, PdConfig, RoutingConfig, ServerConfig
+from sglang_gw.testing.mock_http_worker import ThreadedMockHttpWorker
+from sglang_gw.testing.mock_worker import MockWorker, ThreadedMockWorker
+from sglang_gw.testing.model_facts import read_model_facts
+from sglang_gw.testing.models import model_dir
+from sglang_gw.testing.replies import ReplyPolicy
+from tests.conftest import SCRIPT, ThreadedServer, free_port
+
+
+def mock_worker(script: dict[str, str | list[str]] | None = None) -> MockWorker:
+    facts = read_model_facts(model_dir("qwen3"))
+    return MockWorker(facts, policy=ReplyPolicy(facts, mode="scripted", script=script or SCRIPT),
+                      served_model_name="m")
+
+
+@dataclass
+class Mixed:
+    grpc: ThreadedMockWorker
+    http: ThreadedMockHttpWorker
+    server: ThreadedServer
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.port}"
+
+    def served(self) -> tuple[int, int]:
+        return len(self.grpc.worker.records.requests), len(self.http.worker.records.requests)
+
+
+@contextmanager
+def mixed(policy: str = "round_robin") -> Iterator[Mixed]:
+    grpc_mock, http_mock = ThreadedMockWorker(mock_worker()), ThreadedMockHttpWorker(mock_worker())
+    config = GatewayConfig(server=ServerConfig(port=free_port()), model=ModelConfig(),
+                           worker_urls=(grpc_mock.url, http_mock.url), routing=RoutingConfig(policy=policy))
+    server = ThreadedServer(config)
+    try:
+        server.start()
+        yield Mixed(grpc_mock, http_mock, server)
+    finally:
+        server.stop()
+        grpc_mock.stop()
+        http_mock.stop()
+
+
+@pytest.fixture(scope="module")
+def fleet() -> Iterator[Mixed]:
+    with mixed() as fleet:
+        yield fleet
+
+
+def twice(fleet: Mixed, send) -> tuple[object, object]:  # noqa: ANN001
+    """The same request sent twice under round robin: once to each kind of worker."""
+    before = fleet.served()
+    first, second = send(), send()
+    after = fleet.served()
+    assert (after[0] - before[0], after[1] - before[1]) == (1, 1)
+    return first, second
+
+
+def sse_json(response: httpx.Response) -> list[dict]:
+    events = [line[6:] for line in response.iter_lines() if line.startswith("data: ")]
+    assert events[-1] == "[DONE]"
+    return [json.loads(e) for e in events[:-1]]
+
+
+def test_the_http_worker_is_registered_as_sglang_http(fleet: Mixed) -> None:
+    listing = httpx.get(f"{fleet.url}/workers").json()
+    modes = {w["url"]: w["connection_mode"] for w in listing["workers"]}
+    assert modes == {fleet.grpc.url: "grpc", fleet.http.url: "http"}
+    assert [m["id"] for m in httpx.get(f"{fleet.url}/v1/models").json()["data"]] == ["m"]
+
+
+@pytest.mark.parametrize("prompt", ["hello there", "MULTIBYTE", "THINK", "THREE"])
+def test_chat_answers_alike_from_both_kinds(fleet: Mixed, prompt: str) -> None:
+    client = openai.OpenAI(base_url=f"{fleet.url}/v1", api_key="x", max_retries=0)
+    messages = [{"role": "user", "content": prompt}]
+    n = 3 if prompt == "THREE" else 1
+    a, b = twice(fleet, lambda: client.chat.completions.create(model="m", messages=messages, n=n, seed=7))
+    assert [c.message.content for c in a.choices] == [c.message.content for c in b.choices]
+    assert a.usage == b.usage and a.choices[0].finish_reason == b.choices[0].finish_reason
+
+    def streamed() -> list[str]:
+        out = [""] * n
+        for chunk in client.chat.completions.create(model="m", messages=messages, n=n, seed=7, stream=True):
+            for c in chunk.choices:
+                out[c.index] += c.delta.content or ""
+        return out
+    s1, s2 = twice(fleet, streamed)
+    assert s1 == s2 == [c.message.content for c in a.choices]
+
+
+def test_completions_and_stop_strings_alike(fleet: Mixed) -> None:
+    client = openai.OpenAI(base_url=f"{fleet.url}/v1", api_key="x", max_retries=0)
+    a, b = twice(fleet, lambda: client.completions.create(model="m", prompt="STOPTEST", stop=["gamma"]))
+    assert a.choices[0].text == b.choices[0].text == "alpha beta "
+    assert a.choices[0].finish_reason == b.choices[0].finish_reason == "stop"
+    s1, s2 = twice(fleet, lambda: "".join(c.choices[0].text for c in client.completions.create(
+        model="m", prompt="LONG", max_tokens=5, stream=True)))
+    assert s1 == s2 and s1.startswith("word0")
+
+
+def test_generate_alike_streamed_and_not(fleet: Mixed) -> None:
+    body = {"model": "m", "text": "MULTIBYTE", "sampling_params": {"max_new_tokens": 64}}
+    a, b = twice(fleet, lambda: httpx.post(f"{fleet.url}/generate", json=body).json())
+    for key in ("text", "output_ids"):
+        assert a[key] == b[key]
+    assert a["meta_info"]["finish_reason"] == b["meta_info"]["finish_reason"]
+
+    def streamed() -> list[dict]:
+        with httpx.stream("POST", f"{fleet.url}/generate", json={**body, "stream": True}) as r:
+            return sse_json(r)
+    s1, s2 = twice(fleet, streamed)
+    assert [e["text"] for e in s1] == [e["text"] for e in s2]
+    assert s1[-1]["text"] == a["text"]
+
+
+def test_tokenize_and_flush_cache_reach_http_workers(fleet: Mixed) -> None:
+    tokens = httpx.post(f"{fleet.url}/v1/tokenize", json={"model": "m", "prompt": "hello"}).json()
+    assert tokens["count"] == len(tokens["tokens"]) > 0
+    answer = httpx.post(f"{fleet.url}/flush_cache").json()
+    assert answer == {"success": True, "workers": {fleet.grpc.url: True, fleet.http.url: True}}
+
+
+def test_loads_come_from_get_load(fleet: Mixed) -> None:
+    entries = {e["url"]: e for e in httpx.get(f"{fleet.url}/get_loads").json()["workers"]}
+    assert entries[fleet.http.url]["running"] == 0 and "error" not in entries[fleet.http.url]
+
+
+def test_a_hang_up_aborts_the_http_worker(fleet: Mixed) -> None:
+    fleet.http.worker.timing.token_delay = 0.01
+    fleet.grpc.worker.timing.token_delay = 0.01
+    try:
+        for _ in range(2):  # one of the two goes to the HTTP worker
+            with httpx.stream("POST", f"{fleet.url}/v1/completions",
+                              json={"model": "m", "prompt": "LONG", "stream": True}) as r:
+                for line in r.iter_lines():
+                    if line.startswith("data: {"):
+                        break
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and (fleet.http.worker.running or fleet.grpc.worker.running):
+            time.sleep(0.02)
+        assert not fleet.http.worker.running and fleet.http.worker.records.cancelled
+    finally:
+        fleet.http.worker.timing.token_delay = 0.0
+        fleet.grpc.worker.timing.token_delay = 0.0
+
+
+def test_a_rejection_keeps_its_message_and_status(fleet: Mixed) -> None:
+    fleet.http.worker.faults.reject_next = 2
+    fleet.http.worker.faults.reject_code = __import__("grpc").StatusCode.INVALID_ARGUMENT
+    try:
+        answers = [httpx.post(f"{fleet.url}/v1/completions", json={"model": "m", "prompt": "hi"}) for _ in range(2)]
+        rejected = [a for a in answers if a.status_code != 200]
+        assert len(rejected) == 1 and rejected[0].status_code == 400
+        assert "injected" in rejected[0].json()["error"]["message"]
+    finally:
+        fleet.http.worker.faults.reject_next = 0
+
+
+def test_cache_aware_routes_http_prompts_by_prefix() -> None:
+    with mixed(policy="cache_aware") as fleet:
+        client = openai.OpenAI(base_url=f"{fleet.url}/v1", api_key="x", max_retries=0)
+        for attempt in range(20):  # new prefixes until one lands on the HTTP worker...
+            prefix = f"system prompt number {attempt} " * 40
+            before = fleet.served()
+            client.completions.create(model="m", prompt=f"{prefix} question 0", max_tokens=2)
+            if fleet.served()[1] > before[1]:
+                break
+        else:
+            pytest.fail("no prompt went to the HTTP worker")
+        before = fleet.served()
+        for i in range(1, 6):  # ...then the prompts sharing that prefix follow it there
+            client.completions.create(model="m", prompt=f"{prefix} question {i}", max_tokens=2)
+        assert (fleet.served()[0] - before[0], fleet.served()[1] - before[1]) == (0, 5)
+
+
+def pd_mock(reply: str) -> MockWorker:
+    return mock_worker({"PD": reply})
+
+
+def test_pd_over_http_shares_the_room_and_streams_from_decode() -> None:
+    prefill = ThreadedMockHttpWorker(pd_mock("from prefill"), disaggregation_mode="prefill", bootstrap_port=8998)
+    decode = ThreadedMockHttpWorker(pd_mock("from decode"), disaggregation_mode="decode")
+    pd = PdConfig(prefill=((prefill.url, None),), decode=(decode.url,))
+    server = ThreadedServer(GatewayConfig(server=ServerConfig(port=free_port()), model=ModelConfig(), pd=pd))
+    try:
+        server.start()
+        url = f"http://127.0.0.1:{server.port}"
+        body = {"model": "m", "messages": [{"role": "user", "content": "PD"}]}
+        answer = httpx.post(f"{url}/v1/chat/completions", json=body).json()
+        assert answer["choices"][0]["message"]["content"] == "from decode"
+        with httpx.stream("POST", f"{url}/v1/chat/completions", json={**body, "stream": True}) as r:
+            text = "".join(e["choices"][0]["delta"].get("content") or "" for e in sse_json(r) if e["choices"])
+        assert text == "from decode"
+        pairs = list(zip(prefill.worker.records.requests, decode.worker.records.requests, strict=True))
+        assert len(pairs) == 2
+        for p_req, d_req in pairs:
+            assert p_req.disaggregated_params == d_req.disaggregated_params
+            # The bootstrap port was discovered from the prefill worker's /get_server_info.
+            assert p_req.disaggregated_params.bootstrap_port == 8998
+            assert p_req.disaggregated_params.bootstrap_host == "127.0.0.1"
+        assert pairs[0][1].disaggregated_params.bootstrap_room != pairs[1][1].disaggregated_params.bootstrap_room
+    finally:
+        server.stop()
+        prefill.stop()
+        decode.stop()
+
+
+def test_pd_over_http_a_decode_failure_aborts_the_prefill_leg() -> None:
+    prefill = ThreadedMockHttpWorker(pd_mock("x " * 300), disaggregation_mode="prefill", bootstrap_port=8998)
+    decode = ThreadedMockHttpWorker(pd_mock("y " * 300), disaggregation_mode="decode")
+    prefill.worker.timing.token_delay = 0.01
+    decode.worker.timing.token_delay = 0.01
+    decode.worker.faults.fail_after_tokens = 3
+    pd = PdConfig(prefill=((prefill.url, None),), decode=(decode.url,))
+    server = ThreadedServer(GatewayConfig(server=ServerConfig(port=free_port()), model=ModelConfig(), pd=pd))
+    try:
+        server.start()
+        url = f"http://127.0.0.1:{server.port}"
+        body = {"model": "m", "messages": [{"role": "user", "content": "PD"}], "stream": True}
+        with httpx.stream("POST", f"{url}/v1/chat/completions", json=body) as r:
+            events = sse_json(r)
+        assert "error" in events[-1]
+        rid = prefill.worker.records.requests[0].request_id
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and (prefill.worker.running or rid not in prefill.worker.records.aborts
+                                               or any(w.inflight for w in server.gateway.pool.workers())):
+            time.sleep(0.02)
+        assert rid in prefill.worker.records.aborts
+        assert not prefill.worker.running
+        assert all(w.inflight == 0 for w in server.gateway.pool.workers())
+    finally:
+        server.stop()
+        prefill.stop()
+        decode.stop()
+
+
+def test_the_http_mock_speaks_sglangs_format(fleet: Mixed) -> None:
+    url = fleet.http.url
+    body = {"text": "hello there", "sampling_params": {"max_new_tokens": 16}, "stream": True}
+    with httpx.stream("POST", f"{url}/generate", json=body) as r:
+        events = sse_json(r)
+    texts = [e["text"] for e in events]
+    assert all(b.startswith(a) for a, b in zip(texts, texts[1:], strict=False))  # cumulative
+    assert texts[-1] == "hello there" and events[-1]["meta_info"]["finish_reason"]["type"] == "stop"
+    whole = httpx.post(f"{url}/generate", json={**body, "stream": False}).json()
+    assert events[-1]["output_ids"] == whole["output_ids"]
+    chat = httpx.post(f"{url}/v1/chat/completions", json={"messages": [{"role": "user", "content": "hello there"}]})
+    assert chat.json()["choices"][0]["message"]["content"] == "hello there"
+    assert httpx.get(f"{url}/get_model_info").json()["model_path"]
+    assert httpx.post(f"{url}/generate", json={"input_ids": []}).status_code == 400
