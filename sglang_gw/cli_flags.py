@@ -269,9 +269,33 @@ def _add_render(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--jsonl", action="store_true", help="one request per line, one result line each")
 
 
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    from sglang_gw.serve import DEFAULT_WORKER_CMD
+
+    p = sub.add_parser("serve", help="start N workers and the gateway together",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                       description="Start --dp-size workers on free ports and the gateway in front of them; stop "
+                                   "them all on shutdown. Flags not listed here go to every worker unchanged "
+                                   "(--model-path, --tp-size, ...); gateway flags are given as --router-X for "
+                                   "`launch`'s --X (--router-policy cache_aware).")
+    p.add_argument("--dp-size", type=int, default=1, help="how many workers to start")
+    p.add_argument("--worker-cmd", default=DEFAULT_WORKER_CMD,
+                   help="the command that starts one worker (--host and --port are appended; a leading "
+                        "`python` is this interpreter); with --grpc-mode in it the workers are grpc://, "
+                        "else SGLang HTTP workers")
+    p.add_argument("--worker-host", default="127.0.0.1", help="address the workers listen on")
+    p.add_argument("--host", default="127.0.0.1", help="address the gateway listens on")
+    p.add_argument("--port", type=int, default=30000, help="port the gateway listens on")
+    p.add_argument("--worker-startup-timeout-secs", type=float, default=600.0,
+                   help="how long to wait for the workers to come up (loading a model takes a while)")
+    p.add_argument("--worker-stop-timeout-secs", type=float, default=10.0,
+                   help="after SIGTERM, how long workers get to exit before their process groups are killed")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sglang-gw", description="OpenAI-compatible gateway for SGLang gRPC workers")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_launch(sub)
     _add_render(sub)
+    _add_serve(sub)
     return parser

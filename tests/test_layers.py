@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "sglang_gw"
 
 # unit (a top-level module or package of sglang_gw) → layer; higher layers import lower ones.
 LAYERS: dict[str, int] = {
-    "__main__": 9, "cli": 9, "cli_config": 9, "cli_flags": 9, "config_file": 9, "render": 9, "demo": 9,
+    "__main__": 9, "cli": 9, "cli_config": 9, "cli_flags": 9, "config_file": 9, "render": 9, "demo": 9, "serve": 9,
     "server": 8,
     "gateway": 7, "responses": 7, "messages": 7,
     "pipeline": 6,
