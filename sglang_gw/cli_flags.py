@@ -281,8 +281,10 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dp-size", type=int, default=1, help="how many workers to start")
     p.add_argument("--worker-cmd", default=DEFAULT_WORKER_CMD,
                    help="the command that starts one worker (--host and --port are appended; a leading "
-                        "`python` is this interpreter); with --grpc-mode in it the workers are grpc://, "
-                        "else SGLang HTTP workers")
+                        "`python` is this interpreter)")
+    p.add_argument("--connection-mode", choices=["grpc", "http"], default="grpc",
+                   help="how the gateway speaks to the workers: grpc (--grpc-mode is added to the worker "
+                        "command) or http (SGLang's HTTP API; --grpc-mode is taken out)")
     p.add_argument("--worker-host", default="127.0.0.1", help="address the workers listen on")
     p.add_argument("--host", default="127.0.0.1", help="address the gateway listens on")
     p.add_argument("--port", type=int, default=30000, help="port the gateway listens on")

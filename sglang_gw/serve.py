@@ -6,6 +6,9 @@ The command line mixes three kinds of flag (SGLang's `launch_server --dp-size N`
                     └ serve's own ┘ └─ worker flags, passed through ─┘ └ gateway flags, --router-X → --X ┘
 
 Lifecycle, in order:
+`--connection-mode` (smg's flag) says how the gateway speaks to them: "grpc" adds SGLang's
+`--grpc-mode` to the worker command, "http" takes it out (SGLang HTTP workers).
+
 1. each worker is started in its own session (so its process group holds it and every child it
    forks) on a free port of `--worker-host`;
 2. serve waits until every worker's port accepts connections (a worker that exits first fails
@@ -38,6 +41,7 @@ __all__ = ["DEFAULT_WORKER_CMD", "WorkerProcess", "run_serve", "split_argv", "st
 log = logging.getLogger(__name__)
 DEFAULT_WORKER_CMD = "python -m sglang.launch_server --grpc-mode"
 ROUTER_PREFIX = "--router-"
+GRPC_MODE = "--grpc-mode"  # SGLang's flag for a gRPC worker
 
 
 @dataclass(slots=True)
@@ -65,12 +69,16 @@ def split_argv(argv: Sequence[str], own: set[str]) -> tuple[list[str], list[str]
     return buckets
 
 
-def worker_command(cmd: str) -> list[str]:
-    """The worker command's words; a leading `python` is this interpreter (same environment)."""
+def worker_command(cmd: str, mode: str) -> list[str]:
+    """The worker command's words for `mode` ("grpc": with `--grpc-mode`, added if missing;
+    "http": without it); a leading `python` is this interpreter (same environment)."""
     words = shlex.split(cmd)
     if not words:
         raise ConfigError("--worker-cmd is empty")
-    return [sys.executable, *words[1:]] if words[0] in ("python", "python3") else words
+    if words[0] in ("python", "python3"):
+        words[0] = sys.executable
+    words = [w for w in words if w != GRPC_MODE]
+    return [*words, GRPC_MODE] if mode == "grpc" else words
 
 
 def free_port(host: str) -> int:
@@ -79,9 +87,8 @@ def free_port(host: str) -> int:
         return s.getsockname()[1]
 
 
-def start_workers(n: int, cmd: list[str], worker_args: list[str], host: str) -> list[WorkerProcess]:
+def start_workers(n: int, cmd: list[str], worker_args: list[str], host: str, scheme: str) -> list[WorkerProcess]:
     """N workers on free ports, each the leader of its own process group."""
-    scheme = "grpc" if "--grpc-mode" in cmd or "--grpc-mode" in worker_args else "http"
     workers = []
     for _ in range(n):
         port = free_port(host)
@@ -149,11 +156,12 @@ def run_serve(args: argparse.Namespace, worker_args: list[str], gateway_args: li
     """Start the workers, run the gateway (`launch` with a `launch` argv), stop the workers."""
     if args.dp_size < 1:
         raise ConfigError("--dp-size must be at least 1")
-    cmd = worker_command(args.worker_cmd)
+    cmd = worker_command(args.worker_cmd, args.connection_mode)
+    worker_args = [a for a in worker_args if a != GRPC_MODE]
     workers: list[WorkerProcess] = []
     with _terminate_as_exception():
         try:
-            workers = start_workers(args.dp_size, cmd, worker_args, args.worker_host)
+            workers = start_workers(args.dp_size, cmd, worker_args, args.worker_host, args.connection_mode)
             wait_for_ports(workers, args.worker_host, args.worker_startup_timeout_secs)
             print(f"sglang-gw serve: {len(workers)} workers up, gateway on {args.host}:{args.port}", flush=True)
             return launch(["launch", "--host", args.host, "--port", str(args.port),

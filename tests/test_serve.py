@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from sglang_gw.serve import split_argv
+from sglang_gw.serve import split_argv, worker_command
 from sglang_gw.testing.models import model_dir
 from tests.conftest import free_port
 
@@ -39,13 +39,20 @@ def test_flags_split_between_serve_workers_and_gateway() -> None:
     assert gateway == ["--policy", "cache_aware", "--worker-urls", "a", "b"]
 
 
+def test_the_worker_command_follows_the_connection_mode() -> None:
+    assert worker_command("python -m sglang.launch_server --grpc-mode", "http") == [
+        sys.executable, "-m", "sglang.launch_server"]
+    assert worker_command("/opt/bin/worker --x", "grpc") == ["/opt/bin/worker", "--x", "--grpc-mode"]
+
+
 def test_serve_starts_workers_and_gateway_and_sigterm_leaves_nothing() -> None:
-    mode = "grpc"  # `--http` instead of `--grpc-mode` starts HTTP workers the same way (seen by hand: 10 s more)
+    mode = "grpc"  # `--connection-mode http` starts HTTP workers the same way (seen by hand: 10 s more)
     marker = f"serve-test-{uuid.uuid4().hex[:8]}"  # the served model name, in every worker's command line
     port = free_port()
-    worker_cmd = f"python -m sglang_gw.testing.mock_worker {'--grpc-mode' if mode == 'grpc' else '--http'}"
+    worker_cmd = f"python -m sglang_gw.testing.mock_worker{'' if mode == 'grpc' else ' --http'}"
     proc = subprocess.Popen(
         [sys.executable, "-m", "sglang_gw", "serve", "--dp-size", "3", "--worker-cmd", worker_cmd,
+         "--connection-mode", mode,
          "--port", str(port), "--model-path", str(model_dir("qwen3")), "--served-model-name", marker,
          "--router-policy", "round_robin", "--router-log-level", "warning"],
         start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
