@@ -263,3 +263,39 @@ def test_the_http_mock_speaks_sglangs_format(fleet: Mixed) -> None:
     assert chat.json()["choices"][0]["message"]["content"] == "hello there"
     assert httpx.get(f"{url}/get_model_info").json()["model_path"]
     assert httpx.post(f"{url}/generate", json={"input_ids": []}).status_code == 400
+
+
+def test_logprobs_alike_from_both_kinds(fleet: Mixed) -> None:
+    client = openai.OpenAI(base_url=f"{fleet.url}/v1", api_key="x", max_retries=0)
+    messages = [{"role": "user", "content": "hello there"}]
+    a, b = twice(fleet, lambda: client.chat.completions.create(model="m", messages=messages, logprobs=True,
+                                                               top_logprobs=2))
+    assert a.choices[0].logprobs.content and a.choices[0].logprobs == b.choices[0].logprobs
+
+    def streamed() -> list:
+        chunks = client.chat.completions.create(model="m", messages=messages, logprobs=True, top_logprobs=2,
+                                                stream=True)
+        return [c.choices[0].logprobs.content for c in chunks if c.choices and c.choices[0].logprobs]
+    s1, s2 = twice(fleet, streamed)
+    assert s1 == s2 and [t for part in s1 for t in part] == a.choices[0].logprobs.content
+
+
+def test_embeddings_alike_from_both_kinds() -> None:
+    from sglang_gw.testing.mock_pooling import Pooling
+
+    facts = read_model_facts(model_dir("qwen3"))
+    grpc_mock = ThreadedMockWorker(MockWorker(facts, served_model_name="e", pooling=Pooling("embedding")))
+    http_mock = ThreadedMockHttpWorker(MockWorker(facts, served_model_name="e", pooling=Pooling("embedding")))
+    config = GatewayConfig(server=ServerConfig(port=free_port()), model=ModelConfig(),
+                           worker_urls=(grpc_mock.url, http_mock.url), routing=RoutingConfig(policy="round_robin"))
+    server = ThreadedServer(config)
+    try:
+        server.start()
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{server.port}/v1", api_key="x", max_retries=0)
+        a, b = (client.embeddings.create(model="e", input="the same words") for _ in range(2))
+        assert a.data[0].embedding == b.data[0].embedding and len(a.data[0].embedding) == 32
+        assert len(grpc_mock.worker.records.embeds) == len(http_mock.worker.records.embeds) == 1
+    finally:
+        server.stop()
+        grpc_mock.stop()
+        http_mock.stop()

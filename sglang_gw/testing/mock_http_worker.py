@@ -136,6 +136,8 @@ class MockHttpWorker:
                       rest: AsyncIterator[pb.GenerateResponse]) -> AsyncIterator[dict[str, Any]]:
         """Each gRPC message as SGLang's event: cumulative ids and text per choice index."""
         ids: dict[int, list[int]] = {}
+        logprobs: dict[int, list[list[Any]]] = {}
+        tops: dict[int, list[list[list[Any]]]] = {}
         started = time.perf_counter()
         message = first
         while message is not None:
@@ -148,6 +150,9 @@ class MockHttpWorker:
             meta = {"id": message.request_id, "finish_reason": finish, "prompt_tokens": part.prompt_tokens,
                     "completion_tokens": len(ids[part.index]), "cached_tokens": part.cached_tokens,
                     "e2e_latency": time.perf_counter() - started}
+            if part.HasField("output_logprobs"):
+                _add_logprobs(meta, part.output_logprobs, logprobs.setdefault(part.index, []),
+                              tops.setdefault(part.index, []), whole=not message.HasField("chunk"))
             yield {"text": self._text(ids[part.index]), "output_ids": list(ids[part.index]), "meta_info": meta,
                    "index": part.index}
             message = await anext(rest, None)
@@ -159,6 +164,22 @@ class MockHttpWorker:
         except _Rejected as err:  # SGLang reports a failure inside the stream, then ends it
             yield b"data: " + _encode({"error": {"message": err.details}}) + b"\n\n"
         yield b"data: [DONE]\n\n"
+
+    # ---- /encode ----------------------------------------------------------------------
+
+    async def encode(self, request: Request) -> Response:
+        body = await _json(request)
+        if not isinstance(body, dict):
+            return _error("the body must be a JSON object", 400)
+        ids = body.get("input_ids")
+        embed = pb.EmbedRequest(request_id=str(body.get("rid") or uuid.uuid4().hex))
+        embed.tokenized.input_ids.extend(ids if isinstance(ids, list) else self._ids(str(body.get("text", ""))))
+        try:
+            answer = await self.worker.Embed(embed, self._context)
+        except _Rejected as err:
+            return _error(err.details, _HTTP_STATUS.get(err.code, 500))
+        return JSONResponse({"embedding": list(answer.embedding),
+                             "meta_info": {"id": embed.request_id, "prompt_tokens": answer.prompt_tokens}})
 
     # ---- /v1/chat/completions (minimal) ------------------------------------------------
 
@@ -196,7 +217,8 @@ class MockHttpWorker:
 
     async def model_info(self, request: Request) -> Response:
         w = self.worker
-        return JSONResponse({"model_path": w.model_path, "tokenizer_path": w.model_path, "is_generation": True,
+        return JSONResponse({"model_path": w.model_path, "tokenizer_path": w.model_path,
+                             "is_generation": w.pooling is None,
                              "preferred_sampling_params": None, "weight_version": "default"})
 
     async def server_info(self, request: Request) -> Response:
@@ -223,6 +245,7 @@ class MockHttpWorker:
 def build_app(http: MockHttpWorker) -> Starlette:
     return Starlette(routes=[
         Route("/generate", http.generate, methods=["POST", "PUT"]),
+        Route("/encode", http.encode, methods=["POST", "PUT"]),
         Route("/v1/chat/completions", http.chat, methods=["POST"]),
         Route("/abort_request", http.abort_request, methods=["POST"]),
         Route("/health", http.health, methods=["GET"]),
@@ -233,6 +256,22 @@ def build_app(http: MockHttpWorker) -> Starlette:
         Route("/flush_cache", http.flush_cache, methods=["GET", "POST"]),
         Route("/v1/models", http.models, methods=["GET"]),
     ])
+
+
+def _add_logprobs(meta: dict[str, Any], found: pb.OutputLogProbs, sofar: list[list[Any]],
+                  tops: list[list[list[Any]]], *, whole: bool) -> None:
+    """SGLang's cumulative `[logprob, token_id, null]` triples (and top alternatives)."""
+    triples = [[lp, tid, None] for lp, tid in zip(found.token_logprobs, found.token_ids, strict=True)]
+    alternatives = [[[v, t, None] for v, t in zip(top.values, top.token_ids, strict=True)]
+                    for top in found.top_logprobs]
+    if whole:
+        sofar[:], tops[:] = triples, alternatives
+    else:
+        sofar.extend(triples)
+        tops.extend(alternatives)
+    meta["output_token_logprobs"] = list(sofar)
+    if tops:
+        meta["output_top_logprobs"] = list(tops)
 
 
 def _render_chat(folder: Path, messages: list[Any]) -> str:

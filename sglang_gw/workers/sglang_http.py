@@ -325,7 +325,9 @@ class SglangHttpClient:
                           "give the gateway a local one (--tokenizer-path or the worker's model path)")
 
     async def embed(self, request: pb.EmbedRequest, *, timeout: float | None = None) -> pb.EmbedResponse:
-        """`POST /encode` with the prompt's token ids."""
+        """`POST /encode` with the prompt's token ids (embedding models; scoring pairs is gRPC only)."""
+        if request.is_cross_encoder:
+            raise WorkerRejectedError(f"worker {self.url}: cross-encoder scoring is served by gRPC workers only")
         answer = await self._call("POST", "/encode", {"input_ids": list(request.tokenized.input_ids),
                                                       "rid": request.request_id}, timeout=timeout)
         vector = answer.get("embedding") if isinstance(answer, dict) else None
