@@ -299,3 +299,44 @@ def test_embeddings_alike_from_both_kinds() -> None:
         server.stop()
         grpc_mock.stop()
         http_mock.stop()
+
+
+def test_post_workers_takes_a_connection_mode() -> None:
+    grpc_mock, http_mock, other = (ThreadedMockWorker(mock_worker()), ThreadedMockHttpWorker(mock_worker()),
+                                   ThreadedMockHttpWorker(mock_worker()))
+    server = ThreadedServer(GatewayConfig(server=ServerConfig(port=free_port()), model=ModelConfig(),
+                                          worker_urls=(grpc_mock.url,)))
+    try:
+        server.start()
+        url = f"http://127.0.0.1:{server.port}"
+        bad = httpx.post(f"{url}/workers", json={"url": grpc_mock.url, "connection_mode": "http"})
+        assert bad.status_code == 400 and bad.json()["error"]["param"] == "connection_mode"
+        assert httpx.post(f"{url}/workers", json={"url": http_mock.url, "connection_mode": "http"}).status_code == 202
+        # The same kind of server, proxied at the OpenAI level when told so.
+        assert httpx.post(f"{url}/workers", json={"url": other.url, "connection_mode": "openai"}).status_code == 202
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and len(server.gateway.pool.workers()) < 3:
+            time.sleep(0.05)
+        modes = {w["url"]: w["connection_mode"] for w in httpx.get(f"{url}/workers").json()["workers"]}
+        assert modes == {grpc_mock.url: "grpc", http_mock.url: "http", other.url: "openai"}
+    finally:
+        server.stop()
+        for mock in (grpc_mock, http_mock, other):
+            mock.stop()
+
+
+def test_generate_body_speaks_sglangs_names() -> None:
+    from sglang_gw.proto import sglang_scheduler_pb2 as pb
+    from sglang_gw.workers.sglang_http import generate_body
+
+    request = pb.GenerateRequest(request_id="r1", sampling_params=pb.SamplingParams(
+        temperature=0.5, top_k=-1, max_new_tokens=8, ebnf_grammar="root ::= 'a'", stop_token_ids=[7]))
+    request.tokenized.input_ids.extend([1, 2, 3])
+    request.disaggregated_params.CopyFrom(pb.DisaggregatedParams(bootstrap_host="h", bootstrap_port=9,
+                                                                 bootstrap_room=42))
+    body = generate_body(request)
+    assert body["input_ids"] == [1, 2, 3] and body["rid"] == "r1" and body["stream"] is True
+    assert (body["bootstrap_host"], body["bootstrap_port"], body["bootstrap_room"]) == ("h", 9, 42)
+    params = body["sampling_params"]
+    assert params["ebnf"] == "root ::= 'a'" and params["max_new_tokens"] == 8 and params["stop_token_ids"] == [7]
+    assert params["temperature"] == 0.5 and params["top_k"] == -1 and "stop" not in params

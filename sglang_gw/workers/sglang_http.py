@@ -55,8 +55,8 @@ def generate_body(request: pb.GenerateRequest) -> dict[str, Any]:
     if sp.stop:
         params["stop"] = list(sp.stop)
     constraint = sp.WhichOneof("constraint")
-    if constraint is not None:
-        params[constraint] = getattr(sp, constraint)
+    if constraint is not None:  # SGLang calls the grammar `ebnf`
+        params["ebnf" if constraint == "ebnf_grammar" else constraint] = getattr(sp, constraint)
     if sp.logit_bias:
         params["logit_bias"] = dict(sp.logit_bias)
     if sp.HasField("custom_params"):
