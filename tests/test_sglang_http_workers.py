@@ -340,3 +340,17 @@ def test_generate_body_speaks_sglangs_names() -> None:
     params = body["sampling_params"]
     assert params["ebnf"] == "root ::= 'a'" and params["max_new_tokens"] == 8 and params["stop_token_ids"] == [7]
     assert params["temperature"] == 0.5 and params["top_k"] == -1 and "stop" not in params
+
+
+def test_responses_and_messages_alike_from_both_kinds(fleet: Mixed) -> None:
+    def responses() -> str:
+        body = {"model": "m", "input": "hello there", "store": False}
+        return httpx.post(f"{fleet.url}/v1/responses", json=body, timeout=30).json()["output"][-1]["content"][0]["text"]
+
+    def messages() -> str:
+        body = {"model": "m", "max_tokens": 64, "messages": [{"role": "user", "content": "THINK"}]}
+        return httpx.post(f"{fleet.url}/v1/messages", json=body, timeout=30).json()["content"]
+    r1, r2 = twice(fleet, responses)
+    assert r1 == r2 == "hello there"
+    m1, m2 = twice(fleet, messages)
+    assert m1 == m2 and m1
