@@ -35,8 +35,9 @@ def _add_launch(sub: argparse._SubParsersAction) -> None:
     server.add_argument("--tls-key-path", default=None, metavar="PEM", help="the listener certificate's private key")
     workers = p.add_argument_group("workers")
     workers.add_argument("--worker-urls", nargs="*", default=[], metavar="URL",
-                         help="SGLang gRPC workers (grpc://host:port, or grpcs:// for TLS); none = start a "
-                              "built-in demo worker")
+                         help="SGLang gRPC workers (grpc://host:port, or grpcs:// for TLS), SGLang HTTP workers "
+                              "or OpenAI-compatible servers (http(s)://host:port, told apart by asking them); "
+                              "none = start a built-in demo worker")
     workers.add_argument("--provider", nargs="*", default=[], metavar="NAME",
                          help="OpenAI-compatible services by preset (openai, crusoe, xai, together, ...); "
                               "the key comes from the preset's environment variable")

@@ -188,65 +188,72 @@ def test_cache_aware_routes_http_prompts_by_prefix() -> None:
         assert (fleet.served()[0] - before[0], fleet.served()[1] - before[1]) == (0, 5)
 
 
-def pd_mock(reply: str) -> MockWorker:
-    return mock_worker({"PD": reply})
+@dataclass
+class Pd:
+    prefill: ThreadedMockHttpWorker
+    decode: ThreadedMockHttpWorker
+    server: ThreadedServer
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.port}"
 
 
-def test_pd_over_http_shares_the_room_and_streams_from_decode() -> None:
-    prefill = ThreadedMockHttpWorker(pd_mock("from prefill"), disaggregation_mode="prefill", bootstrap_port=8998)
-    decode = ThreadedMockHttpWorker(pd_mock("from decode"), disaggregation_mode="decode")
-    pd = PdConfig(prefill=((prefill.url, None),), decode=(decode.url,))
-    server = ThreadedServer(GatewayConfig(server=ServerConfig(port=free_port()), model=ModelConfig(), pd=pd))
+@pytest.fixture(scope="module")
+def pd() -> Iterator[Pd]:
+    """Two SGLang HTTP workers in PD mode; the prefill one reports its bootstrap port itself."""
+    prefill = ThreadedMockHttpWorker(mock_worker({"PD": "from prefill", "SLOW": "x " * 300}),
+                                     disaggregation_mode="prefill", bootstrap_port=8998)
+    decode = ThreadedMockHttpWorker(mock_worker({"PD": "from decode", "SLOW": "y " * 300}),
+                                    disaggregation_mode="decode")
+    config = PdConfig(prefill=((prefill.url, None),), decode=(decode.url,))
+    server = ThreadedServer(GatewayConfig(server=ServerConfig(port=free_port()), model=ModelConfig(), pd=config))
     try:
         server.start()
-        url = f"http://127.0.0.1:{server.port}"
-        body = {"model": "m", "messages": [{"role": "user", "content": "PD"}]}
-        answer = httpx.post(f"{url}/v1/chat/completions", json=body).json()
-        assert answer["choices"][0]["message"]["content"] == "from decode"
-        with httpx.stream("POST", f"{url}/v1/chat/completions", json={**body, "stream": True}) as r:
-            text = "".join(e["choices"][0]["delta"].get("content") or "" for e in sse_json(r) if e["choices"])
-        assert text == "from decode"
-        pairs = list(zip(prefill.worker.records.requests, decode.worker.records.requests, strict=True))
-        assert len(pairs) == 2
-        for p_req, d_req in pairs:
-            assert p_req.disaggregated_params == d_req.disaggregated_params
-            # The bootstrap port was discovered from the prefill worker's /get_server_info.
-            assert p_req.disaggregated_params.bootstrap_port == 8998
-            assert p_req.disaggregated_params.bootstrap_host == "127.0.0.1"
-        assert pairs[0][1].disaggregated_params.bootstrap_room != pairs[1][1].disaggregated_params.bootstrap_room
+        yield Pd(prefill, decode, server)
     finally:
         server.stop()
         prefill.stop()
         decode.stop()
 
 
-def test_pd_over_http_a_decode_failure_aborts_the_prefill_leg() -> None:
-    prefill = ThreadedMockHttpWorker(pd_mock("x " * 300), disaggregation_mode="prefill", bootstrap_port=8998)
-    decode = ThreadedMockHttpWorker(pd_mock("y " * 300), disaggregation_mode="decode")
-    prefill.worker.timing.token_delay = 0.01
-    decode.worker.timing.token_delay = 0.01
-    decode.worker.faults.fail_after_tokens = 3
-    pd = PdConfig(prefill=((prefill.url, None),), decode=(decode.url,))
-    server = ThreadedServer(GatewayConfig(server=ServerConfig(port=free_port()), model=ModelConfig(), pd=pd))
+def test_pd_over_http_shares_the_room_and_streams_from_decode(pd: Pd) -> None:
+    body = {"model": "m", "messages": [{"role": "user", "content": "PD"}]}
+    answer = httpx.post(f"{pd.url}/v1/chat/completions", json=body).json()
+    assert answer["choices"][0]["message"]["content"] == "from decode"
+    with httpx.stream("POST", f"{pd.url}/v1/chat/completions", json={**body, "stream": True}) as r:
+        text = "".join(e["choices"][0]["delta"].get("content") or "" for e in sse_json(r) if e["choices"])
+    assert text == "from decode"
+    pairs = list(zip(pd.prefill.worker.records.requests, pd.decode.worker.records.requests, strict=True))
+    assert len(pairs) == 2
+    for p_req, d_req in pairs:
+        assert p_req.disaggregated_params == d_req.disaggregated_params
+        # The bootstrap port was discovered from the prefill worker's /get_server_info.
+        assert p_req.disaggregated_params.bootstrap_port == 8998
+        assert p_req.disaggregated_params.bootstrap_host == "127.0.0.1"
+    assert pairs[0][1].disaggregated_params.bootstrap_room != pairs[1][1].disaggregated_params.bootstrap_room
+
+
+def test_pd_over_http_a_decode_failure_aborts_the_prefill_leg(pd: Pd) -> None:
+    prefill, decode = pd.prefill.worker, pd.decode.worker
+    prefill.timing.token_delay = decode.timing.token_delay = 0.01
+    decode.faults.fail_after_tokens = 3
     try:
-        server.start()
-        url = f"http://127.0.0.1:{server.port}"
-        body = {"model": "m", "messages": [{"role": "user", "content": "PD"}], "stream": True}
-        with httpx.stream("POST", f"{url}/v1/chat/completions", json=body) as r:
+        body = {"model": "m", "messages": [{"role": "user", "content": "SLOW"}], "stream": True}
+        with httpx.stream("POST", f"{pd.url}/v1/chat/completions", json=body) as r:
             events = sse_json(r)
         assert "error" in events[-1]
-        rid = prefill.worker.records.requests[0].request_id
+        rid = prefill.records.requests[-1].request_id
         deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and (prefill.worker.running or rid not in prefill.worker.records.aborts
-                                               or any(w.inflight for w in server.gateway.pool.workers())):
+        while time.monotonic() < deadline and (prefill.running or rid not in prefill.records.aborts
+                                               or any(w.inflight for w in pd.server.gateway.pool.workers())):
             time.sleep(0.02)
-        assert rid in prefill.worker.records.aborts
-        assert not prefill.worker.running
-        assert all(w.inflight == 0 for w in server.gateway.pool.workers())
+        assert rid in prefill.records.aborts
+        assert not prefill.running
+        assert all(w.inflight == 0 for w in pd.server.gateway.pool.workers())
     finally:
-        server.stop()
-        prefill.stop()
-        decode.stop()
+        prefill.timing.token_delay = decode.timing.token_delay = 0.0
+        decode.faults.fail_after_tokens = None
 
 
 def test_the_http_mock_speaks_sglangs_format(fleet: Mixed) -> None:
