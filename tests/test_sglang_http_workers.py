@@ -361,3 +361,47 @@ def test_responses_and_messages_alike_from_both_kinds(fleet: Mixed) -> None:
     assert r1 == r2 == "hello there"
     m1, m2 = twice(fleet, messages)
     assert m1 == m2 and m1
+
+
+def _events(ids: list[int], *, incremental: bool, finish: dict | None) -> list[dict]:
+    """SGLang's events for `ids`, two tokens a step: cumulative (its default) or deltas."""
+    out = []
+    for end in range(2, len(ids) + 2, 2):
+        part = ids[end - 2:end] if incremental else ids[:end]
+        last = end >= len(ids)
+        out.append({"text": "", "output_ids": part, "meta_info": {
+            "prompt_tokens": 4, "completion_tokens": min(end, len(ids)), "cached_tokens": 1,
+            "finish_reason": finish if last else None}})
+    return out
+
+
+@pytest.mark.parametrize("incremental", [False, True])
+def test_stream_state_reads_cumulative_and_incremental_streams(incremental: bool) -> None:
+    from sglang_gw.workers.sglang_http import StreamState
+
+    state = StreamState("r", stream=True, url="http://w")
+    ids = [5, 6, 7, 8, 9]
+    messages = [m for e in _events(ids, incremental=incremental, finish={"type": "stop", "matched": 2})
+                for m in state.messages(e)]
+    chunks = [m.chunk for m in messages if m.HasField("chunk")]
+    assert [t for c in chunks for t in c.token_ids] == ids
+    assert [c.completion_tokens for c in chunks] == [2, 4, 5]
+    done = messages[-1].complete
+    assert list(done.output_ids) == ids and done.finish_reason == "stop" and done.matched_token_id == 2
+    assert (done.prompt_tokens, done.cached_tokens) == (4, 1)
+    quiet = StreamState("r", stream=False, url="http://w")  # a non-streaming request: the end only
+    assert [m.WhichOneof("response") for e in _events(ids, incremental=incremental, finish={"type": "length"})
+            for m in quiet.messages(e)] == ["complete"]
+
+
+def test_stream_state_error_events() -> None:
+    from sglang_gw.errors import WorkerError, WorkerRejectedError
+    from sglang_gw.workers.sglang_http import StreamState
+
+    with pytest.raises(WorkerRejectedError, match="too long"):
+        StreamState("r", stream=True, url="http://w").messages({"error": {"message": "too long"}})
+    state = StreamState("r", stream=True, url="http://w")
+    state.messages(_events([1, 2, 3], incremental=False, finish=None)[0])
+    with pytest.raises(WorkerError, match="stream failed: boom") as caught:
+        state.messages({"error": {"message": "boom"}})
+    assert not isinstance(caught.value, WorkerRejectedError)
