@@ -405,3 +405,22 @@ def test_stream_state_error_events() -> None:
     with pytest.raises(WorkerError, match="stream failed: boom") as caught:
         state.messages({"error": {"message": "boom"}})
     assert not isinstance(caught.value, WorkerRejectedError)
+
+
+def test_model_info_and_loads_from_sglangs_endpoints(fleet: Mixed) -> None:
+    import asyncio
+
+    from sglang_gw.workers.sglang_http import SglangHttpClient
+
+    async def ask() -> tuple:
+        client = SglangHttpClient(fleet.http.url)
+        try:
+            return await client.model_info(), await client.loads(), await client.health()
+        finally:
+            await client.close()
+    info, loads, health = asyncio.run(ask())
+    facts = fleet.http.worker.facts
+    assert (info.served_model_name, info.max_context_length, info.is_generation) == ("m", facts.max_context_length,
+                                                                                      True)
+    assert info.model_path == str(facts.path)
+    assert [(x.num_running_reqs, x.num_waiting_reqs) for x in loads.loads] == [(0, 0)] and health.healthy

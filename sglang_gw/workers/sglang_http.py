@@ -278,13 +278,17 @@ class SglangHttpClient:
         return HealthStatus(response.is_success, "ok" if response.is_success else f"HTTP {response.status_code}")
 
     async def model_info(self) -> pb.GetModelInfoResponse:
+        """`/get_model_info` for the paths and kind, `/get_server_info` for the served name and
+        context length (the `--context-length` argument, else the scheduler's input limit + 1)."""
         info, server = await asyncio.gather(self._call("GET", "/get_model_info"), self._server_args())
         preferred = info.get("preferred_sampling_params")
+        input_limit = _int(server.get("max_req_input_len"))
+        context = _int(server.get("context_length")) or (input_limit + 1 if input_limit else 0)
         return pb.GetModelInfoResponse(
             model_path=_str(info.get("model_path")), tokenizer_path=_str(info.get("tokenizer_path")),
             is_generation=bool(info.get("is_generation", True)), weight_version=_str(info.get("weight_version")),
             served_model_name=_str(server.get("served_model_name") or info.get("served_model_name")),
-            max_context_length=_int(server.get("context_length") or info.get("max_context_length")),
+            max_context_length=context, max_req_input_len=input_limit,
             preferred_sampling_params=preferred if isinstance(preferred, str) else "",
             default_sampling_params_json=preferred if isinstance(preferred, str) else "",
         )
