@@ -424,3 +424,22 @@ def test_model_info_and_loads_from_sglangs_endpoints(fleet: Mixed) -> None:
                                                                                       True)
     assert info.model_path == str(facts.path)
     assert [(x.num_running_reqs, x.num_waiting_reqs) for x in loads.loads] == [(0, 0)] and health.healthy
+
+
+def test_an_sglang_worker_without_a_local_tokenizer_is_proxied() -> None:
+    facts = read_model_facts(model_dir("qwen3"))
+    remote = MockWorker(facts, served_model_name="remote", model_path="org/not-in-any-local-cache")
+    http_mock = ThreadedMockHttpWorker(remote)
+    server = ThreadedServer(GatewayConfig(server=ServerConfig(port=free_port()), model=ModelConfig(),
+                                          worker_urls=(http_mock.url,)))
+    try:
+        server.start()
+        url = f"http://127.0.0.1:{server.port}"
+        assert [w["connection_mode"] for w in httpx.get(f"{url}/workers").json()["workers"]] == ["openai"]
+        body = {"model": "remote", "messages": [{"role": "user", "content": "hello there"}]}
+        assert httpx.post(f"{url}/v1/chat/completions", json=body).json()["choices"][0]["message"]["content"] \
+            == "hello there"  # the worker's own /v1/chat/completions answered
+        assert len(remote.records.requests) == 1
+    finally:
+        server.stop()
+        http_mock.stop()

@@ -12,8 +12,9 @@ one that refuses our TLS handshake (or speaks TLS to a `grpc://` url): that fail
 saying so (see tls_probe.py).
 
 An http(s):// worker is an SGLang HTTP worker (`sglang_http.py`, registered like a gRPC one)
-when its `connection_mode` is "http" or it answers `GET /get_model_info`; otherwise an
-OpenAI-compatible one, proxied at the API level.
+when its `connection_mode` is "http" or it answers as SGLang does (`probe_sglang`); otherwise
+an OpenAI-compatible one, proxied at the API level. A worker found to be SGLang's whose
+model cannot be loaded here (no local tokenizer) is proxied too, with a warning.
 """
 
 from __future__ import annotations
@@ -155,6 +156,15 @@ class Registrar:
         try:
             job.state = "loading"
             job.model = await self._load(client, spec)
+        except ConfigError as err:
+            await client.close()
+            if kind != "sglang_http" or spec.connection_mode is not None:
+                raise
+            # Found by asking, not told: without a local tokenizer it can still be proxied.
+            log.warning("worker %s speaks SGLang's API, but %s: proxying it at the OpenAI level instead",
+                        spec.url, err.message)
+            await self._register_http(job)
+            return
         except BaseException:
             await client.close()
             raise
