@@ -176,9 +176,12 @@ class HttpGenerateStream:
         try:
             response: httpx.Response = await opener()
             try:
+                ended = False
                 async for payload in data_payloads(response.aiter_bytes()):
-                    if payload == _DONE:
-                        break
+                    # Read on past [DONE] to EOF (it follows at once): the connection goes back to the pool.
+                    ended = ended or payload == _DONE
+                    if ended:
+                        continue
                     event = msgspec.json.decode(payload)
                     if isinstance(event, dict):
                         for message in state.messages(event):
