@@ -94,3 +94,26 @@ def test_a_worker_that_cannot_start_fails_serve_cleanly() -> None:
          "--worker-cmd", "python -c 'raise SystemExit(3)'"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "exited with status 3" in proc.stderr
+
+
+def test_sigterm_while_workers_start_leaves_nothing() -> None:
+    marker = f"serve-start-{uuid.uuid4().hex[:8]}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sglang_gw", "serve", "--dp-size", "2", "--port", str(free_port()),
+         "--worker-cmd", f"python -c 'import time; time.sleep(600)  # {marker}'"],
+        start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while len(processes_with(marker)) < 3:  # serve and two workers that never open their port
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        deadline = time.monotonic() + 10
+        while processes_with(marker) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert processes_with(marker) == []
+    finally:
+        for pid in processes_with(marker):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
