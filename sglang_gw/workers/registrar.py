@@ -57,7 +57,7 @@ class WorkerSpec:
     served_model_name: str | None = None
     tls: TlsSettings | None = None  # this worker's certificates, instead of the gateway's
     # How an http(s):// worker is spoken to: "http" (SGLang's native API, tokens in and out),
-    # "openai" (proxied at the OpenAI level), None: "http" if it answers /get_model_info.
+    # "openai" (proxied at the OpenAI level), None: "http" if it answers as SGLang does.
     connection_mode: str | None = None
 
 
