@@ -311,6 +311,9 @@ def test_embeddings_alike_from_both_kinds() -> None:
 def test_post_workers_takes_a_connection_mode() -> None:
     grpc_mock, http_mock, other = (ThreadedMockWorker(mock_worker()), ThreadedMockHttpWorker(mock_worker()),
                                    ThreadedMockHttpWorker(mock_worker()))
+    # An SGLang worker whose model has no tokenizer here: found by asking, then proxied.
+    remote = ThreadedMockHttpWorker(MockWorker(read_model_facts(model_dir("qwen3")), served_model_name="remote",
+                                               model_path="org/not-in-any-local-cache"))
     server = ThreadedServer(GatewayConfig(server=ServerConfig(port=free_port()), model=ModelConfig(),
                                           worker_urls=(grpc_mock.url,)))
     try:
@@ -321,14 +324,19 @@ def test_post_workers_takes_a_connection_mode() -> None:
         assert httpx.post(f"{url}/workers", json={"url": http_mock.url, "connection_mode": "http"}).status_code == 202
         # The same kind of server, proxied at the OpenAI level when told so.
         assert httpx.post(f"{url}/workers", json={"url": other.url, "connection_mode": "openai"}).status_code == 202
+        assert httpx.post(f"{url}/workers", json={"url": remote.url}).status_code == 202
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and len(server.gateway.pool.workers()) < 3:
+        while time.monotonic() < deadline and len(server.gateway.pool.workers()) < 4:
             time.sleep(0.05)
         modes = {w["url"]: w["connection_mode"] for w in httpx.get(f"{url}/workers").json()["workers"]}
-        assert modes == {grpc_mock.url: "grpc", http_mock.url: "http", other.url: "openai"}
+        assert modes == {grpc_mock.url: "grpc", http_mock.url: "http", other.url: "openai", remote.url: "openai"}
+        body = {"model": "remote", "messages": [{"role": "user", "content": "hello there"}]}
+        assert httpx.post(f"{url}/v1/chat/completions", json=body).json()["choices"][0]["message"]["content"] \
+            == "hello there"  # the worker's own /v1/chat/completions answered
+        assert len(remote.worker.records.requests) == 1
     finally:
         server.stop()
-        for mock in (grpc_mock, http_mock, other):
+        for mock in (grpc_mock, http_mock, other, remote):
             mock.stop()
 
 
@@ -424,22 +432,3 @@ def test_model_info_and_loads_from_sglangs_endpoints(fleet: Mixed) -> None:
                                                                                       True)
     assert info.model_path == str(facts.path)
     assert [(x.num_running_reqs, x.num_waiting_reqs) for x in loads.loads] == [(0, 0)] and health.healthy
-
-
-def test_an_sglang_worker_without_a_local_tokenizer_is_proxied() -> None:
-    facts = read_model_facts(model_dir("qwen3"))
-    remote = MockWorker(facts, served_model_name="remote", model_path="org/not-in-any-local-cache")
-    http_mock = ThreadedMockHttpWorker(remote)
-    server = ThreadedServer(GatewayConfig(server=ServerConfig(port=free_port()), model=ModelConfig(),
-                                          worker_urls=(http_mock.url,)))
-    try:
-        server.start()
-        url = f"http://127.0.0.1:{server.port}"
-        assert [w["connection_mode"] for w in httpx.get(f"{url}/workers").json()["workers"]] == ["openai"]
-        body = {"model": "remote", "messages": [{"role": "user", "content": "hello there"}]}
-        assert httpx.post(f"{url}/v1/chat/completions", json=body).json()["choices"][0]["message"]["content"] \
-            == "hello there"  # the worker's own /v1/chat/completions answered
-        assert len(remote.records.requests) == 1
-    finally:
-        server.stop()
-        http_mock.stop()
