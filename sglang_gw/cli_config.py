@@ -80,7 +80,7 @@ def _link(args: argparse.Namespace) -> LinkSettings:
     return LinkSettings(transport=args.grpc_transport, tls=tls, keepalive_time_secs=args.grpc_keepalive_time_secs,
                         keepalive_timeout_secs=args.grpc_keepalive_timeout_secs,
                         keepalive_permit_without_calls=args.grpc_keepalive_permit_without_calls,
-                        max_message_size=args.max_message_size)
+                        max_message_size=args.max_message_size, upstream_http2=args.upstream_http2)
 
 
 def _listener_tls(args: argparse.Namespace) -> tuple[str | None, str | None]:

@@ -43,6 +43,9 @@ def _add_launch(sub: argparse._SubParsersAction) -> None:
                               "the key comes from the preset's environment variable")
     workers.add_argument("--worker-startup-timeout-secs", type=float, default=60.0,
                          help="how long to wait for workers to answer at start-up")
+    workers.add_argument("--upstream-http2", action="store_true",
+                         help="HTTP workers (SGLang's and OpenAI-compatible): speak HTTP/2, with prior knowledge "
+                              "on http:// (the worker must speak h2c) and by ALPN on https://")
     workers.add_argument("--grpc-transport", choices=TRANSPORTS, default="h2",
                          help="the client of the workers' Generate stream: h2, the gateway's own HTTP/2 client "
                               "on the event loop (fast), or grpcio (grpc.aio); other RPCs always use grpcio")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Iterator
@@ -416,8 +417,6 @@ def test_stream_state_error_events() -> None:
 
 
 def test_model_info_and_loads_from_sglangs_endpoints(fleet: Mixed) -> None:
-    import asyncio
-
     from sglang_gw.workers.sglang_http import SglangHttpClient
 
     async def ask() -> tuple:
@@ -432,3 +431,58 @@ def test_model_info_and_loads_from_sglangs_endpoints(fleet: Mixed) -> None:
                                                                                       True)
     assert info.model_path == str(facts.path)
     assert [(x.num_running_reqs, x.num_waiting_reqs) for x in loads.loads] == [(0, 0)] and health.healthy
+
+
+async def _h2c_server(seen: list[str]) -> asyncio.Server:
+    """A server that speaks only HTTP/2 (h2c): 200 and `{}` to every request; records paths."""
+    import h2.config
+    import h2.connection
+    import h2.events
+    import h2.exceptions
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+        conn.initiate_connection()
+        writer.write(conn.data_to_send())
+        try:
+            while data := await reader.read(65536):
+                for event in conn.receive_data(data):
+                    if isinstance(event, h2.events.RequestReceived):
+                        seen.append(dict(event.headers)[b":path"].decode())
+                        conn.send_headers(event.stream_id, [(":status", "200"), ("content-type", "application/json")])
+                        conn.send_data(event.stream_id, b"{}", end_stream=True)
+                writer.write(conn.data_to_send())
+        except h2.exceptions.ProtocolError:  # an HTTP/1.1 client
+            seen.append("refused")
+        finally:
+            writer.close()
+    return await asyncio.start_server(serve, "127.0.0.1", 0)
+
+
+def test_upstream_http2_speaks_h2c_to_http_workers() -> None:
+    from sglang_gw.workers.sglang_http import SglangHttpClient
+
+    async def run() -> tuple[list[str], bool, bool]:
+        seen: list[str] = []
+        server = await _h2c_server(seen)
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        try:
+            plain, h2 = SglangHttpClient(url), SglangHttpClient(url, http2=True)
+            healthy = [(await c.health(timeout=5)).healthy for c in (plain, h2)]
+            await plain.close()
+            await h2.close()
+        finally:
+            server.close()
+        return seen, *healthy
+    seen, plain_ok, h2_ok = asyncio.run(run())
+    assert (plain_ok, h2_ok) == (False, True)
+    assert seen == ["refused", "/health"]
+
+
+def test_the_upstream_http2_flag_reaches_the_link() -> None:
+    from sglang_gw.cli import parse_args
+    from sglang_gw.cli_config import config_from_args
+
+    on = config_from_args(parse_args(["launch", "--worker-urls", "grpc://w:1", "--upstream-http2"]))
+    off = config_from_args(parse_args(["launch", "--worker-urls", "grpc://w:1"]))
+    assert on.link.upstream_http2 and not off.link.upstream_http2

@@ -195,7 +195,7 @@ class Registrar:
 
     async def _connect_sglang_http(self, spec: WorkerSpec) -> SglangHttpClient:
         """An SGLang HTTP worker's client once its `/health` answers (within the start-up timeout)."""
-        client = SglangHttpClient(spec.url, api_key=spec.api_key)
+        client = SglangHttpClient(spec.url, api_key=spec.api_key, http2=self._link.upstream_http2)
         deadline = time.monotonic() + self._startup_timeout
         while not (status := await client.health(timeout=5)).healthy:
             if time.monotonic() >= deadline:
@@ -219,7 +219,7 @@ class Registrar:
         """An OpenAI-compatible worker: its model name comes from discovery, requests are proxied."""
         spec = job.spec
         job.state = "connecting"
-        backend = HttpBackend(spec.url, api_key=spec.api_key)
+        backend = HttpBackend(spec.url, api_key=spec.api_key, http2=self._link.upstream_http2)
         try:
             names = [spec.served_model_name] if spec.served_model_name else await backend.discover_models()
         except BaseException:

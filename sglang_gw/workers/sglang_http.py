@@ -33,7 +33,13 @@ from google.protobuf import json_format, struct_pb2
 from sglang_gw.errors import WorkerError, WorkerRejectedError
 from sglang_gw.proto import sglang_scheduler_pb2 as pb
 from sglang_gw.workers.client import HealthStatus
-from sglang_gw.workers.http_backend import data_payloads, split_base_url, status_error, transport_error
+from sglang_gw.workers.http_backend import (
+    data_payloads,
+    pooled_client,
+    split_base_url,
+    status_error,
+    transport_error,
+)
 
 __all__ = ["HttpGenerateStream", "SglangHttpClient", "StreamState", "generate_body", "probe_sglang"]
 
@@ -232,13 +238,13 @@ class SglangHttpClient:
     """`WorkerClient` for one SGLang HTTP worker, over one pooled `httpx.AsyncClient`.
 
     `timeout` bounds each read (for a stream, the gap between two events); the control
-    calls (info, loads, abort, flush) use at most 30 s.
+    calls (info, loads, abort, flush) use at most 30 s. `http2`: see `pooled_client`.
     """
 
     kind = "sglang_http"
 
     def __init__(self, url: str, *, api_key: str | None = None, timeout: float = 600.0,
-                 connect_timeout: float = 10.0, max_connections: int = 512) -> None:
+                 connect_timeout: float = 10.0, max_connections: int = 512, http2: bool = False) -> None:
         _, server = split_base_url(url)
         if server is None:
             raise WorkerError(f"worker {url}: an SGLang HTTP worker url is its server root, http(s)://host:port")
@@ -248,10 +254,7 @@ class SglangHttpClient:
         connect = min(connect_timeout, timeout)
         self._timeout = httpx.Timeout(timeout, connect=connect, pool=connect)
         self._control = httpx.Timeout(min(timeout, 30.0), connect=connect, pool=connect)
-        self._client = httpx.AsyncClient(
-            timeout=self._timeout, follow_redirects=False,
-            limits=httpx.Limits(max_connections=max_connections,
-                                max_keepalive_connections=min(max_connections, 64), keepalive_expiry=30.0))
+        self._client = pooled_client(self._timeout, max_connections, http2=http2)
 
     def __repr__(self) -> str:
         return f"SglangHttpClient(url={self.url!r})"
