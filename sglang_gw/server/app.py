@@ -93,7 +93,7 @@ def build_app(config: GatewayConfig, *, hooks: HookRegistry | None = None) -> Ga
 
     obs, sec = config.observability, config.security
     stack = build_middleware(request_id_headers=obs.request_id_headers, api_key=sec.api_key,
-                             control_plane_api_keys=sec.control_plane_api_keys,
+                             control_plane_api_keys=sec.control_plane_api_keys, identity=sec.identity,
                              max_payload_size=sec.max_payload_size,
                              body_stall_secs=config.connections.stream_body_stall_timeout_secs,
                              cors_allowed_origins=sec.cors_allowed_origins,
