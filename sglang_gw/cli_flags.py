@@ -207,8 +207,8 @@ def _add_security(p: argparse.ArgumentParser) -> None:
 
 def _add_identity(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("identities, roles, tenant limits, audit (docs/security.md)")
-    g.add_argument("--tenant-api-key", action="append", default=[], metavar="TENANT:KEY",
-                   help="a key of a tenant (repeat for more): a user of that tenant on inference routes; its "
+    g.add_argument("--tenant-api-key", action="extend", nargs="+", default=[], metavar="TENANT:KEY",
+                   help="keys of tenants (repeatable): a user of that tenant on inference routes; its "
                         "stored responses and conversations belong to the tenant")
     g.add_argument("--tenant-api-keys-file", type=Path, default=None, metavar="FILE",
                    help="tenant keys, one TENANT:KEY or TENANT:sha256:HEX a line, re-read when the file changes")

@@ -15,6 +15,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from sglang_gw.cli_config import config_from_args
+from sglang_gw.cli_flags import build_parser
 from sglang_gw.errors import ConfigError
 from sglang_gw.identity.config import IdentityConfig, parse_role_mapping
 from sglang_gw.identity.gate import Gate
@@ -143,3 +145,22 @@ def test_role_mapping_flag() -> None:
     for bad in ("admins", "x=root", "=admin"):
         with pytest.raises(ConfigError, match="GROUP=ROLE"):
             parse_role_mapping([bad])
+
+
+def test_the_flags_build_the_identity_config(tmp_path: Path) -> None:
+    limits = tmp_path / "limits.yaml"
+    limits.write_text("tenants:\n  team-a: {requests_per_second: 1}\n")
+    args = build_parser().parse_args([
+        "launch", "--worker-urls", "grpc://127.0.0.1:1", "--tenant-api-key", f"team-a:{A_KEY}",
+        "--tenant-api-key", f"team-b:{B_KEY}", "team-c:k3", "--jwt-issuer", "https://issuer.example",
+        "--jwt-audience", "gw", "--jwt-role-mapping", "ops=admin", "--jwt-tenant-claim", "org",
+        "--audit-log", str(tmp_path / "audit.jsonl"), "--tenant-rate-limit-config", str(limits)])
+    identity = config_from_args(args).security.identity
+    assert [t for t, _ in identity.tenant_api_keys] == ["team-a", "team-b", "team-c"]
+    assert A_KEY not in repr(identity)  # digests only, and not even those in the repr
+    assert identity.jwt is not None and identity.jwt.audience == "gw" and identity.jwt.tenant_claim == "org"
+    assert identity.jwt.role_mapping == (("ops", Role.ADMIN),)
+    assert dict(identity.tenant_limits)["team-a"].requests_per_second == 1.0
+    with pytest.raises(ConfigError, match="need --jwt-issuer"):
+        config_from_args(build_parser().parse_args(["launch", "--worker-urls", "grpc://127.0.0.1:1",
+                                                    "--jwt-audience", "gw"]))
