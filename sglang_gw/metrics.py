@@ -250,10 +250,18 @@ def record_request(endpoint: str, method: str, status: int, seconds: float) -> N
     children[1].observe(seconds)
 
 
+_TENANT_CHILDREN: dict[tuple[str, int], tuple[Any, Any]] = {}
+
+
 def record_tenant_request(tenant: str, status: int, seconds: float) -> None:
     """One answered request of ``tenant``: a bounded label (identity/labels.py), never raw."""
-    TENANT_REQUESTS_TOTAL.labels(tenant, str(status)).inc()
-    TENANT_REQUEST_SECONDS.labels(tenant).observe(seconds)
+    children = _TENANT_CHILDREN.get((tenant, status))
+    if children is None:
+        children = _TENANT_CHILDREN[tenant, status] = (
+            batched_counter(TENANT_REQUESTS_TOTAL.labels(tenant, str(status))),
+            batched_histogram(TENANT_REQUEST_SECONDS.labels(tenant)))
+    children[0].inc()
+    children[1].observe(seconds)
 
 
 def _worker_children(worker: str) -> tuple[Any, Any]:

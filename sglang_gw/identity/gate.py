@@ -16,6 +16,7 @@ path's role → 403 (a control-plane key on inference stays a 401: it opens noth
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -32,13 +33,19 @@ EXEMPT_PATHS = frozenset({"/health", "/liveness", "/readiness"})
 CONTROL_PLANE_PREFIXES = ("/workers", "/add_worker", "/remove_worker", "/list_workers", "/flush_cache",
                           "/get_loads", "/parse/", "/v1/load_lora_adapter", "/v1/unload_lora_adapter")
 INVALID_CREDENTIAL = "Incorrect API key or token provided."  # one message: it never says what was wrong
-_SHARED = {"api_key": frozenset({Role.ADMIN, Role.USER}), "control_plane_key": frozenset({Role.ADMIN})}
+_SHARED = {"api_key": Identity("api_key", "api_key", frozenset({Role.ADMIN, Role.USER})),
+           "control_plane_key": Identity("control_plane_key", "control_plane_key", frozenset({Role.ADMIN}))}
 
 
 def under(path: str, prefix: str) -> bool:
     """``/workers`` covers ``/workers`` and ``/workers/...``, not ``/workersfoo``."""
     base = prefix.rstrip("/")
     return path == base or path.startswith(base + "/")
+
+
+@functools.lru_cache(maxsize=1024)
+def _tenant_identity(tenant: str) -> Identity:
+    return Identity(kind="tenant_key", subject=tenant, roles=frozenset({Role.USER}), tenant=tenant)
 
 
 @dataclass(slots=True, frozen=True)
@@ -94,11 +101,11 @@ class Gate:
     async def identify(self, token: bytes) -> Identity | None:
         kind = self.shared.match(token)
         if kind is not None:
-            return Identity(kind=kind, subject=kind, roles=_SHARED[kind])
+            return _SHARED[kind]
         if self.tenants is not None:
             tenant = self.tenants.match(token)
             if tenant is not None:
-                return Identity(kind="tenant_key", subject=tenant, roles=frozenset({Role.USER}), tenant=tenant)
+                return _tenant_identity(tenant)
         if self.jwt is not None and looks_like_jwt(token):
             try:
                 return await self.jwt.identify(token)
