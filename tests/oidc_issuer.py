@@ -29,11 +29,12 @@ class _Key:
     kid: str
     alg: str
     private: Any
+    declare_alg: bool = True  # False: the JWK leaves `alg` out, as some issuers do
 
     def public_jwk(self) -> dict[str, Any]:
         algorithm = jwt.algorithms.get_default_algorithms()[self.alg]
-        jwk = json.loads(algorithm.to_jwk(self.private.public_key()))
-        return {**jwk, "kid": self.kid, "use": "sig", "alg": self.alg}
+        jwk = {**json.loads(algorithm.to_jwk(self.private.public_key())), "kid": self.kid, "use": "sig"}
+        return {**jwk, "alg": self.alg} if self.declare_alg else jwk
 
 
 def _private_key(alg: str) -> Any:
@@ -41,6 +42,8 @@ def _private_key(alg: str) -> Any:
         return rsa.generate_private_key(public_exponent=65537, key_size=2048)
     if alg == "ES256":
         return ec.generate_private_key(ec.SECP256R1())
+    if alg == "ES384":
+        return ec.generate_private_key(ec.SECP384R1())
     if alg == "EdDSA":
         return ed25519.Ed25519PrivateKey.generate()
     raise ValueError(alg)
@@ -87,8 +90,8 @@ class OidcIssuer:
         self.server.shutdown()
         self.server.server_close()
 
-    def add_key(self, kid: str, alg: str = "RS256", *, publish: bool = True) -> _Key:
-        key = self.keys[kid] = _Key(kid, alg, _private_key(alg))
+    def add_key(self, kid: str, alg: str = "RS256", *, publish: bool = True, declare_alg: bool = True) -> _Key:
+        key = self.keys[kid] = _Key(kid, alg, _private_key(alg), declare_alg)
         if publish:
             self.published.append(kid)
         return key

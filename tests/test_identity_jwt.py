@@ -103,6 +103,9 @@ def bad_tokens(issuer: OidcIssuer) -> dict[str, str]:
     forged["sub"] = "mallory"
     ec_signed_as_rsa_kid = jwt.encode(issuer.claims(), issuer.keys["ec-1"].private, algorithm="ES256",
                                       headers={"kid": "rsa-1"})
+    issuer.add_key("p384", "ES384", declare_alg=False)  # an EC key of another curve, no `alg` declared
+    es256_on_a_p384_kid = jwt.encode(issuer.claims(), issuer.keys["ec-1"].private, algorithm="ES256",
+                                     headers={"kid": "p384"})
     return {
         "expired": issuer.token(exp=now - 120, iat=now - 600),
         "wrong audience": issuer.token(aud="someone-else"),
@@ -115,6 +118,7 @@ def bad_tokens(issuer: OidcIssuer) -> dict[str, str]:
         "alg none": jwt.encode(issuer.claims(), None, algorithm="none", headers={"kid": "rsa-1"}),
         "hs256 with the public key": hs256_with_public_key(issuer),
         "ec signature, rsa kid": ec_signed_as_rsa_kid,
+        "es256 on a p-384 key": es256_on_a_p384_kid,
         "garbage": "eyJhbGciOi.not-base64!.x",
         "not a jwt": "sk-random-0123456789",
     }

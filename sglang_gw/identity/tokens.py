@@ -83,7 +83,7 @@ class JwtVerifier:
         """The token's claims; :class:`InvalidToken` for anything wrong with it."""
         try:
             header = jwt.get_unverified_header(token)
-        except jwt.InvalidTokenError as err:
+        except jwt.PyJWTError as err:  # every PyJWT failure, bad keys included
             raise InvalidToken(f"malformed: {err}") from None
         alg, kid = header.get("alg"), header.get("kid")
         if not isinstance(alg, str) or alg not in ALGORITHMS:
@@ -100,7 +100,7 @@ class JwtVerifier:
         try:
             return jwt.decode(token, key.key, algorithms=[alg], audience=s.audience, issuer=s.issuer,
                               leeway=LEEWAY_SECS, options={"require": required, "verify_aud": bool(s.audience)})
-        except jwt.InvalidTokenError as err:
+        except jwt.PyJWTError as err:  # every PyJWT failure, bad keys included
             raise InvalidToken(f"{type(err).__name__}: {err}") from None
 
     def identity(self, claims: Mapping[str, Any]) -> Identity:
