@@ -22,6 +22,7 @@ from sglang_gw.identity.config import IdentityConfig, parse_role_mapping
 from sglang_gw.identity.gate import Gate
 from sglang_gw.identity.keys import SharedKeys, TenantKeys, parse_tenant_key
 from sglang_gw.identity.principal import Role
+from sglang_gw.identity.tokens import JwtSettings
 from sglang_gw.server.door import Door
 from sglang_gw.server.errors import exception_handlers
 from sglang_gw.server.middleware import EdgeMiddleware, build_middleware
@@ -161,6 +162,8 @@ def test_the_flags_build_the_identity_config(tmp_path: Path) -> None:
     assert identity.jwt is not None and identity.jwt.audience == "gw" and identity.jwt.tenant_claim == "org"
     assert identity.jwt.role_mapping == (("ops", Role.ADMIN),)
     assert dict(identity.tenant_limits)["team-a"].requests_per_second == 1.0
+    with pytest.raises(ConfigError, match="--jwt-jwks-uri: expected an http"):
+        JwtSettings(issuer="https://issuer.example", jwks_uri="file:///etc/passwd")
     with pytest.raises(ConfigError, match="need --jwt-issuer"):
         config_from_args(build_parser().parse_args(["launch", "--worker-urls", "grpc://127.0.0.1:1",
                                                     "--jwt-audience", "gw"]))

@@ -18,12 +18,14 @@ at debug level (never the token), and the client is told only that it was refuse
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
 
+from sglang_gw.errors import ConfigError
 from sglang_gw.identity.jwks import JwksCache
 from sglang_gw.identity.principal import Identity, Role
 
@@ -31,6 +33,7 @@ __all__ = ["ALGORITHMS", "LEEWAY_SECS", "InvalidToken", "JwtSettings", "JwtVerif
 
 log = logging.getLogger(__name__)
 LEEWAY_SECS = 30.0
+_HTTP_URL = re.compile(r"https?://[^\s/?#]+[^\s]*")
 # alg → the JWK key type that may verify it.
 ALGORITHMS: Mapping[str, str] = {"RS256": "RSA", "RS384": "RSA", "RS512": "RSA", "PS256": "RSA", "PS384": "RSA",
                                  "PS512": "RSA", "ES256": "EC", "ES384": "EC", "EdDSA": "OKP"}
@@ -55,6 +58,11 @@ class JwtSettings:
     tenant_claim: str = "tenant"
     role_claim: str = "roles"
     role_mapping: tuple[tuple[str, Role], ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        for flag, url in (("--jwt-issuer", self.issuer), ("--jwt-jwks-uri", self.jwks_uri)):
+            if url is not None and not _HTTP_URL.fullmatch(url):
+                raise ConfigError(f"{flag}: expected an http:// or https:// URL, got {url!r}")
 
 
 def _claim_values(value: Any) -> list[str]:
