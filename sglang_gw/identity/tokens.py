@@ -65,6 +65,12 @@ class JwtSettings:
                 raise ConfigError(f"{flag}: expected an http:// or https:// URL, got {url!r}")
 
 
+def _short(value: object) -> str:
+    """A header value for the debug log: the client chose it, so quoted and cut short."""
+    text = repr(value)
+    return text if len(text) <= 64 else text[:61] + "..."
+
+
 def _claim_values(value: Any) -> list[str]:
     if isinstance(value, str):
         return value.split()
@@ -82,6 +88,8 @@ class JwtVerifier:
         self._mapping: dict[str, set[Role]] = {}
         for group, role in settings.role_mapping:
             self._mapping.setdefault(group, set()).add(role)
+        if settings.audience is None:
+            log.warning("--jwt-audience is not set: tokens %s issued for any audience are accepted", settings.issuer)
 
     async def identify(self, token: bytes) -> Identity:
         claims = await self.verify(token)
@@ -95,14 +103,14 @@ class JwtVerifier:
             raise InvalidToken(f"malformed: {err}") from None
         alg, kid = header.get("alg"), header.get("kid")
         if not isinstance(alg, str) or alg not in ALGORITHMS:
-            raise InvalidToken(f"algorithm {alg!r} is not accepted")
+            raise InvalidToken(f"algorithm {_short(alg)} is not accepted")
         if kid is not None and not isinstance(kid, str):
             raise InvalidToken("kid is not a string")
         key = await self.keys.key(kid)
         if key is None:
-            raise InvalidToken(f"no key {kid!r} in the issuer's JWKS")
+            raise InvalidToken(f"no key {_short(kid)} in the issuer's JWKS")
         if key.kty != ALGORITHMS[alg] or (key.alg is not None and key.alg != alg):
-            raise InvalidToken(f"key {kid!r} ({key.kty}, {key.alg}) does not verify {alg}")
+            raise InvalidToken(f"key {_short(kid)} ({key.kty}, {key.alg}) does not verify {alg}")
         s = self.settings
         required = ["exp", "iss"] + (["aud"] if s.audience else [])
         try:
