@@ -101,10 +101,6 @@ class TenantKeys:
     def __bool__(self) -> bool:
         return bool(self._static) or self._path is not None
 
-    @property
-    def tenants(self) -> frozenset[str]:
-        return frozenset(self._table.values())
-
     def match(self, token: bytes) -> str | None:
         """The tenant whose key ``token`` is, or None."""
         self._maybe_reload()

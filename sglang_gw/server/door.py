@@ -115,6 +115,7 @@ def build_door(config: IdentityConfig, *, api_key: str | None = None,
     limits = TenantLimits(dict(config.tenant_limits)) if config.tenant_limits else None
     if not gate.active and config.audit_log is None and limits is None:
         return None
-    known = (limits.tenants if limits is not None else frozenset()) | tenants.tenants
+    # The limits file's tenants always have their own label; the rest share N (identity/labels.py).
+    known = limits.tenants if limits is not None else frozenset()
     labels = TenantLabels(known, config.max_tenant_labels) if (tenants or jwt is not None) else None
     return Door(gate, limits=limits, audit=AuditLog(config.audit_log) if config.audit_log else None, labels=labels)
