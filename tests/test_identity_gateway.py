@@ -52,6 +52,7 @@ def fx(gateway_factory: Callable[..., RunningGateway], tmp_path_factory: pytest.
             jwt=JwtSettings(issuer=issuer.url, audience=AUDIENCE, role_mapping=(("ops", Role.ADMIN),)),
             audit_log=audit)
         gw = gateway_factory(security=SecurityConfig(control_plane_api_keys=(OPS,), identity=identity))
+        assert issuer.fetches == 1  # the keys were fetched at start-up, before any token came
         yield Fixture(gw, issuer, audit)
 
 

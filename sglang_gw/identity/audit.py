@@ -50,7 +50,7 @@ class AuditLog:
             with self._lock:
                 self._file.write(text)
                 self._file.flush()
-        except OSError as err:
+        except (OSError, ValueError) as err:  # ValueError: written after close, at shutdown
             log.error("audit log %s not written: %s", self.path, err)
 
     def close(self) -> None:

@@ -7,7 +7,8 @@ the ``jwks_uri`` of the issuer's OpenID discovery document
 rotates its key publishes the new one before signing with it, so the new key is accepted
 on its first use. Those refreshes are at most one every ``min_refresh_secs`` (10 s by
 default), so tokens with made-up key ids cannot turn the gateway into a flood of fetches,
-and a rotated key is accepted within that interval at worst. Concurrent requests that need
+and a rotated key is accepted within that interval at worst. The gateway fetches the set once
+at start-up (:meth:`JwksCache.warm`). Concurrent requests that need
 a refresh share one fetch. A failed fetch is logged and the keys held before stay in use.
 """
 
@@ -80,6 +81,12 @@ class JwksCache:
         if stale or (self._find(kid) is None and self._may_refresh(now)):
             await self._refresh()
         return self._find(kid)
+
+    async def warm(self) -> int:
+        """Fetch the set now (at start-up), so the first token does not wait and a wrong
+        issuer is in the log at once; the number of keys held."""
+        await self._refresh()
+        return len(self._keys)
 
     def _find(self, kid: str | None) -> SigningKey | None:
         if kid is None:

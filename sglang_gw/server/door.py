@@ -81,6 +81,15 @@ class Door:
             response.headers["WWW-Authenticate"] = "Bearer"
         return verdict.identity, response
 
+    async def warm(self) -> None:
+        """At start-up: the JWT issuer's keys fetched (a failure is logged, not fatal)."""
+        if self.gate.jwt is not None:
+            await self.gate.jwt.keys.warm()
+
+    def close(self) -> None:
+        if self.audit is not None:
+            self.audit.close()
+
     def limit(self, identity: Identity | None, scope: Scope, ledger: Ledger) -> Response | None:
         """Take the tenant's slot for this request (given back when the ledger settles)."""
         if self.limits is None or identity is None or identity.tenant is None:

@@ -53,6 +53,7 @@ __all__ = [
     "EdgeMiddleware",
     "RequestIds",
     "build_middleware",
+    "door_of",
     "new_request_id",
     "read_body",
     "route_template",
@@ -324,6 +325,11 @@ class EdgeMiddleware:
 
 
 # -- assembly --------------------------------------------------------------------------------
+
+
+def door_of(stack: Sequence[Middleware]) -> Door | None:
+    """The identity door in a stack from :func:`build_middleware` (for the app's start-up)."""
+    return next((m.kwargs.get("door") for m in stack if m.cls is EdgeMiddleware), None)
 
 
 def build_middleware(*, request_id_headers: Sequence[str] | None = None, api_key: str | None = None,
