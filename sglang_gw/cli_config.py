@@ -23,6 +23,10 @@ from sglang_gw.config import (
 )
 from sglang_gw.errors import ConfigError
 from sglang_gw.history.owner import parse_context_headers
+from sglang_gw.identity.config import IdentityConfig, parse_role_mapping
+from sglang_gw.identity.keys import parse_tenant_key
+from sglang_gw.identity.limits import load_tenant_limits
+from sglang_gw.identity.tokens import JwtSettings
 from sglang_gw.mcp.config import McpSettings, load_mcp_config
 from sglang_gw.providers import resolve_provider
 from sglang_gw.routing.base import PolicyConfig
@@ -148,12 +152,28 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
                                           log_dir=args.log_dir),
         security=SecurityConfig(api_key=args.api_key, control_plane_api_keys=tuple(args.control_plane_api_keys),
                                 max_payload_size=args.max_payload_size,
-                                cors_allowed_origins=tuple(args.cors_allowed_origins)),
+                                cors_allowed_origins=tuple(args.cors_allowed_origins),
+                                identity=_identity_config(args)),
         limits=RequestLimits(max_stop_bytes=args.max_stop_bytes, max_total_stop_bytes=args.max_total_stop_bytes),
         history=_history_config(args),
         max_background_responses=_at_least_one(args.max_background_responses, "--max-background-responses"),
         mcp=_mcp_settings(args),
     )
+
+
+def _identity_config(args: argparse.Namespace) -> IdentityConfig:
+    jwt = None
+    if args.jwt_issuer:
+        jwt = JwtSettings(issuer=args.jwt_issuer, audience=args.jwt_audience, jwks_uri=args.jwt_jwks_uri,
+                          tenant_claim=args.jwt_tenant_claim, role_claim=args.jwt_role_claim,
+                          role_mapping=parse_role_mapping(args.jwt_role_mapping))
+    elif args.jwt_audience or args.jwt_jwks_uri or args.jwt_role_mapping:
+        raise ConfigError("--jwt-audience, --jwt-jwks-uri and --jwt-role-mapping need --jwt-issuer")
+    limits = load_tenant_limits(args.tenant_rate_limit_config) if args.tenant_rate_limit_config else {}
+    return IdentityConfig(tenant_api_keys=tuple(parse_tenant_key(e) for e in args.tenant_api_key),
+                          tenant_api_keys_file=args.tenant_api_keys_file, jwt=jwt, audit_log=args.audit_log,
+                          tenant_limits=tuple(limits.items()),
+                          max_tenant_labels=max(0, args.tenant_metrics_max_labels))
 
 
 def _mcp_settings(args: argparse.Namespace) -> McpSettings:

@@ -206,6 +206,34 @@ def _add_security(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-total-stop-bytes", type=int, default=RequestLimits().max_total_stop_bytes,
                    help="most bytes of stop strings one request may send, all together")
     g.add_argument("--cors-allowed-origins", nargs="*", default=[], help="origins allowed by CORS")
+    _add_identity(p)
+
+
+def _add_identity(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("identities, roles, tenant limits, audit (docs/security.md)")
+    g.add_argument("--tenant-api-key", action="extend", nargs="+", default=[], metavar="TENANT:KEY",
+                   help="keys of tenants (repeatable): a user of that tenant on inference routes; its "
+                        "stored responses and conversations belong to the tenant")
+    g.add_argument("--tenant-api-keys-file", type=Path, default=None, metavar="FILE",
+                   help="tenant keys, one TENANT:KEY or TENANT:sha256:HEX a line, re-read when the file changes")
+    g.add_argument("--jwt-issuer", default=None, metavar="URL",
+                   help="accept JWT bearer tokens from this OIDC issuer (its `iss`), on every route")
+    g.add_argument("--jwt-audience", default=None, help="the `aud` tokens must hold (unset: not checked)")
+    g.add_argument("--jwt-jwks-uri", default=None, metavar="URL",
+                   help="the issuer's JWKS (default: the jwks_uri of its /.well-known/openid-configuration)")
+    g.add_argument("--jwt-tenant-claim", default="tenant", help="the claim naming the caller's tenant")
+    g.add_argument("--jwt-role-claim", default="roles", help="the claim listing the caller's groups or roles")
+    g.add_argument("--jwt-role-mapping", nargs="*", default=[], metavar="GROUP=ROLE",
+                   help="grant ROLE (admin or user) to tokens whose role claim holds GROUP; every valid token "
+                        "is a user")
+    g.add_argument("--audit-log", type=Path, default=None, metavar="FILE",
+                   help="append a JSON line for every control-plane request, refused ones too (never a secret)")
+    g.add_argument("--tenant-rate-limit-config", type=Path, default=None, metavar="FILE",
+                   help="per-tenant limits, YAML or JSON: {tenants: {NAME: {requests_per_second, "
+                        "max_concurrent_requests}}}; tenants not listed are not limited")
+    g.add_argument("--tenant-metrics-max-labels", type=int, default=20,
+                   help="tenants with their own `tenant` metrics label (first seen, plus those of the limits "
+                        "file); the rest are `other`")
 
 
 def _add_history(p: argparse.ArgumentParser) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from sglang_gw.admission import AdmissionConfig
 from sglang_gw.errors import ConfigError
 from sglang_gw.history.base import HistoryConfig
+from sglang_gw.identity.config import IdentityConfig
 from sglang_gw.mcp.config import McpSettings
 from sglang_gw.routing.base import PolicyConfig
 from sglang_gw.workers.breaker import BreakerConfig
@@ -52,6 +53,7 @@ class SecurityConfig:
     control_plane_api_keys: tuple[str, ...] = ()
     max_payload_size: int | None = DEFAULT_MAX_PAYLOAD_SIZE
     cors_allowed_origins: tuple[str, ...] = ()
+    identity: IdentityConfig = field(default_factory=IdentityConfig)  # tenant keys, JWT, audit, tenant limits
 
 
 @dataclass(slots=True, frozen=True)

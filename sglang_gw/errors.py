@@ -9,6 +9,7 @@ any of them into ``{"error": {"message", "type", "param", "code"}}``.
     │   ├── ChatTemplateError          400 (the template's own message)
     │   └── ContextLengthExceededError 400 code=context_length_exceeded
     ├── AuthenticationError            401
+    ├── PermissionDeniedError          403 (a valid identity without the route's role)
     ├── NotFoundError                  404
     │   ├── ModelNotFoundError         404 code=model_not_found
     │   └── LoraNotFoundError          404 code=lora_not_found (no worker holds the adapter)
@@ -44,6 +45,7 @@ __all__ = [
     "NoHealthyWorkerError",
     "NotFoundError",
     "PayloadTooLargeError",
+    "PermissionDeniedError",
     "RateLimitError",
     "RequestTimeoutError",
     "WorkerError",
@@ -88,6 +90,12 @@ class AuthenticationError(GatewayError):
     status = 401
     type = "authentication_error"
     code = "invalid_api_key"
+
+
+class PermissionDeniedError(GatewayError):
+    status = 403
+    type = "permission_error"
+    code = "permission_denied"
 
 
 class NotFoundError(GatewayError):

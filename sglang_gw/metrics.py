@@ -2,11 +2,14 @@
 
 All names start with ``sgl_router_``; labels come from closed sets only (stage names, route
 templates, HTTP methods and status codes, worker urls of registered workers, the reason and
-state names below). Never a request id, a model-chosen string or a raw URL path.
+state names below, tenant names bounded by identity/labels.py: N of them, then ``other``).
+Never a request id, a model-chosen string or a raw URL path.
 
     series                                                     type       labels
     sgl_router_requests_total                                  counter    endpoint, method, status
     sgl_router_request_duration_seconds                        histogram  endpoint, method
+    sgl_router_tenant_requests_total                           counter    tenant, status
+    sgl_router_tenant_request_duration_seconds                 histogram  tenant
     sgl_router_stage_duration_seconds                          histogram  stage
     sgl_router_generate_duration_seconds                       histogram  -
     sgl_router_time_to_first_token_seconds                     histogram  -
@@ -81,6 +84,8 @@ __all__ = [
     "RUNNING_REQUESTS",
     "STAGE_SECONDS",
     "STAGES",
+    "TENANT_REQUESTS_TOTAL",
+    "TENANT_REQUEST_SECONDS",
     "TPOT_SECONDS",
     "TTFT_SECONDS",
     "WORKER_HEALTHY",
@@ -94,6 +99,7 @@ __all__ = [
     "record_mcp_iterations",
     "record_queue_rejection",
     "record_request",
+    "record_tenant_request",
     "record_retry",
     "record_worker_request",
     "register_worker",
@@ -125,6 +131,13 @@ REQUESTS_TOTAL = Counter(f"{PREFIX}requests_total", "HTTP requests answered, by 
 REQUEST_SECONDS = Histogram(f"{PREFIX}request_duration_seconds",
                             "HTTP request duration, first byte in to last byte out (streams included).",
                             ["endpoint", "method"], buckets=_LATENCY_BUCKETS)
+
+TENANT_REQUESTS_TOTAL = Counter(f"{PREFIX}tenant_requests_total",
+                                "HTTP requests answered, by tenant (bounded: see identity/labels.py) and status.",
+                                ["tenant", "status"])
+TENANT_REQUEST_SECONDS = Histogram(f"{PREFIX}tenant_request_duration_seconds",
+                                   "HTTP request duration by tenant, first byte in to last byte out.",
+                                   ["tenant"], buckets=_LATENCY_BUCKETS)
 
 # -- pipeline --------------------------------------------------------------------------------
 
@@ -233,6 +246,20 @@ def record_request(endpoint: str, method: str, status: int, seconds: float) -> N
         label = method if method in HTTP_METHODS else "other"
         children = _REQUEST_CHILDREN[key] = (batched_counter(REQUESTS_TOTAL.labels(endpoint, label, str(status))),
                                              batched_histogram(REQUEST_SECONDS.labels(endpoint, label)))
+    children[0].inc()
+    children[1].observe(seconds)
+
+
+_TENANT_CHILDREN: dict[tuple[str, int], tuple[Any, Any]] = {}
+
+
+def record_tenant_request(tenant: str, status: int, seconds: float) -> None:
+    """One answered request of ``tenant``: a bounded label (identity/labels.py), never raw."""
+    children = _TENANT_CHILDREN.get((tenant, status))
+    if children is None:
+        children = _TENANT_CHILDREN[tenant, status] = (
+            batched_counter(TENANT_REQUESTS_TOTAL.labels(tenant, str(status))),
+            batched_histogram(TENANT_REQUEST_SECONDS.labels(tenant)))
     children[0].inc()
     children[1].observe(seconds)
 

@@ -27,7 +27,7 @@ from sglang_gw.server import (
 )
 from sglang_gw.server.errors import exception_handlers
 from sglang_gw.server.metrics_server import release_process_metrics, start_metrics_server
-from sglang_gw.server.middleware import build_middleware
+from sglang_gw.server.middleware import build_middleware, door_of
 from sglang_gw.server.sse import BODY_SEND
 
 __all__ = ["ADMITTED_PATHS", "GatewayApp", "build_app"]
@@ -78,6 +78,8 @@ def build_app(config: GatewayConfig, *, hooks: HookRegistry | None = None) -> Ga
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await gateway.start()
+        if door is not None:
+            await door.warm()
         metrics = None
         if config.observability.prometheus_port is not None:
             metrics = await start_metrics_server(config.observability.prometheus_host,
@@ -90,14 +92,17 @@ def build_app(config: GatewayConfig, *, hooks: HookRegistry | None = None) -> Ga
             await background.close()  # before the store closes: each run saves its cancelled state
             await gateway.stop()
             release_process_metrics()
+            if door is not None:
+                door.close()
 
     obs, sec = config.observability, config.security
     stack = build_middleware(request_id_headers=obs.request_id_headers, api_key=sec.api_key,
-                             control_plane_api_keys=sec.control_plane_api_keys,
+                             control_plane_api_keys=sec.control_plane_api_keys, identity=sec.identity,
                              max_payload_size=sec.max_payload_size,
                              body_stall_secs=config.connections.stream_body_stall_timeout_secs,
                              cors_allowed_origins=sec.cors_allowed_origins,
                              admission=gateway.admission, admission_paths=ADMITTED_PATHS)
+    door = door_of(stack)
     app = GatewayApp(middleware=stack,
                     routes=[*routes_openai.routes, *routes_responses.routes, *routes_messages.routes,
                             *routes_conversations.routes, *routes_native.routes, *routes_parse.routes,
