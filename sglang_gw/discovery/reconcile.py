@@ -1,0 +1,117 @@
+"""Diff a source's wanted workers against what it registered, and apply the difference.
+
+Each source (Kubernetes, file) owns one `Reconciler`: it hands over the complete set it
+wants (`replace`) or one change (`put`, `drop`). Adds and removals of one url run in order
+(a pod that goes not-ready then ready again is drained, then registered again), each in its
+own task, so a long drain never holds up the watch. `resync` registers again whatever is
+wanted but missing: a worker that failed to register, or was removed as unhealthy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+
+from sglang_gw import metrics
+from sglang_gw.discovery.registry import Body, Registry
+from sglang_gw.errors import GatewayError
+
+__all__ = ["Reconciler"]
+
+log = logging.getLogger(__name__)
+
+
+class Reconciler:
+    def __init__(self, source: str, registry: Registry) -> None:
+        self.source = source
+        self._registry = registry
+        self._wanted: dict[str, Body] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def wanted(self) -> dict[str, Body]:
+        return dict(self._wanted)
+
+    def replace(self, wanted: Mapping[str, Body]) -> None:
+        """The source's full set now: register the new, drain the gone, re-register the changed."""
+        for url in [u for u in self._wanted if u not in wanted]:
+            self.drop(url)
+        for url, body in wanted.items():
+            self.put(url, body)
+
+    def put(self, url: str, body: Body) -> None:
+        old = self._wanted.get(url)
+        if old == body:
+            return
+        self._wanted[url] = body
+        metrics.set_discovery_workers(self.source, len(self._wanted))
+        if old is not None:
+            self._spawn(url, self._remove(url, "changed"))
+        self._spawn(url, self._add(url, body))
+
+    def drop(self, url: str) -> None:
+        if self._wanted.pop(url, None) is not None:
+            metrics.set_discovery_workers(self.source, len(self._wanted))
+            self._spawn(url, self._remove(url, "removed"))
+
+    def resync(self) -> None:
+        """Register again every wanted worker the registry no longer has."""
+        for url, body in self._wanted.items():
+            if not self._registry.present(url) and not self._locks.get(url, _FREE).locked():
+                log.info("discovery (%s): %s is wanted but not registered; registering it again", self.source, url)
+                self._spawn(url, self._add(url, body))
+
+    async def idle(self) -> None:
+        """Wait for every pending add and removal (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def _spawn(self, url: str, step: object) -> None:
+        lock = self._locks.setdefault(url, asyncio.Lock())
+
+        async def run() -> None:
+            async with lock:
+                await step  # type: ignore[misc]
+
+        task = asyncio.get_running_loop().create_task(run(), name=f"discovery {self.source} {url}")
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        for url in [u for u, lock in self._locks.items() if not lock.locked() and u not in self._wanted]:
+            del self._locks[url]
+
+    async def _add(self, url: str, body: Body) -> None:
+        if self._wanted.get(url) != body:
+            return  # superseded while waiting for the lock
+        try:
+            self._registry.add(body)
+        except (GatewayError, ValueError) as err:
+            message = getattr(err, "message", str(err))
+            log.error("discovery (%s): cannot register %s: %s", self.source, url, message)
+            metrics.record_discovery_event(self.source, "error")
+            return
+        log.info("discovery (%s): registering %s (%s)", self.source, url, body.get("worker_type", "regular"))
+        metrics.record_discovery_event(self.source, "added")
+
+    async def _remove(self, url: str, why: str) -> None:
+        log.info("discovery (%s): draining and removing %s (%s)", self.source, url, why)
+        await self._registry.remove(url)
+        metrics.record_discovery_event(self.source, "removed")
+
+
+class _Free:
+    @staticmethod
+    def locked() -> bool:
+        return False
+
+
+_FREE = _Free()
