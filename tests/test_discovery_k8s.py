@@ -17,6 +17,7 @@ import pytest
 
 from sglang_gw.config import GatewayConfig, ModelConfig, PdConfig, RoutingConfig, ServerConfig
 from sglang_gw.discovery import DiscoveryConfig, KubernetesConfig
+from sglang_gw.discovery.kubernetes import pod_body
 from sglang_gw.testing.mock_worker import MockWorker, ThreadedMockWorker, Timing
 from sglang_gw.testing.model_facts import ModelFacts, read_model_facts
 from sglang_gw.testing.models import model_dir
@@ -149,7 +150,7 @@ def test_starts_empty_then_scales_0_3_1_under_load_without_errors(tmp_path: Path
 
 def test_pod_not_ready_mid_stream_finishes_the_stream_then_goes(tmp_path: Path) -> None:
     with cluster(tmp_path) as c:
-        slow = c.pod("slow", 0, token_delay=0.25)
+        slow = c.pod("slow", 0, token_delay=0.15)
         c.wait_active({slow})
         with httpx.stream("POST", f"{c.url}/v1/chat/completions", timeout=30, json={
                 "model": "m", "stream": True, "messages": [{"role": "user", "content": "STOPTEST"}]}) as resp:
@@ -176,45 +177,36 @@ def _content(line: str) -> str:
     return (choices[0]["delta"].get("content") or "") if choices else ""
 
 
-def test_dropped_watch_resumes_from_its_version_and_bookmarks_advance_it(tmp_path: Path) -> None:
+def test_watch_survives_drops_410_gone_and_api_server_restarts(tmp_path: Path) -> None:
     with cluster(tmp_path) as c:
         a = c.pod("a", 0)
         c.wait_active({a})
         c.wait_for(lambda: c.kube.watchers() == 1, "a watch")
+        # 1. A bookmark moves the watch's version on; a dropped connection resumes from it.
         c.kube.bookmark()
-        time.sleep(0.2)
-        c.kube.drop_watches(then=lambda: None)
-        b = c.pod("b", 1)  # made while the watch was down: the resumed watch replays it
+        c.wait_for(lambda: c.kube.watchers() == 1, "the bookmark sent")
+        time.sleep(0.1)
+        c.kube.drop_watches()
+        b = c.pod("b", 1)  # made while the watch may be down: the resumed watch replays it
         c.wait_active({a, b})
         watches = [r for r in c.kube.requests if r.get("watch") == "true"]
-        assert len(watches) >= 2 and all(r["allowWatchBookmarks"].lower() == "true" for r in watches)
-        resumed = int(watches[1]["resourceVersion"])
-        assert resumed > int(watches[0]["resourceVersion"])  # the bookmark moved it past the first list
+        assert all(r["allowWatchBookmarks"].lower() == "true" for r in watches)
+        assert int(watches[1]["resourceVersion"]) > int(watches[0]["resourceVersion"])
         assert len([r for r in c.kube.requests if r.get("watch") != "true"]) == 1  # no re-list needed
 
-
-def test_410_gone_relists_and_drains_what_vanished_meanwhile(tmp_path: Path) -> None:
-    with cluster(tmp_path) as c:
-        a, b = c.pod("a", 0), c.pod("b", 1)
-        c.wait_active({a, b})
-
-        def meanwhile() -> None:  # while no watch runs: b goes, and the history is compacted
+        # 2. While no watch runs, b goes and the history is compacted: 410 Gone → list again.
+        def meanwhile() -> None:
             c.kube._event("DELETED", c.kube.pods.pop("default/b"))
             c.kube.expire()
         c.kube.drop_watches(then=meanwhile)
         c.wait_active({a})
-        lists = [r for r in c.kube.requests if r.get("watch") != "true"]
-        assert len(lists) == 2  # the first one, and the one after 410
+        assert len([r for r in c.kube.requests if r.get("watch") != "true"]) == 2
 
-
-def test_api_server_restart_keeps_the_fleet_and_catches_up(tmp_path: Path) -> None:
-    with cluster(tmp_path) as c:
-        a = c.pod("a", 0)
-        c.wait_active({a})
+        # 3. The API server goes away for a while and comes back: the fleet stays, and catches up.
         c.kube.restart(down_secs=0.3)
-        b = c.pod("b", 1)
-        c.wait_active({a, b})
         assert chat(c.url).status_code == 200
+        c2 = c.pod("c", 2)
+        c.wait_active({a, c2})
 
 
 def test_pd_pools_take_the_bootstrap_port_from_the_annotation(tmp_path: Path) -> None:
@@ -230,15 +222,29 @@ def test_pd_pools_take_the_bootstrap_port_from_the_annotation(tmp_path: Path) ->
         assert chat(c.url).status_code == 200
         sent = c.mocks["p0"].worker.records.requests[-1]
         assert sent.disaggregated_params.bootstrap_port == 8998
-
-
-@pytest.mark.parametrize("annotation", ["not-a-port"])
-def test_a_bad_annotation_is_logged_and_the_pod_skipped(tmp_path: Path, annotation: str) -> None:
-    prefill_labels, decode_labels = {"role": "prefill"}, {"role": "decode"}
-    with cluster(tmp_path, selector=(), prefill_selector=tuple(prefill_labels.items()),
-                 decode_selector=tuple(decode_labels.items())) as c:
-        c.pod("p0", 0, labels=prefill_labels, annotations={"sglang.ai/bootstrap-port": annotation})
-        d = c.pod("d0", 1, labels=decode_labels)
-        c.wait_active({d})
+        c.pod("p1", 2, labels=prefill_labels, annotations={"sglang.ai/bootstrap-port": "not-a-port"})
+        c.wait_for(lambda: c.kube.watchers() == 2 and len(c.kube.history) == 3, "p1 sent")
         time.sleep(0.2)
-        assert c.active() == {d}
+        assert c.active() == {p, d}  # logged and skipped
+
+
+def _pod(phase: str = "Running", ready: str = "True", ip: str = "10.0.0.7", **meta: object) -> dict:
+    return {"metadata": {"name": "w", "namespace": "ns", **meta},
+            "status": {"phase": phase, "podIP": ip, "conditions": [{"type": "Ready", "status": ready}]}}
+
+
+def test_pod_body_wants_running_ready_pods_only() -> None:
+    cfg = KubernetesConfig(selector=(("app", "w"),), port=30001)
+    assert pod_body(_pod(), "regular", cfg) == {"url": "grpc://10.0.0.7:30001", "worker_type": "regular",
+                                                "labels": {"pod": "w", "namespace": "ns"}}
+    assert pod_body(_pod(phase="Pending"), "regular", cfg) is None
+    assert pod_body(_pod(ready="False"), "regular", cfg) is None
+    assert pod_body(_pod(ip=""), "regular", cfg) is None
+    assert pod_body(_pod(deletionTimestamp="2026-01-01T00:00:00Z"), "regular", cfg) is None  # terminating
+    assert pod_body(_pod(ip="fd00::7"), "regular", cfg)["url"] == "grpc://[fd00::7]:30001"  # type: ignore[index]
+    http = _pod(annotations={"sglang.ai/protocol": "http"})
+    assert pod_body(http, "regular", cfg)["url"] == "http://10.0.0.7:30001"  # type: ignore[index]
+    with pytest.raises(ValueError, match="must be grpc or http"):
+        pod_body(_pod(annotations={"sglang.ai/protocol": "ftp"}), "regular", cfg)
+
+

@@ -93,13 +93,13 @@ class FileSource(BackgroundTask):
             return
         if text == self._text:
             return
+        self._text = text  # a bad file is reported once, not at every check
         try:
             wanted = parse_workers_file(text)
         except ValueError as err:
             log.error("discovery (file): %s: %s; keeping the last set", self._path, err)
             metrics.record_discovery_event(SOURCE, "error")
             return
-        self._text = text
         log.info("discovery (file): %s changed: %d workers", self._path, len(wanted))
         self._reconciler.replace(wanted)
 

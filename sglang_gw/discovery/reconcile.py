@@ -3,7 +3,9 @@
 Each source (Kubernetes, file) owns one `Reconciler`: it hands over the complete set it
 wants (`replace`) or one change (`put`, `drop`). Adds and removals of one url run in order
 (a pod that goes not-ready then ready again is drained, then registered again), each in its
-own task, so a long drain never holds up the watch. `resync` registers again whatever is
+own task, so a long drain never holds up the watch. A `replace` makes before it breaks:
+the workers it drops are drained only once the ones it adds have registered (or failed),
+so a file that swaps one worker for another never leaves the model without one. `resync` registers again whatever is
 wanted but missing: a worker that failed to register, or was removed as unhealthy.
 """
 
@@ -11,7 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping, Sequence
+from typing import Any
 
 from sglang_gw import metrics
 from sglang_gw.discovery.registry import Body, Registry
@@ -35,26 +38,27 @@ class Reconciler:
         return dict(self._wanted)
 
     def replace(self, wanted: Mapping[str, Body]) -> None:
-        """The source's full set now: register the new, drain the gone, re-register the changed."""
+        """The source's full set now: register the new, re-register the changed, then drain the gone."""
+        adds = [task for url, body in wanted.items() if (task := self.put(url, body)) is not None]
         for url in [u for u in self._wanted if u not in wanted]:
-            self.drop(url)
-        for url, body in wanted.items():
-            self.put(url, body)
+            self.drop(url, after=adds)
 
-    def put(self, url: str, body: Body) -> None:
+    def put(self, url: str, body: Body) -> asyncio.Task[None] | None:
+        """Want `body` at `url`; the task that registers it, if anything changed."""
         old = self._wanted.get(url)
         if old == body:
-            return
+            return None
         self._wanted[url] = body
         metrics.set_discovery_workers(self.source, len(self._wanted))
         if old is not None:
             self._spawn(url, self._remove(url, "changed"))
-        self._spawn(url, self._add(url, body))
+        return self._spawn(url, self._add(url, body))
 
-    def drop(self, url: str) -> None:
+    def drop(self, url: str, *, after: Sequence[asyncio.Task[None]] = ()) -> None:
+        """No longer want `url`: drain and remove it, once the tasks in `after` are done."""
         if self._wanted.pop(url, None) is not None:
             metrics.set_discovery_workers(self.source, len(self._wanted))
-            self._spawn(url, self._remove(url, "removed"))
+            self._spawn(url, self._remove(url, "removed", after))
 
     def resync(self) -> None:
         """Register again every wanted worker the registry no longer has."""
@@ -73,16 +77,17 @@ class Reconciler:
             task.cancel()
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    def _spawn(self, url: str, step: object) -> None:
+    def _spawn(self, url: str, step: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         lock = self._locks.setdefault(url, asyncio.Lock())
 
         async def run() -> None:
             async with lock:
-                await step  # type: ignore[misc]
+                await step
 
         task = asyncio.get_running_loop().create_task(run(), name=f"discovery {self.source} {url}")
         self._tasks.add(task)
         task.add_done_callback(self._done)
+        return task
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
@@ -92,17 +97,17 @@ class Reconciler:
     async def _add(self, url: str, body: Body) -> None:
         if self._wanted.get(url) != body:
             return  # superseded while waiting for the lock
-        try:
-            self._registry.add(body)
-        except (GatewayError, ValueError) as err:
-            message = getattr(err, "message", str(err))
-            log.error("discovery (%s): cannot register %s: %s", self.source, url, message)
-            metrics.record_discovery_event(self.source, "error")
-            return
         log.info("discovery (%s): registering %s (%s)", self.source, url, body.get("worker_type", "regular"))
-        metrics.record_discovery_event(self.source, "added")
+        try:
+            active = await self._registry.add(body)
+        except (GatewayError, ValueError) as err:
+            active = False
+            log.error("discovery (%s): cannot register %s: %s", self.source, url, getattr(err, "message", str(err)))
+        metrics.record_discovery_event(self.source, "added" if active else "error")
 
-    async def _remove(self, url: str, why: str) -> None:
+    async def _remove(self, url: str, why: str, after: Sequence[asyncio.Task[None]] = ()) -> None:
+        if after:
+            await asyncio.wait(after)  # make before break: see the module docstring
         log.info("discovery (%s): draining and removing %s (%s)", self.source, url, why)
         await self._registry.remove(url)
         metrics.record_discovery_event(self.source, "removed")

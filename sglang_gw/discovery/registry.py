@@ -16,8 +16,9 @@ Body = Mapping[str, Any]
 
 
 class Registry(Protocol):
-    def add(self, body: Body) -> None:
-        """Submit a registration job for `body` (raises GatewayError or ValueError on a bad body)."""
+    async def add(self, body: Body) -> bool:
+        """Register `body` on the job queue and wait for the job: True once active, False if it
+        failed (raises GatewayError or ValueError on a bad body)."""
 
     async def remove(self, url: str) -> None:
         """Drain `url` (in-flight requests finish), then remove it; no-op when unknown."""

@@ -19,12 +19,14 @@ class GatewayWorkers:
     def __init__(self, gateway: Gateway) -> None:
         self._gateway = gateway
 
-    def add(self, body: Body) -> None:
+    async def add(self, body: Body) -> bool:
         spec = spec_from_body(body)
         model = self._gateway.config.model
         spec = replace(spec, tokenizer_path=spec.tokenizer_path or model.tokenizer_path or model.model_path,
                        served_model_name=spec.served_model_name or model.served_model_name)
-        self._gateway.add_worker(spec)
+        job = self._gateway.add_worker(spec)
+        await job.done.wait()
+        return job.state == "active"
 
     async def remove(self, url: str) -> None:
         await self._gateway.remove_worker(url)
