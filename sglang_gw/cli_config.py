@@ -22,6 +22,7 @@ from sglang_gw.config import (
     ServerConfig,
 )
 from sglang_gw.discovery.config import DiscoveryConfig, KubernetesConfig, parse_selector
+from sglang_gw.discovery.file import check_workers_file
 from sglang_gw.errors import ConfigError
 from sglang_gw.history.owner import parse_context_headers
 from sglang_gw.mcp.config import McpSettings, load_mcp_config
@@ -66,6 +67,8 @@ def _discovery_config(args: argparse.Namespace) -> DiscoveryConfig:
             protocol=args.service_discovery_protocol, bootstrap_port_annotation=args.bootstrap_port_annotation)
     elif args.selector or args.prefill_selector or args.decode_selector:
         raise ConfigError("--selector, --prefill-selector and --decode-selector need --service-discovery")
+    if args.discovery_file is not None:
+        check_workers_file(args.discovery_file)  # unreadable or malformed: fail now, with a clean message
     return DiscoveryConfig(kubernetes=kubernetes, file=args.discovery_file,
                            check_interval_secs=args.discovery_check_interval_secs,
                            remove_unhealthy_workers=args.remove_unhealthy_workers)

@@ -98,6 +98,10 @@ def test_file_rewritten_while_requests_run(tmp_path: Path) -> None:
             _write(path, "[{not: json")  # a broken file keeps the last good set
             time.sleep(0.2)
             assert _active(base) == {b.url} and _metric("file", "error") > errors
+            errors = _metric("file", "error")
+            _write(path, [{"url": b.url, "labels": {"zone": "b"}}, {"url": "ftp://nowhere:1"}])  # one bad body
+            _wait(lambda: _metric("file", "error") > errors, "the bad body refused")
+            assert _active(base) == {b.url}
             assert load.stop() == []
             assert len(a.worker.records.requests) > 0 and len(b.worker.records.requests) > 0
             [worker] = httpx.get(f"{base}/workers", timeout=5).json()["workers"]

@@ -24,7 +24,7 @@ from sglang_gw.discovery.reconcile import Reconciler
 from sglang_gw.discovery.registry import Body
 from sglang_gw.errors import ConfigError
 
-__all__ = ["FileSource", "parse_workers_file"]
+__all__ = ["FileSource", "check_workers_file", "parse_workers_file"]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,18 @@ def parse_workers_file(text: str) -> dict[str, Body]:
     return out
 
 
+def check_workers_file(path: Path) -> tuple[str, dict[str, Body]]:
+    """The file's text and bodies, or a ConfigError naming the flag, the file and the problem."""
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ConfigError(f"--discovery-file {path}: cannot read it ({err.strerror or err})") from None
+    try:
+        return text, parse_workers_file(text)
+    except ValueError as err:
+        raise ConfigError(f"--discovery-file {path}: {err}") from None
+
+
 class FileSource(BackgroundTask):
     def __init__(self, path: Path, reconciler: Reconciler, interval: float) -> None:
         super().__init__("discovery-file")
@@ -71,15 +83,7 @@ class FileSource(BackgroundTask):
         self._text: str | None = None
 
     async def start(self) -> None:
-        try:
-            text = self._path.read_text()
-        except OSError as err:
-            raise ConfigError(f"--discovery-file {self._path}: cannot read it ({err.strerror or err})") from None
-        try:
-            wanted = parse_workers_file(text)
-        except ValueError as err:
-            raise ConfigError(f"--discovery-file {self._path}: {err}") from None
-        self._text = text
+        self._text, wanted = check_workers_file(self._path)
         self._reconciler.replace(wanted)
         await super().start()
 
