@@ -64,3 +64,19 @@ def test_a_missing_or_malformed_discovery_file_fails_at_start(tmp_path: Path,
     (tmp_path / "bad.json").write_text('[{"worker_type": "decode"}]')
     assert main(["launch", "--discovery-file", str(tmp_path / "bad.json")]) == 2
     assert "worker 0: needs a `url`" in capsys.readouterr().err
+
+
+def test_the_deploy_manifest_grants_pod_watching_and_passes_valid_flags() -> None:
+    import yaml
+
+    docs = {d["kind"]: d for d in yaml.safe_load_all((Path(__file__).parent.parent / "deploy" / "discovery.yaml")
+                                                     .read_text())}
+    assert docs["Role"]["rules"] == [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}]
+    assert docs["RoleBinding"]["subjects"][0]["name"] == docs["ServiceAccount"]["metadata"]["name"]
+    pod = docs["Deployment"]["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == docs["ServiceAccount"]["metadata"]["name"]
+    assert docs["Deployment"]["spec"]["replicas"] > 1
+    args = [a.replace("$(POD_NAMESPACE)", "inference").replace("$(SGLANG_GW_API_KEY)", "k")
+            for a in pod["containers"][0]["args"]]
+    k8s = config_from_args(parse_args(["launch", *args])).discovery.kubernetes
+    assert k8s is not None and k8s.namespace == "inference" and k8s.port == 20000

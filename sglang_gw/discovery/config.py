@@ -62,7 +62,7 @@ class KubernetesConfig:
 class DiscoveryConfig:
     kubernetes: KubernetesConfig | None = None
     file: Path | None = None  # --discovery-file: JSON or YAML list of POST /workers bodies
-    check_interval_secs: float = 60.0  # file polling, and re-adding wanted workers that are missing
+    check_interval_secs: float = 10.0  # file polling, and re-adding wanted workers that are missing
     remove_unhealthy_workers: bool = False
 
     def __post_init__(self) -> None:
