@@ -37,6 +37,7 @@ __all__ = ["KubernetesSource", "pod_body"]
 log = logging.getLogger(__name__)
 
 SOURCE = "kubernetes"
+_LIST_TIMEOUT = 30.0  # seconds for a list, and to connect for a watch
 
 
 def _selector_text(selector: Selector) -> str:
@@ -112,7 +113,7 @@ class _PoolWatch:
 
     async def relist(self) -> None:
         func, kwargs = self._call()
-        listing = await func(**kwargs, _preload_content=False)
+        listing = await func(**kwargs, _preload_content=False, _request_timeout=_LIST_TIMEOUT)
         data = await listing.json()
         self.version = data["metadata"]["resourceVersion"]
         seen = set()
@@ -129,8 +130,11 @@ class _PoolWatch:
         """One watch request, from `version` until the server ends it (or an error)."""
         func, kwargs = self._call()
         async with watch.Watch() as w:
+            # The server ends the watch after timeout_seconds; a connection silent for longer
+            # than that (a peer gone without a FIN) is cut by the read timeout and resumed.
+            quiet = aiohttp.ClientTimeout(sock_connect=_LIST_TIMEOUT, sock_read=self._cfg.watch_timeout_secs + 30)
             stream = w.stream(func, **kwargs, resource_version=self.version, allow_watch_bookmarks=True,
-                              timeout_seconds=self._cfg.watch_timeout_secs)
+                              timeout_seconds=self._cfg.watch_timeout_secs, _request_timeout=quiet)
             async for event in stream:
                 kind, raw = event["type"], event["raw_object"]
                 if kind != "BOOKMARK":
