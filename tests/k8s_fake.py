@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -50,7 +51,8 @@ def _selector(text: str) -> dict[str, str]:
 
 
 class FakeKube:
-    def __init__(self) -> None:
+    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
+        self._ssl = ssl_context  # set: serve HTTPS, as an API server does
         self.pods: dict[str, dict[str, Any]] = {}
         self.version = 100
         self.oldest = 0  # a watch from a version below this gets 410 Gone
@@ -84,17 +86,18 @@ class FakeKube:
 
     async def _listen(self) -> None:
         assert self._runner is not None
-        self._site = web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True)
+        self._site = web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True, ssl_context=self._ssl)
         await self._site.start()
         self.port = self._site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self._ssl else 'http'}://127.0.0.1:{self.port}"
 
     async def _pods(self, request: web.Request) -> web.StreamResponse:
         query = dict(request.query)
-        self.requests.append({"path": request.path, **{k: v.lower() if k == "watch" else v for k, v in query.items()}})
+        self.requests.append({"path": request.path, "authorization": request.headers.get("Authorization", ""),
+                              **{k: v.lower() if k == "watch" else v for k, v in query.items()}})
         namespace = request.match_info.get("namespace")
         selector = _selector(query.get("labelSelector", ""))
         if query.get("watch", "").lower() in ("true", "1"):

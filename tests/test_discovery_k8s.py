@@ -5,6 +5,7 @@ kubernetes_asyncio client watches them, and requests run through the gateway mea
 from __future__ import annotations
 
 import functools
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -248,3 +249,40 @@ def test_pod_body_wants_running_ready_pods_only() -> None:
         pod_body(_pod(annotations={"sglang.ai/protocol": "ftp"}), "regular", cfg)
 
 
+
+
+def test_in_cluster_config_uses_the_service_account_over_tls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import trustme
+
+    ca = trustme.CA()
+    server_ssl = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ssl)
+    account = tmp_path / "serviceaccount"
+    account.mkdir()
+    (account / "token").write_text("pod-token")
+    ca.cert_pem.write_to_path(str(account / "ca.crt"))
+    fake = FakeKube(ssl_context=server_ssl)
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(fake.port))
+    try:
+        fake.add_pod("a", "127.0.0.1", LABELS)
+        with _gateway(KubernetesConfig(selector=tuple(LABELS.items()), namespace="default", port=free_port(),
+                                       service_account_dir=str(account))):
+            deadline = time.monotonic() + 20
+            while fake.watchers() == 0:
+                assert time.monotonic() < deadline, "no watch over TLS"
+                time.sleep(0.05)
+        assert {r["authorization"] for r in fake.requests} == {"Bearer pod-token"}
+    finally:
+        fake.stop()
+
+
+@contextmanager
+def _gateway(kube: KubernetesConfig) -> Iterator[ThreadedServer]:
+    server = ThreadedServer(GatewayConfig(server=ServerConfig(port=free_port()),
+                                          discovery=DiscoveryConfig(kubernetes=kube)))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -10,6 +10,7 @@ from sglang_gw.errors import ConfigError
 __all__ = ["BOOTSTRAP_PORT_ANNOTATION", "PROTOCOL_ANNOTATION", "DiscoveryConfig", "KubernetesConfig"]
 
 BOOTSTRAP_PORT_ANNOTATION = "sglang.ai/bootstrap-port"  # smg's default annotation
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 PROTOCOL_ANNOTATION = "sglang.ai/protocol"  # "grpc" or "http", per pod, over --service-discovery-protocol
 
 Selector = tuple[tuple[str, str], ...]
@@ -38,6 +39,7 @@ class KubernetesConfig:
     protocol: str = "grpc"  # or "http" (OpenAI-compatible workers)
     bootstrap_port_annotation: str = BOOTSTRAP_PORT_ANNOTATION
     kubeconfig: str | None = None  # None: in-cluster config if there is one, else $KUBECONFIG / ~/.kube/config
+    service_account_dir: str = SERVICE_ACCOUNT_DIR  # in-cluster: the pod's token and CA certificate
     watch_timeout_secs: int = 300  # the API server ends each watch after this; it is resumed at once
     backoff_initial_secs: float = 0.5
     backoff_max_secs: float = 30.0

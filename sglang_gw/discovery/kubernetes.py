@@ -86,7 +86,9 @@ async def _api_client(cfg: KubernetesConfig) -> client.ApiClient:
     conf = client.Configuration()
     try:
         if cfg.kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
-            config.load_incluster_config(client_configuration=conf)
+            config.load_incluster_config(client_configuration=conf,
+                                         token_filename=os.path.join(cfg.service_account_dir, "token"),
+                                         cert_filename=os.path.join(cfg.service_account_dir, "ca.crt"))
         else:
             await config.load_kube_config(config_file=cfg.kubeconfig, client_configuration=conf)
     except (config.ConfigException, OSError) as err:
