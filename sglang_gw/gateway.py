@@ -5,7 +5,8 @@ unreachable database fails start-up) and connect the static MCP servers (one tha
 retried in the background, unless `required`), (1) start the demo worker when no worker is given, (2) start one
 registration job per `--worker-urls` entry, side by side, and wait for them all (each
 connects, waiting up to the start-up timeout, then loads or reuses its model), (3) fail if
-none came up.
+none came up (with discovery, none given is fine: discovery fills the fleet; server/app.py
+starts it next).
 Shutdown: stop registering, close every worker channel, stop the demo worker, close the
 MCP sessions and the history store.
 """
@@ -81,7 +82,7 @@ class Gateway:
         jobs = [self.registrar.submit(spec) for spec in await self._startup_specs()]
         await asyncio.gather(*(job.done.wait() for job in jobs))
         failed = [j for j in jobs if j.state != "active"]
-        if len(failed) == len(jobs) and not (self.config.discovery.enabled and not failed):
+        if len(failed) == len(jobs) and (jobs or not self.config.discovery.enabled):
             raise ConfigError("no worker could be registered: " + "; ".join(f"{j.spec.url}: {j.error}" for j in failed))
         await self.health.start()
         if self.loads is not None:
