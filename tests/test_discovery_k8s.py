@@ -151,15 +151,15 @@ def test_starts_empty_then_scales_0_3_1_under_load_without_errors(tmp_path: Path
 
 def test_pod_not_ready_mid_stream_finishes_the_stream_then_goes(tmp_path: Path) -> None:
     with cluster(tmp_path) as c:
-        slow = c.pod("slow", 0, token_delay=0.15)
+        slow = c.pod("slow", 0, token_delay=0.3)
         c.wait_active({slow})
         with httpx.stream("POST", f"{c.url}/v1/chat/completions", timeout=30, json={
                 "model": "m", "stream": True, "messages": [{"role": "user", "content": "STOPTEST"}]}) as resp:
             lines = resp.iter_lines()
             first = next(line for line in lines if line.startswith("data:"))
             c.kube.set_ready("slow", False)  # readiness probe fails while the stream runs
-            c.wait_for(lambda: httpx.get(f"{c.url}/workers", timeout=5).json()["workers"][0]["state"]
-                       == "draining", "draining")
+            c.wait_for(lambda: [w["state"] for w in httpx.get(f"{c.url}/workers", timeout=5).json()["workers"]]
+                       == ["draining"], "draining while the stream runs")
             rest = [line for line in lines if line.startswith("data:")]
         text = "".join(_content(line) for line in [first, *rest])
         assert text == "alpha beta gamma delta epsilon" and rest[-1] == "data: [DONE]"

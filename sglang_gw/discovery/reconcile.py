@@ -30,7 +30,7 @@ class Reconciler:
         self.source = source
         self._registry = registry
         self._wanted: dict[str, Body] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._steps: dict[str, tuple[asyncio.Lock, int]] = {}  # url → its lock, steps pending
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -63,7 +63,7 @@ class Reconciler:
     def resync(self) -> None:
         """Register again every wanted worker the registry no longer has."""
         for url, body in self._wanted.items():
-            if not self._registry.present(url) and not self._locks.get(url, _FREE).locked():
+            if not self._registry.present(url) and url not in self._steps:
                 log.info("discovery (%s): %s is wanted but not registered; registering it again", self.source, url)
                 self._spawn(url, self._add(url, body))
 
@@ -78,21 +78,25 @@ class Reconciler:
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     def _spawn(self, url: str, step: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-        lock = self._locks.setdefault(url, asyncio.Lock())
+        """Run `step` after the url's earlier steps (one lock per url, kept while any step is pending)."""
+        lock, pending = self._steps.get(url, (asyncio.Lock(), 0))
+        self._steps[url] = (lock, pending + 1)
 
         async def run() -> None:
-            async with lock:
-                await step
+            try:
+                async with lock:
+                    await step
+            finally:
+                lock_now, left = self._steps[url]
+                if left == 1:
+                    del self._steps[url]
+                else:
+                    self._steps[url] = (lock_now, left - 1)
 
         task = asyncio.get_running_loop().create_task(run(), name=f"discovery {self.source} {url}")
         self._tasks.add(task)
-        task.add_done_callback(self._done)
+        task.add_done_callback(self._tasks.discard)
         return task
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        for url in [u for u, lock in self._locks.items() if not lock.locked() and u not in self._wanted]:
-            del self._locks[url]
 
     async def _add(self, url: str, body: Body) -> None:
         if self._wanted.get(url) != body:
@@ -112,11 +116,3 @@ class Reconciler:
         await self._registry.remove(url)
         metrics.record_discovery_event(self.source, "removed")
 
-
-class _Free:
-    @staticmethod
-    def locked() -> bool:
-        return False
-
-
-_FREE = _Free()
