@@ -98,4 +98,7 @@ async def test_a_body_the_registry_refuses_is_counted_and_skipped() -> None:
     r.replace({"bad": {"url": "bad"}, "good": {"url": "good"}})
     await r.idle()
     assert registry.registered == {"good"} and errors() == before + 1
+    r.resync()  # a refused body is not tried again until it changes
+    await r.idle()
+    assert errors() == before + 1
     assert REGISTRY.get_sample_value("sgl_router_discovery_workers", {"source": "file"}) == 2

@@ -6,7 +6,8 @@ wants (`replace`) or one change (`put`, `drop`). Adds and removals of one url ru
 own task, so a long drain never holds up the watch. A `replace` makes before it breaks:
 the workers it drops are drained only once the ones it adds have registered (or failed),
 so a file that swaps one worker for another never leaves the model without one. `resync` registers again whatever is
-wanted but missing: a worker that failed to register, or was removed as unhealthy.
+wanted but missing: a worker that failed to register, or was removed as unhealthy (not a
+body the registry refused as invalid: that waits for the source to change it).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class Reconciler:
         self._registry = registry
         self._wanted: dict[str, Body] = {}
         self._steps: dict[str, tuple[asyncio.Lock, int]] = {}  # url → its lock, steps pending
+        self._refused: dict[str, Body] = {}  # bodies the registry refused as invalid
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -56,6 +58,7 @@ class Reconciler:
 
     def drop(self, url: str, *, after: Sequence[asyncio.Task[None]] = ()) -> None:
         """No longer want `url`: drain and remove it, once the tasks in `after` are done."""
+        self._refused.pop(url, None)
         if self._wanted.pop(url, None) is not None:
             metrics.set_discovery_workers(self.source, len(self._wanted))
             self._spawn(url, self._remove(url, "removed", after))
@@ -63,7 +66,7 @@ class Reconciler:
     def resync(self) -> None:
         """Register again every wanted worker the registry no longer has."""
         for url, body in self._wanted.items():
-            if not self._registry.present(url) and url not in self._steps:
+            if not self._registry.present(url) and url not in self._steps and self._refused.get(url) != body:
                 log.info("discovery (%s): %s is wanted but not registered; registering it again", self.source, url)
                 self._spawn(url, self._add(url, body))
 
@@ -106,6 +109,7 @@ class Reconciler:
             active = await self._registry.add(body)
         except (GatewayError, ValueError) as err:
             active = False
+            self._refused[url] = body  # the body itself is wrong: retried only once it changes
             log.error("discovery (%s): cannot register %s: %s", self.source, url, getattr(err, "message", str(err)))
         metrics.record_discovery_event(self.source, "added" if active else "error")
 
