@@ -23,7 +23,7 @@ class FakeClient:
     def __init__(self, url: str, script: Iterable[str] = (OK,)) -> None:
         self.url = url
         self.script = list(script)
-        self.loads_reply: pb.GetLoadsResponse | Exception = pb.GetLoadsResponse()
+        self.loads_reply: pb.GetLoadsResponse | BaseException = pb.GetLoadsResponse()
         self.timeouts: list[float | None] = []
 
     async def health(self, *, timeout: float | None = None) -> HealthStatus:
@@ -43,7 +43,7 @@ class FakeClient:
         return pb.ListLoadedLoRAAdaptersResponse()
 
     async def loads(self) -> pb.GetLoadsResponse:
-        if isinstance(self.loads_reply, Exception):
+        if isinstance(self.loads_reply, BaseException):
             raise self.loads_reply
         return self.loads_reply
 
@@ -304,3 +304,12 @@ async def test_a_worker_removed_mid_probe_does_not_end_the_loop() -> None:
         assert ("sick", False) in changes and hc.running
     finally:
         await hc.stop()
+
+
+async def test_the_load_monitor_survives_a_worker_removed_mid_poll() -> None:
+    gone, kept = worker(url="gone"), worker(url="kept")
+    gone.client.loads_reply = asyncio.CancelledError()  # type: ignore[attr-defined]
+    kept.client.loads_reply = pb.GetLoadsResponse(loads=[pb.SchedulerLoad(num_running_reqs=2)])  # type: ignore[attr-defined]
+    monitor = LoadMonitor(0.01, lambda: [gone, kept])
+    await monitor.run_once()
+    assert kept.load == 2

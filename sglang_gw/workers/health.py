@@ -181,8 +181,8 @@ class LoadMonitor(_Periodic):
         await asyncio.gather(*(self._poll(w) for w in self._workers()))
 
     async def _poll(self, worker: Worker) -> None:
-        await refresh_adapters(worker)  # a worker may evict an adapter on its own
         try:
+            await refresh_adapters(worker)  # a worker may evict an adapter on its own
             resp = await worker.client.loads()
         except asyncio.CancelledError:
             if _cancelling():
