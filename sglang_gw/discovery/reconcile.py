@@ -5,9 +5,10 @@ wants (`replace`) or one change (`put`, `drop`). Adds and removals of one url ru
 (a pod that goes not-ready then ready again is drained, then registered again), each in its
 own task, so a long drain never holds up the watch. A `replace` makes before it breaks:
 the workers it drops are drained only once the ones it adds have registered (or failed),
-so a file that swaps one worker for another never leaves the model without one. `resync` registers again whatever is
-wanted but missing: a worker that failed to register, or was removed as unhealthy (not a
-body the registry refused as invalid: that waits for the source to change it).
+so a file that swaps one worker for another never leaves the model without one. `resync`
+registers again whatever is wanted but missing: a worker that failed to register, or was
+removed as unhealthy (not a body the registry refused as invalid: that waits for the
+source to change it).
 """
 
 from __future__ import annotations
