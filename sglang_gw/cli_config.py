@@ -21,6 +21,8 @@ from sglang_gw.config import (
     SecurityConfig,
     ServerConfig,
 )
+from sglang_gw.discovery.config import DiscoveryConfig, KubernetesConfig, parse_selector
+from sglang_gw.discovery.file import check_workers_file
 from sglang_gw.errors import ConfigError
 from sglang_gw.history.owner import parse_context_headers
 from sglang_gw.identity.config import IdentityConfig, parse_role_mapping
@@ -38,11 +40,14 @@ from sglang_gw.workers.tls import load_worker_tls
 __all__ = ["config_from_args"]
 
 
-def _pd_config(args: argparse.Namespace) -> PdConfig | None:
+def _pd_config(args: argparse.Namespace, discovery: DiscoveryConfig) -> PdConfig | None:
     if not args.pd_disaggregation:
+        if args.prefill_selector or args.decode_selector:
+            raise ConfigError("--prefill-selector and --decode-selector are for --pd-disaggregation")
         return None
-    if not args.prefill or not args.decode:
-        raise ConfigError("--pd-disaggregation needs at least one --prefill and one --decode worker")
+    if (not args.prefill or not args.decode) and not discovery.enabled:
+        raise ConfigError("--pd-disaggregation needs at least one --prefill and one --decode worker, "
+                          "or discovery (--service-discovery, --discovery-file) to find them")
     prefill = []
     for entry in args.prefill:
         if len(entry) > 2 or (len(entry) == 2 and not entry[1].isdigit()):
@@ -50,6 +55,27 @@ def _pd_config(args: argparse.Namespace) -> PdConfig | None:
         prefill.append((entry[0], int(entry[1]) if len(entry) == 2 else None))
     return PdConfig(prefill=tuple(prefill), decode=tuple(args.decode), prefill_policy=args.prefill_policy,
                     decode_policy=args.decode_policy)
+
+
+def _discovery_config(args: argparse.Namespace) -> DiscoveryConfig:
+    provider = args.discovery_provider
+    if provider == "file" and args.discovery_file is None:
+        raise ConfigError("--discovery-provider file needs --discovery-file PATH")
+    kubernetes = None
+    if args.service_discovery or provider == "kubernetes":
+        kubernetes = KubernetesConfig(
+            selector=parse_selector(args.selector, "--selector"),
+            prefill_selector=parse_selector(args.prefill_selector, "--prefill-selector"),
+            decode_selector=parse_selector(args.decode_selector, "--decode-selector"),
+            namespace=args.service_discovery_namespace, port=args.service_discovery_port,
+            protocol=args.service_discovery_protocol, bootstrap_port_annotation=args.bootstrap_port_annotation)
+    elif args.selector or args.prefill_selector or args.decode_selector:
+        raise ConfigError("--selector, --prefill-selector and --decode-selector need --service-discovery")
+    if args.discovery_file is not None:
+        check_workers_file(args.discovery_file)  # unreadable or malformed: fail now, with a clean message
+    return DiscoveryConfig(kubernetes=kubernetes, file=args.discovery_file,
+                           check_interval_secs=args.discovery_check_interval_secs,
+                           remove_unhealthy_workers=args.remove_unhealthy_workers)
 
 
 def _default_demo_model() -> Path | None:
@@ -110,8 +136,9 @@ def _listener_tls(args: argparse.Namespace) -> tuple[str | None, str | None]:
 def config_from_args(args: argparse.Namespace) -> GatewayConfig:
     _check_parser_names(args)
     providers = tuple((p.base_url, p.api_key) for p in (resolve_provider(name) for name in args.provider))
+    discovery = _discovery_config(args)
     demo = None
-    if not args.worker_urls and not args.pd_disaggregation and not providers:
+    if not args.worker_urls and not args.pd_disaggregation and not providers and not discovery.enabled:
         demo = DemoConfig(model_path=args.demo_model or _default_demo_model(), mode=args.demo_mode,
                           token_delay=args.demo_token_delay)
     tls_cert, tls_key = _listener_tls(args)
@@ -146,7 +173,7 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
                                   queue_size=args.queue_size, queue_timeout_secs=args.queue_timeout_secs,
                                   rate_limit_tokens_per_second=args.rate_limit_tokens_per_second),
         connections=_connection_config(args),
-        pd=_pd_config(args),
+        pd=_pd_config(args, discovery),
         observability=ObservabilityConfig(prometheus_host=args.prometheus_host, prometheus_port=args.prometheus_port,
                                           request_id_headers=tuple(args.request_id_headers), log_json=args.log_json,
                                           log_dir=args.log_dir),
@@ -158,6 +185,7 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
         history=_history_config(args),
         max_background_responses=_at_least_one(args.max_background_responses, "--max-background-responses"),
         mcp=_mcp_settings(args),
+        discovery=discovery,
     )
 
 

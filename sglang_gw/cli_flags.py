@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 
 from sglang_gw.config import DEFAULT_MAX_PAYLOAD_SIZE, GatewayConfig, HistoryConfig, RequestLimits
+from sglang_gw.discovery.config import BOOTSTRAP_PORT_ANNOTATION, DiscoveryConfig
 from sglang_gw.mcp.config import McpSettings
 from sglang_gw.workers.link import TRANSPORTS, LinkSettings
 
@@ -75,6 +76,7 @@ def _add_launch(sub: argparse._SubParsersAction) -> None:
     _add_admission(p)
     _add_connections(p)
     _add_pd(p)
+    _add_discovery(p)
     _add_observability(p)
     _add_security(p)
     _add_history(p)
@@ -290,6 +292,37 @@ def _add_pd(p: argparse.ArgumentParser) -> None:
     g.add_argument("--decode", action="append", default=[], metavar="URL", help="a decode worker (repeat for more)")
     g.add_argument("--prefill-policy", default=None, help="policy for prefill workers (default: --policy)")
     g.add_argument("--decode-policy", default=None, help="policy for decode workers (default: --policy)")
+
+
+def _add_discovery(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("service discovery (docs/discovery.md)")
+    g.add_argument("--service-discovery", action="store_true",
+                   help="find workers as Kubernetes pods by label selector (list + watch); in-cluster config, "
+                        "else $KUBECONFIG")
+    g.add_argument("--discovery-provider", choices=["kubernetes", "file"], default=None,
+                   help="smg's spelling: kubernetes is --service-discovery, file needs --discovery-file")
+    g.add_argument("--selector", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="labels of the regular workers' pods")
+    g.add_argument("--prefill-selector", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="labels of the prefill workers' pods (with --pd-disaggregation)")
+    g.add_argument("--decode-selector", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="labels of the decode workers' pods (with --pd-disaggregation)")
+    g.add_argument("--service-discovery-namespace", default=None,
+                   help="namespace to watch (default: all namespaces, which needs a ClusterRole)")
+    g.add_argument("--service-discovery-port", type=int, default=80,
+                   help="the workers' port on each pod IP")
+    g.add_argument("--service-discovery-protocol", choices=["grpc", "http"], default="grpc",
+                   help="how discovered pods are reached (a pod's sglang.ai/protocol annotation wins)")
+    g.add_argument("--bootstrap-port-annotation", default=BOOTSTRAP_PORT_ANNOTATION,
+                   help="pod annotation holding a prefill worker's KV bootstrap port")
+    g.add_argument("--discovery-file", type=Path, default=None, metavar="PATH",
+                   help="JSON or YAML list of POST /workers bodies (or smg's {version: 1, workers: [...]}), "
+                        "read again when it changes")
+    g.add_argument("--discovery-check-interval-secs", type=float, default=DiscoveryConfig().check_interval_secs,
+                   help="how often the discovery file is checked, and wanted-but-missing workers registered again")
+    g.add_argument("--remove-unhealthy-workers", action="store_true",
+                   help="drain and remove a worker past --health-failure-threshold (discovery adds it back "
+                        "when it answers again)")
 
 
 def _add_render(sub: argparse._SubParsersAction) -> None:

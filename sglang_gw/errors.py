@@ -23,6 +23,7 @@ any of them into ``{"error": {"message", "type", "param", "code"}}``.
     │   ├── WorkerOverloadedError      429 (RESOURCE_EXHAUSTED)
     │   └── WorkerRejectedError        400 (INVALID_ARGUMENT and the like)
     ├── NoHealthyWorkerError           503
+    │   └── NoWorkersError             503 code=no_workers (none registered yet: discovery fills the fleet)
     ├── HistoryUnavailable             503 code=history_unavailable (history/base.py: storage outage)
     ├── FailedDependencyError          424 an MCP server of the request is unreachable (mcp/)
     └── ConfigError                    start-up only, never an HTTP answer
@@ -43,6 +44,7 @@ __all__ = [
     "LoraNotFoundError",
     "ModelNotFoundError",
     "NoHealthyWorkerError",
+    "NoWorkersError",
     "NotFoundError",
     "PayloadTooLargeError",
     "PermissionDeniedError",
@@ -184,6 +186,12 @@ class NoHealthyWorkerError(GatewayError):
     status = 503
     type = "service_unavailable"
     code = "no_healthy_worker"
+
+
+class NoWorkersError(NoHealthyWorkerError):
+    """No worker is registered at all (yet): a fleet that discovery has not filled."""
+
+    code = "no_workers"
 
 
 class ConfigError(GatewayError):

@@ -5,7 +5,8 @@ unreachable database fails start-up) and connect the static MCP servers (one tha
 retried in the background, unless `required`), (1) start the demo worker when no worker is given, (2) start one
 registration job per `--worker-urls` entry, side by side, and wait for them all (each
 connects, waiting up to the start-up timeout, then loads or reuses its model), (3) fail if
-none came up.
+none came up (with discovery, none given is fine: discovery fills the fleet; server/app.py
+starts it next).
 Shutdown: stop registering, close every worker channel, stop the demo worker, close the
 MCP sessions and the history store.
 """
@@ -20,7 +21,7 @@ from collections.abc import Mapping
 from sglang_gw import metrics
 from sglang_gw.admission import Admission
 from sglang_gw.config import GatewayConfig
-from sglang_gw.errors import ConfigError, InvalidRequestError, ModelNotFoundError
+from sglang_gw.errors import ConfigError, InvalidRequestError, ModelNotFoundError, NoWorkersError
 from sglang_gw.history import HistoryStore, Owners, open_history
 from sglang_gw.mcp import McpPool
 from sglang_gw.model import ServedModel, load_served_model
@@ -74,6 +75,7 @@ class Gateway:
         self.mcp = McpPool(config.mcp)  # static servers connected in `start`
         self._routing_headers = tuple(h.lower() for h in routing.routing_key_headers)
         self._model_locks: dict[str, asyncio.Lock] = {}  # by model name: see `_load_model`
+        self._removals: set[asyncio.Task[bool]] = set()  # --remove-unhealthy-workers
         self.ready = False
 
     async def start(self) -> None:
@@ -83,7 +85,7 @@ class Gateway:
         jobs = [self.registrar.submit(spec) for spec in await self._startup_specs()]
         await asyncio.gather(*(job.done.wait() for job in jobs))
         failed = [j for j in jobs if j.state != "active"]
-        if len(failed) == len(jobs):
+        if len(failed) == len(jobs) and (jobs or not self.config.discovery.enabled):
             raise ConfigError("no worker could be registered: " + "; ".join(f"{j.spec.url}: {j.error}" for j in failed))
         await self.health.start()
         if self.loads is not None:
@@ -95,6 +97,17 @@ class Gateway:
         log.warning("worker %s is now %s", worker.url, "healthy" if healthy else "unhealthy")
         metrics.set_worker_healthy(worker.url, healthy)
         self.pool.update_active()
+        if not healthy and self.config.discovery.remove_unhealthy_workers:
+            self._remove_unhealthy(worker)
+
+    def _remove_unhealthy(self, worker: Worker) -> None:
+        """Drain and remove a worker past the failure threshold; discovery (or the operator)
+        registers it again once it answers."""
+        log.warning("worker %s stayed unhealthy: removing it (--remove-unhealthy-workers)", worker.url)
+        metrics.record_discovery_event("health", "removed")
+        task = asyncio.get_running_loop().create_task(self.remove_worker(worker.url), name=f"remove {worker.url}")
+        self._removals.add(task)
+        task.add_done_callback(self._removals.discard)
 
     def routing_key(self, headers: Mapping[str, str]) -> str | None:
         """The first configured routing-key header present (consistent_hashing's key)."""
@@ -179,6 +192,8 @@ class Gateway:
         """The model a request names; an empty name picks the only model there is."""
         if name in self.models:
             return self.models[name]
+        if not self.models and not self.http_models:
+            raise NoWorkersError("no worker is registered yet; discovery or POST /workers adds them")
         if not name:
             if len(self.models) == 1:
                 return next(iter(self.models.values()))
@@ -204,6 +219,8 @@ class Gateway:
         # 1. no new registrations or probes, 2. close worker channels.
         await self.registrar.stop()
         await self.health.stop()
+        for task in list(self._removals):
+            task.cancel()
         await self.loop_lag.stop()
         if self.loads is not None:
             await self.loads.stop()

@@ -33,6 +33,9 @@ Never a request id, a model-chosen string or a raw URL path.
     sgl_router_mcp_tool_calls_total                            counter    server, tool, outcome
     sgl_router_mcp_tool_duration_seconds                       histogram  server, tool
     sgl_router_mcp_loop_iterations                             histogram  -
+    sgl_router_discovery_events_total                          counter    source, event (added, removed, error)
+    sgl_router_discovery_watch_restarts_total                  counter    source, reason (expired, disconnected)
+    sgl_router_discovery_workers                               gauge      source (workers the source wants)
 
 With ``--workers N`` every process writes its series to files in one directory
 (prometheus_client's multiprocess mode, see server/metrics_server.py) and a scrape shows
@@ -71,6 +74,12 @@ __all__ = [
     "MCP_CALLS_TOTAL",
     "MCP_CALL_SECONDS",
     "MCP_ITERATIONS",
+    "DISCOVERY_EVENTS",
+    "DISCOVERY_EVENTS_TOTAL",
+    "DISCOVERY_RESTART_REASONS",
+    "DISCOVERY_SOURCES",
+    "DISCOVERY_WATCH_RESTARTS_TOTAL",
+    "DISCOVERY_WORKERS",
     "HTTP_METHODS",
     "PREFIX",
     "PROCESSED_REQUESTS_TOTAL",
@@ -92,6 +101,7 @@ __all__ = [
     "forget_worker",
     "observe_stage",
     "record_cache_lookup",
+    "record_discovery_event",
     "record_circuit_transition",
     "record_generation",
     "record_loop_lag",
@@ -101,10 +111,12 @@ __all__ = [
     "record_request",
     "record_tenant_request",
     "record_retry",
+    "record_watch_restart",
     "record_worker_request",
     "register_worker",
     "set_active_workers",
     "set_circuit_state",
+    "set_discovery_workers",
     "set_loop_lag_max",
     "set_queue_depth",
     "set_running_requests",
@@ -373,3 +385,29 @@ def record_mcp_call(server: str, tool: str, ok: bool, seconds: float) -> None:
 
 def record_mcp_iterations(count: int) -> None:
     MCP_ITERATIONS.observe(count)
+
+
+# ---- discovery (sglang_gw/discovery/) -------------------------------------------------
+
+DISCOVERY_SOURCES = ("kubernetes", "file", "health")  # health: --remove-unhealthy-workers
+DISCOVERY_EVENTS = ("added", "removed", "error")
+DISCOVERY_RESTART_REASONS = ("expired", "disconnected")  # 410 Gone → re-list; a dropped or refused watch
+DISCOVERY_EVENTS_TOTAL = Counter(f"{PREFIX}discovery_events_total",
+                                 "Workers registered, drained and removed, or refused, by discovery source.",
+                                 ["source", "event"])
+DISCOVERY_WATCH_RESTARTS_TOTAL = Counter(f"{PREFIX}discovery_watch_restarts_total",
+                                         "Kubernetes watches started again, by reason.", ["source", "reason"])
+DISCOVERY_WORKERS = Gauge(f"{PREFIX}discovery_workers", "Workers a discovery source wants registered now.",
+                          ["source"], multiprocess_mode="livemax")
+
+
+def record_discovery_event(source: str, event: str) -> None:
+    DISCOVERY_EVENTS_TOTAL.labels(source, event).inc()
+
+
+def record_watch_restart(source: str, reason: str) -> None:
+    DISCOVERY_WATCH_RESTARTS_TOTAL.labels(source, reason).inc()
+
+
+def set_discovery_workers(source: str, count: int) -> None:
+    DISCOVERY_WORKERS.labels(source).set(count)

@@ -24,7 +24,7 @@ LAYERS: dict[str, int] = {
     "plugins": 5, "model": 5,
     "model_kind": 4,
     "config": 4,
-    "workers": 3, "runtime": 3, "history": 3, "mcp": 3, "identity": 3,
+    "workers": 3, "discovery": 3, "runtime": 3, "history": 3, "mcp": 3, "identity": 3,
     "admission": 2, "routing": 2, "tokenizer": 2, "parsers": 2, "providers": 2, "api": 2, "testing": 2,
     "registry": 1, "metrics": 1, "background": 1, "logs": 1,
     "errors": 0, "ids": 0, "proto": 0, "batched_metrics": 0, "__init__": 0,

@@ -11,6 +11,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sglang_gw.config import GatewayConfig
+from sglang_gw.discovery import Discovery
 from sglang_gw.gateway import Gateway
 from sglang_gw.plugins import HookRegistry
 from sglang_gw.responses.background import BackgroundRuns
@@ -25,6 +26,7 @@ from sglang_gw.server import (
     routes_responses,
     routes_workers,
 )
+from sglang_gw.server.discovered import GatewayWorkers
 from sglang_gw.server.errors import exception_handlers
 from sglang_gw.server.metrics_server import release_process_metrics, start_metrics_server
 from sglang_gw.server.middleware import build_middleware, door_of
@@ -74,12 +76,19 @@ class GatewayApp(Starlette):
 def build_app(config: GatewayConfig, *, hooks: HookRegistry | None = None) -> GatewayApp:
     gateway = Gateway(config, hooks=hooks)
     background = BackgroundRuns(config.max_background_responses)
+    discovery = Discovery(config.discovery, GatewayWorkers(gateway))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await gateway.start()
         if door is not None:
             await door.warm()
+        try:
+            await discovery.start()
+        except BaseException:
+            await discovery.stop()
+            await gateway.stop()
+            raise
         metrics = None
         if config.observability.prometheus_port is not None:
             metrics = await start_metrics_server(config.observability.prometheus_host,
@@ -90,6 +99,7 @@ def build_app(config: GatewayConfig, *, hooks: HookRegistry | None = None) -> Ga
             if metrics is not None:
                 await metrics.stop()
             await background.close()  # before the store closes: each run saves its cancelled state
+            await discovery.stop()
             await gateway.stop()
             release_process_metrics()
             if door is not None:
@@ -110,4 +120,5 @@ def build_app(config: GatewayConfig, *, hooks: HookRegistry | None = None) -> Ga
                     exception_handlers=exception_handlers, lifespan=lifespan)
     app.state.gateway = gateway
     app.state.background_runs = background
+    app.state.discovery = discovery
     return app

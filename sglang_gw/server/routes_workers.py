@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -21,7 +22,7 @@ from sglang_gw.workers.link import TlsSettings
 from sglang_gw.workers.registrar import WorkerSpec
 from sglang_gw.workers.tls import load_worker_tls
 
-__all__ = ["routes"]
+__all__ = ["routes", "spec_from_body"]
 
 
 class AddWorkerBody(msgspec.Struct, kw_only=True):
@@ -80,6 +81,11 @@ def _spec(body: AddWorkerBody) -> WorkerSpec:
     return WorkerSpec(url=body.url, api_key=body.api_key, worker_type=body.worker_type, labels=body.labels,
                       bootstrap_port=body.bootstrap_port, tokenizer_path=body.tokenizer_path, tls=_tls(body),
                       connection_mode=None if mode == "grpc" else mode)
+
+
+def spec_from_body(body: Mapping[str, Any]) -> WorkerSpec:
+    """A `POST /workers` body given as data (discovery's sources), checked as the API checks it."""
+    return _spec(decode_body(msgspec.json.encode(body), AddWorkerBody))
 
 
 def _tls(body: AddWorkerBody) -> TlsSettings | None:

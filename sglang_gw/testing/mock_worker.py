@@ -436,10 +436,11 @@ class MockWorkerServer:
 class ThreadedMockWorker:
     """A mock worker on its own event loop in a background thread, for synchronous tests."""
 
-    def __init__(self, worker: MockWorker, *, port: int = 0, tls: ServerTls | None = None) -> None:
+    def __init__(self, worker: MockWorker, *, port: int = 0, tls: ServerTls | None = None,
+                 host: str = "127.0.0.1") -> None:
         self.worker = worker
         self._loop = asyncio.new_event_loop()
-        self.server = MockWorkerServer(worker, port=port, tls=tls)
+        self.server = MockWorkerServer(worker, host=host, port=port, tls=tls)
         ready = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(ready,), daemon=True, name="mock-worker")
         self._thread.start()

@@ -7,7 +7,8 @@ nobody else. Two workers of a new model still never load its tokenizer twice: th
 loader holds a lock per model name (gateway.py). A failed job stays listed with its error
 for `failed_job_ttl` seconds (`FAILED_JOB_TTL_SECS`, 10 minutes), then goes.
 
-Connecting waits for a worker that is not up yet, up to the start-up timeout, but not for
+Connecting waits for a worker that is not up yet (or up but not reporting healthy: still
+loading, or unhealthy), up to the start-up timeout, but not for
 one that refuses our TLS handshake (or speaks TLS to a `grpc://` url): that fails at once,
 saying so (see tls_probe.py).
 
@@ -259,15 +260,22 @@ class Registrar:
         deadline = time.monotonic() + self._startup_timeout
         while True:
             try:
-                await client.health(timeout=5)
-                return client
+                status = await client.health(timeout=5)
             except WorkerError as err:
                 refusal = await self._tls_refusal(client, err)
                 if refusal is not None or time.monotonic() >= deadline:
                     await client.close()
                     raise ConfigError(refusal or f"worker {spec.url} did not answer within "
                                       f"{self._startup_timeout:.0f}s: {err.message}") from None
-                await asyncio.sleep(0.5)
+            else:
+                if status.healthy:
+                    return client
+                # Up but not ready (loading, or unhealthy): wait for it as for one not up yet.
+                if time.monotonic() >= deadline:
+                    await client.close()
+                    raise ConfigError(f"worker {spec.url} did not report healthy within "
+                                      f"{self._startup_timeout:.0f}s: {status.message}")
+            await asyncio.sleep(0.5)
 
     async def _tls_refusal(self, client: GrpcWorkerClient, err: WorkerError) -> str | None:
         """Why the worker refused our TLS handshake (or expects one), or None to keep waiting."""
