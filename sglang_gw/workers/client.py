@@ -300,6 +300,20 @@ class GrpcWorkerClient:
             raise WorkerError(f"worker {self.url}: tokenizer sha256 mismatch or missing")
         return bytes(data)
 
+    async def subscribe_kv_events(self, start_sequence_number: int = 0) -> AsyncIterator[common_pb2.KvEventBatch]:
+        """The worker's KV event stream from `start_sequence_number` (0: a snapshot first);
+        ends with a `WorkerError` when the stream fails, never by itself."""
+        request = common_pb2.SubscribeKvEventsRequest(start_sequence_number=start_sequence_number)
+        call = self._stub.SubscribeKvEvents(request, metadata=self._metadata)
+        try:
+            async for batch in call:
+                yield batch
+        except grpc.aio.AioRpcError as err:
+            raise from_grpc_error(err, self.url) from None
+        finally:
+            call.cancel()
+        raise WorkerError(f"worker {self.url}: KV event stream ended")
+
     async def close(self) -> None:
         if self._h2 is not None:
             await self._h2.close()

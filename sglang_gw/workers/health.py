@@ -156,7 +156,8 @@ class LoadMonitor(_Periodic):
     """Polls `GetLoads` on every worker each interval (smg's `--load-monitor-interval`,
     default 10 s) and stores running + waiting requests over all DP ranks in
     `Worker.load`, and its LoRA adapters into `Worker.adapters`. A failed poll leaves the
-    last value: health decides liveness."""
+    last value: health decides liveness. A worker whose KV event stream pushes its load
+    (`Worker.load_pushed`) is not polled for it."""
 
     def __init__(self, interval: float, workers: Workers) -> None:
         if not interval > 0:
@@ -169,6 +170,8 @@ class LoadMonitor(_Periodic):
 
     async def _poll(self, worker: Worker) -> None:
         await refresh_adapters(worker)  # a worker may evict an adapter on its own
+        if worker.load_pushed:
+            return
         try:
             resp = await worker.client.loads()
         except Exception as err:  # a missed sample keeps the last one
