@@ -62,16 +62,21 @@ def new_mock(facts: ModelFacts, blocks: int) -> MockWorker:
     return mock
 
 
-async def start_node(facts: ModelFacts, blocks: int = 256) -> Node:
+async def start_node(facts: ModelFacts, blocks: int = 256, transport: str = "h2") -> Node:
     server = MockWorkerServer(new_mock(facts, blocks))
     await server.start()
-    client = GrpcWorkerClient(server.url, timeout=5)
+    client = GrpcWorkerClient(server.url, timeout=5, transport=transport)
     return Node(server, Worker(url=server.url, client=client, model="m"))
 
 
+@pytest.fixture(params=["h2", "grpcio"])
+def transport(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
 @pytest.fixture
-async def nodes(facts: ModelFacts) -> AsyncIterator[list[Node]]:
-    made = [await start_node(facts) for _ in range(3)]
+async def nodes(facts: ModelFacts, transport: str) -> AsyncIterator[list[Node]]:
+    made = [await start_node(facts, transport=transport) for _ in range(3)]
     yield made
     for node in made:
         await node.worker.client.close()
