@@ -14,7 +14,7 @@ import openai
 import pytest
 from prometheus_client import REGISTRY
 
-from sglang_gw.config import GatewayConfig, ModelConfig, RoutingConfig, ServerConfig
+from sglang_gw.config import GatewayConfig, ModelConfig, PdConfig, RoutingConfig, ServerConfig
 from sglang_gw.proto import sglang_scheduler_pb2 as pb
 from sglang_gw.routing import PolicyConfig, RouteRequest
 from sglang_gw.routing.kv_aware import KvAwarePolicy
@@ -310,4 +310,33 @@ def test_gateway_routes_with_kv_aware_and_workers_report_the_hits(facts: ModelFa
     finally:
         server.stop()
         for m in mocks:
+            m.stop()
+
+
+def test_prefill_leg_follows_the_prefill_workers_caches(facts: ModelFacts) -> None:
+    prefills = [ThreadedMockWorker(new_mock(facts, 512)) for _ in range(2)]
+    decode = ThreadedMockWorker(new_mock(facts, 0))
+    pd = PdConfig(prefill=tuple((m.url, None) for m in prefills), decode=(decode.url,),
+                  prefill_policy="kv_aware", decode_policy="round_robin")
+    cfg = GatewayConfig(server=ServerConfig(port=free_port()), model=ModelConfig(), pd=pd,
+                        routing=RoutingConfig(policy="kv_aware"))
+    server = ThreadedServer(cfg)
+    try:
+        server.start()
+        gateway = server.gateway
+        assert gateway.pool.policies["prefill"].indexes is gateway.pool.policy.indexes  # one index, one feed
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{server.port}/v1", api_key="x", max_retries=0)
+        messages = [{"role": "user", "content": "a long shared question about rivers " * 20}]
+        client.chat.completions.create(model="m", messages=messages, max_tokens=2)
+        indexes = gateway.kv_events.indexes
+        for _ in range(100):
+            if sum(s.blocks for s in indexes.model("m").workers.values()):
+                break
+            time.sleep(0.02)
+        for _ in range(3):
+            client.chat.completions.create(model="m", messages=messages, max_tokens=2)
+        assert sorted(len(m.worker.records.requests) for m in prefills) == [0, 4]
+    finally:
+        server.stop()
+        for m in [*prefills, decode]:
             m.stop()

@@ -36,7 +36,7 @@ __all__ = ["KEY", "run_kv_routing"]
 
 KEY = "kv-routing"
 WORKERS = 4
-CACHE_BLOCKS = 360  # per worker, of PAGE tokens: a quarter of the conversations fit once, not twice
+CACHE_BLOCKS = 300  # per worker, of PAGE tokens: a quarter of the conversations fit once, not twice
 PAGE = 16
 CONVERSATIONS = 48
 TURNS = 6
@@ -118,6 +118,43 @@ def _start_gateways(bench: Bench, policy: str, replicas: int, worker_ports: list
     return out
 
 
+_SERIES = ("sgl_router_prompt_tokens_total", "sgl_router_cached_tokens_total",
+           "sgl_router_kv_predicted_cached_tokens_total", "sgl_router_kv_event_lag_seconds_sum",
+           "sgl_router_kv_event_lag_seconds_count", "sgl_router_cache_hits_total", "sgl_router_cache_misses_total")
+
+
+async def _scrape(gateways: list[Gateway]) -> dict[str, float]:
+    """Each series summed over the replicas."""
+    return {name: sum([await _counter(m, name) for _, _, m in gateways]) for name in _SERIES}
+
+
+async def _drive(ports: list[int]) -> Totals:
+    """Every conversation, CONCURRENCY at a time, each turn to a random replica."""
+    totals = Totals()
+    gate = asyncio.Semaphore(CONCURRENCY)
+    rng = random.Random(17)
+
+    async def one(c: int) -> None:
+        async with gate:
+            await _conversation(c, ports, random.Random(rng.random()), totals)
+
+    await asyncio.gather(*(one(c) for c in range(CONVERSATIONS)))
+    return totals
+
+
+def _row(policy: str, replicas: int, totals: Totals, seconds: float, d: dict[str, float]) -> dict[str, Any]:
+    prompt = d["sgl_router_prompt_tokens_total"] or 1.0
+    kv = policy == "kv_aware"
+    return {"policy": policy, "replicas": replicas, "turns": CONVERSATIONS * TURNS - totals.failed,
+            "failed": totals.failed, "seconds": round(seconds, 1),
+            "cached_ratio": totals.cached / max(totals.prompt, 1),
+            "reported_ratio_metrics": d["sgl_router_cached_tokens_total"] / prompt,
+            "predicted_ratio": d["sgl_router_kv_predicted_cached_tokens_total"] / prompt if kv else None,
+            "event_lag_ms": 1000 * d["sgl_router_kv_event_lag_seconds_sum"]
+            / max(d["sgl_router_kv_event_lag_seconds_count"], 1),
+            "route_hits": d["sgl_router_cache_hits_total"], "route_misses": d["sgl_router_cache_misses_total"]}
+
+
 async def _one_run(bench: Bench, policy: str, replicas: int) -> dict[str, Any]:
     workers, worker_ports = _start_workers(bench)
     gateways: list[Gateway] = []
@@ -128,41 +165,17 @@ async def _one_run(bench: Bench, policy: str, replicas: int) -> dict[str, Any]:
         for svc, port, _ in gateways:
             await wait_chat_ok(svc, port, 120.0)
         await asyncio.sleep(1.0)  # the KV streams are up and their snapshots applied
-        before = {name: [await _counter(m, name) for _, _, m in gateways] for name in _SERIES}
-        totals = Totals()
-        ports = [port for _, port, _ in gateways]
-        gate = asyncio.Semaphore(CONCURRENCY)
-        rng = random.Random(17)
-
-        async def one(c: int) -> None:
-            async with gate:
-                await _conversation(c, ports, random.Random(rng.random()), totals)
-
+        before = await _scrape(gateways)
         started = time.monotonic()
-        await asyncio.gather(*(one(c) for c in range(CONVERSATIONS)))
+        totals = await _drive([port for _, port, _ in gateways])
         seconds = time.monotonic() - started
-        after = {name: [await _counter(m, name) for _, _, m in gateways] for name in _SERIES}
-        delta = {name: sum(after[name]) - sum(before[name]) for name in _SERIES}
-        prompt = delta["sgl_router_prompt_tokens_total"] or 1.0
-        return {"policy": policy, "replicas": replicas, "turns": CONVERSATIONS * TURNS - totals.failed,
-                "failed": totals.failed, "seconds": round(seconds, 1),
-                "cached_ratio": totals.cached / max(totals.prompt, 1),
-                "reported_ratio_metrics": delta["sgl_router_cached_tokens_total"] / prompt,
-                "predicted_ratio": delta["sgl_router_kv_predicted_cached_tokens_total"] / prompt
-                if policy == "kv_aware" else None,
-                "event_lag_ms": 1000 * delta["sgl_router_kv_event_lag_seconds_sum"]
-                / max(delta["sgl_router_kv_event_lag_seconds_count"], 1),
-                "route_hits": delta["sgl_router_cache_hits_total"], "route_misses": delta["sgl_router_cache_misses_total"]}
+        after = await _scrape(gateways)
+        return _row(policy, replicas, totals, seconds, {k: after[k] - before[k] for k in _SERIES})
     finally:
         for svc, _, _ in gateways:
             svc.stop()
         for svc in workers:
             svc.stop()
-
-
-_SERIES = ("sgl_router_prompt_tokens_total", "sgl_router_cached_tokens_total",
-           "sgl_router_kv_predicted_cached_tokens_total", "sgl_router_kv_event_lag_seconds_sum",
-           "sgl_router_kv_event_lag_seconds_count", "sgl_router_cache_hits_total", "sgl_router_cache_misses_total")
 
 
 def _markdown(rows: list[dict[str, Any]]) -> str:
