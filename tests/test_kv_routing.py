@@ -152,8 +152,12 @@ async def test_worker_restart_empties_its_index(nodes: list[Node], facts: ModelF
         await generate(nodes[0], a)
         await generate(nodes[2], a)
         await all_converged(policy.indexes, nodes)
+        url = nodes[0].worker.url
+        assert REGISTRY.get_sample_value("sgl_router_kv_indexed_blocks", {"worker": url}) == 16
         await nodes[0].restart(facts, 256)
         await all_converged(policy.indexes, nodes)
+        assert REGISTRY.get_sample_value("sgl_router_kv_indexed_blocks", {"worker": url}) == 0
+        assert REGISTRY.get_sample_value("sgl_router_kv_stream_up", {"worker": url}) == 1
         assert matches(policy, nodes, a) == {nodes[0].worker.url: 0, nodes[1].worker.url: 0, nodes[2].worker.url: 64}
         picks = {policy.select([n.worker for n in nodes], RouteRequest(model="m", prompt_ids=a)).url
                  for _ in range(10)}

@@ -20,6 +20,8 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 
+import grpc
+
 from sglang_gw import metrics
 from sglang_gw.background import BackgroundTask
 from sglang_gw.errors import WorkerError
@@ -86,7 +88,7 @@ class KvEventFeed(BackgroundTask):
             except WorkerError as err:
                 snapshot = False
                 log.debug("KV events of %s: %s", worker.url, err)
-                if "UNIMPLEMENTED" in str(err):
+                if getattr(err, "grpc_code", None) == grpc.StatusCode.UNIMPLEMENTED:
                     delay = self.backoff[1]
             finally:
                 state.down()
@@ -100,11 +102,13 @@ class KvEventFeed(BackgroundTask):
         """Apply the stream until it fails (raises) or has a gap (returns True)."""
         loads: dict[int, int] = {}
         live = False
+        resuming = start > 0
         stream = worker.client.subscribe_kv_events(start)  # type: ignore[attr-defined]
         try:
             async for batch in stream:
-                if start and not live and state.snapshots and not state.live:
-                    state.resume()  # the worker answered a resume: sequence numbers go on
+                if resuming:
+                    resuming = False
+                    state.resume()  # the worker answered: its sequence goes on from `start`
                 result = state.apply(batch)
                 if result == ApplyResult.GAP:
                     log.info("KV events of %s: gap after %d; resyncing", worker.url, state.last_seq)
@@ -116,8 +120,8 @@ class KvEventFeed(BackgroundTask):
                     metrics.set_kv_stream(worker.url, live)
                 if batch.HasField("load"):
                     self._push_load(worker, batch, loads)
-                if batch.events:
-                    lag = time.time() - batch.timestamp if batch.timestamp else None
+                if batch.events or result == ApplyResult.SNAPSHOT:
+                    lag = time.time() - batch.timestamp if batch.timestamp and batch.events else None
                     metrics.record_kv_batch(worker.url, lag, state.blocks)
         finally:
             await stream.aclose()
