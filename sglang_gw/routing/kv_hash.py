@@ -17,6 +17,7 @@ adapters and cache salts are not part of the chain: the index keeps them apart i
 from __future__ import annotations
 
 import hashlib
+import struct
 import sys
 from array import array
 from collections.abc import Iterator, Sequence
@@ -24,6 +25,7 @@ from collections.abc import Iterator, Sequence
 __all__ = ["block_hashes", "iter_block_hashes", "to_int64"]
 
 _LITTLE = sys.byteorder == "little"
+_INT64 = struct.Struct(">q").unpack_from
 
 
 def to_int64(digest: bytes) -> int:
@@ -43,9 +45,10 @@ def iter_block_hashes(ids: Sequence[int], page_size: int, prior: bytes = b"") ->
     data = packed.tobytes()
     step = page_size * 4
     digest = prior
+    sha256 = hashlib.sha256
     for start in range(0, len(data) - step + 1, step):
-        digest = hashlib.sha256(digest + data[start:start + step]).digest()
-        yield to_int64(digest)
+        digest = sha256(digest + data[start:start + step]).digest()
+        yield _INT64(digest)[0]
 
 
 def block_hashes(ids: Sequence[int], page_size: int, prior: bytes = b"") -> list[int]:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from sglang_gw.errors import ConfigError
 from sglang_gw.proto import common_pb2
@@ -35,19 +36,28 @@ __all__ = ["ApplyResult", "KvIndex", "KvIndexes", "WorkerKv"]
 NO_RANK = -1
 
 
-class ApplyResult:
+class ApplyResult(StrEnum):
     OK = "ok"
     GAP = "gap"
     SNAPSHOT = "snapshot"  # the last chunk of a snapshot was applied
 
 
+Key = int | tuple[str, int]  # a block hash, with its namespace when it has one
+
+
+def key_of(namespace: str, block_hash: int) -> Key:
+    return (namespace, block_hash) if namespace else block_hash
+
+
 @dataclass(slots=True)
 class WorkerKv:
-    """One worker's cached blocks, per DP rank: block hash → namespace."""
+    """One worker's cached blocks, per DP rank (block hash → namespace), and `keys`, how
+    many ranks hold each (namespace, hash): the one dict lookup a match makes per page."""
 
     url: str
     block_size: int | None = None  # learnt from the worker's own events
     ranks: dict[int, dict[int, str]] = field(default_factory=dict)
+    keys: dict[Key, int] = field(default_factory=dict)
     last_seq: int = 0
     live: bool = False
     snapshots: int = 0
@@ -62,7 +72,7 @@ class WorkerKv:
         return {h for r in self.ranks.values() for h in r}
 
     def holds(self, block_hash: int, namespace: str = "") -> bool:
-        return any(r.get(block_hash) == namespace for r in self.ranks.values())
+        return key_of(namespace, block_hash) in self.keys
 
     def apply(self, batch: common_pb2.KvEventBatch) -> str:
         """One batch of the stream; GAP means the block set can no longer be trusted."""
@@ -77,7 +87,7 @@ class WorkerKv:
             self.live = False
             return ApplyResult.GAP
         self.last_seq = batch.sequence_number
-        self._apply_events(self.ranks.setdefault(rank, {}), batch.events)
+        self._apply_events(self.ranks.setdefault(rank, {}), batch.events, self.keys)
         return ApplyResult.OK
 
     def resume(self) -> None:
@@ -101,26 +111,50 @@ class WorkerKv:
         if chunk.index + 1 < chunk.count:
             return ApplyResult.OK
         self.ranks, self._staging = self._staging, None
+        self.keys = {}
+        for blocks in self.ranks.values():
+            for h, namespace in blocks.items():
+                key = key_of(namespace, h)
+                self.keys[key] = self.keys.get(key, 0) + 1
         self.last_seq = batch.sequence_number
         self.live = True
         self.snapshots += 1
         return ApplyResult.SNAPSHOT
 
-    def _apply_events(self, blocks: dict[int, str], events: Iterable[common_pb2.KvCacheEvent]) -> None:
+    def _apply_events(self, blocks: dict[int, str], events: Iterable[common_pb2.KvCacheEvent],
+                      keys: dict[Key, int] | None = None) -> None:
+        """Events into one rank's `blocks`, and into `keys` when given (not while staging)."""
         for event in events:
             kind = event.WhichOneof("data")
             if kind == "stored":
                 stored = event.stored
                 namespace = stored.lora_name or stored.cache_salt
                 for block in stored.blocks:
+                    self._drop(blocks, block.block_hash, keys)  # a re-store may change its namespace
                     blocks[block.block_hash] = namespace
+                    if keys is not None:
+                        key = key_of(namespace, block.block_hash)
+                        keys[key] = keys.get(key, 0) + 1
                     if self.block_size is None:
                         self.block_size = block.block_size or len(block.token_ids) or None
             elif kind == "removed":
                 for h in event.removed.block_hashes:
-                    blocks.pop(h, None)
+                    self._drop(blocks, h, keys)
             elif kind == "cleared":
-                blocks.clear()
+                for h in list(blocks):
+                    self._drop(blocks, h, keys)
+
+    @staticmethod
+    def _drop(blocks: dict[int, str], block_hash: int, keys: dict[Key, int] | None) -> None:
+        namespace = blocks.pop(block_hash, None)
+        if namespace is None or keys is None:
+            return
+        key = key_of(namespace, block_hash)
+        left = keys.get(key, 0) - 1
+        if left > 0:
+            keys[key] = left
+        else:
+            keys.pop(key, None)
 
 
 class KvIndex:
@@ -147,19 +181,30 @@ class KvIndex:
             by_size.setdefault(state.block_size or self.default_block_size, []).append(state)
         found: dict[str, int] = {}
         for size, states in by_size.items():
-            pages = dict.fromkeys((s.url for s in states), 0)
-            remaining = states
-            for h in iter_block_hashes(ids, size):
-                remaining = [s for s in remaining if s.holds(h, namespace)]
-                if not remaining:
-                    break
-                for s in remaining:
-                    pages[s.url] += 1
-            found.update((url, n * size) for url, n in pages.items())
+            found.update((url, n * size) for url, n in _leading_pages(states, ids, size, namespace).items())
         return found
 
     def forget(self, url: str) -> None:
         self.workers.pop(url, None)
+
+
+def _leading_pages(states: list[WorkerKv], ids: Sequence[int], size: int, namespace: str) -> dict[str, int]:
+    """How many leading pages of `ids` each worker holds: one dict lookup per page per
+    worker still matching, and no hashing past the last page anyone holds."""
+    pages: dict[str, int] = {}
+    remaining = [(s.url, s.keys) for s in states]
+    n = 0
+    for h in iter_block_hashes(ids, size):
+        key = (namespace, h) if namespace else h
+        still = [(url, keys) for url, keys in remaining if key in keys]
+        if len(still) < len(remaining):
+            pages.update((url, n) for url, keys in remaining if key not in keys)
+            remaining = still
+            if not remaining:
+                break
+        n += 1
+    pages.update((url, n) for url, _ in remaining)
+    return pages
 
 
 class KvIndexes:
