@@ -151,3 +151,15 @@ def test_kv_aware_balances_when_load_is_skewed() -> None:
 def test_block_size_must_be_positive() -> None:
     with pytest.raises(ConfigError, match="--block-size"):
         KvAwarePolicy(PolicyConfig(block_size=0))
+
+
+def test_a_block_held_by_two_ranks_stays_matched_until_both_evict_it() -> None:
+    kv = WorkerKv("w")
+    for batch in snapshot(0, [[]]):
+        kv.apply(batch)
+    kv.apply(c.KvEventBatch(sequence_number=1, dp_rank=0, events=[stored([7])]))
+    kv.apply(c.KvEventBatch(sequence_number=2, dp_rank=1, events=[stored([7]), stored([8], lora="ad")]))
+    kv.apply(c.KvEventBatch(sequence_number=3, dp_rank=0, events=[removed([7])]))
+    assert kv.holds(7) and kv.holds(8, "ad") and not kv.holds(8)
+    kv.apply(c.KvEventBatch(sequence_number=4, dp_rank=1, events=[removed([7, 8])]))
+    assert kv.keys == {} and kv.blocks == 0
