@@ -173,8 +173,10 @@ ACTIVE_WORKERS = Gauge(f"{PREFIX}active_workers", "Registered workers that are h
                        multiprocess_mode="livemin")
 WORKER_HEALTHY = Gauge(f"{PREFIX}worker_healthy", "1 when the worker passes its health checks, else 0.", ["worker"],
                        multiprocess_mode="livemin")
-CACHE_HITS_TOTAL = Counter(f"{PREFIX}cache_hits_total", "cache_aware routing decisions that followed a prefix match.")
-CACHE_MISSES_TOTAL = Counter(f"{PREFIX}cache_misses_total", "cache_aware routing decisions without a usable match.")
+CACHE_HITS_TOTAL = Counter(f"{PREFIX}cache_hits_total",
+                           "cache_aware/kv_aware routing decisions that followed a prefix match.")
+CACHE_MISSES_TOTAL = Counter(f"{PREFIX}cache_misses_total",
+                             "cache_aware/kv_aware routing decisions without a usable match.")
 
 RETRIES_TOTAL = Counter(f"{PREFIX}retries_total", "Worker calls retried before the first token.")
 ABORTS_TOTAL = Counter(f"{PREFIX}worker_aborts_total", "Abort RPCs sent to workers.", ["reason"])
