@@ -82,19 +82,23 @@ class KvEventFeed(BackgroundTask):
         delay, snapshot = self.backoff[0], True
         while True:
             start = 0 if snapshot or not state.snapshots else state.last_seq + 1
+            wait = True
             try:
                 snapshot = await self._stream(worker, state, start)
-                delay = self.backoff[0]
+                delay, wait = self.backoff[0], not snapshot  # a gap resyncs at once
             except WorkerError as err:
                 snapshot = False
                 log.debug("KV events of %s: %s", worker.url, err)
                 if getattr(err, "grpc_code", None) == grpc.StatusCode.UNIMPLEMENTED:
                     delay = self.backoff[1]
+            except Exception:  # a bug here must not end the worker's feed for good
+                snapshot = True
+                log.exception("KV events of %s: applying the stream failed; resyncing", worker.url)
             finally:
                 state.down()
                 worker.load_pushed = False
                 metrics.set_kv_stream(worker.url, False)
-            if not snapshot:
+            if wait:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.backoff[1])
 
