@@ -344,3 +344,25 @@ def test_prefill_leg_follows_the_prefill_workers_caches(facts: ModelFacts) -> No
         server.stop()
         for m in [*prefills, decode]:
             m.stop()
+
+
+async def test_an_adapters_blocks_match_only_requests_for_that_adapter(nodes: list[Node]) -> None:
+    feed, policy = start_feed(nodes)
+    await feed.start()
+    try:
+        loaded = nodes[0].mock.loras.load(pb.LoadLoRAAdapterRequest(lora_name="ad1", lora_path="/x"))
+        assert loaded.success
+        a = prompt(9)
+        req = pb.GenerateRequest(request_id="lora", tokenized=pb.TokenizedInput(input_ids=a),
+                                 sampling_params=pb.SamplingParams(max_new_tokens=1),
+                                 lora_id=nodes[0].mock.loras.ids()[0])
+        stream = nodes[0].worker.client.generate(req, timeout=5)
+        while await stream.read() is not None:
+            pass
+        await all_converged(policy.indexes, nodes)
+        index = policy.indexes.model("m")
+        urls = [n.worker.url for n in nodes]
+        assert index.matches(urls, a, "ad1")[nodes[0].worker.url] == 64
+        assert index.matches(urls, a)[nodes[0].worker.url] == 0  # the base model holds none of it
+    finally:
+        await feed.stop()

@@ -189,8 +189,9 @@ class MockWorker(pb_grpc.SglangSchedulerServicer):
     def _cached_tokens(self, prompt: Sequence[int], lora_id: str = "") -> int:
         """The block cache's hit, or without one the longest prefix shared with a recent
         prompt (a stand-in for the radix cache)."""
-        if self.kv is not None:
-            return self.kv.admit(prompt, lora_id)
+        if self.kv is not None:  # blocks of an adapter are stored under its name, as the events name them
+            name = next((a.lora_name for a in self.loras.listing() if a.lora_id == lora_id), lora_id)
+            return self.kv.admit(prompt, name)
         best = 0
         for old in self._recent_prompts:
             n = 0
