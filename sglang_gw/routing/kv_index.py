@@ -189,21 +189,23 @@ class KvIndex:
 
 
 def _leading_pages(states: list[WorkerKv], ids: Sequence[int], size: int, namespace: str) -> dict[str, int]:
-    """How many leading pages of `ids` each worker holds: one dict lookup per page per
-    worker still matching, and no hashing past the last page anyone holds."""
+    """How many leading pages of `ids` each worker holds. The prompt's page keys are hashed
+    once, lazily, and shared: nothing past the longest match is hashed."""
+    hashes = iter_block_hashes(ids, size)
+    page_keys: list[Key] = []
     pages: dict[str, int] = {}
-    remaining = [(s.url, s.keys) for s in states]
-    n = 0
-    for h in iter_block_hashes(ids, size):
-        key = (namespace, h) if namespace else h
-        still = [(url, keys) for url, keys in remaining if key in keys]
-        if len(still) < len(remaining):
-            pages.update((url, n) for url, keys in remaining if key not in keys)
-            remaining = still
-            if not remaining:
+    for state in states:
+        keys, n = state.keys, 0
+        while True:
+            if n == len(page_keys):
+                h = next(hashes, None)
+                if h is None:
+                    break
+                page_keys.append((namespace, h) if namespace else h)
+            if page_keys[n] not in keys:
                 break
-        n += 1
-    pages.update((url, n) for url, _ in remaining)
+            n += 1
+        pages[state.url] = n
     return pages
 
 
