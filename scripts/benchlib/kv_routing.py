@@ -36,10 +36,10 @@ __all__ = ["KEY", "run_kv_routing"]
 
 KEY = "kv-routing"
 WORKERS = 4
-CACHE_BLOCKS = 300  # per worker, of PAGE tokens: a quarter of the conversations fit once, not twice
+CACHE_BLOCKS = 240  # per worker, of PAGE tokens: room for its share of the conversations, once
 PAGE = 16
 CONVERSATIONS = 48
-TURNS = 6
+TURNS = 4
 CONCURRENCY = 48
 MAX_TOKENS = 16
 POLICIES = ("cache_aware", "kv_aware")
