@@ -14,6 +14,9 @@ in turn, so all of them face the same worker:
 - **smg**: the Rust gateway (`make bench-smg` installs smg==1.13.0 into .cache/smg-venv,
   used automatically when present).
 
+`--scenarios kv-routing` (only when named) runs KV-event routing on a fleet of its own
+(benchlib/kv_routing.py): cache_aware vs kv_aware, one and two gateway replicas.
+
 Pinning (when the machine has two cores or more): the worker and this load generator share
 core 0, the gateway under test gets core 1 to itself, so the gateway's CPU time is its own
 and the load generator's cost never lands on it; in scale scenarios the gateway may use
@@ -42,6 +45,8 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))  # lets the script run before `pip install -e .`
 
 from benchlib.embed import run_embed  # noqa: E402
+from benchlib.kv_routing import KEY as KV_ROUTING  # noqa: E402
+from benchlib.kv_routing import run_kv_routing  # noqa: E402
 from benchlib.procs import Service, choose_cores, free_port, wait_port  # noqa: E402
 from benchlib.report import machine_info, write_report  # noqa: E402
 from benchlib.runner import Bench, run_all  # noqa: E402
@@ -56,7 +61,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help=f"smg executable (default: {SMG_DEFAULT.relative_to(REPO_ROOT)} if present)")
     p.add_argument("--no-smg", action="store_true", help="skip smg even when installed")
     p.add_argument("--token-delay", type=float, default=0.0, help="mock worker seconds per token (models a GPU)")
-    p.add_argument("--scenarios", nargs="*", default=[], help=f"subset of: {' '.join(s.key for s in SCENARIOS)}")
+    p.add_argument("--scenarios", nargs="*", default=[],
+                   help=f"subset of: {' '.join(s.key for s in SCENARIOS)}; {KV_ROUTING} (its own fleet) only "
+                        "when named")
     p.add_argument("--targets", nargs="*", default=["floor", "ours", "smg"], choices=["floor", "ours", "smg"])
     p.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
     p.add_argument("--py-spy", default=None, help="py-spy executable: profile ours during --profile's window")
@@ -96,6 +103,7 @@ async def amain(args: argparse.Namespace) -> int:
               f"(scale scenarios: {sorted(cores.spread or [])}); smg: {smg or 'none'}", flush=True)
         await run_all(bench, smg)
         await run_embed(bench)
+        await run_kv_routing(bench)
     finally:
         worker.stop()
     bench.notes.append(f"whole run took {time.monotonic() - started:.0f} s")

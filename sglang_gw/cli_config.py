@@ -161,7 +161,8 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
             policy_config=PolicyConfig(
                 cache_threshold=args.cache_threshold, balance_abs_threshold=args.balance_abs_threshold,
                 balance_rel_threshold=args.balance_rel_threshold, eviction_interval_secs=args.eviction_interval_secs,
-                max_tree_size=args.max_tree_size, prefix_token_count=args.prefix_token_count)),
+                max_tree_size=args.max_tree_size, prefix_token_count=args.prefix_token_count,
+                block_size=args.block_size)),
         breaker=BreakerConfig(failure_threshold=args.cb_failure_threshold, success_threshold=args.cb_success_threshold,
                               timeout_duration_secs=args.cb_timeout_duration_secs,
                               window_duration_secs=args.cb_window_duration_secs,

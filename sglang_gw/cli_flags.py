@@ -108,7 +108,7 @@ def _add_routing(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("routing policy")
     g.add_argument("--policy", default="cache_aware",
                    help="how a worker is chosen: random, round_robin, power_of_two, least_load, cache_aware, "
-                        "consistent_hashing, prefix_hash, or a plugin's (see docs/routing.md)")
+                        "kv_aware, consistent_hashing, prefix_hash, or a plugin's (see docs/routing.md)")
     g.add_argument("--cache-threshold", type=float, default=0.3,
                    help="cache_aware: minimum prefix match ratio to follow the cache")
     g.add_argument("--balance-abs-threshold", type=int, default=64,
@@ -119,6 +119,8 @@ def _add_routing(p: argparse.ArgumentParser) -> None:
                    "(eviction happens on insert)")
     g.add_argument("--max-tree-size", type=int, default=2 ** 24, help="cache_aware: tokens kept per worker")
     g.add_argument("--prefix-token-count", type=int, default=256, help="prefix_hash: prompt tokens hashed")
+    g.add_argument("--block-size", type=int, default=16,
+                   help="kv_aware: tokens per KV block (the worker's --page-size) until its KV events say")
     g.add_argument("--routing-key-headers", nargs="*", default=["x-smg-routing-key"],
                    help="headers read, in order, for consistent_hashing's key")
     g.add_argument("--load-monitor-interval", type=float, default=10.0,

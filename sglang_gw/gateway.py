@@ -32,6 +32,7 @@ from sglang_gw.runtime.heap import freeze_heap, refreeze_heap
 from sglang_gw.runtime.loop_lag import LoopLagMonitor
 from sglang_gw.workers.client import GrpcWorkerClient
 from sglang_gw.workers.health import HealthChecker, LoadMonitor
+from sglang_gw.workers.kv_events import KvEventFeed
 from sglang_gw.workers.lora import LoraManager
 from sglang_gw.workers.pool import Worker, WorkerPool
 from sglang_gw.workers.registrar import Registrar, WorkerJob, WorkerSpec
@@ -53,6 +54,7 @@ class Gateway:
         if config.pd is not None:
             for kind, name in (("prefill", config.pd.prefill_policy), ("decode", config.pd.decode_policy)):
                 self.pool.policies[kind] = POLICIES.get(name or routing.policy)(routing.policy_config)
+        self.kv_events = self._kv_feed()
         self.models: dict[str, ServedModel] = {}
         retry = config.retry
         self.dispatch = DispatchSettings(
@@ -88,10 +90,22 @@ class Gateway:
         if len(failed) == len(jobs) and (jobs or not self.config.discovery.enabled):
             raise ConfigError("no worker could be registered: " + "; ".join(f"{j.spec.url}: {j.error}" for j in failed))
         await self.health.start()
+        if self.kv_events is not None:
+            await self.kv_events.start()
         if self.loads is not None:
             await self.loads.start()
         await self.loop_lag.start()  # after start-up: loading a tokenizer is not a serving stall
         self.ready = True
+
+    def _kv_feed(self) -> KvEventFeed | None:
+        """One KV event feed when a policy (main, prefill or decode) routes on KV events;
+        every such policy reads the same indexes."""
+        users = [p for p in (self.pool.policy, *self.pool.policies.values()) if hasattr(p, "indexes")]
+        if not users:
+            return None
+        for policy in users[1:]:
+            policy.indexes = users[0].indexes  # type: ignore[attr-defined]
+        return KvEventFeed(users[0].indexes, self.pool.workers)  # type: ignore[attr-defined]
 
     def _health_changed(self, worker: Worker, healthy: bool) -> None:
         log.warning("worker %s is now %s", worker.url, "healthy" if healthy else "unhealthy")
@@ -222,6 +236,8 @@ class Gateway:
         for task in list(self._removals):
             task.cancel()
         await self.loop_lag.stop()
+        if self.kv_events is not None:
+            await self.kv_events.stop()
         if self.loads is not None:
             await self.loads.stop()
         for worker in self.pool.workers():

@@ -11,5 +11,7 @@
 - `profiling`: py-spy around one window, and the summary of its output;
 - `runner`: every scenario against every target;
 - `embed`: the embeddings scenarios, on an embedding worker of their own;
+- `kv_routing`: the `kv-routing` scenario (cache_aware vs kv_aware, one and two gateway
+  replicas), on a fleet of four KV-caching mock workers of its own;
 - `report`: results.json and the markdown tables.
 """

@@ -169,7 +169,8 @@ class LoadMonitor(_Periodic):
     """Polls `GetLoads` on every worker each interval (smg's `--load-monitor-interval`,
     default 10 s) and stores running + waiting requests over all DP ranks in
     `Worker.load`, and its LoRA adapters into `Worker.adapters`. A failed poll leaves the
-    last value: health decides liveness."""
+    last value: health decides liveness. A worker whose KV event stream pushes its load
+    (`Worker.load_pushed`) is not polled for it."""
 
     def __init__(self, interval: float, workers: Workers) -> None:
         if not interval > 0:
@@ -183,6 +184,8 @@ class LoadMonitor(_Periodic):
     async def _poll(self, worker: Worker) -> None:
         try:
             await refresh_adapters(worker)  # a worker may evict an adapter on its own
+            if worker.load_pushed:
+                return
             resp = await worker.client.loads()
         except asyncio.CancelledError:
             if _cancelling():

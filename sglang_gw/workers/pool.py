@@ -40,6 +40,7 @@ class Worker:
     kind: str = "grpc"
     # LoRA adapters loaded on the worker: name → the worker's own id for it (ListLoadedLoRAAdapters).
     adapters: dict[str, str] = field(default_factory=dict)
+    load_pushed: bool = False  # `load` comes from the live KV event stream (workers/kv_events.py)
 
     @property
     def routable(self) -> bool:
