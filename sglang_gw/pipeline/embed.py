@@ -73,7 +73,7 @@ async def tokenize_inputs(model: ServedModel, inputs: Sequence[str | list[int]],
     """Texts tokenized with the model's special tokens; id lists passed as they are."""
     texts = [t for t in inputs if isinstance(t, str)]
     size = sum(map(len, texts))
-    encoded = iter(await run_cpu(size, lambda: model.tokenizer.encode_batch(texts, add_special_tokens=True))
+    encoded = iter(await run_cpu(size, lambda: model.tokenizer.encode_batch_fast(texts, add_special_tokens=True))
                    if texts else ())
     out = []
     for i, item in enumerate(inputs):
@@ -90,7 +90,7 @@ async def tokenize_pairs(model: ServedModel, query: str, documents: Sequence[str
     only for models that have them."""
     pairs = [(query, doc) for doc in documents]
     size = (len(query) + 1) * len(documents) + sum(map(len, documents))
-    encoded = await run_cpu(size, lambda: model.tokenizer.encode_batch(pairs, add_special_tokens=True))
+    encoded = await run_cpu(size, lambda: model.tokenizer.encode_batch_fast(pairs, add_special_tokens=True))
     return [EmbedInput(_checked(model, enc.ids, f"{param}[{i}]"), text=doc,
                        token_type_ids=list(enc.type_ids) if model.kind.token_types else None,
                        texts=(query, doc))
