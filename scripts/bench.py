@@ -2,6 +2,7 @@
 
     python scripts/bench.py [--quick] [--smg PATH | --no-smg] [--token-delay S]
                             [--scenarios KEY ...] [--targets floor ours smg] [--no-pin] [--rss-streams N]
+                            [--ours-args "FLAGS"]
                             [--py-spy PATH --profile KEY [--profile-native]] [--out DIR]
 
 One mock worker (random mode, zero token delay unless `--token-delay`) serves every target
@@ -35,6 +36,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -44,6 +46,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))  # lets the script run before `pip install -e .`
 
+from benchlib import gateways  # noqa: E402
 from benchlib.embed import run_embed  # noqa: E402
 from benchlib.memory import RSS_KEY, run_memory  # noqa: E402
 from benchlib.procs import Service, choose_cores, free_port, wait_port  # noqa: E402
@@ -69,6 +72,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rss-streams", type=int, default=1000,
                    help=f"streams held open for the RSS figure (0: skip it; with --scenarios, only if "
                         f"{RSS_KEY} is named)")
+    p.add_argument("--ours-args", default="", help="more flags for ours, as one string (e.g. '--allocator system')")
     p.add_argument("--out", type=Path, default=REPO_ROOT / "bench-results")
     return p.parse_args(argv)
 
@@ -82,6 +86,7 @@ def find_smg(args: argparse.Namespace) -> str | None:
 
 
 async def amain(args: argparse.Namespace) -> int:
+    gateways.OURS_EXTRA_ARGS[:] = shlex.split(args.ours_args)
     cores = choose_cores(args.no_pin)
     if cores.load is not None:
         os.sched_setaffinity(0, cores.load)  # before any thread exists, so all inherit it
