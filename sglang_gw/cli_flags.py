@@ -63,6 +63,10 @@ def _add_launch(sub: argparse._SubParsersAction) -> None:
     tok.add_argument("--tokenizer-path", default=None, help="overrides --model-path for the tokenizer")
     tok.add_argument("--chat-template", type=Path, default=None, help="a .jinja file or a JSON with chat_template")
     tok.add_argument("--served-model-name", default=None, help="model name clients use (default: the worker's)")
+    tok.add_argument("--tokenizer-fast-path", default="on", choices=["on", "off"],
+                     help="exact faster encoders beside the tokenizer (tiktoken's BPE for byte-level BPE "
+                          "vocabularies, a word cache for plain ASCII), each self-checked at start-up; off: the "
+                          "tokenizer library alone (docs/tokenizers.md)")
     parsers = p.add_argument_group("parsers")
     parsers.add_argument("--reasoning-parser", default="auto",
                          help="split reasoning from content: a parser name, auto (chosen from the model), "

@@ -25,6 +25,7 @@ from sglang_gw.tokenizer.detokenizer import prepare as prepare_detokenizer
 from sglang_gw.tokenizer.encoding import encode_ids
 from sglang_gw.tokenizer.loader import resolve_local, unpack_worker_tokenizer
 from sglang_gw.tokenizer.prompt_cache import SegmentEncoder
+from sglang_gw.tokenizer.rank_encoder import RankEncoder
 from sglang_gw.tokenizer.token_bound import TokenBound
 from sglang_gw.tokenizer.word_encoder import WordEncoder
 from sglang_gw.workers.client import WorkerClient
@@ -147,7 +148,7 @@ def _sampling_defaults(info: pb.GetModelInfoResponse) -> dict[str, float | int]:
 
 
 def model_from_folder(folder: Path, info: pb.GetModelInfoResponse, *, name: str | None = None,
-                      chat_template: Path | None = None) -> ServedModel:
+                      chat_template: Path | None = None, fast_path: bool = True) -> ServedModel:
     tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
     prepare_detokenizer(tokenizer)
     try:
@@ -184,9 +185,12 @@ def model_from_folder(folder: Path, info: pb.GetModelInfoResponse, *, name: str 
     if template is not None:
         # Cut prompts at the added tokens the template writes (its role markers).
         added = [t.content for t in tokenizer.get_added_tokens_decoder().values()]
-        words = WordEncoder.build(tokenizer)
-        log.info("model %s: ASCII word encoder %s", model.name, "on" if words is not None else "off")
-        model.segments = SegmentEncoder(tokenizer, [a for a in added if a in template.source], words)
+        # --tokenizer-fast-path off: the tokenizer alone (the segment cache still cuts at markers).
+        words = WordEncoder.build(tokenizer) if fast_path else None
+        ranks = RankEncoder.build(tokenizer) if fast_path else None
+        log.info("model %s: ASCII word encoder %s, tiktoken fast path %s", model.name,
+                 "on" if words is not None else "off", "on" if ranks is not None else "off")
+        model.segments = SegmentEncoder(tokenizer, [a for a in added if a in template.source], words, ranks)
     return model
 
 
@@ -214,7 +218,7 @@ def _eos_from_folder(folder: Path, tokenizer: Tokenizer) -> frozenset[int]:
 
 
 async def load_served_model(client: WorkerClient, *, tokenizer_spec: str | None, name: str | None = None,
-                            chat_template: Path | None = None) -> ServedModel:
+                            chat_template: Path | None = None, fast_path: bool = True) -> ServedModel:
     """Build a model from the worker's facts and a local or worker-provided tokenizer."""
     info = await client.model_info()
     folder = None
@@ -233,4 +237,4 @@ async def load_served_model(client: WorkerClient, *, tokenizer_spec: str | None,
         except WorkerError as err:
             raise ConfigError(f"no local tokenizer and the worker could not send one: {err.message}") from None
     log.info("model %s: tokenizer from %s", name or info.served_model_name, folder)
-    return model_from_folder(folder, info, name=name, chat_template=chat_template)
+    return model_from_folder(folder, info, name=name, chat_template=chat_template, fast_path=fast_path)

@@ -13,6 +13,10 @@ from sglang_gw.model import model_from_folder
 from sglang_gw.proto import sglang_scheduler_pb2 as pb
 from sglang_gw.testing.models import FAMILIES, model_dir
 from sglang_gw.tokenizer.encoding import encode_ids
+from sglang_gw.tokenizer.rank_encoder import RankEncoder
+
+# Families whose tokenizer.json is a converted tiktoken table: tiktoken must take them.
+RANKED = {"qwen3", "llama31", "mistral_nemo", "gpt_oss"}
 
 # (first, last) code points of a script or class each text draws from.
 RANGES = [(0x20, 0x7E), (0x00, 0x1F), (0x7F, 0x9F), (0xA0, 0x24F), (0x370, 0x3FF), (0x400, 0x4FF),
@@ -48,3 +52,25 @@ def test_prompt_encoding_matches_the_tokenizer(family: str) -> None:
         assert model.encode(text, add_special_tokens=True) == with_specials, text
     long = "".join(_text(rng) for _ in range(60))  # past the GIL-free size, in one piece
     assert model.encode(long) == plain.encode(long, add_special_tokens=False).ids
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_tiktoken_takes_the_byte_level_families_and_declines_what_it_cannot(family: str) -> None:
+    plain = Tokenizer.from_file(str(model_dir(family) / "tokenizer.json"))
+    ranks = RankEncoder.build(plain)
+    assert (ranks is not None) == (family in RANKED)
+    if ranks is None:
+        return
+    marker = next(t.content for t in plain.get_added_tokens_decoder().values())
+    assert ranks.encode(f"before {marker} after") is None  # the tokenizer cuts at added tokens first
+    assert ranks.encode("日本語のテキスト、Ελληνικά\u3000и русский") is not None
+    decomposed = "cafe\u0301"  # NFC composes it, where the family normalizes
+    assert (ranks.encode(decomposed) is None) == (plain.normalizer is not None)
+
+
+def test_the_switch_keeps_the_library_path() -> None:
+    model = model_from_folder(model_dir("qwen3"), pb.GetModelInfoResponse(), fast_path=False)
+    assert model.segments is not None and not model.segments.has_words and not model.segments.has_ranks
+    text = "新しい文章 and new words qzxv " * 50
+    assert model.encode(text) == Tokenizer.from_file(str(model_dir("qwen3") / "tokenizer.json")).encode(
+        text, add_special_tokens=False).ids
