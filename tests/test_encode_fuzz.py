@@ -64,6 +64,7 @@ def test_tiktoken_takes_the_byte_level_families_and_declines_what_it_cannot(fami
     marker = next(t.content for t in plain.get_added_tokens_decoder().values())
     assert ranks.encode(f"before {marker} after") is None  # the tokenizer cuts at added tokens first
     assert ranks.encode("日本語のテキスト、Ελληνικά\u3000и русский") is not None
+    assert ranks.encode("lone \ud800 surrogate") is None
     decomposed = "cafe\u0301"  # NFC composes it, where the family normalizes
     assert (ranks.encode(decomposed) is None) == (plain.normalizer is not None)
 

@@ -99,7 +99,10 @@ class RankEncoder:
     for any other text."""
 
     def __init__(self, encoding: Any, added: list[str], nfc: bool) -> None:
-        self._encode = encoding.encode_ordinary
+        # Only the Rust core is kept: the `Encoding` around it holds the ranks again as a
+        # Python dict (~20 MiB per process for Qwen's 151k), needed for nothing here. The
+        # core raises on lone surrogates, where `Encoding` would replace them: declined.
+        self._encode = encoding._core_bpe.encode_ordinary
         self._nfc = nfc
         self._added_starts = frozenset(a[0] for a in added)
         ordered = sorted(added, key=len, reverse=True)
@@ -137,7 +140,10 @@ class RankEncoder:
             return None
         if self._nfc and not text.isascii() and not unicodedata.is_normalized("NFC", text):
             return None
-        return self._encode(text)
+        try:
+            return self._encode(text)
+        except UnicodeEncodeError:  # a lone surrogate: the tokenizer decides what that is
+            return None
 
     def self_check(self, tokenizer: Tokenizer) -> bool:
         for text in _probes():
