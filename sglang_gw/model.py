@@ -20,6 +20,7 @@ from sglang_gw.config import RequestLimits
 from sglang_gw.errors import ConfigError, WorkerError
 from sglang_gw.model_kind import ModelKind, read_model_kind
 from sglang_gw.proto import sglang_scheduler_pb2 as pb
+from sglang_gw.tokenizer.affixes import SpecialAffixes
 from sglang_gw.tokenizer.chat_template import ChatTemplate
 from sglang_gw.tokenizer.detokenizer import prepare as prepare_detokenizer
 from sglang_gw.tokenizer.encoding import encode_ids
@@ -56,6 +57,7 @@ class ServedModel:
     reasoning_parser: type | None = None
     tool_parser: type | None = None
     segments: SegmentEncoder | None = None  # cached prompt tokenization (chat prompts)
+    affixes: SpecialAffixes | None = None  # the special tokens around one text (segments then serve those too)
     # Token ids run from 0 to vocab_size - 1: the worker's embedding rows (GetModelInfo),
     # else the tokenizer's ids. An id past the embedding can crash a worker's GPU kernel.
     vocab_size: int = 0
@@ -114,8 +116,11 @@ class ServedModel:
         return self.segments is not None and self.segments.has_words
 
     def encode(self, text: str, *, add_special_tokens: bool = False) -> list[int]:
-        if not add_special_tokens and self.segments is not None:
-            return self.segments.encode(text)
+        if self.segments is not None:
+            if not add_special_tokens:
+                return self.segments.encode(text)
+            if self.affixes is not None:
+                return self.affixes.around(self.segments.encode(text))
         return encode_ids(self.tokenizer, text, add_special_tokens=add_special_tokens)
 
     def require_task(self, tasks: tuple[str, ...] = ("generate",)) -> None:
@@ -191,6 +196,7 @@ def model_from_folder(folder: Path, info: pb.GetModelInfoResponse, *, name: str 
         log.info("model %s: ASCII word encoder %s, tiktoken fast path %s", model.name,
                  "on" if words is not None else "off", "on" if ranks is not None else "off")
         model.segments = SegmentEncoder(tokenizer, [a for a in added if a in template.source], words, ranks)
+        model.affixes = SpecialAffixes.of(tokenizer) if fast_path else None
     return model
 
 
