@@ -192,12 +192,27 @@ def model_from_folder(folder: Path, info: pb.GetModelInfoResponse, *, name: str 
         added = [t.content for t in tokenizer.get_added_tokens_decoder().values()]
         # --tokenizer-fast-path off: the tokenizer alone (the segment cache still cuts at markers).
         words = WordEncoder.build(tokenizer) if fast_path else None
-        ranks = RankEncoder.build(tokenizer) if fast_path else None
+        ranks = _rank_encoder(folder / "tokenizer.json", tokenizer) if fast_path else None
         log.info("model %s: ASCII word encoder %s, tiktoken fast path %s", model.name,
                  "on" if words is not None else "off", "on" if ranks is not None else "off")
         model.segments = SegmentEncoder(tokenizer, [a for a in added if a in template.source], words, ranks)
         model.affixes = SpecialAffixes.of(tokenizer) if fast_path else None
     return model
+
+
+def _rank_encoder(path: Path, tokenizer: Tokenizer) -> RankEncoder | None:
+    """`RankEncoder.build`, once per tokenizer file (it takes a few tenths of a second): a
+    model loaded again, or another model on the same tokenizer, shares it."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    if key not in _RANK_ENCODERS:
+        if len(_RANK_ENCODERS) >= 8:
+            _RANK_ENCODERS.clear()
+        _RANK_ENCODERS[key] = RankEncoder.build(tokenizer)
+    return _RANK_ENCODERS[key]
+
+
+_RANK_ENCODERS: dict[tuple[str, int, int], RankEncoder | None] = {}
 
 
 def _tokenizer_vocab_size(tokenizer: Tokenizer) -> int:
