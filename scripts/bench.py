@@ -1,7 +1,8 @@
 """`make bench`: what the gateway costs per request and per token, next to smg and the floor.
 
     python scripts/bench.py [--quick] [--smg PATH | --no-smg] [--token-delay S]
-                            [--scenarios KEY ...] [--targets floor ours smg] [--no-pin]
+                            [--scenarios KEY ...] [--targets floor ours smg] [--no-pin] [--rss-streams N]
+                            [--ours-args "FLAGS"]
                             [--py-spy PATH --profile KEY [--profile-native]] [--out DIR]
 
 One mock worker (random mode, zero token delay unless `--token-delay`) serves every target
@@ -24,6 +25,9 @@ every core. The gateway's CPU seconds come from the OS (utime+stime of its proce
 /proc, read before and after each measured window); ours' event-loop lag comes from its own
 Prometheus series.
 
+Last, each gateway's resident memory, idle and with `--rss-streams` streams open
+(benchlib/memory.py, on a slow worker of its own).
+
 Every window is bounded by a request count and a time limit, whichever comes first, and
 follows a short warm-up. Output lengths are exact (`max_tokens` with `ignore_eos`). Results
 are printed as markdown and written to bench-results/results.{json,md}. The pieces live in
@@ -35,6 +39,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -44,9 +49,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))  # lets the script run before `pip install -e .`
 
+from benchlib import gateways  # noqa: E402
 from benchlib.embed import run_embed  # noqa: E402
 from benchlib.kv_routing import KEY as KV_ROUTING  # noqa: E402
 from benchlib.kv_routing import run_kv_routing  # noqa: E402
+from benchlib.memory import RSS_KEY, run_memory  # noqa: E402
 from benchlib.procs import Service, choose_cores, free_port, wait_port  # noqa: E402
 from benchlib.report import machine_info, write_report  # noqa: E402
 from benchlib.runner import Bench, run_all  # noqa: E402
@@ -69,6 +76,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--py-spy", default=None, help="py-spy executable: profile ours during --profile's window")
     p.add_argument("--profile", default="stream256-c64", help="the scenario to profile with --py-spy")
     p.add_argument("--profile-native", action="store_true", help="py-spy --native --threads (C frames, per thread)")
+    p.add_argument("--rss-streams", type=int, default=1000,
+                   help=f"streams held open for the RSS figure (0: skip it; with --scenarios, only if "
+                        f"{RSS_KEY} is named)")
+    p.add_argument("--ours-args", default="", help="more flags for ours, as one string (e.g. '--allocator system')")
     p.add_argument("--out", type=Path, default=REPO_ROOT / "bench-results")
     return p.parse_args(argv)
 
@@ -82,6 +93,7 @@ def find_smg(args: argparse.Namespace) -> str | None:
 
 
 async def amain(args: argparse.Namespace) -> int:
+    gateways.OURS_EXTRA_ARGS[:] = shlex.split(args.ours_args)
     cores = choose_cores(args.no_pin)
     if cores.load is not None:
         os.sched_setaffinity(0, cores.load)  # before any thread exists, so all inherit it
@@ -104,10 +116,13 @@ async def amain(args: argparse.Namespace) -> int:
         await run_all(bench, smg)
         await run_embed(bench)
         await run_kv_routing(bench)
+        if args.rss_streams > 0 and (not args.scenarios or RSS_KEY in args.scenarios):
+            await run_memory(bench, smg, args.rss_streams)
     finally:
         worker.stop()
     bench.notes.append(f"whole run took {time.monotonic() - started:.0f} s")
-    write_report(args.out, info, bench.scenarios() + bench.scenarios(embed=True), bench.results, bench.notes)
+    write_report(args.out, info, bench.scenarios() + bench.scenarios(embed=True), bench.results, bench.notes,
+                 bench.memory)
     return 0
 
 

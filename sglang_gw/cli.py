@@ -29,6 +29,7 @@ from sglang_gw.config_file import (
 from sglang_gw.errors import ConfigError
 from sglang_gw.logs import setup_logging
 from sglang_gw.plugins import load_plugins
+from sglang_gw.runtime.allocator import reexec_with
 
 __all__ = ["build_parser", "config_from_args", "main"]
 
@@ -157,12 +158,15 @@ def _serve(argv: list[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from_command_line = argv is None  # only a program of its own may replace itself (exec)
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if argv[:1] == ["serve"]:
             return _serve(argv[1:])
         args = parse_args(argv)
         if args.command == "launch":
+            if from_command_line:
+                reexec_with(args.allocator, argv)
             return _launch(args)
         from sglang_gw.render import run_render
         return run_render(args.model_path, args.chat_template, jsonl=args.jsonl)

@@ -109,6 +109,7 @@ class ModelConfig:
     served_model_name: str | None = None
     reasoning_parser: str | None = "auto"  # a registered name, "auto" or "none" (None: none)
     tool_call_parser: str | None = "auto"  # a registered name, "auto" or "none" (None: none)
+    tokenizer_fast_path: bool = True  # tiktoken / word-cache encoders beside the tokenizer (exact)
 
 
 @dataclass(slots=True, frozen=True)

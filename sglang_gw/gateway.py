@@ -153,7 +153,8 @@ class Gateway:
             if name not in self.models:
                 cfg = self.config.model
                 model = await load_served_model(client, tokenizer_spec=spec.tokenizer_path, name=name,
-                                                chat_template=cfg.chat_template)
+                                                chat_template=cfg.chat_template,
+                                                fast_path=cfg.tokenizer_fast_path)
                 model.attach_parsers(cfg.reasoning_parser, cfg.tool_call_parser)
                 model.limits = self.config.limits
                 self.models[name] = model
