@@ -148,7 +148,10 @@ def checked_items(raw: str | list[Any]) -> list[Item | ItemReference]:
 
 
 def _content_text(item: Item) -> str:
-    return "".join(part.get("text", "") for part in item.get("content") or () if isinstance(part, dict))
+    parts = item.get("content") or ()
+    if len(parts) == 1 and isinstance(parts[0], dict):  # as nearly every stored message
+        return parts[0].get("text", "")  # type: ignore[no-any-return]
+    return "".join(part.get("text", "") for part in parts if isinstance(part, dict))
 
 
 def mcp_call_id(item: Item) -> str:
@@ -195,51 +198,63 @@ class _Conversation:
 
     def close(self) -> None:
         self._assistant = None
-        self.messages += self._tool_results
-        self._tool_results = []
+        if self._tool_results:
+            self.messages += self._tool_results
+            self._tool_results = []
 
     def add(self, item: Item, param: str) -> None:
         kind = item.get("type")
-        if kind == "mcp_call":
-            if item.get("status") in ("completed", "failed"):  # one never run says nothing
-                call_id = mcp_call_id(item)
-                call = {"id": call_id, "type": "function",
-                        "function": {"name": item["name"], "arguments": item["arguments"]}}
-                self.assistant().setdefault("tool_calls", []).append(call)
-                self._tool_results.append({"role": "tool", "tool_call_id": call_id,
-                                           "content": mcp_output_text(item)})
-            return
-        if self._tool_results and kind in ("message", "reasoning", "function_call", "function_call_output"):
+        add = _ADD.get(kind)  # type: ignore[arg-type]
+        if add is None:
+            return  # other kinds (from a stored conversation) say nothing to the model
+        if self._tool_results and kind != "mcp_call":
             self.close()  # the MCP results end the assistant turn before anything else
-        if kind == "message":
-            role = item.get("role")
-            if role == "assistant":
-                turn = self.assistant()
-                if turn["content"]:  # a second text: a new turn (a text after calls joins them)
-                    self.close()
-                    turn = self.assistant()
-                turn["content"] = _content_text(item)
-                return
-            self.close()
-            self.messages.append({"role": "system" if role == "developer" else role, "content": _content_text(item)})
-        elif kind == "reasoning":
-            turn = self.assistant()
-            if turn["content"] or turn.get("tool_calls"):
-                self.close()
-                turn = self.assistant()
-            turn["reasoning_content"] = turn.get("reasoning_content", "") + _reasoning_text(item)
-        elif kind == "function_call":
-            call = {"id": item["call_id"], "type": "function",
+        add(self, item, param)
+
+    def _mcp_call(self, item: Item, param: str) -> None:
+        if item.get("status") in ("completed", "failed"):  # one never run says nothing
+            call_id = mcp_call_id(item)
+            call = {"id": call_id, "type": "function",
                     "function": {"name": item["name"], "arguments": item["arguments"]}}
             self.assistant().setdefault("tool_calls", []).append(call)
-            self.calls.add(item["call_id"])
-        elif kind == "function_call_output":
-            if item["call_id"] not in self.calls:
-                raise InvalidRequestError(f"no function_call with call_id {item['call_id'][:64]!r} precedes this "
-                                          "function_call_output", param=f"{param}.call_id")
+            self._tool_results.append({"role": "tool", "tool_call_id": call_id, "content": mcp_output_text(item)})
+
+    def _message(self, item: Item, param: str) -> None:
+        role = item.get("role")
+        if role == "assistant":
+            turn = self.assistant()
+            if turn["content"]:  # a second text: a new turn (a text after calls joins them)
+                self.close()
+                turn = self.assistant()
+            turn["content"] = _content_text(item)
+            return
+        self.close()
+        self.messages.append({"role": "system" if role == "developer" else role, "content": _content_text(item)})
+
+    def _reasoning(self, item: Item, param: str) -> None:
+        turn = self.assistant()
+        if turn["content"] or turn.get("tool_calls"):
             self.close()
-            self.messages.append({"role": "tool", "tool_call_id": item["call_id"], "content": item["output"]})
-        # other kinds (from a stored conversation) say nothing to the model
+            turn = self.assistant()
+        turn["reasoning_content"] = turn.get("reasoning_content", "") + _reasoning_text(item)
+
+    def _function_call(self, item: Item, param: str) -> None:
+        call = {"id": item["call_id"], "type": "function",
+                "function": {"name": item["name"], "arguments": item["arguments"]}}
+        self.assistant().setdefault("tool_calls", []).append(call)
+        self.calls.add(item["call_id"])
+
+    def _function_call_output(self, item: Item, param: str) -> None:
+        if item["call_id"] not in self.calls:
+            raise InvalidRequestError(f"no function_call with call_id {item['call_id'][:64]!r} precedes this "
+                                      "function_call_output", param=f"{param}.call_id")
+        self.close()
+        self.messages.append({"role": "tool", "tool_call_id": item["call_id"], "content": item["output"]})
+
+
+_ADD = {"mcp_call": _Conversation._mcp_call, "message": _Conversation._message,
+        "reasoning": _Conversation._reasoning, "function_call": _Conversation._function_call,
+        "function_call_output": _Conversation._function_call_output}
 
 
 def to_messages(instructions: str | None, history: Iterable[Item], items: Sequence[Item]) -> list[dict[str, Any]]:

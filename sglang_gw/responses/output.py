@@ -29,6 +29,8 @@ class OutputBuilder:
         self._open_index = -1
         self._calls: dict[int, tuple[int, dict[str, Any]]] = {}  # call index → (output index, item)
         self._events: list[Event] = []
+        # A whole (non-streamed) answer reads only `output`: its steps build no events.
+        self.emits = True
         # Logprobs of tokens that made no text yet (part of a character, an end token): they
         # go with the message's next text, or with its end.
         self._pending: list[dict[str, Any]] = []
@@ -38,7 +40,8 @@ class OutputBuilder:
         return bool(self._calls)
 
     def _emit(self, kind: str, **fields: Any) -> None:
-        self._events.append({"type": kind, **fields})
+        if self.emits:
+            self._events.append({"type": kind, **fields})
 
     def _take(self) -> list[Event]:
         events, self._events = self._events, []
@@ -76,10 +79,11 @@ class OutputBuilder:
     def _start(self, item: dict[str, Any]) -> int:
         self.output.append(item)
         index = len(self.output) - 1
-        shown = {**item, "content": []} if "content" in item else dict(item)
-        if item["type"] == "function_call":
-            shown["arguments"] = ""
-        self._emit("response.output_item.added", output_index=index, item=shown)
+        if self.emits:
+            shown = {**item, "content": []} if "content" in item else dict(item)
+            if item["type"] == "function_call":
+                shown["arguments"] = ""
+            self._emit("response.output_item.added", output_index=index, item=shown)
         return index
 
     def _open_text(self, kind: str) -> dict[str, Any]:
