@@ -107,7 +107,7 @@ async def run(args: argparse.Namespace) -> None:
             profiles = {kind: cProfile.Profile(time.thread_time) for kind in clients}
             if args.only:
                 clients = {args.only: clients[args.only]}
-            for kind, client in clients.items():  # warm-up
+            for client in clients.values():  # warm-up
                 await _round(conn, client, 0)
             cpu: dict[str, list[float]] = {kind: [] for kind in clients}
             if args.callgrind:  # count the measured rounds only (scripts/turns_icount.sh)
