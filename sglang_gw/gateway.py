@@ -7,7 +7,7 @@ registration job per `--worker-urls` entry, side by side, and wait for them all 
 connects, waiting up to the start-up timeout, then loads or reuses its model), (3) fail if
 none came up.
 Shutdown: stop registering, close every worker channel, stop the demo worker, close the
-MCP sessions and the history store.
+MCP sessions and the history store, then flush the trace exporter (tracing.py).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from sglang_gw.admission import Admission
 from sglang_gw.config import GatewayConfig
 from sglang_gw.errors import ConfigError, InvalidRequestError, ModelNotFoundError
 from sglang_gw.history import HistoryStore, Owners, open_history
+from sglang_gw.history.traced import TracedHistory
 from sglang_gw.mcp import McpPool
 from sglang_gw.model import ServedModel, load_served_model
 from sglang_gw.pipeline.dispatch import DispatchSettings
@@ -29,6 +30,7 @@ from sglang_gw.plugins import HookRegistry
 from sglang_gw.routing import POLICIES
 from sglang_gw.runtime.heap import freeze_heap, refreeze_heap
 from sglang_gw.runtime.loop_lag import LoopLagMonitor
+from sglang_gw.tracing import Tracer
 from sglang_gw.workers.client import GrpcWorkerClient
 from sglang_gw.workers.health import HealthChecker, LoadMonitor
 from sglang_gw.workers.lora import LoraManager
@@ -38,6 +40,13 @@ from sglang_gw.workers.registrar import Registrar, WorkerJob, WorkerSpec
 __all__ = ["Gateway"]
 
 log = logging.getLogger(__name__)
+
+
+def _open_tracer(config: GatewayConfig) -> Tracer | None:
+    try:
+        return Tracer.open(config.observability.tracing, metrics.record_trace_drops)
+    except ImportError as err:
+        raise ConfigError(str(err)) from None
 
 
 class Gateway:
@@ -66,7 +75,10 @@ class Gateway:
         self.loras = LoraManager(self.pool, load_on_demand=routing.lora_load_on_demand)
         self.admission = Admission(config.admission)
         self.loop_lag = LoopLagMonitor()
+        self.tracer = _open_tracer(config)  # None: not traced
         self.history: HistoryStore = open_history(config.history)  # started in `start`
+        if self.tracer is not None:
+            self.history = TracedHistory(self.history)
         self.owners = Owners(config.history.context_headers)
         self.mcp = McpPool(config.mcp)  # static servers connected in `start`
         self._routing_headers = tuple(h.lower() for h in routing.routing_key_headers)
@@ -206,3 +218,5 @@ class Gateway:
             await worker.client.close()
         await self.mcp.close()
         await self.history.close()
+        if self.tracer is not None:
+            await self.tracer.close()  # last: flushes the spans of everything above

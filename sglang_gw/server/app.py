@@ -97,7 +97,7 @@ def build_app(config: GatewayConfig, *, hooks: HookRegistry | None = None) -> Ga
                              max_payload_size=sec.max_payload_size,
                              body_stall_secs=config.connections.stream_body_stall_timeout_secs,
                              cors_allowed_origins=sec.cors_allowed_origins,
-                             admission=gateway.admission, admission_paths=ADMITTED_PATHS)
+                             admission=gateway.admission, admission_paths=ADMITTED_PATHS, tracer=gateway.tracer)
     app = GatewayApp(middleware=stack,
                     routes=[*routes_openai.routes, *routes_responses.routes, *routes_messages.routes,
                             *routes_conversations.routes, *routes_native.routes, *routes_parse.routes,
