@@ -276,3 +276,16 @@ def test_flags_and_validation() -> None:
     assert normalize_endpoint("otel:4318", "http/protobuf") == "http://otel:4318/v1/traces"
     assert normalize_endpoint(None, "grpc") == "http://localhost:4317"
 
+
+
+def test_responses_storage_calls_are_spans_of_their_request(gw: RunningGateway, collector: GrpcCollector) -> None:
+    parent, trace_id, _ = traceparent()
+    r = httpx.post(f"{gw.url}/v1/responses", json={"model": "test-model", "input": "hello", "max_output_tokens": 8},
+                   headers={"traceparent": parent}, timeout=30)
+    assert r.status_code == 200, r.text
+    spans = collector.trace(trace_id, "POST /v1/responses")
+    [server] = [s for s in spans if s.name == "POST /v1/responses"]
+    stored = [s for s in children(spans, server) if s.name.startswith("history.")]
+    assert "history.save_response" in {s.name for s in stored}
+    assert all(s.attributes["sglang_gw.history_backend"] for s in stored)
+    assert {"prepare", "dispatch", "decode"} <= {s.name for s in children(spans, server)}
