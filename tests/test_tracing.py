@@ -20,13 +20,17 @@ from sglang_gw.cli_flags import build_parser
 from sglang_gw.config import GatewayConfig, ModelConfig, ObservabilityConfig, PdConfig, ServerConfig
 from sglang_gw.errors import ConfigError
 from sglang_gw.logs import JsonFormatter, RequestIdFilter
+from sglang_gw.mcp import McpSettings
 from sglang_gw.testing.mock_worker import MockWorker, ThreadedMockWorker
 from sglang_gw.testing.model_facts import read_model_facts
 from sglang_gw.testing.models import model_dir
 from sglang_gw.testing.replies import ReplyPolicy
 from sglang_gw.tracing import TracingConfig, normalize_endpoint
 from tests.conftest import RunningGateway, ThreadedServer, free_port
+from tests.mcp_helpers import call_reply, final_reply, stdio_spec
 from tests.otlp_receiver import GrpcCollector, HttpCollector, Span, children
+from tests.test_http_backend import MODEL as HTTP_MODEL
+from tests.test_http_backend import fake  # noqa: F401 - the local fake OpenAI server fixture
 
 CHAT = "POST /v1/chat/completions"
 STAGES = ["prepare", "select", "dispatch", "decode", "parse", "frame"]
@@ -152,13 +156,16 @@ def test_a_client_hang_up_ends_the_span_as_an_error(gw: RunningGateway, collecto
     assert gw.wait_for(lambda: bool(gw.worker.records.aborts))
 
 
-def test_an_error_answer_is_an_error_span(gw: RunningGateway, collector: GrpcCollector) -> None:
+def test_an_error_answer_is_an_error_span_and_probes_are_not_traced(gw: RunningGateway,
+                                                                     collector: GrpcCollector) -> None:
+    assert httpx.get(f"{gw.url}/health").status_code == 200
     parent, trace_id, _ = traceparent()
     r = httpx.post(f"{gw.url}/v1/chat/completions", json={"model": "test-model", "messages": "nope"},
                    headers={"traceparent": parent})
     assert r.status_code == 400
     server = root(collector.trace(trace_id, CHAT))
     assert server.attributes["http.response.status_code"] == 400
+    assert not [s for s in collector.spans if s.name.startswith("GET /health")]
 
 
 def _pd_worker(reply: str) -> ThreadedMockWorker:
@@ -289,3 +296,42 @@ def test_responses_storage_calls_are_spans_of_their_request(gw: RunningGateway, 
     assert "history.save_response" in {s.name for s in stored}
     assert all(s.attributes["sglang_gw.history_backend"] for s in stored)
     assert {"prepare", "dispatch", "decode"} <= {s.name for s in children(spans, server)}
+
+
+def test_mcp_tool_calls_are_spans_of_their_request(gateway_factory: Callable[..., RunningGateway],
+                                                   collector: GrpcCollector) -> None:
+    script = {"Sunny in": final_reply("qwen3", "It is sunny."),
+              "WEATHER": call_reply("qwen3", "weather", {"city": "Paris"})}
+    mcp = McpSettings(servers=(stdio_spec("calc"),), tool_timeout_secs=5, max_iterations=3)
+    g = gateway_factory(script=script, reasoning_parser="auto", tool_call_parser="auto", mcp=mcp,
+                        observability=traced(collector.endpoint))
+    parent, trace_id, _ = traceparent()
+    body = {"model": "test-model", "input": "WEATHER in Paris?", "tools": [{"type": "mcp", "server_label": "calc"}]}
+    r = httpx.post(f"{g.url}/v1/responses", json=body, headers={"traceparent": parent}, timeout=30)
+    assert r.status_code == 200 and r.json()["status"] == "completed", r.text
+    spans = collector.trace(trace_id, "POST /v1/responses")
+    [server] = [s for s in spans if s.name == "POST /v1/responses"]
+    kids = children(spans, server)
+    [call] = [s for s in kids if s.name == "mcp.call_tool"]
+    assert call.attributes["sglang_gw.mcp_server"] == "calc" and call.attributes["sglang_gw.mcp_tool"] == "weather"
+    assert not call.failed
+    dispatches = [s for s in kids if s.name == "dispatch"]
+    assert len(dispatches) == 2  # one generation before the call, one after
+    assert dispatches[0].end_ns <= call.start_ns and call.end_ns <= dispatches[1].start_ns
+
+
+def test_an_openai_compatible_worker_gets_the_trace_context(fake, collector: GrpcCollector) -> None:  # noqa: F811
+    server_app, http_url = fake
+    server = ThreadedServer(GatewayConfig(server=ServerConfig(port=free_port()), model=ModelConfig(),
+                                          worker_urls=(http_url,), observability=traced(collector.endpoint)))
+    try:
+        server.start()
+        parent, trace_id, _ = traceparent()
+        body = {"model": HTTP_MODEL, "messages": [{"role": "user", "content": "hello"}]}
+        r = httpx.post(f"http://127.0.0.1:{server.port}/v1/chat/completions", json=body,
+                       headers={"traceparent": parent}, timeout=30)
+        assert r.status_code == 200, r.text
+        server_span = root(collector.trace(trace_id, CHAT))
+        assert server_app.traceparents[-1] == f"00-{trace_id}-{server_span.span_id}-01"
+    finally:
+        server.stop()

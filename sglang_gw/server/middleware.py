@@ -368,7 +368,8 @@ class EdgeMiddleware:
             await send(message)
 
         token = REQUEST_ID.set(rid)
-        trace = None if self.tracer is None else begin_trace(self.tracer, scope, rid)
+        # Probes are not traced: a span every few seconds per probe would drown the requests.
+        trace = None if self.tracer is None or scope["path"] in EXEMPT_PATHS else begin_trace(self.tracer, scope, rid)
         if trace is not None:
             trace_token = tracing.CURRENT.set(trace)
         ledger = scope[LEDGER] = Ledger()
