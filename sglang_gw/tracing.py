@@ -38,8 +38,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["CURRENT", "ENABLED", "PROTOCOLS", "RequestTrace", "Tracer", "TracingConfig", "current",
-           "normalize_endpoint"]
+__all__ = ["CURRENT", "ENABLED", "PROTOCOLS", "DropCounter", "RequestTrace", "Tracer", "TracingConfig", "current",
+           "end", "normalize_endpoint"]
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +183,9 @@ class Tracer:
                                        sampler=ParentBased(TraceIdRatioBased(config.sampling_ratio)))
         self.provider.add_span_processor(self.processor)
         self.tracer = self.provider.get_tracer("sglang_gw")
+        # The SDK logs a warning per dropped span; the drop metric counts them instead, and
+        # a stuck collector must not turn into a log line per span.
+        logging.getLogger("opentelemetry.sdk._shared_internal").setLevel(logging.ERROR)
         global ENABLED, _tracers
         _tracers += 1
         ENABLED = True
