@@ -1,7 +1,8 @@
 """`make bench`: what the gateway costs per request and per token, next to smg and the floor.
 
     python scripts/bench.py [--quick] [--smg PATH | --no-smg] [--token-delay S]
-                            [--scenarios KEY ...] [--targets floor ours smg] [--no-pin]
+                            [--scenarios KEY ...] [--targets floor ours smg] [--no-pin] [--rss-streams N]
+                            [--ours-args "FLAGS"]
                             [--py-spy PATH --profile KEY [--profile-native]] [--out DIR]
 
 One mock worker (random mode, zero token delay unless `--token-delay`) serves every target
@@ -14,12 +15,18 @@ in turn, so all of them face the same worker:
 - **smg**: the Rust gateway (`make bench-smg` installs smg==1.13.0 into .cache/smg-venv,
   used automatically when present).
 
+`--scenarios kv-routing` (only when named) runs KV-event routing on a fleet of its own
+(benchlib/kv_routing.py): cache_aware vs kv_aware, one and two gateway replicas.
+
 Pinning (when the machine has two cores or more): the worker and this load generator share
 core 0, the gateway under test gets core 1 to itself, so the gateway's CPU time is its own
 and the load generator's cost never lands on it; in scale scenarios the gateway may use
 every core. The gateway's CPU seconds come from the OS (utime+stime of its process tree in
 /proc, read before and after each measured window); ours' event-loop lag comes from its own
 Prometheus series.
+
+Last, each gateway's resident memory, idle and with `--rss-streams` streams open
+(benchlib/memory.py, on a slow worker of its own).
 
 Every window is bounded by a request count and a time limit, whichever comes first, and
 follows a short warm-up. Output lengths are exact (`max_tokens` with `ignore_eos`). Results
@@ -32,6 +39,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -41,7 +49,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))  # lets the script run before `pip install -e .`
 
+from benchlib import gateways  # noqa: E402
 from benchlib.embed import run_embed  # noqa: E402
+from benchlib.kv_routing import KEY as KV_ROUTING  # noqa: E402
+from benchlib.kv_routing import run_kv_routing  # noqa: E402
+from benchlib.memory import RSS_KEY, run_memory  # noqa: E402
 from benchlib.procs import Service, choose_cores, free_port, wait_port  # noqa: E402
 from benchlib.report import machine_info, write_report  # noqa: E402
 from benchlib.runner import Bench, run_all  # noqa: E402
@@ -56,12 +68,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help=f"smg executable (default: {SMG_DEFAULT.relative_to(REPO_ROOT)} if present)")
     p.add_argument("--no-smg", action="store_true", help="skip smg even when installed")
     p.add_argument("--token-delay", type=float, default=0.0, help="mock worker seconds per token (models a GPU)")
-    p.add_argument("--scenarios", nargs="*", default=[], help=f"subset of: {' '.join(s.key for s in SCENARIOS)}")
+    p.add_argument("--scenarios", nargs="*", default=[],
+                   help=f"subset of: {' '.join(s.key for s in SCENARIOS)}; {KV_ROUTING} (its own fleet) only "
+                        "when named")
     p.add_argument("--targets", nargs="*", default=["floor", "ours", "smg"], choices=["floor", "ours", "smg"])
     p.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
     p.add_argument("--py-spy", default=None, help="py-spy executable: profile ours during --profile's window")
     p.add_argument("--profile", default="stream256-c64", help="the scenario to profile with --py-spy")
     p.add_argument("--profile-native", action="store_true", help="py-spy --native --threads (C frames, per thread)")
+    p.add_argument("--rss-streams", type=int, default=1000,
+                   help=f"streams held open for the RSS figure (0: skip it; with --scenarios, only if "
+                        f"{RSS_KEY} is named)")
+    p.add_argument("--ours-args", default="", help="more flags for ours, as one string (e.g. '--allocator system')")
     p.add_argument("--out", type=Path, default=REPO_ROOT / "bench-results")
     return p.parse_args(argv)
 
@@ -75,6 +93,7 @@ def find_smg(args: argparse.Namespace) -> str | None:
 
 
 async def amain(args: argparse.Namespace) -> int:
+    gateways.OURS_EXTRA_ARGS[:] = shlex.split(args.ours_args)
     cores = choose_cores(args.no_pin)
     if cores.load is not None:
         os.sched_setaffinity(0, cores.load)  # before any thread exists, so all inherit it
@@ -96,10 +115,14 @@ async def amain(args: argparse.Namespace) -> int:
               f"(scale scenarios: {sorted(cores.spread or [])}); smg: {smg or 'none'}", flush=True)
         await run_all(bench, smg)
         await run_embed(bench)
+        await run_kv_routing(bench)
+        if args.rss_streams > 0 and (not args.scenarios or RSS_KEY in args.scenarios):
+            await run_memory(bench, smg, args.rss_streams)
     finally:
         worker.stop()
     bench.notes.append(f"whole run took {time.monotonic() - started:.0f} s")
-    write_report(args.out, info, bench.scenarios() + bench.scenarios(embed=True), bench.results, bench.notes)
+    write_report(args.out, info, bench.scenarios() + bench.scenarios(embed=True), bench.results, bench.notes,
+                 bench.memory)
     return 0
 
 

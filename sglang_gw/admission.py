@@ -35,6 +35,7 @@ __all__ = [
     "BUSY_RETRY_AFTER_SECS",
     "Admission",
     "AdmissionConfig",
+    "TokenBucket",
     "max_concurrent_from_flag",
 ]
 
@@ -85,7 +86,7 @@ class AdmissionConfig:
         return limit if limit is not None and limit > 0 else None
 
 
-class _TokenBucket:
+class TokenBucket:
     """`rate` tokens a second up to `capacity`; refilled lazily when someone takes one."""
 
     __slots__ = ("_capacity", "_clock", "_rate", "_stamp", "_tokens")
@@ -206,13 +207,13 @@ class Admission:
             fut.set_result(False)
 
 
-def _make_bucket(config: AdmissionConfig, clock: Callable[[], float]) -> _TokenBucket | None:
+def _make_bucket(config: AdmissionConfig, clock: Callable[[], float]) -> TokenBucket | None:
     rate = config.rate_limit_tokens_per_second
     if not rate:
         return None
     # Below one token a second the bucket must still hold a whole token to ever admit.
     capacity = config.rate_limit_burst or max(1.0, rate)
-    return _TokenBucket(rate, capacity, clock)
+    return TokenBucket(rate, capacity, clock)
 
 
 def _refusal(cls: type[GatewayError], message: str, retry_after: float) -> GatewayError:

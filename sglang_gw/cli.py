@@ -1,4 +1,5 @@
-"""Command line: `sglang-gw launch` (the server) and `sglang-gw render` (template debugging).
+"""Command line: `sglang-gw launch` (the server), `sglang-gw serve` (workers and server
+together, serve.py) and `sglang-gw render` (template debugging).
 
 Flag names follow smg's, so an smg command line moves over unchanged where the feature
 exists here.
@@ -28,6 +29,7 @@ from sglang_gw.config_file import (
 from sglang_gw.errors import ConfigError
 from sglang_gw.logs import setup_logging
 from sglang_gw.plugins import load_plugins
+from sglang_gw.runtime.allocator import reexec_with
 
 __all__ = ["build_parser", "config_from_args", "main"]
 
@@ -146,11 +148,25 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
+def _serve(argv: list[str]) -> int:
+    """`sglang-gw serve`: its own flags parsed here, the rest split between workers and gateway."""
+    from sglang_gw.serve import run_serve, split_argv
+
+    parser = _subparser(build_parser(), "serve")
+    own, worker_args, gateway_args = split_argv(argv, {o for a in parser._actions for o in a.option_strings})
+    return run_serve(parser.parse_args(own), worker_args, gateway_args, lambda launch: _launch(parse_args(launch)))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from_command_line = argv is None  # only a program of its own may replace itself (exec)
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        if argv[:1] == ["serve"]:
+            return _serve(argv[1:])
         args = parse_args(argv)
         if args.command == "launch":
+            if from_command_line:
+                reexec_with(args.allocator, argv)
             return _launch(args)
         from sglang_gw.render import run_render
         return run_render(args.model_path, args.chat_template, jsonl=args.jsonl)

@@ -21,8 +21,14 @@ from sglang_gw.config import (
     SecurityConfig,
     ServerConfig,
 )
+from sglang_gw.discovery.config import DiscoveryConfig, KubernetesConfig, parse_selector
+from sglang_gw.discovery.file import check_workers_file
 from sglang_gw.errors import ConfigError
 from sglang_gw.history.owner import parse_context_headers
+from sglang_gw.identity.config import IdentityConfig, parse_role_mapping
+from sglang_gw.identity.keys import parse_tenant_key
+from sglang_gw.identity.limits import load_tenant_limits
+from sglang_gw.identity.tokens import JwtSettings
 from sglang_gw.mcp.config import McpSettings, load_mcp_config
 from sglang_gw.providers import resolve_provider
 from sglang_gw.routing.base import PolicyConfig
@@ -35,11 +41,14 @@ from sglang_gw.workers.tls import load_worker_tls
 __all__ = ["config_from_args"]
 
 
-def _pd_config(args: argparse.Namespace) -> PdConfig | None:
+def _pd_config(args: argparse.Namespace, discovery: DiscoveryConfig) -> PdConfig | None:
     if not args.pd_disaggregation:
+        if args.prefill_selector or args.decode_selector:
+            raise ConfigError("--prefill-selector and --decode-selector are for --pd-disaggregation")
         return None
-    if not args.prefill or not args.decode:
-        raise ConfigError("--pd-disaggregation needs at least one --prefill and one --decode worker")
+    if (not args.prefill or not args.decode) and not discovery.enabled:
+        raise ConfigError("--pd-disaggregation needs at least one --prefill and one --decode worker, "
+                          "or discovery (--service-discovery, --discovery-file) to find them")
     prefill = []
     for entry in args.prefill:
         if len(entry) > 2 or (len(entry) == 2 and not entry[1].isdigit()):
@@ -47,6 +56,27 @@ def _pd_config(args: argparse.Namespace) -> PdConfig | None:
         prefill.append((entry[0], int(entry[1]) if len(entry) == 2 else None))
     return PdConfig(prefill=tuple(prefill), decode=tuple(args.decode), prefill_policy=args.prefill_policy,
                     decode_policy=args.decode_policy)
+
+
+def _discovery_config(args: argparse.Namespace) -> DiscoveryConfig:
+    provider = args.discovery_provider
+    if provider == "file" and args.discovery_file is None:
+        raise ConfigError("--discovery-provider file needs --discovery-file PATH")
+    kubernetes = None
+    if args.service_discovery or provider == "kubernetes":
+        kubernetes = KubernetesConfig(
+            selector=parse_selector(args.selector, "--selector"),
+            prefill_selector=parse_selector(args.prefill_selector, "--prefill-selector"),
+            decode_selector=parse_selector(args.decode_selector, "--decode-selector"),
+            namespace=args.service_discovery_namespace, port=args.service_discovery_port,
+            protocol=args.service_discovery_protocol, bootstrap_port_annotation=args.bootstrap_port_annotation)
+    elif args.selector or args.prefill_selector or args.decode_selector:
+        raise ConfigError("--selector, --prefill-selector and --decode-selector need --service-discovery")
+    if args.discovery_file is not None:
+        check_workers_file(args.discovery_file)  # unreadable or malformed: fail now, with a clean message
+    return DiscoveryConfig(kubernetes=kubernetes, file=args.discovery_file,
+                           check_interval_secs=args.discovery_check_interval_secs,
+                           remove_unhealthy_workers=args.remove_unhealthy_workers)
 
 
 def _default_demo_model() -> Path | None:
@@ -81,7 +111,7 @@ def _link(args: argparse.Namespace) -> LinkSettings:
     return LinkSettings(transport=args.grpc_transport, tls=tls, keepalive_time_secs=args.grpc_keepalive_time_secs,
                         keepalive_timeout_secs=args.grpc_keepalive_timeout_secs,
                         keepalive_permit_without_calls=args.grpc_keepalive_permit_without_calls,
-                        max_message_size=args.max_message_size)
+                        max_message_size=args.max_message_size, upstream_http2=args.upstream_http2)
 
 
 def _listener_tls(args: argparse.Namespace) -> tuple[str | None, str | None]:
@@ -107,8 +137,9 @@ def _listener_tls(args: argparse.Namespace) -> tuple[str | None, str | None]:
 def config_from_args(args: argparse.Namespace) -> GatewayConfig:
     _check_parser_names(args)
     providers = tuple((p.base_url, p.api_key) for p in (resolve_provider(name) for name in args.provider))
+    discovery = _discovery_config(args)
     demo = None
-    if not args.worker_urls and not args.pd_disaggregation and not providers:
+    if not args.worker_urls and not args.pd_disaggregation and not providers and not discovery.enabled:
         demo = DemoConfig(model_path=args.demo_model or _default_demo_model(), mode=args.demo_mode,
                           token_delay=args.demo_token_delay)
     tls_cert, tls_key = _listener_tls(args)
@@ -118,7 +149,8 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
                             processes=args.workers, tls_cert_path=tls_cert, tls_key_path=tls_key),
         model=ModelConfig(model_path=args.model_path, tokenizer_path=args.tokenizer_path,
                           chat_template=args.chat_template, served_model_name=args.served_model_name,
-                          reasoning_parser=args.reasoning_parser, tool_call_parser=args.tool_call_parser),
+                          reasoning_parser=args.reasoning_parser, tool_call_parser=args.tool_call_parser,
+                          tokenizer_fast_path=args.tokenizer_fast_path == "on"),
         worker_urls=tuple(args.worker_urls), provider_workers=providers, demo=demo,
         request_timeout_secs=args.request_timeout_secs,
         worker_startup_timeout_secs=args.worker_startup_timeout_secs, link=_link(args),
@@ -131,7 +163,8 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
             policy_config=PolicyConfig(
                 cache_threshold=args.cache_threshold, balance_abs_threshold=args.balance_abs_threshold,
                 balance_rel_threshold=args.balance_rel_threshold, eviction_interval_secs=args.eviction_interval_secs,
-                max_tree_size=args.max_tree_size, prefix_token_count=args.prefix_token_count)),
+                max_tree_size=args.max_tree_size, prefix_token_count=args.prefix_token_count,
+                block_size=args.block_size)),
         breaker=BreakerConfig(failure_threshold=args.cb_failure_threshold, success_threshold=args.cb_success_threshold,
                               timeout_duration_secs=args.cb_timeout_duration_secs,
                               window_duration_secs=args.cb_window_duration_secs,
@@ -143,17 +176,19 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
                                   queue_size=args.queue_size, queue_timeout_secs=args.queue_timeout_secs,
                                   rate_limit_tokens_per_second=args.rate_limit_tokens_per_second),
         connections=_connection_config(args),
-        pd=_pd_config(args),
+        pd=_pd_config(args, discovery),
         observability=ObservabilityConfig(prometheus_host=args.prometheus_host, prometheus_port=args.prometheus_port,
                                           request_id_headers=tuple(args.request_id_headers), log_json=args.log_json,
                                           log_dir=args.log_dir, tracing=_tracing_config(args)),
         security=SecurityConfig(api_key=args.api_key, control_plane_api_keys=tuple(args.control_plane_api_keys),
                                 max_payload_size=args.max_payload_size,
-                                cors_allowed_origins=tuple(args.cors_allowed_origins)),
+                                cors_allowed_origins=tuple(args.cors_allowed_origins),
+                                identity=_identity_config(args)),
         limits=RequestLimits(max_stop_bytes=args.max_stop_bytes, max_total_stop_bytes=args.max_total_stop_bytes),
         history=_history_config(args),
         max_background_responses=_at_least_one(args.max_background_responses, "--max-background-responses"),
         mcp=_mcp_settings(args),
+        discovery=discovery,
     )
 
 
@@ -163,6 +198,21 @@ def _tracing_config(args: argparse.Namespace) -> TracingConfig:
                              protocol=args.otlp_traces_protocol, sampling_ratio=args.trace_sampling_ratio)
     except ValueError as err:
         raise ConfigError(str(err)) from None
+
+
+def _identity_config(args: argparse.Namespace) -> IdentityConfig:
+    jwt = None
+    if args.jwt_issuer:
+        jwt = JwtSettings(issuer=args.jwt_issuer, audience=args.jwt_audience, jwks_uri=args.jwt_jwks_uri,
+                          tenant_claim=args.jwt_tenant_claim, role_claim=args.jwt_role_claim,
+                          role_mapping=parse_role_mapping(args.jwt_role_mapping))
+    elif args.jwt_audience or args.jwt_jwks_uri or args.jwt_role_mapping:
+        raise ConfigError("--jwt-audience, --jwt-jwks-uri and --jwt-role-mapping need --jwt-issuer")
+    limits = load_tenant_limits(args.tenant_rate_limit_config) if args.tenant_rate_limit_config else {}
+    return IdentityConfig(tenant_api_keys=tuple(parse_tenant_key(e) for e in args.tenant_api_key),
+                          tenant_api_keys_file=args.tenant_api_keys_file, jwt=jwt, audit_log=args.audit_log,
+                          tenant_limits=tuple(limits.items()),
+                          max_tenant_labels=max(0, args.tenant_metrics_max_labels))
 
 
 def _mcp_settings(args: argparse.Namespace) -> McpSettings:

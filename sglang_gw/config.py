@@ -6,8 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sglang_gw.admission import AdmissionConfig
+from sglang_gw.discovery.config import DiscoveryConfig
 from sglang_gw.errors import ConfigError
 from sglang_gw.history.base import HistoryConfig
+from sglang_gw.identity.config import IdentityConfig
 from sglang_gw.mcp.config import McpSettings
 from sglang_gw.routing.base import PolicyConfig
 from sglang_gw.tracing import TracingConfig
@@ -15,9 +17,9 @@ from sglang_gw.workers.breaker import BreakerConfig
 from sglang_gw.workers.health import HealthConfig
 from sglang_gw.workers.link import LinkSettings
 
-__all__ = ["DEFAULT_MAX_PAYLOAD_SIZE", "ConnectionConfig", "DemoConfig", "GatewayConfig", "HistoryConfig",
-           "ModelConfig", "ObservabilityConfig", "PdConfig", "RequestLimits", "RetryConfig", "RoutingConfig",
-           "SecurityConfig", "ServerConfig"]
+__all__ = ["DEFAULT_MAX_PAYLOAD_SIZE", "ConnectionConfig", "DemoConfig", "DiscoveryConfig", "GatewayConfig",
+           "HistoryConfig", "ModelConfig", "ObservabilityConfig", "PdConfig", "RequestLimits", "RetryConfig",
+           "RoutingConfig", "SecurityConfig", "ServerConfig"]
 
 # 32 MiB, as Anthropic's Messages API: a full 128k-token conversation is about 0.5-1.5 MB of
 # JSON (non-ASCII escaped as \uXXXX doubles it), hundreds of tool definitions a few hundred
@@ -54,6 +56,7 @@ class SecurityConfig:
     control_plane_api_keys: tuple[str, ...] = ()
     max_payload_size: int | None = DEFAULT_MAX_PAYLOAD_SIZE
     cors_allowed_origins: tuple[str, ...] = ()
+    identity: IdentityConfig = field(default_factory=IdentityConfig)  # tenant keys, JWT, audit, tenant limits
 
 
 @dataclass(slots=True, frozen=True)
@@ -108,6 +111,7 @@ class ModelConfig:
     served_model_name: str | None = None
     reasoning_parser: str | None = "auto"  # a registered name, "auto" or "none" (None: none)
     tool_call_parser: str | None = "auto"  # a registered name, "auto" or "none" (None: none)
+    tokenizer_fast_path: bool = True  # tiktoken / word-cache encoders beside the tokenizer (exact)
 
 
 @dataclass(slots=True, frozen=True)
@@ -173,3 +177,4 @@ class GatewayConfig:
     history: HistoryConfig = field(default_factory=HistoryConfig)  # responses and conversations storage
     max_background_responses: int = 64  # /v1/responses with background: true, running at once
     mcp: McpSettings = field(default_factory=McpSettings)  # MCP servers of the responses tool loop
+    discovery: DiscoveryConfig = field(default_factory=DiscoveryConfig)  # Kubernetes / file discovery

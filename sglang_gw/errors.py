@@ -9,6 +9,7 @@ any of them into ``{"error": {"message", "type", "param", "code"}}``.
     │   ├── ChatTemplateError          400 (the template's own message)
     │   └── ContextLengthExceededError 400 code=context_length_exceeded
     ├── AuthenticationError            401
+    ├── PermissionDeniedError          403 (a valid identity without the route's role)
     ├── NotFoundError                  404
     │   ├── ModelNotFoundError         404 code=model_not_found
     │   └── LoraNotFoundError          404 code=lora_not_found (no worker holds the adapter)
@@ -22,6 +23,7 @@ any of them into ``{"error": {"message", "type", "param", "code"}}``.
     │   ├── WorkerOverloadedError      429 (RESOURCE_EXHAUSTED)
     │   └── WorkerRejectedError        400 (INVALID_ARGUMENT and the like)
     ├── NoHealthyWorkerError           503
+    │   └── NoWorkersError             503 code=no_workers (none registered yet: discovery fills the fleet)
     ├── HistoryUnavailable             503 code=history_unavailable (history/base.py: storage outage)
     ├── FailedDependencyError          424 an MCP server of the request is unreachable (mcp/)
     └── ConfigError                    start-up only, never an HTTP answer
@@ -42,8 +44,10 @@ __all__ = [
     "LoraNotFoundError",
     "ModelNotFoundError",
     "NoHealthyWorkerError",
+    "NoWorkersError",
     "NotFoundError",
     "PayloadTooLargeError",
+    "PermissionDeniedError",
     "RateLimitError",
     "RequestTimeoutError",
     "WorkerError",
@@ -88,6 +92,12 @@ class AuthenticationError(GatewayError):
     status = 401
     type = "authentication_error"
     code = "invalid_api_key"
+
+
+class PermissionDeniedError(GatewayError):
+    status = 403
+    type = "permission_error"
+    code = "permission_denied"
 
 
 class NotFoundError(GatewayError):
@@ -176,6 +186,12 @@ class NoHealthyWorkerError(GatewayError):
     status = 503
     type = "service_unavailable"
     code = "no_healthy_worker"
+
+
+class NoWorkersError(NoHealthyWorkerError):
+    """No worker is registered at all (yet): a fleet that discovery has not filled."""
+
+    code = "no_workers"
 
 
 class ConfigError(GatewayError):

@@ -5,7 +5,8 @@ unreachable database fails start-up) and connect the static MCP servers (one tha
 retried in the background, unless `required`), (1) start the demo worker when no worker is given, (2) start one
 registration job per `--worker-urls` entry, side by side, and wait for them all (each
 connects, waiting up to the start-up timeout, then loads or reuses its model), (3) fail if
-none came up.
+none came up (with discovery, none given is fine: discovery fills the fleet; server/app.py
+starts it next).
 Shutdown: stop registering, close every worker channel, stop the demo worker, close the
 MCP sessions and the history store, then flush the trace exporter (tracing.py).
 """
@@ -20,7 +21,7 @@ from collections.abc import Mapping
 from sglang_gw import metrics
 from sglang_gw.admission import Admission
 from sglang_gw.config import GatewayConfig
-from sglang_gw.errors import ConfigError, InvalidRequestError, ModelNotFoundError
+from sglang_gw.errors import ConfigError, InvalidRequestError, ModelNotFoundError, NoWorkersError
 from sglang_gw.history import HistoryStore, Owners, open_history
 from sglang_gw.history.traced import TracedHistory
 from sglang_gw.mcp import McpPool
@@ -33,11 +34,15 @@ from sglang_gw.runtime.loop_lag import LoopLagMonitor
 from sglang_gw.tracing import Tracer
 from sglang_gw.workers.client import GrpcWorkerClient
 from sglang_gw.workers.health import HealthChecker, LoadMonitor
+from sglang_gw.workers.kv_events import KvEventFeed
 from sglang_gw.workers.lora import LoraManager
 from sglang_gw.workers.pool import Worker, WorkerPool
 from sglang_gw.workers.registrar import Registrar, WorkerJob, WorkerSpec
 
 __all__ = ["Gateway"]
+
+# Worker.kind → the `connection_mode` GET /workers reports (smg's names, plus "openai").
+_CONNECTION_MODES = {"grpc": "grpc", "sglang_http": "http", "http": "openai"}
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +63,7 @@ class Gateway:
         if config.pd is not None:
             for kind, name in (("prefill", config.pd.prefill_policy), ("decode", config.pd.decode_policy)):
                 self.pool.policies[kind] = POLICIES.get(name or routing.policy)(routing.policy_config)
+        self.kv_events = self._kv_feed()
         self.models: dict[str, ServedModel] = {}
         retry = config.retry
         self.dispatch = DispatchSettings(
@@ -83,6 +89,7 @@ class Gateway:
         self.mcp = McpPool(config.mcp)  # static servers connected in `start`
         self._routing_headers = tuple(h.lower() for h in routing.routing_key_headers)
         self._model_locks: dict[str, asyncio.Lock] = {}  # by model name: see `_load_model`
+        self._removals: set[asyncio.Task[bool]] = set()  # --remove-unhealthy-workers
         self.ready = False
 
     async def start(self) -> None:
@@ -92,18 +99,41 @@ class Gateway:
         jobs = [self.registrar.submit(spec) for spec in await self._startup_specs()]
         await asyncio.gather(*(job.done.wait() for job in jobs))
         failed = [j for j in jobs if j.state != "active"]
-        if len(failed) == len(jobs):
+        if len(failed) == len(jobs) and (jobs or not self.config.discovery.enabled):
             raise ConfigError("no worker could be registered: " + "; ".join(f"{j.spec.url}: {j.error}" for j in failed))
         await self.health.start()
+        if self.kv_events is not None:
+            await self.kv_events.start()
         if self.loads is not None:
             await self.loads.start()
         await self.loop_lag.start()  # after start-up: loading a tokenizer is not a serving stall
         self.ready = True
 
+    def _kv_feed(self) -> KvEventFeed | None:
+        """One KV event feed when a policy (main, prefill or decode) routes on KV events;
+        every such policy reads the same indexes."""
+        users = [p for p in (self.pool.policy, *self.pool.policies.values()) if hasattr(p, "indexes")]
+        if not users:
+            return None
+        for policy in users[1:]:
+            policy.indexes = users[0].indexes  # type: ignore[attr-defined]
+        return KvEventFeed(users[0].indexes, self.pool.workers)  # type: ignore[attr-defined]
+
     def _health_changed(self, worker: Worker, healthy: bool) -> None:
         log.warning("worker %s is now %s", worker.url, "healthy" if healthy else "unhealthy")
         metrics.set_worker_healthy(worker.url, healthy)
         self.pool.update_active()
+        if not healthy and self.config.discovery.remove_unhealthy_workers:
+            self._remove_unhealthy(worker)
+
+    def _remove_unhealthy(self, worker: Worker) -> None:
+        """Drain and remove a worker past the failure threshold; discovery (or the operator)
+        registers it again once it answers."""
+        log.warning("worker %s stayed unhealthy: removing it (--remove-unhealthy-workers)", worker.url)
+        metrics.record_discovery_event("health", "removed")
+        task = asyncio.get_running_loop().create_task(self.remove_worker(worker.url), name=f"remove {worker.url}")
+        self._removals.add(task)
+        task.add_done_callback(self._removals.discard)
 
     def routing_key(self, headers: Mapping[str, str]) -> str | None:
         """The first configured routing-key header present (consistent_hashing's key)."""
@@ -121,7 +151,8 @@ class Gateway:
             return [*(WorkerSpec(url=u, worker_type="prefill", bootstrap_port=port, **common)
                       for u, port in pd.prefill),
                     *(WorkerSpec(url=u, worker_type="decode", **common) for u in pd.decode)]
-        providers = [WorkerSpec(url=url, api_key=key) for url, key in self.config.provider_workers]
+        providers = [WorkerSpec(url=url, api_key=key, connection_mode="openai")
+                     for url, key in self.config.provider_workers]
         return [*(WorkerSpec(url=u, **common) for u in self.config.worker_urls), *providers]
 
     async def _load_model(self, client: GrpcWorkerClient, spec: WorkerSpec) -> str:
@@ -134,7 +165,8 @@ class Gateway:
             if name not in self.models:
                 cfg = self.config.model
                 model = await load_served_model(client, tokenizer_spec=spec.tokenizer_path, name=name,
-                                                chat_template=cfg.chat_template)
+                                                chat_template=cfg.chat_template,
+                                                fast_path=cfg.tokenizer_fast_path)
                 model.attach_parsers(cfg.reasoning_parser, cfg.tool_call_parser)
                 model.limits = self.config.limits
                 self.models[name] = model
@@ -176,6 +208,7 @@ class Gateway:
 
     def worker_status(self, worker: Worker) -> dict[str, object]:
         return {"url": worker.url, "model": worker.model, "worker_type": worker.worker_type,
+                "connection_mode": _CONNECTION_MODES.get(worker.kind, worker.kind),
                 "healthy": worker.healthy, "draining": worker.draining, "inflight": worker.inflight,
                 "load": worker.load, "labels": worker.labels,
                 "state": "draining" if worker.draining else "active"}
@@ -186,6 +219,8 @@ class Gateway:
         """The model a request names; an empty name picks the only model there is."""
         if name in self.models:
             return self.models[name]
+        if not self.models and not self.http_models:
+            raise NoWorkersError("no worker is registered yet; discovery or POST /workers adds them")
         if not name:
             if len(self.models) == 1:
                 return next(iter(self.models.values()))
@@ -211,7 +246,11 @@ class Gateway:
         # 1. no new registrations or probes, 2. close worker channels.
         await self.registrar.stop()
         await self.health.stop()
+        for task in list(self._removals):
+            task.cancel()
         await self.loop_lag.stop()
+        if self.kv_events is not None:
+            await self.kv_events.stop()
         if self.loads is not None:
             await self.loads.stop()
         for worker in self.pool.workers():

@@ -2,11 +2,14 @@
 
 All names start with ``sgl_router_``; labels come from closed sets only (stage names, route
 templates, HTTP methods and status codes, worker urls of registered workers, the reason and
-state names below). Never a request id, a model-chosen string or a raw URL path.
+state names below, tenant names bounded by identity/labels.py: N of them, then ``other``).
+Never a request id, a model-chosen string or a raw URL path.
 
     series                                                     type       labels
     sgl_router_requests_total                                  counter    endpoint, method, status
     sgl_router_request_duration_seconds                        histogram  endpoint, method
+    sgl_router_tenant_requests_total                           counter    tenant, status
+    sgl_router_tenant_request_duration_seconds                 histogram  tenant
     sgl_router_stage_duration_seconds                          histogram  stage
     sgl_router_generate_duration_seconds                       histogram  -
     sgl_router_time_to_first_token_seconds                     histogram  -
@@ -31,6 +34,15 @@ state names below). Never a request id, a model-chosen string or a raw URL path.
     sgl_router_mcp_tool_duration_seconds                       histogram  server, tool
     sgl_router_mcp_loop_iterations                             histogram  -
     sgl_router_trace_spans_dropped_total                       counter    reason (queue_full, export_failed)
+    sgl_router_discovery_events_total                          counter    source, event (added, removed, error)
+    sgl_router_discovery_watch_restarts_total                  counter    source, reason (expired, disconnected)
+    sgl_router_discovery_workers                               gauge      source (workers the source wants)
+    sgl_router_cached_tokens_total                             counter    -
+    sgl_router_kv_predicted_cached_tokens_total                counter    -
+    sgl_router_kv_indexed_blocks                               gauge      worker
+    sgl_router_kv_event_lag_seconds                            histogram  -
+    sgl_router_kv_resyncs_total                                counter    worker
+    sgl_router_kv_stream_up                                    gauge      worker (1 live, 0 not)
 
 With ``--workers N`` every process writes its series to files in one directory
 (prometheus_client's multiprocess mode, see server/metrics_server.py) and a scrape shows
@@ -63,6 +75,12 @@ __all__ = [
     "CB_STATE",
     "CB_STATES",
     "CB_TRANSITIONS_TOTAL",
+    "CACHED_TOKENS_TOTAL",
+    "KV_EVENT_LAG_SECONDS",
+    "KV_INDEXED_BLOCKS",
+    "KV_PREDICTED_CACHED_TOKENS_TOTAL",
+    "KV_RESYNCS_TOTAL",
+    "KV_STREAM_UP",
     "COMPLETION_TOKENS_TOTAL",
     "GENERATE_SECONDS",
     "LOOP_LAG_MAX_SECONDS",
@@ -70,6 +88,12 @@ __all__ = [
     "MCP_CALLS_TOTAL",
     "MCP_CALL_SECONDS",
     "MCP_ITERATIONS",
+    "DISCOVERY_EVENTS",
+    "DISCOVERY_EVENTS_TOTAL",
+    "DISCOVERY_RESTART_REASONS",
+    "DISCOVERY_SOURCES",
+    "DISCOVERY_WATCH_RESTARTS_TOTAL",
+    "DISCOVERY_WORKERS",
     "HTTP_METHODS",
     "PREFIX",
     "PROCESSED_REQUESTS_TOTAL",
@@ -83,13 +107,21 @@ __all__ = [
     "RUNNING_REQUESTS",
     "STAGE_SECONDS",
     "STAGES",
+    "TENANT_REQUESTS_TOTAL",
+    "TENANT_REQUEST_SECONDS",
     "TPOT_SECONDS",
     "TRACE_SPANS_DROPPED",
     "TTFT_SECONDS",
     "WORKER_HEALTHY",
     "forget_worker",
+    "forget_kv_worker",
+    "record_kv_batch",
+    "record_kv_prediction",
+    "record_kv_resync",
+    "set_kv_stream",
     "observe_stage",
     "record_cache_lookup",
+    "record_discovery_event",
     "record_circuit_transition",
     "record_generation",
     "record_loop_lag",
@@ -97,12 +129,15 @@ __all__ = [
     "record_mcp_iterations",
     "record_queue_rejection",
     "record_request",
+    "record_tenant_request",
     "record_retry",
     "record_trace_drops",
+    "record_watch_restart",
     "record_worker_request",
     "register_worker",
     "set_active_workers",
     "set_circuit_state",
+    "set_discovery_workers",
     "set_loop_lag_max",
     "set_queue_depth",
     "set_running_requests",
@@ -129,6 +164,13 @@ REQUESTS_TOTAL = Counter(f"{PREFIX}requests_total", "HTTP requests answered, by 
 REQUEST_SECONDS = Histogram(f"{PREFIX}request_duration_seconds",
                             "HTTP request duration, first byte in to last byte out (streams included).",
                             ["endpoint", "method"], buckets=_LATENCY_BUCKETS)
+
+TENANT_REQUESTS_TOTAL = Counter(f"{PREFIX}tenant_requests_total",
+                                "HTTP requests answered, by tenant (bounded: see identity/labels.py) and status.",
+                                ["tenant", "status"])
+TENANT_REQUEST_SECONDS = Histogram(f"{PREFIX}tenant_request_duration_seconds",
+                                   "HTTP request duration by tenant, first byte in to last byte out.",
+                                   ["tenant"], buckets=_LATENCY_BUCKETS)
 
 # -- pipeline --------------------------------------------------------------------------------
 
@@ -160,8 +202,10 @@ ACTIVE_WORKERS = Gauge(f"{PREFIX}active_workers", "Registered workers that are h
                        multiprocess_mode="livemin")
 WORKER_HEALTHY = Gauge(f"{PREFIX}worker_healthy", "1 when the worker passes its health checks, else 0.", ["worker"],
                        multiprocess_mode="livemin")
-CACHE_HITS_TOTAL = Counter(f"{PREFIX}cache_hits_total", "cache_aware routing decisions that followed a prefix match.")
-CACHE_MISSES_TOTAL = Counter(f"{PREFIX}cache_misses_total", "cache_aware routing decisions without a usable match.")
+CACHE_HITS_TOTAL = Counter(f"{PREFIX}cache_hits_total",
+                           "cache_aware/kv_aware routing decisions that followed a prefix match.")
+CACHE_MISSES_TOTAL = Counter(f"{PREFIX}cache_misses_total",
+                             "cache_aware/kv_aware routing decisions without a usable match.")
 
 RETRIES_TOTAL = Counter(f"{PREFIX}retries_total", "Worker calls retried before the first token.")
 ABORTS_TOTAL = Counter(f"{PREFIX}worker_aborts_total", "Abort RPCs sent to workers.", ["reason"])
@@ -195,7 +239,9 @@ LOOP_LAG_MAX_SECONDS = Gauge(f"{PREFIX}event_loop_lag_max_seconds", "The largest
                              multiprocess_mode="livemax")
 
 # What every request updates, gathered cheaply until a scrape reads it (batched_metrics.py).
+CACHED_TOKENS_TOTAL = Counter(f"{PREFIX}cached_tokens_total", "Prompt tokens the workers reported cached.")
 _PROMPT_TOKENS = batched_counter(PROMPT_TOKENS_TOTAL)
+_CACHED_TOKENS = batched_counter(CACHED_TOKENS_TOTAL)
 _COMPLETION_TOKENS = batched_counter(COMPLETION_TOKENS_TOTAL)
 _GENERATE = batched_histogram(GENERATE_SECONDS)
 _TTFT = batched_histogram(TTFT_SECONDS)
@@ -262,6 +308,20 @@ def record_request(endpoint: str, method: str, status: int, seconds: float) -> N
     children[1].observe(seconds)
 
 
+_TENANT_CHILDREN: dict[tuple[str, int], tuple[Any, Any]] = {}
+
+
+def record_tenant_request(tenant: str, status: int, seconds: float) -> None:
+    """One answered request of ``tenant``: a bounded label (identity/labels.py), never raw."""
+    children = _TENANT_CHILDREN.get((tenant, status))
+    if children is None:
+        children = _TENANT_CHILDREN[tenant, status] = (
+            batched_counter(TENANT_REQUESTS_TOTAL.labels(tenant, str(status))),
+            batched_histogram(TENANT_REQUEST_SECONDS.labels(tenant)))
+    children[0].inc()
+    children[1].observe(seconds)
+
+
 def _worker_children(worker: str) -> tuple[Any, Any]:
     children = _WORKER_CHILDREN.get(worker)
     if children is None:
@@ -271,9 +331,11 @@ def _worker_children(worker: str) -> tuple[Any, Any]:
 
 
 def record_generation(*, prompt_tokens: int, completion_tokens: int, total_seconds: float,
-                      ttft_seconds: float | None = None) -> None:
+                      ttft_seconds: float | None = None, cached_tokens: int = 0) -> None:
     """One finished worker generation. Times run from dispatch; TPOT needs two tokens or more."""
     _PROMPT_TOKENS.inc(prompt_tokens)
+    if cached_tokens:
+        _CACHED_TOKENS.inc(cached_tokens)
     _COMPLETION_TOKENS.inc(completion_tokens)
     _GENERATE.observe(total_seconds)
     if ttft_seconds is None:
@@ -378,3 +440,71 @@ def record_mcp_call(server: str, tool: str, ok: bool, seconds: float) -> None:
 
 def record_mcp_iterations(count: int) -> None:
     MCP_ITERATIONS.observe(count)
+
+
+# ---- discovery (sglang_gw/discovery/) -------------------------------------------------
+
+DISCOVERY_SOURCES = ("kubernetes", "file", "health")  # health: --remove-unhealthy-workers
+DISCOVERY_EVENTS = ("added", "removed", "error")
+DISCOVERY_RESTART_REASONS = ("expired", "disconnected")  # 410 Gone → re-list; a dropped or refused watch
+DISCOVERY_EVENTS_TOTAL = Counter(f"{PREFIX}discovery_events_total",
+                                 "Workers registered, drained and removed, or refused, by discovery source.",
+                                 ["source", "event"])
+DISCOVERY_WATCH_RESTARTS_TOTAL = Counter(f"{PREFIX}discovery_watch_restarts_total",
+                                         "Kubernetes watches started again, by reason.", ["source", "reason"])
+DISCOVERY_WORKERS = Gauge(f"{PREFIX}discovery_workers", "Workers a discovery source wants registered now.",
+                          ["source"], multiprocess_mode="livemax")
+
+
+def record_discovery_event(source: str, event: str) -> None:
+    DISCOVERY_EVENTS_TOTAL.labels(source, event).inc()
+
+
+def record_watch_restart(source: str, reason: str) -> None:
+    DISCOVERY_WATCH_RESTARTS_TOTAL.labels(source, reason).inc()
+
+
+def set_discovery_workers(source: str, count: int) -> None:
+    DISCOVERY_WORKERS.labels(source).set(count)
+
+
+# ---- KV-event routing (routing/kv_aware.py, workers/kv_events.py) ----------------------
+# Predicted vs reported: sgl_router_kv_predicted_cached_tokens_total / prompt_tokens_total is
+# the hit rate kv_aware expected when it chose; sgl_router_cached_tokens_total / the same is
+# what the workers then reported.
+KV_PREDICTED_CACHED_TOKENS_TOTAL = Counter(f"{PREFIX}kv_predicted_cached_tokens_total",
+                                           "Prompt tokens kv_aware predicted cached on the worker it chose.")
+KV_INDEXED_BLOCKS = Gauge(f"{PREFIX}kv_indexed_blocks", "KV blocks the index holds for each worker.", ["worker"],
+                          multiprocess_mode="livemax")
+KV_EVENT_LAG_SECONDS = Histogram(f"{PREFIX}kv_event_lag_seconds",
+                                 "From a KV event batch's worker timestamp to its arrival here.",
+                                 buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+KV_RESYNCS_TOTAL = Counter(f"{PREFIX}kv_resyncs_total",
+                           "Snapshots taken after the first for a worker (a gap, a reconnect, a restart).", ["worker"])
+KV_STREAM_UP = Gauge(f"{PREFIX}kv_stream_up", "1 while a worker's KV event stream is live, else 0.", ["worker"],
+                     multiprocess_mode="livemin")
+_KV_PREDICTED = batched_counter(KV_PREDICTED_CACHED_TOKENS_TOTAL)
+
+
+def record_kv_prediction(tokens: int) -> None:
+    if tokens > 0:
+        _KV_PREDICTED.inc(tokens)
+
+
+def record_kv_batch(worker: str, lag_seconds: float | None, blocks: int) -> None:
+    if lag_seconds is not None:
+        KV_EVENT_LAG_SECONDS.observe(max(lag_seconds, 0.0))
+    KV_INDEXED_BLOCKS.labels(worker).set(blocks)
+
+
+def record_kv_resync(worker: str) -> None:
+    KV_RESYNCS_TOTAL.labels(worker).inc()
+
+
+def set_kv_stream(worker: str, up: bool) -> None:
+    KV_STREAM_UP.labels(worker).set(1 if up else 0)
+
+
+def forget_kv_worker(worker: str) -> None:
+    for metric in (KV_INDEXED_BLOCKS, KV_RESYNCS_TOTAL, KV_STREAM_UP):
+        metric.remove(worker)

@@ -20,11 +20,13 @@ from sglang_gw.config import RequestLimits
 from sglang_gw.errors import ConfigError, WorkerError
 from sglang_gw.model_kind import ModelKind, read_model_kind
 from sglang_gw.proto import sglang_scheduler_pb2 as pb
+from sglang_gw.tokenizer.affixes import SpecialAffixes
 from sglang_gw.tokenizer.chat_template import ChatTemplate
 from sglang_gw.tokenizer.detokenizer import prepare as prepare_detokenizer
 from sglang_gw.tokenizer.encoding import encode_ids
 from sglang_gw.tokenizer.loader import resolve_local, unpack_worker_tokenizer
 from sglang_gw.tokenizer.prompt_cache import SegmentEncoder
+from sglang_gw.tokenizer.rank_encoder import RankEncoder
 from sglang_gw.tokenizer.token_bound import TokenBound
 from sglang_gw.tokenizer.word_encoder import WordEncoder
 from sglang_gw.workers.client import WorkerClient
@@ -55,6 +57,7 @@ class ServedModel:
     reasoning_parser: type | None = None
     tool_parser: type | None = None
     segments: SegmentEncoder | None = None  # cached prompt tokenization (chat prompts)
+    affixes: SpecialAffixes | None = None  # the special tokens around one text (segments then serve those too)
     # Token ids run from 0 to vocab_size - 1: the worker's embedding rows (GetModelInfo),
     # else the tokenizer's ids. An id past the embedding can crash a worker's GPU kernel.
     vocab_size: int = 0
@@ -113,8 +116,11 @@ class ServedModel:
         return self.segments is not None and self.segments.has_words
 
     def encode(self, text: str, *, add_special_tokens: bool = False) -> list[int]:
-        if not add_special_tokens and self.segments is not None:
-            return self.segments.encode(text)
+        if self.segments is not None:
+            if not add_special_tokens:
+                return self.segments.encode(text)
+            if self.affixes is not None:
+                return self.affixes.around(self.segments.encode(text))
         return encode_ids(self.tokenizer, text, add_special_tokens=add_special_tokens)
 
     def require_task(self, tasks: tuple[str, ...] = ("generate",)) -> None:
@@ -147,7 +153,7 @@ def _sampling_defaults(info: pb.GetModelInfoResponse) -> dict[str, float | int]:
 
 
 def model_from_folder(folder: Path, info: pb.GetModelInfoResponse, *, name: str | None = None,
-                      chat_template: Path | None = None) -> ServedModel:
+                      chat_template: Path | None = None, fast_path: bool = True) -> ServedModel:
     tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
     prepare_detokenizer(tokenizer)
     try:
@@ -184,10 +190,29 @@ def model_from_folder(folder: Path, info: pb.GetModelInfoResponse, *, name: str 
     if template is not None:
         # Cut prompts at the added tokens the template writes (its role markers).
         added = [t.content for t in tokenizer.get_added_tokens_decoder().values()]
-        words = WordEncoder.build(tokenizer)
-        log.info("model %s: ASCII word encoder %s", model.name, "on" if words is not None else "off")
-        model.segments = SegmentEncoder(tokenizer, [a for a in added if a in template.source], words)
+        # --tokenizer-fast-path off: the tokenizer alone (the segment cache still cuts at markers).
+        words = WordEncoder.build(tokenizer) if fast_path else None
+        ranks = _rank_encoder(folder / "tokenizer.json", tokenizer) if fast_path else None
+        log.info("model %s: ASCII word encoder %s, tiktoken fast path %s", model.name,
+                 "on" if words is not None else "off", "on" if ranks is not None else "off")
+        model.segments = SegmentEncoder(tokenizer, [a for a in added if a in template.source], words, ranks)
+        model.affixes = SpecialAffixes.of(tokenizer) if fast_path else None
     return model
+
+
+def _rank_encoder(path: Path, tokenizer: Tokenizer) -> RankEncoder | None:
+    """`RankEncoder.build`, once per tokenizer file (it takes a few tenths of a second): a
+    model loaded again, or another model on the same tokenizer, shares it."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    if key not in _RANK_ENCODERS:
+        if len(_RANK_ENCODERS) >= 8:
+            _RANK_ENCODERS.clear()
+        _RANK_ENCODERS[key] = RankEncoder.build(tokenizer)
+    return _RANK_ENCODERS[key]
+
+
+_RANK_ENCODERS: dict[tuple[str, int, int], RankEncoder | None] = {}
 
 
 def _tokenizer_vocab_size(tokenizer: Tokenizer) -> int:
@@ -214,7 +239,7 @@ def _eos_from_folder(folder: Path, tokenizer: Tokenizer) -> frozenset[int]:
 
 
 async def load_served_model(client: WorkerClient, *, tokenizer_spec: str | None, name: str | None = None,
-                            chat_template: Path | None = None) -> ServedModel:
+                            chat_template: Path | None = None, fast_path: bool = True) -> ServedModel:
     """Build a model from the worker's facts and a local or worker-provided tokenizer."""
     info = await client.model_info()
     folder = None
@@ -233,4 +258,4 @@ async def load_served_model(client: WorkerClient, *, tokenizer_spec: str | None,
         except WorkerError as err:
             raise ConfigError(f"no local tokenizer and the worker could not send one: {err.message}") from None
     log.info("model %s: tokenizer from %s", name or info.served_model_name, folder)
-    return model_from_folder(folder, info, name=name, chat_template=chat_template)
+    return model_from_folder(folder, info, name=name, chat_template=chat_template, fast_path=fast_path)

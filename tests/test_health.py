@@ -14,7 +14,7 @@ from sglang_gw.workers.client import HealthStatus
 from sglang_gw.workers.health import HealthChecker, HealthConfig, LoadMonitor
 from sglang_gw.workers.pool import Worker
 
-OK, SICK, DOWN, HANG, BUG = "ok", "sick", "down", "hang", "bug"
+OK, SICK, DOWN, HANG, BUG, CLOSED = "ok", "sick", "down", "hang", "bug", "closed"
 
 
 class FakeClient:
@@ -23,7 +23,7 @@ class FakeClient:
     def __init__(self, url: str, script: Iterable[str] = (OK,)) -> None:
         self.url = url
         self.script = list(script)
-        self.loads_reply: pb.GetLoadsResponse | Exception = pb.GetLoadsResponse()
+        self.loads_reply: pb.GetLoadsResponse | BaseException = pb.GetLoadsResponse()
         self.timeouts: list[float | None] = []
 
     async def health(self, *, timeout: float | None = None) -> HealthStatus:
@@ -35,13 +35,15 @@ class FakeClient:
             raise WorkerUnavailableError(f"worker {self.url}: UNAVAILABLE")
         if step == BUG:
             raise RuntimeError("a bug in the client")
+        if step == CLOSED:  # grpc.aio, when the worker's channel is closed under the call (removed)
+            raise asyncio.CancelledError
         return HealthStatus(step == OK, step)
 
     async def list_loras(self) -> pb.ListLoadedLoRAAdaptersResponse:
         return pb.ListLoadedLoRAAdaptersResponse()
 
     async def loads(self) -> pb.GetLoadsResponse:
-        if isinstance(self.loads_reply, Exception):
+        if isinstance(self.loads_reply, BaseException):
             raise self.loads_reply
         return self.loads_reply
 
@@ -112,7 +114,7 @@ async def test_a_passing_check_half_opens_an_open_breaker() -> None:
     assert w.breaker.state is CircuitState.HALF_OPEN
 
 
-@pytest.mark.parametrize("step", [DOWN, SICK, HANG, BUG])
+@pytest.mark.parametrize("step", [DOWN, SICK, HANG, BUG, CLOSED])
 async def test_every_kind_of_failure_counts(step: str) -> None:
     w = worker([step])
     hc = checker([w], failure_threshold=1)
@@ -285,3 +287,32 @@ async def test_load_monitor_loop() -> None:
 def test_load_monitor_interval_must_be_positive() -> None:
     with pytest.raises(ConfigError):
         LoadMonitor(0, lambda: [])
+
+
+async def test_a_worker_removed_mid_probe_does_not_end_the_loop() -> None:
+    """Removing a worker closes its channel, and grpc.aio cancels the probe in flight: the
+    checker must go on probing the others (it once died there, silently)."""
+    gone, sick = worker([CLOSED], url="gone"), worker([OK, DOWN], url="sick")
+    changes: list[tuple[str, bool]] = []
+    hc = checker([gone, sick], changes, failure_threshold=1)
+    await hc.start()
+    try:
+        for _ in range(200):
+            if ("sick", False) in changes:
+                break
+            await asyncio.sleep(0.01)
+        assert ("sick", False) in changes and hc.running
+    finally:
+        await hc.stop()
+
+
+async def test_the_load_monitor_survives_a_worker_removed_mid_poll() -> None:
+    gone, kept = worker(url="gone"), worker(url="kept")
+    gone.client.loads_reply = asyncio.CancelledError()  # type: ignore[attr-defined]
+    kept.client.loads_reply = pb.GetLoadsResponse(loads=[pb.SchedulerLoad(num_running_reqs=2)])  # type: ignore[attr-defined]
+    monitor = LoadMonitor(0.01, lambda: [gone, kept])
+    try:
+        await monitor.run_once()
+    except asyncio.CancelledError:
+        pytest.fail("a poll's CancelledError ended the monitor's round")
+    assert kept.load == 2

@@ -17,15 +17,15 @@ PACKAGE = Path(__file__).resolve().parent.parent / "sglang_gw"
 
 # unit (a top-level module or package of sglang_gw) → layer; higher layers import lower ones.
 LAYERS: dict[str, int] = {
-    "__main__": 9, "cli": 9, "cli_config": 9, "cli_flags": 9, "config_file": 9, "render": 9, "demo": 9,
+    "__main__": 9, "cli": 9, "cli_config": 9, "cli_flags": 9, "config_file": 9, "render": 9, "demo": 9, "serve": 9,
     "server": 8,
     "gateway": 7, "responses": 7, "messages": 7,
     "pipeline": 6,
     "plugins": 5, "model": 5,
     "model_kind": 4,
     "config": 4,
-    "workers": 3, "admission": 3, "runtime": 3, "history": 3, "mcp": 3,
-    "routing": 2, "tokenizer": 2, "parsers": 2, "providers": 2, "api": 2, "testing": 2,
+    "workers": 3, "discovery": 3, "runtime": 3, "history": 3, "mcp": 3, "identity": 3,
+    "admission": 2, "routing": 2, "tokenizer": 2, "parsers": 2, "providers": 2, "api": 2, "testing": 2,
     "registry": 1, "metrics": 1, "background": 1, "logs": 1,
     "errors": 0, "ids": 0, "proto": 0, "batched_metrics": 0, "tracing": 0, "__init__": 0,
 }

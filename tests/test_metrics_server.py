@@ -82,7 +82,10 @@ async def test_helpers_write_the_series(server: MetricsServer) -> None:
     metrics.set_running_requests(WORKER, 2)
     metrics.record_circuit_transition(WORKER, "closed", "open")
     metrics.set_worker_healthy(WORKER, False)
-    after = await scrape(server)
+    try:
+        after = await scrape(server)
+    finally:
+        metrics.set_queue_depth(0)  # a process-wide gauge: later tests' gateways read it as theirs
 
     def delta(name: str, **labels: str) -> float:
         return (value(after, name, **labels) or 0.0) - (value(before, name, **labels) or 0.0)

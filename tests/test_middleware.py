@@ -19,9 +19,11 @@ from starlette.responses import (
 )
 from starlette.routing import Route
 
+from sglang_gw.identity.gate import Gate
+from sglang_gw.identity.keys import SharedKeys
 from sglang_gw.logs import current_request_id
 from sglang_gw.server.errors import exception_handlers
-from sglang_gw.server.middleware import ApiKeys, EdgeMiddleware, build_middleware
+from sglang_gw.server.middleware import EdgeMiddleware, build_middleware
 
 KEY = "sk-data-0123456789"
 ADMIN_KEY = "sk-admin-9876543210"
@@ -144,10 +146,10 @@ async def test_control_plane_alone_can_be_locked(client_for) -> None:
 
 
 def test_path_classes() -> None:
-    mw = ApiKeys(api_key=KEY, control_plane_api_keys=[ADMIN_KEY])
-    assert mw.keys_for("/health") == ()
-    assert len(mw.keys_for("/workers")) == len(mw.keys_for("/flush_cache")) == len(mw.keys_for("/parse/tool")) == 2
-    assert len(mw.keys_for("/workersfoo")) == len(mw.keys_for("/v1/models")) == 1
+    gate = Gate(SharedKeys(KEY, [ADMIN_KEY]))
+    assert not gate.locked("/health")
+    assert all(gate.is_control(p) for p in ("/workers", "/flush_cache", "/parse/tool"))
+    assert not gate.is_control("/workersfoo") and not gate.is_control("/v1/models") and gate.locked("/v1/models")
 
 
 async def test_keys_are_compared_in_constant_time(client_for, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -302,4 +304,4 @@ def test_stack_order_and_optional_layers() -> None:
     assert names == ["CORSMiddleware", "EdgeMiddleware"]
     assert [m.cls.__name__ for m in build_middleware()] == ["EdgeMiddleware"]
     edge = EdgeMiddleware(ok, **build_middleware()[0].kwargs)  # type: ignore[arg-type]
-    assert edge.api_keys is None and edge.max_body is None and edge.admission is None  # nothing to check
+    assert edge.door is None and edge.max_body is None and edge.admission is None  # nothing to check

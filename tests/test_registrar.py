@@ -135,3 +135,22 @@ async def test_two_workers_of_a_new_model_load_it_once_and_other_models_do_not_w
     gates["a"].set()
     assert await asyncio.wait_for(asyncio.gather(a1, a2), BOUND) == ["a", "a"]
     assert sorted(loads) == ["a", "b"]
+
+
+async def test_a_worker_that_answers_unhealthy_is_waited_for_until_healthy() -> None:
+    async with mock_worker() as server, registrar(startup_timeout=BOUND) as (reg, added):
+        server.worker.faults.unhealthy = True  # up, but still loading (or sick)
+        job = reg.submit(WorkerSpec(url=server.url))
+        await asyncio.sleep(0.7)
+        assert job.state == "connecting" and added == []
+        server.worker.faults.unhealthy = False
+        await asyncio.wait_for(job.done.wait(), BOUND)
+        assert job.state == "active" and [w.url for w in added] == [server.url]
+
+
+async def test_a_worker_that_stays_unhealthy_fails_its_job_saying_so() -> None:
+    async with mock_worker() as server, registrar(startup_timeout=0.6) as (reg, added):
+        server.worker.faults.unhealthy = True
+        job = reg.submit(WorkerSpec(url=server.url))
+        await asyncio.wait_for(job.done.wait(), BOUND)
+        assert job.state == "failed" and "did not report healthy" in (job.error or "") and added == []

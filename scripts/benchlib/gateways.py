@@ -35,6 +35,8 @@ class Launch:
 # Ours runs without plugins: the test suite installs the example plugin into the venv, and
 # its frame hook (a header on every answer) would be measured as the gateway's own cost.
 NO_PLUGINS = {ALLOW_ENV: ""}
+# More flags for every ours process of the run (`bench.py --ours-args`), e.g. an A/B of one flag.
+OURS_EXTRA_ARGS: list[str] = []
 
 
 def ours_argv(port: int, worker_url: str, tools: bool, *, workers: int = 1,
@@ -48,7 +50,7 @@ def ours_argv(port: int, worker_url: str, tools: bool, *, workers: int = 1,
         argv += ["--workers", str(workers)]
     if metrics_port is not None:
         argv += ["--prometheus-host", HOST, "--prometheus-port", str(metrics_port)]
-    return argv + (["--tool-call-parser", TOOL_PARSERS["ours"]] if tools else [])
+    return argv + OURS_EXTRA_ARGS + (["--tool-call-parser", TOOL_PARSERS["ours"]] if tools else [])
 
 
 def smg_argv(smg: str, port: int, worker_url: str, tools: bool) -> list[str]:

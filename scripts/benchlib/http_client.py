@@ -99,6 +99,16 @@ class HttpConnection:
         status, headers = await self._head(reader)
         return status, b"".join([p async for p in self._parts(reader, headers)])
 
+    async def open_stream(self, body: bytes) -> None:
+        """Send a streaming chat and return at its first event with text, leaving the stream
+        open (the memory figure counts open streams); `close` ends it."""
+        reader = await self._send(body)
+        status, _ = await self._head(reader)
+        if status != 200:
+            raise RuntimeError(f"HTTP {status}")
+        while not _has_output(await reader.readuntil(b"\n\n")):
+            pass
+
     async def chat(self, body: bytes, stream: bool, tally: Tally) -> None:
         """One request, recorded into `tally`. A connection left mid-answer (an error, a
         timeout) is closed, so the next request starts on a clean one."""

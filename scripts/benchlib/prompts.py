@@ -10,6 +10,7 @@ import msgspec
 
 from benchlib.scenarios import LONG_MAX_TOKENS, Scenario
 from benchlib.settings import MODEL_DIR, MODEL_NAME
+from benchlib.texts import fresh_text, zh_text
 from sglang_gw.proto import sglang_scheduler_pb2 as pb
 
 __all__ = ["chat_body", "floor_requests", "long_body", "long_floor_requests", "messages_for"]
@@ -41,6 +42,10 @@ def messages_for(kind: str, i: int) -> list[dict[str, str]]:
     exact-match cache can answer it; multi-turn ones share the system prompt and, per
     conversation (i % 64), their three earlier turns. A unique8k one is ~8k tokens drawn
     from a seed of its own, so no prefix or segment cache holds any of it."""
+    if kind == "fresh8k":
+        return [{"role": "user", "content": f"Request {i}: summarize this. {fresh_text(8_000_011 * (i + 1), 8000)}"}]
+    if kind == "zh3k":
+        return [{"role": "user", "content": f"请求 {i}：总结以下内容。{zh_text(3_000_017 * (i + 1), 3000)}"}]
     if kind == "unique8k":
         words = " ".join(random.Random(7_000_003 * (i + 1)).choices(WORDS, k=8000))
         return [{"role": "user", "content": f"Request {i}: summarize these notes. {words}"}]
@@ -69,10 +74,16 @@ def chat_body(sc: Scenario, i: int) -> dict[str, Any]:
 
 def long_body(sc: Scenario, i: int) -> dict[str, Any]:
     """The long-prompt client's request i: about `sc.long_prompt_tokens` tokens (each word
-    of WORDS is one token with its leading space), different from the first word on, so
-    neither a prefix cache nor a segment cache holds any of it."""
-    rng = random.Random(1_000_003 * (i + 1))
-    text = f"Request {i}: summarize these notes. " + " ".join(rng.choices(WORDS, k=sc.long_prompt_tokens))
+    of WORDS is one token with its leading space; or new text, `sc.long_text`), different
+    from the first word on, so neither a prefix cache nor a segment cache holds any of it."""
+    seed = 1_000_003 * (i + 1)
+    if sc.long_text == "fresh":
+        text = f"Request {i}: summarize these notes. " + fresh_text(seed, sc.long_prompt_tokens)
+    elif sc.long_text == "zh":
+        text = f"请求 {i}：总结以下内容。" + zh_text(seed, sc.long_prompt_tokens)
+    else:
+        words = random.Random(seed).choices(WORDS, k=sc.long_prompt_tokens)
+        text = f"Request {i}: summarize these notes. " + " ".join(words)
     return {"model": MODEL_NAME, "messages": [{"role": "user", "content": text}],
             "max_tokens": LONG_MAX_TOKENS, "ignore_eos": True, "stream": False}
 

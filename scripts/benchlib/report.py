@@ -160,19 +160,34 @@ def _prompt_note(by_target: dict[str, Any]) -> str:
     return "" if mean is None else f" (prompt: {mean:.0f} tokens on average)"
 
 
-def markdown(results: dict[str, dict[str, Any]], notes: list[str]) -> str:
+def _memory_table(memory: dict[str, dict[str, Any]]) -> list[str]:
+    """RSS idle and with many streams open (benchlib/memory.py), per gateway."""
+    if not memory:
+        return []
+    lines = ["", "| RSS | idle MiB | streams open | with them MiB | MiB per 1000 open streams |",
+             "|---|---|---|---|---|"]
+    for target in sorted(memory, key=_target_order):
+        m = memory[target]
+        lines.append(f"| {target} | {m['rss_idle_mb']:.1f} | {m['streams']} | {m['rss_open_mb']:.1f} "
+                     f"| {m['rss_per_1000_streams_mb']:.1f} |")
+    return lines
+
+
+def markdown(results: dict[str, dict[str, Any]], notes: list[str],
+             memory: dict[str, dict[str, Any]] | None = None) -> str:
     titles = {s.key: s.title for s in SCENARIOS}
-    lines = _main_table(results) + [""] + _ratio_table(results) + _long_table(results)
+    lines = _main_table(results) + [""] + _ratio_table(results) + _long_table(results) + _memory_table(memory or {})
     lines += [""] + [f"- `{k}`: {titles[k]}{_prompt_note(t)}" for k, t in results.items()]
     lines += LEGEND + [f"- note: {n}" for n in notes]
     return "\n".join(lines) + "\n"
 
 
 def write_report(out_dir: Path, info: dict[str, Any], scenarios: list[Scenario],
-                 results: dict[str, dict[str, Any]], notes: list[str]) -> None:
-    md = markdown(results, notes)
+                 results: dict[str, dict[str, Any]], notes: list[str],
+                 memory: dict[str, dict[str, Any]] | None = None) -> None:
+    md = markdown(results, notes, memory)
     settings = {s.key: {k: getattr(s, k) for k in s.__dataclass_fields__} for s in scenarios}
-    doc = {"machine": info, "scenarios": settings, "results": results, "notes": notes}
+    doc = {"machine": info, "scenarios": settings, "results": results, "notes": notes, "memory": memory or {}}
     (out_dir / "results.json").write_bytes(msgspec.json.format(msgspec.json.encode(doc), indent=2))
     header = f"# sglang_gw bench ({info['mode']}, {info['date']})\n\n{info['cpu']}, {info['cores']} cores, " \
              f"Python {info['python']}, commit {info['commit']}, smg {info['versions']['smg']}\n\n"

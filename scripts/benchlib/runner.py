@@ -58,6 +58,7 @@ class Bench:
     cores: Cores
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    memory: dict[str, dict[str, Any]] = field(default_factory=dict)  # benchlib/memory.py, per target
 
     def scenarios(self, *, tools: bool | None = None, scale: bool | None = None,
                   embed: bool = False) -> list[Scenario]:

@@ -16,7 +16,7 @@ LONG_MAX_TOKENS = 16  # the long-prompt client's answers: short, so its cost is 
 class Scenario:
     key: str
     title: str
-    prompt: str  # "short", "multiturn" or "unique8k" (see prompts.messages_for)
+    prompt: str  # "short", "multiturn", "unique8k", "fresh8k" or "zh3k" (see prompts.messages_for)
     stream: bool
     max_tokens: int
     concurrency: int
@@ -29,6 +29,7 @@ class Scenario:
     # one at a time, starting one at most every `long_every` seconds.
     long_prompt_tokens: int = 0
     long_every: float = 0.5
+    long_text: str = "words"  # the long prompts' text: "words" (WORDS), "fresh" or "zh" (benchlib/texts.py)
     # The gateway is not pinned (it may use every core) and ours runs at --workers 1..cores.
     scale: bool = False
     # Multi-turn conversations (benchlib/turns.py), each turn sent as a chat completion with
@@ -49,6 +50,16 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("long32k-c64", "as stream256-c64, plus one client sending a unique ~32k-token prompt "
              f"({LONG_MAX_TOKENS} tokens, not streamed) at most every 0.5 s", "short", True, 256, 64, 384, 12,
              long_prompt_tokens=32_000),
+    Scenario("long32k-fresh-c64", "as long32k-c64, the long prompts new ASCII text (made-up words, numbers, "
+             "code marks: the word cache holds little of it)", "short", True, 256, 64, 384, 12,
+             long_prompt_tokens=32_000, long_text="fresh"),
+    Scenario("long32k-zh-c64", "as long32k-c64, the long prompts new Chinese text", "short", True, 256, 64, 384, 12,
+             long_prompt_tokens=32_000, long_text="zh"),
+    Scenario("fresh8k", "new ASCII prompts of ~8k tokens (made-up words, numbers, code marks), 1 token, "
+             "not streamed, 8 clients: tokenizing new text is the gateway's main work", "fresh8k", False, 1, 8,
+             600, 10),
+    Scenario("zh3k", "new Chinese prompts of ~3k tokens, 1 token, not streamed, 8 clients", "zh3k", False, 1, 8,
+             1200, 10),
     Scenario("tools256-c64", "streaming chat with tools and a tool-call parser, 256 tokens, 64 clients",
              "short", True, 256, 64, 384, 12, tools=True),
     Scenario("turns16-c16-chat", "4-turn conversations, each turn a chat completion carrying the whole history, "

@@ -192,7 +192,8 @@ class Generation:
         if finished and failure is None:
             metrics.record_generation(prompt_tokens=len(self.prepared.prompt_ids),
                                       completion_tokens=self.completion_tokens(),
-                                      total_seconds=time.perf_counter() - self._begun, ttft_seconds=self._ttft)
+                                      total_seconds=time.perf_counter() - self._begun, ttft_seconds=self._ttft,
+                                      cached_tokens=self.usage.cached_tokens)
 
     def _end_call(self, failure: WorkerError | None) -> None:
         """End the current attempt's call once; a stream the worker did not end normally

@@ -73,15 +73,22 @@ async def tokenize_inputs(model: ServedModel, inputs: Sequence[str | list[int]],
     """Texts tokenized with the model's special tokens; id lists passed as they are."""
     texts = [t for t in inputs if isinstance(t, str)]
     size = sum(map(len, texts))
-    encoded = iter(await run_cpu(size, lambda: model.tokenizer.encode_batch(texts, add_special_tokens=True))
-                   if texts else ())
+    encoded = iter(await run_cpu(size, lambda: _encode_texts(model, texts)) if texts else ())
     out = []
     for i, item in enumerate(inputs):
         if isinstance(item, str):
-            out.append(EmbedInput(_checked(model, next(encoded).ids, f"{param}[{i}]"), text=item))
+            out.append(EmbedInput(_checked(model, next(encoded), f"{param}[{i}]"), text=item))
         else:
             out.append(EmbedInput(_checked(model, list(item), f"{param}[{i}]")))
     return out
+
+
+def _encode_texts(model: ServedModel, texts: list[str]) -> list[list[int]]:
+    """Each text's ids with the model's special tokens: the fast encoders where the model
+    has them (`ServedModel.encode`), else one batch call of the tokenizer."""
+    if model.segments is not None and model.affixes is not None:
+        return [model.encode(t, add_special_tokens=True) for t in texts]
+    return [e.ids for e in model.tokenizer.encode_batch_fast(texts, add_special_tokens=True)]
 
 
 async def tokenize_pairs(model: ServedModel, query: str, documents: Sequence[str],
@@ -90,7 +97,7 @@ async def tokenize_pairs(model: ServedModel, query: str, documents: Sequence[str
     only for models that have them."""
     pairs = [(query, doc) for doc in documents]
     size = (len(query) + 1) * len(documents) + sum(map(len, documents))
-    encoded = await run_cpu(size, lambda: model.tokenizer.encode_batch(pairs, add_special_tokens=True))
+    encoded = await run_cpu(size, lambda: model.tokenizer.encode_batch_fast(pairs, add_special_tokens=True))
     return [EmbedInput(_checked(model, enc.ids, f"{param}[{i}]"), text=doc,
                        token_type_ids=list(enc.type_ids) if model.kind.token_types else None,
                        texts=(query, doc))

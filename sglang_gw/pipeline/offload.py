@@ -8,11 +8,14 @@ value, per thread on Linux): the loop keeps the core whenever it has work, and t
 prompt uses what is left. Tokenization there releases the GIL (see tokenizer/encoding.py):
 work that held it in such a thread would make the loop wait for a thread the OS starves.
 
-Below the threshold, preparing stays on the loop. Plain ASCII chat text has a higher one:
-the word encoder (tokenizer/word_encoder.py) takes it at a fifth of the tokenizer's cost or
-less. Past that limit the stall grows with the prompt, and next to many streams the loop
-lagged visibly when 32k-token prompts stayed on it (docs/performance.md), so longer prompts
-leave the loop.
+Below the threshold, preparing stays on the loop. The thresholds come from the worst
+tokenizer cost per character of new text measured on the families in .cache/models
+(docs/performance.md, issue 34): up to ~1.9 µs per character for non-ASCII text through the
+tokenizer (Hangul; Chinese ~1.4), so 4096 characters stall the loop for at most ~8 ms on a
+quiet core, and from that size on the tokenizer leaves the GIL (tokenizer/encoding.py).
+Plain ASCII chat text has a higher one: the word encoder (tokenizer/word_encoder.py) takes
+it at up to ~0.3 µs per character when its words are new, ~0.1 when they are cached, so
+32k characters stall for at most ~10 ms.
 """
 
 from __future__ import annotations
@@ -25,16 +28,16 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from sglang_gw.tokenizer.encoding import mark_background_thread
-from sglang_gw.tokenizer.prompt_cache import WORDS_MAX_CHARS
+from sglang_gw.tokenizer.encoding import GIL_FREE_CHARS, mark_background_thread
 
 __all__ = ["BACKGROUND_NICE", "OFFLOAD_CHARS", "OFFLOAD_PLAIN_CHARS", "run_cpu"]
 
 T = TypeVar("T")
-# Above this many characters of input, template rendering and tokenization leave the loop.
-OFFLOAD_CHARS = 32_768
-# The same for chat text that is all ASCII: as long as the word encoder takes it on the loop.
-OFFLOAD_PLAIN_CHARS = WORDS_MAX_CHARS
+# Above this many characters of input, template rendering and tokenization leave the loop
+# (and the tokenizer, at this size, releases the GIL to it).
+OFFLOAD_CHARS = GIL_FREE_CHARS
+# The same for chat text that is all ASCII, which the word encoder takes.
+OFFLOAD_PLAIN_CHARS = 32_768
 # How much lower than the loop the preparing threads run (nice 0 → 10: about a tenth of
 # the loop's share of a contended core).
 BACKGROUND_NICE = 10

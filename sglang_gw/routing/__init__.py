@@ -5,6 +5,8 @@ request)` picks one of the eligible workers for one request.
 - `simple.py`: `random`, `round_robin`, `power_of_two`, `least_load`.
 - `hashing.py`: `consistent_hashing` (routing key) and `prefix_hash` (prompt head).
 - `cache_aware.py`: prefix-cache locality over `_radix.py`, an approximate radix tree.
+- `kv_aware.py`: prefix-cache locality from the workers' KV events (`kv_index.py`, whose
+  block names are SGLang's page-hash chain, `kv_hash.py`).
 - `_ring.py`, `_load.py`: the hash ring and the load helpers (private).
 
 Registered names and aliases are CLI values (`--policy`, `--prefill-policy`,
@@ -30,6 +32,7 @@ POLICIES: Registry[Policy] = Registry(
         "power_of_two": f"{_R}.simple:PowerOfTwoPolicy",
         "least_load": f"{_R}.simple:LeastLoadPolicy",
         "cache_aware": f"{_R}.cache_aware:CacheAwarePolicy",
+        "kv_aware": f"{_R}.kv_aware:KvAwarePolicy",
         "consistent_hashing": f"{_R}.hashing:ConsistentHashingPolicy",
         "prefix_hash": f"{_R}.hashing:PrefixHashPolicy",
     },
@@ -39,6 +42,7 @@ POLICIES: Registry[Policy] = Registry(
         "power-of-two": "power_of_two",
         "least-load": "least_load",
         "cache-aware": "cache_aware",
+        "kv-aware": "kv_aware",
         "consistent-hashing": "consistent_hashing",
         "prefix-hash": "prefix_hash",
     },

@@ -35,6 +35,7 @@ class PolicyConfig:
     eviction_interval_secs: float = 120.0
     max_tree_size: int = 2 ** 24  # tokens kept per cache_aware tree before eviction
     prefix_token_count: int = 256
+    block_size: int = 16  # kv_aware: tokens per KV page when the worker's events do not say
 
 
 class Policy:

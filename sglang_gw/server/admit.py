@@ -13,7 +13,7 @@ from sglang_gw.admission import Admission
 from sglang_gw.errors import GatewayError, RateLimitError, RequestTimeoutError
 from sglang_gw.server.errors import error_response
 
-__all__ = ["admit", "release"]
+__all__ = ["admit", "refusal_response", "release"]
 
 
 async def admit(admission: Admission, path: str = "") -> Response | None:
@@ -24,7 +24,7 @@ async def admit(admission: Admission, path: str = "") -> Response | None:
     except (RateLimitError, RequestTimeoutError) as err:
         metrics.record_queue_rejection(_reason(err))
         metrics.set_queue_depth(admission.queued)
-        return _refusal_response(err, path)
+        return refusal_response(err, path)
     metrics.set_queue_depth(admission.queued)
     return None
 
@@ -42,7 +42,8 @@ def _reason(err: GatewayError) -> str:
     return "queue_full" if "queue" in err.message else "rate_limited"
 
 
-def _refusal_response(err: GatewayError, path: str) -> Response:
+def refusal_response(err: GatewayError, path: str) -> Response:
+    """The error answer, with `Retry-After` from the error's `retry_after` (rounded up)."""
     response = error_response(err, path)
     retry_after = getattr(err, "retry_after", None)
     if retry_after is not None:

@@ -11,6 +11,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sglang_gw.config import GatewayConfig
+from sglang_gw.discovery import Discovery
 from sglang_gw.gateway import Gateway
 from sglang_gw.plugins import HookRegistry
 from sglang_gw.responses.background import BackgroundRuns
@@ -25,9 +26,10 @@ from sglang_gw.server import (
     routes_responses,
     routes_workers,
 )
+from sglang_gw.server.discovered import GatewayWorkers
 from sglang_gw.server.errors import exception_handlers
 from sglang_gw.server.metrics_server import release_process_metrics, start_metrics_server
-from sglang_gw.server.middleware import build_middleware
+from sglang_gw.server.middleware import build_middleware, door_of
 from sglang_gw.server.sse import BODY_SEND
 
 __all__ = ["ADMITTED_PATHS", "GatewayApp", "build_app"]
@@ -74,10 +76,19 @@ class GatewayApp(Starlette):
 def build_app(config: GatewayConfig, *, hooks: HookRegistry | None = None) -> GatewayApp:
     gateway = Gateway(config, hooks=hooks)
     background = BackgroundRuns(config.max_background_responses)
+    discovery = Discovery(config.discovery, GatewayWorkers(gateway))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await gateway.start()
+        if door is not None:
+            await door.warm()
+        try:
+            await discovery.start()
+        except BaseException:
+            await discovery.stop()
+            await gateway.stop()
+            raise
         metrics = None
         if config.observability.prometheus_port is not None:
             metrics = await start_metrics_server(config.observability.prometheus_host,
@@ -88,16 +99,20 @@ def build_app(config: GatewayConfig, *, hooks: HookRegistry | None = None) -> Ga
             if metrics is not None:
                 await metrics.stop()
             await background.close()  # before the store closes: each run saves its cancelled state
+            await discovery.stop()
             await gateway.stop()
             release_process_metrics()
+            if door is not None:
+                door.close()
 
     obs, sec = config.observability, config.security
     stack = build_middleware(request_id_headers=obs.request_id_headers, api_key=sec.api_key,
-                             control_plane_api_keys=sec.control_plane_api_keys,
+                             control_plane_api_keys=sec.control_plane_api_keys, identity=sec.identity,
                              max_payload_size=sec.max_payload_size,
                              body_stall_secs=config.connections.stream_body_stall_timeout_secs,
                              cors_allowed_origins=sec.cors_allowed_origins,
                              admission=gateway.admission, admission_paths=ADMITTED_PATHS, tracer=gateway.tracer)
+    door = door_of(stack)
     app = GatewayApp(middleware=stack,
                     routes=[*routes_openai.routes, *routes_responses.routes, *routes_messages.routes,
                             *routes_conversations.routes, *routes_native.routes, *routes_parse.routes,
@@ -105,4 +120,5 @@ def build_app(config: GatewayConfig, *, hooks: HookRegistry | None = None) -> Ga
                     exception_handlers=exception_handlers, lifespan=lifespan)
     app.state.gateway = gateway
     app.state.background_runs = background
+    app.state.discovery = discovery
     return app

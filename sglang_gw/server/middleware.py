@@ -6,7 +6,8 @@ and buffers through a memory stream, which breaks streaming back-pressure and th
 cancellation of a request whose client went away. One layer on purpose: each layer costs
 every request a coroutine frame and a ``send`` wrapper, and five of them were a tenth of a
 short request's instructions. Each concern is still its own small piece here
-(:class:`RequestIds`, :class:`ApiKeys`, :func:`read_body`, admission.py);
+(:class:`RequestIds`, the identity layer's :class:`~sglang_gw.server.door.Door`,
+:func:`read_body`, admission.py);
 :class:`EdgeMiddleware` runs them in a fixed order.
 
 What :func:`build_middleware` returns, outermost first (Starlette runs the first entry of
@@ -24,7 +25,6 @@ request runs, which puts it on every log line.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import time
 from collections.abc import Callable, Collection, Sequence
 from functools import partial
@@ -37,22 +37,24 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sglang_gw import metrics, tracing
 from sglang_gw.admission import Admission
-from sglang_gw.errors import AuthenticationError, PayloadTooLargeError, RequestTimeoutError
+from sglang_gw.errors import PayloadTooLargeError, RequestTimeoutError
+from sglang_gw.identity.config import IdentityConfig
+from sglang_gw.identity.gate import EXEMPT_PATHS
+from sglang_gw.identity.principal import Identity
 from sglang_gw.ids import random_hex
 from sglang_gw.logs import REQUEST_ID
 from sglang_gw.server.admit import admit, release
-from sglang_gw.server.errors import anthropic_route, error_response, route_path
+from sglang_gw.server.door import Door, build_door
+from sglang_gw.server.errors import error_response, route_path
 from sglang_gw.server.ledger import LEDGER, Ledger
 
 __all__ = [
-    "CONTROL_PLANE_PREFIXES",
     "DEFAULT_REQUEST_ID_HEADERS",
-    "EXEMPT_PATHS",
     "REQUEST_ID_STATE_KEY",
-    "ApiKeys",
     "EdgeMiddleware",
     "RequestIds",
     "build_middleware",
+    "door_of",
     "new_request_id",
     "read_body",
     "route_template",
@@ -60,9 +62,6 @@ __all__ = [
 
 REQUEST_ID_STATE_KEY = "request_id"
 DEFAULT_REQUEST_ID_HEADERS = ("x-request-id",)
-EXEMPT_PATHS = frozenset({"/health", "/liveness", "/readiness"})
-CONTROL_PLANE_PREFIXES = ("/workers", "/add_worker", "/remove_worker", "/list_workers", "/flush_cache",
-                          "/get_loads", "/parse/", "/v1/load_lora_adapter", "/v1/unload_lora_adapter")
 UNMATCHED = "unmatched"
 _MAX_ID_LENGTH = 128
 
@@ -107,78 +106,6 @@ class RequestIds:
         """A response start with the id as its only ``response_header``."""
         kept = [(k, v) for k, v in message.get("headers", []) if k.lower() != self.response_header]
         return {**message, "headers": [*kept, (self.response_header, rid.encode("ascii"))]}
-
-
-# -- API keys --------------------------------------------------------------------------------
-
-
-def _under(path: str, prefix: str) -> bool:
-    """``/workers`` covers ``/workers`` and ``/workers/...``, not ``/workersfoo``."""
-    base = prefix.rstrip("/")
-    return path == base or path.startswith(base + "/")
-
-
-def _bearer(scope: Scope) -> bytes | None:
-    raw = _header(scope, b"authorization")
-    if raw is None:
-        return None
-    scheme, _, token = raw.strip().partition(b" ")
-    return token.strip() if scheme.lower() == b"bearer" and token.strip() else None
-
-
-def _any_key_matches(token: bytes, keys: Sequence[bytes]) -> bool:
-    # Every key is compared, each in constant time, so timing tells nothing about which
-    # key (or how much of one) matched.
-    matched = False
-    for key in keys:
-        matched |= hmac.compare_digest(token, key)
-    return matched
-
-
-class ApiKeys:
-    """``Authorization: Bearer KEY`` on every path but ``exempt_paths``; 401 otherwise. The
-    Anthropic Messages routes also take the key as ``x-api-key``, as Anthropic's clients send it.
-
-    Data-plane paths accept ``api_key``. Paths under ``control_plane_prefixes`` accept
-    ``api_key`` and any of ``control_plane_api_keys``. A plane with no key configured is
-    open. Paths are compared exactly (exempt) or by whole segments (prefixes), so nothing
-    that is not exactly ``/health`` escapes the check.
-    """
-
-    def __init__(self, *, api_key: str | None, control_plane_api_keys: Collection[str] = (),
-                 exempt_paths: Collection[str] = EXEMPT_PATHS,
-                 control_plane_prefixes: Sequence[str] = CONTROL_PLANE_PREFIXES) -> None:
-        self.data_keys = (api_key.encode(),) if api_key else ()
-        self.control_keys = self.data_keys + tuple(k.encode() for k in control_plane_api_keys if k)
-        self.exempt_paths = frozenset(exempt_paths)
-        self.control_plane_prefixes = tuple(control_plane_prefixes)
-
-    def keys_for(self, path: str) -> Sequence[bytes]:
-        """The keys that open ``path``; empty means the path needs none."""
-        if path in self.exempt_paths:
-            return ()
-        if any(_under(path, prefix) for prefix in self.control_plane_prefixes):
-            return self.control_keys
-        return self.data_keys
-
-    def refusal(self, scope: Scope) -> Response | None:
-        """The 401 for a request without a key that opens its path; None lets it in."""
-        path = route_path(scope)
-        keys = self.keys_for(path)
-        if not keys:
-            return None
-        anthropic = anthropic_route(path)
-        token = _bearer(scope)
-        if token is None and anthropic:  # Anthropic's clients send the key as `x-api-key`
-            token = (_header(scope, b"x-api-key") or b"").strip() or None
-        if token is not None and _any_key_matches(token, keys):
-            return None
-        how = "'x-api-key: <key>' or 'Authorization: Bearer <key>'" if anthropic else "'Authorization: Bearer <key>'"
-        message = (f"Missing API key: send it as {how}." if token is None
-                   else "Incorrect API key provided.")  # never echo what was sent
-        response = error_response(AuthenticationError(message), path)
-        response.headers["WWW-Authenticate"] = "Bearer"
-        return response
 
 
 # -- the body --------------------------------------------------------------------------------
@@ -314,13 +241,15 @@ class EdgeMiddleware:
        method and status, the refusals below included. The duration runs to the last body
        byte, so a stream counts its whole length; a request cancelled before it answered
        counts as 499 (client closed), an exception as 500;
-    3. API keys (:class:`ApiKeys`, ``--api-key``): 401;
+    3. identity (server/door.py over sglang_gw/identity/): API keys, tenant keys and JWTs;
+       401 or 403, in the audit log when on the control plane;
     4. the body: 413 at once from ``Content-Length`` past ``--max-payload-size``; else the
        body is read here, 413 as soon as it passes the limit, 408 when it stalls
        (``--stream-body-stall-timeout-secs``: no new byte for that long), both closing the
        connection; the app then gets it in one message;
     5. admission (admission.py) on ``admission_paths``: only now, with the body in,
-       so a client that sends its body slowly (or never finishes it) holds no slot. The
+       so a client that sends its body slowly (or never finishes it) holds no slot; the
+       tenant's own limits first (429), so a tenant over them takes no shared slot. The
        slot is held for the whole response; refused with 429 or 408. A request refused
        above never takes a slot. The slot goes into the request's ledger
        (server/ledger.py), settled when the request ends, which also ends any worker call
@@ -337,14 +266,14 @@ class EdgeMiddleware:
     # their bodies past it (server/app.py, GatewayApp).
     passes_bodies_through = True
 
-    def __init__(self, app: ASGIApp, *, request_ids: RequestIds | None = None, api_keys: ApiKeys | None = None,
+    def __init__(self, app: ASGIApp, *, request_ids: RequestIds | None = None, door: Door | None = None,
                  max_body: int | None = None, body_stall_secs: float | None = None,
                  admission: Admission | None = None, admission_paths: Collection[str] = (),
                  record: RequestRecorder = metrics.record_request, tracer: tracing.Tracer | None = None) -> None:
         self.app = app
         self.tracer = tracer
         self.ids = request_ids or RequestIds()
-        self.api_keys = api_keys if api_keys is not None and (api_keys.data_keys or api_keys.control_keys) else None
+        self.door = door
         self.max_body = max_body if max_body and max_body > 0 else None
         self.body_stall_secs = body_stall_secs if body_stall_secs and body_stall_secs > 0 else None
         self.admission = admission
@@ -373,8 +302,14 @@ class EdgeMiddleware:
         if trace is not None:
             trace_token = tracing.CURRENT.set(trace)
         ledger = scope[LEDGER] = Ledger()
+        identity: Identity | None = None
+        at_door = False
         try:
-            refusal = self._refusal(scope)
+            refusal = None
+            if self.door is not None:
+                identity, refusal = await self.door.check(scope)
+                at_door = refusal is not None
+            refusal = refusal or self._declared_refusal(scope)
             app_receive = receive
             if refusal is None and _has_body(scope):
                 try:
@@ -382,7 +317,10 @@ class EdgeMiddleware:
                     app_receive = _replaying(body, receive)
                 except (PayloadTooLargeError, RequestTimeoutError) as err:
                     refusal = _closing(error_response(err, route_path(scope)))
-            if refusal is None and self.admission is not None and scope["path"] in self.admission_paths:
+            admitted = scope["path"] in self.admission_paths
+            if refusal is None and admitted and self.door is not None:
+                refusal = self.door.limit(identity, scope, ledger)
+            if refusal is None and self.admission is not None and admitted:
                 # Most requests find a free slot: taken without a coroutine; else queue.
                 refusal = None if self.admission.try_acquire() else await admit(self.admission, route_path(scope))
                 if refusal is None:
@@ -407,16 +345,15 @@ class EdgeMiddleware:
             ledger.settle()
             REQUEST_ID.reset(token)
             self.record(route_template(scope), scope["method"], status or 500, time.perf_counter() - start)
+            if self.door is not None:
+                self.door.finish(scope, identity, refused=at_door, status=status or 500, started=start,
+                                 request_id=rid)
             if trace is not None:
                 end_trace(trace, scope, status or 500)
                 tracing.CURRENT.reset(trace_token)
 
-    def _refusal(self, scope: Scope) -> Response | None:
-        """The 401 or the 413 (from `Content-Length`) that answers instead of the app."""
-        if self.api_keys is not None:
-            refusal = self.api_keys.refusal(scope)
-            if refusal is not None:
-                return refusal
+    def _declared_refusal(self, scope: Scope) -> Response | None:
+        """The 413 (from `Content-Length`) that answers instead of the app."""
         if self.max_body is not None and _declared_too_large(scope, self.max_body):
             return _closing(error_response(_too_large(self.max_body), route_path(scope)))
         return None
@@ -425,20 +362,26 @@ class EdgeMiddleware:
 # -- assembly --------------------------------------------------------------------------------
 
 
+def door_of(stack: Sequence[Middleware]) -> Door | None:
+    """The identity door in a stack from :func:`build_middleware` (for the app's start-up)."""
+    return next((m.kwargs.get("door") for m in stack if m.cls is EdgeMiddleware), None)
+
+
 def build_middleware(*, request_id_headers: Sequence[str] | None = None, api_key: str | None = None,
-                     control_plane_api_keys: Collection[str] = (), max_payload_size: int | None = None,
-                     body_stall_secs: float | None = None, cors_allowed_origins: Sequence[str] = (),
-                     admission: Admission | None = None, admission_paths: Collection[str] = (),
-                     tracer: tracing.Tracer | None = None) -> list[Middleware]:
+                     control_plane_api_keys: Collection[str] = (), identity: IdentityConfig | None = None,
+                     max_payload_size: int | None = None, body_stall_secs: float | None = None,
+                     cors_allowed_origins: Sequence[str] = (), admission: Admission | None = None,
+                     admission_paths: Collection[str] = (), tracer: tracing.Tracer | None = None) -> list[Middleware]:
     """The gateway's middlewares for ``Starlette(middleware=...)``: CORS (Starlette's, only
     with origins: no cross-origin allowance at all without them, as smg does), then the edge.
+    The door is left out when no path asks for a credential and no audit log is kept.
     """
     stack: list[Middleware] = []
     if cors_allowed_origins:
         stack.append(Middleware(CORSMiddleware, allow_origins=list(cors_allowed_origins), allow_methods=["*"],
                                 allow_headers=["*"], expose_headers=["x-request-id"]))
-    keys = ApiKeys(api_key=api_key, control_plane_api_keys=control_plane_api_keys)
+    door = build_door(identity or IdentityConfig(), api_key=api_key, control_plane_api_keys=control_plane_api_keys)
     stack.append(Middleware(EdgeMiddleware, request_ids=RequestIds(request_id_headers or DEFAULT_REQUEST_ID_HEADERS),
-                            api_keys=keys, max_body=max_payload_size, body_stall_secs=body_stall_secs,
+                            door=door, max_body=max_payload_size, body_stall_secs=body_stall_secs,
                             admission=admission, admission_paths=admission_paths, tracer=tracer))
     return stack

@@ -122,7 +122,7 @@ async def get_loads(request: Request) -> Response:
 async def flush_cache(request: Request) -> Response:
     """Forward FlushCache to every worker; 200 only if all of them flushed."""
     gw = gateway_of(request)
-    workers = [w for w in gw.pool.workers() if w.kind == "grpc"]  # the OpenAI API has no cache flush
+    workers = [w for w in gw.pool.workers() if w.kind != "http"]  # the OpenAI API has no cache flush
     answers = await asyncio.gather(*(w.client.flush_cache() for w in workers), return_exceptions=True)
     results = {w.url: (a if isinstance(a, bool) else False) for w, a in zip(workers, answers, strict=True)}
     return json_response({"success": all(results.values()), "workers": results},

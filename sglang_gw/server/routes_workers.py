@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
@@ -21,7 +22,7 @@ from sglang_gw.workers.link import TlsSettings
 from sglang_gw.workers.registrar import WorkerSpec
 from sglang_gw.workers.tls import load_worker_tls
 
-__all__ = ["routes"]
+__all__ = ["routes", "spec_from_body"]
 
 
 class AddWorkerBody(msgspec.Struct, kw_only=True):
@@ -32,6 +33,8 @@ class AddWorkerBody(msgspec.Struct, kw_only=True):
     labels: dict[str, str] = {}
     bootstrap_port: Annotated[int, Meta(ge=0, le=65535)] | None = None
     tokenizer_path: str | None = None
+    # http(s):// workers: "http" (SGLang's native API) or "openai" (proxied); absent: asked of the worker.
+    connection_mode: Literal["grpc", "http", "openai"] | None = None
     # A grpcs:// worker's own certificates; any of them replaces all three of the gateway's.
     ca_cert_paths: list[str] | None = None
     client_cert_path: str | None = None
@@ -69,8 +72,20 @@ def _spec(body: AddWorkerBody) -> WorkerSpec:
             normalize_url(body.url)
         except ValueError as err:
             raise InvalidRequestError(str(err), param="url") from None
+    mode = body.connection_mode
+    if body.provider is not None:
+        mode = "openai"
+    elif mode is not None and (mode == "grpc") == is_http_url(body.url):
+        raise InvalidRequestError(f"connection_mode {mode!r} does not fit the url {body.url!r}: grpc is for "
+                                  "grpc(s):// urls, http and openai for http(s):// urls", param="connection_mode")
     return WorkerSpec(url=body.url, api_key=body.api_key, worker_type=body.worker_type, labels=body.labels,
-                      bootstrap_port=body.bootstrap_port, tokenizer_path=body.tokenizer_path, tls=_tls(body))
+                      bootstrap_port=body.bootstrap_port, tokenizer_path=body.tokenizer_path, tls=_tls(body),
+                      connection_mode=None if mode == "grpc" else mode)
+
+
+def spec_from_body(body: Mapping[str, Any]) -> WorkerSpec:
+    """A `POST /workers` body given as data (discovery's sources), checked as the API checks it."""
+    return _spec(decode_body(msgspec.json.encode(body), AddWorkerBody))
 
 
 def _tls(body: AddWorkerBody) -> TlsSettings | None:

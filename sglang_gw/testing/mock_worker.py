@@ -3,10 +3,13 @@
 It speaks the exact wire contract, reports real model facts from a real tokenizer folder,
 and "generates" echo, scripted or random replies (see `replies.py`) with configurable
 timing and injected faults; or, as a pooling model, answers Embed (`mock_pooling.py`).
-It keeps LoRA adapters in an LRU table (`mock_lora.py`). It records every request and
-Abort so tests can assert on what the gateway sent.
+It keeps LoRA adapters in an LRU table (`mock_lora.py`). With `kv_cache_blocks`, it keeps
+a real KV block cache and serves its events (`mock_kv.py`): `cached_tokens` in its replies
+are then actual hits. It records every request and Abort so tests can assert on what the
+gateway sent.
 
 Run it alone:  python -m sglang_gw.testing.mock_worker --port 30000 --model-path DIR
+(add --http to speak SGLang's HTTP API instead, see mock_http_worker.py)
 (add --tls-cert-path/--tls-key-path to serve grpcs://, and --tls-client-ca-path for mutual TLS)
 """
 
@@ -36,6 +39,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from sglang_gw.proto import common_pb2
 from sglang_gw.proto import sglang_scheduler_pb2 as pb
 from sglang_gw.proto import sglang_scheduler_pb2_grpc as pb_grpc
+from sglang_gw.testing.mock_kv import BlockCache
 from sglang_gw.testing.mock_lora import LoraTable
 from sglang_gw.testing.mock_pooling import POOLING_KINDS, Pooling
 from sglang_gw.testing.model_facts import ModelFacts, read_model_facts
@@ -94,6 +98,8 @@ class MockWorker(pb_grpc.SglangSchedulerServicer):
         faults: Faults | None = None,
         pooling: Pooling | None = None,
         lora_capacity: int = 4,
+        kv_cache_blocks: int = 0,
+        kv_page_size: int = 16,
     ) -> None:
         self.facts = facts
         self.policy = policy or ReplyPolicy(facts)
@@ -109,6 +115,10 @@ class MockWorker(pb_grpc.SglangSchedulerServicer):
         self._started = time.time()
         self._recent_prompts: deque[tuple[int, ...]] = deque(maxlen=64)
         self._rng = random.Random(0)
+        # 0: no block cache, no KV events (SubscribeKvEvents is UNIMPLEMENTED), cached_tokens guessed.
+        self.kv = BlockCache(kv_cache_blocks, kv_page_size) if kv_cache_blocks else None
+        if self.kv is not None:
+            self.kv.log.load = self._engine_load
 
     # ---- Generate --------------------------------------------------------------------
 
@@ -177,8 +187,12 @@ class MockWorker(pb_grpc.SglangSchedulerServicer):
             for i in range(max(1, sp.n))
         ]
 
-    def _cached_tokens(self, prompt: Sequence[int]) -> int:
-        """Longest prefix shared with a recent prompt: a stand-in for the radix cache."""
+    def _cached_tokens(self, prompt: Sequence[int], lora_id: str = "") -> int:
+        """The block cache's hit, or without one the longest prefix shared with a recent
+        prompt (a stand-in for the radix cache)."""
+        if self.kv is not None:  # blocks of an adapter are stored under its name, as the events name them
+            name = next((a.lora_name for a in self.loras.listing() if a.lora_id == lora_id), lora_id)
+            return self.kv.admit(prompt, name)
         best = 0
         for old in self._recent_prompts:
             n = 0
@@ -194,7 +208,7 @@ class MockWorker(pb_grpc.SglangSchedulerServicer):
                       context: Ctx) -> AsyncIterator[pb.GenerateResponse]:
         plans = self._plans(request)
         prompt_len = len(request.tokenized.input_ids)
-        cached = self._cached_tokens(request.tokenized.input_ids)
+        cached = self._cached_tokens(request.tokenized.input_ids, request.lora_id)
         sp = request.sampling_params
         step = max(1, sp.stream_interval) if sp.HasField("stream_interval") else 1
         sent = [0] * len(plans)
@@ -354,7 +368,23 @@ class MockWorker(pb_grpc.SglangSchedulerServicer):
 
     async def FlushCache(self, request: common_pb2.FlushCacheRequest, context: Ctx) -> common_pb2.FlushCacheResponse:
         self._recent_prompts.clear()
+        if self.kv is not None:
+            self.kv.clear()
         return common_pb2.FlushCacheResponse(success=True, message="flushed")
+
+    async def SubscribeKvEvents(self, request: common_pb2.SubscribeKvEventsRequest,
+                                context: Ctx) -> AsyncIterator[common_pb2.KvEventBatch]:
+        if self.kv is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "KV events are off (no --kv-cache-blocks)")
+        assert self.kv is not None
+        async for batch in self.kv.log.subscribe(request.start_sequence_number, self.kv.snapshot_events):
+            yield batch
+        await context.abort(grpc.StatusCode.UNAVAILABLE, "injected: KV event stream dropped")
+
+    def _engine_load(self) -> common_pb2.EngineLoad:
+        kv = self.kv
+        usage = len(kv) / kv.capacity if kv is not None else 0.0
+        return common_pb2.EngineLoad(running_requests=len(self.running), max_running_requests=256, token_usage=usage)
 
     async def GetTokenizer(self, request: common_pb2.GetTokenizerRequest,
                            context: Ctx) -> AsyncIterator[common_pb2.GetTokenizerChunk]:
@@ -435,10 +465,11 @@ class MockWorkerServer:
 class ThreadedMockWorker:
     """A mock worker on its own event loop in a background thread, for synchronous tests."""
 
-    def __init__(self, worker: MockWorker, *, port: int = 0, tls: ServerTls | None = None) -> None:
+    def __init__(self, worker: MockWorker, *, port: int = 0, tls: ServerTls | None = None,
+                 host: str = "127.0.0.1") -> None:
         self.worker = worker
         self._loop = asyncio.new_event_loop()
-        self.server = MockWorkerServer(worker, port=port, tls=tls)
+        self.server = MockWorkerServer(worker, host=host, port=port, tls=tls)
         ready = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(ready,), daemon=True, name="mock-worker")
         self._thread.start()
@@ -478,7 +509,8 @@ def build_worker(args: argparse.Namespace) -> MockWorker:
     pooling = Pooling(args.pooling) if args.pooling else None
     return MockWorker(facts, policy=policy, served_model_name=args.served_model_name,
                       model_path=args.reported_model_path, timing=Timing(ttft=args.ttft, token_delay=args.token_delay),
-                      faults=faults, pooling=pooling, lora_capacity=args.max_loaded_loras)
+                      faults=faults, pooling=pooling, lora_capacity=args.max_loaded_loras,
+                      kv_cache_blocks=args.kv_cache_blocks, kv_page_size=args.kv_page_size)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -498,10 +530,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--pooling", choices=POOLING_KINDS, default=None,
                    help="serve Embed as this kind of model instead of generating")
     p.add_argument("--max-loaded-loras", type=int, default=4, help="LoRA adapter slots (LRU-evicted when full)")
+    p.add_argument("--kv-cache-blocks", type=int, default=0,
+                   help="keep a KV block cache of this many blocks (LRU) and serve its SubscribeKvEvents (0 = off)")
+    p.add_argument("--kv-page-size", type=int, default=16, help="tokens per KV block (SGLang's --page-size)")
     p.add_argument("--tls-cert-path", default=None, help="serve TLS (grpcs://) with this certificate chain (PEM)")
     p.add_argument("--tls-key-path", default=None, help="the certificate's private key (PEM)")
     p.add_argument("--tls-client-ca-path", default=None,
                    help="mutual TLS: require client certificates signed by this CA (PEM)")
+    p.add_argument("--http", action="store_true", help="speak SGLang's HTTP API instead of gRPC (mock_http_worker.py)")
+    p.add_argument("--grpc-mode", action="store_true", help="accepted like SGLang's flag: gRPC is the default")
     return p.parse_args(argv)
 
 
@@ -515,6 +552,10 @@ def server_tls(args: argparse.Namespace) -> ServerTls | None:
 
 
 async def _serve(args: argparse.Namespace) -> None:
+    if args.http:
+        from sglang_gw.testing.mock_http_worker import MockHttpWorker, serve_http
+        await serve_http(MockHttpWorker(build_worker(args)), args.host, args.port)
+        return
     server = MockWorkerServer(build_worker(args), host=args.host, port=args.port, tls=server_tls(args))
     await server.start()
     log.info("mock worker serving %s on %s", args.model_path, server.url)

@@ -6,8 +6,10 @@ concatenation of the ids of the pieces between those tokens. Rendered chat promp
 of such cuts (role markers), and most pieces repeat across requests: the shared system
 prompt, the earlier turns of a conversation. Pieces are cached by their text; only new ones
 are encoded. The split is only used when a start-up self-check shows it is exact for this
-tokenizer. New pieces go to a `WordEncoder` when the tokenizer has one (plain ASCII text,
-up to `WORDS_MAX_CHARS`, at a fraction of the tokenizer's cost), else to the tokenizer.
+tokenizer. New pieces go to a `RankEncoder` (tiktoken: any script, several times cheaper
+than the tokenizer on new text) when the tokenizer has one, short plain ones to a
+`WordEncoder` (plain ASCII text, up to `WORDS_MAX_CHARS`, from cached words), the rest to the
+tokenizer.
 
 The cache is bounded by the characters it holds (a few long documents must not pin
 gigabytes), and shared by the event loop and the threads long prompts are tokenized in, so
@@ -24,6 +26,7 @@ from collections.abc import Iterable
 from tokenizers import Tokenizer
 
 from sglang_gw.tokenizer.encoding import GIL_FREE_CHARS, encode_ids, in_background_thread
+from sglang_gw.tokenizer.rank_encoder import RankEncoder
 from sglang_gw.tokenizer.word_encoder import WordEncoder
 
 __all__ = ["SegmentEncoder"]
@@ -46,9 +49,11 @@ _PROBES = (
 
 
 class SegmentEncoder:
-    def __init__(self, tokenizer: Tokenizer, markers: Iterable[str], words: WordEncoder | None = None) -> None:
+    def __init__(self, tokenizer: Tokenizer, markers: Iterable[str], words: WordEncoder | None = None,
+                 ranks: RankEncoder | None = None) -> None:
         self._tokenizer = tokenizer
         self._words = words
+        self._ranks = ranks
         self._ids: dict[str, int] = {}
         for text in markers:
             tid = tokenizer.token_to_id(text)
@@ -73,11 +78,15 @@ class SegmentEncoder:
     def has_words(self) -> bool:
         return self._words is not None
 
+    @property
+    def has_ranks(self) -> bool:
+        return self._ranks is not None
+
     def encode(self, text: str) -> list[int]:
         """`tokenizer.encode(text, add_special_tokens=False).ids`, from cached pieces."""
         if self._split is None:
             return self._new(text)
-        if self._words is None and len(text) < 2 * MIN_CACHED_CHARS:
+        if self._words is None and self._ranks is None and len(text) < 2 * MIN_CACHED_CHARS:
             return encode_ids(self._tokenizer, text)  # one call beats a call per piece
         out: list[int] = []
         for i, piece in enumerate(self._split.split(text)):
@@ -103,13 +112,18 @@ class SegmentEncoder:
         return ids
 
     def _new(self, text: str) -> list[int]:
-        """Ids of text the cache does not hold: words for plain text up to `WORDS_MAX_CHARS`
-        (up to `GIL_FREE_CHARS` in a low-priority thread), else the tokenizer (which leaves
-        the GIL to other threads on long text)."""
+        """Ids of text the cache does not hold: words for short plain text, else tiktoken
+        (which leaves the GIL to other threads), else words for plain text up to
+        `WORDS_MAX_CHARS` (up to `GIL_FREE_CHARS` in a low-priority thread), else the
+        tokenizer (which leaves the GIL on long text too)."""
         size = len(text)
-        if self._words is not None and (size < GIL_FREE_CHARS or size <= WORDS_MAX_CHARS
-                                        and not in_background_thread()):
-            ids = self._words.encode(text)
+        if self._words is not None and (size < MIN_CACHED_CHARS or self._ranks is None and (
+                size < GIL_FREE_CHARS or size <= WORDS_MAX_CHARS and not in_background_thread())):
+            ids = self._words.encode(text)  # short: a few dict lookups beat tiktoken's call
+            if ids is not None:
+                return ids
+        if self._ranks is not None:
+            ids = self._ranks.encode(text)
             if ids is not None:
                 return ids
         return encode_ids(self._tokenizer, text)

@@ -60,6 +60,7 @@ def channel_options(link: LinkSettings) -> tuple[tuple[str, int], ...]:
 MAX_TOKENIZER_BYTES = 512 * 1024 * 1024
 
 GENERATE_PATH = "/sglang.grpc.scheduler.SglangScheduler/Generate"
+KV_EVENTS_PATH = "/sglang.grpc.scheduler.SglangScheduler/SubscribeKvEvents"
 
 
 @dataclass(slots=True, frozen=True)
@@ -303,6 +304,40 @@ class GrpcWorkerClient:
         if not digest or hashlib.sha256(data).hexdigest() != digest.lower():
             raise WorkerError(f"worker {self.url}: tokenizer sha256 mismatch or missing")
         return bytes(data)
+
+    async def subscribe_kv_events(self, start_sequence_number: int = 0) -> AsyncIterator[common_pb2.KvEventBatch]:
+        """The worker's KV event stream from `start_sequence_number` (0: a snapshot first);
+        ends with a `WorkerError` when the stream fails, never by itself."""
+        request = common_pb2.SubscribeKvEventsRequest(start_sequence_number=start_sequence_number)
+        if self._h2 is not None:
+            # On the event loop, like Generate: grpc.aio's hand-over thread falls seconds
+            # behind on a busy gateway, and a late event is a wrong routing decision.
+            async for batch in self._h2_kv_events(request):
+                yield batch
+        else:
+            call = self._stub.SubscribeKvEvents(request, metadata=self._metadata)
+            try:
+                async for batch in call:
+                    yield batch
+            except grpc.aio.AioRpcError as err:
+                raise from_grpc_error(err, self.url) from None
+            finally:
+                call.cancel()
+        raise WorkerError(f"worker {self.url}: KV event stream ended")
+
+    async def _h2_kv_events(self, request: common_pb2.SubscribeKvEventsRequest,
+                            ) -> AsyncIterator[common_pb2.KvEventBatch]:
+        assert self._h2 is not None
+        call = self._h2.unary_stream(KV_EVENTS_PATH, request.SerializeToString(),
+                                     common_pb2.KvEventBatch.FromString, None)
+        try:
+            while (batch := await call.read()) is not None:
+                yield batch
+        except CallError as err:
+            raise from_status(err.code, err.details, self.url) from None
+        finally:
+            if not call.closed:
+                self._h2.cancel(call)
 
     async def close(self) -> None:
         if self._h2 is not None:

@@ -49,6 +49,14 @@ class HealthConfig:
                 raise ConfigError(f"health {name} must be positive")
 
 
+def _cancelling() -> bool:
+    """Whether this task is being cancelled, rather than a call in it: grpc.aio raises
+    CancelledError in every call in flight on a channel that closes (a worker removed
+    mid-probe), and that must not end the loop."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 class _Periodic(BackgroundTask):
     """A task that runs `run_once()` every `interval` seconds until stopped."""
 
@@ -121,6 +129,11 @@ class HealthChecker(_Periodic):
         except (WorkerError, TimeoutError) as err:
             log.debug("health check of %s failed: %s", worker.url, str(err) or "timed out")
             return False
+        except asyncio.CancelledError:
+            if _cancelling():
+                raise
+            log.debug("health check of %s ended with its channel (the worker was removed)", worker.url)
+            return False
         except Exception:
             log.warning("health check of %s raised", worker.url, exc_info=True)
             return False
@@ -156,7 +169,8 @@ class LoadMonitor(_Periodic):
     """Polls `GetLoads` on every worker each interval (smg's `--load-monitor-interval`,
     default 10 s) and stores running + waiting requests over all DP ranks in
     `Worker.load`, and its LoRA adapters into `Worker.adapters`. A failed poll leaves the
-    last value: health decides liveness."""
+    last value: health decides liveness. A worker whose KV event stream pushes its load
+    (`Worker.load_pushed`) is not polled for it."""
 
     def __init__(self, interval: float, workers: Workers) -> None:
         if not interval > 0:
@@ -168,9 +182,15 @@ class LoadMonitor(_Periodic):
         await asyncio.gather(*(self._poll(w) for w in self._workers()))
 
     async def _poll(self, worker: Worker) -> None:
-        await refresh_adapters(worker)  # a worker may evict an adapter on its own
         try:
+            await refresh_adapters(worker)  # a worker may evict an adapter on its own
+            if worker.load_pushed:
+                return
             resp = await worker.client.loads()
+        except asyncio.CancelledError:
+            if _cancelling():
+                raise
+            return  # its channel closed under the poll: the worker was removed
         except Exception as err:  # a missed sample keeps the last one
             log.debug("load poll of %s failed: %s", worker.url, err)
             return

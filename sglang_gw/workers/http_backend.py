@@ -44,8 +44,8 @@ from sglang_gw.errors import (
 )
 from sglang_gw.workers.client import HealthStatus
 
-__all__ = ["SGLANG_INFO_PATHS", "HttpBackend", "UpstreamEvents", "data_payloads", "split_base_url", "status_error",
-           "transport_error"]
+__all__ = ["SGLANG_INFO_PATHS", "HttpBackend", "UpstreamEvents", "data_payloads", "pooled_client", "split_base_url",
+           "status_error", "transport_error"]
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +84,19 @@ def split_base_url(base_url: str) -> tuple[str, str | None]:
     return root, None
 
 
+def pooled_client(timeout: httpx.Timeout, max_connections: int, *, http2: bool = False) -> httpx.AsyncClient:
+    """The connection pool of one HTTP worker: keep-alive, redirects not followed (a bearer key
+    must not travel to another host). `http2` (`--upstream-http2`): HTTP/2 with prior
+    knowledge on http:// (the worker must speak h2c), negotiated by ALPN on https://."""
+    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=min(max_connections, 64),
+                          keepalive_expiry=30.0)
+    if not http2:
+        return httpx.AsyncClient(timeout=timeout, follow_redirects=False, limits=limits)
+    mounts = {"http://": httpx.AsyncHTTPTransport(http1=False, http2=True, limits=limits),
+              "https://": httpx.AsyncHTTPTransport(http2=True, limits=limits)}
+    return httpx.AsyncClient(timeout=timeout, follow_redirects=False, limits=limits, mounts=mounts)
+
+
 class HttpBackend:
     """One OpenAI-compatible HTTP worker.
 
@@ -94,7 +107,7 @@ class HttpBackend:
 
     def __init__(self, base_url: str, *, api_key: str | None = None, timeout: float = 600.0,
                  connect_timeout: float = 10.0, max_connections: int = 512, probe_sglang: bool = True,
-                 client: httpx.AsyncClient | None = None) -> None:
+                 client: httpx.AsyncClient | None = None, http2: bool = False) -> None:
         self._api, server = split_base_url(base_url)
         self.url = base_url.rstrip("/")  # checked free of credentials: safe to log, the pool's identity
         self._server = server if probe_sglang else None
@@ -107,11 +120,7 @@ class HttpBackend:
         self._info_timeout = httpx.Timeout(min(timeout, 30.0), connect=connect, pool=connect)
         self._health_url: str | None = None
         self._owns_client = client is None
-        # Redirects are not followed: the bearer key must not travel to another host.
-        self._client = client or httpx.AsyncClient(
-            timeout=self._timeout, follow_redirects=False,
-            limits=httpx.Limits(max_connections=max_connections,
-                                max_keepalive_connections=min(max_connections, 64), keepalive_expiry=30.0))
+        self._client = client or pooled_client(self._timeout, max_connections, http2=http2)
 
     def __repr__(self) -> str:
         return f"HttpBackend(url={self.url!r}, api_key={'set' if self._key else 'none'})"

@@ -50,3 +50,4 @@ class LinkSettings:
     max_message_size: int = 256 * 1024 * 1024  # each way, as the grpcio channel is set up
     connect_timeout_secs: float = 10.0
     backoff: Backoff = field(default_factory=Backoff)
+    upstream_http2: bool = False  # HTTP workers (SGLang's and OpenAI-compatible): HTTP/2 (--upstream-http2)

@@ -35,9 +35,12 @@ class Worker:
     bootstrap_port: int | None = None
     draining: bool = False
     breaker: CircuitBreaker | None = None
-    kind: str = "grpc"  # or "http": an OpenAI-compatible worker, proxied at the API level
+    # "grpc"; "sglang_http": an SGLang worker over its native HTTP API, tokens in and out like
+    # gRPC; "http": an OpenAI-compatible worker, proxied at the API level.
+    kind: str = "grpc"
     # LoRA adapters loaded on the worker: name → the worker's own id for it (ListLoadedLoRAAdapters).
     adapters: dict[str, str] = field(default_factory=dict)
+    load_pushed: bool = False  # `load` comes from the live KV event stream (workers/kv_events.py)
 
     @property
     def routable(self) -> bool:

@@ -7,9 +7,15 @@ nobody else. Two workers of a new model still never load its tokenizer twice: th
 loader holds a lock per model name (gateway.py). A failed job stays listed with its error
 for `failed_job_ttl` seconds (`FAILED_JOB_TTL_SECS`, 10 minutes), then goes.
 
-Connecting waits for a worker that is not up yet, up to the start-up timeout, but not for
+Connecting waits for a worker that is not up yet (or up but not reporting healthy: still
+loading, or unhealthy), up to the start-up timeout, but not for
 one that refuses our TLS handshake (or speaks TLS to a `grpc://` url): that fails at once,
 saying so (see tls_probe.py).
+
+An http(s):// worker is an SGLang HTTP worker (`sglang_http.py`, registered like a gRPC one)
+when its `connection_mode` is "http" or it answers as SGLang does (`probe_sglang`); otherwise
+an OpenAI-compatible one, proxied at the API level. A worker found to be SGLang's whose
+model cannot be loaded here (no local tokenizer) is proxied too, with a warning.
 """
 
 from __future__ import annotations
@@ -22,12 +28,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sglang_gw.errors import ConfigError, GatewayError, WorkerError, WorkerUnavailableError
-from sglang_gw.workers.client import GrpcWorkerClient, is_tls_url, normalize_url, split_target
+from sglang_gw.workers.client import GrpcWorkerClient, WorkerClient, is_tls_url, normalize_url, split_target
 from sglang_gw.workers.http_backend import HttpBackend
 from sglang_gw.workers.http_worker import HttpWorkerClient, is_http_url
 from sglang_gw.workers.link import LinkSettings, TlsSettings
 from sglang_gw.workers.lora import refresh_adapters
 from sglang_gw.workers.pool import Worker
+from sglang_gw.workers.sglang_http import SglangHttpClient, probe_sglang
 from sglang_gw.workers.tls import is_loopback
 from sglang_gw.workers.tls_probe import explain_refusal, might_be_tls
 
@@ -50,6 +57,9 @@ class WorkerSpec:
     tokenizer_path: str | None = None
     served_model_name: str | None = None
     tls: TlsSettings | None = None  # this worker's certificates, instead of the gateway's
+    # How an http(s):// worker is spoken to: "http" (SGLang's native API, tokens in and out),
+    # "openai" (proxied at the OpenAI level), None: "http" if it answers as SGLang does.
+    connection_mode: str | None = None
 
 
 @dataclass(slots=True)
@@ -68,7 +78,7 @@ class WorkerJob:
 
 
 # (client, spec) -> model name, after loading or reusing the model; provided by the gateway.
-ModelLoader = Callable[[GrpcWorkerClient, WorkerSpec], Awaitable[str]]
+ModelLoader = Callable[[WorkerClient, WorkerSpec], Awaitable[str]]
 
 
 class Registrar:
@@ -133,30 +143,84 @@ class Registrar:
     async def _register(self, job: WorkerJob) -> None:
         spec = job.spec
         if is_http_url(spec.url):
-            await self._register_http(job)
-            return
-        normalize_url(spec.url)  # raises ValueError early for a bad scheme
-        job.state = "connecting"
-        self._warn_if_key_in_plaintext(spec)
-        client = await self._connect(spec)
+            job.state = "connecting"
+            if await self._connection_mode(spec) == "openai":
+                await self._register_http(job)
+                return
+            client: WorkerClient = await self._connect_sglang_http(spec)
+            kind = "sglang_http"
+        else:
+            normalize_url(spec.url)  # raises ValueError early for a bad scheme
+            job.state = "connecting"
+            self._warn_if_key_in_plaintext(spec)
+            client, kind = await self._connect(spec), "grpc"
         try:
             job.state = "loading"
             job.model = await self._load(client, spec)
+        except ConfigError as err:
+            await client.close()
+            if kind != "sglang_http" or spec.connection_mode is not None:
+                raise
+            # Found by asking, not told: without a local tokenizer it can still be proxied.
+            log.warning("worker %s speaks SGLang's API, but %s: proxying it at the OpenAI level instead",
+                        spec.url, err.message)
+            await self._register_http(job)
+            return
         except BaseException:
             await client.close()
             raise
+        bootstrap_port = spec.bootstrap_port
+        if bootstrap_port is None and spec.worker_type == "prefill" and kind == "sglang_http":
+            bootstrap_port = await self._bootstrap_port(client)
         worker = Worker(url=spec.url, client=client, model=job.model, labels=dict(spec.labels),
-                        worker_type=spec.worker_type, bootstrap_port=spec.bootstrap_port)
+                        worker_type=spec.worker_type, bootstrap_port=bootstrap_port, kind=kind)
         await refresh_adapters(worker)  # routable for its LoRA adapters from the start
         self._add_worker(worker)
         job.state = "active"
         log.info("worker %s (%s) serves model %s", spec.url, spec.worker_type, job.model)
 
+    async def _connection_mode(self, spec: WorkerSpec) -> str:
+        """"http" (SGLang's native API) or "openai": as given, else asked of the worker,
+        waiting for it to answer up to the start-up timeout."""
+        if spec.connection_mode is not None:
+            return spec.connection_mode
+        deadline = time.monotonic() + self._startup_timeout
+        while True:
+            try:
+                return "http" if await probe_sglang(spec.url, api_key=spec.api_key) else "openai"
+            except WorkerUnavailableError as err:
+                if time.monotonic() >= deadline:
+                    raise ConfigError(f"worker {spec.url} did not answer within {self._startup_timeout:.0f}s: "
+                                      f"{err.message}") from None
+                await asyncio.sleep(0.5)
+
+    async def _connect_sglang_http(self, spec: WorkerSpec) -> SglangHttpClient:
+        """An SGLang HTTP worker's client once its `/health` answers (within the start-up timeout)."""
+        client = SglangHttpClient(spec.url, api_key=spec.api_key, http2=self._link.upstream_http2)
+        deadline = time.monotonic() + self._startup_timeout
+        while not (status := await client.health(timeout=5)).healthy:
+            if time.monotonic() >= deadline:
+                await client.close()
+                raise ConfigError(f"worker {spec.url} did not answer /health within "
+                                  f"{self._startup_timeout:.0f}s: {status.message}")
+            await asyncio.sleep(0.5)
+        return client
+
+    async def _bootstrap_port(self, client: WorkerClient) -> int | None:
+        """A prefill worker's KV bootstrap port, from its server arguments."""
+        try:
+            args = (await client.server_info()).server_args
+        except WorkerError as err:
+            log.warning("worker %s: no bootstrap port found (%s)", client.url, err.message)
+            return None
+        port = args.fields.get("disaggregation_bootstrap_port")
+        return int(port.number_value) if port is not None and port.number_value else None
+
     async def _register_http(self, job: WorkerJob) -> None:
         """An OpenAI-compatible worker: its model name comes from discovery, requests are proxied."""
         spec = job.spec
         job.state = "connecting"
-        backend = HttpBackend(spec.url, api_key=spec.api_key)
+        backend = HttpBackend(spec.url, api_key=spec.api_key, http2=self._link.upstream_http2)
         try:
             names = [spec.served_model_name] if spec.served_model_name else await backend.discover_models()
         except BaseException:
@@ -172,7 +236,7 @@ class Registrar:
         job.state = "active"
         log.info("HTTP worker %s serves model %s", backend.url, job.model)
 
-    async def _load(self, client: GrpcWorkerClient, spec: WorkerSpec) -> str:
+    async def _load(self, client: WorkerClient, spec: WorkerSpec) -> str:
         """The worker's model, loaded (or reused) within the start-up timeout."""
         try:
             async with asyncio.timeout(self._startup_timeout):
@@ -196,15 +260,22 @@ class Registrar:
         deadline = time.monotonic() + self._startup_timeout
         while True:
             try:
-                await client.health(timeout=5)
-                return client
+                status = await client.health(timeout=5)
             except WorkerError as err:
                 refusal = await self._tls_refusal(client, err)
                 if refusal is not None or time.monotonic() >= deadline:
                     await client.close()
                     raise ConfigError(refusal or f"worker {spec.url} did not answer within "
                                       f"{self._startup_timeout:.0f}s: {err.message}") from None
-                await asyncio.sleep(0.5)
+            else:
+                if status.healthy:
+                    return client
+                # Up but not ready (loading, or unhealthy): wait for it as for one not up yet.
+                if time.monotonic() >= deadline:
+                    await client.close()
+                    raise ConfigError(f"worker {spec.url} did not report healthy within "
+                                      f"{self._startup_timeout:.0f}s: {status.message}")
+            await asyncio.sleep(0.5)
 
     async def _tls_refusal(self, client: GrpcWorkerClient, err: WorkerError) -> str | None:
         """Why the worker refused our TLS handshake (or expects one), or None to keep waiting."""
