@@ -32,6 +32,7 @@ from sglang_gw.identity.tokens import JwtSettings
 from sglang_gw.mcp.config import McpSettings, load_mcp_config
 from sglang_gw.providers import resolve_provider
 from sglang_gw.routing.base import PolicyConfig
+from sglang_gw.tracing import TracingConfig
 from sglang_gw.workers.breaker import BreakerConfig
 from sglang_gw.workers.health import HealthConfig
 from sglang_gw.workers.link import LinkSettings, TlsSettings
@@ -178,7 +179,7 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
         pd=_pd_config(args, discovery),
         observability=ObservabilityConfig(prometheus_host=args.prometheus_host, prometheus_port=args.prometheus_port,
                                           request_id_headers=tuple(args.request_id_headers), log_json=args.log_json,
-                                          log_dir=args.log_dir),
+                                          log_dir=args.log_dir, tracing=_tracing_config(args)),
         security=SecurityConfig(api_key=args.api_key, control_plane_api_keys=tuple(args.control_plane_api_keys),
                                 max_payload_size=args.max_payload_size,
                                 cors_allowed_origins=tuple(args.cors_allowed_origins),
@@ -189,6 +190,14 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
         mcp=_mcp_settings(args),
         discovery=discovery,
     )
+
+
+def _tracing_config(args: argparse.Namespace) -> TracingConfig:
+    try:
+        return TracingConfig(enabled=args.enable_trace, endpoint=args.otlp_traces_endpoint,
+                             protocol=args.otlp_traces_protocol, sampling_ratio=args.trace_sampling_ratio)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
 
 
 def _identity_config(args: argparse.Namespace) -> IdentityConfig:

@@ -203,6 +203,15 @@ def _add_observability(p: argparse.ArgumentParser) -> None:
                    help="headers read, in order, for a client's request id")
     g.add_argument("--log-json", action="store_true", help="one JSON object per log line")
     g.add_argument("--log-dir", type=Path, default=None, help="also write rotating log files here")
+    g.add_argument("--enable-trace", action="store_true",
+                   help="export OpenTelemetry traces (a span per request, child spans per stage) over OTLP")
+    g.add_argument("--otlp-traces-endpoint", default=None, metavar="URL",
+                   help="the OTLP collector: host:port or http(s)://host:port (default localhost:4317 for grpc, "
+                        "localhost:4318 for http/protobuf); nothing is sent without --enable-trace")
+    g.add_argument("--otlp-traces-protocol", choices=["grpc", "http/protobuf"], default="grpc",
+                   help="OTLP transport to the collector")
+    g.add_argument("--trace-sampling-ratio", type=float, default=1.0, metavar="RATIO",
+                   help="share of new traces recorded, 0 to 1 (a client's sampled traceparent is followed)")
 
 
 def _add_security(p: argparse.ArgumentParser) -> None:

@@ -33,6 +33,7 @@ from typing import Any
 import httpx
 import msgspec
 
+from sglang_gw import tracing
 from sglang_gw.errors import (
     ConfigError,
     WorkerError,
@@ -201,8 +202,11 @@ class HttpBackend:
         return await self._read_json(await self._send(request))
 
     async def _generate(self, path: str, body: dict[str, Any], stream: bool) -> dict[str, Any] | UpstreamEvents:
+        headers = self._headers
+        if tracing.ENABLED and (trace := tracing.current()) is not None:
+            headers = {**headers, **dict(trace.headers())}  # the trace goes on upstream
         request = self._client.build_request("POST", self._api + path, json={**body, "stream": stream},
-                                             headers=self._headers, timeout=self._timeout)
+                                             headers=headers, timeout=self._timeout)
         response = await self._send(request)
         if not stream:
             return await self._read_json(response)
