@@ -21,6 +21,7 @@ from sglang_gw.config import GatewayConfig, ModelConfig, ObservabilityConfig, Pd
 from sglang_gw.errors import ConfigError
 from sglang_gw.logs import JsonFormatter, RequestIdFilter
 from sglang_gw.mcp import McpSettings
+from sglang_gw.testing.mock_http_worker import ThreadedMockHttpWorker
 from sglang_gw.testing.mock_worker import MockWorker, ThreadedMockWorker
 from sglang_gw.testing.model_facts import read_model_facts
 from sglang_gw.testing.models import model_dir
@@ -335,3 +336,32 @@ def test_an_openai_compatible_worker_gets_the_trace_context(fake, collector: Grp
         assert server_app.traceparents[-1] == f"00-{trace_id}-{server_span.span_id}-01"
     finally:
         server.stop()
+
+
+def test_sglang_http_workers_get_the_trace_context_on_both_pd_legs(collector: GrpcCollector) -> None:
+    def http_worker(reply: str, mode: str, port: int | None = None) -> ThreadedMockHttpWorker:
+        facts = read_model_facts(model_dir("qwen3"))
+        policy = ReplyPolicy(facts, mode="scripted", script={"PD": reply})
+        return ThreadedMockHttpWorker(MockWorker(facts, policy=policy, served_model_name="test-model"),
+                                      disaggregation_mode=mode, bootstrap_port=port)
+
+    prefill, decode = http_worker("from prefill", "prefill", 8998), http_worker("from decode", "decode")
+    pd = PdConfig(prefill=((prefill.url, 8998),), decode=(decode.url,))
+    server = ThreadedServer(GatewayConfig(server=ServerConfig(port=free_port()), model=ModelConfig(), pd=pd,
+                                          observability=traced(collector.endpoint)))
+    try:
+        server.start()
+        parent, trace_id, _ = traceparent()
+        r = chat(f"http://127.0.0.1:{server.port}", "PD", headers={"traceparent": parent})
+        assert r.status_code == 200, r.text
+        assert r.json()["choices"][0]["message"]["content"] == "from decode"
+        spans = collector.wait_for(lambda ss: any(s.trace_id == trace_id and s.name == "pd.prefill" for s in ss)
+                                   and any(s.trace_id == trace_id and s.name == CHAT for s in ss))
+        spans = [s for s in spans if s.trace_id == trace_id]
+        legs = {s.name: s for s in children(spans, root(spans)) if s.name.startswith("pd.")}
+        assert prefill.worker.records.metadata[-1]["traceparent"].split("-")[2] == legs["pd.prefill"].span_id
+        assert decode.worker.records.metadata[-1]["traceparent"].split("-")[2] == legs["pd.decode"].span_id
+    finally:
+        server.stop()
+        prefill.stop()
+        decode.stop()

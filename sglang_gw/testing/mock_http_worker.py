@@ -59,10 +59,14 @@ class _Rejected(Exception):
 
 
 class _Context:
-    """What `MockWorker`'s servicer methods use of a gRPC context."""
+    """What `MockWorker`'s servicer methods use of a gRPC context; a request's headers are
+    its metadata (recorded as the gRPC mock records a call's)."""
 
-    def invocation_metadata(self) -> tuple[()]:
-        return ()
+    def __init__(self, headers: tuple[tuple[str, str], ...] = ()) -> None:
+        self._headers = headers
+
+    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
+        return self._headers
 
     async def abort(self, code: grpc.StatusCode, details: str) -> None:
         raise _Rejected(code, details)
@@ -120,7 +124,8 @@ class MockHttpWorker:
         body = await _json(request)
         if not isinstance(body, dict):
             return _error("the body must be a JSON object", 400)
-        generation = self.worker.Generate(request_from_body(body, self._ids), self._context).__aiter__()
+        context = _Context(tuple(request.headers.items()))
+        generation = self.worker.Generate(request_from_body(body, self._ids), context).__aiter__()
         try:
             first = await anext(generation, None)
         except _Rejected as err:

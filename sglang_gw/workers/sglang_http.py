@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -261,11 +261,14 @@ class SglangHttpClient:
 
     # -- generation ---------------------------------------------------------------------
 
-    def generate(self, request: pb.GenerateRequest, *, timeout: float | None = None) -> HttpGenerateStream:
+    def generate(self, request: pb.GenerateRequest, *, timeout: float | None = None,
+                 metadata: Sequence[tuple[str, str]] = ()) -> HttpGenerateStream:
+        """`/generate` for the request; `metadata` (a trace's `traceparent`) goes as headers."""
         limit = httpx.Timeout(timeout, connect=self._timeout.connect, pool=self._timeout.pool) if timeout \
             else self._timeout
+        headers = {**self._headers, **dict(metadata)} if metadata else self._headers
         http_request = self._client.build_request("POST", self._root + "/generate", json=generate_body(request),
-                                                  headers=self._headers, timeout=limit)
+                                                  headers=headers, timeout=limit)
         state = StreamState(request.request_id, request.stream, self.url)
         return HttpGenerateStream(lambda: self._send(http_request), state)
 
