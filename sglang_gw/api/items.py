@@ -15,13 +15,13 @@ and `status: completed`; string content becomes one text part (`input_text`, or
 
 from __future__ import annotations
 
-import secrets
 from typing import Any, Literal
 
 import msgspec
 
 from sglang_gw.api.validation import error_param
 from sglang_gw.errors import InvalidRequestError
+from sglang_gw.ids import secret_hex
 
 __all__ = ["ITEM_TYPES", "MAX_ITEMS_PER_REQUEST", "new_item_id", "stored_items"]
 
@@ -88,7 +88,7 @@ Item = Message | FunctionCall | FunctionCallOutput | Reasoning
 
 def new_item_id(item_type: str) -> str:
     """A new item id: unguessable, as the responses layer makes its own."""
-    return f"{ITEM_ID_PREFIXES.get(item_type, 'item')}_{secrets.token_hex(24)}"
+    return f"{ITEM_ID_PREFIXES.get(item_type, 'item')}_{secret_hex(24)}"
 
 
 def stored_items(raw: Any, param: str, *, max_items: int = MAX_ITEMS_PER_REQUEST) -> list[dict[str, Any]]:

@@ -10,12 +10,12 @@ ids (`conv_…`) are made by the store, in `create_conversation`, with `new_conv
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from sglang_gw.errors import GatewayError, InvalidRequestError
+from sglang_gw.ids import secret_hex
 
 __all__ = ["FINAL_STATUSES", "Conversation", "HistoryConfig", "HistoryStore", "HistoryUnavailable", "ItemPage",
            "Order", "StoredResponse", "new_conversation_id", "page_of"]
@@ -139,7 +139,7 @@ class HistoryStore(Protocol):
 def new_conversation_id() -> str:
     """`conv_` and 48 hex digits from the OS's secure source: unguessable, as a conversation
     id is the only thing between one client of an owner and another's history."""
-    return f"conv_{secrets.token_hex(24)}"
+    return f"conv_{secret_hex(24)}"
 
 
 def page_of(items: list[dict[str, Any]], *, after: str | None, limit: int, order: Order) -> ItemPage:

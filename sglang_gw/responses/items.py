@@ -16,7 +16,6 @@ this request's items) into the chat messages the model's template renders:
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
@@ -24,6 +23,7 @@ import msgspec
 
 from sglang_gw.api.validation import error_param
 from sglang_gw.errors import InvalidRequestError
+from sglang_gw.ids import secret_hex
 
 __all__ = ["Item", "ItemReference", "checked_items", "item_id", "mcp_call_id", "mcp_output_text", "to_messages"]
 
@@ -35,7 +35,7 @@ _PREFIX = {"message": "msg", "function_call": "fc", "function_call_output": "fco
 
 def item_id(kind: str) -> str:
     """A new item id (`msg_…`, `fc_…`, `rs_…`): unguessable, as items are reachable by id."""
-    return f"{_PREFIX.get(kind, 'item')}_{secrets.token_hex(24)}"
+    return f"{_PREFIX.get(kind, 'item')}_{secret_hex(24)}"
 
 
 class _Text(msgspec.Struct, tag_field="type", tag="input_text"):
