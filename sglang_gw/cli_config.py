@@ -253,6 +253,8 @@ def _history_config(args: argparse.Namespace) -> HistoryConfig:
                           "or none")
     if args.history_memory_max_responses < 1 or args.postgres_pool_max < 1:
         raise ConfigError("--history-memory-max-responses and --postgres-pool-max must be at least 1")
+    if not args.postgres_wait_secs > 0:
+        raise ConfigError("--postgres-wait-secs must be positive")
     if args.history_memory_retention_secs < 0:
         raise ConfigError("--history-memory-retention-secs must be 0 (kept until evicted) or positive")
     try:
@@ -262,7 +264,8 @@ def _history_config(args: argparse.Namespace) -> HistoryConfig:
     return HistoryConfig(backend=backend, memory_max_responses=args.history_memory_max_responses,
                          memory_retention_secs=args.history_memory_retention_secs or None,
                          sqlite_path=args.history_sqlite_path, postgres_db_url=args.postgres_db_url,
-                         postgres_pool_max=args.postgres_pool_max, context_headers=headers)
+                         postgres_pool_max=args.postgres_pool_max, postgres_wait_secs=args.postgres_wait_secs,
+                         context_headers=headers)
 
 
 def _connection_config(args: argparse.Namespace) -> ConnectionConfig:

@@ -276,6 +276,9 @@ def _add_history(p: argparse.ArgumentParser) -> None:
     g.add_argument("--postgres-pool-max", "--postgres-pool-max-size", type=int, default=defaults.postgres_pool_max,
                    help="postgres: most connections the gateway holds (and store calls it runs at once); "
                         "--postgres-pool-max-size is smg's name")
+    g.add_argument("--postgres-wait-secs", type=float, default=defaults.postgres_wait_secs,
+                   help="postgres: how long a call waits for a connection before answering 503 (an outage), "
+                        "and the longest pause between reconnection attempts")
     g.add_argument("--storage-context-headers", nargs="*", default=[], metavar="HEADER[=KEY]",
                    help="headers whose values, when present, own stored objects instead of the API key (for a "
                         "trusted proxy that sets a tenant or user header; smg's header=context_key form)")

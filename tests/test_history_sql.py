@@ -171,7 +171,7 @@ async def test_an_unopenable_sqlite_file_fails_start_up_clearly(tmp_path: Path) 
 
 async def test_a_postgres_outage_is_503_then_the_store_recovers(tmp_path: Path) -> None:
     async with storage("postgres", tmp_path) as config, TcpProxy(config.postgres_db_url) as proxy:  # type: ignore[arg-type]
-        async with started(dataclasses.replace(config, postgres_db_url=proxy.url)) as store:
+        async with started(dataclasses.replace(config, postgres_db_url=proxy.url, postgres_wait_secs=1.0)) as store:
             await store.save_response(response("resp_1"))
             await proxy.stop()  # the database goes away: its connections end, new ones are refused
             with pytest.raises(HistoryUnavailable) as err:

@@ -43,6 +43,7 @@ class HistoryConfig:
     sqlite_path: Path = Path("sglang_gw_history.sqlite3")
     postgres_db_url: str | None = None
     postgres_pool_max: int = 16
+    postgres_wait_secs: float = 5.0  # postgres: a call waits this long for a connection (an outage: 503 after it)
     # --storage-context-headers: (header, context key) pairs; present ones name the owner.
     context_headers: tuple[tuple[str, str], ...] = field(default=())
 
