@@ -6,6 +6,7 @@ through the edge, with tenants' priorities from the limits file, under concurren
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -17,13 +18,16 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from sglang_gw.admission import Admission, AdmissionConfig
+from sglang_gw.config import SecurityConfig
 from sglang_gw.errors import ConfigError, RateLimitError, RequestTimeoutError
+from sglang_gw.identity.config import IdentityConfig
 from sglang_gw.identity.gate import Gate
 from sglang_gw.identity.keys import SharedKeys, TenantKeys, parse_tenant_key
 from sglang_gw.identity.limits import TenantLimit, TenantLimits, parse_tenant_limits
 from sglang_gw.server.door import Door
 from sglang_gw.server.errors import exception_handlers
 from sglang_gw.server.middleware import EdgeMiddleware
+from tests.conftest import RunningGateway
 
 PATH = "/v1/chat/completions"
 
@@ -198,3 +202,48 @@ async def test_a_high_priority_tenant_overtakes_queued_requests_under_load() -> 
     assert gw.order == ["first", "high-0", "high-1", "high-2", "low-0", "low-1", "low-2", "low-4", "low-5",
                         "low-6", "low-7"]
     assert (gw.admission.running, gw.admission.queued, depth()) == (0, 0, 0)
+
+
+# -- the whole gateway, real gRPC to the mock worker -----------------------------------------
+
+
+async def test_priorities_in_the_whole_gateway(gateway_factory: Callable[..., RunningGateway]) -> None:
+    identity = IdentityConfig(tenant_api_keys=tuple(parse_tenant_key(f"{t}:key-{t}") for t in ("hi", "lo")),
+                              tenant_limits=(("hi", TenantLimit(priority=10)),))
+    gw = gateway_factory(admission=AdmissionConfig(max_concurrent_requests=1, queue_size=50),
+                         security=SecurityConfig(identity=identity))
+    admission = gw.gateway.admission
+    chat = {"model": "test-model", "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 4}
+    order: list[str] = []
+
+    async def ask(c: httpx.AsyncClient, tenant: str, name: str) -> int:
+        response = await c.post("/v1/chat/completions", json=chat, headers={"authorization": f"Bearer key-{tenant}"})
+        order.append(name)
+        return response.status_code
+
+    async def until(check: Callable[[], bool]) -> None:
+        async with asyncio.timeout(10):
+            while not check():
+                await asyncio.sleep(0.005)
+
+    async with httpx.AsyncClient(base_url=gw.url, timeout=30) as c:
+        # The first request holds the only slot: its long reply hangs after 50 tokens (the
+        # others' few-token replies never get there) until its client goes away.
+        gw.worker.faults.hang_after_tokens = 50
+        long = {**chat, "messages": [{"role": "user", "content": "LONG"}], "max_tokens": 1000, "stream": True}
+        async with c.stream("POST", "/v1/chat/completions", json=long, headers={"authorization": "Bearer key-lo"}):
+            await until(lambda: admission.running == 1)
+            lows, highs = [], []
+            for n in range(6):  # one at a time: FIFO is the order of arrival at the gateway
+                lows.append(asyncio.create_task(ask(c, "lo", f"low-{n}")))
+                await until(lambda: admission.queued == len(lows))
+            for n in range(2):
+                highs.append(asyncio.create_task(ask(c, "hi", f"high-{n}")))
+                await until(lambda: admission.queued == len(lows) + len(highs))
+        # The held stream closed: its slot goes to the high-priority requests first.
+        statuses = await asyncio.gather(*highs, *lows)
+    gw.worker.faults.hang_after_tokens = None
+    assert statuses == [200] * 8
+    assert order == ["high-0", "high-1", *(f"low-{n}" for n in range(6))]
+    await until(lambda: admission.running == 0)
+    assert admission.queued == 0 and REGISTRY.get_sample_value("sgl_router_queue_depth") == 0
