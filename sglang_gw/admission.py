@@ -162,10 +162,14 @@ class Admission:
     async def acquire(self, priority: int = 0) -> None:
         """Take a slot, waiting in the queue at `priority` if need be; raises 429 or 408 as above."""
         must_wait = self._limit is not None and self._running >= self._limit
-        # A full queue refuses before the bucket is touched, so it costs no token.
-        if must_wait and self._queued >= self.config.queue_size and not self._displace_below(priority):
+        full = must_wait and self._queued >= self.config.queue_size
+        # A full queue refuses before the bucket is touched, so it costs no token; a waiter is
+        # displaced only once the newcomer has its token.
+        if full and not any(p < priority and self._queues[p] for p in self._order):
             raise _queue_full(self._running)
         self._take_token()
+        if full and not self._displace_below(priority):
+            raise _queue_full(self._running)  # the lower ones had all just left
         if must_wait:
             await self._wait(priority)
         else:

@@ -132,6 +132,21 @@ async def test_cancelled_and_timed_out_waiters_of_any_priority_leave_no_trace() 
     assert admission.running == 0
 
 
+async def test_a_newcomer_refused_by_the_rate_limit_displaces_nobody() -> None:
+    now = [0.0]
+    admission = Admission(AdmissionConfig(max_concurrent_requests=1, queue_size=1, rate_limit_tokens_per_second=1,
+                                          rate_limit_burst=2), clock=lambda: now[0])
+    await admission.acquire()  # token 1
+    log: list[str] = []
+    (lo,) = await queue(admission, log, ("lo", 0))  # token 2: the bucket is empty now
+    with pytest.raises(RateLimitError, match="rate limit"):
+        await admission.acquire(9)
+    assert admission.queued == 1 and not lo.done()  # lo kept its place
+    admission.release()
+    await lo
+    assert log == ["lo"]
+
+
 def test_priority_in_the_limits_file() -> None:
     limits = parse_tenant_limits({"tenants": {"a": {"priority": 10}, "b": {"max_concurrent_requests": 2}}}, "f")
     assert limits == {"a": TenantLimit(priority=10), "b": TenantLimit(max_concurrent_requests=2)}
