@@ -26,7 +26,7 @@ from sglang_gw.discovery.file import check_workers_file
 from sglang_gw.errors import ConfigError
 from sglang_gw.history.owner import parse_context_headers
 from sglang_gw.identity.config import IdentityConfig, parse_role_mapping
-from sglang_gw.identity.keys import parse_tenant_key
+from sglang_gw.identity.keys import SharedKeys, parse_tenant_key
 from sglang_gw.identity.limits import load_tenant_limits
 from sglang_gw.identity.tokens import JwtSettings
 from sglang_gw.mcp.config import McpSettings, load_mcp_config
@@ -180,7 +180,7 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
         observability=ObservabilityConfig(prometheus_host=args.prometheus_host, prometheus_port=args.prometheus_port,
                                           request_id_headers=tuple(args.request_id_headers), log_json=args.log_json,
                                           log_dir=args.log_dir, tracing=_tracing_config(args)),
-        security=SecurityConfig(api_key=args.api_key, control_plane_api_keys=tuple(args.control_plane_api_keys),
+        security=SecurityConfig(api_key=args.api_key, control_plane_api_keys=_control_plane_keys(args),
                                 max_payload_size=args.max_payload_size,
                                 cors_allowed_origins=tuple(args.cors_allowed_origins),
                                 identity=_identity_config(args)),
@@ -198,6 +198,12 @@ def _tracing_config(args: argparse.Namespace) -> TracingConfig:
                              protocol=args.otlp_traces_protocol, sampling_ratio=args.trace_sampling_ratio)
     except ValueError as err:
         raise ConfigError(str(err)) from None
+
+
+def _control_plane_keys(args: argparse.Namespace) -> tuple[str, ...]:
+    """The entries, checked now so that a malformed one stops the start (identity/keys.py)."""
+    SharedKeys(None, args.control_plane_api_keys)
+    return tuple(args.control_plane_api_keys)
 
 
 def _identity_config(args: argparse.Namespace) -> IdentityConfig:

@@ -218,7 +218,8 @@ def _add_security(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("auth and limits")
     g.add_argument("--api-key", default=None, help="clients must send Authorization: Bearer KEY")
     g.add_argument("--control-plane-api-keys", nargs="*", default=[],
-                   help="further keys accepted on control-plane endpoints (/workers, /parse/...)")
+                   help="further keys accepted on control-plane endpoints (/workers, /parse/...): KEY (admin), "
+                        "or smg's ID:NAME:ROLE:KEY with ROLE admin or user (docs/security.md)")
     g.add_argument("--max-payload-size", type=int, default=DEFAULT_MAX_PAYLOAD_SIZE,
                    help="largest request body (bytes): 32 MiB holds a full 128k-token conversation with tools "
                         "and images as data URLs (docs/operations.md#limits)")
@@ -251,7 +252,8 @@ def _add_identity(p: argparse.ArgumentParser) -> None:
                    help="append a JSON line for every control-plane request, refused ones too (never a secret)")
     g.add_argument("--tenant-rate-limit-config", type=Path, default=None, metavar="FILE",
                    help="per-tenant limits, YAML or JSON: {tenants: {NAME: {requests_per_second, "
-                        "max_concurrent_requests}}}; tenants not listed are not limited")
+                        "max_concurrent_requests, priority}}}; tenants not listed are not limited; a higher "
+                        "priority is admitted first from the queue")
     g.add_argument("--tenant-metrics-max-labels", type=int, default=20,
                    help="tenants with their own `tenant` metrics label (first seen, plus those of the limits "
                         "file); the rest are `other`")

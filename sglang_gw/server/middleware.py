@@ -249,7 +249,8 @@ class EdgeMiddleware:
        connection; the app then gets it in one message;
     5. admission (admission.py) on ``admission_paths``: only now, with the body in,
        so a client that sends its body slowly (or never finishes it) holds no slot; the
-       tenant's own limits first (429), so a tenant over them takes no shared slot. The
+       tenant's own limits first (429), so a tenant over them takes no shared slot; a request
+       that must wait for a shared slot queues at its tenant's priority. The
        slot is held for the whole response; refused with 429 or 408. A request refused
        above never takes a slot. The slot goes into the request's ledger
        (server/ledger.py), settled when the request ends, which also ends any worker call
@@ -322,7 +323,9 @@ class EdgeMiddleware:
                 refusal = self.door.limit(identity, scope, ledger)
             if refusal is None and self.admission is not None and admitted:
                 # Most requests find a free slot: taken without a coroutine; else queue.
-                refusal = None if self.admission.try_acquire() else await admit(self.admission, route_path(scope))
+                if not self.admission.try_acquire():
+                    priority = self.door.priority(identity) if self.door is not None else 0
+                    refusal = await admit(self.admission, route_path(scope), priority)
                 if refusal is None:
                     ledger.hold(partial(release, self.admission))
             if refusal is not None:
