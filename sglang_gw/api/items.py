@@ -26,8 +26,11 @@ from sglang_gw.ids import secret_hex
 __all__ = ["ITEM_TYPES", "MAX_ITEMS_PER_REQUEST", "new_item_id", "stored_items"]
 
 MAX_ITEMS_PER_REQUEST = 20  # OpenAI's bound on items created by one request
-ITEM_ID_PREFIXES = {"message": "msg", "function_call": "fc", "function_call_output": "fco", "reasoning": "rs"}
-ITEM_TYPES = tuple(ITEM_ID_PREFIXES)
+ITEM_TYPES = ("message", "function_call", "function_call_output", "reasoning")  # a client may add these
+# Every kind of item the gateway stores (MCP's come from the responses layer's tool loop).
+ITEM_ID_PREFIXES = {"message": "msg", "function_call": "fc", "function_call_output": "fco", "reasoning": "rs",
+                    "mcp_call": "mcp", "mcp_list_tools": "mcpl", "mcp_approval_request": "mcpr",
+                    "mcp_approval_response": "mcpa"}
 
 
 class _Part(msgspec.Struct, tag_field="type", kw_only=True, omit_defaults=True):
@@ -87,7 +90,7 @@ Item = Message | FunctionCall | FunctionCallOutput | Reasoning
 
 
 def new_item_id(item_type: str) -> str:
-    """A new item id: unguessable, as the responses layer makes its own."""
+    """A new item id (`msg_…`, `fc_…`, `rs_…`): unguessable, as items are reachable by id."""
     return f"{ITEM_ID_PREFIXES.get(item_type, 'item')}_{secret_hex(24)}"
 
 

@@ -21,21 +21,13 @@ from typing import Any, Literal
 
 import msgspec
 
+from sglang_gw.api.items import new_item_id
 from sglang_gw.api.validation import error_param
 from sglang_gw.errors import InvalidRequestError
-from sglang_gw.ids import secret_hex
 
-__all__ = ["Item", "ItemReference", "checked_items", "item_id", "mcp_call_id", "mcp_output_text", "to_messages"]
+__all__ = ["Item", "ItemReference", "checked_items", "mcp_call_id", "mcp_output_text", "to_messages"]
 
 Item = dict[str, Any]
-_PREFIX = {"message": "msg", "function_call": "fc", "function_call_output": "fco", "reasoning": "rs",
-           "mcp_call": "mcp", "mcp_list_tools": "mcpl", "mcp_approval_request": "mcpr",
-           "mcp_approval_response": "mcpa"}
-
-
-def item_id(kind: str) -> str:
-    """A new item id (`msg_…`, `fc_…`, `rs_…`): unguessable, as items are reachable by id."""
-    return f"{_PREFIX.get(kind, 'item')}_{secret_hex(24)}"
 
 
 class _Text(msgspec.Struct, tag_field="type", tag="input_text"):
@@ -108,19 +100,19 @@ def _stored(item: _InputItem) -> Item:
         if kind == "output_text":
             for part in content:
                 part.setdefault("annotations", [])
-        return {"id": item_id("message"), "type": "message", "role": item.role, "status": "completed",
+        return {"id": new_item_id("message"), "type": "message", "role": item.role, "status": "completed",
                 "content": content}
     if isinstance(item, _FunctionCall):
-        return {"id": item_id("function_call"), "type": "function_call", "call_id": item.call_id,
+        return {"id": new_item_id("function_call"), "type": "function_call", "call_id": item.call_id,
                 "name": item.name, "arguments": item.arguments, "status": "completed"}
     if isinstance(item, _FunctionCallOutput):
-        return {"id": item_id("function_call_output"), "type": "function_call_output",
+        return {"id": new_item_id("function_call_output"), "type": "function_call_output",
                 "call_id": item.call_id, "output": _text_of(item.output), "status": "completed"}
     if isinstance(item, _McpApprovalResponse):
-        return {"id": item_id("mcp_approval_response"), "type": "mcp_approval_response",
+        return {"id": new_item_id("mcp_approval_response"), "type": "mcp_approval_response",
                 "approval_request_id": item.approval_request_id, "approve": item.approve, "reason": item.reason}
     assert isinstance(item, _Reasoning)
-    out: Item = {"id": item_id("reasoning"), "type": "reasoning",
+    out: Item = {"id": new_item_id("reasoning"), "type": "reasoning",
                  "summary": [{"type": "summary_text", "text": s.text} for s in item.summary]}
     if item.content is not None:
         out["content"] = [{"type": "reasoning_text", "text": c.text} for c in item.content]

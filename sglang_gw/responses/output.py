@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sglang_gw.api.items import new_item_id
 from sglang_gw.parsers.types import ToolCallDelta
-from sglang_gw.responses.items import item_id
 
 __all__ = ["Event", "OutputBuilder"]
 
@@ -91,11 +91,11 @@ class OutputBuilder:
             return self._open
         self._close_open("completed")
         if kind == "reasoning":
-            item: dict[str, Any] = {"id": item_id("reasoning"), "type": "reasoning", "summary": [],
+            item: dict[str, Any] = {"id": new_item_id("reasoning"), "type": "reasoning", "summary": [],
                                     "content": [{"type": "reasoning_text", "text": ""}], "status": "in_progress"}
             part: dict[str, Any] = {"type": "reasoning_text", "text": ""}
         else:
-            item = {"id": item_id("message"), "type": "message", "role": "assistant", "status": "in_progress",
+            item = {"id": new_item_id("message"), "type": "message", "role": "assistant", "status": "in_progress",
                     "content": [{"type": "output_text", "text": "", "annotations": []}]}
             part = {"type": "output_text", "text": "", "annotations": []}
             if self._logprobs:
@@ -147,8 +147,9 @@ class OutputBuilder:
             if self._max_calls is not None and len(self._calls) >= self._max_calls:
                 return  # past max_tool_calls: dropped whole, streamed or not
             self._close_open("completed")
-            item = {"id": item_id("function_call"), "type": "function_call", "call_id": delta.id or item_id("call"),
-                    "name": delta.name or "", "arguments": "", "status": "in_progress"}
+            item = {"id": new_item_id("function_call"), "type": "function_call",
+                    "call_id": delta.id or new_item_id("call"), "name": delta.name or "", "arguments": "",
+                    "status": "in_progress"}
             self._calls[delta.index] = (self._start(item), item)
         index, item = self._calls[delta.index]
         if delta.arguments:
