@@ -35,6 +35,7 @@ from sglang_gw.proto import sglang_scheduler_pb2 as pb
 from sglang_gw.workers.client import HealthStatus
 from sglang_gw.workers.http_backend import (
     data_payloads,
+    get_json_object,
     pooled_client,
     split_base_url,
     status_error,
@@ -414,22 +415,8 @@ async def probe_sglang(url: str, *, api_key: str | None = None, timeout: float =
         return False
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     async with httpx.AsyncClient(timeout=timeout, follow_redirects=False, headers=headers) as client:
-        return all([isinstance((await _get_object(client, server + path, url)).get("model_path"), str)
+        return all([isinstance((await get_json_object(client, server + path, url)).get("model_path"), str)
                     for path in ("/get_model_info", "/get_server_info")])
-
-
-async def _get_object(client: httpx.AsyncClient, url: str, worker: str) -> dict[str, Any]:
-    try:
-        response = await client.get(url)
-    except httpx.HTTPError as err:
-        raise transport_error(err, worker) from None
-    if response.status_code != 200:
-        return {}
-    try:
-        value = msgspec.json.decode(response.content)
-    except msgspec.DecodeError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def _str(value: object) -> str:
