@@ -17,58 +17,17 @@ this request's items) into the chat messages the model's template renders:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 
-from sglang_gw.api.items import new_item_id
+from sglang_gw.api.items import FunctionCall, FunctionCallOutput, Message, Reasoning, new_item_id, stored_item
 from sglang_gw.api.validation import error_param
 from sglang_gw.errors import InvalidRequestError
 
 __all__ = ["Item", "ItemReference", "checked_items", "mcp_call_id", "mcp_output_text", "to_messages"]
 
 Item = dict[str, Any]
-
-
-class _Text(msgspec.Struct, tag_field="type", tag="input_text"):
-    text: str
-
-
-class _OutputText(msgspec.Struct, tag_field="type", tag="output_text"):
-    text: str
-
-
-class _Message(msgspec.Struct, tag_field="type", tag="message", kw_only=True):
-    role: Literal["user", "system", "developer", "assistant"]
-    content: str | list[_Text | _OutputText]
-    id: str | None = None
-
-
-class _FunctionCall(msgspec.Struct, tag_field="type", tag="function_call", kw_only=True):
-    call_id: str
-    name: str
-    arguments: str
-    id: str | None = None
-
-
-class _FunctionCallOutput(msgspec.Struct, tag_field="type", tag="function_call_output", kw_only=True):
-    call_id: str
-    output: str | list[_Text]
-    id: str | None = None
-
-
-class _Summary(msgspec.Struct, tag_field="type", tag="summary_text"):
-    text: str
-
-
-class _ReasoningText(msgspec.Struct, tag_field="type", tag="reasoning_text"):
-    text: str
-
-
-class _Reasoning(msgspec.Struct, tag_field="type", tag="reasoning", kw_only=True):
-    summary: list[_Summary] = []
-    content: list[_ReasoningText] | None = None
-    id: str | None = None
 
 
 class ItemReference(msgspec.Struct, tag_field="type", tag="item_reference", kw_only=True):
@@ -79,51 +38,24 @@ class _McpApprovalResponse(msgspec.Struct, tag_field="type", tag="mcp_approval_r
     approval_request_id: str
     approve: bool
     reason: str | None = None
-    id: str | None = None
 
 
-_InputItem = _Message | _FunctionCall | _FunctionCallOutput | _Reasoning | _McpApprovalResponse | ItemReference
+# The conversation items' schemas (api/items.py), and what only a response's input may hold.
+_InputItem = Message | FunctionCall | FunctionCallOutput | Reasoning | _McpApprovalResponse | ItemReference
 
 
-def _text_of(parts: str | Sequence[_Text | _OutputText]) -> str:
-    return parts if isinstance(parts, str) else "".join(p.text for p in parts)
-
-
-def _stored(item: _InputItem) -> Item:
-    """The item as kept: OpenAI's shape, with a new id (a client sending back an earlier
-    response's items must not make two stored items share one) and a status."""
-    if isinstance(item, _Message):
-        kind = "output_text" if item.role == "assistant" else "input_text"
-        content: list[dict[str, Any]] = ([{"type": kind, "text": item.content}] if isinstance(item.content, str)
-                   else [{"type": "output_text" if isinstance(p, _OutputText) else "input_text", "text": p.text}
-                         for p in item.content])
-        if kind == "output_text":
-            for part in content:
-                part.setdefault("annotations", [])
-        return {"id": new_item_id("message"), "type": "message", "role": item.role, "status": "completed",
-                "content": content}
-    if isinstance(item, _FunctionCall):
-        return {"id": new_item_id("function_call"), "type": "function_call", "call_id": item.call_id,
-                "name": item.name, "arguments": item.arguments, "status": "completed"}
-    if isinstance(item, _FunctionCallOutput):
-        return {"id": new_item_id("function_call_output"), "type": "function_call_output",
-                "call_id": item.call_id, "output": _text_of(item.output), "status": "completed"}
+def _stored(item: Message | FunctionCall | FunctionCallOutput | Reasoning | _McpApprovalResponse) -> Item:
     if isinstance(item, _McpApprovalResponse):
         return {"id": new_item_id("mcp_approval_response"), "type": "mcp_approval_response",
                 "approval_request_id": item.approval_request_id, "approve": item.approve, "reason": item.reason}
-    assert isinstance(item, _Reasoning)
-    out: Item = {"id": new_item_id("reasoning"), "type": "reasoning",
-                 "summary": [{"type": "summary_text", "text": s.text} for s in item.summary]}
-    if item.content is not None:
-        out["content"] = [{"type": "reasoning_text", "text": c.text} for c in item.content]
-    return out
+    return stored_item(item)
 
 
 def checked_items(raw: str | list[Any]) -> list[Item | ItemReference]:
     """This request's input as items (a string is one user message); `item_reference`s are
     left for the caller to resolve, everything else gets its id."""
     if isinstance(raw, str):
-        return [] if not raw else [_stored(_Message(role="user", content=raw))]
+        return [] if not raw else [stored_item(Message(role="user", content=raw))]
     out: list[Item | ItemReference] = []
     for i, value in enumerate(raw):
         if isinstance(value, dict) and "type" not in value and "role" in value:
