@@ -13,6 +13,11 @@ mixed fleet of gRPC and HTTP workers of one model answers the same from both.
 
 `output_ids` are cumulative in SGLang's default streaming and per-step deltas with
 `--incremental-streaming-output`; `meta_info.completion_tokens` tells which.
+
+Pooling models answer `Embed` over `/encode` (embeddings; a cross-encoder's (query, document)
+pair as SGLang's `/v1/rerank` sends it) or `/classify` (classifiers). LoRA adapters are
+loaded and unloaded with `/load_lora_adapter` and `/unload_lora_adapter` and listed from
+`/v1/models`; an HTTP worker knows an adapter by its name, which `/generate` takes as `lora_path`.
 Failures map as for OpenAI-compatible HTTP workers (`http_backend.status_error`); an
 `{"error": ...}` event before any token is a rejection, after one a broken stream.
 """
