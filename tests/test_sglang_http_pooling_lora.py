@@ -4,6 +4,7 @@ reaching both kinds of a mixed fleet."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 from collections.abc import Callable, Iterator
@@ -248,3 +249,32 @@ def test_the_http_mock_speaks_sglangs_lora_and_pooling_format(qwen3_dir: Path) -
         assert bad.status_code == 400
     finally:
         cross.stop()
+
+
+def test_the_client_reads_older_and_failed_lora_answers() -> None:
+    """SGLang before LoRARef answered `loaded_adapters` as name → path; a body that is not a
+    `LoRAUpdateOutput` (FastAPI's validation 400) is a rejection with its message."""
+    from sglang_gw.errors import WorkerRejectedError
+    from sglang_gw.proto import sglang_scheduler_pb2 as pb
+    from sglang_gw.workers.sglang_http import SglangHttpClient
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        if body["lora_name"] == "old":
+            return httpx.Response(200, json={"success": True, "error_message": None,
+                                             "loaded_adapters": {"old": "/o", "other": "/x"}})
+        return httpx.Response(400, json={"object": "error", "message": "lora_path: field required", "code": 400})
+
+    async def run() -> tuple[pb.LoadLoRAAdapterResponse, str]:
+        client = SglangHttpClient("http://w:1")
+        client._client = httpx.AsyncClient(transport=httpx.MockTransport(handle))  # the network, faked
+        try:
+            loaded = await client.load_lora(pb.LoadLoRAAdapterRequest(lora_name="old", lora_path="/o"))
+            with pytest.raises(WorkerRejectedError) as refused:
+                await client.unload_lora(pb.UnloadLoRAAdapterRequest(lora_name="bad"))
+            return loaded, refused.value.message
+        finally:
+            await client.close()
+    loaded, message = asyncio.run(run())
+    assert loaded.success and list(loaded.loaded_lora_ids) == ["old", "other"]
+    assert "field required" in message
