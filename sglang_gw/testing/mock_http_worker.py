@@ -135,7 +135,11 @@ class MockHttpWorker:
             return _error("the body must be a JSON object", 400)
         context = _Context(tuple(request.headers.items()))
         generate = request_from_body(body, self._ids)
-        generate.lora_id = self._lora_id(generate.lora_id)
+        if generate.lora_id:  # SGLang finds the adapter by its name only
+            lora_id = self._lora_id(generate.lora_id)
+            if lora_id is None:
+                return _error(f"LoRA adapter {generate.lora_id!r} is not loaded", 400)
+            generate.lora_id = lora_id
         generation = self.worker.Generate(generate, context).__aiter__()
         try:
             first = await anext(generation, None)
@@ -303,10 +307,9 @@ class MockHttpWorker:
 
     # ---- LoRA adapters -----------------------------------------------------------------
 
-    def _lora_id(self, name: str) -> str:
-        """`lora_path` in `/generate` names an adapter; the servicer knows it by its id (an
-        unknown name stays as it is, and the servicer rejects it)."""
-        return next((a.lora_id for a in self.worker.loras.listing() if a.lora_name == name), name)
+    def _lora_id(self, name: str) -> str | None:
+        """`lora_path` in `/generate` names an adapter; the servicer knows it by its id."""
+        return next((a.lora_id for a in self.worker.loras.listing() if a.lora_name == name), None)
 
     async def load_lora_adapter(self, request: Request) -> Response:
         body = await _json(request)
