@@ -215,8 +215,13 @@ def test_adapters_an_http_worker_already_holds_are_seen_when_it_registers(qwen3_
     try:
         url = f"http://127.0.0.1:{server.port}"
         assert "base:preloaded" in [m["id"] for m in httpx.get(f"{url}/v1/models").json()["data"]]
-        r = httpx.post(f"{url}/v1/completions", json={"model": "base:preloaded", "prompt": "hi", "max_tokens": 2})
+        body = {"model": "base:preloaded", "prompt": "hi", "max_tokens": 2}
+        r = httpx.post(f"{url}/v1/completions", json=body)
         assert r.status_code == 200 and worker.records.requests[-1].lora_id == worker.loras.ids()[0]
+        # Evicted behind the gateway's back: until the next listing, the worker's refusal is a 400.
+        worker.loras.unload(pb.UnloadLoRAAdapterRequest(lora_name="preloaded"))
+        r = httpx.post(f"{url}/v1/completions", json=body)
+        assert r.status_code == 400 and "'preloaded' is not loaded" in r.json()["error"]["message"]
     finally:
         server.stop()
         mock.stop()
