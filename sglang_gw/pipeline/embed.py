@@ -123,8 +123,11 @@ async def embed_all(target: EmbedTarget, items: Sequence[EmbedInput], request_id
         async with gate:
             return await _embed_one(target, item, _request(item, f"{request_id}-{i}", cross))
 
-    async with asyncio.TaskGroup() as group:
-        tasks = [group.create_task(one(i, item)) for i, item in enumerate(items)]
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(one(i, item)) for i, item in enumerate(items)]
+    except* Exception as failed:  # the first failure as itself, for the one error mapper (not a 500)
+        raise failed.exceptions[0] from None
     return [t.result() for t in tasks]
 
 
