@@ -6,6 +6,7 @@ and the gateway (uvicorn in a background thread), the official `openai` client.
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -23,6 +24,7 @@ import uvicorn
 from sglang_gw.config import GatewayConfig, ModelConfig, ServerConfig
 from sglang_gw.gateway import Gateway
 from sglang_gw.plugins import HookRegistry
+from sglang_gw.runtime.allocator import REEXEC_ENV
 from sglang_gw.server.app import build_app
 from sglang_gw.server.connections import uvicorn_options
 from sglang_gw.testing.mock_worker import Faults, MockWorker, ThreadedMockWorker, Timing
@@ -30,6 +32,10 @@ from sglang_gw.testing.model_facts import read_model_facts
 from sglang_gw.testing.models import model_dir
 from sglang_gw.testing.replies import ReplyPolicy
 from sglang_gw.workers.breaker import CircuitBreaker
+
+# Gateways the tests start as processes skip `launch`'s jemalloc re-run (a second start-up:
+# some 1 s of imports each); tests/test_allocator.py checks the re-run itself.
+os.environ.setdefault(REEXEC_ENV, "1")
 
 # Replies the scripted worker gives when the marker appears in the prompt.
 SCRIPT: dict[str, str | list[str]] = {
