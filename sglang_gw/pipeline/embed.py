@@ -123,8 +123,13 @@ async def embed_all(target: EmbedTarget, items: Sequence[EmbedInput], request_id
         async with gate:
             return await _embed_one(target, item, _request(item, f"{request_id}-{i}", cross))
 
-    async with asyncio.TaskGroup() as group:
-        tasks = [group.create_task(one(i, item)) for i, item in enumerate(items)]
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(one(i, item)) for i, item in enumerate(items)]
+    except ExceptionGroup as failed:
+        # The first failure is the request's answer (a WorkerError: its own status, not a
+        # 500 for the group); the calls still open were cancelled by the group.
+        raise failed.exceptions[0] from None
     return [t.result() for t in tasks]
 
 

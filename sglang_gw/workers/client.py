@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import grpc
 
@@ -60,6 +60,7 @@ def channel_options(link: LinkSettings) -> tuple[tuple[str, int], ...]:
 MAX_TOKENIZER_BYTES = 512 * 1024 * 1024
 
 GENERATE_PATH = "/sglang.grpc.scheduler.SglangScheduler/Generate"
+EMBED_PATH = "/sglang.grpc.scheduler.SglangScheduler/Embed"
 KV_EVENTS_PATH = "/sglang.grpc.scheduler.SglangScheduler/SubscribeKvEvents"
 
 
@@ -215,9 +216,9 @@ class WorkerClient(Protocol):
 
 
 class GrpcWorkerClient:
-    """`WorkerClient` for one gRPC worker: `Generate` over our HTTP/2 client (`workers/h2`)
-    or grpc.aio (`transport="grpcio"`), every other RPC over grpc.aio; create it inside the
-    running event loop.
+    """`WorkerClient` for one gRPC worker: `Generate`, `Embed` and the KV event stream over
+    our HTTP/2 client (`workers/h2`) or grpc.aio (`transport="grpcio"`), every other RPC
+    over grpc.aio; create it inside the running event loop.
 
     A `grpcs://` url reads the certificates `link.tls` names (a `ConfigError` if they are
     unusable) and speaks TLS on both transports; `self.tls` holds them.
@@ -271,6 +272,11 @@ class GrpcWorkerClient:
         return resp.success
 
     async def embed(self, request: pb.EmbedRequest, *, timeout: float | None = None) -> pb.EmbedResponse:
+        if self._h2 is not None:
+            # Like Generate: a batch of inputs is a call each, and grpc.aio's per-call objects
+            # and thread hand-off were most of the gateway's CPU per input (docs/performance.md).
+            return await self._h2_unary(EMBED_PATH, request.SerializeToString(), pb.EmbedResponse.FromString,
+                                        timeout or self._timeout)
         return await self._unary(self._stub.Embed, request, timeout)
 
     async def load_lora(self, request: pb.LoadLoRAAdapterRequest) -> pb.LoadLoRAAdapterResponse:
@@ -334,6 +340,24 @@ class GrpcWorkerClient:
         finally:
             if not call.closed:
                 self._h2.cancel(call)
+
+    async def _h2_unary(self, path: str, request: bytes, parse: Callable[[bytes], Any],
+                        timeout: float | None) -> Any:
+        """A unary call over our HTTP/2 client: gRPC frames it as a stream of one message."""
+        assert self._h2 is not None
+        call = self._h2.unary_stream(path, request, parse, timeout)
+        try:
+            response = await call.read()
+            if await call.read() is not None:
+                raise from_status(grpc.StatusCode.INTERNAL, "the worker sent more than one message", self.url)
+        except CallError as err:
+            raise from_status(err.code, err.details, self.url) from None
+        finally:
+            if not call.closed:
+                self._h2.cancel(call)
+        if response is None:
+            raise from_status(grpc.StatusCode.INTERNAL, "the worker ended the call without an answer", self.url)
+        return response
 
     async def close(self) -> None:
         if self._h2 is not None:
