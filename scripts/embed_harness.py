@@ -4,7 +4,7 @@ The embeddings companion of `request_harness.py`: the real app is called as ASGI
 process (no HTTP server), `--clients` requests at a time of `--batch` short texts each (the
 load of bench's `embed32-c16`), against the mock worker (`--pooling embedding`) in another
 process. Per round it prints this process's CPU µs per input, the garbage collections
-(how many, the longest in CPU time) and the longest event-loop lag (a 5 ms ticker's lateness,
+(how many, their CPU per input, the longest) and the longest event-loop lag (a 5 ms ticker's lateness,
 and the CPU the loop spent between two ticks: the lag a quiet core would show). Compare transports
 (`--grpc-transport`) or trees (PYTHONPATH: the tree to measure; without it the installed
 one is imported) run by run: A, B, A, B.
@@ -70,6 +70,7 @@ class Pauses:
     def __init__(self) -> None:
         self.gc_max = self.lag_max = self.busy_max = 0.0
         self.collections = 0
+        self.gc_total = 0.0
         self._gc_start = 0.0
         gc.callbacks.append(self._on_gc)
 
@@ -77,8 +78,10 @@ class Pauses:
         if phase == "start":
             self._gc_start = time.thread_time()
         else:
+            spent = time.thread_time() - self._gc_start
             self.collections += 1
-            self.gc_max = max(self.gc_max, time.thread_time() - self._gc_start)
+            self.gc_total += spent
+            self.gc_max = max(self.gc_max, spent)
 
     async def tick(self) -> None:
         while True:
@@ -115,11 +118,12 @@ async def run(requests: int, rounds: int, clients: int, batch: int, transport: s
             per_input = []
             for r in range(rounds):
                 pauses.gc_max = pauses.lag_max = pauses.busy_max = 0.0
-                pauses.collections = 0
+                pauses.collections = pauses.gc_total = 0
                 cpu = time.process_time()
                 await _round(app, bodies, clients)
                 per_input.append((time.process_time() - cpu) / (requests * batch) * 1e6)
-                print(f"{transport} round {r}: {per_input[-1]:.0f} µs/input, {pauses.collections} gcs, "
+                print(f"{transport} round {r}: {per_input[-1]:.0f} µs/input, {pauses.collections} gcs "
+                      f"({pauses.gc_total / (requests * batch) * 1e6:.0f} µs/input), "
                       f"longest {pauses.gc_max * 1e3:.1f} ms CPU, longest lag {pauses.lag_max * 1e3:.1f} ms "
                       f"(CPU between ticks: {pauses.busy_max * 1e3:.1f} ms)", flush=True)
             ticker.cancel()
