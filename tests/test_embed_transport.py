@@ -5,6 +5,7 @@ middle of a batch is one clear 5xx that leaves no call counted in flight."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pytest
 from sglang_gw.errors import WorkerError, WorkerRejectedError, WorkerUnavailableError
 from sglang_gw.proto import sglang_scheduler_pb2 as pb
 from sglang_gw.testing.mock_pooling import Pooling
-from sglang_gw.testing.mock_worker import Faults, MockWorker, MockWorkerServer, ThreadedMockWorker
+from sglang_gw.testing.mock_worker import Faults, MockWorker, MockWorkerServer, ThreadedMockWorker, Timing
 from sglang_gw.testing.model_facts import read_model_facts
 from sglang_gw.testing.models import model_dir
 from sglang_gw.workers.client import TRANSPORTS, GrpcWorkerClient
@@ -125,3 +126,25 @@ def test_a_worker_fault_mid_batch_is_one_clear_5xx(fleet) -> None:
     ok = httpx.post(url, json={"model": "embedding-model", "input": texts, "encoding_format": "float"}, timeout=30)
     assert ok.status_code == 200 and [d["index"] for d in ok.json()["data"]] == list(range(32))
     assert all(w.inflight == 0 for w in server.gateway.pool.workers())
+
+
+def test_a_client_hanging_up_mid_batch_ends_every_call(fleet) -> None:
+    """40 inputs (more than one window of calls) on a slow worker; the client leaves while
+    the first window is open: every open call is given up, none stays counted in flight."""
+    server, mock = fleet
+    url = f"http://127.0.0.1:{server.port}/v1/embeddings"
+    before = len(mock.worker.records.embeds)
+    mock.worker.timing = Timing(ttft=2.0)
+    try:
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(url, json={"model": "embedding-model", "input": [f"text {i}" for i in range(40)]},
+                       timeout=httpx.Timeout(30, read=0.4))
+        left = time.monotonic()
+        workers = server.gateway.pool.workers()
+        while any(w.inflight for w in workers) and time.monotonic() - left < 1.0:  # before any answer
+            time.sleep(0.02)
+        assert all(w.inflight == 0 for w in workers)
+        time.sleep(max(0.0, 2.3 - (time.monotonic() - left)))  # past the answers the window would have had
+        assert len(mock.worker.records.embeds) - before == 32  # the first window; the rest never sent
+    finally:
+        mock.worker.timing = Timing()
