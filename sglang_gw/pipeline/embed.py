@@ -120,7 +120,8 @@ def _request(item: EmbedInput, request_id: str, cross_encoder: bool) -> pb.Embed
 
 
 async def embed_all(target: EmbedTarget, items: Sequence[EmbedInput], request_id: str) -> list[pb.EmbedResponse]:
-    """Every input's answer, in input order; the first failure cancels the rest.
+    """Every input's answer, in input order; the first failure (in input order) gives up
+    the calls still open.
 
     One coroutine for the whole batch, no task per input: up to `EMBED_CONCURRENCY` calls
     are started, then answers are taken oldest first, each making room for the next call.
