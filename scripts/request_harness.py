@@ -5,7 +5,10 @@ The companion of `stream_harness.py`: the real app is called as ASGI in this pro
 this process's CPU per request is printed per round. Compare two trees run by run
 (A, B, A, B), with PYTHONPATH pointing at each tree.
 
-    .venv/bin/python scripts/request_harness.py [--requests 2000] [--rounds 3]
+    .venv/bin/python scripts/request_harness.py [--requests 2000] [--rounds 3] [--launch-args "..."]
+
+`--launch-args` adds `sglang-gw launch` flags (e.g. "--enable-trace --otlp-traces-endpoint
+127.0.0.1:4317" for the cost of tracing, with a collector running elsewhere).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ async def _chat(app: Any, i: int) -> None:
     await call_app(app, chat_body(i, max_tokens=16), send)
 
 
-async def run(requests: int, rounds: int) -> None:
+async def run(requests: int, rounds: int, extra: list[str]) -> None:
     from sglang_gw.cli import parse_args
     from sglang_gw.cli_config import config_from_args
     from sglang_gw.server.app import build_app
@@ -40,7 +43,7 @@ async def run(requests: int, rounds: int) -> None:
     worker, port = start_worker(16, 0.0)
     try:
         args = parse_args(["launch", "--worker-urls", f"grpc://127.0.0.1:{port}", "--model-path", str(MODEL_DIR),
-                           "--log-level", "warning"])
+                           "--log-level", "warning", *extra])
         app = build_app(config_from_args(args))
         async with app.router.lifespan_context(app):
             await _wait_for_worker(app)
@@ -63,8 +66,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--requests", type=int, default=2000)
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--launch-args", default="", help="more `launch` flags, as one string")
     a = p.parse_args()
-    uvloop.run(run(a.requests, a.rounds))
+    uvloop.run(run(a.requests, a.rounds, a.launch_args.split()))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@
 # trees one after the other (CPU seconds drift by up to 2x between runs on a shared VM).
 #
 #   scripts/request_icount.sh [TREE]      # TREE: a checkout to measure (default: this one)
+#   LAUNCH_ARGS="--enable-trace --otlp-traces-endpoint HOST:PORT" scripts/request_icount.sh
+#                                         # more `launch` flags for the measured gateway
 #
 # It runs scripts/request_harness.py under callgrind twice, with 50 and 250 measured
 # requests after the same warm-up, and divides the difference by 200, so start-up cancels
@@ -20,7 +22,8 @@ trap 'rm -rf "$out"' EXIT
 
 count() {
     PYTHONPATH="$tree" valgrind --tool=callgrind --callgrind-out-file="$out/cg.out" \
-        "$here/.venv/bin/python" "$tree/scripts/request_harness.py" --requests "$1" --rounds 1 2>&1 \
+        "$here/.venv/bin/python" "$tree/scripts/request_harness.py" --requests "$1" --rounds 1 \
+        ${LAUNCH_ARGS:+--launch-args "$LAUNCH_ARGS"} 2>&1 \
         | awk '/Collected :/ {print $4}'
 }
 

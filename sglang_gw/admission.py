@@ -12,6 +12,12 @@ slot; each carries `retry_after` (seconds, a float: the HTTP layer rounds it up)
 A released slot goes straight to the oldest waiter, so `running` never dips while someone
 waits and a newcomer can never overtake the queue. Waiters are futures in an
 `OrderedDict`: admit, release, time out and cancel are each O(1), with no polling.
+
+Waiters may carry a priority (an int, higher first; 0 by default: tenants' priorities from
+--tenant-rate-limit-config). A released slot goes to the oldest waiter of the highest
+priority waiting, and a request that finds the queue full displaces the newest waiter of the
+lowest priority below its own (that waiter gets the queue-full 429), else it is refused. With
+no priorities there is one queue, and release costs what it did.
 """
 
 from __future__ import annotations
@@ -42,6 +48,8 @@ __all__ = [
 # What a client refused for a full queue or a queue timeout is told to wait: the gateway
 # cannot know when a slot frees, and a second is long enough not to hammer it.
 BUSY_RETRY_AFTER_SECS = 1.0
+# How a waiter's future is resolved.
+_TIMED_OUT, _ADMITTED, _DISPLACED = 0, 1, 2
 
 
 def max_concurrent_from_flag(value: int) -> int | None:
@@ -119,8 +127,11 @@ class Admission:
         self._limit = config.limit
         self._bucket = _make_bucket(config, clock)
         self._running = 0
-        # Pending futures, oldest first; True = a slot was handed over, False = timed out.
-        self._waiters: OrderedDict[asyncio.Future[bool], None] = OrderedDict()
+        # Pending futures by priority, oldest first; resolved to _ADMITTED, _TIMED_OUT or
+        # _DISPLACED. `_order` lists the priorities ever queued, highest first.
+        self._queues: dict[int, OrderedDict[asyncio.Future[int], None]] = {}
+        self._order: list[int] = []
+        self._queued = 0
 
     @property
     def running(self) -> int:
@@ -130,7 +141,7 @@ class Admission:
     @property
     def queued(self) -> int:
         """Requests waiting for a slot."""
-        return len(self._waiters)
+        return self._queued
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
@@ -148,28 +159,49 @@ class Admission:
             return True
         return False
 
-    async def acquire(self) -> None:
-        """Take a slot, waiting in the queue if need be; raises 429 or 408 as above."""
+    async def acquire(self, priority: int = 0) -> None:
+        """Take a slot, waiting in the queue at `priority` if need be; raises 429 or 408 as above."""
         must_wait = self._limit is not None and self._running >= self._limit
-        # A full queue refuses before the bucket is touched, so it costs no token.
-        if must_wait and len(self._waiters) >= self.config.queue_size:
-            message = f"server busy: {self._running} requests running, the queue is full"
-            raise _refusal(RateLimitError, message, BUSY_RETRY_AFTER_SECS)
+        full = must_wait and self._queued >= self.config.queue_size
+        # A full queue refuses before the bucket is touched, so it costs no token; a waiter is
+        # displaced only once the newcomer has its token.
+        if full and not any(p < priority and self._queues[p] for p in self._order):
+            raise _queue_full(self._running)
         self._take_token()
+        if full and not self._displace_below(priority):
+            raise _queue_full(self._running)  # the lower ones had all just left
         if must_wait:
-            await self._wait()
+            await self._wait(priority)
         else:
             self._running += 1
 
     def release(self) -> None:
-        """Give a slot back: to the oldest live waiter if there is one, else to the pool."""
-        waiters = self._waiters
-        while waiters:
-            fut, _ = waiters.popitem(last=False)
-            if not fut.done():  # a cancelled waiter may not have removed itself yet
-                fut.set_result(True)
-                return
+        """Give a slot back: to the oldest live waiter of the highest priority, else to the pool."""
+        if self._queued:
+            for priority in self._order:
+                waiters = self._queues[priority]
+                while waiters:
+                    fut, _ = waiters.popitem(last=False)
+                    self._queued -= 1
+                    if not fut.done():  # a cancelled waiter may not have removed itself yet
+                        fut.set_result(_ADMITTED)
+                        return
         self._running -= 1
+
+    def _displace_below(self, priority: int) -> bool:
+        """Free a queue place for `priority`: refuse the newest waiter of the lowest priority
+        below it. False when every waiter's priority is at least `priority`."""
+        for lower in reversed(self._order):
+            if lower >= priority:
+                return False
+            waiters = self._queues[lower]
+            while waiters:
+                fut, _ = waiters.popitem(last=True)
+                self._queued -= 1
+                if not fut.done():
+                    fut.set_result(_DISPLACED)
+                    return True
+        return False
 
     def _take_token(self) -> None:
         if self._bucket is None:
@@ -180,31 +212,46 @@ class Admission:
             message = f"rate limit of {rate:g} requests per second exceeded"
             raise _refusal(RateLimitError, message, wait)
 
-    async def _wait(self) -> None:
+    def _queue_of(self, priority: int) -> OrderedDict[asyncio.Future[int], None]:
+        waiters = self._queues.get(priority)
+        if waiters is None:  # a new priority: rare (they come from the limits file)
+            waiters = self._queues[priority] = OrderedDict()
+            self._order = sorted(self._queues, reverse=True)
+        return waiters
+
+    def _unqueue(self, fut: asyncio.Future[int], waiters: OrderedDict[asyncio.Future[int], None]) -> None:
+        if waiters.pop(fut, 0) is None:  # still queued (values are None)
+            self._queued -= 1
+
+    async def _wait(self, priority: int) -> None:
         loop = asyncio.get_running_loop()
-        fut: asyncio.Future[bool] = loop.create_future()
-        self._waiters[fut] = None
+        fut: asyncio.Future[int] = loop.create_future()
+        waiters = self._queue_of(priority)
+        waiters[fut] = None
+        self._queued += 1
         timeout = self.config.queue_timeout_secs
-        timer = loop.call_later(timeout, self._expire, fut) if timeout is not None else None
+        timer = loop.call_later(timeout, self._expire, fut, waiters) if timeout is not None else None
         try:
-            admitted = await fut
+            outcome = await fut
         except asyncio.CancelledError:
-            self._waiters.pop(fut, None)
+            self._unqueue(fut, waiters)
             # Cancelled just after a slot was handed to us: pass it on, or it leaks.
-            if fut.done() and not fut.cancelled() and fut.result():
+            if fut.done() and not fut.cancelled() and fut.result() == _ADMITTED:
                 self.release()
             raise
         finally:
             if timer is not None:
                 timer.cancel()
-        if not admitted:
+        if outcome == _DISPLACED:
+            raise _queue_full(self._running)
+        if outcome == _TIMED_OUT:
             message = f"server busy: no slot within {timeout:g}s in the queue"
             raise _refusal(RequestTimeoutError, message, BUSY_RETRY_AFTER_SECS)
 
-    def _expire(self, fut: asyncio.Future[bool]) -> None:
+    def _expire(self, fut: asyncio.Future[int], waiters: OrderedDict[asyncio.Future[int], None]) -> None:
         if not fut.done():
-            self._waiters.pop(fut, None)
-            fut.set_result(False)
+            self._unqueue(fut, waiters)
+            fut.set_result(_TIMED_OUT)
 
 
 def _make_bucket(config: AdmissionConfig, clock: Callable[[], float]) -> TokenBucket | None:
@@ -214,6 +261,11 @@ def _make_bucket(config: AdmissionConfig, clock: Callable[[], float]) -> TokenBu
     # Below one token a second the bucket must still hold a whole token to ever admit.
     capacity = config.rate_limit_burst or max(1.0, rate)
     return TokenBucket(rate, capacity, clock)
+
+
+def _queue_full(running: int) -> GatewayError:
+    message = f"server busy: {running} requests running, the queue is full"
+    return _refusal(RateLimitError, message, BUSY_RETRY_AFTER_SECS)
 
 
 def _refusal(cls: type[GatewayError], message: str, retry_after: float) -> GatewayError:

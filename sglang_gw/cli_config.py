@@ -26,12 +26,13 @@ from sglang_gw.discovery.file import check_workers_file
 from sglang_gw.errors import ConfigError
 from sglang_gw.history.owner import parse_context_headers
 from sglang_gw.identity.config import IdentityConfig, parse_role_mapping
-from sglang_gw.identity.keys import parse_tenant_key
+from sglang_gw.identity.keys import SharedKeys, parse_tenant_key
 from sglang_gw.identity.limits import load_tenant_limits
 from sglang_gw.identity.tokens import JwtSettings
 from sglang_gw.mcp.config import McpSettings, load_mcp_config
 from sglang_gw.providers import resolve_provider
 from sglang_gw.routing.base import PolicyConfig
+from sglang_gw.tracing import TracingConfig
 from sglang_gw.workers.breaker import BreakerConfig
 from sglang_gw.workers.health import HealthConfig
 from sglang_gw.workers.link import LinkSettings, TlsSettings
@@ -178,8 +179,8 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
         pd=_pd_config(args, discovery),
         observability=ObservabilityConfig(prometheus_host=args.prometheus_host, prometheus_port=args.prometheus_port,
                                           request_id_headers=tuple(args.request_id_headers), log_json=args.log_json,
-                                          log_dir=args.log_dir),
-        security=SecurityConfig(api_key=args.api_key, control_plane_api_keys=tuple(args.control_plane_api_keys),
+                                          log_dir=args.log_dir, tracing=_tracing_config(args)),
+        security=SecurityConfig(api_key=args.api_key, control_plane_api_keys=_control_plane_keys(args),
                                 max_payload_size=args.max_payload_size,
                                 cors_allowed_origins=tuple(args.cors_allowed_origins),
                                 identity=_identity_config(args)),
@@ -189,6 +190,20 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
         mcp=_mcp_settings(args),
         discovery=discovery,
     )
+
+
+def _tracing_config(args: argparse.Namespace) -> TracingConfig:
+    try:
+        return TracingConfig(enabled=args.enable_trace, endpoint=args.otlp_traces_endpoint,
+                             protocol=args.otlp_traces_protocol, sampling_ratio=args.trace_sampling_ratio)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+
+
+def _control_plane_keys(args: argparse.Namespace) -> tuple[str, ...]:
+    """The entries, checked now so that a malformed one stops the start (identity/keys.py)."""
+    SharedKeys(None, args.control_plane_api_keys)
+    return tuple(args.control_plane_api_keys)
 
 
 def _identity_config(args: argparse.Namespace) -> IdentityConfig:
@@ -244,6 +259,8 @@ def _history_config(args: argparse.Namespace) -> HistoryConfig:
                           "or none")
     if args.history_memory_max_responses < 1 or args.postgres_pool_max < 1:
         raise ConfigError("--history-memory-max-responses and --postgres-pool-max must be at least 1")
+    if not args.postgres_wait_secs > 0:
+        raise ConfigError("--postgres-wait-secs must be positive")
     if args.history_memory_retention_secs < 0:
         raise ConfigError("--history-memory-retention-secs must be 0 (kept until evicted) or positive")
     try:
@@ -253,7 +270,8 @@ def _history_config(args: argparse.Namespace) -> HistoryConfig:
     return HistoryConfig(backend=backend, memory_max_responses=args.history_memory_max_responses,
                          memory_retention_secs=args.history_memory_retention_secs or None,
                          sqlite_path=args.history_sqlite_path, postgres_db_url=args.postgres_db_url,
-                         postgres_pool_max=args.postgres_pool_max, context_headers=headers)
+                         postgres_pool_max=args.postgres_pool_max, postgres_wait_secs=args.postgres_wait_secs,
+                         context_headers=headers)
 
 
 def _connection_config(args: argparse.Namespace) -> ConnectionConfig:

@@ -203,13 +203,23 @@ def _add_observability(p: argparse.ArgumentParser) -> None:
                    help="headers read, in order, for a client's request id")
     g.add_argument("--log-json", action="store_true", help="one JSON object per log line")
     g.add_argument("--log-dir", type=Path, default=None, help="also write rotating log files here")
+    g.add_argument("--enable-trace", action="store_true",
+                   help="export OpenTelemetry traces (a span per request, child spans per stage) over OTLP")
+    g.add_argument("--otlp-traces-endpoint", default=None, metavar="URL",
+                   help="the OTLP collector: host:port or http(s)://host:port (default localhost:4317 for grpc, "
+                        "localhost:4318 for http/protobuf); nothing is sent without --enable-trace")
+    g.add_argument("--otlp-traces-protocol", choices=["grpc", "http/protobuf"], default="grpc",
+                   help="OTLP transport to the collector")
+    g.add_argument("--trace-sampling-ratio", type=float, default=1.0, metavar="RATIO",
+                   help="share of new traces recorded, 0 to 1 (a client's sampled traceparent is followed)")
 
 
 def _add_security(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("auth and limits")
     g.add_argument("--api-key", default=None, help="clients must send Authorization: Bearer KEY")
     g.add_argument("--control-plane-api-keys", nargs="*", default=[],
-                   help="further keys accepted on control-plane endpoints (/workers, /parse/...)")
+                   help="further keys accepted on control-plane endpoints (/workers, /parse/...): KEY (admin), "
+                        "or smg's ID:NAME:ROLE:KEY with ROLE admin or user (docs/security.md)")
     g.add_argument("--max-payload-size", type=int, default=DEFAULT_MAX_PAYLOAD_SIZE,
                    help="largest request body (bytes): 32 MiB holds a full 128k-token conversation with tools "
                         "and images as data URLs (docs/operations.md#limits)")
@@ -242,7 +252,8 @@ def _add_identity(p: argparse.ArgumentParser) -> None:
                    help="append a JSON line for every control-plane request, refused ones too (never a secret)")
     g.add_argument("--tenant-rate-limit-config", type=Path, default=None, metavar="FILE",
                    help="per-tenant limits, YAML or JSON: {tenants: {NAME: {requests_per_second, "
-                        "max_concurrent_requests}}}; tenants not listed are not limited")
+                        "max_concurrent_requests, priority}}}; tenants not listed are not limited; a higher "
+                        "priority is admitted first from the queue")
     g.add_argument("--tenant-metrics-max-labels", type=int, default=20,
                    help="tenants with their own `tenant` metrics label (first seen, plus those of the limits "
                         "file); the rest are `other`")
@@ -267,6 +278,9 @@ def _add_history(p: argparse.ArgumentParser) -> None:
     g.add_argument("--postgres-pool-max", "--postgres-pool-max-size", type=int, default=defaults.postgres_pool_max,
                    help="postgres: most connections the gateway holds (and store calls it runs at once); "
                         "--postgres-pool-max-size is smg's name")
+    g.add_argument("--postgres-wait-secs", type=float, default=defaults.postgres_wait_secs,
+                   help="postgres: how long a call waits for a connection before answering 503 (an outage), "
+                        "and the longest pause between reconnection attempts")
     g.add_argument("--storage-context-headers", nargs="*", default=[], metavar="HEADER[=KEY]",
                    help="headers whose values, when present, own stored objects instead of the API key (for a "
                         "trusted proxy that sets a tenant or user header; smg's header=context_key form)")

@@ -12,6 +12,7 @@ from sglang_gw.history.base import HistoryConfig
 from sglang_gw.identity.config import IdentityConfig
 from sglang_gw.mcp.config import McpSettings
 from sglang_gw.routing.base import PolicyConfig
+from sglang_gw.tracing import TracingConfig
 from sglang_gw.workers.breaker import BreakerConfig
 from sglang_gw.workers.health import HealthConfig
 from sglang_gw.workers.link import LinkSettings
@@ -46,6 +47,7 @@ class ObservabilityConfig:
     request_id_headers: tuple[str, ...] = ("x-request-id",)
     log_json: bool = False
     log_dir: Path | None = None
+    tracing: TracingConfig = field(default_factory=TracingConfig)  # --enable-trace (tracing.py)
 
 
 @dataclass(slots=True, frozen=True)

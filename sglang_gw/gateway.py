@@ -8,7 +8,7 @@ connects, waiting up to the start-up timeout, then loads or reuses its model), (
 none came up (with discovery, none given is fine: discovery fills the fleet; server/app.py
 starts it next).
 Shutdown: stop registering, close every worker channel, stop the demo worker, close the
-MCP sessions and the history store.
+MCP sessions and the history store, then flush the trace exporter (tracing.py).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from sglang_gw.admission import Admission
 from sglang_gw.config import GatewayConfig
 from sglang_gw.errors import ConfigError, InvalidRequestError, ModelNotFoundError, NoWorkersError
 from sglang_gw.history import HistoryStore, Owners, open_history
+from sglang_gw.history.traced import TracedHistory
 from sglang_gw.mcp import McpPool
 from sglang_gw.model import ServedModel, load_served_model
 from sglang_gw.pipeline.dispatch import DispatchSettings
@@ -30,6 +31,7 @@ from sglang_gw.plugins import HookRegistry
 from sglang_gw.routing import POLICIES
 from sglang_gw.runtime.heap import freeze_heap, refreeze_heap
 from sglang_gw.runtime.loop_lag import LoopLagMonitor
+from sglang_gw.tracing import Tracer
 from sglang_gw.workers.client import GrpcWorkerClient
 from sglang_gw.workers.health import HealthChecker, LoadMonitor
 from sglang_gw.workers.kv_events import KvEventFeed
@@ -43,6 +45,13 @@ __all__ = ["Gateway"]
 _CONNECTION_MODES = {"grpc": "grpc", "sglang_http": "http", "http": "openai"}
 
 log = logging.getLogger(__name__)
+
+
+def _open_tracer(config: GatewayConfig) -> Tracer | None:
+    try:
+        return Tracer.open(config.observability.tracing, metrics.record_trace_drops)
+    except ImportError as err:
+        raise ConfigError(str(err)) from None
 
 
 class Gateway:
@@ -72,7 +81,10 @@ class Gateway:
         self.loras = LoraManager(self.pool, load_on_demand=routing.lora_load_on_demand)
         self.admission = Admission(config.admission)
         self.loop_lag = LoopLagMonitor()
+        self.tracer = _open_tracer(config)  # None: not traced
         self.history: HistoryStore = open_history(config.history)  # started in `start`
+        if self.tracer is not None:
+            self.history = TracedHistory(self.history)
         self.owners = Owners(config.history.context_headers)
         self.mcp = McpPool(config.mcp)  # static servers connected in `start`
         self._routing_headers = tuple(h.lower() for h in routing.routing_key_headers)
@@ -245,3 +257,5 @@ class Gateway:
             await worker.client.close()
         await self.mcp.close()
         await self.history.close()
+        if self.tracer is not None:
+            await self.tracer.close()  # last: flushes the spans of everything above

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
+from sglang_gw import tracing
 from sglang_gw.errors import ConfigError
 
 __all__ = [
@@ -55,10 +56,15 @@ def loggable_text(logger: logging.Logger, text: str) -> str:
 
 
 class RequestIdFilter(logging.Filter):
-    """Puts ``request_id`` (``None`` outside a request) on every record; never drops one."""
+    """Puts ``request_id`` (``None`` outside a request) on every record, and the request's
+    ``trace_id`` and ``span_id`` when it is traced (--enable-trace); never drops one."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = REQUEST_ID.get()
+        if tracing.ENABLED:
+            trace = tracing.current()
+            if trace is not None and trace.trace_id is not None:
+                record.trace_id, record.span_id = trace.trace_id, trace.span_id
         return True
 
 
@@ -75,7 +81,8 @@ class PlainFormatter(logging.Formatter):
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, request_id, exc_info."""
+    """One JSON object per line: time, level, logger, message, request_id, trace_id and
+    span_id (traced requests), exc_info."""
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, object] = {
@@ -87,6 +94,9 @@ class JsonFormatter(logging.Formatter):
         rid = getattr(record, "request_id", None)
         if rid:
             line["request_id"] = rid
+        trace_id = getattr(record, "trace_id", None)
+        if trace_id:
+            line["trace_id"], line["span_id"] = trace_id, record.span_id
         if record.exc_info:
             line["exc_info"] = self.formatException(record.exc_info)
         if record.stack_info:

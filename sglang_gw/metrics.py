@@ -33,6 +33,7 @@ Never a request id, a model-chosen string or a raw URL path.
     sgl_router_mcp_tool_calls_total                            counter    server, tool, outcome
     sgl_router_mcp_tool_duration_seconds                       histogram  server, tool
     sgl_router_mcp_loop_iterations                             histogram  -
+    sgl_router_trace_spans_dropped_total                       counter    reason (queue_full, export_failed)
     sgl_router_discovery_events_total                          counter    source, event (added, removed, error)
     sgl_router_discovery_watch_restarts_total                  counter    source, reason (expired, disconnected)
     sgl_router_discovery_workers                               gauge      source (workers the source wants)
@@ -63,6 +64,7 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 
+from sglang_gw import tracing
 from sglang_gw.batched_metrics import batched_counter, batched_gauge, batched_histogram, discard
 
 __all__ = [
@@ -108,6 +110,7 @@ __all__ = [
     "TENANT_REQUESTS_TOTAL",
     "TENANT_REQUEST_SECONDS",
     "TPOT_SECONDS",
+    "TRACE_SPANS_DROPPED",
     "TTFT_SECONDS",
     "WORKER_HEALTHY",
     "forget_worker",
@@ -128,6 +131,7 @@ __all__ = [
     "record_request",
     "record_tenant_request",
     "record_retry",
+    "record_trace_drops",
     "record_watch_restart",
     "record_worker_request",
     "register_worker",
@@ -216,6 +220,11 @@ CB_TRANSITIONS_TOTAL = Counter(f"{PREFIX}circuit_breaker_transitions_total", "Ci
 QUEUE_DEPTH = Gauge(f"{PREFIX}queue_depth", "Requests waiting for an admission slot.", multiprocess_mode="livesum")
 QUEUE_REJECTIONS_TOTAL = Counter(f"{PREFIX}queue_rejections_total", "Requests refused by admission, by reason.",
                                  ["reason"])
+
+
+def record_trace_drops(reason: str, count: int) -> None:
+    """Spans never exported (`queue_full` or `export_failed`); called from the exporter's thread."""
+    TRACE_SPANS_DROPPED.labels(reason).inc(count)
 _REJECTION_CHILDREN = {reason: QUEUE_REJECTIONS_TOTAL.labels(reason) for reason in QUEUE_REJECTION_REASONS}
 
 # -- event loop (see runtime/loop_lag.py) -----------------------------------------------------
@@ -246,22 +255,38 @@ _LOOP_LAG = batched_histogram(LOOP_LAG_SECONDS)
 
 def observe_stage(stage: str, seconds: float) -> None:
     _STAGE_CHILDREN[stage].observe(seconds)
+    if tracing.ENABLED and stage in _INTERLEAVED:
+        trace = tracing.current()
+        if trace is not None:
+            trace.interleaved(stage, seconds)
+
+
+# Stages run a little per token, so their span is their stretch of the stream (tracing.py);
+# the other stages make their own spans where they know more (worker, attempt).
+_INTERLEAVED = frozenset({"parse", "frame"})
 
 
 class time_stage:  # lower case: it reads as a function, `with time_stage("prepare"):`
     """Times a block into the stage histogram. A class, not `@contextmanager`: that builds a
     generator and two more frames on every request."""
 
-    __slots__ = ("_child", "_start")
+    __slots__ = ("_child", "_stage", "_start")
 
     def __init__(self, stage: str) -> None:
         self._child = _STAGE_CHILDREN[stage]
+        self._stage = stage
 
     def __enter__(self) -> None:
         self._start = time.perf_counter()
 
     def __exit__(self, *exc: object) -> None:
-        self._child.observe(time.perf_counter() - self._start)
+        seconds = time.perf_counter() - self._start
+        self._child.observe(seconds)
+        if tracing.ENABLED:
+            trace = tracing.current()
+            if trace is not None:
+                now = time.time_ns()
+                trace.record(self._stage, now - int(seconds * 1e9), now)
 
 
 # Labelled series looked up once: `labels()` costs a lock and a few dict operations, and a
@@ -399,6 +424,13 @@ MCP_CALLS_TOTAL = Counter(f"{PREFIX}mcp_tool_calls_total", "MCP tool calls, by s
 MCP_CALL_SECONDS = Histogram(f"{PREFIX}mcp_tool_duration_seconds", "MCP tool call durations.", ["server", "tool"])
 MCP_ITERATIONS = Histogram(f"{PREFIX}mcp_loop_iterations", "Model generations of one response's MCP loop.",
                            buckets=(1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 50))
+
+# -- tracing ---------------------------------------------------------------------------------
+
+# Incremented from the span exporter's thread: a plain (locked) counter, not a batched one.
+TRACE_SPANS_DROPPED = Counter(f"{PREFIX}trace_spans_dropped_total",
+                              "Trace spans never exported: the export queue was full, or the collector failed.",
+                              ["reason"])
 
 
 def record_mcp_call(server: str, tool: str, ok: bool, seconds: float) -> None:

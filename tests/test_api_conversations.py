@@ -177,7 +177,7 @@ def test_a_storage_outage_is_503_with_a_clear_message(gateway_factory: Callable[
         proxy = ThreadedTcpProxy(config.postgres_db_url)  # type: ignore[arg-type]
         try:
             proxy.start()
-            gw = gateway_factory(history=dataclasses.replace(config, postgres_db_url=proxy.url))
+            gw = gateway_factory(history=dataclasses.replace(config, postgres_db_url=proxy.url, postgres_wait_secs=1.0))
             conv = gw.client.conversations.create(items=[{"role": "user", "content": "before"}])
             proxy.stop()  # the database goes away
             with http(gw) as h:

@@ -102,7 +102,8 @@ async def test_responses_stored_by_schema_1_are_read_whole_after_the_migration(b
                                                                         "resp_2_0_0"]
             one = await store.get_response(ALICE, "resp_1")
             assert one is not None and ids(one.input_items) == ["resp_1_0_0", "resp_1_0_1"]
-            assert ids(one.output_items) == ["resp_1_1_0"] and one.body == {"id": "x"}
+            assert ids(one.output_items) == ["resp_1_1_0"]
+            assert one.body == {"id": "x", "output": one.output_items}  # a body's output is its output items
             page = await store.list_input_items(ALICE, "resp_1", after="resp_1_0_1", limit=5, order="desc")
             assert page is not None and ids(page.data) == ["resp_1_0_0"]
             assert ids(await store.response_chain(ALICE, "resp_3")) == []
@@ -170,7 +171,7 @@ async def test_an_unopenable_sqlite_file_fails_start_up_clearly(tmp_path: Path) 
 
 async def test_a_postgres_outage_is_503_then_the_store_recovers(tmp_path: Path) -> None:
     async with storage("postgres", tmp_path) as config, TcpProxy(config.postgres_db_url) as proxy:  # type: ignore[arg-type]
-        async with started(dataclasses.replace(config, postgres_db_url=proxy.url)) as store:
+        async with started(dataclasses.replace(config, postgres_db_url=proxy.url, postgres_wait_secs=1.0)) as store:
             await store.save_response(response("resp_1"))
             await proxy.stop()  # the database goes away: its connections end, new ones are refused
             with pytest.raises(HistoryUnavailable) as err:

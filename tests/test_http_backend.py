@@ -59,6 +59,7 @@ class FakeOpenAI:
 
     def __init__(self) -> None:
         self.auth: list[str | None] = []
+        self.traceparents: list[str | None] = []  # W3C trace context (tests/test_tracing.py)
         self.paths: list[str] = []
         self.ports: list[int] = []
         self.disconnected = threading.Event()
@@ -73,6 +74,7 @@ class FakeOpenAI:
 
     def _saw(self, request: Request) -> None:
         self.auth.append(request.headers.get("authorization"))
+        self.traceparents.append(request.headers.get("traceparent"))
         self.ports.append(request.client.port if request.client else 0)
 
     async def models(self, request: Request) -> Response:

@@ -27,7 +27,7 @@ LAYERS: dict[str, int] = {
     "workers": 3, "discovery": 3, "runtime": 3, "history": 3, "mcp": 3, "identity": 3,
     "admission": 2, "routing": 2, "tokenizer": 2, "parsers": 2, "providers": 2, "api": 2, "testing": 2,
     "registry": 1, "metrics": 1, "background": 1, "logs": 1,
-    "errors": 0, "ids": 0, "proto": 0, "batched_metrics": 0, "__init__": 0,
+    "errors": 0, "ids": 0, "proto": 0, "batched_metrics": 0, "tracing": 0, "__init__": 0,
 }
 # The command line's modules use each other; below it, a layer's units are independent.
 TOP = 9

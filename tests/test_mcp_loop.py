@@ -48,7 +48,7 @@ def _settings(urls: dict[str, str], **kw: Any) -> McpSettings:
                ServerSpec(name="calc-http", protocol="streamable", url=urls["streamable"]),
                ServerSpec(name="calc-sse", protocol="sse", url=urls["sse"]))
     hosts = tuple(url.split("/")[2] for url in urls.values())  # 127.0.0.1:PORT of each, no other port
-    return McpSettings(servers=servers, allowed_hosts=hosts, tool_timeout_secs=5, max_iterations=3, **kw)
+    return McpSettings(servers=servers, allowed_hosts=hosts, tool_timeout_secs=2, max_iterations=3, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -213,7 +213,7 @@ def test_a_hanging_tool_is_cut_at_its_timeout(qwen) -> None:
     assert _kinds(resp) == ["mcp_list_tools", "mcp_call", "message"]
     call = resp.output[1]
     assert call.status == "failed" and call.output is None
-    assert call.error.type == "mcp_protocol_error" and "timed out after 5s" in call.error.message
+    assert call.error.type == "mcp_protocol_error" and "timed out after 2s" in call.error.message
     assert resp.output[2].content[0].text == "The tool was too slow."  # the model was told
     events = events_of(qwen.url, _ask("calc-http", "SLOW please"), AUTH)
     assert "response.mcp_call.failed" in [e["type"] for e in events]

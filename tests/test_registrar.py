@@ -111,7 +111,7 @@ async def test_two_workers_of_a_new_model_load_it_once_and_other_models_do_not_w
     loads: list[str] = []
     gates = {"a": asyncio.Event(), "b": asyncio.Event()}
 
-    async def fake_load(client, *, tokenizer_spec, name, chat_template):  # noqa: ANN001
+    async def fake_load(client, *, tokenizer_spec, name, chat_template, **_):  # noqa: ANN001, ANN003
         loads.append(name)
         await gates[name].wait()
         return SimpleNamespace(attach_parsers=lambda *args: None)

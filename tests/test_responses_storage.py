@@ -79,7 +79,7 @@ async def test_two_gateways_share_one_postgres(gateway_factory, tmp_path: Path) 
 
 async def test_a_storage_outage_is_503_and_nothing_is_half_written(gateway_factory, tmp_path: Path) -> None:
     async with storage("postgres", tmp_path) as config, TcpProxy(config.postgres_db_url) as proxy:  # type: ignore[arg-type]
-        history = dataclasses.replace(config, postgres_db_url=proxy.url)
+        history = dataclasses.replace(config, postgres_db_url=proxy.url, postgres_wait_secs=1.0)
         gw = await asyncio.to_thread(_gateway, gateway_factory, history)
         async with httpx.AsyncClient(base_url=gw.url, timeout=30) as http:
             first = (await http.post("/v1/responses", json={"model": "test-model", "input": "hello"})).json()

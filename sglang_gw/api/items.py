@@ -15,19 +15,23 @@ and `status: completed`; string content becomes one text part (`input_text`, or
 
 from __future__ import annotations
 
-import secrets
 from typing import Any, Literal
 
 import msgspec
 
 from sglang_gw.api.validation import error_param
 from sglang_gw.errors import InvalidRequestError
+from sglang_gw.ids import secret_hex
 
-__all__ = ["ITEM_TYPES", "MAX_ITEMS_PER_REQUEST", "new_item_id", "stored_items"]
+__all__ = ["ITEM_TYPES", "MAX_ITEMS_PER_REQUEST", "FunctionCall", "FunctionCallOutput", "Item", "Message", "Reasoning",
+           "new_item_id", "stored_item", "stored_items"]
 
 MAX_ITEMS_PER_REQUEST = 20  # OpenAI's bound on items created by one request
-ITEM_ID_PREFIXES = {"message": "msg", "function_call": "fc", "function_call_output": "fco", "reasoning": "rs"}
-ITEM_TYPES = tuple(ITEM_ID_PREFIXES)
+ITEM_TYPES = ("message", "function_call", "function_call_output", "reasoning")  # a client may add these
+# Every kind of item the gateway stores (MCP's come from the responses layer's tool loop).
+ITEM_ID_PREFIXES = {"message": "msg", "function_call": "fc", "function_call_output": "fco", "reasoning": "rs",
+                    "mcp_call": "mcp", "mcp_list_tools": "mcpl", "mcp_approval_request": "mcpr",
+                    "mcp_approval_response": "mcpa"}
 
 
 class _Part(msgspec.Struct, tag_field="type", kw_only=True, omit_defaults=True):
@@ -87,8 +91,8 @@ Item = Message | FunctionCall | FunctionCallOutput | Reasoning
 
 
 def new_item_id(item_type: str) -> str:
-    """A new item id: unguessable, as the responses layer makes its own."""
-    return f"{ITEM_ID_PREFIXES.get(item_type, 'item')}_{secrets.token_hex(24)}"
+    """A new item id (`msg_…`, `fc_…`, `rs_…`): unguessable, as items are reachable by id."""
+    return f"{ITEM_ID_PREFIXES.get(item_type, 'item')}_{secret_hex(24)}"
 
 
 def stored_items(raw: Any, param: str, *, max_items: int = MAX_ITEMS_PER_REQUEST) -> list[dict[str, Any]]:
@@ -103,7 +107,7 @@ def stored_items(raw: Any, param: str, *, max_items: int = MAX_ITEMS_PER_REQUEST
     except msgspec.ValidationError as err:
         message = str(err).replace("`$", f"`{param}")
         raise InvalidRequestError(f"invalid {param}: {message}", param=error_param(err, param)) from None
-    return [_stored(item) for item in items]
+    return [stored_item(item) for item in items]
 
 
 def _typed(item: Any, where: str) -> Any:
@@ -120,7 +124,9 @@ def _typed(item: Any, where: str) -> Any:
     return {**{k: v for k, v in item.items() if k not in ("id", "status")}, "type": kind}
 
 
-def _stored(item: Item) -> dict[str, Any]:
+def stored_item(item: Item) -> dict[str, Any]:
+    """The item as kept: OpenAI's shape, with a new id (a client sending back earlier items
+    must not make two stored items share one) and `status: completed`."""
     body: dict[str, Any] = msgspec.to_builtins(item)
     kind = body.pop("type")
     if isinstance(item, Message) and isinstance(item.content, str):
@@ -131,4 +137,6 @@ def _stored(item: Item) -> dict[str, Any]:
     for part in body.get("content") or []:
         if part["type"] == "output_text":
             part.setdefault("annotations", [])  # OpenAI's output_text always has the list
+    if kind == "reasoning":
+        body.setdefault("summary", [])  # OpenAI's reasoning item always has the list
     return {"id": new_item_id(kind), "type": kind, **body, "status": "completed"}

@@ -10,12 +10,12 @@ ids (`conv_…`) are made by the store, in `create_conversation`, with `new_conv
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from sglang_gw.errors import GatewayError, InvalidRequestError
+from sglang_gw.ids import secret_hex
 
 __all__ = ["FINAL_STATUSES", "Conversation", "HistoryConfig", "HistoryStore", "HistoryUnavailable", "ItemPage",
            "Order", "StoredResponse", "new_conversation_id", "page_of"]
@@ -43,6 +43,7 @@ class HistoryConfig:
     sqlite_path: Path = Path("sglang_gw_history.sqlite3")
     postgres_db_url: str | None = None
     postgres_pool_max: int = 16
+    postgres_wait_secs: float = 5.0  # postgres: a call waits this long for a connection (an outage: 503 after it)
     # --storage-context-headers: (header, context key) pairs; present ones name the owner.
     context_headers: tuple[tuple[str, str], ...] = field(default=())
 
@@ -139,7 +140,7 @@ class HistoryStore(Protocol):
 def new_conversation_id() -> str:
     """`conv_` and 48 hex digits from the OS's secure source: unguessable, as a conversation
     id is the only thing between one client of an owner and another's history."""
-    return f"conv_{secrets.token_hex(24)}"
+    return f"conv_{secret_hex(24)}"
 
 
 def page_of(items: list[dict[str, Any]], *, after: str | None, limit: int, order: Order) -> ItemPage:

@@ -28,10 +28,6 @@ __all__ = ["PostgresHistory"]
 
 T = TypeVar("T")
 CONNECT_TIMEOUT_SECS = 10
-# How long a call waits for a pooled connection (an outage answers 503 after this), and how
-# long the pool keeps retrying one lost connection (its backoff grows to at most this, so a
-# recovered server is used again within seconds).
-POOL_WAIT_SECS = 5.0
 # A server that stops answering mid-query (hung, or gone without a reset) fails the call
 # after this long instead of holding its thread: libpq's TCP_USER_TIMEOUT, in ms.
 TCP_USER_TIMEOUT_MS = 30_000
@@ -70,11 +66,14 @@ class PostgresDatabase:
     lock_rows = " FOR UPDATE"
     lock_schema = f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK_KEY})"
 
-    def __init__(self, url: str, pool_max: int) -> None:
+    def __init__(self, url: str, pool_max: int, wait_secs: float) -> None:
+        """`wait_secs`: how long a call waits for a pooled connection (an outage answers 503
+        after this), and how long the pool keeps retrying one lost connection (its backoff
+        grows to at most this, so a recovered server is used again within seconds)."""
         self.url = url
         self._threads = ThreadPoolExecutor(max_workers=pool_max, thread_name_prefix="history-postgres")
-        self._pool = ConnectionPool(url, min_size=1, max_size=pool_max, open=False, timeout=POOL_WAIT_SECS,
-                                    reconnect_timeout=POOL_WAIT_SECS,
+        self._pool = ConnectionPool(url, min_size=1, max_size=pool_max, open=False, timeout=wait_secs,
+                                    reconnect_timeout=wait_secs,
                                     check=ConnectionPool.check_connection,  # a connection dead since its last use
                                     kwargs={"connect_timeout": CONNECT_TIMEOUT_SECS,
                                             "tcp_user_timeout": TCP_USER_TIMEOUT_MS})
@@ -129,7 +128,8 @@ class PostgresHistory(SqlHistory):
     def __init__(self, config: HistoryConfig) -> None:
         if not config.postgres_db_url:
             raise HistoryUnavailable("history storage: --postgres-db-url is not set")
-        super().__init__(PostgresDatabase(config.postgres_db_url, config.postgres_pool_max))
+        super().__init__(PostgresDatabase(config.postgres_db_url, config.postgres_pool_max,
+                                          config.postgres_wait_secs))
 
 
 def _safe(url: str) -> str:

@@ -164,8 +164,8 @@ class SqlHistory:
         generation = chains.generation if chains is not None else 0
         saved_again = await self.db.run_quick(
             self._save_response, r.id, r.owner, r.conversation_id, r.status,
-            (r.id, r.owner, r.created_at, r.model, r.status, _text(r.body), r.previous_response_id, r.conversation_id,
-             f"[{own[0]}]", f"[{own[1]}]"), inputs, outputs)
+            (r.id, r.owner, r.created_at, r.model, r.status, _body_text(r.body), r.previous_response_id,
+             r.conversation_id, f"[{own[0]}]", f"[{own[1]}]"), inputs, outputs)
         if chains is None:
             return
         if saved_again:
@@ -327,8 +327,11 @@ def _get_response(tx: Tx, owner: str, response_id: str) -> StoredResponse | None
     if not rows:
         return None
     created_at, model, status, body, previous, conversation, inputs, outputs = rows[0]
-    return StoredResponse(response_id, owner, int(created_at), model, status, _decode(body), _decode(inputs),
-                          _decode(outputs), previous, conversation)
+    outputs = _decode(outputs)
+    body = _decode(body)
+    body.setdefault("output", outputs)  # kept once, in output_items (rows of schema v2 hold it twice)
+    return StoredResponse(response_id, owner, int(created_at), model, status, body, _decode(inputs), outputs,
+                          previous, conversation)
 
 
 def _response_chain(tx: Tx, owner: str, response_id: str) -> tuple[int, tuple[str, ...]] | None:
@@ -407,6 +410,12 @@ def _owns(tx: Tx, owner: str, conversation_id: str, *, lock: str = "") -> bool:
 
 def _text(value: Any) -> str:
     return _encode(value).decode()
+
+
+def _body_text(body: dict[str, Any]) -> str:
+    """A response body as stored: without its `output`, which is the output_items column
+    (the model's text is encoded once, not twice, on every save)."""
+    return _text({k: v for k, v in body.items() if k != "output"})
 
 
 def _rows(items: list[dict[str, Any]]) -> list[tuple[str, str]]:

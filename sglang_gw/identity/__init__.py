@@ -3,11 +3,12 @@
 (server/door.py), storage ownership (server/owner.py) and the control plane.
 
     principal.py  Identity and Role (``admin``, ``user``: CLI values, a public contract)
-    keys.py       --api-key, --control-plane-api-keys, tenant keys (hashed; a file reloaded)
+    keys.py       --api-key, --control-plane-api-keys (plain, or smg's ID:NAME:ROLE:KEY),
+                  tenant keys (hashed; a file reloaded)
     jwks.py       an OIDC issuer's signing keys, fetched async, cached, refreshed on a new kid
     tokens.py     JWT verification (PyJWT) and claims → Identity (tenant claim, role mapping)
     gate.py       the verdict for a path and a credential: identity, or 401 / 403
-    limits.py     per-tenant requests/s (token bucket, burst 2×) and concurrency
+    limits.py     per-tenant requests/s (token bucket, burst 2×), concurrency, queue priority
     audit.py      the control plane's audit log (JSON lines, never a secret)
     labels.py     the bounded ``tenant`` label of the metrics
     config.py     IdentityConfig, built once by the CLI

@@ -3,12 +3,13 @@
 Paths are of three kinds: exempt (the probes, never checked), the control plane (paths under
 :data:`CONTROL_PLANE_PREFIXES`, for the ``admin`` role) and the rest, inference (for
 ``user``). A credential is tried, in order, as ``--api-key`` (both roles), a
-``--control-plane-api-keys`` key (``admin`` only, as before identities existed: it never
-opens inference), a tenant key (``user`` of its tenant) and, when it looks like one and an
+``--control-plane-api-keys`` key (a plain one is ``admin`` only, as before identities
+existed: it never opens inference; one in smg's ``ID:NAME:ROLE:KEY`` form holds its ROLE),
+a tenant key (``user`` of its tenant) and, when it looks like one and an
 issuer is configured, a JWT (``user``, plus what ``--jwt-role-mapping`` grants).
 
 A plane is open, with no credential asked, only when nothing that could open it is
-configured: inference when there is no ``--api-key``, tenant key or JWT issuer; the control
+configured: inference when there is no ``--api-key``, ``user`` key, tenant key or JWT issuer; the control
 plane when nothing at all is. Refusals: no credential or one that proves nothing → 401,
 always with the same message whatever was wrong with it; a proven identity without the
 path's role → 403 (a control-plane key on inference stays a 401: it opens nothing there).
@@ -22,7 +23,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from sglang_gw.errors import AuthenticationError, GatewayError, PermissionDeniedError
-from sglang_gw.identity.keys import SharedKeys, TenantKeys
+from sglang_gw.identity.keys import NamedKey, SharedKeys, TenantKeys
 from sglang_gw.identity.principal import ANONYMOUS, Identity, Role
 from sglang_gw.identity.tokens import InvalidToken, JwtVerifier, looks_like_jwt
 
@@ -48,6 +49,11 @@ def _tenant_identity(tenant: str) -> Identity:
     return Identity(kind="tenant_key", subject=tenant, roles=frozenset({Role.USER}), tenant=tenant)
 
 
+@functools.lru_cache(maxsize=256)
+def _named_identity(key: NamedKey) -> Identity:
+    return Identity(kind="control_plane_key", subject=key.name, roles=frozenset({key.role}), key_id=key.key_id)
+
+
 @dataclass(slots=True, frozen=True)
 class Verdict:
     """Who the caller is (None: nobody proven) and the error that refuses it, if any."""
@@ -65,8 +71,8 @@ class Gate:
         self.jwt = jwt
         self.exempt_paths = frozenset(exempt_paths)
         self.control_plane_prefixes = tuple(control_plane_prefixes)
-        self.inference_locked = bool(self.shared.data_keys or self.tenants or self.jwt)
-        self.control_locked = self.inference_locked or bool(self.shared.control_keys)
+        self.inference_locked = bool(self.shared.data_keys or self.shared.user_keys or self.tenants or self.jwt)
+        self.control_locked = self.inference_locked or bool(self.shared.control_keys or self.shared.named)
 
     @property
     def active(self) -> bool:
@@ -99,9 +105,11 @@ class Gate:
         return Verdict(None, AuthenticationError(INVALID_CREDENTIAL))
 
     async def identify(self, token: bytes) -> Identity | None:
-        kind = self.shared.match(token)
-        if kind is not None:
-            return _SHARED[kind]
+        shared = self.shared.match(token)
+        if isinstance(shared, NamedKey):
+            return _named_identity(shared)
+        if shared is not None:
+            return _SHARED[shared]
         if self.tenants is not None:
             tenant = self.tenants.match(token)
             if tenant is not None:

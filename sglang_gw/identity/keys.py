@@ -1,6 +1,13 @@
 """API keys: the shared ``--api-key`` and ``--control-plane-api-keys``, and tenant keys.
 
-Shared keys are compared as given, every one of them, each in constant time. Tenant keys
+A ``--control-plane-api-keys`` entry is a plain key (the ``admin`` role, as before) or,
+smg's form, ``ID:NAME:ROLE:KEY``: split at its first three colons (the key may hold more),
+ROLE ``admin`` or ``user`` (any case). Such a key holds that role only, and the audit log
+names it by its id and name. An entry with three colons or more is read in that form, so it
+must name a valid role.
+
+Shared keys are compared as given, every one of them, each in constant time; named keys,
+like tenant keys, only as digests. Tenant keys
 (``--tenant-api-key TENANT:KEY``, ``--tenant-api-keys-file``) are kept only as SHA-256
 digests: the presented key is hashed and looked up by its digest. The lookup's timing
 depends on the digest of what was sent, never on the bytes of a stored key, so it teaches
@@ -22,11 +29,13 @@ import os
 import re
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sglang_gw.errors import ConfigError
+from sglang_gw.identity.principal import Role
 
-__all__ = ["SharedKeys", "TenantKeys", "digest", "parse_tenant_key"]
+__all__ = ["NamedKey", "SharedKeys", "TenantKeys", "digest", "parse_control_plane_key", "parse_tenant_key"]
 
 log = logging.getLogger(__name__)
 _HEX_DIGEST = re.compile(r"sha256:([0-9a-fA-F]{64})")
@@ -46,18 +55,57 @@ def any_matches(token: bytes, keys: Sequence[bytes]) -> bool:
     return matched
 
 
+@dataclass(slots=True, frozen=True)
+class NamedKey:
+    """A ``--control-plane-api-keys`` key in smg's ``ID:NAME:ROLE:KEY`` form, without the key."""
+
+    key_id: str
+    name: str
+    role: Role
+    digest: bytes = field(repr=False)
+
+
+def parse_control_plane_key(entry: str, where: str = "--control-plane-api-keys") -> NamedKey | None:
+    """``ID:NAME:ROLE:KEY`` → a :class:`NamedKey`; None for a plain key (fewer than three colons)."""
+    if entry.count(":") < 3:
+        return None
+    key_id, name, role, key = entry.split(":", 3)
+    roles = {r.value: r for r in Role}
+    if not key_id or not key or role.lower() not in roles:
+        # Never echo the entry, not even its id: it may be a plain key holding colons.
+        raise ConfigError(f"{where}: an entry with three ':' must be ID:NAME:ROLE:KEY with an id, a key and "
+                          f"ROLE one of {', '.join(roles)}")
+    return NamedKey(key_id, name, roles[role.lower()], digest(key.encode()))
+
+
 class SharedKeys:
-    """``--api-key`` (both planes) and ``--control-plane-api-keys`` (control plane only)."""
+    """``--api-key`` (both planes), plain ``--control-plane-api-keys`` (control plane only)
+    and named ones (their role's plane)."""
 
     def __init__(self, api_key: str | None = None, control_plane_api_keys: Collection[str] = ()) -> None:
         self.data_keys: tuple[bytes, ...] = (api_key.encode(),) if api_key else ()
-        self.control_keys: tuple[bytes, ...] = self.data_keys + tuple(k.encode() for k in control_plane_api_keys if k)
+        plain: list[bytes] = []
+        self.named: dict[bytes, NamedKey] = {}
+        for number, entry in enumerate(control_plane_api_keys, 1):
+            named = parse_control_plane_key(entry, f"--control-plane-api-keys (entry {number})") if entry else None
+            if named is None:
+                plain.extend([entry.encode()] if entry else [])
+            elif named.digest in self.named:
+                raise ConfigError(f"--control-plane-api-keys: key {named.key_id!r} repeats the key of "
+                                  f"{self.named[named.digest].key_id!r}")
+            else:
+                self.named[named.digest] = named
+        self.control_keys: tuple[bytes, ...] = self.data_keys + tuple(plain)
+        self.user_keys = any(k.role is Role.USER for k in self.named.values())
 
-    def match(self, token: bytes) -> str | None:
-        """``api_key``, ``control_plane_key`` or None. All keys are compared whatever matched."""
+    def match(self, token: bytes) -> str | NamedKey | None:
+        """``api_key``, ``control_plane_key``, a named key, or None. All plain keys are
+        compared whatever matched."""
         data = any_matches(token, self.control_keys[:len(self.data_keys)])
         control = any_matches(token, self.control_keys[len(self.data_keys):])
-        return "api_key" if data else "control_plane_key" if control else None
+        if data or control:
+            return "api_key" if data else "control_plane_key"
+        return self.named.get(digest(token)) if self.named else None
 
 
 def parse_tenant_key(entry: str, where: str = "--tenant-api-key") -> tuple[str, bytes]:

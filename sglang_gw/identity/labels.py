@@ -4,6 +4,10 @@ Tenants named in the limits file always get their own label; others get one each
 order they are first seen, up to ``max_labels``; the rest share ``other``. Requests with no
 tenant are ``none``. So a flood of JWTs with made-up tenant claims costs at most
 ``max_labels`` series.
+
+Not a top-N by traffic: a label once given stays, because a counter moved between labels
+splits its history, and keeping a changing set bounded would mean deleting series, which
+prometheus_client's multiprocess mode cannot do (docs/security.md#tenant-metrics).
 """
 
 from __future__ import annotations

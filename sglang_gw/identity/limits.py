@@ -1,7 +1,11 @@
-"""Per-tenant limits: requests per second (a token bucket bursting to twice the rate) and
-requests running at once, from ``--tenant-rate-limit-config FILE`` (YAML or JSON)::
+"""Per-tenant limits: requests per second (a token bucket bursting to twice the rate),
+requests running at once, and a priority in the gateway's admission queue, from
+``--tenant-rate-limit-config FILE`` (YAML or JSON)::
 
-    {"tenants": {"team-a": {"requests_per_second": 2, "max_concurrent_requests": 32}}}
+    {"tenants": {"team-a": {"requests_per_second": 2, "max_concurrent_requests": 32, "priority": 10}}}
+
+``priority`` (an integer, 0 by default, higher first) orders the requests waiting for a
+gateway-wide slot (admission.py); it limits nothing.
 
 Tenants not listed, and requests with no tenant, are not limited here (the gateway-wide
 admission still applies). Each tenant has its own bucket and counter, so one tenant's
@@ -30,6 +34,7 @@ __all__ = ["TenantLimit", "TenantLimits", "load_tenant_limits"]
 class TenantLimit:
     requests_per_second: float | None = None
     max_concurrent_requests: int | None = None
+    priority: int = 0
 
 
 def _positive(value: Any, what: str, kind: type) -> Any:
@@ -40,18 +45,28 @@ def _positive(value: Any, what: str, kind: type) -> Any:
     return kind(value)
 
 
+def _priority(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{what} must be an integer, got {value!r}")
+    return value
+
+
+_FIELDS = ("requests_per_second", "max_concurrent_requests", "priority")
+
+
 def parse_tenant_limits(document: Any, where: str) -> dict[str, TenantLimit]:
     tenants = document.get("tenants") if isinstance(document, dict) else None
     if not isinstance(tenants, dict):
         raise ConfigError(f"{where}: expected a mapping 'tenants' of NAME: "
-                          "{requests_per_second, max_concurrent_requests}")
+                          "{requests_per_second, max_concurrent_requests, priority}")
     limits = {}
     for name, entry in tenants.items():
-        if not isinstance(entry, dict) or set(entry) - {"requests_per_second", "max_concurrent_requests"}:
-            raise ConfigError(f"{where}: tenant {name!r} takes requests_per_second and max_concurrent_requests only")
+        if not isinstance(entry, dict) or set(entry) - set(_FIELDS):
+            raise ConfigError(f"{where}: tenant {name!r} takes {', '.join(_FIELDS)} only")
         limits[str(name)] = TenantLimit(
             _positive(entry.get("requests_per_second"), f"{where}: {name}.requests_per_second", float),
-            _positive(entry.get("max_concurrent_requests"), f"{where}: {name}.max_concurrent_requests", int))
+            _positive(entry.get("max_concurrent_requests"), f"{where}: {name}.max_concurrent_requests", int),
+            _priority(entry.get("priority", 0), f"{where}: {name}.priority"))
     return limits
 
 
@@ -104,6 +119,11 @@ class TenantLimits:
                 raise err
         state.running += 1
         return True
+
+    def priority(self, tenant: str | None) -> int:
+        """The tenant's place in the admission queue (0 for tenants not listed)."""
+        state = self._tenants.get(tenant) if tenant is not None else None
+        return state.limit.priority if state is not None else 0
 
     def release(self, tenant: str) -> None:
         self._tenants[tenant].running -= 1

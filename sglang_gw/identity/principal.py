@@ -22,7 +22,8 @@ class Identity:
 
     ``kind`` says how it was proven (``api_key``, ``control_plane_key``, ``tenant_key``,
     ``jwt``, or ``anonymous`` on an open plane); ``subject`` names the caller for the audit
-    log (a JWT's ``sub``, a tenant's name, or the kind of shared key).
+    log (a JWT's ``sub``, a tenant's name, a named control-plane key's name, or the kind of
+    shared key); ``key_id`` is a named control-plane key's id.
     """
 
     kind: str
@@ -30,6 +31,7 @@ class Identity:
     roles: frozenset[Role]
     tenant: str | None = None
     issuer: str | None = None
+    key_id: str | None = None
 
     def may(self, role: Role) -> bool:
         return role in self.roles
@@ -48,6 +50,8 @@ class Identity:
         who = {"kind": self.kind, "subject": self.subject}
         if self.tenant:
             who["tenant"] = self.tenant
+        if self.key_id is not None:
+            who["key_id"] = self.key_id
         return who
 
 

@@ -7,11 +7,11 @@ A subclass turns its own kind of step into block events: the pipeline's choice d
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 import msgspec
 
+from sglang_gw.ids import secret_hex
 from sglang_gw.messages.convert import TOOL_ID_PREFIX
 from sglang_gw.messages.output import BlockBuilder, Event
 from sglang_gw.messages.request import MessagesRequest
@@ -23,7 +23,7 @@ _encode = msgspec.json.Encoder().encode
 
 
 def new_message_id() -> str:
-    return f"msg_{secrets.token_hex(12)}"
+    return f"msg_{secret_hex(12)}"
 
 
 def usage_json(usage: Usage) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 A route (server/routes_*.py) validates the body (api/), then calls the stages in this
 order; each hands the next a typed value, and each is timed into
-`sgl_router_stage_duration_seconds{stage}`:
+`sgl_router_stage_duration_seconds{stage}` and, with --enable-trace, recorded as a child
+span of the request's span at the same point (tracing.py):
 
 1. prepare   prepare.py (+ sampling.py, tokenize.py): the API request → `PreparedRequest`
              (chat template rendered, prompt tokenized, sampling resolved, context checked)

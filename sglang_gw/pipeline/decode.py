@@ -25,7 +25,7 @@ PROMPT_TAIL = 4
 
 class ChoiceDecoder:
     __slots__ = ("index", "_detok", "_stop", "_end_ids", "_want_logprobs", "tokens",
-                 "finished", "stopped_here", "output_ids")
+                 "finished", "stopped_here", "output_ids", "finish_reason")
 
     def __init__(self, index: int, tokenizer: Tokenizer, sampling: SamplingSettings, stops: Sequence[str],
                  end_ids: frozenset[int], prompt_tail: Sequence[int], *, want_logprobs: bool = False,
@@ -42,6 +42,7 @@ class ChoiceDecoder:
         self.finished = False
         self.stopped_here = False  # finished by a stop string the gateway matched
         self.output_ids: list[int] = []
+        self.finish_reason: str | None = None  # why it ended, once it did
 
     def on_tokens(self, ids: Sequence[int], logprobs: pb.OutputLogProbs | None,
                   lp_offset: int = 0) -> ChoiceDelta | None:
@@ -63,7 +64,8 @@ class ChoiceDecoder:
         delta.text = match.text
         if match.stopped:
             self.finished = self.stopped_here = True
-            delta.finish_reason, delta.matched_stop = "stop", match.matched
+            self.finish_reason = delta.finish_reason = "stop"
+            delta.matched_stop = match.matched
         return delta
 
     def on_complete(self, done: pb.GenerateComplete) -> ChoiceDelta | None:
@@ -82,9 +84,10 @@ class ChoiceDecoder:
         delta.text += text
         if matched is not None:  # the last held characters completed a stop string
             self.stopped_here = True
-            delta.finish_reason, delta.matched_stop = "stop", matched
+            self.finish_reason = delta.finish_reason = "stop"
+            delta.matched_stop = matched
             return delta
-        delta.finish_reason = done.finish_reason or "stop"
+        self.finish_reason = delta.finish_reason = done.finish_reason or "stop"
         which = done.WhichOneof("matched_stop")
         delta.matched_stop = getattr(done, which) if which else None
         return delta

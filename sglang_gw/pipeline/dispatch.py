@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from sglang_gw import metrics
+from sglang_gw import metrics, tracing
 from sglang_gw.errors import (
     NoHealthyWorkerError,
     WorkerError,
@@ -121,6 +121,9 @@ class Generation:
         self._begun = self._ttft = self._decode_time = 0.0
         self._opened = self._closed = False
         self._first: pb.GenerateResponse | None = None  # kept by `open` for a `deltas()` after it
+        # The request's trace (tracing.py), None when not traced: every span hook checks it.
+        self.trace = tracing.current() if tracing.ENABLED else None
+        self._decode_leg: Any = None  # PD's decode-leg span, while the leg runs
         tail = prepared.prompt_ids[-PROMPT_TAIL:]
         self._want_logprobs = want_lp = prepared.logprobs is not None
         self.decoders = [
@@ -182,6 +185,8 @@ class Generation:
         if failure is not None:
             record_outcome(call.worker.breaker, failure, since=call.started)
         observe_stage("decode", self._decode_time)
+        if self.trace is not None:
+            self._trace_decode(failure)
         finished = self.stream.finished
         self._end_call(failure)
         if finished and failure is None:
@@ -196,6 +201,9 @@ class Generation:
         call = self._call
         if call is None or not call.end():
             return
+        if self._decode_leg is not None:
+            leg, self._decode_leg = self._decode_leg, None
+            tracing.end(leg, failure)
         if not self.stream.finished:
             self._abandon(call.worker, self.stream, failure)
 
@@ -204,15 +212,20 @@ class Generation:
         retrying retryable failures on another worker: nothing has reached the client
         yet, so a retry is invisible."""
         failed: list[str] = []
+        trace = self.trace
+        span = None  # the attempt's span, when traced
         for attempt in range(self.settings.max_retries + 1):
             if self._closed:  # its request ended while it waited to retry: nobody wants it now
                 raise asyncio.CancelledError(f"request {self.prepared.request_id} ended")
+            picked = time.time_ns() if trace is not None else 0
             choice = await self.selector.choose(failed)
+            if trace is not None:
+                span = self._trace_select(trace, picked, choice, attempt)
             if choice is None:
                 continue  # the pick's breaker refused it: pick again
             worker = choice.worker
             self.worker_url = worker.url
-            stream = self._send(choice, request)
+            stream = self._send(choice, request, span)
             self.worker, self.stream, self._call = worker, stream, (call := WorkerCall(worker))
             started = time.perf_counter()
             try:
@@ -221,6 +234,10 @@ class Generation:
                 # Closed meanwhile, the call was cancelled by us: not the worker's failure.
                 failure = err if isinstance(err, WorkerError) and not self._closed else None
                 record_outcome(worker.breaker, failure, since=call.started)
+                if span is not None:
+                    span.set_attribute("sglang_gw.retryable", bool(failure is not None and failure.retryable))
+                    tracing.end(span, err)
+                    trace.set(retries=attempt)  # type: ignore[union-attr]
                 self._end_call(failure)
                 if failure is None or not failure.retryable or attempt == self.settings.max_retries:
                     raise
@@ -230,21 +247,64 @@ class Generation:
                 await asyncio.sleep(backoff_delay(self.settings, attempt))
                 continue
             observe_stage("dispatch", time.perf_counter() - started)
+            if span is not None:
+                trace.first_token_ns = time.time_ns()  # type: ignore[union-attr]
+                span.end()
+                trace.set(model=self.model.name, worker=worker.url, retries=attempt)  # type: ignore[union-attr]
             if worker.breaker is not None:
                 worker.breaker.record_success()
             return first
         raise NoHealthyWorkerError(f"every worker of model {self.model.name!r} has its circuit breaker open")
 
-    def _send(self, choice: WorkerChoice, request: pb.GenerateRequest) -> GenerateStream:
-        """Start the call on the chosen worker; disaggregated, the prefill leg goes out too."""
+    def _send(self, choice: WorkerChoice, request: pb.GenerateRequest, span: Any = None) -> GenerateStream:
+        """Start the call on the chosen worker; disaggregated, the prefill leg goes out too.
+        Traced, each call carries the `traceparent` of its span (`span`, or its PD leg's)."""
         timeout = self.settings.request_timeout
         if self.route.lora is not None:  # each worker has its own id for the adapter
             request.lora_id = choice.worker.adapters.get(self.route.lora, self.route.lora)
+        trace = self.trace
         if choice.prefill is None:
-            return choice.worker.client.generate(request, timeout=timeout)
+            if span is None:
+                return choice.worker.client.generate(request, timeout=timeout)
+            return choice.worker.client.generate(request, timeout=timeout, metadata=trace.headers(span))  # type: ignore[union-attr]
         prefill_req, decode_req = pair_requests(request, choice.prefill)
-        self._prefill = open_prefill(choice.prefill, prefill_req, timeout)
-        return choice.worker.client.generate(decode_req, timeout=timeout)
+        if span is None:
+            self._prefill = open_prefill(choice.prefill, prefill_req, timeout)
+            return choice.worker.client.generate(decode_req, timeout=timeout)
+        assert trace is not None
+        room = decode_req.disaggregated_params.bootstrap_room
+        prefill_span = trace.child("pd.prefill", {"worker": choice.prefill.url, "bootstrap_room": room})
+        self._prefill = open_prefill(choice.prefill, prefill_req, timeout, metadata=trace.headers(prefill_span))
+        self._prefill.drain.add_done_callback(lambda _: prefill_span.end())
+        self._decode_leg = trace.child("pd.decode", {"worker": choice.worker.url, "bootstrap_room": room})
+        return choice.worker.client.generate(decode_req, timeout=timeout, metadata=trace.headers(self._decode_leg))
+
+    def _trace_select(self, trace: tracing.RequestTrace, picked: int, choice: WorkerChoice | None,
+                      attempt: int) -> Any:
+        """The select stage's span, and the open span of the attempt it starts (None when
+        the pick's breaker refused it)."""
+        now = time.time_ns()
+        if choice is None:
+            trace.record("select", picked, now, {"attempt": attempt}, "circuit breaker refused the pick")
+            return None
+        prefill = choice.prefill.url if choice.prefill is not None else None
+        trace.record("select", picked, now,
+                     {"attempt": attempt, "worker": choice.worker.url, "prefill_worker": prefill})
+        return trace.child("dispatch", {"attempt": attempt, "worker": choice.worker.url}, now)
+
+    def _trace_decode(self, failure: WorkerError | None) -> None:
+        """The decode stage's span (first token → now) and the request's token counts."""
+        trace = self.trace
+        assert trace is not None
+        tokens = self.completion_tokens()
+        reasons = [d.finish_reason or "" for d in self.decoders]
+        now = time.time_ns()
+        trace.record("decode", trace.first_token_ns or now, now,
+                     {"busy_seconds": self._decode_time, "completion_tokens": tokens, "finish_reasons": reasons},
+                     failure)
+        trace.prompt_tokens += len(self.prepared.prompt_ids)
+        trace.completion_tokens += tokens
+        trace.set(finish_reason=reasons[0] if len(reasons) == 1 else ",".join(reasons))
 
     def _handle(self, response: pb.GenerateResponse) -> ChoiceDelta | None:
         """One worker message → the delta of the one choice it carries, if any."""

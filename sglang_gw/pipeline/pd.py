@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -53,9 +54,12 @@ async def _drain(stream: GenerateStream) -> None:
         log.info("prefill leg ended with %s", err.message)
 
 
-def open_prefill(worker: Worker, request: pb.GenerateRequest, timeout: float | None) -> PrefillLeg:
-    """Send the prefill leg; it counts as a call on its worker until its drain ends."""
-    stream = worker.client.generate(request, timeout=timeout)
+def open_prefill(worker: Worker, request: pb.GenerateRequest, timeout: float | None,
+                 metadata: Sequence[tuple[str, str]] = ()) -> PrefillLeg:
+    """Send the prefill leg; it counts as a call on its worker until its drain ends.
+    `metadata`: the leg's trace context, when traced."""
+    stream = worker.client.generate(request, timeout=timeout, metadata=metadata) if metadata else \
+        worker.client.generate(request, timeout=timeout)
     call = WorkerCall(worker)
     task = asyncio.get_running_loop().create_task(_drain(stream))
     task.add_done_callback(lambda _: call.end())

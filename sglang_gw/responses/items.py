@@ -16,67 +16,18 @@ this request's items) into the chat messages the model's template renders:
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterable, Sequence
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 
+from sglang_gw.api.items import FunctionCall, FunctionCallOutput, Message, Reasoning, new_item_id, stored_item
 from sglang_gw.api.validation import error_param
 from sglang_gw.errors import InvalidRequestError
 
-__all__ = ["Item", "ItemReference", "checked_items", "item_id", "mcp_call_id", "mcp_output_text", "to_messages"]
+__all__ = ["Item", "ItemReference", "checked_items", "mcp_call_id", "mcp_output_text", "to_messages"]
 
 Item = dict[str, Any]
-_PREFIX = {"message": "msg", "function_call": "fc", "function_call_output": "fco", "reasoning": "rs",
-           "mcp_call": "mcp", "mcp_list_tools": "mcpl", "mcp_approval_request": "mcpr",
-           "mcp_approval_response": "mcpa"}
-
-
-def item_id(kind: str) -> str:
-    """A new item id (`msg_…`, `fc_…`, `rs_…`): unguessable, as items are reachable by id."""
-    return f"{_PREFIX.get(kind, 'item')}_{secrets.token_hex(24)}"
-
-
-class _Text(msgspec.Struct, tag_field="type", tag="input_text"):
-    text: str
-
-
-class _OutputText(msgspec.Struct, tag_field="type", tag="output_text"):
-    text: str
-
-
-class _Message(msgspec.Struct, tag_field="type", tag="message", kw_only=True):
-    role: Literal["user", "system", "developer", "assistant"]
-    content: str | list[_Text | _OutputText]
-    id: str | None = None
-
-
-class _FunctionCall(msgspec.Struct, tag_field="type", tag="function_call", kw_only=True):
-    call_id: str
-    name: str
-    arguments: str
-    id: str | None = None
-
-
-class _FunctionCallOutput(msgspec.Struct, tag_field="type", tag="function_call_output", kw_only=True):
-    call_id: str
-    output: str | list[_Text]
-    id: str | None = None
-
-
-class _Summary(msgspec.Struct, tag_field="type", tag="summary_text"):
-    text: str
-
-
-class _ReasoningText(msgspec.Struct, tag_field="type", tag="reasoning_text"):
-    text: str
-
-
-class _Reasoning(msgspec.Struct, tag_field="type", tag="reasoning", kw_only=True):
-    summary: list[_Summary] = []
-    content: list[_ReasoningText] | None = None
-    id: str | None = None
 
 
 class ItemReference(msgspec.Struct, tag_field="type", tag="item_reference", kw_only=True):
@@ -87,51 +38,24 @@ class _McpApprovalResponse(msgspec.Struct, tag_field="type", tag="mcp_approval_r
     approval_request_id: str
     approve: bool
     reason: str | None = None
-    id: str | None = None
 
 
-_InputItem = _Message | _FunctionCall | _FunctionCallOutput | _Reasoning | _McpApprovalResponse | ItemReference
+# The conversation items' schemas (api/items.py), and what only a response's input may hold.
+_InputItem = Message | FunctionCall | FunctionCallOutput | Reasoning | _McpApprovalResponse | ItemReference
 
 
-def _text_of(parts: str | Sequence[_Text | _OutputText]) -> str:
-    return parts if isinstance(parts, str) else "".join(p.text for p in parts)
-
-
-def _stored(item: _InputItem) -> Item:
-    """The item as kept: OpenAI's shape, with a new id (a client sending back an earlier
-    response's items must not make two stored items share one) and a status."""
-    if isinstance(item, _Message):
-        kind = "output_text" if item.role == "assistant" else "input_text"
-        content: list[dict[str, Any]] = ([{"type": kind, "text": item.content}] if isinstance(item.content, str)
-                   else [{"type": "output_text" if isinstance(p, _OutputText) else "input_text", "text": p.text}
-                         for p in item.content])
-        if kind == "output_text":
-            for part in content:
-                part.setdefault("annotations", [])
-        return {"id": item_id("message"), "type": "message", "role": item.role, "status": "completed",
-                "content": content}
-    if isinstance(item, _FunctionCall):
-        return {"id": item_id("function_call"), "type": "function_call", "call_id": item.call_id,
-                "name": item.name, "arguments": item.arguments, "status": "completed"}
-    if isinstance(item, _FunctionCallOutput):
-        return {"id": item_id("function_call_output"), "type": "function_call_output",
-                "call_id": item.call_id, "output": _text_of(item.output), "status": "completed"}
+def _stored(item: Message | FunctionCall | FunctionCallOutput | Reasoning | _McpApprovalResponse) -> Item:
     if isinstance(item, _McpApprovalResponse):
-        return {"id": item_id("mcp_approval_response"), "type": "mcp_approval_response",
+        return {"id": new_item_id("mcp_approval_response"), "type": "mcp_approval_response",
                 "approval_request_id": item.approval_request_id, "approve": item.approve, "reason": item.reason}
-    assert isinstance(item, _Reasoning)
-    out: Item = {"id": item_id("reasoning"), "type": "reasoning",
-                 "summary": [{"type": "summary_text", "text": s.text} for s in item.summary]}
-    if item.content is not None:
-        out["content"] = [{"type": "reasoning_text", "text": c.text} for c in item.content]
-    return out
+    return stored_item(item)
 
 
 def checked_items(raw: str | list[Any]) -> list[Item | ItemReference]:
     """This request's input as items (a string is one user message); `item_reference`s are
     left for the caller to resolve, everything else gets its id."""
     if isinstance(raw, str):
-        return [] if not raw else [_stored(_Message(role="user", content=raw))]
+        return [] if not raw else [stored_item(Message(role="user", content=raw))]
     out: list[Item | ItemReference] = []
     for i, value in enumerate(raw):
         if isinstance(value, dict) and "type" not in value and "role" in value:
@@ -148,7 +72,10 @@ def checked_items(raw: str | list[Any]) -> list[Item | ItemReference]:
 
 
 def _content_text(item: Item) -> str:
-    return "".join(part.get("text", "") for part in item.get("content") or () if isinstance(part, dict))
+    parts = item.get("content") or ()
+    if len(parts) == 1 and isinstance(parts[0], dict):  # as nearly every stored message
+        return parts[0].get("text", "")  # type: ignore[no-any-return]
+    return "".join(part.get("text", "") for part in parts if isinstance(part, dict))
 
 
 def mcp_call_id(item: Item) -> str:
@@ -195,51 +122,63 @@ class _Conversation:
 
     def close(self) -> None:
         self._assistant = None
-        self.messages += self._tool_results
-        self._tool_results = []
+        if self._tool_results:
+            self.messages += self._tool_results
+            self._tool_results = []
 
     def add(self, item: Item, param: str) -> None:
         kind = item.get("type")
-        if kind == "mcp_call":
-            if item.get("status") in ("completed", "failed"):  # one never run says nothing
-                call_id = mcp_call_id(item)
-                call = {"id": call_id, "type": "function",
-                        "function": {"name": item["name"], "arguments": item["arguments"]}}
-                self.assistant().setdefault("tool_calls", []).append(call)
-                self._tool_results.append({"role": "tool", "tool_call_id": call_id,
-                                           "content": mcp_output_text(item)})
-            return
-        if self._tool_results and kind in ("message", "reasoning", "function_call", "function_call_output"):
+        add = _ADD.get(kind)  # type: ignore[arg-type]
+        if add is None:
+            return  # other kinds (from a stored conversation) say nothing to the model
+        if self._tool_results and kind != "mcp_call":
             self.close()  # the MCP results end the assistant turn before anything else
-        if kind == "message":
-            role = item.get("role")
-            if role == "assistant":
-                turn = self.assistant()
-                if turn["content"]:  # a second text: a new turn (a text after calls joins them)
-                    self.close()
-                    turn = self.assistant()
-                turn["content"] = _content_text(item)
-                return
-            self.close()
-            self.messages.append({"role": "system" if role == "developer" else role, "content": _content_text(item)})
-        elif kind == "reasoning":
-            turn = self.assistant()
-            if turn["content"] or turn.get("tool_calls"):
-                self.close()
-                turn = self.assistant()
-            turn["reasoning_content"] = turn.get("reasoning_content", "") + _reasoning_text(item)
-        elif kind == "function_call":
-            call = {"id": item["call_id"], "type": "function",
+        add(self, item, param)
+
+    def _mcp_call(self, item: Item, param: str) -> None:
+        if item.get("status") in ("completed", "failed"):  # one never run says nothing
+            call_id = mcp_call_id(item)
+            call = {"id": call_id, "type": "function",
                     "function": {"name": item["name"], "arguments": item["arguments"]}}
             self.assistant().setdefault("tool_calls", []).append(call)
-            self.calls.add(item["call_id"])
-        elif kind == "function_call_output":
-            if item["call_id"] not in self.calls:
-                raise InvalidRequestError(f"no function_call with call_id {item['call_id'][:64]!r} precedes this "
-                                          "function_call_output", param=f"{param}.call_id")
+            self._tool_results.append({"role": "tool", "tool_call_id": call_id, "content": mcp_output_text(item)})
+
+    def _message(self, item: Item, param: str) -> None:
+        role = item.get("role")
+        if role == "assistant":
+            turn = self.assistant()
+            if turn["content"]:  # a second text: a new turn (a text after calls joins them)
+                self.close()
+                turn = self.assistant()
+            turn["content"] = _content_text(item)
+            return
+        self.close()
+        self.messages.append({"role": "system" if role == "developer" else role, "content": _content_text(item)})
+
+    def _reasoning(self, item: Item, param: str) -> None:
+        turn = self.assistant()
+        if turn["content"] or turn.get("tool_calls"):
             self.close()
-            self.messages.append({"role": "tool", "tool_call_id": item["call_id"], "content": item["output"]})
-        # other kinds (from a stored conversation) say nothing to the model
+            turn = self.assistant()
+        turn["reasoning_content"] = turn.get("reasoning_content", "") + _reasoning_text(item)
+
+    def _function_call(self, item: Item, param: str) -> None:
+        call = {"id": item["call_id"], "type": "function",
+                "function": {"name": item["name"], "arguments": item["arguments"]}}
+        self.assistant().setdefault("tool_calls", []).append(call)
+        self.calls.add(item["call_id"])
+
+    def _function_call_output(self, item: Item, param: str) -> None:
+        if item["call_id"] not in self.calls:
+            raise InvalidRequestError(f"no function_call with call_id {item['call_id'][:64]!r} precedes this "
+                                      "function_call_output", param=f"{param}.call_id")
+        self.close()
+        self.messages.append({"role": "tool", "tool_call_id": item["call_id"], "content": item["output"]})
+
+
+_ADD = {"mcp_call": _Conversation._mcp_call, "message": _Conversation._message,
+        "reasoning": _Conversation._reasoning, "function_call": _Conversation._function_call,
+        "function_call_output": _Conversation._function_call_output}
 
 
 def to_messages(instructions: str | None, history: Iterable[Item], items: Sequence[Item]) -> list[dict[str, Any]]:

@@ -16,13 +16,14 @@ a generation is cut off, or after --mcp-max-iterations generations (`incomplete`
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 import msgspec
 
-from sglang_gw import metrics
+from sglang_gw import metrics, tracing
 from sglang_gw.api.protocol import ChatCompletionRequest
 from sglang_gw.errors import InvalidRequestError
 from sglang_gw.history.base import HistoryStore
@@ -235,7 +236,11 @@ async def run_call(tools: McpTools, item: dict[str, Any], settings: McpSettings)
     server = tools.owner.get(item["name"])
     label = item["server_label"]
     session = tools.sessions[label]
+    started = time.time_ns() if tracing.ENABLED else 0
     result = await call_tool(session, item["name"], item["arguments"], settings.tool_timeout_secs)
+    if tracing.ENABLED and (trace := tracing.current()) is not None:
+        trace.record("mcp.call_tool", started, time.time_ns(), {"mcp_server": label, "mcp_tool": item["name"]},
+                     None if result.ok else "the tool call failed")
     static = server.static if server is not None else False
     metrics.record_mcp_call(label if static else "request", item["name"] if static else "other", result.ok,
                             result.seconds)

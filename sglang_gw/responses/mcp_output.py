@@ -14,9 +14,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sglang_gw.api.items import new_item_id
 from sglang_gw.mcp import CallResult, ToolInfo
 from sglang_gw.parsers.types import ToolCallDelta
-from sglang_gw.responses.items import item_id
 from sglang_gw.responses.output import Event, OutputBuilder
 
 __all__ = ["McpOutputBuilder", "ToolRoute"]
@@ -77,7 +77,7 @@ class McpOutputBuilder(OutputBuilder):
         self._mcp_total += 1
         self._close_open("completed")
         kind = "mcp_approval_request" if route.needs_approval else "mcp_call"
-        item: dict[str, Any] = {"id": item_id(kind), "type": kind, "server_label": route.server_label,
+        item: dict[str, Any] = {"id": new_item_id(kind), "type": kind, "server_label": route.server_label,
                                 "name": delta.name, "arguments": ""}
         if kind == "mcp_call":
             item.update(output=None, error=None, status="in_progress")
@@ -128,9 +128,10 @@ class McpOutputBuilder(OutputBuilder):
     def approved_call(self, request: Mapping[str, Any]) -> tuple[int, dict[str, Any], list[Event]]:
         """An `mcp_call` for an approved `mcp_approval_request` of the previous response."""
         self._close_open("completed")
-        item: dict[str, Any] = {"id": item_id("mcp_call"), "type": "mcp_call", "server_label": request["server_label"],
-                                "name": request["name"], "arguments": request["arguments"], "output": None,
-                                "error": None, "status": "calling", "approval_request_id": request["id"]}
+        item: dict[str, Any] = {"id": new_item_id("mcp_call"), "type": "mcp_call",
+                                "server_label": request["server_label"], "name": request["name"],
+                                "arguments": request["arguments"], "output": None, "error": None,
+                                "status": "calling", "approval_request_id": request["id"]}
         out = self._begin({**item, "arguments": "", "status": "in_progress"})
         self.output[out] = item
         self._emit("response.mcp_call.in_progress", item_id=item["id"], output_index=out)
@@ -148,7 +149,7 @@ class McpOutputBuilder(OutputBuilder):
         shown = [{k: v for k, v in (("name", t.name), ("description", t.description),
                                     ("input_schema", t.input_schema), ("annotations", t.annotations))
                   if v is not None or k == "input_schema"} for t in tools]
-        item: dict[str, Any] = {"id": item_id("mcp_list_tools"), "type": "mcp_list_tools",
+        item: dict[str, Any] = {"id": new_item_id("mcp_list_tools"), "type": "mcp_list_tools",
                                 "server_label": server_label, "tools": shown, "error": None}
         out = self._begin({**item, "tools": []})
         self.output[out] = item

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sglang_gw.api.items import new_item_id
 from sglang_gw.parsers.types import ToolCallDelta
-from sglang_gw.responses.items import item_id
 
 __all__ = ["Event", "OutputBuilder"]
 
@@ -29,6 +29,8 @@ class OutputBuilder:
         self._open_index = -1
         self._calls: dict[int, tuple[int, dict[str, Any]]] = {}  # call index → (output index, item)
         self._events: list[Event] = []
+        # A whole (non-streamed) answer reads only `output`: its steps build no events.
+        self.emits = True
         # Logprobs of tokens that made no text yet (part of a character, an end token): they
         # go with the message's next text, or with its end.
         self._pending: list[dict[str, Any]] = []
@@ -38,7 +40,8 @@ class OutputBuilder:
         return bool(self._calls)
 
     def _emit(self, kind: str, **fields: Any) -> None:
-        self._events.append({"type": kind, **fields})
+        if self.emits:
+            self._events.append({"type": kind, **fields})
 
     def _take(self) -> list[Event]:
         events, self._events = self._events, []
@@ -76,10 +79,11 @@ class OutputBuilder:
     def _start(self, item: dict[str, Any]) -> int:
         self.output.append(item)
         index = len(self.output) - 1
-        shown = {**item, "content": []} if "content" in item else dict(item)
-        if item["type"] == "function_call":
-            shown["arguments"] = ""
-        self._emit("response.output_item.added", output_index=index, item=shown)
+        if self.emits:
+            shown = {**item, "content": []} if "content" in item else dict(item)
+            if item["type"] == "function_call":
+                shown["arguments"] = ""
+            self._emit("response.output_item.added", output_index=index, item=shown)
         return index
 
     def _open_text(self, kind: str) -> dict[str, Any]:
@@ -87,11 +91,11 @@ class OutputBuilder:
             return self._open
         self._close_open("completed")
         if kind == "reasoning":
-            item: dict[str, Any] = {"id": item_id("reasoning"), "type": "reasoning", "summary": [],
+            item: dict[str, Any] = {"id": new_item_id("reasoning"), "type": "reasoning", "summary": [],
                                     "content": [{"type": "reasoning_text", "text": ""}], "status": "in_progress"}
             part: dict[str, Any] = {"type": "reasoning_text", "text": ""}
         else:
-            item = {"id": item_id("message"), "type": "message", "role": "assistant", "status": "in_progress",
+            item = {"id": new_item_id("message"), "type": "message", "role": "assistant", "status": "in_progress",
                     "content": [{"type": "output_text", "text": "", "annotations": []}]}
             part = {"type": "output_text", "text": "", "annotations": []}
             if self._logprobs:
@@ -143,8 +147,9 @@ class OutputBuilder:
             if self._max_calls is not None and len(self._calls) >= self._max_calls:
                 return  # past max_tool_calls: dropped whole, streamed or not
             self._close_open("completed")
-            item = {"id": item_id("function_call"), "type": "function_call", "call_id": delta.id or item_id("call"),
-                    "name": delta.name or "", "arguments": "", "status": "in_progress"}
+            item = {"id": new_item_id("function_call"), "type": "function_call",
+                    "call_id": delta.id or new_item_id("call"), "name": delta.name or "", "arguments": "",
+                    "status": "in_progress"}
             self._calls[delta.index] = (self._start(item), item)
         index, item = self._calls[delta.index]
         if delta.arguments:

@@ -8,15 +8,16 @@ parse stages as /v1/chat/completions.
 
 from __future__ import annotations
 
-import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from sglang_gw.api.items import new_item_id
 from sglang_gw.api.protocol import ChatCompletionRequest, JsonSchemaSpec, ResponseFormat
 from sglang_gw.errors import InvalidRequestError, NotFoundError
 from sglang_gw.history.base import HistoryStore, StoredResponse
-from sglang_gw.responses.items import Item, ItemReference, checked_items, item_id, to_messages
+from sglang_gw.ids import secret_hex
+from sglang_gw.responses.items import Item, ItemReference, checked_items, to_messages
 from sglang_gw.responses.request import FunctionTool, ResponsesRequest, function_tools, tool_choice_for_chat
 
 __all__ = ["Turn", "new_response_id", "open_turn"]
@@ -25,7 +26,7 @@ __all__ = ["Turn", "new_response_id", "open_turn"]
 def new_response_id() -> str:
     """`resp_` and 48 hex digits from the OS's secure source: a response id is all it takes
     to read a stored response (within its owner)."""
-    return f"resp_{secrets.token_hex(24)}"
+    return f"resp_{secret_hex(24)}"
 
 
 @dataclass(slots=True)
@@ -106,7 +107,7 @@ def _resolved(ref: ItemReference, index: int, history: list[Item]) -> Item:
     a new id (the store keeps every item once)."""
     for item in history:
         if item.get("id") == ref.id:
-            return {**item, "id": item_id(str(item.get("type")))}
+            return {**item, "id": new_item_id(str(item.get("type")))}
     raise InvalidRequestError(f"item_reference {ref.id[:80]!r} names no item of this response's context",
                               param=f"input[{index}].id")
 

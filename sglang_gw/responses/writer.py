@@ -155,6 +155,7 @@ class ResponseWriter(Generic[Step]):
 
     async def whole(self, steps: AsyncIterator[Step]) -> dict[str, Any]:
         """The response object, saved, from every step."""
+        self.builder.emits = False
         async for step in steps:
             self._step(step)
         body = self.final()

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 
 from starlette.responses import Response
@@ -16,15 +17,19 @@ from sglang_gw.server.errors import error_response
 __all__ = ["admit", "refusal_response", "release"]
 
 
-async def admit(admission: Admission, path: str = "") -> Response | None:
-    """Take a slot for a request: None when it has one (give it back with `release`), else
-    the 429 or 408 answer (shaped for the route at `path`), with `Retry-After`. Keeps the queue-depth gauge current."""
+async def admit(admission: Admission, path: str = "", priority: int = 0) -> Response | None:
+    """Take a slot for a request (queued at `priority` if it must wait): None when it has
+    one (give it back with `release`), else the 429 or 408 answer (shaped for the route at
+    `path`), with `Retry-After`. Keeps the queue-depth gauge current."""
     try:
-        await admission.acquire()
+        await admission.acquire(priority)
     except (RateLimitError, RequestTimeoutError) as err:
         metrics.record_queue_rejection(_reason(err))
         metrics.set_queue_depth(admission.queued)
         return refusal_response(err, path)
+    except asyncio.CancelledError:  # the client left while queued: it left the queue too
+        metrics.set_queue_depth(admission.queued)
+        raise
     metrics.set_queue_depth(admission.queued)
     return None
 

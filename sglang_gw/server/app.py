@@ -111,7 +111,7 @@ def build_app(config: GatewayConfig, *, hooks: HookRegistry | None = None) -> Ga
                              max_payload_size=sec.max_payload_size,
                              body_stall_secs=config.connections.stream_body_stall_timeout_secs,
                              cors_allowed_origins=sec.cors_allowed_origins,
-                             admission=gateway.admission, admission_paths=ADMITTED_PATHS)
+                             admission=gateway.admission, admission_paths=ADMITTED_PATHS, tracer=gateway.tracer)
     door = door_of(stack)
     app = GatewayApp(middleware=stack,
                     routes=[*routes_openai.routes, *routes_responses.routes, *routes_messages.routes,

@@ -6,6 +6,7 @@
    /v1/messages), never echoing what was sent;
 2. :meth:`Door.limit`: the tenant's own limits on the admitted (inference) routes, held in
    the request's ledger until it ends; 429 with ``Retry-After`` when over;
+   :meth:`Door.priority`, the tenant's place in the gateway's queue when it must wait;
 3. :meth:`Door.finish`: the audit line of a control-plane request, and the per-tenant
    request metrics.
 """
@@ -101,6 +102,12 @@ class Door:
         if taken:
             ledger.hold(partial(self.limits.release, identity.tenant))
         return None
+
+    def priority(self, identity: Identity | None) -> int:
+        """The caller's priority in the admission queue: its tenant's, else 0."""
+        if self.limits is None or identity is None:
+            return 0
+        return self.limits.priority(identity.tenant)
 
     def finish(self, scope: Scope, identity: Identity | None, *, refused: bool, status: int, started: float,
                request_id: str) -> None:

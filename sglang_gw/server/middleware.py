@@ -35,10 +35,11 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sglang_gw import metrics
+from sglang_gw import metrics, tracing
 from sglang_gw.admission import Admission
 from sglang_gw.errors import PayloadTooLargeError, RequestTimeoutError
 from sglang_gw.identity.config import IdentityConfig
+from sglang_gw.identity.gate import EXEMPT_PATHS
 from sglang_gw.identity.principal import Identity
 from sglang_gw.ids import random_hex
 from sglang_gw.logs import REQUEST_ID
@@ -206,6 +207,30 @@ def route_template(scope: Scope) -> str:
 RequestRecorder = Callable[[str, str, int, float], None]
 
 
+# -- traces ----------------------------------------------------------------------------------
+
+_TRACE_HEADERS = (b"traceparent", b"tracestate")
+
+
+def begin_trace(tracer: tracing.Tracer, scope: Scope, rid: str) -> tracing.RequestTrace:
+    """The request's server span, continuing a client's W3C trace context."""
+    carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"] if k in _TRACE_HEADERS}
+    return tracer.begin(scope["method"], scope["path"], carrier, rid)
+
+
+def end_trace(trace: tracing.RequestTrace, scope: Scope, status: int) -> None:
+    route = route_template(scope)
+    span = trace.span
+    span.update_name(f"{scope['method']} {route}")
+    span.set_attributes({"http.route": route, "http.response.status_code": status})
+    if trace.prompt_tokens or trace.completion_tokens:
+        span.set_attributes({"gen_ai.usage.input_tokens": trace.prompt_tokens,
+                             "gen_ai.usage.output_tokens": trace.completion_tokens})
+    if status == 499:
+        trace.hung_up()
+    tracing.end(span, f"HTTP {status}" if status >= 500 else None)
+
+
 class EdgeMiddleware:
     """Everything done around every HTTP request, in one layer (one coroutine frame and
     one ``send`` wrapper instead of one per concern). In order:
@@ -224,12 +249,15 @@ class EdgeMiddleware:
        connection; the app then gets it in one message;
     5. admission (admission.py) on ``admission_paths``: only now, with the body in,
        so a client that sends its body slowly (or never finishes it) holds no slot; the
-       tenant's own limits first (429), so a tenant over them takes no shared slot. The
+       tenant's own limits first (429), so a tenant over them takes no shared slot; a request
+       that must wait for a shared slot queues at its tenant's priority. The
        slot is held for the whole response; refused with 429 or 408. A request refused
        above never takes a slot. The slot goes into the request's ledger
        (server/ledger.py), settled when the request ends, which also ends any worker call
        the request left open;
-    6. the last resort: an exception no handler mapped, before the answer started, is
+    6. with ``--enable-trace``, the request's server span (tracing.py) around the rest, in
+       the trace context variable while the request runs; ended with its route and status;
+    7. the last resort: an exception no handler mapped, before the answer started, is
        answered here with the OpenAI-shaped 500 (logged, its text never sent). Starlette's
        ServerErrorMiddleware would answer too, but then re-raise, and uvicorn closes the
        connection of an app that raised: every client's keep-alive connection with it.
@@ -242,8 +270,9 @@ class EdgeMiddleware:
     def __init__(self, app: ASGIApp, *, request_ids: RequestIds | None = None, door: Door | None = None,
                  max_body: int | None = None, body_stall_secs: float | None = None,
                  admission: Admission | None = None, admission_paths: Collection[str] = (),
-                 record: RequestRecorder = metrics.record_request) -> None:
+                 record: RequestRecorder = metrics.record_request, tracer: tracing.Tracer | None = None) -> None:
         self.app = app
+        self.tracer = tracer
         self.ids = request_ids or RequestIds()
         self.door = door
         self.max_body = max_body if max_body and max_body > 0 else None
@@ -269,6 +298,10 @@ class EdgeMiddleware:
             await send(message)
 
         token = REQUEST_ID.set(rid)
+        # Probes are not traced: a span every few seconds per probe would drown the requests.
+        trace = None if self.tracer is None or scope["path"] in EXEMPT_PATHS else begin_trace(self.tracer, scope, rid)
+        if trace is not None:
+            trace_token = tracing.CURRENT.set(trace)
         ledger = scope[LEDGER] = Ledger()
         identity: Identity | None = None
         at_door = False
@@ -290,7 +323,9 @@ class EdgeMiddleware:
                 refusal = self.door.limit(identity, scope, ledger)
             if refusal is None and self.admission is not None and admitted:
                 # Most requests find a free slot: taken without a coroutine; else queue.
-                refusal = None if self.admission.try_acquire() else await admit(self.admission, route_path(scope))
+                if not self.admission.try_acquire():
+                    priority = self.door.priority(identity) if self.door is not None else 0
+                    refusal = await admit(self.admission, route_path(scope), priority)
                 if refusal is None:
                     ledger.hold(partial(release, self.admission))
             if refusal is not None:
@@ -316,6 +351,9 @@ class EdgeMiddleware:
             if self.door is not None:
                 self.door.finish(scope, identity, refused=at_door, status=status or 500, started=start,
                                  request_id=rid)
+            if trace is not None:
+                end_trace(trace, scope, status or 500)
+                tracing.CURRENT.reset(trace_token)
 
     def _declared_refusal(self, scope: Scope) -> Response | None:
         """The 413 (from `Content-Length`) that answers instead of the app."""
@@ -336,7 +374,7 @@ def build_middleware(*, request_id_headers: Sequence[str] | None = None, api_key
                      control_plane_api_keys: Collection[str] = (), identity: IdentityConfig | None = None,
                      max_payload_size: int | None = None, body_stall_secs: float | None = None,
                      cors_allowed_origins: Sequence[str] = (), admission: Admission | None = None,
-                     admission_paths: Collection[str] = ()) -> list[Middleware]:
+                     admission_paths: Collection[str] = (), tracer: tracing.Tracer | None = None) -> list[Middleware]:
     """The gateway's middlewares for ``Starlette(middleware=...)``: CORS (Starlette's, only
     with origins: no cross-origin allowance at all without them, as smg does), then the edge.
     The door is left out when no path asks for a credential and no audit log is kept.
@@ -348,5 +386,5 @@ def build_middleware(*, request_id_headers: Sequence[str] | None = None, api_key
     door = build_door(identity or IdentityConfig(), api_key=api_key, control_plane_api_keys=control_plane_api_keys)
     stack.append(Middleware(EdgeMiddleware, request_ids=RequestIds(request_id_headers or DEFAULT_REQUEST_ID_HEADERS),
                             door=door, max_body=max_payload_size, body_stall_secs=body_stall_secs,
-                            admission=admission, admission_paths=admission_paths))
+                            admission=admission, admission_paths=admission_paths, tracer=tracer))
     return stack

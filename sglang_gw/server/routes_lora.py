@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from sglang_gw.api.protocol import decode_body
 from sglang_gw.server.handling import gateway_of, json_response
-from sglang_gw.workers.lora import LoraOutcome
+from sglang_gw.workers.lora import LORA_KINDS, LoraOutcome
 
 __all__ = ["routes"]
 
@@ -60,7 +60,7 @@ async def unload_adapter(request: Request) -> Response:
 async def list_adapters(request: Request) -> Response:
     gw = gateway_of(request)
     data = [{"url": w.url, "model": w.model, "adapters": sorted(w.adapters)} for w in gw.pool.workers()
-            if w.kind == "grpc"]
+            if w.kind in LORA_KINDS]
     return json_response({"object": "list", "data": data})
 
 

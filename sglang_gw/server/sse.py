@@ -10,6 +10,7 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
+from sglang_gw import tracing
 from sglang_gw.server.coalesce import ReadyBatches
 from sglang_gw.server.errors import sse_error
 from sglang_gw.server.hangup import HangUpWatch
@@ -58,6 +59,8 @@ class SseStream(Response):
         except asyncio.CancelledError:
             if not watch.hung_up or task.uncancel() > 0:
                 raise  # cancelled by someone else (shutdown): not ours to swallow
+            if tracing.ENABLED and (trace := tracing.current()) is not None:
+                trace.hung_up()
         finally:
             watch.close()
 

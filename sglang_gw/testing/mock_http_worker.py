@@ -5,6 +5,12 @@ module only speaks SGLang's native HTTP API around it:
 
     POST /generate          `input_ids` (or `text`) in; JSON, or `data: {json}` events with the
                             cumulative `text` and `output_ids` and a `meta_info`, then `data: [DONE]`
+    POST /encode, /classify `input_ids` (or `text`) in, `{"embedding", "meta_info"}` out; a
+                            cross-encoder's `{"text": [[query, document]], "is_cross_encoder_request":
+                            true}` is tokenized here as the gateway pairs it, answered as a list
+    POST /load_lora_adapter, /unload_lora_adapter   SGLang's `LoRAUpdateOutput` (400 on failure);
+                            `lora_path` in /generate names an adapter; /v1/models lists the
+                            adapters as cards whose `parent` is the served model
     POST /abort_request     {"rid"}: aborts a running request
     GET  /health, /health_generate, /get_model_info, /get_server_info, /get_load, /v1/models
     POST /flush_cache
@@ -59,10 +65,14 @@ class _Rejected(Exception):
 
 
 class _Context:
-    """What `MockWorker`'s servicer methods use of a gRPC context."""
+    """What `MockWorker`'s servicer methods use of a gRPC context; a request's headers are
+    its metadata (recorded as the gRPC mock records a call's)."""
 
-    def invocation_metadata(self) -> tuple[()]:
-        return ()
+    def __init__(self, headers: tuple[tuple[str, str], ...] = ()) -> None:
+        self._headers = headers
+
+    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
+        return self._headers
 
     async def abort(self, code: grpc.StatusCode, details: str) -> None:
         raise _Rejected(code, details)
@@ -107,6 +117,9 @@ class MockHttpWorker:
         self.disaggregation_mode = disaggregation_mode
         self.bootstrap_port = bootstrap_port
         self._context = _Context()
+        config = worker.facts.path / "config.json"
+        found = json.loads(config.read_text()) if config.is_file() else {}
+        self._token_types = int(found.get("type_vocab_size") or 0) > 1
 
     def _ids(self, text: str) -> list[int]:
         return self.worker.facts.tokenizer.encode(text, add_special_tokens=False).ids
@@ -120,7 +133,14 @@ class MockHttpWorker:
         body = await _json(request)
         if not isinstance(body, dict):
             return _error("the body must be a JSON object", 400)
-        generation = self.worker.Generate(request_from_body(body, self._ids), self._context).__aiter__()
+        context = _Context(tuple(request.headers.items()))
+        generate = request_from_body(body, self._ids)
+        if generate.lora_id:  # SGLang finds the adapter by its name only
+            lora_id = self._lora_id(generate.lora_id)
+            if lora_id is None:
+                return _error(f"LoRA adapter {generate.lora_id!r} is not loaded", 400)
+            generate.lora_id = lora_id
+        generation = self.worker.Generate(generate, context).__aiter__()
         try:
             first = await anext(generation, None)
         except _Rejected as err:
@@ -165,21 +185,54 @@ class MockHttpWorker:
             yield b"data: " + _encode({"error": {"message": err.details}}) + b"\n\n"
         yield b"data: [DONE]\n\n"
 
-    # ---- /encode ----------------------------------------------------------------------
+    # ---- /encode, /classify -------------------------------------------------------------
 
     async def encode(self, request: Request) -> Response:
+        """`/encode` and `/classify` (one handler in SGLang too): one input's vector or
+        logits; a cross-encoder's `{"text": [[query, document]], "is_cross_encoder_request":
+        true}` is a batch of pairs the worker tokenizes, answered as a list."""
         body = await _json(request)
         if not isinstance(body, dict):
             return _error("the body must be a JSON object", 400)
+        if body.get("is_cross_encoder_request"):
+            return await self._score_pairs(body)
         ids = body.get("input_ids")
         embed = pb.EmbedRequest(request_id=str(body.get("rid") or uuid.uuid4().hex))
         embed.tokenized.input_ids.extend(ids if isinstance(ids, list) else self._ids(str(body.get("text", ""))))
+        answer = await self._embed(embed)
+        return answer if isinstance(answer, Response) else JSONResponse(answer)
+
+    async def _score_pairs(self, body: dict[str, Any]) -> Response:
+        pairs, rids = body.get("text"), body.get("rid")
+        if not isinstance(pairs, list) or not all(isinstance(p, list) and len(p) == 2 for p in pairs):
+            return _error("a cross-encoder request's `text` is a list of [query, document] pairs", 400)
+        rids = rids if isinstance(rids, list) and len(rids) == len(pairs) else [uuid.uuid4().hex for _ in pairs]
+        out = []
+        for (query, document), rid in zip(pairs, rids, strict=True):
+            answer = await self._embed(self._pair_request(str(rid), str(query), str(document)))
+            if isinstance(answer, Response):
+                return answer
+            out.append(answer)
+        return JSONResponse(out)
+
+    def _pair_request(self, rid: str, query: str, document: str) -> pb.EmbedRequest:
+        """The pair as the gateway tokenizes it for a gRPC worker (token types only for a
+        model whose config has them), so both kinds score the same ids."""
+        enc = self.worker.facts.tokenizer.encode(query, document, add_special_tokens=True)
+        embed = pb.EmbedRequest(request_id=rid, is_cross_encoder=True, texts=[query, document])
+        embed.tokenized.original_text = document
+        embed.tokenized.input_ids.extend(enc.ids)
+        if self._token_types:
+            embed.token_type_ids.extend(enc.type_ids)
+        return embed
+
+    async def _embed(self, embed: pb.EmbedRequest) -> dict[str, Any] | Response:
         try:
             answer = await self.worker.Embed(embed, self._context)
         except _Rejected as err:
             return _error(err.details, _HTTP_STATUS.get(err.code, 500))
-        return JSONResponse({"embedding": list(answer.embedding),
-                             "meta_info": {"id": embed.request_id, "prompt_tokens": answer.prompt_tokens}})
+        return {"embedding": list(answer.embedding),
+                "meta_info": {"id": embed.request_id, "prompt_tokens": answer.prompt_tokens}}
 
     # ---- /v1/chat/completions (minimal) ------------------------------------------------
 
@@ -216,10 +269,17 @@ class MockHttpWorker:
         return Response(status_code=503 if self.worker.faults.unhealthy else 200)
 
     async def model_info(self, request: Request) -> Response:
-        w = self.worker
-        return JSONResponse({"model_path": w.model_path, "tokenizer_path": w.model_path,
-                             "is_generation": w.pooling is None,
-                             "preferred_sampling_params": None, "weight_version": "default"})
+        """SGLang's fields, from what the gRPC mock reports; `num_labels` and `id2label` are
+        the mock's own (SGLang has none: a gateway reads them from the model's config.json,
+        and the mock's folder is a generative model's)."""
+        info = await self.worker.GetModelInfo(pb.GetModelInfoRequest(), self._context)
+        answer = {"model_path": info.model_path, "tokenizer_path": info.tokenizer_path,
+                  "is_generation": info.is_generation, "preferred_sampling_params": None,
+                  "weight_version": info.weight_version, "model_type": info.model_type,
+                  "architectures": list(info.architectures)}
+        if info.id2label_json:
+            answer.update(num_labels=info.num_labels, id2label=json.loads(info.id2label_json))
+        return JSONResponse(answer)
 
     async def server_info(self, request: Request) -> Response:
         w = self.worker
@@ -238,14 +298,51 @@ class MockHttpWorker:
         return Response("Cache flushed.", status_code=200)
 
     async def models(self, request: Request) -> Response:
-        return JSONResponse({"object": "list", "data": [{"id": self.worker.served_model_name, "object": "model",
-                                                         "owned_by": "sglang"}]})
+        """The served model, then each loaded LoRA adapter with the model as its `parent`."""
+        name = self.worker.served_model_name
+        cards = [{"id": name, "object": "model", "owned_by": "sglang", "root": name, "parent": None}]
+        cards += [{"id": a.lora_name, "object": "model", "owned_by": "sglang", "root": a.lora_path, "parent": name}
+                  for a in self.worker.loras.listing()]
+        return JSONResponse({"object": "list", "data": cards})
+
+    # ---- LoRA adapters -----------------------------------------------------------------
+
+    def _lora_id(self, name: str) -> str | None:
+        """`lora_path` in `/generate` names an adapter; the servicer knows it by its id."""
+        return next((a.lora_id for a in self.worker.loras.listing() if a.lora_name == name), None)
+
+    async def load_lora_adapter(self, request: Request) -> Response:
+        body = await _json(request)
+        if not isinstance(body, dict):
+            return _error("the body must be a JSON object", 400)
+        answer = await self.worker.LoadLoRAAdapter(pb.LoadLoRAAdapterRequest(
+            lora_name=str(body.get("lora_name") or ""), lora_path=str(body.get("lora_path") or ""),
+            pinned=bool(body.get("pinned"))), self._context)
+        return self._lora_update(answer.success, answer.message)
+
+    async def unload_lora_adapter(self, request: Request) -> Response:
+        body = await _json(request)
+        if not isinstance(body, dict):
+            return _error("the body must be a JSON object", 400)
+        answer = await self.worker.UnloadLoRAAdapter(pb.UnloadLoRAAdapterRequest(
+            lora_name=str(body.get("lora_name") or "")), self._context)
+        return self._lora_update(answer.success, answer.message)
+
+    def _lora_update(self, success: bool, message: str) -> Response:
+        """SGLang's `LoRAUpdateOutput`, 400 when it failed."""
+        loaded = {a.lora_name: {"lora_id": a.lora_id, "lora_name": a.lora_name, "lora_path": a.lora_path,
+                                "pinned": a.pinned} for a in self.worker.loras.listing()}
+        return JSONResponse({"success": success, "error_message": None if success else message,
+                             "loaded_adapters": loaded}, status_code=200 if success else 400)
 
 
 def build_app(http: MockHttpWorker) -> Starlette:
     return Starlette(routes=[
         Route("/generate", http.generate, methods=["POST", "PUT"]),
         Route("/encode", http.encode, methods=["POST", "PUT"]),
+        Route("/classify", http.encode, methods=["POST", "PUT"]),
+        Route("/load_lora_adapter", http.load_lora_adapter, methods=["POST"]),
+        Route("/unload_lora_adapter", http.unload_lora_adapter, methods=["POST"]),
         Route("/v1/chat/completions", http.chat, methods=["POST"]),
         Route("/abort_request", http.abort_request, methods=["POST"]),
         Route("/health", http.health, methods=["GET"]),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -275,7 +275,8 @@ class WorkerClient(Protocol):
 
     url: str
 
-    def generate(self, request: pb.GenerateRequest, *, timeout: float | None = None) -> GenerateStream: ...
+    def generate(self, request: pb.GenerateRequest, *, timeout: float | None = None,
+                 metadata: Sequence[tuple[str, str]] = ()) -> GenerateStream: ...
     async def abort(self, request_id: str, reason: str = "") -> bool: ...
     async def health(self, *, timeout: float | None = None) -> HealthStatus: ...
     async def model_info(self) -> pb.GetModelInfoResponse: ...
@@ -319,12 +320,15 @@ class GrpcWorkerClient:
         self._h2 = Http2Channel(self.target, metadata=self._metadata or (), link=link,
                                 ssl_context=self.tls.context if self.tls else None) if transport == "h2" else None
 
-    def generate(self, request: pb.GenerateRequest, *, timeout: float | None = None) -> GenerateStream:
+    def generate(self, request: pb.GenerateRequest, *, timeout: float | None = None,
+                 metadata: Sequence[tuple[str, str]] = ()) -> GenerateStream:
+        """Start `Generate`; `metadata` is sent with this call only (a trace's `traceparent`)."""
         if self._h2 is not None:
             call = self._h2.unary_stream(GENERATE_PATH, request.SerializeToString(),
-                                         pb.GenerateResponse.FromString, timeout)
+                                         pb.GenerateResponse.FromString, timeout, metadata)
             return H2GenerateStream(self._h2, call, self.url)
-        return AioGenerateStream(self._stub.Generate(request, timeout=timeout, metadata=self._metadata), self.url)
+        sent = (*(self._metadata or ()), *metadata) if metadata else self._metadata
+        return AioGenerateStream(self._stub.Generate(request, timeout=timeout, metadata=sent), self.url)
 
     async def abort(self, request_id: str, reason: str = "") -> bool:
         req = pb.AbortRequest(request_id=request_id, reason=reason)

@@ -33,6 +33,7 @@ from typing import Any
 import httpx
 import msgspec
 
+from sglang_gw import tracing
 from sglang_gw.errors import (
     ConfigError,
     WorkerError,
@@ -43,8 +44,8 @@ from sglang_gw.errors import (
 )
 from sglang_gw.workers.client import HealthStatus
 
-__all__ = ["SGLANG_INFO_PATHS", "HttpBackend", "UpstreamEvents", "data_payloads", "pooled_client", "split_base_url",
-           "status_error", "transport_error"]
+__all__ = ["SGLANG_INFO_PATHS", "HttpBackend", "UpstreamEvents", "data_payloads", "get_json_object", "pooled_client",
+           "split_base_url", "status_error", "transport_error"]
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,24 @@ def pooled_client(timeout: httpx.Timeout, max_connections: int, *, http2: bool =
     return httpx.AsyncClient(timeout=timeout, follow_redirects=False, limits=limits, mounts=mounts)
 
 
+async def get_json_object(client: httpx.AsyncClient, url: str, worker: str, *,
+                          headers: dict[str, str] | None = None, timeout: Any = httpx.USE_CLIENT_DEFAULT,
+                          ) -> dict[str, Any]:
+    """A GET's JSON object (an SGLang info endpoint); empty when the server has no such
+    endpoint or answers something else. Unreachable raises `transport_error`."""
+    try:
+        response = await client.get(url, headers=headers, timeout=timeout)
+    except httpx.HTTPError as err:
+        raise transport_error(err, worker) from None
+    if response.status_code != 200:
+        return {}
+    try:
+        value = msgspec.json.decode(response.content)
+    except msgspec.DecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 class HttpBackend:
     """One OpenAI-compatible HTTP worker.
 
@@ -140,18 +159,7 @@ class HttpBackend:
         return [model_path] if model_path else await self._listed_models()
 
     async def _sglang_info(self, url: str) -> dict[str, Any]:
-        """One SGLang info endpoint's JSON object; empty when the server has no such endpoint."""
-        try:
-            response = await self._client.get(url, headers=self._headers, timeout=self._info_timeout)
-        except httpx.HTTPError as err:
-            raise transport_error(err, self.url) from None
-        if response.status_code != 200:
-            return {}
-        try:
-            info = msgspec.json.decode(response.content)
-        except msgspec.DecodeError:
-            return {}
-        return info if isinstance(info, dict) else {}
+        return await get_json_object(self._client, url, self.url, headers=self._headers, timeout=self._info_timeout)
 
     async def _listed_models(self) -> list[str]:
         body = await self._get_json(self._api + "/models")
@@ -201,8 +209,11 @@ class HttpBackend:
         return await self._read_json(await self._send(request))
 
     async def _generate(self, path: str, body: dict[str, Any], stream: bool) -> dict[str, Any] | UpstreamEvents:
+        headers = self._headers
+        if tracing.ENABLED and (trace := tracing.current()) is not None:
+            headers = {**headers, **dict(trace.headers())}  # the trace goes on upstream
         request = self._client.build_request("POST", self._api + path, json={**body, "stream": stream},
-                                             headers=self._headers, timeout=self._timeout)
+                                             headers=headers, timeout=self._timeout)
         response = await self._send(request)
         if not stream:
             return await self._read_json(response)

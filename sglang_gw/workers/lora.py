@@ -19,9 +19,13 @@ from sglang_gw.errors import LoraNotFoundError, NoHealthyWorkerError, NotFoundEr
 from sglang_gw.proto import sglang_scheduler_pb2 as pb
 from sglang_gw.workers.pool import Worker, WorkerPool
 
-__all__ = ["LoraManager", "LoraOutcome", "refresh_adapters"]
+__all__ = ["LORA_KINDS", "LoraManager", "LoraOutcome", "refresh_adapters"]
 
 log = logging.getLogger(__name__)
+
+# The kinds of worker that hold adapters: gRPC and SGLang HTTP workers (an OpenAI-compatible
+# worker is proxied, and its adapters are its own business).
+LORA_KINDS = frozenset({"grpc", "sglang_http"})
 
 
 @dataclass(slots=True, frozen=True)
@@ -35,7 +39,7 @@ class LoraOutcome:
 
 async def refresh_adapters(worker: Worker) -> None:
     """Read the worker's loaded adapters; a worker without LoRA support keeps none."""
-    if worker.kind != "grpc":
+    if worker.kind not in LORA_KINDS:
         return
     try:
         listed = await worker.client.list_loras()
@@ -57,19 +61,20 @@ class LoraManager:
     async def refresh(self, workers: Iterable[Worker] | None = None) -> None:
         await asyncio.gather(*(refresh_adapters(w) for w in (workers or self._pool.workers())))
 
-    def _grpc_workers(self, model: str, urls: Iterable[str] | None) -> list[Worker]:
+    def _lora_workers(self, model: str, urls: Iterable[str] | None) -> list[Worker]:
         wanted = set(urls) if urls else None
-        found = [w for w in self._pool.workers(model) if w.kind == "grpc" and (wanted is None or w.url in wanted)]
+        found = [w for w in self._pool.workers(model) if w.kind in LORA_KINDS and (wanted is None or w.url in wanted)]
         if not found and wanted is not None:
-            raise NotFoundError(f"none of `worker_urls` is a gRPC worker of model {model!r}", param="worker_urls")
+            raise NotFoundError(f"none of `worker_urls` is a gRPC or SGLang HTTP worker of model {model!r}",
+                                param="worker_urls")
         if not found:
-            raise NoHealthyWorkerError(f"no gRPC worker of model {model!r} to manage adapters on")
+            raise NoHealthyWorkerError(f"no gRPC or SGLang HTTP worker of model {model!r} to manage adapters on")
         return found
 
     async def load(self, model: str, name: str, path: str, *, pinned: bool = False,
                    urls: Iterable[str] | None = None) -> list[LoraOutcome]:
         """Load on the model's workers (or those of `urls`)."""
-        workers = self._grpc_workers(model, urls)
+        workers = self._lora_workers(model, urls)
         req = pb.LoadLoRAAdapterRequest(lora_name=name, lora_path=path, pinned=pinned)
         outcomes = await asyncio.gather(*(self._load_one(w, req) for w in workers))
         if any(o.success for o in outcomes):
@@ -80,7 +85,7 @@ class LoraManager:
     async def unload(self, model: str, name: str, *, urls: Iterable[str] | None = None) -> list[LoraOutcome]:
         """Unload from the workers holding it (of `urls`, if given); the path is forgotten
         when it is gone from every worker."""
-        workers = [w for w in self._grpc_workers(model, urls) if name in w.adapters]
+        workers = [w for w in self._lora_workers(model, urls) if name in w.adapters]
         if not workers:
             raise LoraNotFoundError(f"no worker of model {model!r} holds the LoRA adapter {name!r}", param="lora_name")
         req = pb.UnloadLoRAAdapterRequest(lora_name=name)
@@ -113,7 +118,7 @@ class LoraManager:
             raise LoraNotFoundError(f"The LoRA adapter `{name}` could not be loaded on demand", param="model")
 
     async def _load_on_least_loaded(self, model: str, name: str, path: str) -> None:
-        workers = [w for w in self._pool.workers(model) if w.kind == "grpc" and w.routable]
+        workers = [w for w in self._pool.workers(model) if w.kind in LORA_KINDS and w.routable]
         if not workers:
             raise NoHealthyWorkerError(f"no healthy worker serves model {model!r}")
         target = min(workers, key=lambda w: (w.inflight + w.load, w.url))

@@ -13,6 +13,11 @@ mixed fleet of gRPC and HTTP workers of one model answers the same from both.
 
 `output_ids` are cumulative in SGLang's default streaming and per-step deltas with
 `--incremental-streaming-output`; `meta_info.completion_tokens` tells which.
+
+Pooling models answer `Embed` over `/encode` (embeddings; a cross-encoder's (query, document)
+pair as SGLang's `/v1/rerank` sends it) or `/classify` (classifiers). LoRA adapters are
+loaded and unloaded with `/load_lora_adapter` and `/unload_lora_adapter` and listed from
+`/v1/models`; an HTTP worker knows an adapter by its name, which `/generate` takes as `lora_path`.
 Failures map as for OpenAI-compatible HTTP workers (`http_backend.status_error`); an
 `{"error": ...}` event before any token is a rejection, after one a broken stream.
 """
@@ -21,8 +26,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +41,7 @@ from sglang_gw.proto import sglang_scheduler_pb2 as pb
 from sglang_gw.workers.client import HealthStatus, TaskEmbedCall
 from sglang_gw.workers.http_backend import (
     data_payloads,
+    get_json_object,
     pooled_client,
     split_base_url,
     status_error,
@@ -255,17 +262,21 @@ class SglangHttpClient:
         self._timeout = httpx.Timeout(timeout, connect=connect, pool=connect)
         self._control = httpx.Timeout(min(timeout, 30.0), connect=connect, pool=connect)
         self._client = pooled_client(self._timeout, max_connections, http2=http2)
+        self._classifier = False  # learnt from `model_info`: pooled inputs go to /classify
 
     def __repr__(self) -> str:
         return f"SglangHttpClient(url={self.url!r})"
 
     # -- generation ---------------------------------------------------------------------
 
-    def generate(self, request: pb.GenerateRequest, *, timeout: float | None = None) -> HttpGenerateStream:
+    def generate(self, request: pb.GenerateRequest, *, timeout: float | None = None,
+                 metadata: Sequence[tuple[str, str]] = ()) -> HttpGenerateStream:
+        """`/generate` for the request; `metadata` (a trace's `traceparent`) goes as headers."""
         limit = httpx.Timeout(timeout, connect=self._timeout.connect, pool=self._timeout.pool) if timeout \
             else self._timeout
+        headers = {**self._headers, **dict(metadata)} if metadata else self._headers
         http_request = self._client.build_request("POST", self._root + "/generate", json=generate_body(request),
-                                                  headers=self._headers, timeout=limit)
+                                                  headers=headers, timeout=limit)
         state = StreamState(request.request_id, request.stream, self.url)
         return HttpGenerateStream(lambda: self._send(http_request), state)
 
@@ -290,14 +301,21 @@ class SglangHttpClient:
         preferred = info.get("preferred_sampling_params")
         input_limit = _int(server.get("max_req_input_len"))
         context = _int(server.get("context_length")) or (input_limit + 1 if input_limit else 0)
-        return pb.GetModelInfoResponse(
+        answer = pb.GetModelInfoResponse(
             model_path=_str(info.get("model_path")), tokenizer_path=_str(info.get("tokenizer_path")),
             is_generation=bool(info.get("is_generation", True)), weight_version=_str(info.get("weight_version")),
             served_model_name=_str(server.get("served_model_name") or info.get("served_model_name")),
             max_context_length=context, max_req_input_len=input_limit,
             preferred_sampling_params=preferred if isinstance(preferred, str) else "",
             default_sampling_params_json=preferred if isinstance(preferred, str) else "",
+            model_type=_str(info.get("model_type")), num_labels=_int(info.get("num_labels")),
+            architectures=[a for a in info.get("architectures") or () if isinstance(a, str)],
         )
+        if isinstance(info.get("id2label"), dict):
+            answer.id2label_json = json.dumps(info["id2label"])
+        self._classifier = not answer.is_generation and any(
+            a.endswith("ForSequenceClassification") for a in answer.architectures)
+        return answer
 
     async def server_info(self) -> pb.GetServerInfoResponse:
         server = await self._server_args()
@@ -338,26 +356,66 @@ class SglangHttpClient:
         return TaskEmbedCall(self.embed(request, timeout=timeout))
 
     async def embed(self, request: pb.EmbedRequest, *, timeout: float | None = None) -> pb.EmbedResponse:
-        """`POST /encode` with the prompt's token ids (embedding models; scoring pairs is gRPC only)."""
+        """One input's vector, scores or logits, as SGLang's native API serves each kind:
+        a cross-encoder pair is `POST /encode {"text": [[query, document]],
+        "is_cross_encoder_request": true}` (the worker pairs and tokenizes it, as its own
+        `/v1/rerank` does); a classifier's logits come from `POST /classify`, an embedding from
+        `POST /encode`, both sent the prompt's token ids."""
         if request.is_cross_encoder:
-            raise WorkerRejectedError(f"worker {self.url}: cross-encoder scoring is served by gRPC workers only")
-        answer = await self._call("POST", "/encode", {"input_ids": list(request.tokenized.input_ids),
-                                                      "rid": request.request_id}, timeout=timeout)
+            if len(request.texts) != 2:
+                raise WorkerRejectedError(f"worker {self.url}: a cross-encoder input needs its (query, document) "
+                                          "texts over HTTP")
+            body: dict[str, Any] = {"text": [list(request.texts)], "is_cross_encoder_request": True,
+                                    "rid": [request.request_id]}
+        else:
+            body = {"input_ids": list(request.tokenized.input_ids), "rid": request.request_id}
+        path = "/classify" if self._classifier and not request.is_cross_encoder else "/encode"
+        answer = await self._call("POST", path, body, timeout=timeout)
+        if isinstance(answer, list) and len(answer) == 1:  # a batch of one (the cross-encoder form)
+            answer = answer[0]
         vector = answer.get("embedding") if isinstance(answer, dict) else None
         if not isinstance(vector, list):
-            raise WorkerError(f"worker {self.url}: /encode answered no embedding")
+            raise WorkerError(f"worker {self.url}: {path} answered no embedding")
         meta = answer.get("meta_info") or {}
         return pb.EmbedResponse(embedding=vector, embedding_dim=len(vector),
                                 prompt_tokens=_int(meta.get("prompt_tokens", len(request.tokenized.input_ids))))
 
+    # -- LoRA adapters ------------------------------------------------------------------
+
     async def list_loras(self) -> pb.ListLoadedLoRAAdaptersResponse:
-        raise WorkerError(f"worker {self.url}: LoRA management is served over gRPC only")
+        """`GET /v1/models`: SGLang lists each loaded adapter as a model card whose `parent`
+        is the base model. An HTTP worker names adapters by name (`lora_path` in `/generate`
+        is the name), so the name is also the id the gateway sends."""
+        answer = await self._call("GET", "/v1/models")
+        cards = answer.get("data") if isinstance(answer, dict) else None
+        adapters = [pb.LoadedLoRAAdapter(lora_id=card["id"], lora_name=card["id"], lora_path=_str(card.get("root")))
+                    for card in cards or () if isinstance(card, dict) and card.get("parent")
+                    and isinstance(card.get("id"), str)]
+        return pb.ListLoadedLoRAAdaptersResponse(loaded_adapters=adapters)
 
     async def load_lora(self, request: pb.LoadLoRAAdapterRequest) -> pb.LoadLoRAAdapterResponse:
-        raise WorkerError(f"worker {self.url}: LoRA management is served over gRPC only")
+        """`POST /load_lora_adapter`; a refusal is SGLang's 400 with `success: false`."""
+        body = {"lora_name": request.lora_name, "lora_path": request.lora_path, "pinned": request.pinned}
+        ok, message, names = await self._update_lora("/load_lora_adapter", body)
+        return pb.LoadLoRAAdapterResponse(success=ok, message=message, loaded_lora_ids=names)
 
     async def unload_lora(self, request: pb.UnloadLoRAAdapterRequest) -> pb.UnloadLoRAAdapterResponse:
-        raise WorkerError(f"worker {self.url}: LoRA management is served over gRPC only")
+        """`POST /unload_lora_adapter` by name (the id is the name on an HTTP worker)."""
+        ok, message, names = await self._update_lora("/unload_lora_adapter",
+                                                     {"lora_name": request.lora_name or request.lora_id})
+        return pb.UnloadLoRAAdapterResponse(success=ok, message=message, loaded_lora_ids=names)
+
+    async def _update_lora(self, path: str, body: dict[str, Any]) -> tuple[bool, str, list[str]]:
+        """SGLang's `LoRAUpdateOutput`: success, `error_message`, and `loaded_adapters`
+        (name → path in older versions, name → {lora_id, lora_name, lora_path, pinned} now)."""
+        answer = await self._call("POST", path, body, accept=(400,))
+        if not isinstance(answer, dict) or not isinstance(answer.get("success"), bool):
+            said = answer.get("message") or answer.get("text") if isinstance(answer, dict) else None
+            raise WorkerRejectedError(f"worker {self.url}: {path} failed: {_str(said)[:200] or 'no `success`'}")
+        loaded = answer.get("loaded_adapters")
+        names = sorted(loaded) if isinstance(loaded, dict) else []
+        message = _str(answer.get("error_message")) or ("ok" if answer["success"] else f"{path} failed")
+        return answer["success"], message, names
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -371,10 +429,13 @@ class SglangHttpClient:
                 return answer if isinstance(answer, dict) else {}
         return {}
 
-    async def _call(self, method: str, path: str, body: object = None, *, timeout: float | None = None) -> Any:
+    async def _call(self, method: str, path: str, body: object = None, *, timeout: float | None = None,
+                    accept: tuple[int, ...] = ()) -> Any:
+        """The decoded answer; an error status raises, except those in `accept` (answers
+        whose body says what failed)."""
         request = self._client.build_request(method, self._root + path, json=body, headers=self._headers,
                                              timeout=httpx.Timeout(timeout) if timeout else self._control)
-        response = await self._send(request)
+        response = await self._send(request, accept)
         try:
             data = await response.aread()
         except httpx.HTTPError as err:
@@ -388,12 +449,12 @@ class SglangHttpClient:
         except msgspec.DecodeError:
             return {"text": data.decode("utf-8", "replace")}
 
-    async def _send(self, request: httpx.Request) -> httpx.Response:
+    async def _send(self, request: httpx.Request, accept: tuple[int, ...] = ()) -> httpx.Response:
         try:
             response = await self._client.send(request, stream=True)
         except httpx.HTTPError as err:
             raise transport_error(err, self.url) from None
-        if response.status_code < 300:
+        if response.status_code < 300 or response.status_code in accept:
             return response
         try:
             body = await response.aread()
@@ -414,22 +475,8 @@ async def probe_sglang(url: str, *, api_key: str | None = None, timeout: float =
         return False
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     async with httpx.AsyncClient(timeout=timeout, follow_redirects=False, headers=headers) as client:
-        return all([isinstance((await _get_object(client, server + path, url)).get("model_path"), str)
+        return all([isinstance((await get_json_object(client, server + path, url)).get("model_path"), str)
                     for path in ("/get_model_info", "/get_server_info")])
-
-
-async def _get_object(client: httpx.AsyncClient, url: str, worker: str) -> dict[str, Any]:
-    try:
-        response = await client.get(url)
-    except httpx.HTTPError as err:
-        raise transport_error(err, worker) from None
-    if response.status_code != 200:
-        return {}
-    try:
-        value = msgspec.json.decode(response.content)
-    except msgspec.DecodeError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def _str(value: object) -> str:

@@ -9,20 +9,17 @@ reaches the client; a call to an undeclared tool is not a call (its text is cont
 from __future__ import annotations
 
 import json
-import secrets
-import string
 from collections.abc import Sequence
 from typing import ClassVar
 
+from sglang_gw.ids import secret_alnum
 from sglang_gw.parsers.types import ToolCallDelta, ToolDelta, ToolSpec
 
 __all__ = ["CallEmitter", "ToolParser", "random_call_id"]
 
-_ALNUM = string.ascii_letters + string.digits
-
 
 def random_call_id() -> str:
-    return "call_" + "".join(secrets.choice(_ALNUM) for _ in range(24))
+    return "call_" + secret_alnum(24)
 
 
 class ToolParser:

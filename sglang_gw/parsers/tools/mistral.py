@@ -16,10 +16,9 @@ are 9 alphanumerics, as Mistral's templates require.
 from __future__ import annotations
 
 import re
-import secrets
-import string
 from typing import ClassVar
 
+from sglang_gw.ids import secret_alnum
 from sglang_gw.parsers._scan import Markers
 from sglang_gw.parsers.tools._json_call import JsonCallsParser
 from sglang_gw.parsers.tools._machine import MAX_HEAD, State
@@ -32,11 +31,10 @@ _CALL_ID = "[CALL_ID]"
 _TEXT = Markers((_CALLS,))
 _NAME_CHARS = re.compile(r"[A-Za-z0-9_.\-]*")
 _ID_CHARS = re.compile(r"[A-Za-z0-9]*")
-_ALNUM = string.ascii_letters + string.digits
 
 
 def mistral_call_id() -> str:
-    return "".join(secrets.choice(_ALNUM) for _ in range(9))
+    return secret_alnum(9)
 
 
 class MistralToolParser(JsonCallsParser):

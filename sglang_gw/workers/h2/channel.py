@@ -21,7 +21,7 @@ import asyncio
 import logging
 import random
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import grpc
@@ -74,14 +74,18 @@ class Http2Channel:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def unary_stream(self, path: str, request: bytes, parse: Callable[[bytes], Any],
-                     timeout: float | None) -> StreamCall:
-        """Start a server-streaming call; its messages are read with `call.read()`."""
+                     timeout: float | None, metadata: Sequence[tuple[str, str]] = ()) -> StreamCall:
+        """Start a server-streaming call; its messages are read with `call.read()`.
+        `metadata`: headers for this call only, after the channel's own."""
         body = b"\x00" + len(request).to_bytes(4, "big") + request
         loop = self._loop
         if loop is None:
             loop = self._loop = asyncio.get_running_loop()
         limit = self.link.max_message_size
-        call = StreamCall(parse, self._headers(path, timeout), body, loop, limit)
+        headers = self._headers(path, timeout)
+        if metadata:
+            headers += frames.header_block(list(metadata))
+        call = StreamCall(parse, headers, body, loop, limit)
         if len(request) > limit:
             call.finish(grpc.StatusCode.RESOURCE_EXHAUSTED,
                         f"sent message larger than max ({len(request)} vs. {limit})")
