@@ -52,8 +52,8 @@ def _add_launch(sub: argparse._SubParsersAction) -> None:
                          help="HTTP workers (SGLang's and OpenAI-compatible): speak HTTP/2, with prior knowledge "
                               "on http:// (the worker must speak h2c) and by ALPN on https://")
     workers.add_argument("--grpc-transport", choices=TRANSPORTS, default="h2",
-                         help="the client of the workers' Generate stream: h2, the gateway's own HTTP/2 client "
-                              "on the event loop (fast), or grpcio (grpc.aio); other RPCs always use grpcio")
+                         help="the client of the workers' Generate and Embed calls: h2, the gateway's own HTTP/2 "
+                              "client on the event loop (fast), or grpcio (grpc.aio); other RPCs always use grpcio")
     workers.add_argument("--ca-cert-paths", nargs="*", default=[], metavar="PEM",
                          help="CA certificates that grpcs:// workers' certificates must chain to "
                               "(default: the system trust store)")

@@ -5,7 +5,8 @@ stage (the model's own special tokens and truncation, as its tokenizer.json says
 as the tokenizer pairs them, with `token_type_ids` where the model takes them), checking
 each input against the context length. `embed_all` runs one `Embed` call per input, at
 most `EMBED_CONCURRENCY` at a time, each sent where the select stage says (so a batch is
-spread by the policy) and retried on another worker after a retryable failure.
+spread by the policy) and retried on another worker after a retryable failure, all from
+the request's own coroutine (no task per input).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -27,6 +29,7 @@ from sglang_gw.proto import sglang_scheduler_pb2 as pb
 from sglang_gw.routing.base import RouteRequest
 from sglang_gw.workers.breaker import record_outcome
 from sglang_gw.workers.calls import WorkerCall
+from sglang_gw.workers.client import EmbedCall
 from sglang_gw.workers.pool import WorkerPool
 
 __all__ = ["EMBED_CONCURRENCY", "EmbedInput", "EmbedTarget", "embed_all", "tokenize_inputs", "tokenize_pairs"]
@@ -36,6 +39,8 @@ log = logging.getLogger(__name__)
 # Embed calls one request keeps open at once: a batch of 2048 inputs must not open 2048
 # calls (each holds a worker slot and a stream on the channel) while others wait.
 EMBED_CONCURRENCY = 32
+# Inputs sent or answered between two yields to the loop.
+_SLICE = 8
 
 
 @dataclass(slots=True, frozen=True)
@@ -115,52 +120,102 @@ def _request(item: EmbedInput, request_id: str, cross_encoder: bool) -> pb.Embed
 
 
 async def embed_all(target: EmbedTarget, items: Sequence[EmbedInput], request_id: str) -> list[pb.EmbedResponse]:
-    """Every input's answer, in input order; the first failure cancels the rest."""
-    gate = asyncio.Semaphore(EMBED_CONCURRENCY)
+    """Every input's answer, in input order; the first failure (in input order) gives up
+    the calls still open.
+
+    One coroutine for the whole batch, no task per input: up to `EMBED_CONCURRENCY` calls
+    are started, then answers are taken oldest first, each making room for the next call.
+    Every `_SLICE` inputs it lets the loop run others (docs/performance.md: a wave of
+    requests ready together otherwise sends all their calls in one loop pass).
+    """
     cross = target.model.kind.task == "cross_encoder"
-
-    async def one(i: int, item: EmbedInput) -> pb.EmbedResponse:
-        async with gate:
-            return await _embed_one(target, item, _request(item, f"{request_id}-{i}", cross))
-
+    answers: list[pb.EmbedResponse] = []
+    window: deque[_Pending] = deque()
     try:
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(one(i, item)) for i, item in enumerate(items)]
-    except* Exception as failed:  # the first failure as itself, for the one error mapper (not a 500)
-        raise failed.exceptions[0] from None
-    return [t.result() for t in tasks]
+        for i, item in enumerate(items):
+            if len(window) == EMBED_CONCURRENCY:
+                answers.append(await window.popleft().answer())
+            pending = _Pending(target, item, _request(item, f"{request_id}-{i}", cross))
+            await pending.send()
+            window.append(pending)
+            if i % _SLICE == _SLICE - 1:
+                await asyncio.sleep(0)
+        while window:
+            answers.append(await window.popleft().answer())
+            if window and len(window) % _SLICE == 0:
+                await asyncio.sleep(0)
+    finally:
+        for pending in window:
+            pending.cancel()
+    return answers
 
 
-async def _embed_one(target: EmbedTarget, item: EmbedInput, request: pb.EmbedRequest) -> pb.EmbedResponse:
-    """One call, retried on another worker while failures are retryable."""
-    route = RouteRequest(model=target.model.name, prompt_ids=item.ids, routing_key=target.routing_key)
-    selector = Selector(target.pool, route, target.hooks)
-    settings = target.settings
-    failed: list[str] = []
-    for attempt in range(settings.max_retries + 1):
-        choice = await selector.choose(failed)
-        if choice is None:
-            continue
+class _Pending:
+    """One input's call: sent where the select stage says, retried on another worker while
+    failures are retryable; `answer()` awaits it, `cancel()` gives it up."""
+
+    __slots__ = ("_attempt", "_call", "_failed", "_request", "_selector", "_sent_at", "_settings", "_target",
+                 "_worker_call")
+
+    def __init__(self, target: EmbedTarget, item: EmbedInput, request: pb.EmbedRequest) -> None:
+        route = RouteRequest(model=target.model.name, prompt_ids=item.ids, routing_key=target.routing_key)
+        self._selector = Selector(target.pool, route, target.hooks)
+        self._target = target
+        self._settings = target.settings
+        self._request = request
+        self._failed: list[str] = []
+        self._attempt = 0
+        self._call: EmbedCall | None = None
+        self._worker_call: WorkerCall | None = None
+        self._sent_at = 0.0
+
+    async def send(self) -> None:
+        """Start the call on the worker the select stage picks (breakers refusing count as attempts)."""
+        while (choice := await self._selector.choose(self._failed)) is None:
+            self._attempt += 1
+            if self._attempt > self._settings.max_retries:
+                raise NoHealthyWorkerError(
+                    f"every worker of model {self._target.model.name!r} has its circuit breaker open")
         worker = choice.worker
-        call = WorkerCall(worker)
-        started = time.perf_counter()
-        try:
-            response = await worker.client.embed(request, timeout=settings.request_timeout)
-        except WorkerError as err:
-            record_outcome(worker.breaker, err, since=call.started)
-            if not err.retryable or attempt == settings.max_retries:
+        self._worker_call = WorkerCall(worker)
+        self._sent_at = time.perf_counter()
+        self._call = worker.client.start_embed(self._request, timeout=self._settings.request_timeout)
+
+    async def answer(self) -> pb.EmbedResponse:
+        settings = self._settings
+        while True:
+            assert self._call is not None and self._worker_call is not None
+            worker_call = self._worker_call
+            breaker = worker_call.worker.breaker
+            try:
+                response = await self._call.answer()
+            except WorkerError as err:
+                record_outcome(breaker, err, since=worker_call.started)
+                worker_call.end()
+                if not err.retryable or self._attempt >= settings.max_retries:
+                    raise
+                self._failed.append(worker_call.worker.url)
+                log.info("embed %s: retrying after %s", self._request.request_id, err.message)
+                await asyncio.sleep(backoff_delay(settings, self._attempt))
+                self._attempt += 1
+                await self.send()
+                continue
+            except BaseException:
+                self.cancel()
                 raise
-            failed.append(worker.url)
-            log.info("embed %s: retrying after %s", request.request_id, err.message)
-            await asyncio.sleep(backoff_delay(settings, attempt))
-            continue
-        except BaseException:
-            record_outcome(worker.breaker, None)
-            raise
-        finally:
-            call.end()
-        observe_stage("dispatch", time.perf_counter() - started)
-        if worker.breaker is not None:
-            worker.breaker.record_success()
-        return response
-    raise NoHealthyWorkerError(f"every worker of model {target.model.name!r} has its circuit breaker open")
+            worker_call.end()
+            observe_stage("dispatch", time.perf_counter() - self._sent_at)
+            if breaker is not None:
+                breaker.record_success()
+            return response
+
+    def cancel(self) -> None:
+        """Give the call up (another input failed, or the client left): the worker's stream
+        is reset, the call no longer counted."""
+        worker_call = self._worker_call
+        if worker_call is None or not worker_call.open:
+            return
+        assert self._call is not None
+        self._call.cancel()
+        record_outcome(worker_call.worker.breaker, None)
+        worker_call.end()

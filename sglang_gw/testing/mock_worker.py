@@ -297,6 +297,8 @@ class MockWorker(pb_grpc.SglangSchedulerServicer):
         if n_in == 0 or n_in > self.facts.max_context_length:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"input length {n_in} is out of range")
         assert self.pooling is not None
+        if self.timing.ttft:  # as long as a generation's first token, so tests can hang up meanwhile
+            await asyncio.sleep(self.timing.ttft)
         return self.pooling.embed(request, self.facts.tokenizer)
 
     async def LoadLoRAAdapter(self, request: pb.LoadLoRAAdapterRequest, context: Ctx) -> pb.LoadLoRAAdapterResponse:

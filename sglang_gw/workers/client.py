@@ -7,10 +7,11 @@ subclass (see `errors.py`), never as a raw `AioRpcError`.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import grpc
 
@@ -25,11 +26,13 @@ from sglang_gw.workers.link import TRANSPORTS, LinkSettings
 from sglang_gw.workers.tls import WorkerTls, load_worker_tls
 
 __all__ = [
-        "TRANSPORTS",
+    "TRANSPORTS",
     "AioGenerateStream",
+    "EmbedCall",
     "GenerateStream",
     "GrpcWorkerClient",
     "H2GenerateStream",
+    "TaskEmbedCall",
     "HealthStatus",
     "WorkerClient",
     "channel_options",
@@ -60,6 +63,7 @@ def channel_options(link: LinkSettings) -> tuple[tuple[str, int], ...]:
 MAX_TOKENIZER_BYTES = 512 * 1024 * 1024
 
 GENERATE_PATH = "/sglang.grpc.scheduler.SglangScheduler/Generate"
+EMBED_PATH = "/sglang.grpc.scheduler.SglangScheduler/Embed"
 KV_EVENTS_PATH = "/sglang.grpc.scheduler.SglangScheduler/SubscribeKvEvents"
 
 
@@ -194,6 +198,78 @@ class H2GenerateStream(_Iterable):
         self.finished = call.closed
 
 
+class EmbedCall(Protocol):
+    """One `Embed` call, started already: `answer()` awaits its response (raising
+    `WorkerError`), `cancel()` ends it early. Many can be open while one coroutine awaits
+    them in turn, so a batch needs no task per input."""
+
+    async def answer(self) -> pb.EmbedResponse: ...
+    def cancel(self) -> None: ...
+
+
+class H2EmbedCall:
+    """`EmbedCall` over our HTTP/2 client: a unary call is a stream of one message."""
+
+    __slots__ = ("_call", "_channel", "_url")
+
+    def __init__(self, channel: Http2Channel, call: StreamCall, url: str) -> None:
+        self._channel = channel
+        self._call = call
+        self._url = url
+
+    async def answer(self) -> pb.EmbedResponse:
+        call = self._call
+        try:
+            response = await call.read()
+            if await call.read() is not None:
+                raise from_status(grpc.StatusCode.INTERNAL, "the worker sent more than one message", self._url)
+        except CallError as err:
+            raise from_status(err.code, err.details, self._url) from None
+        finally:
+            self.cancel()
+        if response is None:
+            raise from_status(grpc.StatusCode.INTERNAL, "the worker ended the call without an answer", self._url)
+        return response
+
+    def cancel(self) -> None:
+        if not self._call.closed:
+            self._channel.cancel(self._call)
+
+
+class AioEmbedCall:
+    """`EmbedCall` over a `grpc.aio` unary call (which runs as a task of grpc.aio's own)."""
+
+    __slots__ = ("_call", "_url")
+
+    def __init__(self, call: grpc.aio.UnaryUnaryCall, url: str) -> None:
+        self._call = call
+        self._url = url
+
+    async def answer(self) -> pb.EmbedResponse:
+        try:
+            return await self._call
+        except grpc.aio.AioRpcError as err:
+            raise from_grpc_error(err, self._url) from None
+
+    def cancel(self) -> None:
+        self._call.cancel()
+
+
+class TaskEmbedCall:
+    """`EmbedCall` for a client whose `embed` is a plain coroutine: run as a task."""
+
+    __slots__ = ("_task",)
+
+    def __init__(self, answer: Coroutine[Any, Any, pb.EmbedResponse]) -> None:
+        self._task = asyncio.ensure_future(answer)
+
+    async def answer(self) -> pb.EmbedResponse:
+        return await self._task
+
+    def cancel(self) -> None:
+        self._task.cancel()
+
+
 class WorkerClient(Protocol):
     """What the gateway needs from a worker. The mock worker serves the same service."""
 
@@ -209,6 +285,7 @@ class WorkerClient(Protocol):
     async def flush_cache(self) -> bool: ...
     async def get_tokenizer(self) -> bytes: ...
     async def embed(self, request: pb.EmbedRequest, *, timeout: float | None = None) -> pb.EmbedResponse: ...
+    def start_embed(self, request: pb.EmbedRequest, *, timeout: float | None = None) -> EmbedCall: ...
     async def load_lora(self, request: pb.LoadLoRAAdapterRequest) -> pb.LoadLoRAAdapterResponse: ...
     async def unload_lora(self, request: pb.UnloadLoRAAdapterRequest) -> pb.UnloadLoRAAdapterResponse: ...
     async def list_loras(self) -> pb.ListLoadedLoRAAdaptersResponse: ...
@@ -216,9 +293,9 @@ class WorkerClient(Protocol):
 
 
 class GrpcWorkerClient:
-    """`WorkerClient` for one gRPC worker: `Generate` over our HTTP/2 client (`workers/h2`)
-    or grpc.aio (`transport="grpcio"`), every other RPC over grpc.aio; create it inside the
-    running event loop.
+    """`WorkerClient` for one gRPC worker: `Generate`, `Embed` and the KV event stream over
+    our HTTP/2 client (`workers/h2`) or grpc.aio (`transport="grpcio"`), every other RPC
+    over grpc.aio; create it inside the running event loop.
 
     A `grpcs://` url reads the certificates `link.tls` names (a `ConfigError` if they are
     unusable) and speaks TLS on both transports; `self.tls` holds them.
@@ -275,7 +352,21 @@ class GrpcWorkerClient:
         return resp.success
 
     async def embed(self, request: pb.EmbedRequest, *, timeout: float | None = None) -> pb.EmbedResponse:
-        return await self._unary(self._stub.Embed, request, timeout)
+        call = self.start_embed(request, timeout=timeout)
+        try:
+            return await call.answer()
+        finally:
+            call.cancel()  # a no-op once answered; frees the stream when the caller gave up
+
+    def start_embed(self, request: pb.EmbedRequest, *, timeout: float | None = None) -> EmbedCall:
+        timeout = timeout or self._timeout
+        if self._h2 is not None:
+            # Like Generate: a batch of inputs is a call each, and grpc.aio's per-call objects
+            # and thread hand-off were most of the gateway's CPU per input (docs/performance.md).
+            call = self._h2.unary_stream(EMBED_PATH, request.SerializeToString(), pb.EmbedResponse.FromString,
+                                         timeout)
+            return H2EmbedCall(self._h2, call, self.url)
+        return AioEmbedCall(self._stub.Embed(request, timeout=timeout, metadata=self._metadata), self.url)
 
     async def load_lora(self, request: pb.LoadLoRAAdapterRequest) -> pb.LoadLoRAAdapterResponse:
         return await self._unary(self._stub.LoadLoRAAdapter, request)

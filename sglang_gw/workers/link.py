@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 __all__ = ["TRANSPORTS", "Backoff", "LinkSettings", "TlsSettings"]
 
-# How `Generate` reaches the worker: "h2", our HTTP/2 client on the event loop (the fast
-# path, see workers/h2/channel.py), or "grpcio" (grpc.aio, as every other RPC).
+# How `Generate` and `Embed` reach the worker: "h2", our HTTP/2 client on the event loop
+# (the fast path, see workers/h2/channel.py), or "grpcio" (grpc.aio, as every other RPC).
 TRANSPORTS = ("h2", "grpcio")
 
 

@@ -38,7 +38,7 @@ from google.protobuf import json_format, struct_pb2
 
 from sglang_gw.errors import WorkerError, WorkerRejectedError
 from sglang_gw.proto import sglang_scheduler_pb2 as pb
-from sglang_gw.workers.client import HealthStatus
+from sglang_gw.workers.client import HealthStatus, TaskEmbedCall
 from sglang_gw.workers.http_backend import (
     data_payloads,
     get_json_object,
@@ -351,6 +351,9 @@ class SglangHttpClient:
     async def get_tokenizer(self) -> bytes:
         raise WorkerError(f"worker {self.url}: an HTTP worker does not send its tokenizer; "
                           "give the gateway a local one (--tokenizer-path or the worker's model path)")
+
+    def start_embed(self, request: pb.EmbedRequest, *, timeout: float | None = None) -> TaskEmbedCall:
+        return TaskEmbedCall(self.embed(request, timeout=timeout))
 
     async def embed(self, request: pb.EmbedRequest, *, timeout: float | None = None) -> pb.EmbedResponse:
         """One input's vector, scores or logits, as SGLang's native API serves each kind:

@@ -6,7 +6,8 @@ per message than the Rust gateway spends on a whole token (docs/performance.md).
 messages are parsed on the event loop straight from the socket, and all that arrived
 together are read in one pass.
 
-Only the hot call, `Generate`, uses it; the other RPCs stay on grpcio (`client.py`).
+Only the hot calls use it (`Generate`, `Embed`, one call per input of a batch, and the KV
+event stream); the other RPCs stay on grpcio (`client.py`).
 
 The channel owns the connection's life: it opens one when a call needs it, opens a new
 one when the old one is going away (the old one drains its calls meanwhile), and after a
