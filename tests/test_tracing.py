@@ -169,14 +169,21 @@ def test_an_error_answer_is_an_error_span_and_probes_are_not_traced(gw: RunningG
     assert not [s for s in collector.spans if s.name.startswith("GET /health")]
 
 
-def _pd_worker(reply: str) -> ThreadedMockWorker:
+def _pd_worker(reply: str, kind: str, mode: str) -> ThreadedMockWorker | ThreadedMockHttpWorker:
+    """A gRPC or an SGLang HTTP mock worker of a PD pair (`mode`: prefill or decode)."""
     facts = read_model_facts(model_dir("qwen3"))
-    policy = ReplyPolicy(facts, mode="scripted", script={"PD": reply})
-    return ThreadedMockWorker(MockWorker(facts, policy=policy, served_model_name="test-model"))
+    mock = MockWorker(facts, policy=ReplyPolicy(facts, mode="scripted", script={"PD": reply}),
+                      served_model_name="test-model")
+    if kind == "grpc":
+        return ThreadedMockWorker(mock)
+    return ThreadedMockHttpWorker(mock, disaggregation_mode=mode, bootstrap_port=8998 if mode == "prefill" else None)
 
 
-def test_a_pd_request_has_a_span_per_leg(collector: GrpcCollector) -> None:
-    prefill, decode = _pd_worker("from prefill"), _pd_worker("from decode")
+@pytest.mark.parametrize("kind", ["grpc", "http"])
+def test_a_pd_request_has_a_span_per_leg(collector: GrpcCollector, kind: str) -> None:
+    # Each leg's worker gets the traceparent of its leg's span: as gRPC metadata, or as
+    # headers of an SGLang HTTP worker's /generate.
+    prefill, decode = _pd_worker("from prefill", kind, "prefill"), _pd_worker("from decode", kind, "decode")
     pd = PdConfig(prefill=((prefill.url, 8998),), decode=(decode.url,))
     server = ThreadedServer(GatewayConfig(server=ServerConfig(port=free_port()), model=ModelConfig(), pd=pd,
                                           observability=traced(collector.endpoint)))
@@ -337,31 +344,3 @@ def test_an_openai_compatible_worker_gets_the_trace_context(fake, collector: Grp
     finally:
         server.stop()
 
-
-def test_sglang_http_workers_get_the_trace_context_on_both_pd_legs(collector: GrpcCollector) -> None:
-    def http_worker(reply: str, mode: str, port: int | None = None) -> ThreadedMockHttpWorker:
-        facts = read_model_facts(model_dir("qwen3"))
-        policy = ReplyPolicy(facts, mode="scripted", script={"PD": reply})
-        return ThreadedMockHttpWorker(MockWorker(facts, policy=policy, served_model_name="test-model"),
-                                      disaggregation_mode=mode, bootstrap_port=port)
-
-    prefill, decode = http_worker("from prefill", "prefill", 8998), http_worker("from decode", "decode")
-    pd = PdConfig(prefill=((prefill.url, 8998),), decode=(decode.url,))
-    server = ThreadedServer(GatewayConfig(server=ServerConfig(port=free_port()), model=ModelConfig(), pd=pd,
-                                          observability=traced(collector.endpoint)))
-    try:
-        server.start()
-        parent, trace_id, _ = traceparent()
-        r = chat(f"http://127.0.0.1:{server.port}", "PD", headers={"traceparent": parent})
-        assert r.status_code == 200, r.text
-        assert r.json()["choices"][0]["message"]["content"] == "from decode"
-        spans = collector.wait_for(lambda ss: any(s.trace_id == trace_id and s.name == "pd.prefill" for s in ss)
-                                   and any(s.trace_id == trace_id and s.name == CHAT for s in ss))
-        spans = [s for s in spans if s.trace_id == trace_id]
-        legs = {s.name: s for s in children(spans, root(spans)) if s.name.startswith("pd.")}
-        assert prefill.worker.records.metadata[-1]["traceparent"].split("-")[2] == legs["pd.prefill"].span_id
-        assert decode.worker.records.metadata[-1]["traceparent"].split("-")[2] == legs["pd.decode"].span_id
-    finally:
-        server.stop()
-        prefill.stop()
-        decode.stop()
