@@ -57,3 +57,26 @@ async def test_closing_ends_the_wait_and_nothing_is_cancelled() -> None:
     client.queue.put_nowait({"type": "http.disconnect"})  # too late: nobody watches
     await asyncio.sleep(0.01)
     assert not watch.hung_up and task.cancelling() == 0
+
+
+class _Awaitable:
+    """An awaitable that is not a coroutine, as granian's `receive` returns."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __await__(self) -> Any:
+        return self._inner.__await__()
+
+
+async def test_a_receive_that_returns_a_plain_awaitable_is_watched() -> None:
+    client = _Client()
+    task = asyncio.current_task()
+    assert task is not None
+    watch = HangUpWatch(lambda: _Awaitable(client.receive()), task)
+    client.queue.put_nowait({"type": "http.disconnect"})
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.sleep(1)
+    assert watch.hung_up
+    assert task.uncancel() == 0
+    watch.close()

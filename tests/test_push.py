@@ -152,3 +152,27 @@ async def test_a_hang_up_while_send_waits_cancels_it_and_aborts(app: Any, worker
         assert await _wait_for(lambda: len(worker.worker.records.aborts) == 1)
     finally:
         worker.worker.timing.token_delay = 0.0
+
+
+class _Awaitable:
+    """An awaitable that is not a coroutine, as granian's `send` and `receive` return."""
+
+    def __init__(self, inner: Awaitable[Any]) -> None:
+        self._inner = inner
+
+    def __await__(self) -> Any:
+        return self._inner.__await__()
+
+
+async def test_a_send_that_returns_a_plain_awaitable_streams_whole(app: Any) -> None:
+    bodies: list[bytes] = []
+
+    async def record(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body":
+            bodies.append(message.get("body", b""))
+
+    await _call(app, BODY, lambda message: _Awaitable(record(message)))
+    body = b"".join(bodies)
+    assert _content(body) == SCRIPT["LONG"]
+    assert body.endswith(b"data: [DONE]\n\n") and b'"finish_reason":"stop"' in body
+    assert _idle(app)

@@ -16,15 +16,29 @@ frame is held only while the next one is already being produced without waiting.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator, Awaitable, Coroutine, Generator
+from types import CoroutineType
 from typing import Any, Generic, TypeVar
 
-__all__ = ["MAX_BATCH", "ReadyBatches", "Resume"]
+__all__ = ["MAX_BATCH", "ReadyBatches", "Resume", "steppable"]
 
 T = TypeVar("T")
 # A cap, so a deep queue (a stream that is already complete) still goes out in pieces
 # and other tasks get the loop between them.
 MAX_BATCH = 64
+
+
+def steppable(awaitable: Awaitable[T]) -> Coroutine[Any, Any, T]:
+    """`awaitable` as a coroutine, to be run by hand with `send(None)`. ASGI only promises
+    that a server's `send` and `receive` return awaitables: uvicorn's are coroutines (taken
+    as they are), granian's are not (wrapped in one)."""
+    if type(awaitable) is CoroutineType:
+        return awaitable  # type: ignore[return-value]
+    return _awaiting(awaitable)
+
+
+async def _awaiting(awaitable: Awaitable[T]) -> T:
+    return await awaitable
 
 
 class Resume:

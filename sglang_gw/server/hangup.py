@@ -16,6 +16,8 @@ from typing import Any
 
 from starlette.types import Receive
 
+from sglang_gw.server.coalesce import steppable
+
 __all__ = ["HangUpWatch"]
 
 
@@ -44,7 +46,7 @@ class HangUpWatch:
         step, self._step = self._step, None
         while not self._closed:
             if step is None:
-                step = self._receive()
+                step = steppable(self._receive())
             try:
                 signal = step.send(None)
             except StopIteration as done:

@@ -31,7 +31,7 @@ from sglang_gw.pipeline.dispatch import Generation
 from sglang_gw.pipeline.framing import StreamFramer
 from sglang_gw.pipeline.types import Usage
 from sglang_gw.proto import sglang_scheduler_pb2 as pb
-from sglang_gw.server.coalesce import Resume
+from sglang_gw.server.coalesce import Resume, steppable
 from sglang_gw.server.errors import sse_error
 from sglang_gw.server.keepalive import PING, QuietTimer
 from sglang_gw.server.sse import DONE, Head, SseStream
@@ -91,7 +91,7 @@ class _Pump:
         if self.blocked is not None:
             self.backlog.append(body)
             return
-        step = self._send({"type": "http.response.body", "body": body, "more_body": True})
+        step = steppable(self._send({"type": "http.response.body", "body": body, "more_body": True}))
         try:
             signal = step.send(None)
         except StopIteration:
