@@ -31,7 +31,7 @@ import uvloop
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib.prompts import WORDS  # noqa: E402
 from benchlib.settings import MODEL_DIR  # noqa: E402
-from stream_harness import _free_port, _wait_for_worker  # noqa: E402
+from stream_harness import _free_port, _wait_for_worker, call_app  # noqa: E402
 
 PATH = b"/v1/embeddings"
 
@@ -43,24 +43,11 @@ def _body(i: int, batch: int) -> bytes:
 
 
 async def _embed(app: Any, body: bytes) -> None:
-    pending = [{"type": "http.request", "body": body, "more_body": False}]
-    never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    async def receive() -> dict[str, Any]:
-        if pending:
-            return pending.pop()
-        await never
-        raise AssertionError
-
     async def send(message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start" and message["status"] != 200:
             raise SystemExit(f"answered {message['status']}")
 
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-             "scheme": "http", "path": PATH.decode(), "raw_path": PATH, "query_string": b"", "root_path": "",
-             "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2), "state": {}}
-    await app(scope, receive, send)
+    await call_app(app, body, send, PATH)
 
 
 class Pauses:

@@ -43,9 +43,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _scope(body: bytes) -> dict[str, Any]:
+def _scope(body: bytes, path: bytes = PATH) -> dict[str, Any]:
     return {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-            "scheme": "http", "path": PATH.decode(), "raw_path": PATH, "query_string": b"", "root_path": "",
+            "scheme": "http", "path": path.decode(), "raw_path": path, "query_string": b"", "root_path": "",
             "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2), "state": {}}
 
@@ -55,8 +55,9 @@ def chat_body(i: int, **fields: Any) -> bytes:
                        "messages": [{"role": "user", "content": f"Request {i}: tell me about the issue."}]}).encode()
 
 
-async def call_app(app: Any, body: bytes, send: Any) -> None:
-    """One POST to the chat route, through the app as ASGI; the client never hangs up."""
+async def call_app(app: Any, body: bytes, send: Any, path: bytes = PATH) -> None:
+    """One POST (to the chat route unless `path` says otherwise), through the app as ASGI;
+    the client never hangs up."""
     pending = [{"type": "http.request", "body": body, "more_body": False}]
     never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
@@ -66,7 +67,7 @@ async def call_app(app: Any, body: bytes, send: Any) -> None:
         await never  # the client never hangs up
         raise AssertionError
 
-    await app(_scope(body), receive, send)
+    await app(_scope(body, path), receive, send)
 
 
 async def _stream(app: Any, i: int, events: list[int]) -> None:

@@ -29,7 +29,7 @@ import uvloop
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib.settings import MODEL_DIR  # noqa: E402
 from benchlib.turns import TURNS, TurnClient  # noqa: E402
-from stream_harness import _wait_for_worker, start_worker  # noqa: E402
+from stream_harness import _wait_for_worker, call_app, start_worker  # noqa: E402
 
 USERS = 16
 MAX_TOKENS = 16  # as `make bench`'s turns16 scenarios
@@ -44,14 +44,6 @@ class _AppConnection:
     async def post_plain(self, body: bytes, path: str) -> tuple[int, bytes]:
         status = [0]
         chunks: list[bytes] = []
-        pending = [{"type": "http.request", "body": body, "more_body": False}]
-        never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-        async def receive() -> dict[str, Any]:
-            if pending:
-                return pending.pop()
-            await never
-            raise AssertionError
 
         async def send(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
@@ -59,11 +51,7 @@ class _AppConnection:
             else:
                 chunks.append(message.get("body", b""))
 
-        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-                 "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
-                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-                 "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2), "state": {}}
-        await self.app(scope, receive, send)
+        await call_app(self.app, body, send, path.encode())
         return status[0], b"".join(chunks)
 
 
