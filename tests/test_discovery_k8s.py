@@ -221,6 +221,8 @@ def test_pd_pools_take_the_bootstrap_port_from_the_annotation(tmp_path: Path) ->
         assert workers[p]["worker_type"] == "prefill" and workers[d]["worker_type"] == "decode"
         assert c.server.gateway.pool.get(p).bootstrap_port == 8998  # type: ignore[union-attr]
         assert chat(c.url).status_code == 200
+        # The answer comes from decode: the prefill leg may still be on its way.
+        c.wait_for(lambda: bool(c.mocks["p0"].worker.records.requests), "the prefill leg arrived")
         sent = c.mocks["p0"].worker.records.requests[-1]
         assert sent.disaggregated_params.bootstrap_port == 8998
         c.pod("p1", 2, labels=prefill_labels, annotations={"sglang.ai/bootstrap-port": "not-a-port"})
