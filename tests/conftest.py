@@ -61,6 +61,16 @@ def process(*args: str) -> Iterator[subprocess.Popen[str]]:
             proc.kill()
 
 
+def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """Poll until `predicate` holds (work finishing in the background, e.g. PD's prefill leg)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -11,7 +11,7 @@ from sglang_gw.testing.mock_worker import MockWorker, ThreadedMockWorker
 from sglang_gw.testing.model_facts import read_model_facts
 from sglang_gw.testing.models import model_dir
 from sglang_gw.testing.replies import ReplyPolicy
-from tests.conftest import ThreadedServer, free_port
+from tests.conftest import ThreadedServer, free_port, wait_until
 
 
 def mock(reply: str) -> ThreadedMockWorker:
@@ -36,6 +36,8 @@ def test_both_legs_share_a_room_and_the_stream_comes_from_decode() -> None:
                 if '"content":"' in line:
                     text += line.split('"content":"')[1].split('"')[0]
         assert text == "from decode"
+        # The answer comes from decode: the prefill leg may still be on its way.
+        assert wait_until(lambda: len(prefill.worker.records.requests) == 2)
         for p_req, d_req in zip(prefill.worker.records.requests, decode.worker.records.requests, strict=True):
             assert p_req.disaggregated_params == d_req.disaggregated_params
             assert p_req.disaggregated_params.bootstrap_port == 8998

@@ -19,7 +19,7 @@ from sglang_gw.testing.mock_worker import MockWorker, ThreadedMockWorker
 from sglang_gw.testing.model_facts import read_model_facts
 from sglang_gw.testing.models import model_dir
 from sglang_gw.testing.replies import ReplyPolicy
-from tests.conftest import SCRIPT, ThreadedServer, free_port
+from tests.conftest import SCRIPT, ThreadedServer, free_port, wait_until
 
 
 def mock_worker(script: dict[str, str | list[str]] | None = None) -> MockWorker:
@@ -225,6 +225,8 @@ def test_pd_over_http_shares_the_room_and_streams_from_decode(pd: Pd) -> None:
     with httpx.stream("POST", f"{pd.url}/v1/chat/completions", json={**body, "stream": True}) as r:
         text = "".join(e["choices"][0]["delta"].get("content") or "" for e in sse_json(r) if e["choices"])
     assert text == "from decode"
+    # The answer comes from decode: the prefill leg may still be on its way.
+    assert wait_until(lambda: len(pd.prefill.worker.records.requests) == 2)
     pairs = list(zip(pd.prefill.worker.records.requests, pd.decode.worker.records.requests, strict=True))
     assert len(pairs) == 2
     for p_req, d_req in pairs:
