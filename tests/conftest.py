@@ -10,12 +10,14 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import openai
 import pytest
@@ -47,18 +49,36 @@ SCRIPT: dict[str, str | list[str]] = {
 }
 
 
+_OUTPUTS: dict[int, IO[str]] = {}
+
+
 @contextmanager
 def process(*args: str) -> Iterator[subprocess.Popen[str]]:
-    """`python -m ARGS` as a child process, stopped (killed if it must be) on exit."""
-    proc = subprocess.Popen([sys.executable, "-m", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        yield proc
-    finally:
-        proc.terminate()
+    """`python -m ARGS` as a child process, stopped (killed if it must be) on exit.
+
+    Its output goes to a file, not a pipe: nothing reads a pipe while the test runs, and a
+    child whose pipe is full blocks in its next log line (a gateway then stops answering).
+    `output_of(proc)` reads it."""
+    with tempfile.TemporaryFile("w+") as out:
+        proc = subprocess.Popen([sys.executable, "-m", *args], stdout=out, stderr=subprocess.STDOUT, text=True)
+        _OUTPUTS[proc.pid] = out
         try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            del _OUTPUTS[proc.pid]
+
+
+def output_of(proc: subprocess.Popen[str]) -> str:
+    """What a `process()` child has printed so far."""
+    out = _OUTPUTS[proc.pid]
+    out.flush()
+    out.seek(0)
+    return out.read()
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:

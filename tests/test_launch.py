@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import openai
 
-from tests.conftest import free_port, process
+from tests.conftest import free_port, output_of, process
 from tests.raw_http import read_until_closed
 
 
@@ -21,7 +21,7 @@ def wait_healthy(url: str, proc: subprocess.Popen[str], timeout: float = 90) -> 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"exited early:\n{proc.stdout.read() if proc.stdout else ''}")
+            raise AssertionError(f"exited early:\n{output_of(proc)}")
         try:
             if httpx.get(f"{url}/health", timeout=1).status_code == 200:
                 return

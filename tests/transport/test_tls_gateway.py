@@ -19,7 +19,7 @@ from sglang_gw.testing.mock_worker import MockWorker, ServerTls, ThreadedMockWor
 from sglang_gw.testing.model_facts import read_model_facts
 from sglang_gw.testing.replies import ReplyPolicy
 from sglang_gw.workers.link import LinkSettings, TlsSettings
-from tests.conftest import SCRIPT, free_port, process, start_gateway
+from tests.conftest import SCRIPT, free_port, output_of, process, start_gateway
 from tests.transport.tls_certs import Certs, certs_fixture  # noqa: F401 - the `certs` fixture
 
 BOUND = 20  # seconds any state below is waited for; a TLS refusal comes back far sooner
@@ -127,7 +127,7 @@ def wait_healthy(http: httpx.Client, proc: subprocess.Popen[str]) -> None:
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"exited early:\n{proc.stdout.read() if proc.stdout else ''}")
+            raise AssertionError(f"exited early:\n{output_of(proc)}")
         try:
             if http.get("/health", timeout=1).status_code == 200:
                 return
