@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -176,7 +177,7 @@ def model_from_folder(folder: Path, info: pb.GetModelInfoResponse, *, name: str 
         info={"model_type": info.model_type, "architectures": list(info.architectures),
               "vocab_size": info.vocab_size, "max_req_input_len": info.max_req_input_len},
         vocab_size=info.vocab_size or _tokenizer_vocab_size(tokenizer),
-        token_bound=TokenBound.of(tokenizer),
+        token_bound=_token_bound(tokenizer),
         kind=read_model_kind(info, folder),
     )
     if model.kind.pooling:
@@ -220,6 +221,16 @@ def _tokenizer(path: Path) -> Tokenizer:
 
 
 _TOKENIZERS: dict[tuple[str, int, int], Tokenizer] = {}
+
+
+def _token_bound(tokenizer: Tokenizer) -> TokenBound | None:
+    """`TokenBound.of`, once per loaded tokenizer (it reads the whole vocabulary)."""
+    if tokenizer not in _TOKEN_BOUNDS:
+        _TOKEN_BOUNDS[tokenizer] = TokenBound.of(tokenizer)
+    return _TOKEN_BOUNDS[tokenizer]
+
+
+_TOKEN_BOUNDS: weakref.WeakKeyDictionary[Tokenizer, TokenBound | None] = weakref.WeakKeyDictionary()
 
 
 def _rank_encoder(path: Path, tokenizer: Tokenizer) -> RankEncoder | None:
