@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -154,7 +155,7 @@ def _sampling_defaults(info: pb.GetModelInfoResponse) -> dict[str, float | int]:
 
 def model_from_folder(folder: Path, info: pb.GetModelInfoResponse, *, name: str | None = None,
                       chat_template: Path | None = None, fast_path: bool = True) -> ServedModel:
-    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tokenizer = _tokenizer(folder / "tokenizer.json")
     prepare_detokenizer(tokenizer)
     try:
         template: ChatTemplate | None = ChatTemplate.from_model_dir(folder, chat_template)
@@ -176,7 +177,7 @@ def model_from_folder(folder: Path, info: pb.GetModelInfoResponse, *, name: str 
         info={"model_type": info.model_type, "architectures": list(info.architectures),
               "vocab_size": info.vocab_size, "max_req_input_len": info.max_req_input_len},
         vocab_size=info.vocab_size or _tokenizer_vocab_size(tokenizer),
-        token_bound=TokenBound.of(tokenizer),
+        token_bound=_token_bound(tokenizer),
         kind=read_model_kind(info, folder),
     )
     if model.kind.pooling:
@@ -200,11 +201,42 @@ def model_from_folder(folder: Path, info: pb.GetModelInfoResponse, *, name: str 
     return model
 
 
+def _file_key(path: Path) -> tuple[str, int, int]:
+    """A tokenizer file as it is now: a file rewritten in place gets a new key."""
+    stat = path.stat()
+    return (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+def _tokenizer(path: Path) -> Tokenizer:
+    """The tokenizer of a file, loaded once (loading, and the decode tables built for it, are
+    most of a model's start-up): a model loaded again, or another model on the same file,
+    shares it. Nothing changes a loaded tokenizer; it is only read, from any thread."""
+    key = _file_key(path)
+    tokenizer = _TOKENIZERS.get(key)
+    if tokenizer is None:
+        if len(_TOKENIZERS) >= 8:
+            _TOKENIZERS.clear()
+        tokenizer = _TOKENIZERS[key] = Tokenizer.from_file(str(path))
+    return tokenizer
+
+
+_TOKENIZERS: dict[tuple[str, int, int], Tokenizer] = {}
+
+
+def _token_bound(tokenizer: Tokenizer) -> TokenBound | None:
+    """`TokenBound.of`, once per loaded tokenizer (it reads the whole vocabulary)."""
+    if tokenizer not in _TOKEN_BOUNDS:
+        _TOKEN_BOUNDS[tokenizer] = TokenBound.of(tokenizer)
+    return _TOKEN_BOUNDS[tokenizer]
+
+
+_TOKEN_BOUNDS: weakref.WeakKeyDictionary[Tokenizer, TokenBound | None] = weakref.WeakKeyDictionary()
+
+
 def _rank_encoder(path: Path, tokenizer: Tokenizer) -> RankEncoder | None:
     """`RankEncoder.build`, once per tokenizer file (it takes a few tenths of a second): a
     model loaded again, or another model on the same tokenizer, shares it."""
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    key = _file_key(path)
     if key not in _RANK_ENCODERS:
         if len(_RANK_ENCODERS) >= 8:
             _RANK_ENCODERS.clear()

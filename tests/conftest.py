@@ -6,6 +6,7 @@ and the gateway (uvicorn in a background thread), the official `openai` client.
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import subprocess
@@ -17,11 +18,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import openai
 import pytest
 import uvicorn
+from tokenizers import Tokenizer
 
 from sglang_gw.config import GatewayConfig, ModelConfig, ServerConfig
 from sglang_gw.gateway import Gateway
@@ -34,6 +36,9 @@ from sglang_gw.testing.model_facts import read_model_facts
 from sglang_gw.testing.models import model_dir
 from sglang_gw.testing.replies import ReplyPolicy
 from sglang_gw.workers.breaker import CircuitBreaker
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 # Gateways the tests start as processes skip `launch`'s jemalloc re-run (a second start-up:
 # some 1 s of imports each); tests/test_allocator.py checks the re-run itself.
@@ -89,6 +94,21 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
             return False
         time.sleep(0.01)
     return True
+
+
+@functools.cache
+def reference_tokenizer(family: str) -> Tokenizer:
+    """A family's `tokenizer.json`, loaded once a session: loading is most of a test's cost
+    where it only compares ids. Never change the one returned (build a fresh one to change)."""
+    return Tokenizer.from_file(str(model_dir(family) / "tokenizer.json"))
+
+
+@functools.cache
+def reference_auto_tokenizer(family: str) -> PreTrainedTokenizerBase:
+    """transformers' tokenizer of a family's folder, loaded once a session (read only, as above)."""
+    from transformers import AutoTokenizer  # a slow import that most test modules never need
+
+    return AutoTokenizer.from_pretrained(str(model_dir(family)))
 
 
 def free_port() -> int:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from tokenizers import Tokenizer
 
 from sglang_gw.testing.models import model_dir
+from tests.conftest import reference_tokenizer
 
 # The reasoning block (markers, and the whitespace the parser drops after them) and then
 # the content, so the expected count is the block's own token count. Multi-byte text
@@ -16,7 +16,7 @@ SCRIPT = {"QWEN": "".join(QWEN3), "PLAIN": "No reasoning here.", "DEEPSEEK": "".
 
 
 def _tokens(folder: str, text: str) -> list[int]:
-    return Tokenizer.from_file(str(model_dir(folder) / "tokenizer.json")).encode(text, add_special_tokens=False).ids
+    return reference_tokenizer(folder).encode(text, add_special_tokens=False).ids
 
 
 def _block_tokens(folder: str, block: str, content: str) -> int:

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from tokenizers import Tokenizer
-from transformers import AutoTokenizer, PreTrainedTokenizerBase
+from transformers import PreTrainedTokenizerBase
 from transformers.utils.chat_template_utils import render_jinja_template
 
 from sglang_gw.errors import ChatTemplateError, ConfigError, InvalidRequestError
@@ -31,6 +31,7 @@ from sglang_gw.tokenizer.chat_template import (
     load_chat_templates,
     read_special_tokens,
 )
+from tests.conftest import reference_auto_tokenizer, reference_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
 TOOLS = [
@@ -201,8 +202,8 @@ def load_model() -> Callable[[str], Model]:
                 pytest.skip(str(exc))
             cache[family] = Model(
                 ChatTemplate.from_model_dir(folder),
-                Tokenizer.from_file(str(folder / "tokenizer.json")),
-                AutoTokenizer.from_pretrained(folder),
+                reference_tokenizer(family),
+                reference_auto_tokenizer(family),
                 folder,
             )
         return cache[family]

@@ -7,13 +7,13 @@ from __future__ import annotations
 import random
 
 import pytest
-from tokenizers import Tokenizer
 
 from sglang_gw.model import model_from_folder
 from sglang_gw.proto import sglang_scheduler_pb2 as pb
 from sglang_gw.testing.models import FAMILIES, model_dir
 from sglang_gw.tokenizer.encoding import encode_ids
 from sglang_gw.tokenizer.rank_encoder import RankEncoder
+from tests.conftest import reference_tokenizer
 
 # Families whose tokenizer.json is a converted tiktoken table: tiktoken must take them.
 RANKED = {"qwen3", "llama31", "mistral_nemo", "gpt_oss"}
@@ -41,7 +41,7 @@ def _text(rng: random.Random) -> str:
 @pytest.mark.parametrize("family", FAMILIES)
 def test_prompt_encoding_matches_the_tokenizer(family: str) -> None:
     model = model_from_folder(model_dir(family), pb.GetModelInfoResponse())
-    plain = Tokenizer.from_file(str(model_dir(family) / "tokenizer.json"))
+    plain = reference_tokenizer(family)
     rng = random.Random(f"fuzz-{family}")
     for _ in range(150):
         text = _text(rng)
@@ -56,7 +56,7 @@ def test_prompt_encoding_matches_the_tokenizer(family: str) -> None:
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_tiktoken_takes_the_byte_level_families_and_declines_what_it_cannot(family: str) -> None:
-    plain = Tokenizer.from_file(str(model_dir(family) / "tokenizer.json"))
+    plain = reference_tokenizer(family)
     ranks = RankEncoder.build(plain)
     assert (ranks is not None) == (family in RANKED)
     if ranks is None:
@@ -73,5 +73,5 @@ def test_the_switch_keeps_the_library_path() -> None:
     model = model_from_folder(model_dir("qwen3"), pb.GetModelInfoResponse(), fast_path=False)
     assert model.segments is not None and not model.segments.has_words and not model.segments.has_ranks
     text = "新しい文章 and new words qzxv " * 50
-    assert model.encode(text) == Tokenizer.from_file(str(model_dir("qwen3") / "tokenizer.json")).encode(
+    assert model.encode(text) == reference_tokenizer("qwen3").encode(
         text, add_special_tokens=False).ids

@@ -67,7 +67,7 @@ def test_several_processes_share_one_port(qwen3_dir: Path) -> None:
               "--served-model-name", "m")
     with process(*worker), process("sglang_gw", "launch", "--port", str(gport), "--workers", "2",
                                    "--worker-urls", f"grpc://127.0.0.1:{wport}",
-                                   "--prometheus-port", str(mport), "--header-read-timeout-secs", "1",
+                                   "--prometheus-port", str(mport), "--header-read-timeout-secs", "0.5",
                                    "--max-request-headers", "20") as gw:
         wait_healthy(url, gw)
         # Each child holds connections to the same limits as a single process.

@@ -6,7 +6,6 @@ import random
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from tokenizers import Tokenizer
 
 from sglang_gw.model import model_from_folder
 from sglang_gw.proto import sglang_scheduler_pb2 as pb
@@ -14,6 +13,7 @@ from sglang_gw.testing.models import FAMILIES, model_dir
 from sglang_gw.tokenizer import prompt_cache
 from sglang_gw.tokenizer.encoding import GIL_FREE_CHARS, encode_ids
 from sglang_gw.tokenizer.prompt_cache import SegmentEncoder
+from tests.conftest import reference_tokenizer
 
 PIECES = ["Hello", " world", "你好", "👋🏽", "\n", "  ", "é", "def f():\n    pass", "\t", "ß", "x" * 300]
 
@@ -22,7 +22,7 @@ PIECES = ["Hello", " world", "你好", "👋🏽", "\n", "  ", "é", "def f():\n
 def test_cached_encoding_is_exact(family: str) -> None:
     model = model_from_folder(model_dir(family), pb.GetModelInfoResponse())
     assert model.segments is not None and model.segments.enabled
-    tok = Tokenizer.from_file(str(model_dir(family) / "tokenizer.json"))
+    tok = reference_tokenizer(family)
     rng = random.Random(family)
     system = "".join(rng.choice(PIECES) for _ in range(200))
     for turn in range(20):
@@ -36,7 +36,7 @@ def test_cached_encoding_is_exact(family: str) -> None:
 
 
 def test_unsafe_markers_are_not_used() -> None:
-    tok = Tokenizer.from_file(str(model_dir("qwen3") / "tokenizer.json"))
+    tok = reference_tokenizer("qwen3")
     assert not SegmentEncoder(tok, ["not-a-token"]).enabled
 
 
@@ -49,7 +49,7 @@ def _long_text(rng: random.Random, chars: int) -> str:
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_gil_free_encoding_gives_the_same_ids(family: str) -> None:
-    tok = Tokenizer.from_file(str(model_dir(family) / "tokenizer.json"))
+    tok = reference_tokenizer(family)
     text = _long_text(random.Random(7), 3 * GIL_FREE_CHARS)
     for special in (False, True):
         assert encode_ids(tok, text, add_special_tokens=special) == tok.encode(text, add_special_tokens=special).ids
@@ -57,7 +57,7 @@ def test_gil_free_encoding_gives_the_same_ids(family: str) -> None:
 
 def test_cache_is_bounded_by_characters(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(prompt_cache, "MAX_CACHED_CHARS", 4_500)
-    tok = Tokenizer.from_file(str(model_dir("qwen3") / "tokenizer.json"))
+    tok = reference_tokenizer("qwen3")
     enc = SegmentEncoder(tok, ["<|im_start|>", "<|im_end|>"])
     texts = [f"<|im_start|>{letter * 1000}<|im_end|>" for letter in "abcde"]
     for text in texts:
@@ -71,7 +71,7 @@ def test_cache_is_bounded_by_characters(monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_threads_share_the_cache_safely(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(prompt_cache, "MAX_ENTRIES", 4)  # constant eviction under contention
-    tok = Tokenizer.from_file(str(model_dir("qwen3") / "tokenizer.json"))
+    tok = reference_tokenizer("qwen3")
     enc = SegmentEncoder(tok, ["<|im_start|>", "<|im_end|>"])
     rng = random.Random(3)
     pieces = [_long_text(rng, 300 + 40 * i) for i in range(12)]

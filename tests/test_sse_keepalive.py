@@ -20,7 +20,7 @@ from sglang_gw.testing.mock_worker import Faults, Timing
 from tests.conftest import RunningGateway
 
 INTERVAL = 0.5
-SLOW = 5 * INTERVAL  # a worker this slow to answer is pinged for several times
+SLOW = 3 * INTERVAL  # a worker this slow to answer is pinged at least twice
 PING = ": keepalive"
 
 

@@ -151,22 +151,25 @@ def _cjk_stops(rng: random.Random, count: int, length: int) -> list[str]:
     return ["".join(chr(rng.randrange(0x4E00, 0x9FFF)) for _ in range(length)) for _ in range(count)]
 
 
-def test_compiled_stops_are_cached_within_a_byte_budget() -> None:
+def test_compiled_stops_are_cached_within_a_byte_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     """However many distinct stop sets arrive, the automata kept for reuse stay within the
-    cache's byte budget (measured, not just counted): 40 sets at the largest size the
-    default limits allow (4 stops of 1024 characters) are some 50 MB of automata."""
+    cache's byte budget (measured, not just counted). The sets are the largest the default
+    limits allow (4 stops of 1024 characters); a quarter of the default budget, overflowed
+    about twice, tests the same eviction in a quarter of the time."""
     import gc
     import tracemalloc
 
     from sglang_gw.tokenizer.stop import CACHE_BYTES, cached_automata
 
-    cached_automata().clear()
+    cache = cached_automata()
+    cache.clear()
+    monkeypatch.setattr(cache, "max_bytes", CACHE_BYTES // 4)
     rng = random.Random(11)
     gc.collect()
     tracemalloc.start()
     try:
         start = tracemalloc.get_traced_memory()[0]
-        for _ in range(40):
+        for _ in range(12):
             stops = _cjk_stops(rng, 4, 1024)
             assert StopMatcher(stops).feed(stops[2][:5] + stops[2] + "tail").matched == stops[2]
             del stops
@@ -174,8 +177,9 @@ def test_compiled_stops_are_cached_within_a_byte_budget() -> None:
         held = tracemalloc.get_traced_memory()[0] - start
     finally:
         tracemalloc.stop()
-    assert cached_automata().bytes <= CACHE_BYTES and len(cached_automata()) > 0
-    assert held <= CACHE_BYTES * 1.25  # the cache's estimate is within a few % of the truth
+    assert cache.bytes <= cache.max_bytes and len(cache) > 0
+    assert held <= cache.max_bytes * 1.25  # the cache's estimate is within a few % of the truth
+    cache.clear()
 
 
 def test_an_automaton_larger_than_the_budget_is_used_not_kept(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,9 +11,11 @@ from tokenizers import AddedToken, Tokenizer, normalizers, pre_tokenizers
 
 from sglang_gw.testing.models import FAMILIES, model_dir
 from sglang_gw.tokenizer.token_bound import _SHRINK, TokenBound
+from tests.conftest import reference_tokenizer
 
 
-def load(family: str) -> Tokenizer:
+def fresh(family: str) -> Tokenizer:
+    """A tokenizer of its own, for a test that changes it."""
     return Tokenizer.from_file(str(model_dir(family) / "tokenizer.json"))
 
 
@@ -36,7 +38,7 @@ def texts(tokenizer: Tokenizer) -> list[str]:
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_the_bound_never_exceeds_the_real_count(family: str) -> None:
-    tokenizer = load(family)
+    tokenizer = reference_tokenizer(family)
     bound = TokenBound.of(tokenizer)
     assert bound is not None and 16 <= bound.max_token_bytes <= 256
     for text in texts(tokenizer):
@@ -48,7 +50,7 @@ def test_the_bound_never_exceeds_the_real_count(family: str) -> None:
 def test_the_bound_is_reached_by_the_longest_tokens() -> None:
     """Runs of spaces are Qwen3's longest tokens (128 bytes): a smaller per-token figure
     would claim more tokens than there are, so the bound cannot be tightened that way."""
-    tokenizer = load("qwen3")
+    tokenizer = reference_tokenizer("qwen3")
     bound = TokenBound.of(tokenizer)
     assert bound is not None and bound.max_token_bytes == 128
     text = "x" + " " * 128 * 50 + "x"
@@ -56,7 +58,7 @@ def test_the_bound_is_reached_by_the_longest_tokens() -> None:
 
 
 def test_text_a_normal_form_changes_is_divided_by_its_worst_shrink() -> None:
-    bound = TokenBound.of(load("qwen3"))  # NFC
+    bound = TokenBound.of(reference_tokenizer("qwen3"))  # NFC
     assert bound is not None and bound.forms == ("NFC",) and bound.shrink == 3
     composed = "각" * 3000  # already NFC: 3 bytes a character, no shrink
     decomposed = unicodedata.normalize("NFD", composed)  # 9 bytes a character, NFC makes 3
@@ -97,11 +99,11 @@ def _with(tokenizer: Tokenizer, **parts: object) -> Tokenizer:
     lambda t: t.add_tokens([AddedToken("<mask>", lstrip=True)]) and t,  # swallows the spaces before it
 ])
 def test_tokenizers_that_may_drop_text_get_no_bound(change) -> None:
-    assert TokenBound.of(change(load("qwen3"))) is None
+    assert TokenBound.of(change(fresh("qwen3"))) is None
 
 
 def test_short_text_is_not_read() -> None:
-    bound = TokenBound.of(load("llama31"))
+    bound = TokenBound.of(reference_tokenizer("llama31"))
     assert bound is not None
     assert not bound.may_reach("é" * 100, 101)  # 100 characters are at most 400 bytes: 4 tokens
     assert bound.may_reach("x" * 128 * 40960, 40960)

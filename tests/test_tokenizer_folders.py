@@ -18,9 +18,10 @@ import pytest
 from jinja2.exceptions import TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from tokenizers import Tokenizer
-from transformers import AutoTokenizer, PreTrainedTokenizerBase
+from transformers import PreTrainedTokenizerBase
 
 from sglang_gw.testing.models import FAMILIES, model_dir
+from tests.conftest import reference_auto_tokenizer, reference_tokenizer
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,8 +162,8 @@ def folder(request: pytest.FixtureRequest) -> Folder:
     return Folder(
         family=request.param,
         path=path,
-        tokenizer=Tokenizer.from_file(str(path / "tokenizer.json")),
-        auto=AutoTokenizer.from_pretrained(str(path)),
+        tokenizer=reference_tokenizer(request.param),
+        auto=reference_auto_tokenizer(request.param),
         tokenizer_config=_read(path / "tokenizer_config.json"),
         generation_config=_read(path / "generation_config.json"),
         config=_read(path / "config.json"),

@@ -16,6 +16,7 @@ from sglang_gw.testing.models import FAMILIES, model_dir
 from sglang_gw.tokenizer import prompt_cache, word_encoder
 from sglang_gw.tokenizer.encoding import GIL_FREE_CHARS
 from sglang_gw.tokenizer.word_encoder import WordEncoder, ascii_pattern
+from tests.conftest import reference_tokenizer
 
 WORDS = ["the", " The", " QUICK", "brown", " fox's", " don't", " I'LL", " 2026", " 3.14159", " x=y+1;", "\n",
          "\r\n", "\n\n", "   ", "\t", " (a, b)", " [list]", " {\"k\": 'v'}", " foo_bar", " CamelCaseWord", " //",
@@ -24,10 +25,6 @@ WORDS = ["the", " The", " QUICK", "brown", " fox's", " don't", " I'LL", " 2026",
          " <b>", "</b>", "<think>", "</think>", "<tool_call>", "[INST]", "[/INST]", "<|eot_id|>", "<|im_end|>",
          "<|", "|>", "[TOOL_CALLS]", "<|channel|>", "< think>"]
 CHARS = [chr(c) for c in range(128)]
-
-
-def _tokenizer(family: str) -> Tokenizer:
-    return Tokenizer.from_file(str(model_dir(family) / "tokenizer.json"))
 
 
 def _texts(seed: int, count: int) -> list[str]:
@@ -43,7 +40,7 @@ def _texts(seed: int, count: int) -> list[str]:
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_ids_equal_the_tokenizers_on_random_ascii(family: str) -> None:
-    tok = _tokenizer(family)
+    tok = reference_tokenizer(family)
     enc = WordEncoder.build(tok)
     assert enc is not None, f"{family}: a byte-level BPE tokenizer should get a word encoder"
     encoded = 0
@@ -57,7 +54,7 @@ def test_ids_equal_the_tokenizers_on_random_ascii(family: str) -> None:
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_a_second_pass_from_the_cache_gives_the_same_ids(family: str) -> None:
-    tok = _tokenizer(family)
+    tok = reference_tokenizer(family)
     enc = WordEncoder.build(tok)
     assert enc is not None
     texts = _texts(5, 200)
@@ -66,7 +63,7 @@ def test_a_second_pass_from_the_cache_gives_the_same_ids(family: str) -> None:
 
 
 def test_declines_what_it_cannot_do_exactly() -> None:
-    tok = _tokenizer("qwen3")
+    tok = reference_tokenizer("qwen3")
     enc = WordEncoder.build(tok)
     assert enc is not None
     assert enc.encode("café") is None  # not ASCII
@@ -88,7 +85,7 @@ def test_other_tokenizer_kinds_get_none() -> None:
 
 def test_word_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(word_encoder, "MAX_WORDS", 50)
-    tok = _tokenizer("llama31")
+    tok = reference_tokenizer("llama31")
     enc = WordEncoder.build(tok)
     assert enc is not None
     for text in _texts(9, 300):
@@ -127,10 +124,10 @@ def test_long_plain_text_in_a_chat_prompt_is_exact(family: str) -> None:
     content = "".join(rng.choice(WORDS) for _ in range(6000))
     assert 4096 < len(content) <= prompt_cache.WORDS_MAX_CHARS
     text = model.chat_template.render([{"role": "user", "content": content}])
-    assert model.encode(text) == _tokenizer(family).encode(text, add_special_tokens=False).ids
+    assert model.encode(text) == reference_tokenizer(family).encode(text, add_special_tokens=False).ids
 
 
-async def test_background_threads_leave_long_text_to_the_gil_free_tokenizer() -> None:
+async def test_background_threads_leave_long_text_to_the_gil_freereference_tokenizer() -> None:
     """A low-priority preparing thread must not hold the GIL for long (the loop would wait
     on a starved thread): there, long pieces go to the tokenizer; the ids are the same."""
     model = model_from_folder(model_dir("qwen3"), pb.GetModelInfoResponse())
@@ -147,10 +144,10 @@ async def test_background_threads_leave_long_text_to_the_gil_free_tokenizer() ->
         return real(piece)
 
     words.encode = spy  # type: ignore[method-assign]
-    expected = _tokenizer("qwen3").encode(text, add_special_tokens=False).ids
+    expected = reference_tokenizer("qwen3").encode(text, add_special_tokens=False).ids
     assert await run_cpu(OFFLOAD_CHARS, lambda: model.encode(text)) == expected
     assert max(seen, default=0) < GIL_FREE_CHARS  # in the thread: only short pieces
     seen.clear()
     other = model.chat_template.render([{"role": "user", "content": content + " more"}])  # not cached
-    assert model.encode(other) == _tokenizer("qwen3").encode(other, add_special_tokens=False).ids
+    assert model.encode(other) == reference_tokenizer("qwen3").encode(other, add_special_tokens=False).ids
     assert max(seen) > GIL_FREE_CHARS  # on the loop's thread: the long piece too

@@ -1,7 +1,14 @@
-"""What a worker knows about its model, read from a tokenizer folder (for the mock worker)."""
+"""What a worker knows about its model, read from a tokenizer folder (for the mock worker).
+
+The facts are read once per folder and shared: loading the tokenizer is nearly all of a mock
+worker's start-up, and the test suite starts hundreds of mock workers on the same folders.
+Everything in them is only read (the tokenizer only encodes and decodes), and a folder whose
+files change is read again.
+"""
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +19,7 @@ from tokenizers import Tokenizer
 __all__ = ["ModelFacts", "read_model_facts"]
 
 _DEFAULT_CONTEXT = 32_768
+_FILES = ("tokenizer.json", "generation_config.json", "config.json", "tokenizer_config.json")
 
 
 @dataclass(slots=True, frozen=True)
@@ -51,6 +59,18 @@ def read_model_facts(folder: str | Path) -> ModelFacts:
     three); tokenizer_config.json's eos_token is the fallback.
     """
     folder = Path(folder)
+    return _read(folder, _stamp(folder))
+
+
+def _stamp(folder: Path) -> tuple[tuple[int, int], ...]:
+    """When the folder's files last changed and their sizes: a rewritten folder is read again."""
+    stats = [(folder / name).stat() if (folder / name).is_file() else None for name in _FILES]
+    return tuple((st.st_mtime_ns, st.st_size) if st else (0, 0) for st in stats)
+
+
+@functools.lru_cache(maxsize=32)
+def _read(folder: Path, stamp: tuple[tuple[int, int], ...]) -> ModelFacts:
+    del stamp  # only part of the cache key
     tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
     gen, cfg, tok_cfg = (_json(folder / n) for n in ("generation_config.json", "config.json", "tokenizer_config.json"))
     eos = _as_ids(gen.get("eos_token_id")) or _as_ids(_token_id(tokenizer, tok_cfg.get("eos_token")))
