@@ -59,7 +59,14 @@ class GatewayApp(Starlette):
     `send` is left in the scope and the SSE response sends its start through the chain and
     its body straight to the server. Add a middleware that may read or change bodies (gzip,
     body logging) and every body goes through the chain again: nothing is skipped silently.
+
+    What the routes reach through `request.app` is in plain attributes, set by `build_app`
+    (Starlette's `app.state` would answer each read through a failed lookup first).
     """
+
+    gateway: Gateway
+    background_runs: BackgroundRuns
+    discovery: Discovery
 
     def build_middleware_stack(self) -> ASGIApp:
         self.bodies_direct = _bodies_untouched(self.user_middleware)
@@ -118,7 +125,7 @@ def build_app(config: GatewayConfig, *, hooks: HookRegistry | None = None) -> Ga
                             *routes_conversations.routes, *routes_native.routes, *routes_parse.routes,
                             *routes_pooling.routes, *routes_lora.routes, *routes_workers.routes],
                     exception_handlers=exception_handlers, lifespan=lifespan)
-    app.state.gateway = gateway
-    app.state.background_runs = background
-    app.state.discovery = discovery
+    app.gateway = gateway
+    app.background_runs = background
+    app.discovery = discovery
     return app

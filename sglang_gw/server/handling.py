@@ -33,7 +33,7 @@ _encode = msgspec.json.Encoder().encode
 
 def gateway_of(request: Request) -> Gateway:
     """The gateway serving this app (set by `build_app`): the one typed way routes reach it."""
-    return request.app.state.gateway  # type: ignore[no-any-return]
+    return request.app.gateway  # type: ignore[no-any-return]
 
 
 def with_trace(prepared: PreparedRequest, request: Request) -> PreparedRequest:

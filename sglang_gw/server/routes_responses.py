@@ -54,7 +54,7 @@ MAX_PAGE = 100
 
 
 def background_runs(request: Request) -> BackgroundRuns:
-    return request.app.state.background_runs  # type: ignore[no-any-return]
+    return request.app.background_runs  # type: ignore[no-any-return]
 
 
 def _saver(store: HistoryStore, turn: Turn) -> Save | None:
