@@ -75,9 +75,16 @@ class GatewayApp(Starlette):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.middleware_stack is None:
             self.middleware_stack = self.build_middleware_stack()
-        if self.bodies_direct:
-            scope[BODY_SEND] = send
-        await super().__call__(scope, receive, send)
+        if not self.bodies_direct:
+            await super().__call__(scope, receive, send)
+            return
+        scope[BODY_SEND] = send
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # uvicorn's `send` is a method of the request's cycle, which holds the scope:
+            # left in it, they would be a reference cycle only the garbage collector frees.
+            del scope[BODY_SEND]
 
 
 def build_app(config: GatewayConfig, *, hooks: HookRegistry | None = None) -> GatewayApp:
