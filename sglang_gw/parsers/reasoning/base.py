@@ -58,6 +58,11 @@ class StartState(enum.Enum):
     AFTER_BLOCK = "after_block"  # the prompt closed an (empty) block: content, lstripped
 
 
+# The members as module names for this module's own reads: on Python 3.11 reading one
+# through the class takes `EnumType.__getattr__`'s slow path, and every choice reads them.
+REASONING, CONTENT, AFTER_BLOCK = StartState.REASONING, StartState.CONTENT, StartState.AFTER_BLOCK
+
+
 class Out:
     """What one feed gives, gathered by the states."""
 
@@ -107,10 +112,10 @@ class ReasoningParser:
         state = self.start_state(prompt_text, enable_thinking)
         cls = type(self)
         self._held = ""
-        self._state: Step = cls._in_content if state is StartState.AFTER_BLOCK else cls._opening
-        self._default: Step = cls._in_reasoning if state is StartState.REASONING else cls._in_content
+        self._state: Step = cls._in_content if state is AFTER_BLOCK else cls._opening
+        self._default: Step = cls._in_reasoning if state is REASONING else cls._in_content
         self._reasoning = _Trim(lead=True, trail=True)
-        self._content = _Trim(lead=state is StartState.AFTER_BLOCK, trail=False)
+        self._content = _Trim(lead=state is AFTER_BLOCK, trail=False)
         self._watch: Markers | None = None  # end markers and call starts, once watched
         self._whole_calls: Callable[[str], bool] | None = None
         self._cut: list[str] = []  # held text from a call start inside the block
@@ -129,14 +134,14 @@ class ReasoningParser:
         if prompt_text is not None:
             tail = prompt_text.rstrip()
             if tail.endswith(cls.start):
-                return StartState.REASONING
+                return REASONING
             if tail.endswith(cls.end):
-                return StartState.AFTER_BLOCK
+                return AFTER_BLOCK
         if enable_thinking is not None:
             inside = enable_thinking and (cls.opens_when_thinking or cls.starts_in_reasoning)
         else:
             inside = cls.starts_in_reasoning
-        return StartState.REASONING if inside else StartState.CONTENT
+        return REASONING if inside else CONTENT
 
     def feed(self, text: str) -> ReasoningDelta:
         return self._run(text, final=False)
@@ -276,8 +281,8 @@ class OwnMachineParser(ReasoningParser):
     @classmethod
     def start_state(cls, prompt_text: str | None, enable_thinking: bool | None) -> StartState:
         if prompt_text is not None and prompt_text.rstrip().endswith(cls.start):
-            return StartState.REASONING
-        return StartState.CONTENT
+            return REASONING
+        return CONTENT
 
     def feed(self, text: str) -> ReasoningDelta:
         return self._parse(self._held + text, final=False)
