@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp, Lifespan, Receive, Scope, Send
 
 from sglang_gw.config import GatewayConfig
 from sglang_gw.discovery import Discovery
@@ -30,6 +32,7 @@ from sglang_gw.server.discovered import GatewayWorkers
 from sglang_gw.server.errors import exception_handlers
 from sglang_gw.server.metrics_server import release_process_metrics, start_metrics_server
 from sglang_gw.server.middleware import build_middleware, door_of
+from sglang_gw.server.router import ExactPathRouter
 from sglang_gw.server.sse import BODY_SEND
 
 __all__ = ["ADMITTED_PATHS", "GatewayApp", "build_app"]
@@ -67,6 +70,11 @@ class GatewayApp(Starlette):
     gateway: Gateway
     background_runs: BackgroundRuns
     discovery: Discovery
+
+    def __init__(self, *, routes: Sequence[BaseRoute] = (), lifespan: Lifespan[Any] | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(routes=routes, lifespan=lifespan, **kwargs)
+        self.router = ExactPathRouter(routes, lifespan=lifespan)  # server/router.py
 
     def build_middleware_stack(self) -> ASGIApp:
         self.bodies_direct = _bodies_untouched(self.user_middleware)
