@@ -1,10 +1,10 @@
 """Starlette's router, with a dict in front for the paths that name one route outright.
 
 Starlette's `Router` tries each route's pattern in order until one matches, and each try
-that fails costs about as much as a small function of ours (three enum reads on Python
-3.11 among it). The gateway has some forty routes, so a request for one far down the
-list (`/generate`, `/v1/embeddings`) paid for every one before it: more than any stage of
-a short request (docs/performance.md, "Per request, second pass").
+that fails costs about as much as a small function of ours (enum reads on Python 3.11's
+slow path among it). The gateway has dozens of routes, so a request for one far down the
+list (`/generate`, `/v1/embeddings`) paid for every one before it (docs/performance.md,
+"Per request, second pass").
 
 :class:`ExactPathRouter` first looks the request's path and method up in a dict built once
 from the routes without path parameters. A hit runs that route just as Starlette would
