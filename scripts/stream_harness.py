@@ -95,7 +95,7 @@ def start_worker(tokens: int, token_delay: float) -> tuple[subprocess.Popen[byte
 
 async def _wait_for_worker(app: Any) -> None:
     for _ in range(300):
-        if app.state.gateway.pool.workers():
+        if app.gateway.pool.workers():
             return
         await asyncio.sleep(0.1)
     raise SystemExit("the mock worker did not register")

@@ -162,7 +162,7 @@ class ThreadedServer:
     def __init__(self, config: GatewayConfig, *, hooks: HookRegistry | None = None) -> None:
         self.port = config.server.port
         app = build_app(config, hooks=hooks)
-        self.gateway: Gateway = app.state.gateway
+        self.gateway: Gateway = app.gateway
         # The connection limits are set as `sglang-gw launch` sets them (server/connections.py).
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
                                                     lifespan="on", **uvicorn_options(config.connections)))

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 from starlette.middleware import Middleware
@@ -13,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sglang_gw.server.app import GatewayApp
 from sglang_gw.server.middleware import EdgeMiddleware
-from sglang_gw.server.sse import sse_response
+from sglang_gw.server.sse import BODY_SEND, sse_response
 
 
 class BodyCounter:
@@ -59,3 +60,23 @@ def test_with_only_start_only_middlewares_bodies_go_straight_to_the_server() -> 
         text = client.get("/s").text
     assert app.bodies_direct
     assert "data: 0" in text and "data: 2" in text
+
+
+async def test_the_servers_send_leaves_the_scope_with_the_request() -> None:
+    """uvicorn's `send` is a method of an object that holds the scope: left in the scope,
+    every request would be a reference cycle for the garbage collector."""
+    app = _app(Middleware(EdgeMiddleware))
+    scope = {"type": "http", "method": "GET", "path": "/s", "raw_path": b"/s", "root_path": "", "query_string": b"",
+             "headers": [], "http_version": "1.1", "scheme": "http", "server": ("t", 80), "client": ("c", 1)}
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        await asyncio.Event().wait()  # no hang-up while the answer runs
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    assert sent[0]["status"] == 200 and b"data: 2" in b"".join(m.get("body", b"") for m in sent)
+    assert BODY_SEND not in scope

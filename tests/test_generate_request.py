@@ -21,7 +21,7 @@ def _prepared(sampling: SamplingSettings, logprobs: LogprobSpec | None = None) -
 
 
 def test_every_sampling_field_reaches_the_proto() -> None:
-    req = build_generate_request(_prepared(SETTINGS))
+    req = build_generate_request(_prepared(SETTINGS), "trace-1-r1")
     sp = req.sampling_params
     for field in dataclasses.fields(SamplingSettings):
         value = getattr(SETTINGS, field.name)
@@ -30,14 +30,14 @@ def test_every_sampling_field_reaches_the_proto() -> None:
         got = tuple(sp.stop_token_ids) if field.name == "stop_token_ids" else getattr(sp, field.name)
         assert got == (pytest.approx(value) if isinstance(value, float) else value), field.name
     assert (req.request_id, req.stream, list(req.tokenized.input_ids), req.tokenized.original_text) == \
-        (_prepared(SETTINGS).worker_request_id, True, [1, 2, 3], "hi")
+        ("trace-1-r1", True, [1, 2, 3], "hi")
     assert not req.return_logprob and not sp.HasField("custom_params") and not sp.HasField("stream_interval")
 
 
 def test_optional_settings_and_logprobs() -> None:
     sampling = dataclasses.replace(SETTINGS, seed=42, logit_bias=(("12", 1.5),), constraint=("regex", "a+"),
                                    stream_interval=8)
-    req = build_generate_request(_prepared(sampling, LogprobSpec(top_n=3, prompt=True)))
+    req = build_generate_request(_prepared(sampling, LogprobSpec(top_n=3, prompt=True)), "r1")
     sp = req.sampling_params
     assert sp.custom_params["seed"] == 42 and dict(sp.logit_bias) == {"12": 1.5}
     assert sp.regex == "a+" and sp.stream_interval == 8

@@ -43,7 +43,7 @@ async def app(worker: ThreadedMockWorker) -> AsyncIterator[Any]:
     app = build_app(config)
     async with app.router.lifespan_context(app):
         for _ in range(300):
-            if app.state.gateway.pool.workers():
+            if app.gateway.pool.workers():
                 break
             await asyncio.sleep(0.02)
         yield app
@@ -86,7 +86,7 @@ async def _wait_for(predicate: Callable[[], bool]) -> bool:
 
 
 def _idle(app: Any) -> bool:
-    return all(w.inflight == 0 for w in app.state.gateway.pool.workers())
+    return all(w.inflight == 0 for w in app.gateway.pool.workers())
 
 
 async def test_a_send_that_waits_keeps_every_frame_in_order(app: Any) -> None:

@@ -66,10 +66,10 @@ _SCALAR_SAMPLING = ("temperature", "top_p", "top_k", "min_p", "frequency_penalty
                     "n", "min_new_tokens", "ignore_eos", "no_stop_trim")
 
 
-def build_generate_request(p: PreparedRequest) -> pb.GenerateRequest:
+def build_generate_request(p: PreparedRequest, request_id: str) -> pb.GenerateRequest:
     # Filled in place: sub-messages passed to a constructor are copied, which was about
     # half of this function's cost (docs/performance.md, 2026-12-06).
-    req = pb.GenerateRequest(request_id=p.worker_request_id, stream=p.worker_stream)
+    req = pb.GenerateRequest(request_id=request_id, stream=p.worker_stream)
     tokenized = req.tokenized
     tokenized.original_text = p.prompt_text
     tokenized.input_ids.extend(p.prompt_ids)
@@ -100,12 +100,18 @@ def backoff_delay(settings: DispatchSettings, attempt: int) -> float:
 
 
 class Generation:
-    """One prepared request on the fleet, as a stream of decoded choice deltas."""
+    """One prepared request on the fleet, as a stream of decoded choice deltas.
+
+    `trace_id` is the client's request id (x-request-id), if any: the worker sees it as a
+    prefix of `worker_request_id`, so logs on both sides join up, and the prepared
+    request's own id after it, so two requests never share one.
+    """
 
     def __init__(self, prepared: PreparedRequest, model: ServedModel, pool: WorkerPool,
                  settings: DispatchSettings, *, routing_key: str | None = None,
-                 hooks: HookRegistry | None = None, lora: str | None = None) -> None:
+                 hooks: HookRegistry | None = None, lora: str | None = None, trace_id: str | None = None) -> None:
         self.prepared = prepared
+        self.worker_request_id = f"{trace_id}-{prepared.request_id}" if trace_id else prepared.request_id
         self.route = RouteRequest(model=model.name, prompt_ids=prepared.prompt_ids, routing_key=routing_key,
                                   lora=lora)
         self.selector = Selector(pool, self.route, hooks)
@@ -158,7 +164,7 @@ class Generation:
         """Pick a worker and start the call; returns its first message. After this, a
         failure is final and `close` must be called, however the stream ends."""
         self._begun = time.perf_counter()
-        first = await self._open(build_generate_request(self.prepared))
+        first = await self._open(build_generate_request(self.prepared, self.worker_request_id))
         self._ttft = time.perf_counter() - self._begun
         self._opened = True
         self._first = first
@@ -353,6 +359,6 @@ class Generation:
 
     async def _abort(self, worker: Worker, reason: str) -> None:
         try:
-            await worker.client.abort(self.prepared.worker_request_id, reason)
+            await worker.client.abort(self.worker_request_id, reason)
         except WorkerError as err:
             log.debug("abort of %s on %s failed: %s", self.prepared.request_id, worker.url, err.message)

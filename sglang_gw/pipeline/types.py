@@ -53,13 +53,6 @@ class PreparedRequest:
     # Ask the worker to stream? Only needed when the client streams or the gateway must
     # watch for stop strings; otherwise one `complete` message carries every token.
     worker_stream: bool = True
-    trace_id: str | None = None  # the client's request id (x-request-id), if any
-
-    @property
-    def worker_request_id(self) -> str:
-        """The id the worker sees: the client's request id as a prefix, so logs on both
-        sides join up, and our own id after it, so two requests never share one."""
-        return f"{self.trace_id}-{self.request_id}" if self.trace_id else self.request_id
 
 
 @dataclass(slots=True, frozen=True)

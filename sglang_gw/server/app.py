@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp, Lifespan, Receive, Scope, Send
 
 from sglang_gw.config import GatewayConfig
 from sglang_gw.discovery import Discovery
@@ -30,6 +32,7 @@ from sglang_gw.server.discovered import GatewayWorkers
 from sglang_gw.server.errors import exception_handlers
 from sglang_gw.server.metrics_server import release_process_metrics, start_metrics_server
 from sglang_gw.server.middleware import build_middleware, door_of
+from sglang_gw.server.router import ExactPathRouter
 from sglang_gw.server.sse import BODY_SEND
 
 __all__ = ["ADMITTED_PATHS", "GatewayApp", "build_app"]
@@ -59,7 +62,19 @@ class GatewayApp(Starlette):
     `send` is left in the scope and the SSE response sends its start through the chain and
     its body straight to the server. Add a middleware that may read or change bodies (gzip,
     body logging) and every body goes through the chain again: nothing is skipped silently.
+
+    What the routes reach through `request.app` is in plain attributes, set by `build_app`
+    (Starlette's `app.state` would answer each read through a failed lookup first).
     """
+
+    gateway: Gateway
+    background_runs: BackgroundRuns
+    discovery: Discovery
+
+    def __init__(self, *, routes: Sequence[BaseRoute] = (), lifespan: Lifespan[Any] | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(routes=routes, lifespan=lifespan, **kwargs)
+        self.router = ExactPathRouter(routes, lifespan=lifespan)  # server/router.py
 
     def build_middleware_stack(self) -> ASGIApp:
         self.bodies_direct = _bodies_untouched(self.user_middleware)
@@ -68,9 +83,16 @@ class GatewayApp(Starlette):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.middleware_stack is None:
             self.middleware_stack = self.build_middleware_stack()
-        if self.bodies_direct:
-            scope[BODY_SEND] = send
-        await super().__call__(scope, receive, send)
+        if not self.bodies_direct:
+            await super().__call__(scope, receive, send)
+            return
+        scope[BODY_SEND] = send
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # uvicorn's `send` is a method of the request's cycle, which holds the scope:
+            # left in it, they would be a reference cycle only the garbage collector frees.
+            del scope[BODY_SEND]
 
 
 def build_app(config: GatewayConfig, *, hooks: HookRegistry | None = None) -> GatewayApp:
@@ -118,7 +140,7 @@ def build_app(config: GatewayConfig, *, hooks: HookRegistry | None = None) -> Ga
                             *routes_conversations.routes, *routes_native.routes, *routes_parse.routes,
                             *routes_pooling.routes, *routes_lora.routes, *routes_workers.routes],
                     exception_handlers=exception_handlers, lifespan=lifespan)
-    app.state.gateway = gateway
-    app.state.background_runs = background
-    app.state.discovery = discovery
+    app.gateway = gateway
+    app.background_runs = background
+    app.discovery = discovery
     return app

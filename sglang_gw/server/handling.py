@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 from typing import Any
@@ -25,21 +24,20 @@ from sglang_gw.server.ledger import ledger_of
 from sglang_gw.server.push import PushedSse
 from sglang_gw.server.sse import SlowStartSse, SseStream, sse_response
 
-__all__ = ["framed", "generate", "generations_for", "json_response", "respond", "start_deltas", "unless_disconnected",
-           "with_trace"]
+__all__ = ["framed", "generate", "generations_for", "json_response", "request_id_of", "respond", "start_deltas",
+           "unless_disconnected"]
 
 _encode = msgspec.json.Encoder().encode
 
 
 def gateway_of(request: Request) -> Gateway:
     """The gateway serving this app (set by `build_app`): the one typed way routes reach it."""
-    return request.app.state.gateway  # type: ignore[no-any-return]
+    return request.app.gateway  # type: ignore[no-any-return]
 
 
-def with_trace(prepared: PreparedRequest, request: Request) -> PreparedRequest:
-    """Carry the client's request id (set by the request-id middleware) to the worker."""
-    trace = request.scope.get("state", {}).get("request_id")
-    return dataclasses.replace(prepared, trace_id=trace) if trace else prepared
+def request_id_of(request: Request) -> str | None:
+    """The client's request id (set by the request-id middleware), for the worker's logs."""
+    return request.scope.get("state", {}).get("request_id")  # type: ignore[no-any-return]
 
 
 def generations_for(request: Request, model: ServedModel, prepared: list[PreparedRequest], *,
@@ -48,8 +46,9 @@ def generations_for(request: Request, model: ServedModel, prepared: list[Prepare
     each is closed, at the latest, when the request ends (server/ledger.py)."""
     gw = gateway_of(request)
     key = gw.routing_key(request.headers)
-    generations = [Generation(p, model, gw.pool, gw.dispatch, routing_key=key, hooks=gw.hooks, lora=lora)
-                   for p in prepared]
+    trace = request_id_of(request)
+    generations = [Generation(p, model, gw.pool, gw.dispatch, routing_key=key, hooks=gw.hooks, lora=lora,
+                              trace_id=trace) for p in prepared]
     ledger = ledger_of(request.scope)
     if ledger is not None:
         for gen in generations:
@@ -62,7 +61,7 @@ async def generate(request: Request, endpoint: str, model: ServedModel, responde
     """Stages 2-6 for prepared prompts (pipeline/__init__.py): select and dispatch when the
     answer starts, then decode, parse and frame per worker message, through `responder`;
     `lora` names the LoRA adapter the workers apply."""
-    generations = generations_for(request, model, [with_trace(p, request) for p in prepared], lora=lora)
+    generations = generations_for(request, model, prepared, lora=lora)
     return await respond(request, endpoint, model, responder, generations, stream)
 
 

@@ -132,7 +132,7 @@ class _Unanswerable(Exception):
 
 async def read_body(receive: Receive, *, max_bytes: int | None, stall_secs: float | None) -> bytes:
     """The whole body: 413 as soon as it passes `max_bytes`, 408 when no new byte came for
-    `stall_secs` (one timer, moved on at each chunk), `_Unanswerable` on a hang-up."""
+    `stall_secs` (one timer, moved on at each chunk but the last), `_Unanswerable` on a hang-up."""
     chunks: list[bytes] = []
     size = 0
     loop = asyncio.get_running_loop()
@@ -148,10 +148,10 @@ async def read_body(receive: Receive, *, max_bytes: int | None, stall_secs: floa
                     if max_bytes is not None and size > max_bytes:
                         raise _too_large(max_bytes)
                     chunks.append(chunk)
-                    if stall_secs is not None:
-                        stall.reschedule(loop.time() + stall_secs)
                 if not message.get("more_body", False):
                     return b"".join(chunks)
+                if chunk and stall_secs is not None:
+                    stall.reschedule(loop.time() + stall_secs)
     except TimeoutError:
         raise RequestTimeoutError(f"no bytes of the request body came for {stall_secs:g}s") from None
 

@@ -35,9 +35,9 @@ from sglang_gw.server.handling import (
     gateway_of,
     generations_for,
     json_response,
+    request_id_of,
     start_deltas,
     unless_disconnected,
-    with_trace,
 )
 from sglang_gw.server.sse import sse_response
 
@@ -71,7 +71,7 @@ async def mcp_response(request: Request, turn: Turn, model: ServedModel, lora: s
         prepared, plan = await _prepared(request, turn, model, tools, first)
         if req.background:  # not tied to this request (no ledger): closed when the run ends
             started = [Generation(prepared, model, gw.pool, gw.dispatch, routing_key=gw.routing_key(request.headers),
-                                  hooks=gw.hooks, lora=lora)]
+                                  hooks=gw.hooks, lora=lora, trace_id=request_id_of(request))]
         else:
             started = generations_for(request, model, [prepared], lora=lora)
         generations.extend(started)
@@ -111,7 +111,7 @@ async def _prepared(request: Request, turn: Turn, model: ServedModel, tools: Any
         try:
             prepared, plan = await gw.hooks.run("prepare", prepare_chat, mcp_chat_request(turn, tools, first=first),
                                                 model)
-            return with_trace(prepared, request), plan
+            return prepared, plan
         except ContextLengthExceededError:
             if turn.req.truncation != "auto" or not turn.drop_oldest_turn():
                 raise

@@ -32,7 +32,6 @@ from sglang_gw.server.handling import (
     json_response,
     start_deltas,
     unless_disconnected,
-    with_trace,
 )
 from sglang_gw.server.ledger import ledger_of
 from sglang_gw.server.proxy import call_upstream
@@ -54,7 +53,7 @@ async def create_message(request: Request) -> Response:
     model, lora = await gw.resolve_model(req.model)  # `base:adapter` names a LoRA adapter
     prepared, plan = await gw.hooks.run("prepare", prepare_chat, chat_request(req), model)  # 1 prepare
     responder = MessagesResponder(req, model, plan)  # 4-6 decode, parse, frame
-    generations = generations_for(request, model, [with_trace(prepared, request)], lora=lora)
+    generations = generations_for(request, model, [prepared], lora=lora)
     if req.stream:
         return await _stream(request, model.name, responder, generations)
     body = await unless_disconnected(request, responder.complete(merged_deltas(generations), usage_of(generations)))

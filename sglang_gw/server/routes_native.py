@@ -27,7 +27,6 @@ from sglang_gw.server.handling import (
     generations_for,
     json_response,
     respond,
-    with_trace,
 )
 
 __all__ = ["routes"]
@@ -37,7 +36,7 @@ async def generate(request: Request) -> Response:
     gw = gateway_of(request)
     body = decode_body(await request.body(), GenerateRequestBody)
     model, lora = await gw.resolve_model(body.model, body.lora_path)
-    prepared = [with_trace(p, request) for p in await gw.hooks.run("prepare", prepare_generate, body, model)]
+    prepared = await gw.hooks.run("prepare", prepare_generate, body, model)
     generations = generations_for(request, model, prepared, lora=lora)
     responder = NativeResponder(prepared, generations)
     return await respond(request, "generate", model, responder, generations, body.stream)

@@ -36,9 +36,9 @@ from sglang_gw.server.handling import (
     gateway_of,
     generations_for,
     json_response,
+    request_id_of,
     start_deltas,
     unless_disconnected,
-    with_trace,
 )
 from sglang_gw.server.ledger import ledger_of
 from sglang_gw.server.owner import owner_of
@@ -54,7 +54,7 @@ MAX_PAGE = 100
 
 
 def background_runs(request: Request) -> BackgroundRuns:
-    return request.app.state.background_runs  # type: ignore[no-any-return]
+    return request.app.background_runs  # type: ignore[no-any-return]
 
 
 def _saver(store: HistoryStore, turn: Turn) -> Save | None:
@@ -84,7 +84,7 @@ async def create_response(request: Request) -> Response:
     if req.background:
         # Not tied to this request (no ledger): the run closes its generation itself.
         gen = Generation(prepared, model, gw.pool, gw.dispatch, routing_key=gw.routing_key(request.headers),
-                         hooks=gw.hooks, lora=lora)
+                         hooks=gw.hooks, lora=lora, trace_id=request_id_of(request))
         work = partial(responder.complete, merged_deltas([gen]), usage_of([gen]))
         return await _start_background(request, responder, work, partial(gen.close, None))
     generations = generations_for(request, model, [prepared], lora=lora)
@@ -107,7 +107,7 @@ async def _prepared(request: Request, turn: Turn, model: ServedModel) -> tuple[P
     while True:
         try:
             prepared, plan = await gw.hooks.run("prepare", prepare_chat, turn.chat_request(), model)
-            return with_trace(prepared, request), plan
+            return prepared, plan
         except ContextLengthExceededError:
             if turn.req.truncation != "auto" or not turn.drop_oldest_turn():
                 raise

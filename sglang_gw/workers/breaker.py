@@ -50,6 +50,11 @@ class CircuitState(enum.StrEnum):
     HALF_OPEN = "half_open"
 
 
+# The members as module names: on Python 3.11 reading one through the class takes
+# `EnumType.__getattr__`'s slow path, and the breaker is asked on every request.
+CLOSED, OPEN, HALF_OPEN = CircuitState.CLOSED, CircuitState.OPEN, CircuitState.HALF_OPEN
+
+
 @dataclass(slots=True, frozen=True)
 class BreakerConfig:
     """Defaults are smg's: `--cb-failure-threshold 10`, `--cb-success-threshold 3`,
@@ -102,7 +107,7 @@ class CircuitBreaker:
         self.name = name  # the worker's url, for logs
         self._clock = clock
         self._on_transition = on_transition
-        self._state = CircuitState.CLOSED
+        self._state = CLOSED
         self._failures: deque[float] = deque()  # times of failures in the current closed run
         self._successes = 0  # consecutive probe successes while half-open
         self._probes = 0  # probes in flight while half-open
@@ -116,9 +121,9 @@ class CircuitBreaker:
     @property
     def state(self) -> CircuitState:
         """The current state; an open circuit whose timeout passed is half-open from here."""
-        if self._state is CircuitState.OPEN:
+        if self._state is OPEN:
             if self._clock() - self._opened_at >= self.config.timeout_duration_secs:
-                self._move(CircuitState.HALF_OPEN)
+                self._move(HALF_OPEN)
         return self._state
 
     @property
@@ -128,15 +133,15 @@ class CircuitBreaker:
         if not self.config.enabled:
             return True
         state = self.state
-        if state is CircuitState.HALF_OPEN:
+        if state is HALF_OPEN:
             return self._probes < self.config.half_open_max_probes
-        return state is CircuitState.CLOSED
+        return state is CLOSED
 
     def allow(self) -> bool:
         """Admit one request to this worker; in half-open this takes a probe slot."""
         if not self.available:
             return False
-        if self.config.enabled and self._state is CircuitState.HALF_OPEN:
+        if self.config.enabled and self._state is HALF_OPEN:
             self._probes += 1
         return True
 
@@ -144,13 +149,13 @@ class CircuitBreaker:
         if not self.config.enabled:
             return
         state = self.state
-        if state is CircuitState.CLOSED:
+        if state is CLOSED:
             self._failures.clear()  # smg: a success resets the failure count
-        elif state is CircuitState.HALF_OPEN:
+        elif state is HALF_OPEN:
             self._end_probe()
             self._successes += 1
             if self._successes >= self.config.success_threshold:
-                self._move(CircuitState.CLOSED)
+                self._move(CLOSED)
         # Open: a request admitted before the trip finished late; it proves nothing now.
 
     def record_failure(self, *, since: float | None = None) -> None:
@@ -162,25 +167,25 @@ class CircuitBreaker:
         if self._same_cause(since):
             self.release_probe()
             return
-        if state is CircuitState.CLOSED:
+        if state is CLOSED:
             self._last_event = self._clock()
             self._count_failure()
-        elif state is CircuitState.HALF_OPEN:
+        elif state is HALF_OPEN:
             self._last_event = self._clock()
             self._end_probe()
-            self._move(CircuitState.OPEN)
+            self._move(OPEN)
         # Open: a late failure must not push the recovery timer further out.
 
     def health_passed(self, since: float) -> None:
         """A health check started at `since` passed: an open circuit that opened before it
         goes half-open now, so real requests probe the worker without waiting out the
         open timeout."""
-        if self.config.enabled and self._state is CircuitState.OPEN and since >= self._opened_at:
-            self._move(CircuitState.HALF_OPEN)
+        if self.config.enabled and self._state is OPEN and since >= self._opened_at:
+            self._move(HALF_OPEN)
 
     def release_probe(self) -> None:
         """End a request without an outcome (client error, cancellation)."""
-        if self._state is CircuitState.HALF_OPEN:
+        if self._state is HALF_OPEN:
             self._end_probe()
 
     def _same_cause(self, since: float | None) -> bool:
@@ -198,7 +203,7 @@ class CircuitBreaker:
         while failures[0] <= horizon:
             failures.popleft()
         if len(failures) >= self.config.failure_threshold:
-            self._move(CircuitState.OPEN)
+            self._move(OPEN)
 
     def _end_probe(self) -> None:
         # A request admitted while closed may finish in half-open: never go below zero.
@@ -211,7 +216,7 @@ class CircuitBreaker:
         self._failures.clear()
         self._successes = 0
         self._probes = 0
-        if new is CircuitState.OPEN:
+        if new is OPEN:
             self._opened_at = self._clock()
         log.info("circuit breaker %s: %s -> %s", self.name, old.value, new.value)
         if self._on_transition is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
 from importlib.metadata import EntryPoint
 from typing import ClassVar
 
@@ -17,6 +19,22 @@ from tests.parsers.harness import split_invariant_reasoning
 
 REQUIRED = ["deepseek_r1", "deepseek_v31", "qwen3", "qwen3_thinking", "glm45", "kimi", "kimi_k2",
             "kimi_k2_thinking", "minimax", "minimax_append_think", "step3", "mistral", "gpt_oss", "cohere"]
+
+
+@pytest.mark.parametrize("name", REQUIRED)
+def test_a_parser_is_freed_without_the_garbage_collector(name: str) -> None:
+    """A parser is no reference cycle (states are not bound methods kept on it): each
+    request's parsers go when their last reference does, not at the next collection."""
+    gc.disable()
+    try:
+        parser = REASONING_PARSERS.get(name)(prompt_text="x")
+        parser.feed("<think>a</think>b")
+        parser.finish()
+        ref = weakref.ref(parser)
+        del parser
+        assert ref() is None
+    finally:
+        gc.enable()
 
 
 @pytest.mark.parametrize("name", REQUIRED)

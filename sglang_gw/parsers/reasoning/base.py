@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from sglang_gw.parsers._scan import Markers
 from sglang_gw.parsers.types import ReasoningDelta
@@ -58,6 +58,11 @@ class StartState(enum.Enum):
     AFTER_BLOCK = "after_block"  # the prompt closed an (empty) block: content, lstripped
 
 
+# The members as module names for this module's own reads: on Python 3.11 reading one
+# through the class takes `EnumType.__getattr__`'s slow path, and every choice reads them.
+REASONING, CONTENT, AFTER_BLOCK = StartState.REASONING, StartState.CONTENT, StartState.AFTER_BLOCK
+
+
 class Out:
     """What one feed gives, gathered by the states."""
 
@@ -69,8 +74,10 @@ class Out:
 
 
 # A state of the machine: it reads the unread text (`final`: the output ended there) and
-# returns what is left for the next state, or None once all of it is read or held.
-Step = Callable[[str, bool, Out], str | None]
+# returns what is left for the next state, or None once all of it is read or held. States
+# are the class's functions, called with the parser: a bound method kept on the parser
+# would make each parser a reference cycle, left for the garbage collector.
+Step = Callable[[Any, str, bool, Out], str | None]
 
 
 class ReasoningParser:
@@ -103,11 +110,12 @@ class ReasoningParser:
 
     def __init__(self, *, prompt_text: str | None = None, enable_thinking: bool | None = None) -> None:
         state = self.start_state(prompt_text, enable_thinking)
+        cls = type(self)
         self._held = ""
-        self._state: Step = self._in_content if state is StartState.AFTER_BLOCK else self._opening
-        self._default: Step = self._in_reasoning if state is StartState.REASONING else self._in_content
+        self._state: Step = cls._in_content if state is AFTER_BLOCK else cls._opening
+        self._default: Step = cls._in_reasoning if state is REASONING else cls._in_content
         self._reasoning = _Trim(lead=True, trail=True)
-        self._content = _Trim(lead=state is StartState.AFTER_BLOCK, trail=False)
+        self._content = _Trim(lead=state is AFTER_BLOCK, trail=False)
         self._watch: Markers | None = None  # end markers and call starts, once watched
         self._whole_calls: Callable[[str], bool] | None = None
         self._cut: list[str] = []  # held text from a call start inside the block
@@ -126,14 +134,14 @@ class ReasoningParser:
         if prompt_text is not None:
             tail = prompt_text.rstrip()
             if tail.endswith(cls.start):
-                return StartState.REASONING
+                return REASONING
             if tail.endswith(cls.end):
-                return StartState.AFTER_BLOCK
+                return AFTER_BLOCK
         if enable_thinking is not None:
             inside = enable_thinking and (cls.opens_when_thinking or cls.starts_in_reasoning)
         else:
             inside = cls.starts_in_reasoning
-        return StartState.REASONING if inside else StartState.CONTENT
+        return REASONING if inside else CONTENT
 
     def feed(self, text: str) -> ReasoningDelta:
         return self._run(text, final=False)
@@ -148,7 +156,7 @@ class ReasoningParser:
         buf: str | None = self._held + text
         self._held = ""
         while buf is not None:
-            buf = self._state(buf, final, out)
+            buf = self._state(self, buf, final, out)
         return ReasoningDelta("".join(out.reasoning), "".join(out.content))
 
     def _until(self, buf: str, markers: Markers, final: bool) -> tuple[str, tuple[int, str] | None]:
@@ -166,10 +174,10 @@ class ReasoningParser:
         body = buf.lstrip()
         if len(buf) - len(body) <= MAX_LEADING_WS:
             if body.startswith(self.start):
-                self._state = self._in_reasoning
+                self._state = type(self)._in_reasoning
                 return body[len(self.start):]
-            if self.drops_leading_end and self._default == self._in_content and body.startswith(self.end):
-                self._state, self._content.lead = self._in_content, True
+            if self.drops_leading_end and self._default is type(self)._in_content and body.startswith(self.end):
+                self._state, self._content.lead = type(self)._in_content, True
                 return body[len(self.end):]
             if not final and (self.start.startswith(body) or (self.drops_leading_end and self.end.startswith(body))):
                 self._held = buf
@@ -185,7 +193,7 @@ class ReasoningParser:
             return None
         i, marker = hit
         if marker not in self._end_markers.markers:  # a call start: hold from here
-            self._state = self._in_cut
+            self._state = type(self)._in_cut
             return buf[i:]
         return self._end_block(buf, i, marker)
 
@@ -203,14 +211,14 @@ class ReasoningParser:
             return None
         held, self._cut = "".join(self._cut) + buf, []
         if self._whole_calls is not None and self._whole_calls(held):
-            self._state = self._in_content
+            self._state = type(self)._in_content
             out.content.append(held)
         else:
             out.reasoning.append(self._reasoning.push(held))
         return None
 
     def _end_block(self, buf: str, i: int, marker: str) -> str:
-        self._state = self._in_content
+        self._state = type(self)._in_content
         self._content.lead = True
         return buf[i:] if marker in self.implicit_ends else buf[i + len(marker):]
 
@@ -273,8 +281,8 @@ class OwnMachineParser(ReasoningParser):
     @classmethod
     def start_state(cls, prompt_text: str | None, enable_thinking: bool | None) -> StartState:
         if prompt_text is not None and prompt_text.rstrip().endswith(cls.start):
-            return StartState.REASONING
-        return StartState.CONTENT
+            return REASONING
+        return CONTENT
 
     def feed(self, text: str) -> ReasoningDelta:
         return self._parse(self._held + text, final=False)

@@ -71,14 +71,14 @@ class GptOssReasoningParser(ReasoningParser):
         # `enable_thinking` means nothing to harmony (reasoning_effort only shortens it).
         self._held = ""
         self._at_start = True
-        self._state: Step = self._between
+        self._state: Step = type(self)._between
         self._kind = _CONTENT
         header = _open_header(prompt_text)
         if header is not None:
             # The prompt pre-opened a message (e.g. `<|channel|>final<|message|>`); a call
             # opened there has its header in the prompt, so its body is plain content.
             kind = classify(header)
-            self._state, self._kind, self._at_start = self._body, _CONTENT if kind == _TOOL else kind, False
+            self._state, self._kind, self._at_start = type(self)._body, _CONTENT if kind == _TOOL else kind, False
 
     @classmethod
     def start_state(cls, prompt_text: str | None, enable_thinking: bool | None) -> StartState:
@@ -90,7 +90,7 @@ class GptOssReasoningParser(ReasoningParser):
     def _between(self, buf: str, final: bool, out: Out) -> str | None:
         if self._at_start:
             if buf.startswith(_ROLE_RECIPIENT):
-                self._at_start, self._state = False, self._header
+                self._at_start, self._state = False, type(self)._header
                 return buf
             if not final and any(r.startswith(buf) for r in _ROLE_RECIPIENT):
                 self._held = buf
@@ -100,7 +100,7 @@ class GptOssReasoningParser(ReasoningParser):
         out.content.append(text)
         if hit is None:
             return None
-        self._state = self._header
+        self._state = type(self)._header
         return buf[hit[0]:]
 
     def _header(self, buf: str, final: bool, out: Out) -> str | None:
@@ -111,14 +111,14 @@ class GptOssReasoningParser(ReasoningParser):
         if hit is not None:
             i = hit[0]
             self._kind = classify(buf[:i])
-            self._state = self._body
+            self._state = type(self)._body
             if self._kind == _TOOL:
                 out.content.append(buf[:i + len(MESSAGE)])
             return buf[i + len(MESSAGE):]
         if len(buf) >= HEADER_CAP + len(MESSAGE):
             # Not a header after all: its first HEADER_CAP characters are plain content.
             out.content.append(buf[:HEADER_CAP])
-            self._state = self._between
+            self._state = type(self)._between
             return buf[HEADER_CAP:]
         if not final:
             self._held = buf
@@ -131,7 +131,7 @@ class GptOssReasoningParser(ReasoningParser):
         `<|message|>`: a message with no body, e.g. a stray `<|channel|>commentary<|end|>`
         between calls. It is all markup: dropped (the tool parser drops such a call header
         too), and the next message is read on its own."""
-        self._state = self._between
+        self._state = type(self)._between
         return buf[i:] if marker == START else buf[i + len(marker):]
 
     def _body(self, buf: str, final: bool, out: Out) -> str | None:
@@ -140,7 +140,7 @@ class GptOssReasoningParser(ReasoningParser):
         if hit is None:
             return None
         i, marker = hit
-        self._state = self._between
+        self._state = type(self)._between
         if marker not in _TERMINATORS:
             return buf[i:]  # the next message began without an end marker
         if self._kind == _TOOL:

@@ -29,6 +29,9 @@ __all__ = ["CallError", "StreamCall"]
 
 _PREFIX = struct.Struct(">BI")  # compressed flag, message length
 _STATUS_BY_VALUE = {code.value[0]: code for code in grpc.StatusCode}
+# The codes every call reads, as module names: on Python 3.11 reading an enum member
+# through its class takes `EnumType.__getattr__`'s slow path.
+_OK, _UNKNOWN = grpc.StatusCode.OK, grpc.StatusCode.UNKNOWN
 
 # gRPC's mapping of an HTTP status on a non-gRPC answer (a proxy's error page, say).
 _HTTP_TO_GRPC = {
@@ -241,7 +244,7 @@ class StreamCall:
         if self.closed:
             return
         self.closed = True
-        if code is not grpc.StatusCode.OK:
+        if code is not _OK:
             self.error = CallError(code, details or code.name)
         if self.timer is not None:
             self.timer.cancel()
@@ -260,4 +263,4 @@ def _status(raw: str | None) -> grpc.StatusCode | None:
     """A grpc-status value as a code (an unknown number: UNKNOWN); None when absent or not a number."""
     if not raw or not (raw.isascii() and raw.isdigit()):
         return None
-    return _STATUS_BY_VALUE.get(int(raw), grpc.StatusCode.UNKNOWN)
+    return _STATUS_BY_VALUE.get(int(raw), _UNKNOWN)
