@@ -94,6 +94,9 @@ class ReasoningParser:
 
     _end_markers: ClassVar[Markers]
     _wrapper_markers: ClassVar[Markers | None]
+    # Set once the output is content for good (see `_in_content`): from then on a feed's
+    # text is content as it is, and `feed` skips the machine.
+    _passing: bool = False
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
@@ -136,6 +139,8 @@ class ReasoningParser:
         return StartState.REASONING if inside else StartState.CONTENT
 
     def feed(self, text: str) -> ReasoningDelta:
+        if self._passing:
+            return ReasoningDelta("", text)
         return self._run(text, final=False)
 
     def finish(self) -> ReasoningDelta:
@@ -218,6 +223,9 @@ class ReasoningParser:
         wrappers = self._wrapper_markers
         if wrappers is None:
             out.content.append(self._content.push(buf))
+            # No state follows this one and nothing is held; once the leading whitespace
+            # is dropped, every later piece is content verbatim.
+            self._passing = not self._content.lead
             return None
         text, hit = self._until(buf, wrappers, final)
         out.content.append(self._content.push(text))
