@@ -36,6 +36,12 @@ class Markers:
         self._prefixes = frozenset(m[:i] for m in self.markers for i in range(1, len(m)))
         self._longest = max((len(m) for m in self.markers), default=0)
 
+    def absent_from(self, text: str) -> bool:
+        """No marker can start anywhere in `text`: none of their first characters is in it."""
+        if self._first is not None:
+            return self._first not in text
+        return self._firsts.isdisjoint(text)
+
     def find(self, buf: str, start: int = 0) -> tuple[int, str] | None:
         """The earliest complete marker in `buf[start:]`, as (index, marker)."""
         best: tuple[int, str] | None = None

@@ -68,17 +68,21 @@ class ChatResponder:
         self._frame_time = 0.0
         self._usage_of: Callable[[], Usage] = Usage  # the running usage: set by `start`
         # Per choice, with a reasoning parser: its token ids, then its reasoning-token count.
+        self._keeps_ids = [p.reasoning_chars is not None for p in self.processors]
         self._ids: list[list[int]] = [[] for _ in range(req.n)]
         self._reasoning_tokens: list[int | None] = [None] * req.n
         head = _encode({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
                         "model": self.model_name, "system_fingerprint": SYSTEM_FINGERPRINT})
         self._envelope = b"data: " + head[:-1] + b',"choices":'
-        # Most streams need no parser, logprobs or per-chunk usage: their text deltas are
-        # framed from bytes made once per choice, with only the text encoded per token.
-        self._plain = (not self.continuous_usage and not self.top_n and prepared.logprobs is None
-                       and all(isinstance(p, PassthroughProcessor) for p in self.processors))
+        # Most chunks carry one text field and no logprobs or usage: those are framed from
+        # bytes made once per choice (what `_chunk` would encode), with only the text
+        # encoded per token. With no parser either, the parse stage is skipped too.
+        self._fixed = not self.continuous_usage and not self.top_n and prepared.logprobs is None
+        self._plain = self._fixed and all(isinstance(p, PassthroughProcessor) for p in self.processors)
         self._content_head = [self._envelope + b'[{"index":%d,"delta":{"content":' % i for i in range(req.n)]
-        self._content_tail = b'},"logprobs":null,"finish_reason":null}]' + (
+        self._reasoning_head = [self._envelope + b'[{"index":%d,"delta":{"reasoning_content":' % i
+                                for i in range(req.n)]
+        self._text_tail = b'},"logprobs":null,"finish_reason":null}]' + (
             b',"usage":null}\n\n' if self.include_usage else b"}\n\n")
 
     # ---- parse ---------------------------------------------------------------------
@@ -87,7 +91,7 @@ class ChatResponder:
         t0 = time.perf_counter()
         proc = self.processors[delta.index]
         parsed = proc.feed(delta.text) if delta.text else ParsedDelta()
-        if proc.reasoning_chars is not None:
+        if self._keeps_ids[delta.index]:
             self._ids[delta.index].extend(delta.token_ids)
         if delta.finish_reason is not None:
             parsed.extend(proc.finish())
@@ -146,11 +150,32 @@ class ChatResponder:
             if not delta.text:
                 return b""
             t0 = time.perf_counter()
-            body = self._content_head[delta.index] + _encode(delta.text) + self._content_tail
+            body = self._content_head[delta.index] + _encode(delta.text) + self._text_tail
             self._frame_time += time.perf_counter() - t0
             return body
         parsed = self._parse(delta)
         t0 = time.perf_counter()
+        body = None
+        if self._fixed and delta.finish_reason is None and not delta.logprobs:
+            body = self._text_frame(delta.index, parsed)
+        if body is None:
+            body = self._frame(delta, parsed)
+        self._frame_time += time.perf_counter() - t0
+        return body
+
+    def _text_frame(self, index: int, parsed: ParsedDelta) -> bytes | None:
+        """A delta of content only or reasoning only, from the bytes made once per choice;
+        None for any other."""
+        if parsed.tool_calls or (parsed.content and parsed.reasoning):
+            return None
+        if parsed.content:
+            return self._content_head[index] + _encode(parsed.content) + self._text_tail
+        if parsed.reasoning:
+            return self._reasoning_head[index] + _encode(parsed.reasoning) + self._text_tail
+        return b""
+
+    def _frame(self, delta: ChoiceDelta, parsed: ParsedDelta) -> bytes:
+        """Any delta, its chunks encoded whole."""
         body = b""
         lp = chat_logprobs(self.model.tokenizer, delta.logprobs, self.top_n) if delta.logprobs else None
         if parsed or lp:
@@ -160,7 +185,6 @@ class ChatResponder:
         if delta.finish_reason is not None:
             body += self._chunk([{"index": delta.index, "delta": {}, "logprobs": None,
                                   "finish_reason": self._finish_reason(delta)}])
-        self._frame_time += time.perf_counter() - t0
         return body
 
     def tail(self) -> bytes:

@@ -49,7 +49,9 @@ class ChoiceDecoder:
         """New tokens from a chunk → the text now final (None when nothing to say)."""
         if self.finished or not ids:
             return None
-        ids = list(ids)  # from protobuf: each read of its repeated field is a call into upb
+        # A copy as a list: each read of protobuf's repeated field is a call into upb, and
+        # `list()` would walk it by index up to an IndexError (upb gives it no iterator).
+        ids = ids[:]
         self.tokens += len(ids)
         self.output_ids.extend(ids)
         ends = self._end_ids

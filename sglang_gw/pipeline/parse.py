@@ -128,10 +128,11 @@ class OutputProcessor:
 
     def _after_reasoning(self, step: ReasoningDelta, *, final: bool) -> ParsedDelta:
         self._content_chars += len(step.content)
-        out = ParsedDelta(reasoning=step.reasoning)
-        if step.content:
-            out.extend(self._from_tools(self._tools.feed(step.content)) if self._tools is not None
-                       else ParsedDelta(content=step.content))
+        if step.content and self._tools is not None:
+            out = self._from_tools(self._tools.feed(step.content))
+            out.reasoning = step.reasoning
+        else:
+            out = ParsedDelta(step.content, step.reasoning)
         if not self._stream_reasoning:
             # Hold reasoning until it is complete: released with the first content or at the end.
             self._held_reasoning += out.reasoning

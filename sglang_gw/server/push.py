@@ -69,14 +69,17 @@ class _Pump:
             return
         gen, frames = self._gen, self._framer.frames
         try:
-            body = b""
+            # Joined once: a DATA frame may carry dozens of messages when the gateway falls
+            # behind, and adding each frame to the body would copy it over and over.
+            parts: list[bytes] = []
             for message in messages:
                 delta = gen.step(message)
                 if delta is not None:
-                    body += frames(delta)
+                    parts.append(frames(delta))
                 if self._stops and gen.done_here():
                     self.ended = True  # a stop string ended every choice: close() aborts
                     break
+            body = b"".join(parts)
             if body:
                 self.write(body)
         except Exception as exc:  # a stage's bug must not break the connection's other calls
