@@ -75,6 +75,10 @@ class _Tx:
 class SqliteDatabase:
     lock_rows = ""  # a writing transaction holds the database's write lock throughout (BEGIN IMMEDIATE)
     lock_schema = ""
+    # Bytes bind as a BLOB; CAST reads them as TEXT in the file's encoding (UTF-8), so JSON goes
+    # in as msgspec wrote it, not decoded to `str` to be encoded back by the driver.
+    json_text = "CAST({} AS TEXT)"
+    json_arg = bytes  # as they are (`bytes` of bytes is the same object, and no Python call)
 
     def __init__(self, path: Path) -> None:
         self.path = path

@@ -97,7 +97,12 @@ async def create_response(request: Request) -> Response:
     body = await unless_disconnected(request, responder.complete(merged_deltas(generations), usage))
     if isinstance(body, Response):
         return body  # the client hung up
-    return await framed(request, "responses", model.name, json_response(body), body)
+    return await framed(request, "responses", model.name, _answer(turn, body), body)
+
+
+def _answer(turn: Turn, body: dict[str, Any]) -> Response:
+    """The response object as sent: the JSON the store was given, not encoded again."""
+    return Response(turn.encoded(body).whole(), media_type="application/json")
 
 
 async def _prepared(request: Request, turn: Turn, model: ServedModel) -> tuple[PreparedRequest, ParserPlan]:
