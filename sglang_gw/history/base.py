@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 import msgspec
 
@@ -53,8 +53,7 @@ class HistoryConfig:
     context_headers: tuple[tuple[str, str], ...] = field(default=())
 
 
-@dataclass(slots=True, frozen=True)
-class ResponseJson:
+class ResponseJson(NamedTuple):
     """A response object as JSON, encoded once for both the store and the client: the
     object without its `output`, the output items and the input items (JSON arrays)."""
 

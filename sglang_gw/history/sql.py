@@ -142,10 +142,16 @@ class SqlHistory:
         self.chains = ChainCache(MAX_CACHED_CHAINS, MAX_CHAIN) if cache_chains else None
         self._epoch: int | None = None  # history_epoch when the cache was last checked
         json = db.json_text.format
-        self._insert_response = (
-            "INSERT INTO history_responses (id, owner, created_at, model, status, body, previous_response_id, "
-            "conversation_id, input_items, output_items, appended) "
-            f"VALUES ($1, $2, $3, $4, $5, {json('$6')}, $7, $8, {json('$9')}, {json('$10')}, $11)")
+        insert = ("INSERT INTO history_responses (id, owner, created_at, model, status, body, previous_response_id, "
+                  "conversation_id, input_items, output_items, appended) "
+                  f"VALUES ($1, $2, $3, $4, $5, {json('$6')}, $7, $8, {json('$9')}, {json('$10')}, $11) "
+                  "ON CONFLICT (id) DO ")
+        self._insert_response = insert + "NOTHING"
+        self._upsert_response = insert + (
+            "UPDATE SET created_at = excluded.created_at, model = excluded.model, status = excluded.status, "
+            "body = excluded.body, previous_response_id = excluded.previous_response_id, "
+            "conversation_id = excluded.conversation_id, input_items = excluded.input_items, "
+            "output_items = excluded.output_items, appended = excluded.appended")
         self._insert_item = ("INSERT INTO history_conversation_items (conversation_id, position, item_id, item) "
                              f"VALUES ($1, $2, $3, {json('$4')})")
 
@@ -192,7 +198,7 @@ class SqlHistory:
         """Whether a response already stored was changed (then the epoch moved); `append_to`:
         the conversation its `items` join, unless they did already."""
         # Most saves are of a new response: one statement, unless the id is taken.
-        if tx.execute(self._insert_response + " ON CONFLICT (id) DO NOTHING", *row, int(append_to is not None)):
+        if tx.execute(self._insert_response, *row, int(append_to is not None)):
             if append_to is not None:
                 self._append(tx, owner, append_to, items)
             return False
@@ -204,11 +210,7 @@ class SqlHistory:
         if not appended and append_to is not None:
             self._append(tx, owner, append_to, items)
             appended = True
-        tx.execute(self._insert_response + " ON CONFLICT (id) DO UPDATE SET created_at = excluded.created_at, "
-                   "model = excluded.model, status = excluded.status, body = excluded.body, "
-                   "previous_response_id = excluded.previous_response_id, conversation_id = excluded.conversation_id, "
-                   "input_items = excluded.input_items, output_items = excluded.output_items, "
-                   "appended = excluded.appended", *row, int(appended))
+        tx.execute(self._upsert_response, *row, int(appended))
         if held:
             self._changed(tx)
         return bool(held)

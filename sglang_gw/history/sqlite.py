@@ -75,10 +75,12 @@ class _Tx:
 class SqliteDatabase:
     lock_rows = ""  # a writing transaction holds the database's write lock throughout (BEGIN IMMEDIATE)
     lock_schema = ""
-    # Bytes bind as a BLOB; CAST reads them as TEXT in the file's encoding (UTF-8), so JSON goes
-    # in as msgspec wrote it, not decoded to `str` to be encoded back by the driver.
+    # JSON goes in as msgspec wrote it (UTF-8), not decoded to `str` for the driver to encode
+    # again: bound as a BLOB, and CAST to TEXT (the file's encoding is UTF-8: the bytes stay as
+    # they are). A bytearray, not bytes: the driver binds it at once, where bytes first go
+    # through its adapter look-up (a failed one, with an exception raised and cleared, each).
     json_text = "CAST({} AS TEXT)"
-    json_arg = bytes  # as they are (`bytes` of bytes is the same object, and no Python call)
+    json_arg = bytearray
 
     def __init__(self, path: Path) -> None:
         self.path = path

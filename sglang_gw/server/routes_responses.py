@@ -77,7 +77,7 @@ async def create_response(request: Request) -> Response:
         return await _upstream(request, turn)
     model, lora = await gw.resolve_model(req.model)  # `base:adapter` names a LoRA adapter
     turn = await open_turn(req, gw.history, owner_of(request))
-    if has_mcp_tools(req.tools):
+    if req.tools and has_mcp_tools(req.tools):
         return await mcp_response(request, turn, model, lora, _start_background)  # the loop: responses_mcp.py
     prepared, plan = await _prepared(request, turn, model)
     responder = ResponsesResponder(turn, prepared, model, plan, save=_saver(gw.history, turn))
