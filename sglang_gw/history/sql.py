@@ -243,7 +243,8 @@ class SqlHistory:
     async def response_chain(self, owner: str, response_id: str) -> list[dict[str, Any]] | None:
         chains = self.chains
         if chains is not None:
-            await self._check_chains(chains)
+            if self.db.others_committed() or self._epoch is None:
+                await self._check_epoch(chains)
             hit = chains.get(owner, response_id)
             if hit is not None:
                 return hit.decoded()
@@ -256,10 +257,9 @@ class SqlHistory:
             chains.put(response_id, chain, generation)
         return chain.decoded()
 
-    async def _check_chains(self, chains: ChainCache) -> None:
-        """Clear the cache if a response was changed since it was last checked (by anyone)."""
-        if not self.db.others_committed() and self._epoch is not None:
-            return
+    async def _check_epoch(self, chains: ChainCache) -> None:
+        """Another connection has committed (or nothing was checked yet): clear the cache if
+        a response was changed since it was last checked (by anyone)."""
         generation = chains.generation
         epoch = await self.db.run_quick(_epoch, write=False)
         if epoch != self._epoch:
