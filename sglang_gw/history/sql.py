@@ -20,6 +20,11 @@ using the cache, the store asks the backend whether any other connection has com
 since it last looked (`others_committed`, SQLite's data_version), and only then reads the
 epoch, clearing the cache when it moved.
 
+A response's JSON is encoded once (`ResponseJson`: the caller may hand it over already
+encoded, the same bytes it answers the client with) and bound as the backend takes it
+(`json_arg`, `json_text`): as UTF-8 bytes on SQLite, never decoded to `str` to be encoded
+back by the driver.
+
 Queries use `$n` placeholders; each backend rewrites them into its driver's style.
 """
 
