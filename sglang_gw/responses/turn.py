@@ -38,7 +38,8 @@ class Turn:
     messages: list[dict[str, Any]]  # the whole context, as chat messages
     id: str = field(default_factory=new_response_id)
     created_at: int = field(default_factory=lambda: int(time.time()))
-    _encoded: tuple[dict[str, Any], ResponseJson] | None = None  # the last body encoded, and its JSON
+    # The last body encoded, and its JSON (see `encoded`).
+    _encoded: tuple[dict[str, Any], ResponseJson] | None = field(default=None, init=False, repr=False, compare=False)
 
     def chat_request(self) -> ChatCompletionRequest:
         req = self.req
