@@ -259,3 +259,21 @@ async def test_a_save_waits_for_another_gateways_write_then_lands(backend: str, 
         assert sorted(ids(await one.conversation_items(ALICE, conv.id))) == \
             sorted(f"resp_{i}_{kind}" for i in range(3) for kind in ("in", "out"))
         assert ids(await two.response_chain(ALICE, "resp_2")) == ["resp_2_in", "resp_2_out"]
+
+
+async def test_sqlite_keeps_json_as_text_whatever_it_was_bound_as(tmp_path: Path) -> None:
+    # The JSON is bound as UTF-8 bytes (no decode to str); a column must still hold TEXT, as
+    # a schema-1 gateway, the sqlite3 shell or json_extract() would read it.
+    async with storage("sqlite", tmp_path) as config, started(config) as store:
+        conv = await store.create_conversation(ALICE, {}, [msg("m0", "héllo ✓")])
+        await store.save_response(response("resp_1", conversation=conv.id, outputs=[msg("o1", "ça ✓", "assistant")]))
+
+        def kinds(tx: Tx) -> list[tuple[str, ...]]:
+            return [tuple(row) for row in tx.fetch("SELECT typeof(body), typeof(input_items), typeof(output_items) "
+                                                   "FROM history_responses")] \
+                + [tuple(row) for row in tx.fetch("SELECT typeof(item) FROM history_conversation_items")]
+
+        assert await store.db.run(kinds, write=False) == [("text", "text", "text"), ("text",), ("text",), ("text",)]  # type: ignore[attr-defined]
+        stored = await store.get_response(ALICE, "resp_1")
+        assert stored is not None and stored.output_items[0]["content"][0]["text"] == "ça ✓"
+        assert (await store.conversation_items(ALICE, conv.id) or [])[0]["content"][0]["text"] == "héllo ✓"

@@ -24,7 +24,7 @@ from sglang_gw.errors import InvalidRequestError
 from sglang_gw.ids import secret_hex
 
 __all__ = ["ITEM_TYPES", "MAX_ITEMS_PER_REQUEST", "FunctionCall", "FunctionCallOutput", "Item", "Message", "Reasoning",
-           "new_item_id", "stored_item", "stored_items"]
+           "new_item_id", "stored_item", "stored_items", "user_text_item"]
 
 MAX_ITEMS_PER_REQUEST = 20  # OpenAI's bound on items created by one request
 ITEM_TYPES = ("message", "function_call", "function_call_output", "reasoning")  # a client may add these
@@ -122,6 +122,12 @@ def _typed(item: Any, where: str) -> Any:
                                   param=f"{where}.type")
     # The id and status are the gateway's to give (below); any sent are dropped here.
     return {**{k: v for k, v in item.items() if k not in ("id", "status")}, "type": kind}
+
+
+def user_text_item(text: str) -> dict[str, Any]:
+    """`stored_item(Message(role="user", content=text))`, without the round trip through the struct."""
+    return {"id": new_item_id("message"), "type": "message", "role": "user",
+            "content": [{"type": "input_text", "text": text}], "status": "completed"}
 
 
 def stored_item(item: Item) -> dict[str, Any]:

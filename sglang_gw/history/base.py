@@ -12,13 +12,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
+
+import msgspec
 
 from sglang_gw.errors import GatewayError, InvalidRequestError
 from sglang_gw.ids import secret_hex
 
 __all__ = ["FINAL_STATUSES", "Conversation", "HistoryConfig", "HistoryStore", "HistoryUnavailable", "ItemPage",
-           "Order", "StoredResponse", "new_conversation_id", "page_of"]
+           "Order", "ResponseJson", "StoredResponse", "new_conversation_id", "page_of"]
+
+_encode = msgspec.json.Encoder().encode
+_MISSING = object()
 
 Order = Literal["asc", "desc"]
 # A response in one of these has its items appended to its conversation (once).
@@ -48,6 +53,31 @@ class HistoryConfig:
     context_headers: tuple[tuple[str, str], ...] = field(default=())
 
 
+class ResponseJson(NamedTuple):
+    """A response object as JSON, encoded once for both the store and the client: the
+    object without its `output`, the output items and the input items (JSON arrays)."""
+
+    head: bytes
+    output: bytes
+    input: bytes
+
+    @classmethod
+    def of(cls, body: dict[str, Any], input_items: list[dict[str, Any]],
+           output_items: list[dict[str, Any]]) -> ResponseJson:
+        # `output` is taken out for the head's encoding (not copied) and put back last, where whole() puts it.
+        output = body.pop("output", _MISSING)
+        try:
+            head = _encode(body)
+        finally:
+            if output is not _MISSING:
+                body["output"] = output
+        return cls(head, _encode(output_items), _encode(input_items))
+
+    def whole(self) -> bytes:
+        """The response object, its `output` last."""
+        return b"".join((self.head[:-1], b',"output":', self.output, b"}"))
+
+
 @dataclass(slots=True)
 class StoredResponse:
     id: str
@@ -60,6 +90,8 @@ class StoredResponse:
     output_items: list[dict[str, Any]]  # its output items (each with an "id")
     previous_response_id: str | None = None
     conversation_id: str | None = None
+    # The same body and items, already encoded (a store may write these instead of encoding them).
+    json: ResponseJson | None = None
 
 
 @dataclass(slots=True)

@@ -30,10 +30,10 @@ _decode = msgspec.json.decode
 class Chain:
     owner: str
     depth: int  # responses in the chain
-    parts: tuple[str, ...]  # the items' JSON texts, oldest first, comma-joined in runs (a JSON array's inside)
+    parts: tuple[bytes, ...]  # the items' JSON texts, oldest first, comma-joined in runs (a JSON array's inside)
 
     def decoded(self) -> list[dict[str, Any]]:
-        return _decode("[" + ",".join(self.parts) + "]") if self.parts else []  # type: ignore[no-any-return]
+        return _decode(b"[" + b",".join(self.parts) + b"]") if self.parts else []  # type: ignore[no-any-return]
 
 
 class ChainCache:

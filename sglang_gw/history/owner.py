@@ -35,9 +35,11 @@ class Owners:
 
     def owner(self, headers: Mapping[str, str]) -> str:
         """The owner of what this request stores or reads (headers: lower-case names)."""
-        context = sorted((key, headers[h].strip()) for h, key in self.context_headers if headers.get(h, "").strip())
-        if context:
-            return "ctx:" + _digest("\n".join(f"{k}={v}" for k, v in context))
+        if self.context_headers:
+            context = sorted((key, headers[h].strip()) for h, key in self.context_headers
+                             if headers.get(h, "").strip())
+            if context:
+                return "ctx:" + _digest("\n".join(f"{k}={v}" for k, v in context))
         scheme, _, token = headers.get("authorization", "").strip().partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:

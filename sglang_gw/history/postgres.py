@@ -65,6 +65,8 @@ class _Tx:
 class PostgresDatabase:
     lock_rows = " FOR UPDATE"
     lock_schema = f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK_KEY})"
+    json_text = "{}"  # bound as `str`
+    json_arg = staticmethod(bytes.decode)
 
     def __init__(self, url: str, pool_max: int, wait_secs: float) -> None:
         """`wait_secs`: how long a call waits for a pooled connection (an outage answers 503

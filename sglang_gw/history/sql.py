@@ -20,6 +20,11 @@ using the cache, the store asks the backend whether any other connection has com
 since it last looked (`others_committed`, SQLite's data_version), and only then reads the
 epoch, clearing the cache when it moved.
 
+A response's JSON is encoded once (`ResponseJson`: the caller may hand it over already
+encoded, the same bytes it answers the client with) and bound as the backend takes it
+(`json_arg`, `json_text`): as UTF-8 bytes on SQLite, never decoded to `str` to be encoded
+back by the driver.
+
 Queries use `$n` placeholders; each backend rewrites them into its driver's style.
 """
 
@@ -37,6 +42,7 @@ from sglang_gw.history.base import (
     Conversation,
     ItemPage,
     Order,
+    ResponseJson,
     StoredResponse,
     new_conversation_id,
     page_of,
@@ -53,9 +59,6 @@ MAX_CHAIN = 10_000  # a previous_response_id chain longer than this is cut (ids 
 MAX_CACHED_CHAINS = 4096  # contexts a process keeps (cache_chains): about one per conversation in flight
 
 
-_INSERT_RESPONSE = ("INSERT INTO history_responses (id, owner, created_at, model, status, body, previous_response_id, "
-                    "conversation_id, input_items, output_items, appended) "
-                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
 
 
 class Tx(Protocol):
@@ -116,6 +119,9 @@ class Database(Protocol):
 
     lock_rows: str  # " FOR UPDATE" where rows can be locked, "" where a transaction locks the database
     lock_schema: str  # a statement that makes migrations take turns across gateways, or "" (the same)
+    # SQL that stores a JSON text bound as `json_arg` gives it in a TEXT column, "{}" its placeholder.
+    json_text: str
+    json_arg: Callable[[bytes], Any]  # a JSON text (UTF-8, as msgspec writes it) as this backend binds it
 
     async def open(self) -> None: ...
 
@@ -140,6 +146,19 @@ class SqlHistory:
         self.db = db
         self.chains = ChainCache(MAX_CACHED_CHAINS, MAX_CHAIN) if cache_chains else None
         self._epoch: int | None = None  # history_epoch when the cache was last checked
+        json = db.json_text.format
+        insert = ("INSERT INTO history_responses (id, owner, created_at, model, status, body, previous_response_id, "
+                  "conversation_id, input_items, output_items, appended) "
+                  f"VALUES ($1, $2, $3, $4, $5, {json('$6')}, $7, $8, {json('$9')}, {json('$10')}, $11) "
+                  "ON CONFLICT (id) DO ")
+        self._insert_response = insert + "NOTHING"
+        self._upsert_response = insert + (
+            "UPDATE SET created_at = excluded.created_at, model = excluded.model, status = excluded.status, "
+            "body = excluded.body, previous_response_id = excluded.previous_response_id, "
+            "conversation_id = excluded.conversation_id, input_items = excluded.input_items, "
+            "output_items = excluded.output_items, appended = excluded.appended")
+        self._insert_item = ("INSERT INTO history_conversation_items (conversation_id, position, item_id, item) "
+                             f"VALUES ($1, $2, $3, {json('$4')})")
 
     async def start(self) -> None:
         await self.db.open()
@@ -158,14 +177,16 @@ class SqlHistory:
     async def save_response(self, response: StoredResponse) -> None:
         # Encoded here, on the loop: the caller's objects are never read from another thread.
         r = response
-        inputs, outputs = _rows(r.input_items), _rows(r.output_items)
-        own = (",".join(text for _, text in inputs), ",".join(text for _, text in outputs))
+        encoded = r.json or ResponseJson.of(r.body, r.input_items, r.output_items)
+        arg = self.db.json_arg
+        appends = r.conversation_id is not None and r.status in FINAL_STATUSES  # its items join the conversation
+        items = self._rows([*r.input_items, *r.output_items]) if appends else []
         chains = self.chains
         generation = chains.generation if chains is not None else 0
         saved_again = await self.db.run_quick(
-            self._save_response, r.id, r.owner, r.conversation_id, r.status,
-            (r.id, r.owner, r.created_at, r.model, r.status, _body_text(r.body), r.previous_response_id,
-             r.conversation_id, f"[{own[0]}]", f"[{own[1]}]"), inputs, outputs)
+            self._save_response, r.id, r.owner, r.conversation_id if appends else None,
+            (r.id, r.owner, r.created_at, r.model, r.status, arg(encoded.head), r.previous_response_id,
+             r.conversation_id, arg(encoded.input), arg(encoded.output)), items)
         if chains is None:
             return
         if saved_again:
@@ -174,16 +195,17 @@ class SqlHistory:
             base = Chain(r.owner, 0, ()) if r.previous_response_id is None else chains.get(r.owner,
                                                                                         r.previous_response_id)
             if base is not None:
-                chains.put(r.id, Chain(r.owner, base.depth + 1, base.parts + tuple(p for p in own if p)), generation)
+                chains.put(r.id, Chain(r.owner, base.depth + 1, base.parts + _inside(encoded.input, encoded.output)),
+                           generation)
 
-    def _save_response(self, tx: Tx, response_id: str, owner: str, conversation_id: str | None, status: str,
-                       row: tuple[Any, ...], inputs: list[tuple[str, str]], outputs: list[tuple[str, str]]) -> bool:
-        """Whether a response already stored was changed (then the epoch moved)."""
-        append_to = conversation_id if status in FINAL_STATUSES else None  # the conversation it joins
+    def _save_response(self, tx: Tx, response_id: str, owner: str, append_to: str | None, row: tuple[Any, ...],
+                       items: list[tuple[str, Any]]) -> bool:
+        """Whether a response already stored was changed (then the epoch moved); `append_to`:
+        the conversation its `items` join, unless they did already."""
         # Most saves are of a new response: one statement, unless the id is taken.
-        if tx.execute(_INSERT_RESPONSE + " ON CONFLICT (id) DO NOTHING", *row, int(append_to is not None)):
+        if tx.execute(self._insert_response, *row, int(append_to is not None)):
             if append_to is not None:
-                self._append(tx, owner, append_to, [*inputs, *outputs])
+                self._append(tx, owner, append_to, items)
             return False
         held = tx.fetch(f"SELECT owner, appended FROM history_responses WHERE id = $1{self.db.lock_rows}",
                         response_id)
@@ -191,14 +213,17 @@ class SqlHistory:
             return False  # ids are unguessable: a clash is never another owner's to overwrite
         appended = bool(held and held[0][1])
         if not appended and append_to is not None:
-            self._append(tx, owner, append_to, [*inputs, *outputs])
+            self._append(tx, owner, append_to, items)
             appended = True
-        tx.execute(_INSERT_RESPONSE + " ON CONFLICT (id) DO UPDATE SET created_at = $3, model = $4, status = $5, "
-                   "body = $6, previous_response_id = $7, conversation_id = $8, input_items = $9, output_items = $10, "
-                   "appended = $11", *row, int(appended))
+        tx.execute(self._upsert_response, *row, int(appended))
         if held:
             self._changed(tx)
         return bool(held)
+
+    def _rows(self, items: list[dict[str, Any]]) -> list[tuple[str, Any]]:
+        """(id, JSON text as bound) of each item."""
+        arg = self.db.json_arg
+        return [(item["id"], arg(_encode(item))) for item in items]
 
     def _changed(self, tx: Tx) -> None:
         """A stored response changed: move the epoch, so other processes' caches are cleared."""
@@ -223,7 +248,8 @@ class SqlHistory:
     async def response_chain(self, owner: str, response_id: str) -> list[dict[str, Any]] | None:
         chains = self.chains
         if chains is not None:
-            await self._check_chains(chains)
+            if self.db.others_committed() or self._epoch is None:
+                await self._check_epoch(chains)
             hit = chains.get(owner, response_id)
             if hit is not None:
                 return hit.decoded()
@@ -236,10 +262,9 @@ class SqlHistory:
             chains.put(response_id, chain, generation)
         return chain.decoded()
 
-    async def _check_chains(self, chains: ChainCache) -> None:
-        """Clear the cache if a response was changed since it was last checked (by anyone)."""
-        if not self.db.others_committed() and self._epoch is not None:
-            return
+    async def _check_epoch(self, chains: ChainCache) -> None:
+        """Another connection has committed (or nothing was checked yet): clear the cache if
+        a response was changed since it was last checked (by anyone)."""
         generation = chains.generation
         epoch = await self.db.run_quick(_epoch, write=False)
         if epoch != self._epoch:
@@ -256,10 +281,10 @@ class SqlHistory:
     async def create_conversation(self, owner: str, metadata: dict[str, str],
                                   items: list[dict[str, Any]]) -> Conversation:
         conv = Conversation(new_conversation_id(), owner, int(time.time()), dict(metadata))
-        await self.db.run_quick(self._create_conversation, conv, _text(conv.metadata), _rows(items))
+        await self.db.run_quick(self._create_conversation, conv, _text(conv.metadata), self._rows(items))
         return conv
 
-    def _create_conversation(self, tx: Tx, conv: Conversation, metadata: str, items: list[tuple[str, str]]) -> None:
+    def _create_conversation(self, tx: Tx, conv: Conversation, metadata: str, items: list[tuple[str, Any]]) -> None:
         tx.execute("INSERT INTO history_conversations (id, owner, created_at, metadata) VALUES ($1, $2, $3, $4)",
                    conv.id, conv.owner, conv.created_at, metadata)
         self._append(tx, conv.owner, conv.id, items)
@@ -285,7 +310,7 @@ class SqlHistory:
 
     async def add_items(self, owner: str, conversation_id: str,
                         items: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
-        rows = _rows(items)
+        rows = self._rows(items)
         if not await self.db.run_quick(self._append, owner, conversation_id, rows):
             return None
         return [_decode(text) for _, text in rows]  # as stored: through JSON
@@ -303,7 +328,7 @@ class SqlHistory:
     async def conversation_items(self, owner: str, conversation_id: str) -> list[dict[str, Any]] | None:
         return await self.db.run_quick(_conversation_items, owner, conversation_id, write=False)
 
-    def _append(self, tx: Tx, owner: str, conversation_id: str, items: list[tuple[str, str]]) -> bool:
+    def _append(self, tx: Tx, owner: str, conversation_id: str, items: list[tuple[str, Any]]) -> bool:
         """Append to the conversation, after its last item; False (nothing written) when the
         owner has no such conversation. The conversation's row is locked first, so two
         gateways appending at once take turns."""
@@ -312,8 +337,7 @@ class SqlHistory:
         last = tx.fetch("SELECT MAX(position) FROM history_conversation_items WHERE conversation_id = $1",
                         conversation_id)
         start = (last[0][0] if last and last[0][0] is not None else -1) + 1
-        tx.executemany("INSERT INTO history_conversation_items (conversation_id, position, item_id, item) "
-                       "VALUES ($1, $2, $3, $4)",
+        tx.executemany(self._insert_item,
                        [(conversation_id, start + i, item_id, text) for i, (item_id, text) in enumerate(items)])
         return True
 
@@ -345,7 +369,7 @@ def _response_chain(tx: Tx, owner: str, response_id: str) -> tuple[int, tuple[st
         "SELECT inputs, outputs FROM chain ORDER BY depth DESC", response_id, owner, MAX_CHAIN)
     if not rows:
         return None
-    return len(rows), tuple(array[1:-1] for row in rows for array in row if len(array) > 2)
+    return len(rows), _inside(*(array.encode() for row in rows for array in row))
 
 
 def _epoch(tx: Tx) -> int:
@@ -412,15 +436,11 @@ def _text(value: Any) -> str:
     return _encode(value).decode()
 
 
-def _body_text(body: dict[str, Any]) -> str:
-    """A response body as stored: without its `output`, which is the output_items column
-    (the model's text is encoded once, not twice, on every save)."""
-    return _text({k: v for k, v in body.items() if k != "output"})
 
 
-def _rows(items: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    """(id, JSON text) of each item."""
-    return [(item["id"], _text(item)) for item in items]
+def _inside(*arrays: bytes) -> tuple[bytes, ...]:
+    """The insides of JSON arrays (Chain.parts), empty ones left out."""
+    return tuple([array[1:-1] for array in arrays if len(array) > 2])
 
 
 def _migrate(tx: Tx, migrations: list[list[Migration]]) -> None:

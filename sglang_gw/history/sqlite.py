@@ -75,6 +75,12 @@ class _Tx:
 class SqliteDatabase:
     lock_rows = ""  # a writing transaction holds the database's write lock throughout (BEGIN IMMEDIATE)
     lock_schema = ""
+    # JSON goes in as msgspec wrote it (UTF-8), not decoded to `str` for the driver to encode
+    # again: bound as a BLOB, and CAST to TEXT (the file's encoding is UTF-8: the bytes stay as
+    # they are). A bytearray, not bytes: the driver binds it at once, where bytes first go
+    # through its adapter look-up (a failed one, with an exception raised and cleared, each).
+    json_text = "CAST({} AS TEXT)"
+    json_arg = bytearray
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -133,20 +139,18 @@ class SqliteDatabase:
         if conn is None:
             raise HistoryUnavailable("history storage: the SQLite store is closed")
         if write:
-            return await self._batched(work, args)
+            # Joins the writes asked for in this turn of the loop: they commit together, at the
+            # next turn (each still all or nothing: see _batch_transaction).
+            loop = asyncio.get_running_loop()
+            future: asyncio.Future[Any] = loop.create_future()
+            self._batch.append((work, args, future))
+            if len(self._batch) == 1:
+                loop.call_soon(self._commit_batch)
+            return await future  # type: ignore[no-any-return]
         try:
             return _transaction(conn, work, args, False, False)
         except _Busy:
             return await self.run(work, *args, write=False)
-
-    async def _batched(self, work: Callable[..., T], args: tuple[Any, ...]) -> T:
-        """Join the writes asked for in this turn of the loop: they commit together, at the
-        next turn (each still all or nothing: see _batch_transaction)."""
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._batch.append((work, args, future))
-        if len(self._batch) == 1:
-            asyncio.get_running_loop().call_soon(self._commit_batch)
-        return await future  # type: ignore[no-any-return]
 
     def _commit_batch(self) -> None:
         # A write whose caller has gone (cancelled) is still made, as one handed to a thread would be.

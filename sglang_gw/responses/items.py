@@ -21,7 +21,15 @@ from typing import Any
 
 import msgspec
 
-from sglang_gw.api.items import FunctionCall, FunctionCallOutput, Message, Reasoning, new_item_id, stored_item
+from sglang_gw.api.items import (
+    FunctionCall,
+    FunctionCallOutput,
+    Message,
+    Reasoning,
+    new_item_id,
+    stored_item,
+    user_text_item,
+)
 from sglang_gw.api.validation import error_param
 from sglang_gw.errors import InvalidRequestError
 
@@ -55,7 +63,7 @@ def checked_items(raw: str | list[Any]) -> list[Item | ItemReference]:
     """This request's input as items (a string is one user message); `item_reference`s are
     left for the caller to resolve, everything else gets its id."""
     if isinstance(raw, str):
-        return [] if not raw else [stored_item(Message(role="user", content=raw))]
+        return [] if not raw else [user_text_item(raw)]
     out: list[Item | ItemReference] = []
     for i, value in enumerate(raw):
         if isinstance(value, dict) and "type" not in value and "role" in value:
@@ -145,15 +153,19 @@ class _Conversation:
 
     def _message(self, item: Item, param: str) -> None:
         role = item.get("role")
+        parts = item.get("content")
+        # One text part, as nearly every stored message has (_content_text, without the call).
+        text = parts[0].get("text", "") if parts and len(parts) == 1 and isinstance(parts[0], dict) \
+            else _content_text(item)
         if role == "assistant":
             turn = self.assistant()
             if turn["content"]:  # a second text: a new turn (a text after calls joins them)
                 self.close()
                 turn = self.assistant()
-            turn["content"] = _content_text(item)
+            turn["content"] = text
             return
         self.close()
-        self.messages.append({"role": "system" if role == "developer" else role, "content": _content_text(item)})
+        self.messages.append({"role": "system" if role == "developer" else role, "content": text})
 
     def _reasoning(self, item: Item, param: str) -> None:
         turn = self.assistant()

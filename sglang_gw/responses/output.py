@@ -102,7 +102,9 @@ class OutputBuilder:
                 item["content"][0]["logprobs"] = []
                 part["logprobs"] = []
         index = self._open_index = self._start(item)
-        self._emit("response.content_part.added", item_id=item["id"], output_index=index, content_index=0, part=part)
+        if self.emits:
+            self._emit("response.content_part.added", item_id=item["id"], output_index=index, content_index=0,
+                       part=part)
         self._open = item
         return item
 
@@ -120,8 +122,9 @@ class OutputBuilder:
         if self._logprobs:
             logprobs, self._pending = self._pending, []
             part["logprobs"].extend(logprobs)
-        self._emit("response.output_text.delta", item_id=item["id"], output_index=self._open_index,
-                   content_index=0, delta=text, logprobs=logprobs)
+        if self.emits:
+            self._emit("response.output_text.delta", item_id=item["id"], output_index=self._open_index,
+                       content_index=0, delta=text, logprobs=logprobs)
 
     def _close_open(self, status: str) -> None:
         if self._open is not None and self._open["type"] == "message" and self._pending:
@@ -129,6 +132,12 @@ class OutputBuilder:
         item, self._open = self._open, None
         if item is None:
             return
+        item["status"] = status
+        if self.emits:
+            self._emit_done(item)
+
+    def _emit_done(self, item: dict[str, Any]) -> None:
+        """The events that close the open reasoning or message item."""
         index = self._open_index
         part = item["content"][0]
         if item["type"] == "reasoning":
@@ -139,7 +148,6 @@ class OutputBuilder:
                        text=part["text"], logprobs=part.get("logprobs", []))
         self._emit("response.content_part.done", item_id=item["id"], output_index=index, content_index=0,
                    part=part)
-        item["status"] = status
         self._emit("response.output_item.done", output_index=index, item=item)
 
     def _call(self, delta: ToolCallDelta) -> None:

@@ -57,7 +57,8 @@ class ResponsesResponder(ResponseWriter[ChoiceDelta]):
                                    logprobs=lp)
         if delta.finish_reason is not None:
             tail = proc.finish()
-            events += self.builder.feed(reasoning=tail.reasoning, content=tail.content, calls=tail.tool_calls)
+            if tail.reasoning or tail.content or tail.tool_calls:
+                events += self.builder.feed(reasoning=tail.reasoning, content=tail.content, calls=tail.tool_calls)
             chars = proc.reasoning_chars
             if chars is not None:
                 self._reasoning_tokens = count_reasoning_tokens(self.model.tokenizer, self.prepared, self._ids, chars)

@@ -15,7 +15,7 @@ from typing import Any
 from sglang_gw.api.items import new_item_id
 from sglang_gw.api.protocol import ChatCompletionRequest, JsonSchemaSpec, ResponseFormat
 from sglang_gw.errors import InvalidRequestError, NotFoundError
-from sglang_gw.history.base import HistoryStore, StoredResponse
+from sglang_gw.history.base import HistoryStore, ResponseJson, StoredResponse
 from sglang_gw.ids import secret_hex
 from sglang_gw.responses.items import Item, ItemReference, checked_items, to_messages
 from sglang_gw.responses.request import FunctionTool, ResponsesRequest, function_tools, tool_choice_for_chat
@@ -38,6 +38,8 @@ class Turn:
     messages: list[dict[str, Any]]  # the whole context, as chat messages
     id: str = field(default_factory=new_response_id)
     created_at: int = field(default_factory=lambda: int(time.time()))
+    # The last body encoded, and its JSON (see `encoded`).
+    _encoded: tuple[dict[str, Any], ResponseJson] | None = field(default=None, init=False, repr=False, compare=False)
 
     def chat_request(self) -> ChatCompletionRequest:
         req = self.req
@@ -66,12 +68,20 @@ class Turn:
         del msgs[start:end]
         return True
 
+    def encoded(self, body: dict[str, Any]) -> ResponseJson:
+        """`body` (one of this turn's response objects, no longer changing) as JSON: encoded
+        once, whether the store or the client asks first."""
+        done = self._encoded
+        if done is None or done[0] is not body:
+            done = self._encoded = (body, ResponseJson.of(body, self.input_items, body["output"]))
+        return done[1]
+
     def stored(self, body: dict[str, Any]) -> StoredResponse:
         """The response as the store keeps it: the answer's body, its input and output items."""
         return StoredResponse(id=self.id, owner=self.owner, created_at=self.created_at, model=body["model"],
                               status=body["status"], body=body, input_items=self.input_items,
                               output_items=body["output"], previous_response_id=self.req.previous_response_id,
-                              conversation_id=self.req.conversation_id)
+                              conversation_id=self.req.conversation_id, json=self.encoded(body))
 
 
 def _response_format(req: ResponsesRequest) -> ResponseFormat | None:

@@ -83,21 +83,23 @@ class ResponseWriter(Generic[Step]):
         turn, req = self.turn, self.turn.req
         status = status or self.status
         conv = req.conversation_id
+        tools = [msgspec.to_builtins(t) for t in turn.tools] if turn.tools else []
         return {
             "id": turn.id, "object": "response", "created_at": turn.created_at, "status": status,
             "background": req.background, "error": error,
             "incomplete_details": self.incomplete if status == "incomplete" else None,
             "instructions": req.instructions, "max_output_tokens": req.max_output_tokens,
             "max_tool_calls": req.max_tool_calls, "model": self.model_name,
-            "output": self.builder.output, "parallel_tool_calls": req.parallel_tool_calls,
+            "parallel_tool_calls": req.parallel_tool_calls,
             "previous_response_id": req.previous_response_id, "conversation": {"id": conv} if conv else None,
             "reasoning": {"effort": req.reasoning.effort if req.reasoning else None, "summary": None},
             "store": req.store, "temperature": self.temperature, "top_p": self.top_p,
-            "text": {"format": _format(req)},
+            "text": {"format": _format(req) if req.text else {"type": "text"}},
             "tool_choice": req.tool_choice if req.tool_choice is not None else "auto",
-            "tools": [msgspec.to_builtins(t) for t in turn.tools], "top_logprobs": req.top_logprobs,
+            "tools": tools, "top_logprobs": req.top_logprobs,
             "truncation": req.truncation, "usage": usage_json(usage) if usage is not None else None,
             "user": req.user, "metadata": req.metadata or {},
+            "output": self.builder.output,  # last, as the store gives it back (history.ResponseJson)
         }
 
     def final(self) -> dict[str, Any]:

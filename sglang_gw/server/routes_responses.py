@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from sglang_gw.api.protocol import decode_body
 from sglang_gw.errors import ContextLengthExceededError, GatewayError, InvalidRequestError, NotFoundError
+from sglang_gw.gateway import Gateway
 from sglang_gw.history.base import FINAL_STATUSES, HistoryStore
 from sglang_gw.model import ServedModel
 from sglang_gw.pipeline.dispatch import Generation
@@ -77,9 +78,9 @@ async def create_response(request: Request) -> Response:
         return await _upstream(request, turn)
     model, lora = await gw.resolve_model(req.model)  # `base:adapter` names a LoRA adapter
     turn = await open_turn(req, gw.history, owner_of(request))
-    if has_mcp_tools(req.tools):
+    if req.tools and has_mcp_tools(req.tools):
         return await mcp_response(request, turn, model, lora, _start_background)  # the loop: responses_mcp.py
-    prepared, plan = await _prepared(request, turn, model)
+    prepared, plan = await _prepared(request, gw, turn, model)
     responder = ResponsesResponder(turn, prepared, model, plan, save=_saver(gw.history, turn))
     if req.background:
         # Not tied to this request (no ledger): the run closes its generation itself.
@@ -97,13 +98,18 @@ async def create_response(request: Request) -> Response:
     body = await unless_disconnected(request, responder.complete(merged_deltas(generations), usage))
     if isinstance(body, Response):
         return body  # the client hung up
-    return await framed(request, "responses", model.name, json_response(body), body)
+    return await framed(request, "responses", model.name, _answer(turn, body), body)
 
 
-async def _prepared(request: Request, turn: Turn, model: ServedModel) -> tuple[PreparedRequest, ParserPlan]:
+def _answer(turn: Turn, body: dict[str, Any]) -> Response:
+    """The response object as sent: the JSON the store was given, not encoded again."""
+    return Response(turn.encoded(body).whole(), media_type="application/json")
+
+
+async def _prepared(request: Request, gw: Gateway, turn: Turn,
+                    model: ServedModel) -> tuple[PreparedRequest, ParserPlan]:
     """The chat pipeline's prepare stage; with `truncation: "auto"`, a context too long for
     the model loses its oldest exchanges until it fits (the stored items stay whole)."""
-    gw = gateway_of(request)
     while True:
         try:
             prepared, plan = await gw.hooks.run("prepare", prepare_chat, turn.chat_request(), model)
