@@ -10,7 +10,8 @@ ran, and with `--profile` the functions that took most of each slow step (cProfi
 only during those steps; it inflates them, so read its shares, not its totals). Garbage
 collections on the loop thread are reported too (`gc.callbacks`).
 
-    .venv/bin/python scripts/loop_steps.py [--text fresh|zh] [--prompts 6] [--streams 64] [--profile]
+    .venv/bin/python scripts/loop_steps.py [--text fresh|zh] [--prompts 6] [--streams 64] [--http] [--profile]
+    .venv/bin/python scripts/loop_steps.py --embed 400     # bench's embed32-c16 load instead
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import gc
 import http.client
 import json
 import pstats
+import subprocess
 import sys
 import threading
 import time
@@ -181,8 +183,41 @@ async def run(a: argparse.Namespace) -> Steps:
     return steps
 
 
+async def run_embed(a: argparse.Namespace) -> Steps:
+    """`embed32-c16`'s load instead: `--embed` requests of 32 short texts, 16 at a time."""
+    from embed_harness import _body, _round
+
+    from sglang_gw.cli import parse_args
+    from sglang_gw.cli_config import config_from_args
+    from sglang_gw.server.app import build_app
+
+    port = _free_port()
+    worker = subprocess.Popen([sys.executable, "-m", "sglang_gw.testing.mock_worker", "--port", str(port),
+                               "--model-path", str(MODEL_DIR), "--pooling", "embedding",
+                               "--served-model-name", "bench-embed"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    steps = Steps(report_s=a.report_ms / 1000, profile=a.profile)
+    try:
+        args = parse_args(["launch", "--worker-urls", f"grpc://127.0.0.1:{port}", "--model-path", str(MODEL_DIR),
+                           "--log-level", "warning", *a.launch_args.split()])
+        app = build_app(config_from_args(args))
+        async with app.router.lifespan_context(app):
+            await _wait_for_worker(app)
+            bodies = [_body(i, 32) for i in range(a.embed)]
+            await _round(app, bodies[:64], 16)  # warm-up
+            instrument(steps)
+            await _round(app, bodies, 16)
+    finally:
+        worker.terminate()
+        worker.wait()
+    return steps
+
+
 def report(steps: Steps, a: argparse.Namespace) -> None:
-    print(f"{a.text}: {a.prompts} new 32k prompts beside {a.streams} streams, {steps.count} loop steps")
+    if a.embed:
+        print(f"embeddings: {a.embed} requests of 32 inputs, 16 at a time, {steps.count} loop steps")
+    else:
+        print(f"{a.text}: {a.prompts} new 32k prompts beside {a.streams} streams, {steps.count} loop steps")
     worst = sorted(steps.slow, reverse=True)
     long_steps = [w[0] for w in worst if "flight" in w[1] and "Http2Connection" not in w[1]]
     print(f"max step {worst[0][0] * 1000:.1f} ms CPU" if worst else "no step reached the threshold")
@@ -212,11 +247,13 @@ def main() -> None:
     p.add_argument("--report-ms", type=float, default=2.0, help="report steps over this much thread CPU")
     p.add_argument("--show", type=int, default=12)
     p.add_argument("--profile", action="store_true", help="cProfile each step, print the slow ones' top functions")
+    p.add_argument("--embed", type=int, default=0, metavar="N",
+                   help="instead: N embedding requests of 32 inputs, 16 clients (bench's embed32-c16)")
     p.add_argument("--http", action="store_true", help="long prompts over HTTP to uvicorn in this loop")
     p.add_argument("--only", default="", help="list only the steps whose description holds this")
     p.add_argument("--launch-args", default="", help="more `launch` flags, as one string")
     a = p.parse_args()
-    report(asyncio.run(run(a)), a)
+    report(asyncio.run(run_embed(a) if a.embed else run(a)), a)
 
 
 if __name__ == "__main__":
