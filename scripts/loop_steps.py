@@ -49,7 +49,7 @@ class Steps:
     report_s: float
     profile: bool
     slow: list[tuple[float, str, str]] = field(default_factory=list)
-    gc_passes: list[tuple[float, int]] = field(default_factory=list)
+    gc_passes: list[tuple[float, int, int]] = field(default_factory=list)  # CPU, generation, collected
     count: int = 0
     long_in_flight: bool = False
     max_by_phase: dict[bool, float] = field(default_factory=lambda: {False: 0.0, True: 0.0})
@@ -61,7 +61,7 @@ class Steps:
         if phase == "start":
             self._gc_start = time.thread_time()
         else:
-            self.gc_passes.append((time.thread_time() - self._gc_start, info["generation"]))
+            self.gc_passes.append((time.thread_time() - self._gc_start, info["generation"], info["collected"]))
 
 
 def _describe(handle: asyncio.Handle) -> str:
@@ -235,7 +235,9 @@ def report(steps: Steps, a: argparse.Namespace) -> None:
     passes = sorted(steps.gc_passes, reverse=True)
     if passes:
         print(f"GC on the loop thread: {len(passes)} passes, max {passes[0][0] * 1000:.1f} ms "
-              f"(gen {passes[0][1]}), gen-2 passes {sum(1 for _, g in passes if g == 2)}")
+              f"(gen {passes[0][1]}, {passes[0][2]} objects freed), "
+              f"gen-2 passes {sum(1 for _, g, _ in passes if g == 2)}, "
+              f"objects freed in all {sum(p[2] for p in passes)}")
 
 
 def main() -> None:
