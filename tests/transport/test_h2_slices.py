@@ -100,6 +100,20 @@ async def test_a_connection_lost_between_slices_leaves_the_rest_unhandled() -> N
     assert len(_ping_acks(transport)) == FRAMES_PER_STEP
 
 
+async def test_a_connection_error_in_a_later_slice_ends_the_connection_there() -> None:
+    connection = Http2Connection(_Owner(), LinkSettings())
+    transport = _Transport()
+    connection.connection_made(transport)  # type: ignore[arg-type]
+    good = [f.ping(struct.pack(">Q", i)) for i in range(2 * FRAMES_PER_STEP)]
+    bad = f.frame(f.PING, 0, 1, bytes(8))  # a PING on a stream: a connection error
+    connection.data_received(b"".join(good[:FRAMES_PER_STEP + 3] + [bad] + good[FRAMES_PER_STEP + 3:]))
+    for _ in range(4):
+        await asyncio.sleep(0)
+    assert _ping_acks(transport) == list(range(FRAMES_PER_STEP + 3))  # none after the bad frame
+    assert any(data[3] == f.GOAWAY for data in transport.written)
+    assert not connection.usable
+
+
 async def test_many_token_frames_at_once_reach_the_call_whole_and_in_order() -> None:
     tokens = list(range(1, 4 * FRAMES_PER_STEP))
 

@@ -181,7 +181,7 @@ class Http2Connection(asyncio.Protocol):
                     break
                 if not left:
                     del buffer[:pos]
-                    return True
+                    return self._transport is not None  # after an abort the rest is moot
                 left -= 1
                 payload = bytes(buffer[pos + 9:stop])
                 pos = stop
