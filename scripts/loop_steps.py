@@ -53,6 +53,7 @@ class Steps:
     count: int = 0
     long_in_flight: bool = False
     max_by_phase: dict[bool, float] = field(default_factory=lambda: {False: 0.0, True: 0.0})
+    lag_by_phase: dict[bool, list[float]] = field(default_factory=lambda: {False: [], True: []})
     _gc_start: float = 0.0
 
     def on_gc(self, phase: str, info: dict[str, Any]) -> None:
@@ -62,6 +63,16 @@ class Steps:
             self._gc_start = time.thread_time()
         else:
             self.gc_passes.append((time.thread_time() - self._gc_start, info["generation"], info["collected"]))
+
+
+async def _tick(steps: Steps) -> None:
+    """A 5 ms timer's wall-clock lateness, by phase: what the streams feel, waits for a core
+    and for the GIL included (so: noise on a shared machine)."""
+    loop = asyncio.get_running_loop()
+    while True:
+        due = loop.time() + 0.005
+        await asyncio.sleep(0.005)
+        steps.lag_by_phase[steps.long_in_flight].append(max(0.0, loop.time() - due))
 
 
 def _describe(handle: asyncio.Handle) -> str:
@@ -166,6 +177,7 @@ async def run(a: argparse.Namespace) -> Steps:
                     i += a.streams
 
             streams = asyncio.gather(*(client(1000 + i) for i in range(a.streams)))
+            ticker = asyncio.create_task(_tick(steps))
             await asyncio.sleep(0.5)
             for body in bodies:
                 steps.long_in_flight = True
@@ -173,6 +185,7 @@ async def run(a: argparse.Namespace) -> Steps:
                 steps.long_in_flight = False
                 await asyncio.sleep(0.5)
             done.set()
+            ticker.cancel()
             await streams
             if server is not None:
                 server.should_exit = True
@@ -226,6 +239,11 @@ def report(steps: Steps, a: argparse.Namespace) -> None:
     print(f"steps over 10 ms: {sum(1 for w in worst if w[0] >= 0.01)}")
     print(f"max step with a long prompt in flight {steps.max_by_phase[True] * 1000:.1f} ms, "
           f"without {steps.max_by_phase[False] * 1000:.1f} ms")
+    for phase, name in ((True, "with a long prompt in flight"), (False, "without")):
+        lags = sorted(steps.lag_by_phase[phase])
+        if lags:
+            print(f"5 ms timer lateness {name}: p99 {lags[int(0.99 * (len(lags) - 1))] * 1000:.1f} ms, "
+                  f"max {lags[-1] * 1000:.1f} ms ({len(lags)} ticks)")
     if a.only:
         worst = [w for w in worst if a.only in w[1]]
     for spent, what, top in worst[:a.show]:
