@@ -12,7 +12,9 @@ loop thread, with no other thread involved. What it keeps per connection:
 - one HPACK decoder: every header block is decoded in order, even for a stream we already
   reset, or the shared dynamic table would drift;
 - keepalive: a PING when nothing was heard from the worker for the keepalive time while
-  calls are open; no ACK within the timeout ends the connection.
+  calls are open; no ACK within the timeout ends the connection;
+- bounded loop steps: at most `FRAMES_PER_STEP` frames are handled per step of the event
+  loop, the rest on its next passes, with reading paused until the buffer is worked off.
 
 Every frame is checked as RFC 9113 asks. A frame that breaks the connection's rules is a
 connection error: a GOAWAY with its error code, the connection closed, its calls failed as
