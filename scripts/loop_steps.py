@@ -75,8 +75,8 @@ async def _tick(steps: Steps) -> None:
         steps.lag_by_phase[steps.long_in_flight].append(max(0.0, loop.time() - due))
 
 
-def _describe(handle: asyncio.Handle) -> str:
-    callback = handle._callback
+def _describe(handle: asyncio.Handle, callback: Any) -> str:
+    """`callback`: read before the step ran (a handle cancelled meanwhile has forgotten it)."""
     task = getattr(callback, "__self__", None)
     if isinstance(task, asyncio.Task):
         coro = task.get_coro()
@@ -84,7 +84,9 @@ def _describe(handle: asyncio.Handle) -> str:
         where = f" at {frame.f_code.co_filename.rsplit('/', 2)[-1]}:{frame.f_lineno}" if frame else ""
         return f"task {getattr(coro, '__qualname__', coro)}{where}"
     protocol = getattr(task, "_protocol", None)  # a transport's read: say whose
-    return f"{callback.__qualname__} of {type(protocol).__name__}" if protocol else repr(handle)[:160]
+    if protocol is not None:
+        return f"{callback.__qualname__} of {type(protocol).__name__}"
+    return getattr(callback, "__qualname__", None) or repr(handle)[:160]
 
 
 def _top_functions(prof: cProfile.Profile, n: int = 8) -> str:
@@ -99,6 +101,7 @@ def instrument(steps: Steps) -> None:
 
     def timed_run(handle: asyncio.Handle) -> None:
         prof = cProfile.Profile() if steps.profile else None
+        callback = handle._callback
         start = time.thread_time()
         if prof is not None:
             prof.enable()
@@ -112,7 +115,7 @@ def instrument(steps: Steps) -> None:
             phase = steps.long_in_flight
             steps.max_by_phase[phase] = max(steps.max_by_phase[phase], spent)
             if spent >= steps.report_s:
-                what = _describe(handle) + (" [long prompt in flight]" if phase else "")
+                what = _describe(handle, callback) + (" [long prompt in flight]" if phase else "")
                 steps.slow.append((spent, what, _top_functions(prof) if prof else ""))
 
     asyncio.events.Handle._run = timed_run  # type: ignore[method-assign]
