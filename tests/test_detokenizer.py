@@ -8,6 +8,7 @@ Strip`` and a ``Metaspace`` one), byte fallback included.
 
 from __future__ import annotations
 
+import gc
 import json
 import random
 from collections.abc import Callable, Iterator, Sequence
@@ -209,3 +210,16 @@ def test_feed_of_nothing_and_finish_of_nothing(load_tokenizer, family: str) -> N
     detok = IncrementalDetokenizer(load_tokenizer(family))
     assert detok.feed([]) == ""
     assert detok.finish() == ""
+
+
+def test_decode_tables_leave_the_collectors_view(load_tokenizer) -> None:
+    """The vocabulary-sized tables, a parser's variant built at first use too, are not
+    walked by the garbage collector's passes (runtime/heap.py freezes only what exists
+    at start-up)."""
+    tok = load_tokenizer("qwen3")
+    specials = frozenset(i for i, t in tok.get_added_tokens_decoder().items() if t.special)
+    detok = IncrementalDetokenizer(tok, keep_ids=frozenset(sorted(specials)[:2]))
+    assert detok.feed(tok.encode("hello", add_special_tokens=False).ids) == "hello"
+    gc.collect()
+    size = tok.get_vocab_size()
+    assert not [o for o in gc.get_objects() if type(o) in (list, tuple) and len(o) >= size]

@@ -54,23 +54,30 @@ __all__ = ["IncrementalDetokenizer", "prepare"]
 
 @dataclass(slots=True, frozen=True)
 class _ByteTables:
-    """id -> bytes exactly as ``Tokenizer.decode`` sees it, with and without specials."""
+    """id -> bytes exactly as ``Tokenizer.decode`` sees it, with and without specials.
 
-    keep: list[bytes]
-    skip: list[bytes]
-    variants: dict[frozenset[int], list[bytes]]
+    Tuples, not lists: a tuple of bytes leaves the garbage collector's view after the
+    first pass it survives, where a list of a vocabulary's size is walked by every pass
+    that reaches its generation. A variant is built at a request's first use, after the
+    heap was frozen (runtime/heap.py), so as a list it was walked by the young passes
+    until promoted, then by every full one (docs/performance.md, "Loop stalls from 32k
+    prompts")."""
 
-    def skip_except(self, keep_ids: frozenset[int]) -> list[bytes]:
+    keep: tuple[bytes, ...]
+    skip: tuple[bytes, ...]
+    variants: dict[frozenset[int], tuple[bytes, ...]]
+
+    def skip_except(self, keep_ids: frozenset[int]) -> tuple[bytes, ...]:
         """The skip table with `keep_ids` decoded anyway: the special tokens a parser reads."""
         if not keep_ids:
             return self.skip
         table = self.variants.get(keep_ids)
         if table is None:
-            table = list(self.skip)
+            draft = list(self.skip)
             for tid in keep_ids:
-                if 0 <= tid < len(table):
-                    table[tid] = self.keep[tid]
-            self.variants[keep_ids] = table
+                if 0 <= tid < len(draft):
+                    draft[tid] = self.keep[tid]
+            table = self.variants[keep_ids] = tuple(draft)
         return table
 
 
@@ -123,7 +130,7 @@ def _build_tables(tokenizer: tokenizers.Tokenizer) -> _ByteTables | None:
         keep[token_id] = _token_bytes(token, translation)
         if token not in specials:
             skip[token_id] = keep[token_id]
-    return _ByteTables(keep, skip, {})
+    return _ByteTables(tuple(keep), tuple(skip), {})
 
 
 def _tables_for(tokenizer: tokenizers.Tokenizer) -> _ByteTables | None:

@@ -12,7 +12,9 @@ loop thread, with no other thread involved. What it keeps per connection:
 - one HPACK decoder: every header block is decoded in order, even for a stream we already
   reset, or the shared dynamic table would drift;
 - keepalive: a PING when nothing was heard from the worker for the keepalive time while
-  calls are open; no ACK within the timeout ends the connection.
+  calls are open; no ACK within the timeout ends the connection;
+- bounded loop steps: at most `FRAMES_PER_STEP` frames are handled per step of the event
+  loop, the rest on its next passes, with reading paused until the buffer is worked off.
 
 Every frame is checked as RFC 9113 asks. A frame that breaks the connection's rules is a
 connection error: a GOAWAY with its error code, the connection closed, its calls failed as
@@ -40,7 +42,7 @@ from sglang_gw.workers.h2.frames import ErrorCode
 from sglang_gw.workers.h2.headers import HeaderDecoder
 from sglang_gw.workers.link import LinkSettings
 
-__all__ = ["ConnectionOwner", "Http2Connection", "ProtocolViolation"]
+__all__ = ["FRAMES_PER_STEP", "ConnectionOwner", "Http2Connection", "ProtocolViolation"]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,13 @@ _LAST_STREAM_ID = 2**31 - 1
 _MAX_FRAME = 16_384  # our SETTINGS_MAX_FRAME_SIZE: the default, which we never raise
 _MAX_HEADER_BLOCK = 1 << 20  # a header block split over more CONTINUATION bytes is abuse
 _MAX_RESTARTS = 3
+# Frames handled in one step of the event loop. A DATA frame of a streamed generation runs
+# its request's whole output path (detokenize, parse, frame, write to the client) right
+# here, so one socket read holding many streams' tokens was one long step, and the longer
+# the loop was held up the more frames the next read brought. Past this many the rest of
+# the buffer waits for the loop's next pass, with reading paused (docs/performance.md,
+# "Loop stalls from 32k prompts").
+FRAMES_PER_STEP = 64
 _U32 = struct.Struct(">I")
 _GOAWAY_HEAD = struct.Struct(">II")
 _SETTING = struct.Struct(">HI")
@@ -88,6 +97,7 @@ class Http2Connection(asyncio.Protocol):
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
         self._buffer = bytearray()
+        self._slicing = False  # frames are left in the buffer for `_next_slice`; reading is paused
         self._calls: dict[int, StreamCall] = {}
         self._waiting: deque[StreamCall] = deque()  # over the worker's stream limit
         self._blocked: deque[StreamCall] = deque()  # request bytes held by flow control
@@ -139,10 +149,29 @@ class Http2Connection(asyncio.Protocol):
         if self._transport is None:
             return  # closed after a connection error: what is still buffered is moot
         self._heard = True
+        self._buffer += data
+        if not self._slicing and self._read_frames():
+            self._slicing = True
+            self._transport.pause_reading()  # the buffer is worked off first, slice by slice
+            self._loop.call_soon(self._next_slice)
+
+    def _next_slice(self) -> None:
+        if self._transport is None:
+            return  # the connection ended meanwhile: its calls were failed with it
+        if self._read_frames():
+            self._loop.call_soon(self._next_slice)
+            return
+        self._slicing = False
+        if self._transport is not None:
+            self._transport.resume_reading()
+
+    def _read_frames(self) -> bool:
+        """Handle the buffered frames, at most `FRAMES_PER_STEP` of them; true when whole
+        frames are left for the next slice."""
         buffer = self._buffer
-        buffer += data
         pos, end = 0, len(buffer)
         head = f.HEAD.unpack_from
+        left = FRAMES_PER_STEP
         try:
             while end - pos >= 9:
                 high, low, kind, flags, stream_id = head(buffer, pos)
@@ -152,6 +181,10 @@ class Http2Connection(asyncio.Protocol):
                 stop = pos + 9 + length
                 if stop > end:
                     break
+                if not left:
+                    del buffer[:pos]
+                    return self._transport is not None  # after an abort the rest is moot
+                left -= 1
                 payload = bytes(buffer[pos + 9:stop])
                 pos = stop
                 if kind == f.DATA:
@@ -160,12 +193,13 @@ class Http2Connection(asyncio.Protocol):
                     self._on_control(kind, flags, stream_id & _LAST_STREAM_ID, payload)
         except ProtocolViolation as err:
             self._connection_error(err.code, err.what)
-            return
+            return False
         except Exception:  # our own bug must not escape into the event loop's transport
             log.exception("HTTP/2 client failed on a frame from the worker")
             self._connection_error(ErrorCode.INTERNAL_ERROR, "internal error in the gateway's HTTP/2 client")
-            return
+            return False
         del buffer[:pos]
+        return False
 
     # ---- calls ------------------------------------------------------------------------
 
