@@ -24,7 +24,7 @@ from sglang_gw.workers.breaker import record_outcome
 from sglang_gw.workers.calls import WorkerCall
 from sglang_gw.workers.http_backend import UpstreamEvents
 
-__all__ = ["call_upstream", "proxy_if_http"]
+__all__ = ["call_upstream", "decoded_events", "ending_call", "proxy_if_http"]
 
 
 async def proxy_if_http(gw: Gateway, request: Request, raw: bytes, kind: str) -> Response | None:
@@ -90,5 +90,20 @@ async def _events(call: WorkerCall, upstream: UpstreamEvents) -> AsyncIterator[b
     try:
         async for payload in upstream:
             yield b"data: " + payload + b"\n\n"
+    finally:
+        call.end()
+
+
+async def decoded_events(upstream: UpstreamEvents) -> AsyncIterator[dict[str, Any]]:
+    """An upstream stream's events as JSON objects (for routes that re-shape them)."""
+    async for payload in upstream:
+        yield msgspec.json.decode(payload)
+
+
+async def ending_call(frames: AsyncIterator[bytes], call: WorkerCall) -> AsyncIterator[bytes]:
+    """`frames`, then the worker call ended however the stream stops (done, failed, hung up)."""
+    try:
+        async for frame in frames:
+            yield frame
     finally:
         call.end()

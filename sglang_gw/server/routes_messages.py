@@ -7,11 +7,8 @@ on these routes take Anthropic's shape (server/errors.py chooses it by route).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from functools import partial
-from typing import Any
 
-import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -34,10 +31,8 @@ from sglang_gw.server.handling import (
     unless_disconnected,
 )
 from sglang_gw.server.ledger import ledger_of
-from sglang_gw.server.proxy import call_upstream
+from sglang_gw.server.proxy import call_upstream, decoded_events, ending_call
 from sglang_gw.server.sse import SlowStartSse, SseStream, sse_response
-from sglang_gw.workers.calls import WorkerCall
-from sglang_gw.workers.http_backend import UpstreamEvents as UpstreamStream
 
 __all__ = ["routes"]
 
@@ -96,21 +91,8 @@ async def _upstream(request: Request, req: MessagesRequest) -> Response:
     if isinstance(result, dict):
         call.end()
         return json_response(writer.whole(result))
-    return sse_response(_ended(writer.events(_chunks(result)), call), source=result, done=False,
+    return sse_response(ending_call(writer.events(decoded_events(result)), call), source=result, done=False,
                         keepalive=gw.config.connections.sse_keepalive_secs, error=_stream_error)
-
-
-async def _chunks(upstream: UpstreamStream) -> AsyncIterator[dict[str, Any]]:
-    async for payload in upstream:
-        yield msgspec.json.decode(payload)
-
-
-async def _ended(frames: AsyncIterator[bytes], call: WorkerCall) -> AsyncIterator[bytes]:
-    try:
-        async for frame in frames:
-            yield frame
-    finally:
-        call.end()
 
 
 async def count_tokens(request: Request) -> Response:

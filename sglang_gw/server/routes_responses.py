@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 from typing import Any
 
-import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -43,11 +42,9 @@ from sglang_gw.server.handling import (
 )
 from sglang_gw.server.ledger import ledger_of
 from sglang_gw.server.owner import owner_of
-from sglang_gw.server.proxy import call_upstream
+from sglang_gw.server.proxy import call_upstream, decoded_events, ending_call
 from sglang_gw.server.responses_mcp import has_mcp_tools, mcp_response
 from sglang_gw.server.sse import sse_response
-from sglang_gw.workers.calls import WorkerCall
-from sglang_gw.workers.http_backend import UpstreamEvents
 
 __all__ = ["routes"]
 
@@ -143,25 +140,12 @@ async def _upstream(request: Request, turn: Turn) -> Response:
     if isinstance(result, dict):
         call.end()
         return json_response(await responder.whole(_once(result)))
-    return sse_response(_ended(responder.events(_chunks(result)), call), source=result, done=False,
+    return sse_response(ending_call(responder.events(decoded_events(result)), call), source=result, done=False,
                         keepalive=gw.config.connections.sse_keepalive_secs)
 
 
 async def _once(value: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
     yield value
-
-
-async def _chunks(upstream: UpstreamEvents) -> AsyncIterator[dict[str, Any]]:
-    async for payload in upstream:
-        yield msgspec.json.decode(payload)
-
-
-async def _ended(frames: AsyncIterator[bytes], call: WorkerCall) -> AsyncIterator[bytes]:
-    try:
-        async for frame in frames:
-            yield frame
-    finally:
-        call.end()
 
 
 async def _start_background(request: Request, writer: ResponseWriter[Any], work: Callable[[], Awaitable[object]],
