@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 import openai
 import pytest
@@ -70,12 +70,17 @@ def process(*args: str) -> Iterator[subprocess.Popen[str]]:
         try:
             yield proc
         finally:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_process(proc)
             del _OUTPUTS[proc.pid]
+
+
+def stop_process(proc: subprocess.Popen[Any]) -> None:
+    """Ask a child to stop (SIGTERM), and kill it if it has not within 15 s."""
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 def output_of(proc: subprocess.Popen[str]) -> str:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sglang_gw.mcp import ServerSpec
+from tests.conftest import stop_process
 
 __all__ = ["ConnectionRecorder", "call_reply", "final_reply", "http_server", "stdio_spec"]
 
@@ -36,11 +37,7 @@ def http_server(protocol: str, prefix: str = "") -> Iterator[str]:
         port = int(line.split()[-1])
         yield f"http://127.0.0.1:{port}/" + ("sse" if protocol == "sse" else "mcp")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
 
 
 def call_reply(family: str, name: str, arguments: dict[str, object]) -> str:
