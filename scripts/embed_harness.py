@@ -31,7 +31,7 @@ import uvloop
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib.prompts import WORDS  # noqa: E402
 from benchlib.settings import MODEL_DIR  # noqa: E402
-from stream_harness import _free_port, _wait_for_worker, call_app  # noqa: E402
+from stream_harness import _free_port, call_app, launched_app  # noqa: E402
 
 PATH = b"/v1/embeddings"
 
@@ -80,10 +80,6 @@ class Pauses:
 
 
 async def run(requests: int, rounds: int, clients: int, batch: int, transport: str) -> None:
-    from sglang_gw.cli import parse_args
-    from sglang_gw.cli_config import config_from_args
-    from sglang_gw.server.app import build_app
-
     port = _free_port()
     worker = subprocess.Popen([sys.executable, "-m", "sglang_gw.testing.mock_worker", "--port", str(port),
                                "--model-path", str(MODEL_DIR), "--pooling", "embedding",
@@ -93,11 +89,7 @@ async def run(requests: int, rounds: int, clients: int, batch: int, transport: s
         os.sched_setaffinity(worker.pid, {0})
         os.sched_setaffinity(0, {1})
     try:
-        args = parse_args(["launch", "--worker-urls", f"grpc://127.0.0.1:{port}", "--model-path", str(MODEL_DIR),
-                           "--log-level", "warning", "--grpc-transport", transport])
-        app = build_app(config_from_args(args))
-        async with app.router.lifespan_context(app):
-            await _wait_for_worker(app)
+        async with launched_app(port, "--grpc-transport", transport) as app:
             bodies = [_body(i, batch) for i in range(requests)]
             await _round(app, bodies[:clients * 4], clients)  # warm-up
             pauses = Pauses()

@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib.prompts import long_body  # noqa: E402
 from benchlib.scenarios import SCENARIOS  # noqa: E402
 from benchlib.settings import MODEL_DIR  # noqa: E402
-from stream_harness import TOKENS, _free_port, _stream, _wait_for_worker, call_app, start_worker  # noqa: E402
+from stream_harness import TOKENS, _free_port, _stream, call_app, launched_app, start_worker  # noqa: E402
 
 _SCENARIO = {"fresh": "long32k-fresh-c64", "zh": "long32k-zh-c64", "repeat": "long32k-c64"}
 
@@ -154,19 +154,11 @@ async def _serve_http(app: Any) -> tuple[uvicorn.Server, int, asyncio.Task[None]
 
 
 async def run(a: argparse.Namespace) -> Steps:
-    from sglang_gw.cli import parse_args
-    from sglang_gw.cli_config import config_from_args
-    from sglang_gw.server.app import build_app
-
     scenario = next(s for s in SCENARIOS if s.key == _SCENARIO[a.text])
     worker, port = start_worker(TOKENS, a.token_delay)
     steps = Steps(report_s=a.report_ms / 1000, profile=a.profile)
     try:
-        args = parse_args(["launch", "--worker-urls", f"grpc://127.0.0.1:{port}", "--model-path", str(MODEL_DIR),
-                           "--log-level", "warning", *a.launch_args.split()])
-        app = build_app(config_from_args(args))
-        async with app.router.lifespan_context(app):
-            await _wait_for_worker(app)
+        async with launched_app(port, *a.launch_args.split()) as app:
             await asyncio.gather(*(_stream(app, i, [0]) for i in range(8)))  # warm-up
             await _long(app, json.dumps(long_body(scenario, 999)).encode())
             server, http_port, serving = await _serve_http(app) if a.http else (None, 0, None)
@@ -203,10 +195,6 @@ async def run_embed(a: argparse.Namespace) -> Steps:
     """`embed32-c16`'s load instead: `--embed` requests of 32 short texts, 16 at a time."""
     from embed_harness import _body, _round
 
-    from sglang_gw.cli import parse_args
-    from sglang_gw.cli_config import config_from_args
-    from sglang_gw.server.app import build_app
-
     port = _free_port()
     worker = subprocess.Popen([sys.executable, "-m", "sglang_gw.testing.mock_worker", "--port", str(port),
                                "--model-path", str(MODEL_DIR), "--pooling", "embedding",
@@ -214,11 +202,7 @@ async def run_embed(a: argparse.Namespace) -> Steps:
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     steps = Steps(report_s=a.report_ms / 1000, profile=a.profile)
     try:
-        args = parse_args(["launch", "--worker-urls", f"grpc://127.0.0.1:{port}", "--model-path", str(MODEL_DIR),
-                           "--log-level", "warning", *a.launch_args.split()])
-        app = build_app(config_from_args(args))
-        async with app.router.lifespan_context(app):
-            await _wait_for_worker(app)
+        async with launched_app(port, *a.launch_args.split()) as app:
             bodies = [_body(i, 32) for i in range(a.embed)]
             await _round(app, bodies[:64], 16)  # warm-up
             instrument(steps)

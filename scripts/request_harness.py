@@ -23,8 +23,7 @@ from typing import Any
 import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib.settings import MODEL_DIR  # noqa: E402
-from stream_harness import _wait_for_worker, call_app, chat_body, start_worker  # noqa: E402
+from stream_harness import call_app, chat_body, launched_app, start_worker  # noqa: E402
 
 
 async def _chat(app: Any, i: int) -> None:
@@ -36,17 +35,9 @@ async def _chat(app: Any, i: int) -> None:
 
 
 async def run(requests: int, rounds: int, extra: list[str]) -> None:
-    from sglang_gw.cli import parse_args
-    from sglang_gw.cli_config import config_from_args
-    from sglang_gw.server.app import build_app
-
     worker, port = start_worker(16, 0.0)
     try:
-        args = parse_args(["launch", "--worker-urls", f"grpc://127.0.0.1:{port}", "--model-path", str(MODEL_DIR),
-                           "--log-level", "warning", *extra])
-        app = build_app(config_from_args(args))
-        async with app.router.lifespan_context(app):
-            await _wait_for_worker(app)
+        async with launched_app(port, *extra) as app:
             for i in range(200):  # warm-up
                 await _chat(app, i)
             per_request = []

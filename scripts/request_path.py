@@ -25,8 +25,7 @@ from typing import Any
 import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib.settings import MODEL_DIR  # noqa: E402
-from stream_harness import _wait_for_worker, call_app, chat_body, start_worker  # noqa: E402
+from stream_harness import call_app, chat_body, launched_app, start_worker  # noqa: E402
 
 PATH_UNITS = ("server", "pipeline", "api", "gateway", "model", "plugins")
 # The layers of tests/test_layers.py for the units above.
@@ -80,22 +79,15 @@ def summarise(calls: list[tuple[tuple[str, str], tuple[str, str]]]) -> dict[str,
 
 async def run(stream: bool, show: bool) -> None:
     import sglang_gw
-    from sglang_gw.cli import parse_args
-    from sglang_gw.cli_config import config_from_args
-    from sglang_gw.server.app import build_app
 
     package = str(Path(sglang_gw.__file__).parent)
     worker, port = start_worker(16, 0.0)
+
+    async def send(message: dict[str, Any]) -> None:
+        pass
+
     try:
-        args = parse_args(["launch", "--worker-urls", f"grpc://127.0.0.1:{port}", "--model-path", str(MODEL_DIR),
-                           "--log-level", "warning"])
-        app = build_app(config_from_args(args))
-
-        async def send(message: dict[str, Any]) -> None:
-            pass
-
-        async with app.router.lifespan_context(app):
-            await _wait_for_worker(app)
+        async with launched_app(port) as app:
             for i in range(20):  # warm-up: caches filled, lazy imports done
                 await call_app(app, chat_body(i, max_tokens=16, stream=stream), send)
             calls, profile = trace_calls(package)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -25,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -101,18 +103,26 @@ async def _wait_for_worker(app: Any) -> None:
     raise SystemExit("the mock worker did not register")
 
 
-async def run(streams: int, rounds: int, token_delay: float) -> None:
+@contextlib.asynccontextmanager
+async def launched_app(port: int, *flags: str) -> AsyncIterator[Any]:
+    """The app as `launch` builds it (with `flags`) against the mock worker on `port`, its
+    lifespan entered and the worker registered: what every harness measures."""
     from sglang_gw.cli import parse_args
     from sglang_gw.cli_config import config_from_args
     from sglang_gw.server.app import build_app
 
+    args = parse_args(["launch", "--worker-urls", f"grpc://127.0.0.1:{port}", "--model-path", str(MODEL_DIR),
+                       "--log-level", "warning", *flags])
+    app = build_app(config_from_args(args))
+    async with app.router.lifespan_context(app):
+        await _wait_for_worker(app)
+        yield app
+
+
+async def run(streams: int, rounds: int, token_delay: float) -> None:
     worker, port = start_worker(TOKENS, token_delay)
     try:
-        args = parse_args(["launch", "--worker-urls", f"grpc://127.0.0.1:{port}", "--model-path", str(MODEL_DIR),
-                           "--log-level", "warning"])
-        app = build_app(config_from_args(args))
-        async with app.router.lifespan_context(app):
-            await _wait_for_worker(app)
+        async with launched_app(port) as app:
             events = [0]
             await asyncio.gather(*(_stream(app, i, events) for i in range(streams)))  # warm-up
             per_token = []

@@ -27,9 +27,8 @@ from typing import Any
 import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib.settings import MODEL_DIR  # noqa: E402
 from benchlib.turns import TURNS, TurnClient  # noqa: E402
-from stream_harness import _wait_for_worker, call_app, start_worker  # noqa: E402
+from stream_harness import call_app, launched_app, start_worker  # noqa: E402
 
 USERS = 16
 MAX_TOKENS = 16  # as `make bench`'s turns16 scenarios
@@ -74,20 +73,12 @@ async def _round(conn: _AppConnection, client: TurnClient, first: int) -> float:
 
 
 async def run(args: argparse.Namespace) -> None:
-    from sglang_gw.cli import parse_args
-    from sglang_gw.cli_config import config_from_args
-    from sglang_gw.server.app import build_app
-
     worker, port = start_worker(256, 0.0)
     history = ["--history-backend", args.history]
     if args.history == "sqlite":
         history += ["--history-sqlite-path", str(Path(tempfile.mkdtemp(prefix="turns-")) / "history.sqlite3")]
     try:
-        argv = ["launch", "--worker-urls", f"grpc://127.0.0.1:{port}", "--model-path", str(MODEL_DIR),
-                "--served-model-name", "bench", "--log-level", "warning", *history]
-        app = build_app(config_from_args(parse_args(argv)))
-        async with app.router.lifespan_context(app):
-            await _wait_for_worker(app)
+        async with launched_app(port, "--served-model-name", "bench", *history) as app:
             conn = _AppConnection(app)
             clients = {kind: TurnClient(kind, MAX_TOKENS) for kind in ("chat", "responses")}
             # CPU time of this thread, not wall time: on a busy machine, time spent descheduled
