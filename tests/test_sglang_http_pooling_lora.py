@@ -9,7 +9,6 @@ import json
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -23,30 +22,11 @@ from sglang_gw.testing.mock_pooling import Pooling
 from sglang_gw.testing.mock_worker import MockWorker, ThreadedMockWorker
 from sglang_gw.testing.model_facts import read_model_facts
 from sglang_gw.testing.replies import ReplyPolicy
-from tests.conftest import SCRIPT, ThreadedServer, start_gateway
+from tests.conftest import SCRIPT, start_gateway
+from tests.mixed_fleet import Mixed
 
 QUERY = "what is a giant panda"
 DOCS = ["hello there", "the giant panda is a bear of China", "a panda eats bamboo"]
-
-
-@dataclass
-class Mixed:
-    grpc: ThreadedMockWorker
-    http: ThreadedMockHttpWorker
-    server: ThreadedServer
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.port}"
-
-    def post(self, path: str, body: object) -> httpx.Response:
-        return httpx.post(self.url + path, json=body, timeout=30)
-
-    def embeds(self) -> tuple[int, int]:
-        return len(self.grpc.worker.records.embeds), len(self.http.worker.records.embeds)
-
-    def requests(self) -> tuple[int, int]:
-        return len(self.grpc.worker.records.requests), len(self.http.worker.records.requests)
 
 
 @contextmanager

@@ -20,26 +20,13 @@ from sglang_gw.testing.model_facts import read_model_facts
 from sglang_gw.testing.models import model_dir
 from sglang_gw.testing.replies import ReplyPolicy
 from tests.conftest import SCRIPT, ThreadedServer, free_port, wait_until
+from tests.mixed_fleet import Mixed
 
 
 def mock_worker(script: dict[str, str | list[str]] | None = None) -> MockWorker:
     facts = read_model_facts(model_dir("qwen3"))
     return MockWorker(facts, policy=ReplyPolicy(facts, mode="scripted", script=script or SCRIPT),
                       served_model_name="m")
-
-
-@dataclass
-class Mixed:
-    grpc: ThreadedMockWorker
-    http: ThreadedMockHttpWorker
-    server: ThreadedServer
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.port}"
-
-    def served(self) -> tuple[int, int]:
-        return len(self.grpc.worker.records.requests), len(self.http.worker.records.requests)
 
 
 @contextmanager
@@ -65,9 +52,9 @@ def fleet() -> Iterator[Mixed]:
 
 def twice(fleet: Mixed, send) -> tuple[object, object]:  # noqa: ANN001
     """The same request sent twice under round robin: once to each kind of worker."""
-    before = fleet.served()
+    before = fleet.requests()
     first, second = send(), send()
-    after = fleet.served()
+    after = fleet.requests()
     assert (after[0] - before[0], after[1] - before[1]) == (1, 1)
     return first, second
 
@@ -177,16 +164,16 @@ def test_cache_aware_routes_http_prompts_by_prefix() -> None:
         client = openai.OpenAI(base_url=f"{fleet.url}/v1", api_key="x", max_retries=0)
         for attempt in range(20):  # new prefixes until one lands on the HTTP worker...
             prefix = f"system prompt number {attempt} " * 40
-            before = fleet.served()
+            before = fleet.requests()
             client.completions.create(model="m", prompt=f"{prefix} question 0", max_tokens=2)
-            if fleet.served()[1] > before[1]:
+            if fleet.requests()[1] > before[1]:
                 break
         else:
             pytest.fail("no prompt went to the HTTP worker")
-        before = fleet.served()
+        before = fleet.requests()
         for i in range(1, 6):  # ...then the prompts sharing that prefix follow it there
             client.completions.create(model="m", prompt=f"{prefix} question {i}", max_tokens=2)
-        assert (fleet.served()[0] - before[0], fleet.served()[1] - before[1]) == (0, 5)
+        assert (fleet.requests()[0] - before[0], fleet.requests()[1] - before[1]) == (0, 5)
 
 
 @dataclass
