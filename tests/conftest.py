@@ -91,13 +91,14 @@ def output_of(proc: subprocess.Popen[str]) -> str:
     return out.read()
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-    """Poll until `predicate` holds (work finishing in the background, e.g. PD's prefill leg)."""
+def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, interval: float = 0.01) -> bool:
+    """Poll until `predicate` holds (work finishing in the background, e.g. PD's prefill leg);
+    false if it still does not after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
             return False
-        time.sleep(0.01)
+        time.sleep(interval)
     return True
 
 
@@ -153,12 +154,7 @@ class RunningGateway:
         self.worker.records.cancelled.clear()
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(0.01)
-        return predicate()
+        return wait_until(predicate, timeout)
 
 
 class ThreadedServer:

@@ -24,7 +24,7 @@ from sglang_gw.testing.model_facts import ModelFacts, read_model_facts
 from sglang_gw.testing.models import model_dir
 from sglang_gw.testing.replies import ReplyPolicy
 from sglang_gw.workers.health import HealthConfig
-from tests.conftest import SCRIPT, ThreadedServer, free_port
+from tests.conftest import SCRIPT, ThreadedServer, free_port, wait_until
 from tests.k8s_fake import FakeKube, write_kubeconfig
 
 LABELS = {"app": "sglang"}
@@ -62,11 +62,8 @@ class Cluster:
         return {w["url"] for w in workers if w.get("state") == "active"}
 
     def wait_for(self, check: Callable[[], bool], what: str, timeout: float = 40) -> None:
-        deadline = time.monotonic() + timeout
-        while not check():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what}; active: {self.active()}")
-            time.sleep(0.05)
+        if not wait_until(check, timeout, interval=0.05):  # a check is an HTTP GET: not too often
+            raise AssertionError(f"timed out waiting for {what}; active: {self.active()}")
 
     def wait_active(self, urls: set[str]) -> None:
         self.wait_for(lambda: self.active() == urls, f"active == {urls}")
