@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 from sglang_gw.errors import ConfigError
 
-__all__ = ["DEFAULT_WORKER_CMD", "WorkerProcess", "run_serve", "split_argv", "start_workers", "stop_workers"]
+__all__ = ["DEFAULT_WORKER_CMD", "WorkerProcess", "run_serve", "split_argv", "start_worker", "stop_workers"]
 
 log = logging.getLogger(__name__)
 DEFAULT_WORKER_CMD = "python -m sglang.launch_server --grpc-mode"
@@ -87,16 +87,13 @@ def free_port(host: str) -> int:
         return s.getsockname()[1]
 
 
-def start_workers(n: int, cmd: list[str], worker_args: list[str], host: str, scheme: str) -> list[WorkerProcess]:
-    """N workers on free ports, each the leader of its own process group."""
-    workers = []
-    for _ in range(n):
-        port = free_port(host)
-        argv = [*cmd, *worker_args, "--host", host, "--port", str(port)]
-        log.info("starting worker: %s", shlex.join(argv))
-        process = subprocess.Popen(argv, start_new_session=True)
-        workers.append(WorkerProcess(process, f"{scheme}://{host}:{port}", port))
-    return workers
+def start_worker(cmd: list[str], worker_args: list[str], host: str, scheme: str) -> WorkerProcess:
+    """One worker on a free port, the leader of its own process group."""
+    port = free_port(host)
+    argv = [*cmd, *worker_args, "--host", host, "--port", str(port)]
+    log.info("starting worker: %s", shlex.join(argv))
+    process = subprocess.Popen(argv, start_new_session=True)
+    return WorkerProcess(process, f"{scheme}://{host}:{port}", port)
 
 
 def wait_for_ports(workers: list[WorkerProcess], host: str, timeout: float) -> None:
@@ -135,20 +132,47 @@ def _signal_group(worker: WorkerProcess, sig: signal.Signals) -> None:
         os.killpg(worker.process.pid, sig)
 
 
-class _Terminated(Exception):
-    """SIGTERM arrived while serve was starting the workers."""
+class Terminated(Exception):
+    """SIGTERM or SIGINT arrived while serve was starting the workers."""
 
 
-@contextlib.contextmanager
-def _terminate_as_exception() -> Iterator[None]:
-    """SIGTERM raises here (as SIGINT does), so every step unwinds through the clean-up."""
-    def raise_terminated(signum: int, frame: object) -> None:
-        raise _Terminated()
-    previous = signal.signal(signal.SIGTERM, raise_terminated)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+class StopSignals:
+    """SIGTERM and SIGINT raise `Terminated`, so every step unwinds through the clean-up; inside
+    `held()` they wait until the block ends. A worker being started is held: a signal raised
+    inside `Popen`, or between `Popen` and keeping the worker, would leave a process no one stops."""
+
+    def __init__(self) -> None:
+        self._holding = False
+        self._pending = False
+
+    def _arrived(self, signum: int, frame: object) -> None:
+        if self._holding:
+            self._pending = True
+        else:
+            raise Terminated()
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        previous = {sig: signal.signal(sig, self._arrived) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        self._holding = True
+        try:
+            yield
+        finally:
+            self._holding = False
+        if self._pending:
+            raise Terminated()
+
+    def stopping(self) -> None:
+        """From here on a signal is noted, never raised: a second SIGTERM must not cut the clean-up short."""
+        self._holding = True
 
 
 def run_serve(args: argparse.Namespace, worker_args: list[str], gateway_args: list[str],
@@ -159,15 +183,19 @@ def run_serve(args: argparse.Namespace, worker_args: list[str], gateway_args: li
     cmd = worker_command(args.worker_cmd, args.connection_mode)
     worker_args = [a for a in worker_args if a != GRPC_MODE]
     workers: list[WorkerProcess] = []
-    with _terminate_as_exception():
+    signals = StopSignals()
+    with signals.installed():
         try:
-            workers = start_workers(args.dp_size, cmd, worker_args, args.worker_host, args.connection_mode)
+            for _ in range(args.dp_size):
+                with signals.held():
+                    workers.append(start_worker(cmd, worker_args, args.worker_host, args.connection_mode))
             wait_for_ports(workers, args.worker_host, args.worker_startup_timeout_secs)
             print(f"sglang-gw serve: {len(workers)} workers up, gateway on {args.host}:{args.port}", flush=True)
             return launch(["launch", "--host", args.host, "--port", str(args.port),
                            "--worker-startup-timeout-secs", str(args.worker_startup_timeout_secs),
                            *gateway_args, "--worker-urls", *(w.url for w in workers)])
-        except (_Terminated, KeyboardInterrupt):
+        except Terminated:
             return 0
         finally:
+            signals.stopping()
             stop_workers(workers, args.worker_stop_timeout_secs)

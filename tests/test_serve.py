@@ -12,8 +12,9 @@ import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 
-from sglang_gw.serve import split_argv, worker_command
+from sglang_gw.serve import StopSignals, Terminated, split_argv, worker_command
 from sglang_gw.testing.models import model_dir
 from tests.conftest import free_port
 
@@ -117,3 +118,17 @@ def test_sigterm_while_workers_start_leaves_nothing() -> None:
         for pid in processes_with(marker):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_a_stop_signal_while_a_worker_starts_waits_until_the_worker_is_kept() -> None:
+    """The CI failure this guards: SIGTERM inside `Popen` (or just after it) left two workers that
+    serve never knew it had started, so nothing stopped them."""
+    signals = StopSignals()
+    kept: list[str] = []
+    with signals.installed(), pytest.raises(Terminated):
+        with signals.held():
+            os.kill(os.getpid(), signal.SIGTERM)
+            kept.append("worker")  # without the hold, the handler raises before this line
+        kept.append("after the hold")  # never reached: the held signal raises as the block ends
+    assert kept == ["worker"]
+    assert signal.getsignal(signal.SIGTERM) is not signals._arrived  # the previous handler is back
