@@ -11,28 +11,17 @@ import anthropic
 import httpx
 import pytest
 
-from sglang_gw.config import GatewayConfig, ModelConfig, ServerConfig
-from tests.conftest import SCRIPT, RunningGateway, ThreadedServer, free_port
+from tests.conftest import RunningGateway
+from tests.gateway_upstream import gateway_over_gateway
 from tests.test_api_messages import comparable
 
 TOOL = {"name": "get_weather", "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}
-REPLIES = {**SCRIPT, "RESULT": "It is sunny.",
-           "WEATHER": '<think>\nOne city.\n</think>\n\n<tool_call>\n{"name": "get_weather", "arguments": '
-                      '{"city": "Paris"}}\n</tool_call>'}
 
 
 @pytest.fixture(scope="module")
 def pair(gateway_factory) -> Iterator[tuple[RunningGateway, str]]:
     """(the upstream gateway, the URL of a gateway whose only worker is that one over HTTP)."""
-    upstream = gateway_factory(script=REPLIES, reasoning_parser="qwen3", tool_call_parser="hermes")
-    front = ThreadedServer(GatewayConfig(server=ServerConfig(port=free_port()), model=ModelConfig(),
-                                         worker_urls=(upstream.url,)))
-    front.start()
-    try:
-        assert "test-model" in front.gateway.http_models and not front.gateway.models
-        yield upstream, f"http://127.0.0.1:{front.port}"
-    finally:
-        front.stop()
+    yield from gateway_over_gateway(gateway_factory)
 
 
 def _client(url: str) -> anthropic.Anthropic:
