@@ -57,9 +57,13 @@ class Cluster:
         self.kube.add_pod(name, ip, labels, ready=ready, annotations=annotations)
         return f"grpc://{ip}:{self.port}"
 
+    def workers(self) -> list[dict]:
+        # A generous timeout: on a loaded machine the gateway, the fake API server and the
+        # mock workers share this process, and a GET may wait seconds for the GIL.
+        return httpx.get(f"{self.url}/workers", timeout=60).json()["workers"]
+
     def active(self) -> set[str]:
-        workers = httpx.get(f"{self.url}/workers", timeout=10).json()["workers"]
-        return {w["url"] for w in workers if w.get("state") == "active"}
+        return {w["url"] for w in self.workers() if w.get("state") == "active"}
 
     def wait_for(self, check: Callable[[], bool], what: str, timeout: float = 40) -> None:
         if not wait_until(check, timeout, interval=0.05):  # a check is an HTTP GET: not too often
@@ -147,15 +151,17 @@ def test_scale_0_3_1_under_load_then_not_ready_mid_stream(tmp_path: Path) -> Non
         assert all(n > 0 for n in served), served
 
         # 2. The last pod's readiness probe fails while a stream runs on it: the stream ends
-        # whole, then the pod leaves; ready again, it is registered again.
-        c.mocks["w0"].worker.timing.token_delay = 0.3
-        with httpx.stream("POST", f"{c.url}/v1/chat/completions", timeout=30, json={
+        # whole, then the pod leaves; ready again, it is registered again. The worker holds
+        # the stream after its first token until the draining has been seen.
+        faults = c.mocks["w0"].worker.faults
+        faults.hold_after_tokens = 1
+        with httpx.stream("POST", f"{c.url}/v1/chat/completions", timeout=60, json={
                 "model": "m", "stream": True, "messages": [{"role": "user", "content": "STOPTEST"}]}) as resp:
             lines = resp.iter_lines()
             first = next(line for line in lines if line.startswith("data:"))
             c.kube.set_ready("w0", False)
-            c.wait_for(lambda: [w["state"] for w in httpx.get(f"{c.url}/workers", timeout=5).json()["workers"]]
-                       == ["draining"], "draining while the stream runs")
+            c.wait_for(lambda: [w["state"] for w in c.workers()] == ["draining"], "draining while the stream runs")
+            faults.hold_after_tokens = None
             rest = [line for line in lines if line.startswith("data:")]
         text = "".join(_content(line) for line in [first, *rest])
         assert text == "alpha beta gamma delta epsilon" and rest[-1] == "data: [DONE]"
@@ -214,7 +220,7 @@ def test_pd_pools_take_the_bootstrap_port_from_the_annotation(tmp_path: Path) ->
         p = c.pod("p0", 0, labels=prefill_labels, annotations={"sglang.ai/bootstrap-port": "8998"})
         d = c.pod("d0", 1, labels=decode_labels)
         c.wait_active({p, d})
-        workers = {w["url"]: w for w in httpx.get(f"{c.url}/workers", timeout=5).json()["workers"]}
+        workers = {w["url"]: w for w in c.workers()}
         assert workers[p]["worker_type"] == "prefill" and workers[d]["worker_type"] == "decode"
         assert c.server.gateway.pool.get(p).bootstrap_port == 8998  # type: ignore[union-attr]
         assert chat(c.url).status_code == 200

@@ -71,6 +71,7 @@ class Faults:
     reject_code: grpc.StatusCode = grpc.StatusCode.UNAVAILABLE
     fail_after_tokens: int | None = None   # fail INTERNAL after this many tokens
     hang_after_tokens: int | None = None   # go silent (stream open) after this many
+    hold_after_tokens: int | None = None   # pause after this many until set back to None
     die_after_tokens: int | None = None    # the whole server dies after this many
     unhealthy: bool = False
 
@@ -242,6 +243,10 @@ class MockWorker(pb_grpc.SglangSchedulerServicer):
             await context.abort(grpc.StatusCode.INTERNAL, "injected: failure mid-stream")
         if f.hang_after_tokens is not None and emitted >= f.hang_after_tokens:
             await aborted.wait()  # silent until the caller cancels or aborts
+        # A test lifts the hold from its own thread, so it is polled, not awaited.
+        while (f.hold_after_tokens is not None and emitted >= f.hold_after_tokens
+               and not aborted.is_set()):
+            await asyncio.sleep(0.01)
         if f.die_after_tokens is not None and emitted >= f.die_after_tokens:
             self.on_die()
             await asyncio.Event().wait()
