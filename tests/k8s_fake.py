@@ -29,6 +29,9 @@ __all__ = ["FakeKube", "write_kubeconfig"]
 
 _DROP = object()  # a watcher queue item: cut the connection without ending the chunked stream
 _END = object()  # end the stream cleanly (as the API server does at timeoutSeconds)
+# How long the test's thread waits for the fake's loop: a moment, unless a loaded machine
+# keeps this process off the CPU for seconds.
+_WAIT_SECS = 60.0
 
 
 @dataclass(eq=False)
@@ -66,7 +69,7 @@ class FakeKube:
         ready = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(ready,), daemon=True, name="fake-kube")
         self._thread.start()
-        ready.wait(10)
+        ready.wait(_WAIT_SECS)
 
     # ---- the server ---------------------------------------------------------------------
 
@@ -150,7 +153,7 @@ class FakeKube:
     def call(self, fn: Callable[[], Any]) -> Any:
         async def run() -> Any:
             return fn()
-        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(10)
+        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(_WAIT_SECS)
 
     def _event(self, kind: str, pod: dict[str, Any]) -> None:
         self.version += 1
@@ -229,7 +232,7 @@ class FakeKube:
                 conn.force_close()
             await asyncio.sleep(down_secs)
             await self._listen()
-        asyncio.run_coroutine_threadsafe(run(), self._loop).result(10)
+        asyncio.run_coroutine_threadsafe(run(), self._loop).result(_WAIT_SECS)
 
     def stop(self) -> None:
         async def run() -> None:
@@ -243,9 +246,9 @@ class FakeKube:
             for task in rest:
                 task.cancel()
             await asyncio.gather(*rest, return_exceptions=True)
-        asyncio.run_coroutine_threadsafe(run(), self._loop).result(10)
+        asyncio.run_coroutine_threadsafe(run(), self._loop).result(_WAIT_SECS)
         self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
+        self._thread.join(_WAIT_SECS)
 
 
 def _line(kind: str, obj: dict[str, Any]) -> bytes:

@@ -140,7 +140,8 @@ def test_scale_0_3_1_under_load_then_not_ready_mid_stream(tmp_path: Path) -> Non
         c.wait_for(lambda: load.done >= 20, "some load")
         for name in ("w1", "w2"):  # scale down: the pods terminate (graceful), then go
             c.kube.terminate(name)
-        c.wait_active({urls[0]})
+        # Drained and removed, not only no longer active: a draining pod still has requests.
+        c.wait_for(lambda: {w["url"] for w in c.workers()} == {urls[0]}, "w1 and w2 drained and removed")
         for name in ("w1", "w2"):
             c.mocks[name].stop()  # the container exits only once the gateway let go of it
             c.kube.delete(name)
