@@ -425,7 +425,7 @@ class Http2Connection(asyncio.Protocol):
     def _wait_for_slot(self, call: StreamCall) -> None:
         """A call refused at the stream limit waits first in line, not counted as a restart:
         bounded by its deadline, which ends it in the queue (`reset`)."""
-        pause = min(_REFUSED_PAUSE_MAX_SECS, _REFUSED_PAUSE_SECS * 2 ** call.refusals)
+        pause = min(_REFUSED_PAUSE_MAX_SECS, _REFUSED_PAUSE_SECS * 2 ** min(call.refusals, 16))
         call.refusals += 1
         call.rewind()
         call.connection = self
