@@ -121,7 +121,8 @@ class FakeKube:
                                              "message": f"too old resource version: {since} ({self.oldest})"}))
             await resp.write_eof()
             return resp
-        watcher = _Watcher(namespace, selector, query.get("allowWatchBookmarks") == "true")
+        # A boolean as the API server parses it: kubernetes_asyncio sends "True".
+        watcher = _Watcher(namespace, selector, query.get("allowWatchBookmarks", "").lower() in ("true", "1"))
         backlog = ([(kind, pod) for rv, kind, pod in self.history if rv > since] if since
                    else [("ADDED", pod) for pod in self.pods.values()])
         for kind, pod in backlog:
@@ -194,7 +195,10 @@ class FakeKube:
         self.call(lambda: self._event("DELETED", self.pods.pop(f"{namespace}/{name}")))
 
     def bookmark(self) -> None:
+        """A BOOKMARK at a version past every event sent: as on a real cluster, where objects
+        no watch here selects keep moving the resourceVersion on."""
         def run() -> None:
+            self.version += 1
             line = _line("BOOKMARK", {"kind": "Pod", "apiVersion": "v1",
                                       "metadata": {"resourceVersion": str(self.version)}})
             for w in self._watchers:

@@ -5,6 +5,7 @@ kubernetes_asyncio client watches them, and requests run through the gateway mea
 from __future__ import annotations
 
 import functools
+import logging
 import ssl
 import threading
 import time
@@ -181,15 +182,17 @@ def _content(line: str) -> str:
     return (choices[0]["delta"].get("content") or "") if choices else ""
 
 
-def test_watch_survives_drops_410_gone_and_api_server_restarts(tmp_path: Path) -> None:
+def test_watch_survives_drops_410_gone_and_api_server_restarts(tmp_path: Path,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="sglang_gw.discovery.kubernetes")
     with cluster(tmp_path) as c:
         a = c.pod("a", 0)
         c.wait_active({a})
         c.wait_for(lambda: c.kube.watchers() == 1, "a watch")
         # 1. A bookmark moves the watch's version on; a dropped connection resumes from it.
         c.kube.bookmark()
-        c.wait_for(lambda: c.kube.watchers() == 1, "the bookmark sent")
-        time.sleep(0.1)
+        read = f"bookmark at resourceVersion {c.kube.version}"
+        c.wait_for(lambda: any(read in r.getMessage() for r in caplog.records), "the bookmark read")
         c.kube.drop_watches()
         b = c.pod("b", 1)  # made while the watch may be down: the resumed watch replays it
         c.wait_active({a, b})
