@@ -44,6 +44,10 @@ if TYPE_CHECKING:
 # some 1 s of imports each); tests/test_allocator.py checks the re-run itself.
 os.environ.setdefault(REEXEC_ENV, "1")
 
+# How long `wait_until` polls by default: what it waits for takes milliseconds, but CI runs
+# on two cores that other processes keep busy, and a passing test never waits it out.
+WAIT_SECS = 30.0
+
 # Replies the scripted worker gives when the marker appears in the prompt.
 SCRIPT: dict[str, str | list[str]] = {
     "MULTIBYTE": "Grüße, 世界! 👋🏽 café — naïve 𝔘𝔫𝔦𝔠𝔬𝔡𝔢",
@@ -91,7 +95,7 @@ def output_of(proc: subprocess.Popen[str]) -> str:
     return out.read()
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, interval: float = 0.01) -> bool:
+def wait_until(predicate: Callable[[], bool], timeout: float = WAIT_SECS, interval: float = 0.01) -> bool:
     """Poll until `predicate` holds (work finishing in the background, e.g. PD's prefill leg);
     false if it still does not after `timeout` seconds."""
     deadline = time.monotonic() + timeout
@@ -153,7 +157,7 @@ class RunningGateway:
         self.worker.records.aborts.clear()
         self.worker.records.cancelled.clear()
 
-    def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = WAIT_SECS) -> bool:
         return wait_until(predicate, timeout)
 
 

@@ -29,6 +29,9 @@ __all__ = ["FakeKube", "write_kubeconfig"]
 
 _DROP = object()  # a watcher queue item: cut the connection without ending the chunked stream
 _END = object()  # end the stream cleanly (as the API server does at timeoutSeconds)
+# How long the test's thread waits for the fake's loop: a moment, unless a loaded machine
+# keeps this process off the CPU for seconds.
+_WAIT_SECS = 60.0
 
 
 @dataclass(eq=False)
@@ -66,7 +69,7 @@ class FakeKube:
         ready = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(ready,), daemon=True, name="fake-kube")
         self._thread.start()
-        ready.wait(10)
+        ready.wait(_WAIT_SECS)
 
     # ---- the server ---------------------------------------------------------------------
 
@@ -118,7 +121,8 @@ class FakeKube:
                                              "message": f"too old resource version: {since} ({self.oldest})"}))
             await resp.write_eof()
             return resp
-        watcher = _Watcher(namespace, selector, query.get("allowWatchBookmarks") == "true")
+        # A boolean as the API server parses it: kubernetes_asyncio sends "True".
+        watcher = _Watcher(namespace, selector, query.get("allowWatchBookmarks", "").lower() in ("true", "1"))
         backlog = ([(kind, pod) for rv, kind, pod in self.history if rv > since] if since
                    else [("ADDED", pod) for pod in self.pods.values()])
         for kind, pod in backlog:
@@ -150,7 +154,7 @@ class FakeKube:
     def call(self, fn: Callable[[], Any]) -> Any:
         async def run() -> Any:
             return fn()
-        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(10)
+        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(_WAIT_SECS)
 
     def _event(self, kind: str, pod: dict[str, Any]) -> None:
         self.version += 1
@@ -191,7 +195,10 @@ class FakeKube:
         self.call(lambda: self._event("DELETED", self.pods.pop(f"{namespace}/{name}")))
 
     def bookmark(self) -> None:
+        """A BOOKMARK at a version past every event sent: as on a real cluster, where objects
+        no watch here selects keep moving the resourceVersion on."""
         def run() -> None:
+            self.version += 1
             line = _line("BOOKMARK", {"kind": "Pod", "apiVersion": "v1",
                                       "metadata": {"resourceVersion": str(self.version)}})
             for w in self._watchers:
@@ -229,7 +236,7 @@ class FakeKube:
                 conn.force_close()
             await asyncio.sleep(down_secs)
             await self._listen()
-        asyncio.run_coroutine_threadsafe(run(), self._loop).result(10)
+        asyncio.run_coroutine_threadsafe(run(), self._loop).result(_WAIT_SECS)
 
     def stop(self) -> None:
         async def run() -> None:
@@ -243,9 +250,9 @@ class FakeKube:
             for task in rest:
                 task.cancel()
             await asyncio.gather(*rest, return_exceptions=True)
-        asyncio.run_coroutine_threadsafe(run(), self._loop).result(10)
+        asyncio.run_coroutine_threadsafe(run(), self._loop).result(_WAIT_SECS)
         self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
+        self._thread.join(_WAIT_SECS)
 
 
 def _line(kind: str, obj: dict[str, Any]) -> bytes:

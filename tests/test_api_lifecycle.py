@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import socket
+
 import httpx
 
 from tests.conftest import RunningGateway
@@ -22,13 +25,13 @@ def test_stream_disconnect_aborts_the_worker(gw: RunningGateway) -> None:
 
 
 def test_non_stream_disconnect_aborts_the_worker(gw: RunningGateway) -> None:
-    gw.worker.timing.token_delay = 0.02
-    body = {"model": "test-model", "messages": [{"role": "user", "content": "LONG"}]}
-    try:
-        httpx.post(f"{gw.url}/v1/chat/completions", json=body, timeout=0.5)
-        raise AssertionError("the request should have outlived the client's patience")
-    except httpx.TimeoutException:
-        pass
+    gw.worker.timing.token_delay = 0.02  # LONG's 400 tokens: 8 s
+    body = json.dumps({"model": "test-model", "messages": [{"role": "user", "content": "LONG"}]}).encode()
+    with socket.create_connection(("127.0.0.1", int(gw.url.rsplit(":", 1)[1]))) as sock:
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nhost: gw\r\ncontent-type: application/json\r\n"
+                     b"content-length: %d\r\n\r\n%s" % (len(body), body))
+        # The client hangs up once the worker is generating, however long that took to start.
+        assert gw.wait_for(lambda: len(gw.worker.records.requests) == 1)
     assert gw.wait_for(lambda: len(gw.worker.records.aborts) == 1)
     assert gw.wait_for(lambda: not gw.worker.running)
     assert gw.wait_for(lambda: all(w.inflight == 0 for w in gw.gateway.pool.workers()))

@@ -78,7 +78,7 @@ async def test_a_ready_item_is_not_held_while_the_next_is_awaited() -> None:
     await asyncio.sleep(0.01)
     assert not pending.done()
     feed.put("c")
-    assert await asyncio.wait_for(pending, 1) == ["c"]
+    assert await asyncio.wait_for(pending, 10) == ["c"]
     await batches.aclose()
 
 

@@ -5,6 +5,7 @@ kubernetes_asyncio client watches them, and requests run through the gateway mea
 from __future__ import annotations
 
 import functools
+import logging
 import ssl
 import threading
 import time
@@ -57,9 +58,13 @@ class Cluster:
         self.kube.add_pod(name, ip, labels, ready=ready, annotations=annotations)
         return f"grpc://{ip}:{self.port}"
 
+    def workers(self) -> list[dict]:
+        # A generous timeout: on a loaded machine the gateway, the fake API server and the
+        # mock workers share this process, and a GET may wait seconds for the GIL.
+        return httpx.get(f"{self.url}/workers", timeout=60).json()["workers"]
+
     def active(self) -> set[str]:
-        workers = httpx.get(f"{self.url}/workers", timeout=10).json()["workers"]
-        return {w["url"] for w in workers if w.get("state") == "active"}
+        return {w["url"] for w in self.workers() if w.get("state") == "active"}
 
     def wait_for(self, check: Callable[[], bool], what: str, timeout: float = 40) -> None:
         if not wait_until(check, timeout, interval=0.05):  # a check is an HTTP GET: not too often
@@ -136,7 +141,8 @@ def test_scale_0_3_1_under_load_then_not_ready_mid_stream(tmp_path: Path) -> Non
         c.wait_for(lambda: load.done >= 20, "some load")
         for name in ("w1", "w2"):  # scale down: the pods terminate (graceful), then go
             c.kube.terminate(name)
-        c.wait_active({urls[0]})
+        # Drained and removed, not only no longer active: a draining pod still has requests.
+        c.wait_for(lambda: {w["url"] for w in c.workers()} == {urls[0]}, "w1 and w2 drained and removed")
         for name in ("w1", "w2"):
             c.mocks[name].stop()  # the container exits only once the gateway let go of it
             c.kube.delete(name)
@@ -147,15 +153,17 @@ def test_scale_0_3_1_under_load_then_not_ready_mid_stream(tmp_path: Path) -> Non
         assert all(n > 0 for n in served), served
 
         # 2. The last pod's readiness probe fails while a stream runs on it: the stream ends
-        # whole, then the pod leaves; ready again, it is registered again.
-        c.mocks["w0"].worker.timing.token_delay = 0.3
-        with httpx.stream("POST", f"{c.url}/v1/chat/completions", timeout=30, json={
+        # whole, then the pod leaves; ready again, it is registered again. The worker holds
+        # the stream after its first token until the draining has been seen.
+        faults = c.mocks["w0"].worker.faults
+        faults.hold_after_tokens = 1
+        with httpx.stream("POST", f"{c.url}/v1/chat/completions", timeout=60, json={
                 "model": "m", "stream": True, "messages": [{"role": "user", "content": "STOPTEST"}]}) as resp:
             lines = resp.iter_lines()
             first = next(line for line in lines if line.startswith("data:"))
             c.kube.set_ready("w0", False)
-            c.wait_for(lambda: [w["state"] for w in httpx.get(f"{c.url}/workers", timeout=5).json()["workers"]]
-                       == ["draining"], "draining while the stream runs")
+            c.wait_for(lambda: [w["state"] for w in c.workers()] == ["draining"], "draining while the stream runs")
+            faults.hold_after_tokens = None
             rest = [line for line in lines if line.startswith("data:")]
         text = "".join(_content(line) for line in [first, *rest])
         assert text == "alpha beta gamma delta epsilon" and rest[-1] == "data: [DONE]"
@@ -174,15 +182,17 @@ def _content(line: str) -> str:
     return (choices[0]["delta"].get("content") or "") if choices else ""
 
 
-def test_watch_survives_drops_410_gone_and_api_server_restarts(tmp_path: Path) -> None:
+def test_watch_survives_drops_410_gone_and_api_server_restarts(tmp_path: Path,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="sglang_gw.discovery.kubernetes")
     with cluster(tmp_path) as c:
         a = c.pod("a", 0)
         c.wait_active({a})
         c.wait_for(lambda: c.kube.watchers() == 1, "a watch")
         # 1. A bookmark moves the watch's version on; a dropped connection resumes from it.
         c.kube.bookmark()
-        c.wait_for(lambda: c.kube.watchers() == 1, "the bookmark sent")
-        time.sleep(0.1)
+        read = f"bookmark at resourceVersion {c.kube.version}"
+        c.wait_for(lambda: any(read in r.getMessage() for r in caplog.records), "the bookmark read")
         c.kube.drop_watches()
         b = c.pod("b", 1)  # made while the watch may be down: the resumed watch replays it
         c.wait_active({a, b})
@@ -214,7 +224,7 @@ def test_pd_pools_take_the_bootstrap_port_from_the_annotation(tmp_path: Path) ->
         p = c.pod("p0", 0, labels=prefill_labels, annotations={"sglang.ai/bootstrap-port": "8998"})
         d = c.pod("d0", 1, labels=decode_labels)
         c.wait_active({p, d})
-        workers = {w["url"]: w for w in httpx.get(f"{c.url}/workers", timeout=5).json()["workers"]}
+        workers = {w["url"]: w for w in c.workers()}
         assert workers[p]["worker_type"] == "prefill" and workers[d]["worker_type"] == "decode"
         assert c.server.gateway.pool.get(p).bootstrap_port == 8998  # type: ignore[union-attr]
         assert chat(c.url).status_code == 200

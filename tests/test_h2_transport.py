@@ -161,7 +161,9 @@ async def test_a_failed_connect_backs_off_then_tries_again(facts) -> None:
     port.bind(("127.0.0.1", 0))
     number = port.getsockname()[1]
     port.close()  # nothing listens there now: connects are refused
-    link = LinkSettings(backoff=Backoff(initial_secs=0.3, maximum_secs=0.3, jitter=0.0))
+    # A backoff long enough that starting the worker and a second call fit inside it, even
+    # on a loaded machine (it was 0.3 s, which a slow `srv.start()` alone could outlast).
+    link = LinkSettings(backoff=Backoff(initial_secs=3.0, maximum_secs=3.0, jitter=0.0))
     client = GrpcWorkerClient(f"grpc://127.0.0.1:{number}", link=link)
     srv = make_server(facts, port=number)
     try:
@@ -170,7 +172,7 @@ async def test_a_failed_connect_backs_off_then_tries_again(facts) -> None:
         await srv.start()  # the worker is up now, but the channel waits out its backoff first
         with pytest.raises(WorkerUnavailableError, match="next try in"):
             await tokens_of(client, request([5]))
-        await asyncio.sleep(0.35)
+        await asyncio.sleep(3.05)  # past the backoff, however late the line above ran
         assert len(await tokens_of(client, request([5]))) == 8
     finally:
         await client.close()

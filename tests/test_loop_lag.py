@@ -43,6 +43,27 @@ async def test_a_blocked_loop_is_recorded() -> None:
     assert maxima == sorted(maxima)  # the gauge only ever rises
 
 
+async def test_the_loops_own_work_is_told_from_a_wait() -> None:
+    """`max_busy` is the part of a lag the loop's thread ran: all of a stall spent computing
+    on the loop, none of one spent asleep (as when the OS or the GIL keeps the loop waiting)."""
+    def burn() -> None:
+        end = time.thread_time() + STALL  # thread CPU time: a busy machine cannot shorten it
+        while time.thread_time() < end:
+            pass
+
+    computing = LoopLagMonitor(INTERVAL, observe=lambda _: None, on_new_max=lambda _: None)
+    await computing.start()
+    await asyncio.sleep(4 * INTERVAL)
+    burn()
+    await asyncio.sleep(4 * INTERVAL)
+    await computing.stop()
+    assert computing.max_busy >= STALL - INTERVAL
+
+    waiting = LoopLagMonitor(INTERVAL, observe=lambda _: None, on_new_max=lambda _: None)
+    await run_with_stall(waiting)
+    assert waiting.max_lag >= STALL - INTERVAL and waiting.max_busy < STALL / 2
+
+
 async def test_the_stall_reaches_the_prometheus_series() -> None:
     count_before = sample("sgl_router_event_loop_lag_seconds_count")
     slow_before = count_before - sample("sgl_router_event_loop_lag_seconds_bucket", le="0.05")

@@ -10,8 +10,8 @@ import openai
 
 from sglang_gw.config import GatewayConfig, ModelConfig, RetryConfig, ServerConfig
 from sglang_gw.testing.models import model_dir
-from sglang_gw.workers.breaker import BreakerConfig
-from tests.conftest import ThreadedServer, free_port
+from sglang_gw.workers.breaker import BreakerConfig, CircuitBreaker
+from tests.conftest import ThreadedServer, free_port, wait_until
 from tests.fleet import start_mock
 from tests.test_http_backend import MODEL, fake, reply_chunks  # noqa: F401 - the local fake OpenAI server fixture
 
@@ -54,10 +54,7 @@ def test_a_provider_preset_registers_at_run_time(fake, monkeypatch) -> None:  # 
         base = f"http://127.0.0.1:{server.port}"
         r = httpx.post(f"{base}/workers", json={"provider": "openai", "url": f"{http_url}/v1", "api_key": "sk-test"})
         assert r.status_code == 202
-        for _ in range(100):
-            if MODEL in [m["id"] for m in httpx.get(f"{base}/v1/models").json()["data"]]:
-                break
-            time.sleep(0.05)
+        assert wait_until(lambda: MODEL in [m["id"] for m in httpx.get(f"{base}/v1/models").json()["data"]])
         reply = httpx.post(f"{base}/v1/chat/completions", json={"model": MODEL, "messages": [
             {"role": "user", "content": "hi"}]}).json()
         assert reply["choices"][0]["message"]["content"] == "echo: hi"
@@ -76,24 +73,25 @@ def test_a_half_open_http_worker_gets_one_probe_at_a_time(fake) -> None:  # noqa
                                           worker_urls=(http_url,), breaker=breaker,
                                           retry=RetryConfig(max_retries=0)))
     chats = lambda: server_app.paths.count("/v1/chat/completions")  # noqa: E731
+    now = [0.0]  # the breaker's clock, moved by the test: a slow machine cannot half-open it early
 
     def ask(fake_behaviour: dict[str, object]) -> httpx.Response:
-        return httpx.post(f"{base}/v1/chat/completions", timeout=10, json={
+        return httpx.post(f"{base}/v1/chat/completions", timeout=60, json={
             "model": MODEL, "messages": [{"role": "user", "content": "hi"}], "fake": fake_behaviour})
 
     try:
         server.start()
         base = f"http://127.0.0.1:{server.port}"
-        for _ in range(100):
-            if MODEL in [m["id"] for m in httpx.get(f"{base}/v1/models").json()["data"]]:
-                break
-            time.sleep(0.05)
+        assert wait_until(lambda: MODEL in [m["id"] for m in httpx.get(f"{base}/v1/models").json()["data"]])
+        for w in server.gateway.pool.workers():
+            w.breaker = CircuitBreaker(breaker, name=w.url, clock=lambda: now[0])
         assert ask({"status": 500}).status_code >= 500  # one worker fault opens the breaker
         before = chats()
         assert ask({}).status_code == 503 and chats() == before  # open: the worker is not tried
-        time.sleep(0.7)  # half-open now: one probe may go
+        now[0] += breaker.timeout_duration_secs  # half-open now: one probe may go
         with ThreadPoolExecutor(1) as pool:
-            probe = pool.submit(ask, {"delay": 1.0})
+            # The probe is held long enough for the second request to find its slot taken.
+            probe = pool.submit(ask, {"delay": 5.0})
             while chats() == before:
                 time.sleep(0.01)
             second = ask({})

@@ -145,6 +145,9 @@ class _PoolWatch:
                     else:
                         self._apply(raw)
                 self.version = w.resource_version or self.version
+                if kind == "BOOKMARK":
+                    log.debug("discovery (kubernetes): %s watch bookmark at resourceVersion %s", self.worker_type,
+                              self.version)
 
     def _apply(self, pod: dict[str, Any]) -> None:
         key = _key(pod)

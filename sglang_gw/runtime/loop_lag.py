@@ -11,6 +11,12 @@ A stall of S seconds reads as S minus up to one interval (the sleep that was alr
 way when it began absorbs that part), so short intervals see short stalls. At the default
 10 ms the monitor wakes 100 times a second, a few microseconds of CPU each.
 
+Lag alone cannot say whose fault a stall was: on a machine whose cores are busy with other
+processes the OS keeps the loop's thread (or a thread holding the GIL) off the CPU for a
+while. ``max_busy`` keeps the largest part of a lag that the loop's thread itself spent on
+the CPU (its thread CPU time over the sleep, capped at the lag): a step of our own code
+that held the loop shows there in full, and another process's load does not.
+
     monitor = LoopLagMonitor()
     await monitor.start()      # in the running loop, after start-up work is done
     ...
@@ -20,6 +26,7 @@ way when it began absorbs that part), so short intervals see short stalls. At th
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 
 from sglang_gw import metrics
@@ -42,6 +49,7 @@ class LoopLagMonitor(BackgroundTask):
         super().__init__("loop-lag-monitor")
         self.interval = interval
         self.max_lag = 0.0
+        self.max_busy = 0.0  # the most of one lag the loop's thread was on the CPU
         self.samples = 0
         self._observe = observe
         self._on_new_max = on_new_max
@@ -50,8 +58,13 @@ class LoopLagMonitor(BackgroundTask):
         loop = asyncio.get_running_loop()
         while True:
             due = loop.time() + self.interval
+            cpu = time.thread_time()  # this task runs on the loop's thread
             await asyncio.sleep(self.interval)
-            self.record(max(0.0, loop.time() - due))  # the timer may fire a hair early
+            lag = max(0.0, loop.time() - due)  # the timer may fire a hair early
+            busy = min(lag, time.thread_time() - cpu)
+            if busy > self.max_busy:
+                self.max_busy = busy
+            self.record(lag)
 
     def record(self, lag: float) -> None:
         self.samples += 1

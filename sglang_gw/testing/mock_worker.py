@@ -50,6 +50,9 @@ __all__ = ["Faults", "MockWorker", "MockWorkerServer", "ServerTls", "ThreadedMoc
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = "sglang.grpc.scheduler.SglangScheduler"
+# How long a test's thread waits for a threaded worker's loop: a moment, unless a loaded
+# machine keeps the process off the CPU for seconds.
+_THREAD_WAIT_SECS = 60.0
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "generation_config.json",
                     "config.json", "chat_template.jinja", "special_tokens_map.json")
 Ctx = grpc.aio.ServicerContext  # the servicer methods' context, named short
@@ -71,6 +74,7 @@ class Faults:
     reject_code: grpc.StatusCode = grpc.StatusCode.UNAVAILABLE
     fail_after_tokens: int | None = None   # fail INTERNAL after this many tokens
     hang_after_tokens: int | None = None   # go silent (stream open) after this many
+    hold_after_tokens: int | None = None   # pause after this many until set back to None
     die_after_tokens: int | None = None    # the whole server dies after this many
     unhealthy: bool = False
 
@@ -242,6 +246,10 @@ class MockWorker(pb_grpc.SglangSchedulerServicer):
             await context.abort(grpc.StatusCode.INTERNAL, "injected: failure mid-stream")
         if f.hang_after_tokens is not None and emitted >= f.hang_after_tokens:
             await aborted.wait()  # silent until the caller cancels or aborts
+        # A test lifts the hold from its own thread, so it is polled, not awaited.
+        while (f.hold_after_tokens is not None and emitted >= f.hold_after_tokens
+               and not aborted.is_set()):
+            await asyncio.sleep(0.01)
         if f.die_after_tokens is not None and emitted >= f.die_after_tokens:
             self.on_die()
             await asyncio.Event().wait()
@@ -475,7 +483,7 @@ class ThreadedMockWorker:
         ready = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(ready,), daemon=True, name="mock-worker")
         self._thread.start()
-        ready.wait(10)
+        ready.wait(_THREAD_WAIT_SECS)
         worker.on_die = lambda: self._loop.create_task(self.server.stop(None))
 
     def _run(self, ready: threading.Event) -> None:
@@ -492,14 +500,14 @@ class ThreadedMockWorker:
         """Run `fn` on the worker's loop (e.g. to read records consistently)."""
         async def run() -> object:
             return fn()
-        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(10)
+        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(_THREAD_WAIT_SECS)
 
     def stop(self) -> None:
         if self._loop.is_closed():
             return
-        asyncio.run_coroutine_threadsafe(self.server.stop(None), self._loop).result(10)
+        asyncio.run_coroutine_threadsafe(self.server.stop(None), self._loop).result(_THREAD_WAIT_SECS)
         self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
+        self._thread.join(_THREAD_WAIT_SECS)
         self._loop.close()
 
 

@@ -9,6 +9,7 @@ and its docstring says what grpcio does.
 
 from __future__ import annotations
 
+import asyncio
 import struct
 
 import grpc
@@ -266,6 +267,25 @@ async def test_refused_streams_are_retried_a_few_times_only() -> None:
         out = await run_call(client)
     assert out.code is Code.UNAVAILABLE
     assert 2 <= len(peer.requests) <= 6  # retried, but not without end
+
+
+async def test_a_stream_refused_at_the_worker_limit_waits_for_the_slot() -> None:
+    """MAX_CONCURRENT_STREAMS 1, kept to; the worker still counts the stream that just ended
+    (as grpc-core does for a moment) and refuses the next one, again and again. Never
+    processed, that call waits for the slot until the worker takes it: it is not failed.
+    h2 only: grpcio ends it UNAVAILABLE (see above)."""
+    async def refuse_b_four_times(stream: PeerStream) -> None:
+        peer = stream.connection.peer
+        if stream.request().request_id == "b" and sum(s.request().request_id == "b" for s in peer.requests) <= 4:
+            await stream.reset(ErrorCodes.REFUSED_STREAM)
+        else:
+            await answer(stream)
+
+    async with serve(refuse_b_four_times, max_concurrent_streams=1) as peer, open_client(peer, "h2") as client:
+        outs = await asyncio.gather(start_call(client, "a"), start_call(client, "b"))
+    assert [(o.code, o.tokens) for o in outs] == [(Code.OK, [7, 8, 9])] * 2, outs
+    assert [s.request().request_id for s in peer.requests] == ["a"] + ["b"] * 5
+    assert peer.connections == 1
 
 
 # ---- 6. the compressed flag --------------------------------------------------------------------

@@ -69,6 +69,20 @@ async def test_calls_queued_behind_the_stream_limit_move_to_a_new_connection(tra
 
 
 @both
+async def test_a_call_queued_through_many_goaways_is_not_failed(transport) -> None:
+    """(b') Each connection takes one stream and says GOAWAY at once: the last call waits in
+    the client through four of them. Never sent, it is never failed for being moved."""
+    async def handler(stream: PeerStream) -> None:
+        stream.connection.goaway(stream.id, ErrorCodes.NO_ERROR)
+        await answer(stream)
+
+    async with serve(handler, max_concurrent_streams=1) as peer, open_client(peer, transport) as client:
+        outs = await asyncio.gather(*(start_call(client, rid) for rid in "abcde"))
+    assert [o.code for o in outs] == [Code.OK] * 5, outs
+    assert [s.connection.index for s in peer.requests] == [0, 1, 2, 3, 4]
+
+
+@both
 async def test_after_a_goaway_on_an_idle_connection_the_next_call_opens_a_new_one(transport) -> None:
     """(c) GOAWAY with no stream in flight."""
     async with serve() as peer, open_client(peer, transport) as client:

@@ -80,7 +80,7 @@ def crc_of(ids: list[int]) -> int:
     return zlib.crc32(b"".join(i.to_bytes(4, "little") for i in ids))
 
 
-async def wait_until(predicate: Callable[[], object], timeout: float = 5.0, step: float = 0.01) -> bool:
+async def wait_until(predicate: Callable[[], object], timeout: float = 30.0, step: float = 0.01) -> bool:
     """Poll `predicate()` until it is true or `timeout` passes; returns whether it became true."""
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout

@@ -71,8 +71,8 @@ class StreamCall:
     the connection resets the stream), never the connection's other calls.
     """
 
-    __slots__ = ("body", "closed", "connection", "error", "headers", "max_message", "request", "restarts",
-                 "send_window", "sink", "stream_id", "timer",
+    __slots__ = ("body", "closed", "connection", "error", "headers", "max_message", "refusals", "request",
+                 "restarts", "send_window", "sink", "stream_id", "timer",
                  "_buffer", "_encoding", "_got_headers", "_loop", "_messages", "_parse", "_waiter")
 
     def __init__(self, parse: Callable[[bytes], Any], headers: bytes, body: bytes,
@@ -81,7 +81,8 @@ class StreamCall:
         self.request = body  # the whole request DATA, kept to start the call again
         self.body = memoryview(body)  # what is not yet sent (flow control may hold it)
         self.max_message = max_message  # the largest message accepted from the worker
-        self.restarts = 0  # times started again after REFUSED_STREAM or GOAWAY
+        self.restarts = 0  # times started again after REFUSED_STREAM or GOAWAY (bounded)
+        self.refusals = 0  # times refused at the worker's stream limit (waits, not bounded)
         self.connection: Any = None  # the Http2Connection that carries it, once started
         self.stream_id = 0  # 0 until the connection opens the stream
         self.send_window = 0
@@ -123,7 +124,6 @@ class StreamCall:
     def rewind(self) -> None:
         """Make the call new again, to start it on another stream: only for a stream the
         worker never processed (REFUSED_STREAM, or above a GOAWAY's last stream id)."""
-        self.restarts += 1
         self.connection = None
         self.stream_id = 0
         self.send_window = 0

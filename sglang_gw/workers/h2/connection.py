@@ -52,6 +52,13 @@ _LAST_STREAM_ID = 2**31 - 1
 _MAX_FRAME = 16_384  # our SETTINGS_MAX_FRAME_SIZE: the default, which we never raise
 _MAX_HEADER_BLOCK = 1 << 20  # a header block split over more CONTINUATION bytes is abuse
 _MAX_RESTARTS = 3
+# A stream refused while we were at the worker's MAX_CONCURRENT_STREAMS is the worker still
+# counting a stream we saw end (grpc-core frees the slot a moment after its trailers), or a
+# limit lowered by SETTINGS we had not read yet: the call waits for the slot, first in line,
+# tried again when a stream ends or after this pause (doubling per refusal, at most the
+# cap), until its deadline. Started again at once it would be refused again at once.
+_REFUSED_PAUSE_SECS = 0.01
+_REFUSED_PAUSE_MAX_SECS = 0.5
 # Frames handled in one step of the event loop. A DATA frame of a streamed generation runs
 # its request's whole output path (detokenize, parse, frame, write to the client) right
 # here, so one socket read holding many streams' tokens was one long step, and the longer
@@ -206,9 +213,12 @@ class Http2Connection(asyncio.Protocol):
     def start(self, call: StreamCall) -> None:
         """Open a stream for `call` now, or queue it until the worker allows one more."""
         call.connection = self
-        if len(self._calls) >= self._max_streams:
+        if len(self._calls) >= self._max_streams or self._waiting:  # behind calls already waiting
             self._waiting.append(call)
             return
+        self._open(call)
+
+    def _open(self, call: StreamCall) -> None:
         if self._next_id > _LAST_STREAM_ID:  # 2^30 streams on one connection
             self._owner.requeue(call)
             return
@@ -390,12 +400,20 @@ class Http2Connection(asyncio.Protocol):
             raise ProtocolViolation(ErrorCode.PROTOCOL_ERROR, "RST_STREAM on stream 0")
         if len(payload) != 4:
             raise ProtocolViolation(ErrorCode.FRAME_SIZE_ERROR, f"RST_STREAM of {len(payload)} bytes")
+        at_limit = len(self._calls) >= self._max_streams
         call = self._close_stream(stream_id)
         if call is None:
             self._check_opened(stream_id, "RST_STREAM")
             return
         code = _U32.unpack(payload)[0]
-        if code == ErrorCode.REFUSED_STREAM and call.restarts < _MAX_RESTARTS:
+        if code != ErrorCode.REFUSED_STREAM:
+            call.on_reset(code)
+        elif at_limit and self.usable:
+            self._wait_for_slot(call)
+        elif call.restarts < _MAX_RESTARTS:
+            # Refused below the worker's own limit: its reason is not the limit, and a worker
+            # refusing everything must fail the call soon (the dispatcher tries another).
+            call.restarts += 1
             call.rewind()  # never processed: safe to start again
             if self.usable:
                 self.start(call)
@@ -403,6 +421,20 @@ class Http2Connection(asyncio.Protocol):
                 self._owner.requeue(call)
         else:
             call.on_reset(code)
+
+    def _wait_for_slot(self, call: StreamCall) -> None:
+        """A call refused at the stream limit waits first in line, not counted as a restart:
+        bounded by its deadline, which ends it in the queue (`reset`)."""
+        pause = min(_REFUSED_PAUSE_MAX_SECS, _REFUSED_PAUSE_SECS * 2 ** min(call.refusals, 16))
+        call.refusals += 1
+        call.rewind()
+        call.connection = self
+        self._waiting.appendleft(call)
+        self._arm("refused", pause, self._refused_pause_over)
+
+    def _refused_pause_over(self) -> None:
+        self._timers.pop("refused", None)
+        self._start_waiting()
 
     def _on_goaway(self, flags: int, stream_id: int, payload: bytes) -> None:
         """Streams above the last stream id were never processed: they start again on a new
@@ -513,7 +545,7 @@ class Http2Connection(asyncio.Protocol):
         while self._waiting and len(self._calls) < self._max_streams:
             call = self._waiting.popleft()
             if not call.closed:  # a deadline may have ended it while it waited
-                self.start(call)
+                self._open(call)
 
     # ---- endings -----------------------------------------------------------------------
 
@@ -527,12 +559,18 @@ class Http2Connection(asyncio.Protocol):
         return call
 
     def _restart_elsewhere(self, call: StreamCall, why: str) -> None:
+        """Start the call on a new connection. One that was waiting here never reached the
+        worker: it moves however often connections end (its deadline bounds it); a stream
+        the worker left unprocessed counts as a restart."""
         if call.closed:
             return
-        if call.restarts >= _MAX_RESTARTS:
-            call.finish(grpc.StatusCode.UNAVAILABLE, f"{why}: the call was moved {call.restarts} times")
-            return
-        call.rewind()
+        if call.stream_id:
+            if call.restarts >= _MAX_RESTARTS:
+                call.finish(grpc.StatusCode.UNAVAILABLE, f"{why}: the call was moved {call.restarts} times")
+                return
+            call.restarts += 1
+            call.rewind()
+        call.connection = None
         self._owner.requeue(call)
 
     def _stream_error(self, call: StreamCall, code: int, what: str) -> None:
