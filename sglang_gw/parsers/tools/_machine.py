@@ -1,8 +1,8 @@
 """The one framework every tool parser here is built on.
 
 `MachineParser` keeps the unconsumed text in one buffer and hands it to the current
-state (a bound method returning True to run again, False for more input; `eof` says
-the output has ended) until a state needs more input. A state consumes by moving
+state (a method returning True to run again, False for more input; `eof` says the
+output has ended) until a state needs more input. A state consumes by moving
 `pos` (the helpers `until`, `through`, `expect`, `scan`, `skip_ws`, `peek` do) or by
 re-slicing `buf` from the front, leaving `pos` at 0; `feed` drops what was consumed
 either way. States consume only what they can decide on, so what stays held is a
@@ -16,6 +16,11 @@ newlines there — so trailing whitespace of content is held until the next non-
 text (then released) or call markup (then dropped). Formats that place their own
 whitespace (the XML family, pythonic, cohere, gpt-oss) use `content`, which passes
 text as is.
+
+The parser keeps its state as the function under the method (`step_of`) and calls it
+with itself, and so does every state or callback kept for later: a bound method kept on
+the parser would point back at it, making each parser a reference cycle that only the
+cyclic garbage collector frees (tests/parsers/test_no_cycles.py).
 
 Rules every parser built here follows (docs/parsers.md):
 - A call is committed once its name is complete and declared (any name when the
@@ -35,16 +40,31 @@ Rules every parser built here follows (docs/parsers.md):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from sglang_gw.parsers._scan import Markers
 from sglang_gw.parsers.tools._json_stream import JsonScanner, skip_ws
 from sglang_gw.parsers.tools.base import CallEmitter, ToolParser
 from sglang_gw.parsers.types import ToolCallDelta, ToolDelta, ToolSpec
 
-__all__ = ["MAX_HEAD", "MachineParser", "Output", "State"]
+__all__ = ["MAX_HEAD", "MachineParser", "Output", "State", "Step", "accepted", "step_of"]
 
+# A state as its callers name it: a method of the parser (`self._text`).
 State = Callable[[], bool]
+# A state as the parser keeps it: the function under that method, called with the parser.
+Step = Callable[[Any], bool]
+
+
+def step_of(state: Callable[..., bool]) -> Callable[..., bool]:
+    """What to keep of a state, or of another method of the parser kept for later (see the
+    module docstring)."""
+    return state.__func__  # type: ignore[attr-defined]
+
+
+def accepted(tools: Mapping[str, ToolSpec], name: str) -> bool:
+    """A unit naming `name` is a call: a declared tool, or any name if none was declared."""
+    return not tools or name in tools
 
 # A call head (name, id, attributes) longer than this is not markup: give it to content
 # rather than hold an unbounded amount of text waiting for a marker.
@@ -140,8 +160,8 @@ class MachineParser(ToolParser):
         self.head = ""  # a call head (name, id, attributes) as read so far, for `read_head`
         # For `content_until`: drop the leading whitespace of the next content (after a call).
         self.strip_next = False
-        self.state: State = self.initial_state()
-        self._args_then: State = self.state
+        self.state: Step = step_of(self.initial_state())
+        self._args_then: Step = self.state
         self._args_scanner = JsonScanner()
         self._args_as_content = False
         self._args_sent = False
@@ -150,18 +170,18 @@ class MachineParser(ToolParser):
         raise NotImplementedError
 
     def accepts(self, name: str) -> bool:
-        return not self.tools or name in self.tools
+        return accepted(self.tools, name)
 
     def feed(self, text: str) -> ToolDelta:
         self.buf = self.buf[self.pos:] + text
         self.pos = 0
-        while self.state():
+        while self.state(self):
             pass
         return self.taken()
 
     def finish(self) -> ToolDelta:
         self.eof = True
-        while self.state():
+        while self.state(self):
             pass
         self.flush()
         self.out.close()
@@ -179,8 +199,11 @@ class MachineParser(ToolParser):
     # -- helpers for states
 
     def goto(self, state: State) -> bool:
-        self.state = state
+        self.state = step_of(state)
         return True
+
+    def in_state(self, state: State) -> bool:
+        return self.state is step_of(state)
 
     def more(self) -> bool:
         return self.pos < len(self.buf)
@@ -306,7 +329,7 @@ class MachineParser(ToolParser):
         """Stream the JSON value that follows as the open call's arguments, raw (or as
         content, for a call that turned out not to be one); a value that ends without a
         character of it gives `{}`. `then` runs when the value ends or breaks."""
-        self._args_then, self._args_as_content = then, as_content
+        self._args_then, self._args_as_content = step_of(then), as_content
         return self.goto(self._json_args_start)
 
     def _json_args_start(self) -> bool:
@@ -328,7 +351,7 @@ class MachineParser(ToolParser):
             return False
         if not self._args_as_content and not self._args_sent:
             self.out.args("{}")  # the call closed without arguments
-        return self._args_then()
+        return self._args_then(self)
 
     def expect(self, literal: str) -> bool | None:
         """Consume `literal` if the text goes on with it; None while it still may."""

@@ -200,7 +200,7 @@ class DeepSeekV32ToolParser(HeldSectionParser):
         return self.goto(self._param_list)
 
     def flush(self) -> None:
-        if self.state == self._raw_value:  # cut off inside a typed value: as far as it came
+        if self.in_state(self._raw_value):  # cut off inside a typed value: as far as it came
             self.out.args("".join(self._value).lstrip())
         super().flush()
 
