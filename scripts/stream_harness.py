@@ -6,8 +6,9 @@ cuts out the HTTP front end. It calls the real app as ASGI in this process, and 
 `send` only counts. The mock worker runs in another process with a per-token delay, so
 each read carries about one token per stream. Worker on core 0, this process on core 1.
 It prints this process's CPU µs per token for each round, then the median and the
-minimum, and how many garbage collections ran per stream. Compare two trees run by run
-(A, B, A, B): the machine's own drift between runs can be larger than a small change.
+minimum, and the garbage collections per stream (and the objects they freed: reference
+cycles). Compare two trees run by run (A, B, A, B): the machine's own drift between runs
+can be larger than a small change.
 `--tools` sends the bench's tools (`tools256-c64`) to a gateway launched with
 `--tool-call-parser hermes`, so every token goes through a tool parser.
 
@@ -128,10 +129,13 @@ async def launched_app(port: int, *flags: str) -> AsyncIterator[Any]:
 async def run(streams: int, rounds: int, token_delay: float, tools: bool) -> None:
     worker, port = start_worker(TOKENS, token_delay)
     collections = [0, 0, 0]  # by generation
+    freed = [0]  # objects only the collector freed (reference cycles)
 
     def count(phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             collections[info["generation"]] += 1
+        else:
+            freed[0] += info["collected"]
 
     flags = ["--tool-call-parser", TOOL_PARSERS["ours"]] if tools else []
     try:
@@ -149,7 +153,8 @@ async def run(streams: int, rounds: int, token_delay: float, tools: bool) -> Non
             gc.callbacks.remove(count)
             print(f"median {statistics.median(per_token):.1f} µs/token, min {min(per_token):.1f}")
             n = streams * rounds
-            print("collections per stream, by generation: " + ", ".join(f"{c / n:.3f}" for c in collections))
+            print("collections per stream, by generation: " + ", ".join(f"{c / n:.3f}" for c in collections)
+                  + f"; objects they freed per stream: {freed[0] / n:.1f}")
     finally:
         worker.terminate()
         worker.wait()
