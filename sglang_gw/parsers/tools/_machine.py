@@ -41,7 +41,7 @@ Rules every parser built here follows (docs/parsers.md):
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from sglang_gw.parsers._scan import Markers
 from sglang_gw.parsers.tools._json_stream import JsonScanner, skip_ws
@@ -148,6 +148,12 @@ class Output:
 class MachineParser(ToolParser):
     """A tool parser as a state machine over one buffer (see the module docstring)."""
 
+    # For the shortcut in `feed`: the markers the family's `_text` state looks for, if all
+    # that state does with the text before one is `text_until` or `text_then_unit` over
+    # them (or `content_until`, with `content_text`); None: no shortcut.
+    text_markers: ClassVar[Markers | None] = None
+    content_text: ClassVar[bool] = False
+
     def __init__(self, tools: Sequence[ToolSpec]) -> None:
         super().__init__(tools)
         self.out = Output(self.emitter)
@@ -173,6 +179,17 @@ class MachineParser(ToolParser):
         return accepted(self.tools, name)
 
     def feed(self, text: str) -> ToolDelta:
+        markers = self.text_markers
+        if (markers is not None and self.state is type(self)._text and self.pos == len(self.buf)
+                and markers.absent_from(text)):
+            # In the text state with nothing held, a piece in which no marker can start is
+            # all text, as `_text` would find (most tokens of a stream): what `_text` does
+            # with it, without the machine's loop and marker search.
+            if self.content_text:
+                self.content_piece(text)
+            else:
+                self.out.text(text)
+            return self.taken()
         self.buf = self.buf[self.pos:] + text
         self.pos = 0
         while self.state(self):
@@ -284,6 +301,16 @@ class MachineParser(ToolParser):
             self.strip_next = False
         self.buf = buf[end:]
         return marker
+
+    def content_piece(self, text: str) -> None:
+        """What `content_until` does with `text` in an empty buffer, when no marker can
+        start in it and the output goes on."""
+        if self.strip_next:
+            text = text.lstrip()
+            if not text:
+                return
+        self.out.content(text)
+        self.strip_next = False
 
     def text_then_unit(self, markers: Markers, state: State) -> bool:
         """The text state of most formats: text up to the first of `markers` is content (the

@@ -170,8 +170,9 @@ class XmlToolParser(MachineParser):
     Without declared tools every name is accepted and every value is a string."""
 
     fmt: ClassVar[XmlFormat]
+    content_text = True
     # The marker sets each state looks for, built once per format (`__init_subclass__`).
-    _opener_markers: ClassVar[Markers]
+    text_markers: ClassVar[Markers]
     _block_markers: ClassVar[Markers]
     _raw_markers: ClassVar[Markers]
     _bare_raw_markers: ClassVar[Markers]
@@ -184,7 +185,7 @@ class XmlToolParser(MachineParser):
         if "fmt" in cls.__dict__:
             fmt = cls.fmt
             block_close = [fmt.block_close] if fmt.block_close else []
-            cls._opener_markers = Markers(fmt.openers())
+            cls.text_markers = Markers(fmt.openers())
             cls._block_markers = Markers(fmt.call_opens() + block_close)
             call_ends = fmt.call_opens() if fmt.call_open_ends_call else []
             cls._raw_markers = Markers((fmt.call_close, *call_ends))
@@ -215,7 +216,7 @@ class XmlToolParser(MachineParser):
     # -- text outside calls -------------------------------------------------------------
 
     def _text(self) -> bool:
-        return self._plain(self._opener_markers, self._opened)
+        return self._plain(self.text_markers, self._opened)
 
     def _block(self) -> bool:
         return self._plain(self._block_markers, self._block_marker)

@@ -121,6 +121,8 @@ def _loads(text: str) -> object:
 
 class CohereToolParser(MachineParser):
     special_markers: ClassVar[tuple[str, ...]] = (START_ACTION, *_DROPPED)
+    text_markers = _TEXT
+    content_text = True
 
     def __init__(self, tools: Sequence[ToolSpec]) -> None:
         super().__init__(tools)
@@ -137,7 +139,7 @@ class CohereToolParser(MachineParser):
         super().flush()
 
     def _text(self) -> bool:
-        marker = self.content_until(_TEXT)
+        marker = self.content_until(self.text_markers)
         if marker is None:
             return False
         self.buf = self.buf[len(marker):]

@@ -48,6 +48,8 @@ _MAX_HEADER = 1024
 
 class GptOssToolParser(MachineParser):
     special_markers: ClassVar[tuple[str, ...]] = _ALL
+    text_markers = _ANY
+    content_text = True
 
     def __init__(self, tools: Sequence[ToolSpec]) -> None:
         super().__init__(tools)
@@ -76,7 +78,7 @@ class GptOssToolParser(MachineParser):
         return True
 
     def _text(self) -> bool:
-        marker = self.content_until(_ANY)
+        marker = self.content_until(self.text_markers)
         if marker is None:
             return False
         if marker in _HEADER_OPENERS:

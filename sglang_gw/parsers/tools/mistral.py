@@ -46,6 +46,7 @@ class _MistralEmitter(CallEmitter):
 
 
 class MistralToolParser(JsonCallsParser):
+    text_markers = _TEXT
     # [ARGS] and [CALL_ID] exist only in v11+ vocabularies (Nemo has [TOOL_CALLS], id 9).
     special_markers: ClassVar[tuple[str, ...]] = (_CALLS, _ARGS, _CALL_ID)
     emitter_type = _MistralEmitter
@@ -59,7 +60,7 @@ class MistralToolParser(JsonCallsParser):
         return self._text
 
     def _text(self) -> bool:
-        if self.text_until(_TEXT) is None:
+        if self.text_until(self.text_markers) is None:
             return False
         self.hold(_CALLS)
         self._name = ""

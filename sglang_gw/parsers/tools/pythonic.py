@@ -104,6 +104,7 @@ class PythonicToolParser(MachineParser):
     list_close: ClassVar[str] = "]"
     # Markers that leave plain text: `list_open`, and others dropped where they stand.
     text_markers: ClassVar[Markers] = _TEXT
+    content_text = True
     # Whether whitespace alone (a newline) separates calls, as a comma does.
     calls_by_whitespace: ClassVar[bool] = False
 
