@@ -99,6 +99,13 @@ class Output:
         self._content.append(body)
         self._ws = s[len(body):]
 
+    def plain(self, s: str) -> ToolDelta:
+        """`text(s)`, then `take()`: a feed that is all text (`MachineParser.feed`'s shortcut)."""
+        if s and s[-1] not in _BLANK and not (self._ws or self._strip or self._content or self._calls):
+            return ToolDelta(s)  # nothing held or gathered, nothing to hold: the text as it came
+        self.text(s)
+        return self.take()
+
     def content(self, s: str) -> None:
         """Content as is, for formats that decide their own whitespace (no rule applied)."""
         if s:
@@ -185,10 +192,9 @@ class MachineParser(ToolParser):
             # In the text state with nothing held, a piece in which no marker can start is
             # all text, as `_text` would find (most tokens of a stream): what `_text` does
             # with it, without the machine's loop and marker search.
-            if self.content_text:
-                self.content_piece(text)
-            else:
-                self.out.text(text)
+            if not self.content_text:
+                return self.out.plain(text)
+            self.content_piece(text)
             return self.taken()
         self.buf = self.buf[self.pos:] + text
         self.pos = 0
@@ -206,7 +212,8 @@ class MachineParser(ToolParser):
 
     def taken(self) -> ToolDelta:
         """What a feed returns: `out`'s gathered content and calls (a parser that gathers
-        a held block in another `Output` returns this one's instead)."""
+        a held block in another `Output` returns this one's instead; it reads its text with
+        `content_until`, as `feed`'s text shortcut returns `out`'s directly)."""
         return self.out.take()
 
     def flush(self) -> None:
