@@ -4,18 +4,20 @@
 This one serves the app with uvicorn's settings from `launch` (`cli._server_options`) in
 this process, and a client in another process sends chats one after the other over one
 kept-alive connection: short non-streaming chats (16 tokens) or, with `--stream`, 256-token
-streamed chats. The mock worker and the client run outside this process (core 0), so under
-`scripts/http_icount.sh` only the gateway's instructions are counted. It prints this
-process's CPU per request and the SSE events each answer carried (about 257 for a whole
-stream; fewer fails the run).
+streamed chats; with `--tools`, carrying the bench's tools (`tools256-c64`) to a gateway
+launched with `--tool-call-parser hermes`. The mock worker and the client run outside this
+process (core 0), so under `scripts/http_icount.sh` only the gateway's instructions are
+counted (`HARNESS_ARGS=--tools`). It prints this process's CPU per request and the SSE
+events each answer carried (about 257 for a whole stream; fewer fails the run).
 
-    .venv/bin/python scripts/http_harness.py [--stream] [--requests 500] [--server granian] [--callgrind]
+    .venv/bin/python scripts/http_harness.py [--stream] [--tools] [--requests 500] [--server granian] [--callgrind]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -25,7 +27,8 @@ from pathlib import Path
 import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib.settings import MODEL_DIR  # noqa: E402
+from benchlib.prompts import TOOLS  # noqa: E402
+from benchlib.settings import MODEL_DIR, TOOL_PARSERS  # noqa: E402
 from stream_harness import _free_port, _wait_for_worker, start_worker  # noqa: E402
 
 WARM_UP = 100
@@ -34,12 +37,14 @@ WARM_UP = 100
 _CLIENT = r"""
 import json, socket, sys
 port, n, warm, stream = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1"
+extra = {"tools": json.loads(sys.argv[5])} if len(sys.argv) > 5 else {}
 sock = socket.create_connection(("127.0.0.1", port))
 buf = b""
 def one(i):
     global buf
     body = json.dumps({"model": "bench", "ignore_eos": True, "max_tokens": 256 if stream else 16, "stream": stream,
-                       "messages": [{"role": "user", "content": f"Request {i}: tell me about the issue."}]}).encode()
+                       "messages": [{"role": "user", "content": f"Request {i}: tell me about the issue."}],
+                       **extra}).encode()
     sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nhost: gw\r\ncontent-type: application/json\r\n"
                  b"content-length: %d\r\n\r\n" % len(body) + body)
     while b"\r\n\r\n" not in buf:
@@ -79,7 +84,8 @@ async def run(a: argparse.Namespace) -> None:
     port = _free_port()
     try:
         args = parse_args(["launch", "--worker-urls", f"grpc://127.0.0.1:{worker_port}", "--model-path",
-                           str(MODEL_DIR), "--log-level", "warning", "--port", str(port), *a.launch_args.split()])
+                           str(MODEL_DIR), "--log-level", "warning", "--port", str(port), *a.launch_args.split(),
+                           *(["--tool-call-parser", TOOL_PARSERS["ours"]] if a.tools else [])])
         config = config_from_args(args)
         app = build_app(config)
         if a.server == "granian":  # an evaluation only: `launch` serves with uvicorn
@@ -97,7 +103,7 @@ async def run(a: argparse.Namespace) -> None:
         await _wait_for_worker(app)
         client = await asyncio.create_subprocess_exec(
             sys.executable, "-c", _CLIENT, str(port), str(a.requests), str(WARM_UP), "1" if a.stream else "0",
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            *([json.dumps(TOOLS)] if a.tools else []), stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         if (os.cpu_count() or 1) >= 2:
             os.sched_setaffinity(client.pid, {0})
         assert client.stdout is not None and client.stdin is not None
@@ -131,6 +137,7 @@ async def run(a: argparse.Namespace) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--stream", action="store_true", help="256-token streamed chats instead of 16-token answers")
+    p.add_argument("--tools", action="store_true", help="send the bench's tools to a gateway with a tool parser")
     p.add_argument("--requests", type=int, default=500)
     p.add_argument("--server", choices=("uvicorn", "granian"), default="uvicorn",
                    help="granian: serve the app with granian's embedded server instead (to compare; it must be "

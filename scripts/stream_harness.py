@@ -6,10 +6,13 @@ cuts out the HTTP front end. It calls the real app as ASGI in this process, and 
 `send` only counts. The mock worker runs in another process with a per-token delay, so
 each read carries about one token per stream. Worker on core 0, this process on core 1.
 It prints this process's CPU µs per token for each round, then the median and the
-minimum. Compare two trees run by run (A, B, A, B): the machine's own drift between runs
+minimum, and the garbage collections per stream (and the objects they freed: reference
+cycles). Compare two trees run by run (A, B, A, B): the machine's own drift between runs
 can be larger than a small change.
+`--tools` sends the bench's tools (`tools256-c64`) to a gateway launched with
+`--tool-call-parser hermes`, so every token goes through a tool parser.
 
-    .venv/bin/python scripts/stream_harness.py [--streams 64] [--rounds 6] [--token-delay 0.004]
+    .venv/bin/python scripts/stream_harness.py [--streams 64] [--rounds 6] [--token-delay 0.004] [--tools]
 
 It serves as a profiling target too (`py-spy record --native -- python scripts/stream_harness.py`).
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import socket
@@ -33,7 +37,8 @@ from typing import Any
 import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib.settings import MODEL_DIR  # noqa: E402
+from benchlib.prompts import TOOLS  # noqa: E402
+from benchlib.settings import MODEL_DIR, TOOL_PARSERS  # noqa: E402
 
 TOKENS = 256
 PATH = b"/v1/chat/completions"
@@ -72,14 +77,16 @@ async def call_app(app: Any, body: bytes, send: Any, path: bytes = PATH) -> None
     await app(_scope(body, path), receive, send)
 
 
-async def _stream(app: Any, i: int, events: list[int]) -> None:
-    """One streamed chat request through the app; `events[0]` counts the SSE events."""
+async def _stream(app: Any, i: int, events: list[int], *, tools: bool = False) -> None:
+    """One streamed chat request through the app (with the bench's tools if `tools`);
+    `events[0]` counts the SSE events."""
 
     async def send(message: dict[str, Any]) -> None:
         if message["type"] == "http.response.body":
             events[0] += message.get("body", b"").count(b"data: ")
 
-    await call_app(app, chat_body(i, stream=True, max_tokens=TOKENS), send)
+    extra: dict[str, Any] = {"tools": TOOLS} if tools else {}
+    await call_app(app, chat_body(i, stream=True, max_tokens=TOKENS, **extra), send)
 
 
 def start_worker(tokens: int, token_delay: float) -> tuple[subprocess.Popen[bytes], int]:
@@ -119,20 +126,35 @@ async def launched_app(port: int, *flags: str) -> AsyncIterator[Any]:
         yield app
 
 
-async def run(streams: int, rounds: int, token_delay: float) -> None:
+async def run(streams: int, rounds: int, token_delay: float, tools: bool) -> None:
     worker, port = start_worker(TOKENS, token_delay)
+    collections = [0, 0, 0]  # by generation
+    freed = [0]  # objects only the collector freed (reference cycles)
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections[info["generation"]] += 1
+        else:
+            freed[0] += info["collected"]
+
+    flags = ["--tool-call-parser", TOOL_PARSERS["ours"]] if tools else []
     try:
-        async with launched_app(port) as app:
+        async with launched_app(port, *flags) as app:
             events = [0]
-            await asyncio.gather(*(_stream(app, i, events) for i in range(streams)))  # warm-up
+            await asyncio.gather(*(_stream(app, i, events, tools=tools) for i in range(streams)))  # warm-up
             per_token = []
+            gc.callbacks.append(count)
             for r in range(rounds):
                 events[0] = 0
                 cpu = time.process_time()
-                await asyncio.gather(*(_stream(app, 1000 * (r + 1) + i, events) for i in range(streams)))
+                await asyncio.gather(*(_stream(app, 1000 * (r + 1) + i, events, tools=tools) for i in range(streams)))
                 per_token.append((time.process_time() - cpu) / (streams * TOKENS) * 1e6)
                 print(f"round {r}: {per_token[-1]:.1f} µs/token ({events[0]} events)", flush=True)
+            gc.callbacks.remove(count)
             print(f"median {statistics.median(per_token):.1f} µs/token, min {min(per_token):.1f}")
+            n = streams * rounds
+            print("collections per stream, by generation: " + ", ".join(f"{c / n:.3f}" for c in collections)
+                  + f"; objects they freed per stream: {freed[0] / n:.1f}")
     finally:
         worker.terminate()
         worker.wait()
@@ -143,8 +165,9 @@ def main() -> None:
     p.add_argument("--streams", type=int, default=64)
     p.add_argument("--rounds", type=int, default=6)
     p.add_argument("--token-delay", type=float, default=0.004, help="mock worker seconds per token")
+    p.add_argument("--tools", action="store_true", help="send the bench's tools to a gateway with a tool parser")
     a = p.parse_args()
-    uvloop.run(run(a.streams, a.rounds, a.token_delay))
+    uvloop.run(run(a.streams, a.rounds, a.token_delay, a.tools))
 
 
 if __name__ == "__main__":

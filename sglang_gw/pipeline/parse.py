@@ -142,6 +142,8 @@ class OutputProcessor:
         return out
 
     def _from_tools(self, delta: ToolDelta) -> ParsedDelta:
+        if not delta.calls:  # most feeds: text only
+            return ParsedDelta(delta.content)
         calls = list(delta.calls)
         if self._single_call:
             calls = [c for c in calls if c.index == 0]  # parallel_tool_calls: false

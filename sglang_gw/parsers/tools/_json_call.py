@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Callable
-from typing import ClassVar
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
 
 from sglang_gw.parsers.tools._arg_types import loads_strict
 from sglang_gw.parsers.tools._json_stream import JsonScanner, skip_ws
-from sglang_gw.parsers.tools._machine import MachineParser, Output, State
+from sglang_gw.parsers.tools._machine import MachineParser, Output, State, Step, accepted, step_of
+from sglang_gw.parsers.types import ToolSpec
 
 __all__ = ["CallObject", "JsonCallsParser", "Status"]
 
@@ -41,16 +42,18 @@ class CallObject:
     to content and the rest of the object follows it there).
     """
 
-    def __init__(self, out: Output, accepts: Callable[[str], bool], prefix: str,
+    def __init__(self, out: Output, tools: Mapping[str, ToolSpec], prefix: str,
                  argument_keys: tuple[str, ...] = _ARGUMENT_KEYS) -> None:
         self._out = out
-        self._accepts = accepts
+        self._tools = tools  # the request's: a call names one (see `accepted`)
         self._argument_keys = argument_keys
         self._held: list[str] = [prefix, "{"]
         self._args_held: list[str] = []  # raw arguments read before the name
         self.status = Status.RUNNING
         self.decision: str | None = None
-        self._step: Callable[[str, int], int] = self._key_or_close
+        # The step is kept as the class's function, called with the object: a bound method
+        # kept on it would make each object a reference cycle.
+        self._step: Callable[[CallObject, str, int], int] = CallObject._key_or_close
         self._in_token = False  # `_step` reads a key or value (else whitespace is skipped first)
         self._scanner = JsonScanner()
         self._token: list[str] = []
@@ -64,7 +67,7 @@ class CallObject:
                 pos = self._blank(text, pos)
                 if pos == len(text):
                     break
-            pos = self._step(text, pos)
+            pos = self._step(self, text, pos)
         return pos
 
     def finish(self) -> None:
@@ -102,13 +105,13 @@ class CallObject:
     def _key_or_close(self, text: str, pos: int) -> int:
         if text[pos] == "}":
             return self._close(pos)
-        self._step = self._key
+        self._step = CallObject._key
         return pos
 
     def _key(self, text: str, pos: int) -> int:
         if text[pos] != '"':
             return self._fail(pos)
-        return self._read_token(self._key_text, pos)
+        return self._read_token(CallObject._key_text, pos)
 
     def _key_text(self, text: str, pos: int) -> int:
         end = self._scanner.scan(text, pos)
@@ -119,7 +122,7 @@ class CallObject:
             return self._fail(end)
         if self._scanner.done:
             self._role = self._role_of(json.loads("".join(self._token)))
-            self._step, self._in_token = self._colon, False
+            self._step, self._in_token = CallObject._colon, False
         return end
 
     def _role_of(self, key: str) -> str:
@@ -133,7 +136,7 @@ class CallObject:
         if text[pos] != ":":
             return self._fail(pos)
         self._raw(":")
-        self._step = self._value_start
+        self._step = CallObject._value_start
         return pos + 1
 
     def _value_start(self, text: str, pos: int) -> int:
@@ -146,9 +149,9 @@ class CallObject:
             self._args_seen = True
             if first in '"n':  # a stringified object, or null: sent when complete
                 self._role = "args-text"
-        return self._read_token(self._value, pos)
+        return self._read_token(CallObject._value, pos)
 
-    def _read_token(self, step: Callable[[str, int], int], pos: int) -> int:
+    def _read_token(self, step: Callable[[CallObject, str, int], int], pos: int) -> int:
         """A key or value starts at `pos`: `step` reads it with a fresh scanner."""
         self._scanner = JsonScanner()
         self._token = []
@@ -170,7 +173,7 @@ class CallObject:
             return self._fail(end)
         if self._scanner.done:
             self._value_done()
-            self._step, self._in_token = self._after, False
+            self._step, self._in_token = CallObject._after, False
         return end
 
     def _value_done(self) -> None:
@@ -188,7 +191,7 @@ class CallObject:
     def _decide(self, name: str) -> None:
         if self.decision is not None:
             return
-        if not self._accepts(name):
+        if not accepted(self._tools, name):
             self._give_up()
             return
         self.decision = "call"
@@ -199,7 +202,7 @@ class CallObject:
     def _after(self, text: str, pos: int) -> int:
         if text[pos] == ",":
             self._raw(",")
-            self._step = self._key
+            self._step = CallObject._key
             return pos + 1
         if text[pos] == "}":
             return self._close(pos)
@@ -216,13 +219,20 @@ class CallObject:
 
 
 class JsonCallsParser(MachineParser):
-    """States for call objects and arrays of them; subclasses say what comes after."""
+    """States for call objects and arrays of them; subclasses say what comes after.
+
+    What reads on after an object or a run is kept as the parser's function, not a bound
+    method (`step_of`, see `_machine.py`: no reference cycle).
+    """
 
     _obj: CallObject | None = None
     # The keys a call object's arguments may come under (Inkling writes `args`).
     argument_keys: ClassVar[tuple[str, ...]] = _ARGUMENT_KEYS
-    _after_object: Callable[[CallObject], bool]
-    _run_text_state: State  # where text goes once a run of objects ends
+    _after_object: Callable[[Any, CallObject], bool]  # picks the state after an object
+    _block_tail: Step  # `object_block`'s states: after a call, after an object that is none
+    _block_text: Step
+    _run_then: Step  # `run_object`'s state after an object
+    _run_text_state: Step  # where text goes once a run of objects ends
 
     def object_or_text(self, after: Callable[[CallObject], bool], otherwise: State) -> bool:
         """After a held marker: whitespace (held too), then a `{` opens a call object whose
@@ -240,14 +250,19 @@ class JsonCallsParser(MachineParser):
     def object_block(self, tail: State, text: State) -> bool:
         """`object_or_text` for a marker that opens a block of one object: `tail` reads the
         rest of a call's block; after an object that is no call, `text` reads on."""
-        return self.object_or_text(lambda obj: self.goto(tail if obj.decision == "call" else text), text)
+        self._block_tail, self._block_text = step_of(tail), step_of(text)
+        return self.object_or_text(self._block_done, text)
+
+    def _block_done(self, obj: CallObject) -> bool:
+        self.state = self._block_tail if obj.decision == "call" else self._block_text
+        return True
 
     def begin_object(self, prefix: str, after: Callable[[CallObject], bool]) -> bool:
         """At a `{`: read a call object; `after(obj)` picks the next state."""
         self.pos += 1
         self.held = None
-        self._obj = CallObject(self.out, self.accepts, prefix, self.argument_keys)
-        self._after_object = after
+        self._obj = CallObject(self.out, self.tools, prefix, self.argument_keys)
+        self._after_object = step_of(after)
         return self.goto(self._object)
 
     def _object(self) -> bool:
@@ -257,7 +272,7 @@ class JsonCallsParser(MachineParser):
         if obj.status is Status.RUNNING:
             return False
         self._obj = None
-        return self._after_object(obj)
+        return self._after_object(self, obj)
 
     def flush(self) -> None:
         if self._obj is not None:
@@ -269,7 +284,7 @@ class JsonCallsParser(MachineParser):
 
     def begin_array(self, text_state: State) -> bool:
         """After a `[` that is markup: call objects separated by commas."""
-        self._run_text_state = text_state
+        self._run_text_state = step_of(text_state)
         return self.goto(self._array_item)
 
     def _array_item(self) -> bool:
@@ -288,7 +303,14 @@ class JsonCallsParser(MachineParser):
 
     def run_object(self, then: State) -> bool:
         """At a `{` in a run: read a call object, then go on in `then`."""
-        return self.begin_object("", lambda obj: self.next_in_run(obj, then))
+        self._run_then = step_of(then)
+        return self.begin_object("", self._run_done)
+
+    def _run_done(self, obj: CallObject) -> bool:
+        if obj.status is Status.FAILED:
+            return self.end_run()
+        self.state = self._run_then
+        return True
 
     def next_in_run(self, obj: CallObject, state: State) -> bool:
         """After an object of a run: `state` reads on, unless the object broke the run."""
@@ -297,7 +319,8 @@ class JsonCallsParser(MachineParser):
     def end_run(self) -> bool:
         """The run ended (or broke): what follows is text again."""
         self.out.markup_end()
-        return self.goto(self._run_text_state)
+        self.state = self._run_text_state
+        return True
 
 
 def _stringified_arguments(value: object, raw: str) -> str:

@@ -1,8 +1,8 @@
 """The one framework every tool parser here is built on.
 
 `MachineParser` keeps the unconsumed text in one buffer and hands it to the current
-state (a bound method returning True to run again, False for more input; `eof` says
-the output has ended) until a state needs more input. A state consumes by moving
+state (a method returning True to run again, False for more input; `eof` says the
+output has ended) until a state needs more input. A state consumes by moving
 `pos` (the helpers `until`, `through`, `expect`, `scan`, `skip_ws`, `peek` do) or by
 re-slicing `buf` from the front, leaving `pos` at 0; `feed` drops what was consumed
 either way. States consume only what they can decide on, so what stays held is a
@@ -16,6 +16,11 @@ newlines there — so trailing whitespace of content is held until the next non-
 text (then released) or call markup (then dropped). Formats that place their own
 whitespace (the XML family, pythonic, cohere, gpt-oss) use `content`, which passes
 text as is.
+
+The parser keeps its state as the function under the method (`step_of`) and calls it
+with itself, and so does every state or callback kept for later: a bound method kept on
+the parser would point back at it, making each parser a reference cycle that only the
+cyclic garbage collector frees (tests/parsers/test_no_cycles.py).
 
 Rules every parser built here follows (docs/parsers.md):
 - A call is committed once its name is complete and declared (any name when the
@@ -35,16 +40,31 @@ Rules every parser built here follows (docs/parsers.md):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar
 
 from sglang_gw.parsers._scan import Markers
 from sglang_gw.parsers.tools._json_stream import JsonScanner, skip_ws
 from sglang_gw.parsers.tools.base import CallEmitter, ToolParser
 from sglang_gw.parsers.types import ToolCallDelta, ToolDelta, ToolSpec
 
-__all__ = ["MAX_HEAD", "MachineParser", "Output", "State"]
+__all__ = ["MAX_HEAD", "MachineParser", "Output", "State", "Step", "accepted", "step_of"]
 
+# A state as its callers name it: a method of the parser (`self._text`).
 State = Callable[[], bool]
+# A state as the parser keeps it: the function under that method, called with the parser.
+Step = Callable[[Any], bool]
+
+
+def step_of(state: Callable[..., bool]) -> Callable[..., bool]:
+    """What to keep of a state, or of another method of the parser kept for later (see the
+    module docstring)."""
+    return state.__func__  # type: ignore[attr-defined]
+
+
+def accepted(tools: Mapping[str, ToolSpec], name: str) -> bool:
+    """A unit naming `name` is a call: a declared tool, or any name if none was declared."""
+    return not tools or name in tools
 
 # A call head (name, id, attributes) longer than this is not markup: give it to content
 # rather than hold an unbounded amount of text waiting for a marker.
@@ -78,6 +98,13 @@ class Output:
         self._content.append(self._ws)
         self._content.append(body)
         self._ws = s[len(body):]
+
+    def plain(self, s: str) -> ToolDelta:
+        """`text(s)`, then `take()`: a feed that is all text (`MachineParser.feed`'s shortcut)."""
+        if s and s[-1] not in _BLANK and not (self._ws or self._strip or self._content or self._calls):
+            return ToolDelta(s)  # nothing held or gathered, nothing to hold: the text as it came
+        self.text(s)
+        return self.take()
 
     def content(self, s: str) -> None:
         """Content as is, for formats that decide their own whitespace (no rule applied)."""
@@ -128,6 +155,12 @@ class Output:
 class MachineParser(ToolParser):
     """A tool parser as a state machine over one buffer (see the module docstring)."""
 
+    # For the shortcut in `feed`: the markers the family's `_text` state looks for, if all
+    # that state does with the text before one is `text_until` or `text_then_unit` over
+    # them (or `content_until`, with `content_text`); None: no shortcut.
+    text_markers: ClassVar[Markers | None] = None
+    content_text: ClassVar[bool] = False
+
     def __init__(self, tools: Sequence[ToolSpec]) -> None:
         super().__init__(tools)
         self.out = Output(self.emitter)
@@ -140,8 +173,8 @@ class MachineParser(ToolParser):
         self.head = ""  # a call head (name, id, attributes) as read so far, for `read_head`
         # For `content_until`: drop the leading whitespace of the next content (after a call).
         self.strip_next = False
-        self.state: State = self.initial_state()
-        self._args_then: State = self.state
+        self.state: Step = step_of(self.initial_state())
+        self._args_then: Step = self.state
         self._args_scanner = JsonScanner()
         self._args_as_content = False
         self._args_sent = False
@@ -150,18 +183,28 @@ class MachineParser(ToolParser):
         raise NotImplementedError
 
     def accepts(self, name: str) -> bool:
-        return not self.tools or name in self.tools
+        return accepted(self.tools, name)
 
     def feed(self, text: str) -> ToolDelta:
+        markers = self.text_markers
+        if (markers is not None and self.state is type(self)._text and self.pos == len(self.buf)
+                and markers.absent_from(text)):
+            # In the text state with nothing held, a piece in which no marker can start is
+            # all text, as `_text` would find (most tokens of a stream): what `_text` does
+            # with it, without the machine's loop and marker search.
+            if not self.content_text:
+                return self.out.plain(text)
+            self.content_piece(text)
+            return self.taken()
         self.buf = self.buf[self.pos:] + text
         self.pos = 0
-        while self.state():
+        while self.state(self):
             pass
         return self.taken()
 
     def finish(self) -> ToolDelta:
         self.eof = True
-        while self.state():
+        while self.state(self):
             pass
         self.flush()
         self.out.close()
@@ -169,7 +212,8 @@ class MachineParser(ToolParser):
 
     def taken(self) -> ToolDelta:
         """What a feed returns: `out`'s gathered content and calls (a parser that gathers
-        a held block in another `Output` returns this one's instead)."""
+        a held block in another `Output` returns this one's instead; it reads its text with
+        `content_until`, as `feed`'s text shortcut returns `out`'s directly)."""
         return self.out.take()
 
     def flush(self) -> None:
@@ -179,8 +223,11 @@ class MachineParser(ToolParser):
     # -- helpers for states
 
     def goto(self, state: State) -> bool:
-        self.state = state
+        self.state = step_of(state)
         return True
+
+    def in_state(self, state: State) -> bool:
+        return self.state is step_of(state)
 
     def more(self) -> bool:
         return self.pos < len(self.buf)
@@ -262,6 +309,16 @@ class MachineParser(ToolParser):
         self.buf = buf[end:]
         return marker
 
+    def content_piece(self, text: str) -> None:
+        """What `content_until` does with `text` in an empty buffer, when no marker can
+        start in it and the output goes on."""
+        if self.strip_next:
+            text = text.lstrip()
+            if not text:
+                return
+        self.out.content(text)
+        self.strip_next = False
+
     def text_then_unit(self, markers: Markers, state: State) -> bool:
         """The text state of most formats: text up to the first of `markers` is content (the
         whitespace before the marker is markup only if a call follows); the marker opens
@@ -306,7 +363,7 @@ class MachineParser(ToolParser):
         """Stream the JSON value that follows as the open call's arguments, raw (or as
         content, for a call that turned out not to be one); a value that ends without a
         character of it gives `{}`. `then` runs when the value ends or breaks."""
-        self._args_then, self._args_as_content = then, as_content
+        self._args_then, self._args_as_content = step_of(then), as_content
         return self.goto(self._json_args_start)
 
     def _json_args_start(self) -> bool:
@@ -328,7 +385,7 @@ class MachineParser(ToolParser):
             return False
         if not self._args_as_content and not self._args_sent:
             self.out.args("{}")  # the call closed without arguments
-        return self._args_then()
+        return self._args_then(self)
 
     def expect(self, literal: str) -> bool | None:
         """Consume `literal` if the text goes on with it; None while it still may."""

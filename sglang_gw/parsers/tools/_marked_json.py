@@ -27,12 +27,11 @@ class MarkedJsonParser(JsonCallsParser):
 
     open: ClassVar[str]
     close: ClassVar[str | None] = None
-    _open_markers: ClassVar[Markers]
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
-        if "open" in cls.__dict__:
-            cls._open_markers = Markers((cls.open,))
+        if "open" in cls.__dict__ and "text_markers" not in cls.__dict__:
+            cls.text_markers = Markers((cls.open,))
 
     def initial_state(self) -> State:
         return self._text
@@ -40,7 +39,7 @@ class MarkedJsonParser(JsonCallsParser):
     def _text(self) -> bool:
         # The marker is markup only once a bracket shows calls follow (`functools` may be a
         # word in prose).
-        return self.text_then_unit(self._open_markers, self._after_open)
+        return self.text_then_unit(self.text_markers, self._after_open)
 
     def _after_open(self) -> bool:
         if self.peek(hold=True) != "[":  # one object, or not calls (the marker was text)

@@ -73,7 +73,7 @@ class HeldSectionParser(MachineParser):
 
     def _text(self) -> bool:
         # Whitespace before the section is markup only if a call follows.
-        marker = self.text_until(self._m.text, markup=False)
+        marker = self.text_until(self.text_markers, markup=False)
         if marker is None:
             return False
         self._section_held = [(marker, False)]
@@ -158,6 +158,7 @@ class SectionParser(HeldSectionParser):
         if "call_end" in cls.__dict__:  # a concrete family: build its marker sets once
             cls._m = SectionMarkers((cls.section_begin,), (cls.section_end,), cls.call_begin, cls.head_end,
                                     cls.call_end)
+            cls.text_markers = cls._m.text
 
     def before_args(self) -> bool | None:
         """Consume what sits between `head_end` and the JSON (None: not sure yet).

@@ -33,7 +33,7 @@ from typing import ClassVar
 from sglang_gw.parsers._scan import Markers
 from sglang_gw.parsers.tools._arg_types import convert, param_types, streams_as_string
 from sglang_gw.parsers.tools._json_args import ArgsWriter, StringValue, Trim, dumps
-from sglang_gw.parsers.tools._machine import MachineParser, State
+from sglang_gw.parsers.tools._machine import MachineParser, State, step_of
 from sglang_gw.parsers.types import ToolSpec
 
 __all__ = ["NAME_ATTR", "WS", "Item", "Lit", "Name", "XmlFormat", "XmlToolParser", "match"]
@@ -170,8 +170,9 @@ class XmlToolParser(MachineParser):
     Without declared tools every name is accepted and every value is a string."""
 
     fmt: ClassVar[XmlFormat]
+    content_text = True
     # The marker sets each state looks for, built once per format (`__init_subclass__`).
-    _opener_markers: ClassVar[Markers]
+    text_markers: ClassVar[Markers]
     _block_markers: ClassVar[Markers]
     _raw_markers: ClassVar[Markers]
     _bare_raw_markers: ClassVar[Markers]
@@ -184,7 +185,7 @@ class XmlToolParser(MachineParser):
         if "fmt" in cls.__dict__:
             fmt = cls.fmt
             block_close = [fmt.block_close] if fmt.block_close else []
-            cls._opener_markers = Markers(fmt.openers())
+            cls.text_markers = Markers(fmt.openers())
             cls._block_markers = Markers(fmt.call_opens() + block_close)
             call_ends = fmt.call_opens() if fmt.call_open_ends_call else []
             cls._raw_markers = Markers((fmt.call_close, *call_ends))
@@ -215,7 +216,7 @@ class XmlToolParser(MachineParser):
     # -- text outside calls -------------------------------------------------------------
 
     def _text(self) -> bool:
-        return self._plain(self._opener_markers, self._opened)
+        return self._plain(self.text_markers, self._opened)
 
     def _block(self) -> bool:
         return self._plain(self._block_markers, self._block_marker)
@@ -232,15 +233,15 @@ class XmlToolParser(MachineParser):
 
     def _opened(self, marker: str) -> None:
         if self.fmt.block_open is not None:
-            self.state, self._in_block, self.strip_next = self._block, True, True
+            self.state, self._in_block, self.strip_next = step_of(self._block), True, True
         else:
-            self.state, self._opener, self._bare = self._header, marker, marker == self.fmt.bare_open
+            self.state, self._opener, self._bare = step_of(self._header), marker, marker == self.fmt.bare_open
 
     def _block_marker(self, marker: str) -> None:
         if marker != self.fmt.block_close:
-            self.state, self._opener, self._bare = self._header, marker, False
+            self.state, self._opener, self._bare = step_of(self._header), marker, False
         else:
-            self.state, self._in_block, self.strip_next = self._text, False, True
+            self.state, self._in_block, self.strip_next = step_of(self._text), False, True
 
     # -- a call's header ----------------------------------------------------------------
 
@@ -254,16 +255,16 @@ class XmlToolParser(MachineParser):
         if status == BAD:
             # Not a call at all: the marker was text; read on as text.
             self.out.content(self._opener)
-            self.state, self.strip_next = (self._block if self._in_block else self._text), False
+            self.state, self.strip_next = step_of(self._block if self._in_block else self._text), False
             return True
         raw, self.buf = self.buf[:n], self.buf[n:]
         if not self.accepts(name):
             self.out.content(self._opener + raw)
-            self.state = self._raw
+            self.state = step_of(self._raw)
             return True
         self._spec, self._writer, self._given = self.tools.get(name), ArgsWriter(), set()
         self.out.start(name, self._writer.open())
-        self.state = self._body
+        self.state = step_of(self._body)
         return True
 
     def _raw(self) -> bool:
@@ -276,7 +277,7 @@ class XmlToolParser(MachineParser):
         self.buf = self.buf[end:]
         if marker is None:
             return False
-        self.state, self.strip_next = (self._block if self._in_block else self._text), self._in_block
+        self.state, self.strip_next = step_of(self._block if self._in_block else self._text), self._in_block
         return True
 
     # -- a call's parameters ------------------------------------------------------------
@@ -295,15 +296,15 @@ class XmlToolParser(MachineParser):
             return True
         self.buf = self.buf[at + len(marker):]
         if marker == fmt.param_open:
-            self.state = self._key
+            self.state = step_of(self._key)
             return True
         self.out.args(self._writer.close())
         if marker == fmt.body_close:
-            self._tail, self.state = list(fmt.tail), self._tail_step
+            self._tail, self.state = list(fmt.tail), step_of(self._tail_step)
         elif marker == fmt.call_close:
             self._after_call()
         else:
-            self.state, self._in_block, self.strip_next = self._text, False, True
+            self.state, self._in_block, self.strip_next = step_of(self._text), False, True
         return True
 
     def _key(self) -> bool:
@@ -311,7 +312,7 @@ class XmlToolParser(MachineParser):
         status, name, n = (BAD, "", 0) if final else match(self.buf, self.fmt.key, False)
         if status == NEED:
             return False
-        self.state = self._body
+        self.state = step_of(self._body)
         if status != OK:
             return not final  # a broken parameter is skipped (cut short: dropped)
         self.buf = self.buf[n:]
@@ -322,7 +323,7 @@ class XmlToolParser(MachineParser):
             self._string = StringValue(self.fmt.trim, nullable=bool(self._types and "null" in self._types))
         else:
             self._string, self._typed = None, []
-        self.state = self._value
+        self.state = step_of(self._value)
         return True
 
     def _value(self) -> bool:
@@ -337,7 +338,7 @@ class XmlToolParser(MachineParser):
         # The value's own close is consumed; another marker ending it is the body's to read.
         self.buf = self.buf[at + (len(marker) if marker == self.fmt.value_close else 0):] if marker else ""
         self.out.args(self._end_value())
-        self.state = self._body
+        self.state = step_of(self._body)
         return marker is not None
 
     def _implicit_end(self, at: int, marker: str, final: bool) -> bool:
@@ -359,7 +360,7 @@ class XmlToolParser(MachineParser):
         self._value_text(self.buf[:at])
         self.buf = self.buf[at:]
         self.out.args(self._end_value())
-        self.state = self._body
+        self.state = step_of(self._body)
         return True
 
     def _starts_param(self, start: int, final: bool) -> bool | None:
@@ -402,4 +403,4 @@ class XmlToolParser(MachineParser):
         return True
 
     def _after_call(self) -> None:
-        self.state, self.strip_next = (self._block if self._in_block else self._text), True
+        self.state, self.strip_next = step_of(self._block if self._in_block else self._text), True

@@ -26,6 +26,7 @@ _MAYBE_KEY = re.compile(r'\{\s*(?:"(?:[^"\\]|\\.)*(?:"\s*)?)?')
 
 
 class ApertusToolParser(MachineParser):
+    text_markers = _OPEN
     special_markers: ClassVar[tuple[str, ...]] = (PREFIX, SUFFIX)
     _as_content = False  # the item being read names an undeclared tool
 
@@ -33,7 +34,7 @@ class ApertusToolParser(MachineParser):
         return self._text
 
     def _text(self) -> bool:
-        return self.text_then_unit(_OPEN, self._bracket)  # the marker is markup once `[` follows
+        return self.text_then_unit(self.text_markers, self._bracket)  # the marker is markup once `[` follows
 
     def _bracket(self) -> bool:
         c = self.peek(hold=True)

@@ -22,6 +22,32 @@ def random_call_id() -> str:
     return "call_" + secret_alnum(24)
 
 
+class CallEmitter:
+    """Numbers calls in order and shapes their deltas: id+name once, then argument text.
+
+    It makes the ids too (`new_id`), with no reference back to its parser: a parser holds
+    its emitter, and an emitter holding one of the parser's methods would make every parser
+    a reference cycle, freed only by the cyclic garbage collector.
+    """
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def new_id(self, name: str, index: int) -> str:
+        """`call_` + 24 random alphanumerics; families with their own id shapes override."""
+        return random_call_id()
+
+    def start(self, name: str, arguments: str = "") -> ToolCallDelta:
+        index = self.count
+        self.count += 1
+        return ToolCallDelta(index=index, id=self.new_id(name, index), name=name, arguments=arguments)
+
+    def arguments(self, fragment: str) -> ToolCallDelta:
+        return ToolCallDelta(index=self.count - 1, arguments=fragment)
+
+
 class ToolParser:
     """Base of every tool-call parser (subclasses implement `feed` and `finish`)."""
 
@@ -31,18 +57,16 @@ class ToolParser:
     # reasoning block short (`whole_calls`; the reasoning parser holds from a start).
     call_starts: ClassVar[tuple[str, ...]] = ()
     call_ends: ClassVar[tuple[str, ...]] = ()
+    # Families with their own call-id shapes set a `CallEmitter` subclass.
+    emitter_type: ClassVar[type[CallEmitter]] = CallEmitter
 
     def __init__(self, tools: Sequence[ToolSpec]) -> None:
         self.tools = {t.name: t for t in tools}
-        self.emitter = CallEmitter(self.new_call_id)
+        self.emitter = self.emitter_type()
 
     @property
     def has_calls(self) -> bool:
         return self.emitter.count > 0
-
-    def new_call_id(self, name: str, index: int) -> str:
-        """`call_` + 24 random alphanumerics; families with their own id shapes override."""
-        return random_call_id()
 
     @classmethod
     def whole_calls(cls, text: str, tools: Sequence[ToolSpec]) -> bool:
@@ -67,21 +91,3 @@ class ToolParser:
 
     def finish(self) -> ToolDelta:
         raise NotImplementedError
-
-
-class CallEmitter:
-    """Numbers calls in order and shapes their deltas: id+name once, then argument text."""
-
-    __slots__ = ("_new_id", "count")
-
-    def __init__(self, new_id) -> None:  # noqa: ANN001 - (name, index) -> str
-        self._new_id = new_id
-        self.count = 0
-
-    def start(self, name: str, arguments: str = "") -> ToolCallDelta:
-        index = self.count
-        self.count += 1
-        return ToolCallDelta(index=index, id=self._new_id(name, index), name=name, arguments=arguments)
-
-    def arguments(self, fragment: str) -> ToolCallDelta:
-        return ToolCallDelta(index=self.count - 1, arguments=fragment)

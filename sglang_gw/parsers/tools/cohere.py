@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from sglang_gw.parsers._scan import Markers
-from sglang_gw.parsers.tools._machine import MachineParser, State
+from sglang_gw.parsers.tools._machine import MachineParser, State, step_of
 from sglang_gw.parsers.types import ToolSpec
 
 __all__ = ["CohereToolParser"]
@@ -121,6 +121,8 @@ def _loads(text: str) -> object:
 
 class CohereToolParser(MachineParser):
     special_markers: ClassVar[tuple[str, ...]] = (START_ACTION, *_DROPPED)
+    text_markers = _TEXT
+    content_text = True
 
     def __init__(self, tools: Sequence[ToolSpec]) -> None:
         super().__init__(tools)
@@ -132,17 +134,17 @@ class CohereToolParser(MachineParser):
         return self._text
 
     def flush(self) -> None:
-        if self.state == self._object and self._obj is not None and not self._open:
+        if self.in_state(self._object) and self._obj is not None and not self._open:
             self.out.content("".join(self._obj.raw))  # cut before it became a call
         super().flush()
 
     def _text(self) -> bool:
-        marker = self.content_until(_TEXT)
+        marker = self.content_until(self.text_markers)
         if marker is None:
             return False
         self.buf = self.buf[len(marker):]
         if marker == START_ACTION:
-            self.state = self._action
+            self.state = step_of(self._action)
         return True
 
     def _action(self) -> bool:
@@ -151,11 +153,11 @@ class CohereToolParser(MachineParser):
             self.buf = ""
             return False
         if rest[0] == "[":
-            self.buf, self.state = rest[1:], self._list
+            self.buf, self.state = rest[1:], step_of(self._list)
         elif rest[0] == "{":  # Command-A also writes one call as a bare object
-            self.buf, self.state = rest, self._list
+            self.buf, self.state = rest, step_of(self._list)
         else:  # not an array: text from here
-            self.buf, self.state = rest, self._text
+            self.buf, self.state = rest, step_of(self._text)
         return True
 
     def _list(self) -> bool:
@@ -164,12 +166,12 @@ class CohereToolParser(MachineParser):
         if not rest:
             return False
         if rest[0] == "{":
-            self.buf, self.state = rest[1:], self._object
+            self.buf, self.state = rest[1:], step_of(self._object)
             self._obj, self._open, self._sent = _Object(), False, 0
         elif rest[0] == "]":
-            self.buf, self.state = rest[1:], self._list_end
+            self.buf, self.state = rest[1:], step_of(self._list_end)
         else:
-            self.state, self.strip_next = self._text, True
+            self.state, self.strip_next = step_of(self._text), True
         return True
 
     def _list_end(self) -> bool:
@@ -179,7 +181,7 @@ class CohereToolParser(MachineParser):
             self.buf = rest
             return False
         self.buf = rest[len(END_ACTION):] if rest.startswith(END_ACTION) else rest
-        self.state, self.strip_next = self._text, True
+        self.state, self.strip_next = step_of(self._text), True
         return True
 
     def _object(self) -> bool:
@@ -190,7 +192,7 @@ class CohereToolParser(MachineParser):
                 self.buf = self.buf[i + 1:]
                 self._sync(obj)
                 self._close(obj)
-                self.state = self._list
+                self.state = step_of(self._list)
                 return True
         self.buf = ""
         self._sync(obj)

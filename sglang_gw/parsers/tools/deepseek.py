@@ -109,10 +109,12 @@ class DeepSeekV32ToolParser(HeldSectionParser):
     # V3.2's wrapper, and DeepSeek V4's (V4 renamed the wrapper, nothing else).
     blocks: ClassVar[tuple[str, ...]] = ("function_calls", "tool_calls")
     _m: ClassVar[_DsmlMarkers] = _DsmlMarkers(tag, blocks)
+    text_markers = _m.text
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
         cls._m = _DsmlMarkers(cls.tag, cls.blocks)
+        cls.text_markers = cls._m.text
 
     _params = 0  # parameters of the current invoke
     _scanner: JsonScanner
@@ -200,7 +202,7 @@ class DeepSeekV32ToolParser(HeldSectionParser):
         return self.goto(self._param_list)
 
     def flush(self) -> None:
-        if self.state == self._raw_value:  # cut off inside a typed value: as far as it came
+        if self.in_state(self._raw_value):  # cut off inside a typed value: as far as it came
             self.out.args("".join(self._value).lstrip())
         super().flush()
 

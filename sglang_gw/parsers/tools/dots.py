@@ -39,7 +39,7 @@ class DotsToolParser(XmlToolParser):
 
     def _opened(self, marker: str) -> None:
         super()._opened(marker)
-        self.state = self._block_start
+        self.goto(self._block_start)
 
     def _block_start(self) -> bool:
         """Right after the block opens: a `{` makes its body one JSON call object."""
@@ -48,7 +48,7 @@ class DotsToolParser(XmlToolParser):
             return False
         if rest.startswith("{"):
             self.buf = rest[1:]
-            self._obj = CallObject(self.out, self.accepts, "")
+            self._obj = CallObject(self.out, self.tools, "")
             return self.goto(self._json_body)
         return self.goto(self._block)
 

@@ -40,13 +40,14 @@ _TURN_END = (_MESSAGE_SEP, "</s>")
 
 
 class GigaChat3ToolParser(JsonCallsParser):
+    text_markers = _TEXT
     special_markers: ClassVar[tuple[str, ...]] = (_MESSAGE_SEP, "<|role_sep|>", _CALL_TOKEN)
 
     def initial_state(self) -> State:
         return self._text
 
     def _text(self) -> bool:
-        marker = self.text_until(_TEXT, markup=False)
+        marker = self.text_until(self.text_markers, markup=False)
         if marker == _MESSAGE_SEP:  # the turn's end: markup, with the whitespace before it
             self.out.markup()
             return True

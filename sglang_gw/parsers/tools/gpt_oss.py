@@ -29,7 +29,7 @@ from typing import ClassVar
 
 from sglang_gw.parsers._scan import Markers
 from sglang_gw.parsers.tools._json_guard import completion
-from sglang_gw.parsers.tools._machine import MachineParser, State
+from sglang_gw.parsers.tools._machine import MachineParser, State, step_of
 from sglang_gw.parsers.types import ToolSpec
 
 __all__ = ["GptOssToolParser"]
@@ -48,6 +48,8 @@ _MAX_HEADER = 1024
 
 class GptOssToolParser(MachineParser):
     special_markers: ClassVar[tuple[str, ...]] = _ALL
+    text_markers = _ANY
+    content_text = True
 
     def __init__(self, tools: Sequence[ToolSpec]) -> None:
         super().__init__(tools)
@@ -59,7 +61,7 @@ class GptOssToolParser(MachineParser):
         return self._begin
 
     def flush(self) -> None:
-        if self.state == self._calling:
+        if self.in_state(self._calling):
             self._close_call()
         super().flush()
 
@@ -68,21 +70,21 @@ class GptOssToolParser(MachineParser):
         final = self.eof
         buf = self.buf
         if any(buf.startswith(h) for h in _FIRST_HEADER):
-            self.state = self._header
+            self.state = step_of(self._header)
         elif not final and any(h.startswith(buf) for h in _FIRST_HEADER):
             return False
         else:
-            self.state = self._text
+            self.state = step_of(self._text)
         return True
 
     def _text(self) -> bool:
-        marker = self.content_until(_ANY)
+        marker = self.content_until(self.text_markers)
         if marker is None:
             return False
         if marker in _HEADER_OPENERS:
-            self.state = self._header  # the marker stays: the header parse reads it
+            self.state = step_of(self._header)  # the marker stays: the header parse reads it
         elif marker == MESSAGE:
-            self.buf, self.state = self.buf[len(marker):], self._body
+            self.buf, self.state = self.buf[len(marker):], step_of(self._body)
         else:
             self.buf, self.strip_next = self.buf[len(marker):], True
         return True
@@ -98,15 +100,15 @@ class GptOssToolParser(MachineParser):
             return True
         header, self.buf = self.buf[:at], self.buf[at + len(marker):]
         if marker != MESSAGE:
-            self.state, self.strip_next = self._text, True
+            self.state, self.strip_next = step_of(self._text), True
             return True
         name = _function_name(header)
         if name is not None and self.accepts(name):
             self.out.start(name)
             self._args_started, self._args_ws, self._scalar = False, [], None
-            self.state = self._calling
+            self.state = step_of(self._calling)
         else:
-            self.state = self._body
+            self.state = step_of(self._body)
         return True
 
     def _not_a_header(self, final: bool) -> bool:
@@ -117,7 +119,7 @@ class GptOssToolParser(MachineParser):
         cut = min(len(self.buf), _MAX_HEADER)
         if "<|" not in self.buf[:cut]:
             self.out.content(self.buf[:cut])
-        self.buf, self.state = self.buf[cut:], self._text
+        self.buf, self.state = self.buf[cut:], step_of(self._text)
         return True
 
     def _body(self) -> bool:
@@ -144,11 +146,11 @@ class GptOssToolParser(MachineParser):
 
     def _end_message(self, marker: str) -> None:
         if marker in _ENDS:
-            self.buf, self.state, self.strip_next = self.buf[len(marker):], self._text, True
+            self.buf, self.state, self.strip_next = self.buf[len(marker):], step_of(self._text), True
         elif marker == MESSAGE:  # a body with no header: read on as content
-            self.buf, self.state = self.buf[len(marker):], self._body
+            self.buf, self.state = self.buf[len(marker):], step_of(self._body)
         else:  # a new header without an end marker
-            self.state = self._header
+            self.state = step_of(self._header)
 
     def _arguments(self, text: str) -> None:
         if not self._args_started:
@@ -173,7 +175,7 @@ class GptOssToolParser(MachineParser):
             self.out.args(_as_json("".join(self._scalar).strip()))
         elif not self._args_started:
             self.out.args("{}")
-        self._args_ws, self._args_started, self._scalar, self.state = [], False, None, self._text
+        self._args_ws, self._args_started, self._scalar, self.state = [], False, None, step_of(self._text)
 
 
 def _as_json(body: str) -> str:

@@ -35,12 +35,13 @@ class HermesToolParser(JsonCallsParser):
     special_markers: ClassVar[tuple[str, ...]] = (open_tag, close_tag)
     call_starts: ClassVar[tuple[str, ...]] = (open_tag,)
     call_ends: ClassVar[tuple[str, ...]] = (close_tag,)
-    _text_markers: ClassVar[Markers] = Markers((open_tag,))
+    text_markers: ClassVar[Markers] = Markers((open_tag,))
     _tail_markers: ClassVar[Markers] = Markers((open_tag, close_tag))
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
-        cls._text_markers = Markers((cls.open_tag,))
+        if "text_markers" not in cls.__dict__:
+            cls.text_markers = Markers((cls.open_tag,))
         cls._tail_markers = Markers((cls.open_tag, cls.close_tag))
         cls.call_starts, cls.call_ends = (cls.open_tag,), (cls.close_tag,)
         if "special_markers" not in cls.__dict__:
@@ -50,7 +51,7 @@ class HermesToolParser(JsonCallsParser):
         return self._text
 
     def _text(self) -> bool:
-        return self.text_until(self._text_markers) is not None and self._open_block()
+        return self.text_until(self.text_markers) is not None and self._open_block()
 
     def _open_block(self) -> bool:
         return self.begin_unit(self.open_tag, self._block)

@@ -35,9 +35,10 @@ class InklingToolParser(MarkedJsonParser):
     close = _END
     argument_keys: ClassVar[tuple[str, ...]] = ("args",)
     special_markers: ClassVar[tuple[str, ...]] = (_CALL, "<|content_invoke_tool_text|>", _HEADER, *_FRAMING)
+    text_markers = _TEXT
 
     def _text(self) -> bool:
-        marker = self.text_until(_TEXT, markup=False)
+        marker = self.text_until(self.text_markers, markup=False)
         if marker == _CALL:
             return self.begin_unit(_CALL, self._after_open)
         if marker == _HEADER:

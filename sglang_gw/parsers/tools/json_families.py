@@ -45,7 +45,6 @@ class LongCatToolParser(HermesToolParser):
 
 
 _THINK_TAGS = ("<think>", "</think>")
-_TRINITY_TEXT = Markers(("<tool_call>", *_THINK_TAGS))
 
 
 class TrinityToolParser(HermesToolParser):
@@ -53,8 +52,10 @@ class TrinityToolParser(HermesToolParser):
     SGLang's Trinity detector does): the models may write a call inside their thought,
     and a reasoning parser that ends the thought at the call leaves its `</think>` behind."""
 
+    text_markers = Markers(("<tool_call>", *_THINK_TAGS))
+
     def _text(self) -> bool:
-        marker = self.text_until(_TRINITY_TEXT)
+        marker = self.text_until(self.text_markers)
         if marker is None:
             return False
         return True if marker in _THINK_TAGS else self._open_block()

@@ -14,14 +14,14 @@ name, no name) is content itself. `arguments` and `parameters` are both accepted
 from __future__ import annotations
 
 from sglang_gw.parsers.tools._json_call import CallObject, JsonCallsParser
-from sglang_gw.parsers.tools._machine import State
+from sglang_gw.parsers.tools._machine import State, step_of
 
 __all__ = ["JsonToolParser"]
 
 
 class JsonToolParser(JsonCallsParser):
     def initial_state(self) -> State:
-        self._run_text_state = self.text_state()  # after the calls, in an array or not
+        self._run_text_state = step_of(self.text_state())  # after the calls, in an array or not
         return self._start
 
     def text_state(self) -> State:

@@ -56,6 +56,7 @@ _Call = tuple[str, dict[str, Any]]
 
 
 class K2HorizonToolParser(MachineParser):
+    text_markers = _TEXT
     special_markers: ClassVar[tuple[str, ...]] = (
         GROUP_OPEN, GROUP_CLOSE, CALL_OPEN, CALL_CLOSE, *_ARG_TAGS, *(t for pair in _THINKS for t in pair))
     # A group the model opens inside an unclosed thought (the reasoning parser holds it).
@@ -91,7 +92,7 @@ class K2HorizonToolParser(MachineParser):
         return self.goto(self._opening) if marker else False
 
     def _text(self) -> bool:
-        marker = self.text_until(_TEXT)
+        marker = self.text_until(self.text_markers)
         if marker is None:
             return False
         if marker != CALL_OPEN:

@@ -12,15 +12,32 @@ with the call's index in the response.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from typing import ClassVar
 
 from sglang_gw.parsers.tools._section import SectionParser
-from sglang_gw.parsers.types import ToolSpec
+from sglang_gw.parsers.tools.base import CallEmitter
 
 __all__ = ["KimiK2ToolParser"]
 
 _HEAD = re.compile(r"\s*(?:functions\.)?(\S+?):(\d+)\s*")
+
+
+class _KimiEmitter(CallEmitter):
+    """Ids as the parser read them from the call's head (`model_id`), kept distinct."""
+
+    __slots__ = ("_used", "model_id")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.model_id = ""
+        self._used: set[str] = set()
+
+    def new_id(self, name: str, index: int) -> str:
+        call_id, n = self.model_id, index
+        while call_id in self._used or not call_id.startswith(f"functions.{name}:"):
+            call_id, n = f"functions.{name}:{n}", n + 1  # ids must be distinct in a response
+        self._used.add(call_id)
+        return call_id
 
 
 class KimiK2ToolParser(SectionParser):
@@ -31,22 +48,12 @@ class KimiK2ToolParser(SectionParser):
     call_end = "<|tool_call_end|>"
     special_markers: ClassVar[tuple[str, ...]] = (section_begin, section_end, call_begin, head_end, call_end)
 
-    _model_id = ""
-
-    def __init__(self, tools: Sequence[ToolSpec]) -> None:
-        super().__init__(tools)
-        self._used_ids: set[str] = set()
+    emitter_type = _KimiEmitter
+    emitter: _KimiEmitter
 
     def parse_head(self, head: str) -> str | None:
         match = _HEAD.fullmatch(head)
         if match is None:
             return None
-        self._model_id = f"functions.{match[1]}:{match[2]}"
+        self.emitter.model_id = f"functions.{match[1]}:{match[2]}"
         return match[1]
-
-    def new_call_id(self, name: str, index: int) -> str:
-        call_id, n = self._model_id, index
-        while call_id in self._used_ids or not call_id.startswith(f"functions.{name}:"):
-            call_id, n = f"functions.{name}:{n}", n + 1  # ids must be distinct in a response
-        self._used_ids.add(call_id)
-        return call_id

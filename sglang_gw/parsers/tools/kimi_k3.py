@@ -62,6 +62,7 @@ def typed_json(raw: str) -> str:
 
 
 class KimiK3ToolParser(MachineParser):
+    text_markers = _TEXT
     special_markers: ClassVar[tuple[str, ...]] = (OPEN, CLOSE, SEP)
 
     def __init__(self, tools: Sequence[ToolSpec]) -> None:
@@ -74,7 +75,7 @@ class KimiK3ToolParser(MachineParser):
         return self._text
 
     def _text(self) -> bool:
-        marker = self.text_until(_TEXT)
+        marker = self.text_until(self.text_markers)
         if marker is None:
             return False
         if marker == TOOLS_OPEN:

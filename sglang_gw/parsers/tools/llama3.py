@@ -25,13 +25,14 @@ _TEXT = Markers((_TAG,))
 
 
 class Llama3ToolParser(JsonToolParser):
+    text_markers = _TEXT
     special_markers: ClassVar[tuple[str, ...]] = (_TAG,)
 
     def text_state(self) -> State:
         return self._text
 
     def _text(self) -> bool:
-        return self.text_until(_TEXT) is not None and self.goto(self._after_tag)
+        return self.text_until(self.text_markers) is not None and self.goto(self._after_tag)
 
     def _after_tag(self) -> bool:
         c = self.peek()

@@ -28,7 +28,7 @@ class MiniCPM5ToolParser(XmlToolParser):
 
     def _key(self) -> bool:
         again = super()._key()
-        if self.state == self._value:  # every value is held to its end (a CDATA wrapper)
+        if self.in_state(self._value):  # every value is held to its end (a CDATA wrapper)
             self._string, self._typed = None, []
         return again
 

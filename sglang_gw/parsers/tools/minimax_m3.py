@@ -41,6 +41,7 @@ _NS = Markers((NS,))
 
 
 class MinimaxM3ToolParser(MachineParser):
+    text_markers = _OPEN
     special_markers: ClassVar[tuple[str, ...]] = (NS,)
 
     def __init__(self, tools: Sequence[ToolSpec]) -> None:
@@ -58,7 +59,7 @@ class MinimaxM3ToolParser(MachineParser):
     # -- outside calls
 
     def _text(self) -> bool:
-        if self.text_until(_OPEN) is None:
+        if self.text_until(self.text_markers) is None:
             return False
         self.out.markup_end()
         return self.goto(self._block)

@@ -22,6 +22,7 @@ from sglang_gw.ids import secret_alnum
 from sglang_gw.parsers._scan import Markers
 from sglang_gw.parsers.tools._json_call import JsonCallsParser
 from sglang_gw.parsers.tools._machine import MAX_HEAD, State
+from sglang_gw.parsers.tools.base import CallEmitter
 
 __all__ = ["MistralToolParser", "mistral_call_id"]
 
@@ -37,9 +38,18 @@ def mistral_call_id() -> str:
     return secret_alnum(9)
 
 
+class _MistralEmitter(CallEmitter):
+    __slots__ = ()
+
+    def new_id(self, name: str, index: int) -> str:
+        return mistral_call_id()
+
+
 class MistralToolParser(JsonCallsParser):
+    text_markers = _TEXT
     # [ARGS] and [CALL_ID] exist only in v11+ vocabularies (Nemo has [TOOL_CALLS], id 9).
     special_markers: ClassVar[tuple[str, ...]] = (_CALLS, _ARGS, _CALL_ID)
+    emitter_type = _MistralEmitter
 
     # the named call being read
     _name = ""
@@ -49,11 +59,8 @@ class MistralToolParser(JsonCallsParser):
     def initial_state(self) -> State:
         return self._text
 
-    def new_call_id(self, name: str, index: int) -> str:
-        return mistral_call_id()
-
     def _text(self) -> bool:
-        if self.text_until(_TEXT) is None:
+        if self.text_until(self.text_markers) is None:
             return False
         self.hold(_CALLS)
         self._name = ""

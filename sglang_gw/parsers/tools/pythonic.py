@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 from sglang_gw.parsers._scan import Markers
 from sglang_gw.parsers.tools._arg_types import jsonable, loads_strict
 from sglang_gw.parsers.tools._json_args import ArgsWriter, dumps
-from sglang_gw.parsers.tools._machine import MachineParser, Output, State
+from sglang_gw.parsers.tools._machine import MachineParser, Output, State, step_of
 from sglang_gw.parsers.types import ToolDelta, ToolSpec
 
 __all__ = ["PythonicToolParser"]
@@ -104,6 +104,7 @@ class PythonicToolParser(MachineParser):
     list_close: ClassVar[str] = "]"
     # Markers that leave plain text: `list_open`, and others dropped where they stand.
     text_markers: ClassVar[Markers] = _TEXT
+    content_text = True
     # Whether whitespace alone (a newline) separates calls, as a comma does.
     calls_by_whitespace: ClassVar[bool] = False
 
@@ -161,7 +162,7 @@ class PythonicToolParser(MachineParser):
             return False
         self.buf = self.buf[len(marker):]
         if marker == self.list_open:
-            self.state = self._probe
+            self.state = step_of(self._probe)
         return True
 
     def _head(self, final: bool) -> tuple[str, str, int]:
@@ -180,7 +181,7 @@ class PythonicToolParser(MachineParser):
             return False
         if status == "bad" or not self.accepts(name):
             self.out.content(self.list_open)  # a list, not a call list: text again
-            self.state, self.strip_next = self._text, False
+            self.state, self.strip_next = step_of(self._text), False
             return True
         self._begin_list()
         self._open_call(name, n)
@@ -190,7 +191,7 @@ class PythonicToolParser(MachineParser):
         self.buf = self.buf[n:]
         self._writer, self._lexer, self._segment = ArgsWriter(), _Lexer(), []
         self.out.start(name, self._writer.open())
-        self.state = self._args
+        self.state = step_of(self._args)
 
     # -- inside a call --------------------------------------------------------------------
 
@@ -208,7 +209,7 @@ class PythonicToolParser(MachineParser):
         self._segment = []
         if event == ")":
             self.out.args(self._writer.close())
-            self.state = self._after
+            self.state = step_of(self._after)
         return True
 
     def _cut_segment(self) -> str:
@@ -239,7 +240,7 @@ class PythonicToolParser(MachineParser):
         self.out.content(self.buf[:end])
         self.buf = self.buf[end:]
         if event == ")":
-            self.state = self._after
+            self.state = step_of(self._after)
             return True
         return False
 
@@ -258,20 +259,20 @@ class PythonicToolParser(MachineParser):
                 return False
             self.buf, ok = rest[len(close):] if rest.startswith(close) else "", not self._broken
             self._end_list(ok, len(self.buf))
-            self.state, self.strip_next = self._text, ok  # a list sent as content keeps what follows
+            self.state, self.strip_next = step_of(self._text), ok  # a list sent as content keeps what follows
             return True
         if rest[:1] == ",":
-            self.buf, self.state = rest[1:], self._next
+            self.buf, self.state = rest[1:], step_of(self._next)
             return True
         if self.calls_by_whitespace:
-            self.buf, self.state = rest, self._next
+            self.buf, self.state = rest, step_of(self._next)
             return True
         return self._broken_list()
 
     def _broken_list(self) -> bool:
         """Something that is no call sits in the list: the list so far is content."""
         self._end_list(False, len(self.buf))
-        self.state, self.strip_next = self._text, False
+        self.state, self.strip_next = step_of(self._text), False
         return True
 
     def _next(self) -> bool:
@@ -283,10 +284,10 @@ class PythonicToolParser(MachineParser):
             self._open_call(name, n)
         elif status == "ok":
             self.out.content(self.buf[:n].lstrip())
-            self.buf, self._lexer, self.state = self.buf[n:], _Lexer(), self._skip
+            self.buf, self._lexer, self.state = self.buf[n:], _Lexer(), step_of(self._skip)
         elif final and _MAYBE_HEAD.fullmatch(self.buf):  # cut off after a comma
             self._end_list(not self._broken, len(self.buf))
-            self.state, self.strip_next = self._text, True
+            self.state, self.strip_next = step_of(self._text), True
         else:
             return self._broken_list()
         return True

@@ -39,6 +39,7 @@ _Item = tuple[str, dict[str, Any], str]
 
 
 class SarashinaToolParser(MachineParser):
+    text_markers = _TEXT
     special_markers: ClassVar[tuple[str, ...]] = (_MARKER,)
 
     def __init__(self, tools: Sequence[ToolSpec]) -> None:
@@ -63,7 +64,7 @@ class SarashinaToolParser(MachineParser):
         return self.goto(self._text)
 
     def _text(self) -> bool:
-        if self.text_until(_TEXT) is None:
+        if self.text_until(self.text_markers) is None:
             return False
         return self.goto(self._after_marker)
 
