@@ -241,8 +241,12 @@ def report(steps: Steps, a: argparse.Namespace) -> None:
     if passes:
         print(f"GC on the loop thread: {len(passes)} passes, max {passes[0][0] * 1000:.1f} ms "
               f"(gen {passes[0][1]}, {passes[0][2]} objects freed), "
-              f"gen-2 passes {sum(1 for _, g, _ in passes if g == 2)}, "
-              f"objects freed in all {sum(p[2] for p in passes)}")
+              f"objects freed in all {sum(p[2] for p in passes)}, thresholds {gc.get_threshold()}")
+        for generation in range(3):
+            spent = [cpu for cpu, g, _ in passes if g == generation]
+            if spent:
+                print(f"  gen {generation}: {len(spent)} passes, max {max(spent) * 1000:.1f} ms, "
+                      f"total {sum(spent) * 1000:.1f} ms")
 
 
 def main() -> None:

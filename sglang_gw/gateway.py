@@ -14,6 +14,7 @@ MCP sessions and the history store, then flush the trace exporter (tracing.py).
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import Mapping
@@ -29,7 +30,7 @@ from sglang_gw.model import ServedModel, load_served_model
 from sglang_gw.pipeline.dispatch import DispatchSettings
 from sglang_gw.plugins import HookRegistry
 from sglang_gw.routing import POLICIES
-from sglang_gw.runtime.heap import freeze_heap, refreeze_heap
+from sglang_gw.runtime.heap import freeze_heap, refreeze_heap, tune_collector
 from sglang_gw.runtime.loop_lag import LoopLagMonitor
 from sglang_gw.tracing import Tracer
 from sglang_gw.workers.client import GrpcWorkerClient
@@ -91,8 +92,10 @@ class Gateway:
         self._model_locks: dict[str, asyncio.Lock] = {}  # by model name: see `_load_model`
         self._removals: set[asyncio.Task[bool]] = set()  # --remove-unhealthy-workers
         self.ready = False
+        self._default_thresholds: tuple[int, int, int] | None = None  # while `tune_collector`'s are in force
 
     async def start(self) -> None:
+        self._default_thresholds = tune_collector()
         await self.history.start()
         await self.mcp.start()
         self.registrar.start()
@@ -249,6 +252,9 @@ class Gateway:
         for task in list(self._removals):
             task.cancel()
         await self.loop_lag.stop()
+        if self._default_thresholds is not None:  # the process may go on (tests, embedding)
+            gc.set_threshold(*self._default_thresholds)
+            self._default_thresholds = None
         if self.kv_events is not None:
             await self.kv_events.stop()
         if self.loads is not None:
