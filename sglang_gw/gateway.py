@@ -95,7 +95,6 @@ class Gateway:
         self._default_thresholds: tuple[int, int, int] | None = None  # while `tune_collector`'s are in force
 
     async def start(self) -> None:
-        self._default_thresholds = tune_collector()
         await self.history.start()
         await self.mcp.start()
         self.registrar.start()
@@ -110,6 +109,7 @@ class Gateway:
         if self.loads is not None:
             await self.loads.start()
         await self.loop_lag.start()  # after start-up: loading a tokenizer is not a serving stall
+        self._default_thresholds = tune_collector()  # for serving; a start-up that fails leaves them
         self.ready = True
 
     def _kv_feed(self) -> KvEventFeed | None:
