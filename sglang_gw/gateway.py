@@ -6,9 +6,10 @@ retried in the background, unless `required`), (1) start the demo worker when no
 registration job per `--worker-urls` entry, side by side, and wait for them all (each
 connects, waiting up to the start-up timeout, then loads or reuses its model), (3) fail if
 none came up (with discovery, none given is fine: discovery fills the fleet; server/app.py
-starts it next).
-Shutdown: stop registering, close every worker channel, stop the demo worker, close the
-MCP sessions and the history store, then flush the trace exporter (tracing.py).
+starts it next), (4) set the collector's young thresholds for serving (runtime/heap.py).
+Shutdown: stop registering, close every worker channel, stop the demo worker, put the
+collector's thresholds back, close the MCP sessions and the history store, then flush the
+trace exporter (tracing.py).
 """
 
 from __future__ import annotations
