@@ -55,6 +55,7 @@ class Steps:
     max_by_phase: dict[bool, float] = field(default_factory=lambda: {False: 0.0, True: 0.0})
     lag_by_phase: dict[bool, list[float]] = field(default_factory=lambda: {False: [], True: []})
     _gc_start: float = 0.0
+    thresholds: tuple[int, int, int] = (0, 0, 0)  # the collector's, while measured (the gateway sets them)
 
     def on_gc(self, phase: str, info: dict[str, Any]) -> None:
         if threading.current_thread() is not threading.main_thread():
@@ -97,6 +98,7 @@ def _top_functions(prof: cProfile.Profile, n: int = 8) -> str:
 
 
 def instrument(steps: Steps) -> None:
+    steps.thresholds = gc.get_threshold()
     original = asyncio.events.Handle._run
 
     def timed_run(handle: asyncio.Handle) -> None:
@@ -241,8 +243,12 @@ def report(steps: Steps, a: argparse.Namespace) -> None:
     if passes:
         print(f"GC on the loop thread: {len(passes)} passes, max {passes[0][0] * 1000:.1f} ms "
               f"(gen {passes[0][1]}, {passes[0][2]} objects freed), "
-              f"gen-2 passes {sum(1 for _, g, _ in passes if g == 2)}, "
-              f"objects freed in all {sum(p[2] for p in passes)}")
+              f"objects freed in all {sum(p[2] for p in passes)}, thresholds {steps.thresholds}")
+        for generation in range(3):
+            spent = [cpu for cpu, g, _ in passes if g == generation]
+            if spent:
+                print(f"  gen {generation}: {len(spent)} passes, max {max(spent) * 1000:.1f} ms, "
+                      f"total {sum(spent) * 1000:.1f} ms")
 
 
 def main() -> None:

@@ -6,14 +6,16 @@ retried in the background, unless `required`), (1) start the demo worker when no
 registration job per `--worker-urls` entry, side by side, and wait for them all (each
 connects, waiting up to the start-up timeout, then loads or reuses its model), (3) fail if
 none came up (with discovery, none given is fine: discovery fills the fleet; server/app.py
-starts it next).
-Shutdown: stop registering, close every worker channel, stop the demo worker, close the
-MCP sessions and the history store, then flush the trace exporter (tracing.py).
+starts it next), (4) set the collector's young thresholds for serving (runtime/heap.py).
+Shutdown: stop registering, close every worker channel, stop the demo worker, put the
+collector's thresholds back, close the MCP sessions and the history store, then flush the
+trace exporter (tracing.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import Mapping
@@ -29,7 +31,7 @@ from sglang_gw.model import ServedModel, load_served_model
 from sglang_gw.pipeline.dispatch import DispatchSettings
 from sglang_gw.plugins import HookRegistry
 from sglang_gw.routing import POLICIES
-from sglang_gw.runtime.heap import freeze_heap, refreeze_heap
+from sglang_gw.runtime.heap import freeze_heap, refreeze_heap, tune_collector
 from sglang_gw.runtime.loop_lag import LoopLagMonitor
 from sglang_gw.tracing import Tracer
 from sglang_gw.workers.client import GrpcWorkerClient
@@ -91,6 +93,7 @@ class Gateway:
         self._model_locks: dict[str, asyncio.Lock] = {}  # by model name: see `_load_model`
         self._removals: set[asyncio.Task[bool]] = set()  # --remove-unhealthy-workers
         self.ready = False
+        self._default_thresholds: tuple[int, int, int] | None = None  # while `tune_collector`'s are in force
 
     async def start(self) -> None:
         await self.history.start()
@@ -107,6 +110,7 @@ class Gateway:
         if self.loads is not None:
             await self.loads.start()
         await self.loop_lag.start()  # after start-up: loading a tokenizer is not a serving stall
+        self._default_thresholds = tune_collector()  # for serving; a start-up that fails leaves them
         self.ready = True
 
     def _kv_feed(self) -> KvEventFeed | None:
@@ -249,6 +253,9 @@ class Gateway:
         for task in list(self._removals):
             task.cancel()
         await self.loop_lag.stop()
+        if self._default_thresholds is not None:  # the process may go on (tests, embedding)
+            gc.set_threshold(*self._default_thresholds)
+            self._default_thresholds = None
         if self.kv_events is not None:
             await self.kv_events.stop()
         if self.loads is not None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 from typing import Any
 
 import pytest
@@ -67,6 +69,32 @@ class _Awaitable:
 
     def __await__(self) -> Any:
         return self._inner.__await__()
+
+
+async def test_a_closed_watch_leaves_nothing_on_a_future_that_outlives_it() -> None:
+    """A `receive` that waits on a future of its own making, which lives on after the
+    request: the closed watch and its `receive` are freed at once, no cycle for the collector."""
+    never: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+
+    async def receive() -> dict[str, Any]:
+        return await never
+
+    task = asyncio.current_task()
+    assert task is not None
+    gc.disable()  # only reference counting may free the watch
+    try:
+        watch = HangUpWatch(receive, task)
+        gone = weakref.ref(receive)
+        del receive
+        await asyncio.sleep(0)
+        watch.close()
+        del watch
+        assert gone() is None
+    finally:
+        gc.enable()
+    never.set_result({"type": "http.disconnect"})  # nobody watches any more
+    await asyncio.sleep(0)
+    assert task.cancelling() == 0
 
 
 async def test_a_receive_that_returns_a_plain_awaitable_is_watched() -> None:

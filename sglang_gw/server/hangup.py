@@ -24,13 +24,14 @@ __all__ = ["HangUpWatch"]
 class HangUpWatch:
     """Watches `receive` for `http.disconnect` and then cancels `task` (`hung_up` says so)."""
 
-    __slots__ = ("_closed", "_loop", "_receive", "_step", "_task", "hung_up")
+    __slots__ = ("_closed", "_loop", "_receive", "_step", "_task", "_waiting", "hung_up")
 
     def __init__(self, receive: Receive, task: asyncio.Task[Any]) -> None:
         self._receive = receive
         self._task = task
         self._loop = task.get_loop()
         self._step: Any = None  # the `receive()` coroutine while it waits
+        self._waiting: asyncio.Future[Any] | None = None  # the future it waits on, holding `_advance`
         self._closed = False
         self.hung_up = False
         self._advance()
@@ -40,10 +41,17 @@ class HangUpWatch:
         step, self._step = self._step, None
         if step is not None:
             step.close()
+        # A future that outlives the request (a server's own, not one made for this wait)
+        # would keep the watch through `_advance`, and the watch keeps `receive`: a cycle
+        # when `receive` holds that future, left for the collector (16 objects a stream).
+        waiting, self._waiting = self._waiting, None
+        if waiting is not None:
+            waiting.remove_done_callback(self._advance)
 
     def _advance(self, _future: object = None) -> None:
         """Run `receive()` until it waits (then come back when it may go on) or ends."""
         step, self._step = self._step, None
+        self._waiting = None
         while not self._closed:
             if step is None:
                 step = steppable(self._receive())
@@ -62,6 +70,7 @@ class HangUpWatch:
             if isinstance(signal, asyncio.Future):
                 signal._asyncio_future_blocking = False  # what a task does with a future it awaits
                 signal.add_done_callback(self._advance)
+                self._waiting = signal
             else:  # a bare yield (asyncio.sleep(0)): go on at the next turn of the loop
                 self._loop.call_soon(self._advance)
             return
