@@ -6,15 +6,16 @@ import math
 import os
 from dataclasses import dataclass, replace
 
-__all__ = ["LONG_MAX_TOKENS", "SCENARIOS", "Scenario", "quick", "scale_worker_counts", "side_request_count",
-           "warmup_count"]
+__all__ = ["LONG_MAX_TOKENS", "SCENARIOS", "TURNS_SLICES", "Scenario", "quick", "scale_worker_counts",
+           "side_request_count", "warmup_count"]
 
 LONG_MAX_TOKENS = 16  # the long-prompt client's answers: short, so its cost is the prompt
 # The two turns16 windows are compared with each other (issue 26: responses at most 1.15x
-# chat's CPU per request). At 1,500 requests (~1.5 s) a window held ~150 of /proc's 10 ms
-# CPU ticks and the load of a moment moved the ratio by +-0.15; ~6 s windows average that
-# out (docs/benchmarks.md).
+# chat's CPU per request). At 1,500 requests (~1.5 s), one window after the other, the load
+# of the moment moved their ratio by +-0.15 or more; so each is 6,000 requests, cut into
+# TURNS_SLICES slices that the two take in turn (runner.measure_turns, docs/benchmarks.md).
 TURNS_WINDOW = 6000
+TURNS_SLICES = 6
 
 
 @dataclass(slots=True, frozen=True)
