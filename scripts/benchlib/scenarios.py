@@ -15,7 +15,7 @@ LONG_MAX_TOKENS = 16  # the long-prompt client's answers: short, so its cost is 
 # of the moment moved their ratio by +-0.15 or more; so each is 6,000 requests, cut into
 # TURNS_SLICES slices that the two take in turn (runner.measure_turns, docs/benchmarks.md).
 TURNS_WINDOW = 6000
-TURNS_SLICES = 6
+TURNS_SLICES = 12
 
 
 @dataclass(slots=True, frozen=True)
