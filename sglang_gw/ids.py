@@ -1,14 +1,16 @@
 """Random ids, without a system call per id.
 
 `uuid.uuid4()` and `secrets.token_hex()` read `os.urandom` each time: a `getrandom` system
-call per id (and `secrets.choice` one per character). Two kinds of ids are made here:
+call per id (and `secrets.choice` one per character). The ids made here:
 
 - `random_hex`: request and completion ids, which need to be unique, not secret: 128 bits
   from a generator seeded from the OS once.
 - `secret_hex`, `secret_alnum`: ids that must be unguessable (stored responses,
   conversations, items, tool calls): bytes of `os.urandom`, read 4 KiB at a time.
+- `time_ordered_secret_hex`: the same with the time in front, for ids that key a database
+  index (stored responses).
 
-Both start again in a forked child, so pre-forked processes (`--workers N`) never share a
+All start again in a forked child, so pre-forked processes (`--workers N`) never share a
 sequence or a buffer.
 """
 
@@ -18,8 +20,9 @@ import os
 import random
 import string
 import threading
+import time
 
-__all__ = ["random_hex", "secret_alnum", "secret_hex"]
+__all__ = ["random_hex", "secret_alnum", "secret_hex", "time_ordered_secret_hex"]
 
 _random = random.Random(os.urandom(32))
 _ALNUM = (string.ascii_letters + string.digits).encode()
@@ -68,6 +71,18 @@ def random_hex() -> str:
 def secret_hex(nbytes: int) -> str:
     """`secrets.token_hex(nbytes)`, from the buffered OS randomness."""
     return _entropy.take(nbytes).hex()
+
+
+def time_ordered_secret_hex(nbytes: int) -> str:
+    """As `secret_hex(nbytes)`, but its first 12 hex digits are the time in milliseconds, so
+    that ids made later sort later; the rest (`nbytes - 6` bytes, at least 16) is secret.
+
+    For ids that key a database index: random keys land each new row's index entry on a
+    random page (one more page for every commit to write, and one the page cache rarely
+    holds); ordered ones all go to its last page (docs/performance.md, "Fourth pass").
+    """
+    assert nbytes >= 22
+    return f"{time.time_ns() // 1_000_000:012x}{_entropy.take(nbytes - 6).hex()}"
 
 
 def secret_alnum(length: int) -> str:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections import Counter
 from collections.abc import Callable
 
 import pytest
 
-from sglang_gw.ids import random_hex, secret_alnum, secret_hex
+from sglang_gw.ids import random_hex, secret_alnum, secret_hex, time_ordered_secret_hex
 
 
 def test_ids_are_32_hex_digits_and_distinct() -> None:
@@ -49,3 +50,16 @@ def test_secret_letters_are_drawn_evenly() -> None:
     counts = Counter(secret_alnum(620_000))
     assert len(counts) == 62
     assert max(counts.values()) < 10_000 * 1.06 and min(counts.values()) > 10_000 * 0.94
+
+
+def test_time_ordered_ids_sort_by_time_and_keep_a_secret_tail() -> None:
+    before = time.time_ns() // 1_000_000
+    first = [time_ordered_secret_hex(24) for _ in range(1_000)]
+    time.sleep(0.002)
+    later = time_ordered_secret_hex(24)
+    after = time.time_ns() // 1_000_000
+    assert all(re.fullmatch(r"[0-9a-f]{48}", i) for i in [*first, later])
+    assert all(before <= int(i[:12], 16) <= after for i in first)
+    assert later > max(first)  # a later millisecond sorts after every id of an earlier one
+    tails = {i[12:] for i in first}
+    assert len(tails) == len(first)  # 144 secret bits each: never repeated

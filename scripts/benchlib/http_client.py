@@ -31,6 +31,17 @@ class Tally:
         self.errors += 1
         self.first_error = self.first_error or what
 
+    def add(self, other: Tally) -> None:
+        """Count `other`'s requests in this tally too (a window measured in slices)."""
+        self.ok += other.ok
+        self.errors += other.errors
+        self.tokens += other.tokens
+        self.prompt_tokens += other.prompt_tokens
+        self.chunks += other.chunks
+        self.ttft += other.ttft
+        self.gaps += other.gaps
+        self.first_error = self.first_error or other.first_error
+
 
 def _has_output(payload: bytes) -> bool:
     """Does an SSE chunk carry generated text or tool calls? (not the role-only first chunk)

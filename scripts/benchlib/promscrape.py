@@ -15,7 +15,7 @@ from typing import Any
 
 from benchlib.settings import HOST
 
-__all__ = ["LagReading", "lag_in_window", "read_loop_lag", "unchunk"]
+__all__ = ["LagReading", "lag_in_window", "merged_lag", "read_loop_lag", "unchunk"]
 
 LAG = "sgl_router_event_loop_lag_seconds"
 LAG_MAX = "sgl_router_event_loop_lag_max_seconds"
@@ -90,3 +90,13 @@ def lag_in_window(before: LagReading, after: LagReading) -> dict[str, Any]:
         return out | {"loop_lag_max_ms": after.max_s * 1000, "loop_lag_max_exact": True}
     bound = next((le for le, n in grown if n >= samples), math.inf)
     return out | {"loop_lag_max_ms": min(bound, before.max_s) * 1000, "loop_lag_max_exact": False}
+
+
+def merged_lag(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The lag figures of a window measured in slices, from each slice's (lag_in_window)."""
+    measured = [r for r in rows if r.get("loop_lag_max_ms") is not None]
+    top = max(measured, key=lambda r: r["loop_lag_max_ms"], default=None)
+    return {"loop_lag_samples": sum(r["loop_lag_samples"] for r in rows),
+            "loop_lag_over_20ms": sum(r["loop_lag_over_20ms"] for r in rows),
+            "loop_lag_max_ms": top["loop_lag_max_ms"] if top else None,
+            "loop_lag_max_exact": top["loop_lag_max_exact"] if top else False}

@@ -14,12 +14,20 @@ import msgspec
 
 from benchlib.floor import floor_call
 from benchlib.gateways import Launch, ours_has_tool_parser, ours_launch, smg_launch, wait_chat_ok
-from benchlib.http_client import HttpConnection
+from benchlib.http_client import HttpConnection, Tally
 from benchlib.procs import Cores, Service, process_cpu_seconds, system_busy_seconds, thread_cpu_seconds, wait_settled
 from benchlib.profiling import start_profiler, stop_profiler
 from benchlib.prompts import chat_body, floor_requests, long_body, long_floor_requests
-from benchlib.promscrape import LagReading, lag_in_window, read_loop_lag
-from benchlib.scenarios import SCENARIOS, Scenario, quick, scale_worker_counts, side_request_count, warmup_count
+from benchlib.promscrape import LagReading, lag_in_window, merged_lag, read_loop_lag
+from benchlib.scenarios import (
+    SCENARIOS,
+    TURNS_SLICES,
+    Scenario,
+    quick,
+    scale_worker_counts,
+    side_request_count,
+    warmup_count,
+)
 from benchlib.turns import TurnClient
 from benchlib.window import Send, SideClient, drive, figures, side_figures
 from sglang_gw.workers.client import GrpcWorkerClient
@@ -43,6 +51,34 @@ class CpuSnapshot:
                    if v - before.threads.get(k, 0.0) > 0}
         processes = [round(v - before.processes.get(pid, 0.0), 2) for pid, v in self.processes.items()]
         return roles, {"gw_cpu_s_by_thread": threads, "gw_cpu_s_by_process": processes}
+
+
+@dataclass(slots=True)
+class _Slices:
+    """A window measured in slices (Bench.measure_turns): what they add up to."""
+
+    next_index: int  # the next request index (a slice continues where the last one stopped)
+    tally: Tally = field(default_factory=Tally)
+    elapsed: float = 0.0
+    roles: dict[str, float] = field(default_factory=dict)
+    threads: dict[str, float] = field(default_factory=dict)
+    processes: list[float] = field(default_factory=list)
+    lags: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, tally: Tally, elapsed: float, roles: dict[str, float], breakdown: dict[str, Any]) -> None:
+        self.tally.add(tally)
+        self.elapsed += elapsed
+        for key, value in roles.items():
+            self.roles[key] = self.roles.get(key, 0.0) + value
+        for key, value in breakdown["gw_cpu_s_by_thread"].items():
+            self.threads[key] = round(self.threads.get(key, 0.0) + value, 2)
+        spent = breakdown["gw_cpu_s_by_process"]
+        self.processes = [round(a + b, 2) for a, b in zip(self.processes, spent, strict=False)] or spent
+
+    def figures(self) -> dict[str, Any]:
+        row = figures(self.tally, self.elapsed, self.roles)
+        row |= {"gw_cpu_s_by_thread": self.threads, "gw_cpu_s_by_process": self.processes}
+        return row | (merged_lag(self.lags) if self.lags else {})
 
 
 def _fmt(value: float | None, digits: int = 2) -> str:
@@ -94,6 +130,33 @@ class Bench:
         row["profiled"] = profiler is not None
         self.results.setdefault(sc.key, {})[target] = row
         self._print(sc, target, row)
+
+    async def measure_turns(self, target: str, runs: list[tuple[Scenario, Send]], gateway: Service,
+                            metrics_port: int | None) -> None:
+        """The turns scenarios, each window cut into TURNS_SLICES slices taken in turn (A B,
+        B A, A B, ...): they are read as a pair (issue 26's responses/chat ratio), and one
+        window after the other met different loads on a shared machine."""
+        quick_run = self.args.quick
+        for sc, send in runs:
+            await self._warm_up(sc, send, warmup_count(sc, quick_run), None)
+        slices = 1 if quick_run else TURNS_SLICES
+        windows = {sc.key: _Slices(warmup_count(sc, quick_run)) for sc, _ in runs}
+        for n in range(slices):
+            for sc, send in runs if n % 2 == 0 else runs[::-1]:
+                window = windows[sc.key]
+                lag_before = await self._loop_lag(metrics_port)
+                before = self._snapshot(gateway)
+                tally, elapsed = await drive(send, sc.concurrency, window.next_index, sc.requests // slices,
+                                             sc.seconds / slices)
+                window.add(tally, elapsed, *self._snapshot(gateway).spent_since(before))
+                window.next_index += sc.requests // slices
+                lag_after = await self._loop_lag(metrics_port)
+                if lag_before is not None and lag_after is not None:
+                    window.lags.append(lag_in_window(lag_before, lag_after))
+        for sc, _ in runs:
+            row = windows[sc.key].figures() | {"profiled": False}
+            self.results.setdefault(sc.key, {})[target] = row
+            self._print(sc, target, row)
 
     async def _warm_up(self, sc: Scenario, send: Send, warm: int, side: SideClient | None) -> None:
         stop = asyncio.Event()
@@ -183,14 +246,21 @@ class Bench:
                 print(f"  {launch.target} did not start: {err}", flush=True)
                 return
             print(f"  {launch.target} ready in {time.monotonic() - started:.1f} s", flush=True)
+            # The turns scenarios are measured together (measure_turns), unless one is profiled.
+            together = [sc for sc in scenarios if sc.turns]
+            if self.args.py_spy and any(sc.key == self.args.profile for sc in together):
+                together = []
             for sc in scenarios:
-                await self._run_http(launch, sc, gw)
+                if sc not in together:
+                    await self._run_http(launch, sc, gw)
+            if together:
+                await self._run_turns(launch, together, gw)
         finally:
             gw.stop()
 
     async def _run_http(self, launch: Launch, sc: Scenario, gw: Service) -> None:
         if sc.turns:
-            await self._run_turns(launch, sc, gw)
+            await self._run_turns(launch, [sc], gw)
             return
         bodies = [msgspec.json.encode(chat_body(sc, i)) for i in range(warmup_count(sc, self.args.quick) + sc.requests)]
         conns = [HttpConnection(launch.port) for _ in range(sc.concurrency + 1)]  # the last: the side client
@@ -211,16 +281,27 @@ class Bench:
                 c.close()
 
 
-    async def _run_turns(self, launch: Launch, sc: Scenario, gw: Service) -> None:
-        assert sc.turns is not None
-        client = TurnClient(sc.turns, sc.max_tokens)
-        conns = [HttpConnection(launch.port) for _ in range(sc.concurrency)]
+    async def _run_turns(self, launch: Launch, scenarios: list[Scenario], gw: Service) -> None:
+        """One turns scenario measured alone, or several side by side (measure_turns)."""
+        conns: list[HttpConnection] = []
+        runs: list[tuple[Scenario, Send]] = []
+        for sc in scenarios:
+            assert sc.turns is not None
+            own = [HttpConnection(launch.port) for _ in range(sc.concurrency)]
+            conns += own
+            runs.append((sc, _turn_sender(TurnClient(sc.turns, sc.max_tokens), own)))
         try:
-            await self.measure(launch.target, sc, lambda u, i, t: client.send(conns[u], u, i, t), gw, None,
-                               launch.metrics_port)
+            if len(runs) == 1:
+                await self.measure(launch.target, runs[0][0], runs[0][1], gw, None, launch.metrics_port)
+            else:
+                await self.measure_turns(launch.target, runs, gw, launch.metrics_port)
         finally:
             for c in conns:
                 c.close()
+
+
+def _turn_sender(client: TurnClient, conns: list[HttpConnection]) -> Send:
+    return lambda u, i, t: client.send(conns[u], u, i, t)
 
 
 async def run_all(bench: Bench, smg: str | None) -> None:

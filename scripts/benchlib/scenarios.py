@@ -6,10 +6,16 @@ import math
 import os
 from dataclasses import dataclass, replace
 
-__all__ = ["LONG_MAX_TOKENS", "SCENARIOS", "Scenario", "quick", "scale_worker_counts", "side_request_count",
-           "warmup_count"]
+__all__ = ["LONG_MAX_TOKENS", "SCENARIOS", "TURNS_SLICES", "Scenario", "quick", "scale_worker_counts",
+           "side_request_count", "warmup_count"]
 
 LONG_MAX_TOKENS = 16  # the long-prompt client's answers: short, so its cost is the prompt
+# The two turns16 windows are compared with each other (issue 26: responses at most 1.15x
+# chat's CPU per request). At 1,500 requests (~1.5 s), one window after the other, the load
+# of the moment moved their ratio by +-0.15 or more; so each is 6,000 requests, cut into
+# TURNS_SLICES slices that the two take in turn (runner.measure_turns, docs/benchmarks.md).
+TURNS_WINDOW = 6000
+TURNS_SLICES = 12
 
 
 @dataclass(slots=True, frozen=True)
@@ -63,9 +69,9 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("tools256-c64", "streaming chat with tools and a tool-call parser, 256 tokens, 64 clients",
              "short", True, 256, 64, 384, 12, tools=True),
     Scenario("turns16-c16-chat", "4-turn conversations, each turn a chat completion carrying the whole history, "
-             "16 tokens, not streamed, 16 clients", "turns", False, 16, 16, 1500, 10, turns="chat"),
+             "16 tokens, not streamed, 16 clients", "turns", False, 16, 16, TURNS_WINDOW, 15, turns="chat"),
     Scenario("turns16-c16-responses", "the same turns via /v1/responses: only the new question and "
-             "previous_response_id, the history kept by the gateway (sqlite)", "turns", False, 16, 16, 1500, 10,
+             "previous_response_id, the history kept by the gateway (sqlite)", "turns", False, 16, 16, TURNS_WINDOW, 15,
              turns="responses"),
     Scenario("chat16-c64-scale", "as chat16-c64, the gateway free to use every core (ours at --workers N)",
              "short", False, 16, 64, 4000, 10, scale=True),

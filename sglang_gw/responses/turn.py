@@ -16,7 +16,7 @@ from sglang_gw.api.items import new_item_id
 from sglang_gw.api.protocol import ChatCompletionRequest, JsonSchemaSpec, ResponseFormat
 from sglang_gw.errors import InvalidRequestError, NotFoundError
 from sglang_gw.history.base import HistoryStore, ResponseJson, StoredResponse
-from sglang_gw.ids import secret_hex
+from sglang_gw.ids import time_ordered_secret_hex
 from sglang_gw.responses.items import Item, ItemReference, checked_items, to_messages
 from sglang_gw.responses.request import FunctionTool, ResponsesRequest, function_tools, tool_choice_for_chat
 
@@ -24,9 +24,11 @@ __all__ = ["Turn", "new_response_id", "open_turn"]
 
 
 def new_response_id() -> str:
-    """`resp_` and 48 hex digits from the OS's secure source: a response id is all it takes
-    to read a stored response (within its owner)."""
-    return f"resp_{secret_hex(24)}"
+    """`resp_` and 48 hex digits: the time in milliseconds, then 144 bits from the OS's
+    secure source (a response id is all it takes to read a stored response, within its
+    owner). Time first, so a stored response's id goes at the end of the store's id index
+    (ids.time_ordered_secret_hex; its creation time is in the response anyway)."""
+    return f"resp_{time_ordered_secret_hex(24)}"
 
 
 @dataclass(slots=True)
