@@ -42,7 +42,6 @@ def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentP
 def _launch(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from sglang_gw.demo import start_demo_worker
     from sglang_gw.server.app import build_app
 
     config = config_from_args(args)
@@ -54,7 +53,11 @@ def _launch(args: argparse.Namespace) -> int:
             "give --history-backend sqlite or postgres to share one between the processes", args.workers)
     if args.workers > 1:
         return _launch_processes(args, config)
-    demo = start_demo_worker(config) if config.demo is not None else None
+    demo = None
+    if config.demo is not None:
+        from sglang_gw.demo import start_demo_worker  # the mock worker's modules: only a demo needs them
+
+        demo = start_demo_worker(config)
     try:
         if demo is not None:
             config = dataclasses.replace(config, worker_urls=(demo.url,))

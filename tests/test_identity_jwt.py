@@ -28,7 +28,8 @@ from sglang_gw.identity.config import IdentityConfig
 from sglang_gw.identity.gate import INVALID_CREDENTIAL, Gate
 from sglang_gw.identity.jwks import JwksCache
 from sglang_gw.identity.principal import Role
-from sglang_gw.identity.tokens import JwtSettings, JwtVerifier
+from sglang_gw.identity.tokens import JwtSettings
+from sglang_gw.identity.verifier import JwtVerifier
 from sglang_gw.server.door import Door
 from sglang_gw.server.errors import exception_handlers
 from sglang_gw.server.middleware import EdgeMiddleware, build_middleware

@@ -6,7 +6,9 @@
     keys.py       --api-key, --control-plane-api-keys (plain, or smg's ID:NAME:ROLE:KEY),
                   tenant keys (hashed; a file reloaded)
     jwks.py       an OIDC issuer's signing keys, fetched async, cached, refreshed on a new kid
-    tokens.py     JWT verification (PyJWT) and claims → Identity (tenant claim, role mapping)
+    tokens.py     JWT settings, and what the gate knows of a token before verifying it
+    verifier.py   JWT verification (PyJWT) and claims → Identity (tenant claim, role mapping);
+                  imported only when a JWT issuer is configured
     gate.py       the verdict for a path and a credential: identity, or 401 / 403
     limits.py     per-tenant requests/s (token bucket, burst 2×), concurrency, queue priority
     audit.py      the control plane's audit log (JSON lines, never a secret)

@@ -21,11 +21,15 @@ import functools
 import logging
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sglang_gw.errors import AuthenticationError, GatewayError, PermissionDeniedError
 from sglang_gw.identity.keys import NamedKey, SharedKeys, TenantKeys
 from sglang_gw.identity.principal import ANONYMOUS, Identity, Role
-from sglang_gw.identity.tokens import InvalidToken, JwtVerifier, looks_like_jwt
+from sglang_gw.identity.tokens import InvalidToken, looks_like_jwt
+
+if TYPE_CHECKING:
+    from sglang_gw.identity.verifier import JwtVerifier
 
 __all__ = ["CONTROL_PLANE_PREFIXES", "EXEMPT_PATHS", "INVALID_CREDENTIAL", "Gate", "Verdict", "under"]
 

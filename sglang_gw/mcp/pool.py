@@ -16,10 +16,13 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from sglang_gw.errors import ConfigError, FailedDependencyError
 from sglang_gw.mcp.config import McpSettings, ServerSpec
-from sglang_gw.mcp.session import McpSession
+
+if TYPE_CHECKING:
+    from sglang_gw.mcp.session import McpSession
 
 __all__ = ["McpPool"]
 
@@ -59,11 +62,19 @@ class McpPool:
             current = self._static.get(spec.name)
             if current is not None and current.alive:
                 return current
-            session = McpSession(spec, connect_timeout=self.settings.connect_timeout_secs)
-            await session.open()
+            session = await self._open(spec)
             self._static[spec.name] = session
             log.info("MCP server %r connected (%s)", spec.name, spec.protocol)
             return session
+
+    async def _open(self, spec: ServerSpec) -> McpSession:
+        """A new session to `spec`, connected. The SDK is imported here, by the first session a
+        gateway opens: a gateway no request or config file asks to reach MCP never loads it."""
+        from sglang_gw.mcp.session import McpSession
+
+        session = McpSession(spec, connect_timeout=self.settings.connect_timeout_secs)
+        await session.open()
+        return session
 
     async def _retry(self, spec: ServerSpec) -> None:
         pause = RETRY_FIRST_SECS
@@ -91,8 +102,7 @@ class McpPool:
             if session is not None and session.alive:
                 self._dynamic.move_to_end(key)
                 return session
-            session = McpSession(spec, connect_timeout=self.settings.connect_timeout_secs)
-            await session.open()
+            session = await self._open(spec)
             self._dynamic[key] = session
             self._dynamic.move_to_end(key)
         await self._evict(keep=key)

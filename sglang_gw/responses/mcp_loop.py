@@ -19,15 +19,15 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
 
+from sglang_gw import mcp as mcp_client  # call_tool through the package: the SDK loads with the first call
 from sglang_gw import metrics, tracing
 from sglang_gw.api.protocol import ChatCompletionRequest
 from sglang_gw.errors import InvalidRequestError
 from sglang_gw.history.base import HistoryStore
-from sglang_gw.mcp import CallResult, McpPool, McpSession, McpSettings, ToolInfo, call_tool
 from sglang_gw.mcp.servers import RequestServer
 from sglang_gw.model import ServedModel
 from sglang_gw.pipeline.parse import ParserPlan
@@ -38,6 +38,9 @@ from sglang_gw.responses.output import Event
 from sglang_gw.responses.responder import ResponsesResponder
 from sglang_gw.responses.turn import Turn
 from sglang_gw.responses.writer import Save
+
+if TYPE_CHECKING:
+    from sglang_gw.mcp import CallResult, McpPool, McpSession, McpSettings, ToolInfo
 
 __all__ = ["Generate", "McpLoop", "McpTools", "approved_calls", "mcp_chat_request", "open_mcp_tools",
            "pending_approvals"]
@@ -237,7 +240,7 @@ async def run_call(tools: McpTools, item: dict[str, Any], settings: McpSettings)
     label = item["server_label"]
     session = tools.sessions[label]
     started = time.time_ns() if tracing.ENABLED else 0
-    result = await call_tool(session, item["name"], item["arguments"], settings.tool_timeout_secs)
+    result = await mcp_client.call_tool(session, item["name"], item["arguments"], settings.tool_timeout_secs)
     if tracing.ENABLED and (trace := tracing.current()) is not None:
         trace.record("mcp.call_tool", started, time.time_ns(), {"mcp_server": label, "mcp_tool": item["name"]},
                      None if result.ok else "the tool call failed")

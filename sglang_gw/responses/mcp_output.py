@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sglang_gw.api.items import new_item_id
-from sglang_gw.mcp import CallResult, ToolInfo
 from sglang_gw.parsers.types import ToolCallDelta
 from sglang_gw.responses.output import Event, OutputBuilder
+
+if TYPE_CHECKING:
+    from sglang_gw.mcp import CallResult, ToolInfo
 
 __all__ = ["McpOutputBuilder", "ToolRoute"]
 

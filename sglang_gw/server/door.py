@@ -29,7 +29,6 @@ from sglang_gw.identity.keys import SharedKeys, TenantKeys
 from sglang_gw.identity.labels import TenantLabels
 from sglang_gw.identity.limits import TenantLimits
 from sglang_gw.identity.principal import Identity
-from sglang_gw.identity.tokens import JwtVerifier
 from sglang_gw.server.admit import refusal_response
 from sglang_gw.server.errors import anthropic_route, error_response, route_path
 from sglang_gw.server.ledger import Ledger
@@ -126,7 +125,11 @@ def build_door(config: IdentityConfig, *, api_key: str | None = None,
     """The door for this configuration; None when it would do nothing (no credential asked
     anywhere, no audit log, no tenant limits)."""
     tenants = TenantKeys(config.tenant_api_keys, config.tenant_api_keys_file)
-    jwt = JwtVerifier(config.jwt) if config.jwt is not None else None
+    jwt = None
+    if config.jwt is not None:
+        from sglang_gw.identity.verifier import JwtVerifier  # PyJWT and cryptography: only with --jwt-issuer
+
+        jwt = JwtVerifier(config.jwt)
     gate = Gate(SharedKeys(api_key, control_plane_api_keys), tenants, jwt)
     limits = TenantLimits(dict(config.tenant_limits)) if config.tenant_limits else None
     if not gate.active and config.audit_log is None and limits is None:

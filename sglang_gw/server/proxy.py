@@ -8,7 +8,7 @@ in-flight count, the circuit breaker and retries before the first byte work as f
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from starlette.requests import Request
@@ -22,7 +22,9 @@ from sglang_gw.server.ledger import ledger_of
 from sglang_gw.server.sse import sse_response
 from sglang_gw.workers.breaker import record_outcome
 from sglang_gw.workers.calls import WorkerCall
-from sglang_gw.workers.http_backend import UpstreamEvents
+
+if TYPE_CHECKING:
+    from sglang_gw.workers.http_backend import UpstreamEvents  # httpx: loaded with the first HTTP worker
 
 __all__ = ["call_upstream", "decoded_events", "ending_call", "proxy_if_http"]
 
@@ -39,7 +41,7 @@ async def proxy_if_http(gw: Gateway, request: Request, raw: bytes, kind: str) ->
         return None
     stream = bool(body.get("stream")) and kind != "embeddings"
     call, result = await call_upstream(gw, body, kind, stream, gw.routing_key(request.headers))
-    if isinstance(result, UpstreamEvents):
+    if not isinstance(result, dict):  # a stream's events
         ledger = ledger_of(request.scope)
         if ledger is not None:
             ledger.hold(call.end)  # ended by the events' cleanup, or at the latest with the request

@@ -16,8 +16,7 @@ from sglang_gw.errors import ConfigError, ConflictError, InvalidRequestError, No
 from sglang_gw.gateway import Gateway
 from sglang_gw.providers import resolve_provider
 from sglang_gw.server.handling import gateway_of, json_response
-from sglang_gw.workers.client import is_tls_url, normalize_url
-from sglang_gw.workers.http_worker import is_http_url
+from sglang_gw.workers.client import is_http_url, is_tls_url, normalize_url
 from sglang_gw.workers.link import TlsSettings
 from sglang_gw.workers.registrar import WorkerSpec
 from sglang_gw.workers.tls import load_worker_tls

@@ -36,6 +36,7 @@ __all__ = [
     "HealthStatus",
     "WorkerClient",
     "channel_options",
+    "is_http_url",
     "is_tls_url",
     "normalize_url",
     "split_target",
@@ -81,6 +82,11 @@ def normalize_url(url: str) -> str:
     if "://" in url:
         raise ValueError(f"unsupported worker url {url!r}: expected grpc://host:port or grpcs://host:port")
     return url.rstrip("/")
+
+
+def is_http_url(url: str) -> bool:
+    """An HTTP worker (SGLang's own API or OpenAI-compatible), not a gRPC one."""
+    return url.startswith(("http://", "https://"))
 
 
 def is_tls_url(url: str) -> bool:

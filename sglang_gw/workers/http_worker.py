@@ -11,11 +11,7 @@ from sglang_gw.errors import WorkerError
 from sglang_gw.workers.client import HealthStatus
 from sglang_gw.workers.http_backend import HttpBackend
 
-__all__ = ["HttpWorkerClient", "is_http_url"]
-
-
-def is_http_url(url: str) -> bool:
-    return url.startswith(("http://", "https://"))
+__all__ = ["HttpWorkerClient"]
 
 
 class HttpWorkerClient:

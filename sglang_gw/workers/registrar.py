@@ -25,18 +25,29 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sglang_gw.errors import ConfigError, GatewayError, WorkerError, WorkerUnavailableError
-from sglang_gw.workers.client import GrpcWorkerClient, WorkerClient, is_tls_url, normalize_url, split_target
-from sglang_gw.workers.http_backend import HttpBackend
-from sglang_gw.workers.http_worker import HttpWorkerClient, is_http_url
+from sglang_gw.workers.client import (
+    GrpcWorkerClient,
+    WorkerClient,
+    is_http_url,
+    is_tls_url,
+    normalize_url,
+    split_target,
+)
 from sglang_gw.workers.link import LinkSettings, TlsSettings
 from sglang_gw.workers.lora import refresh_adapters
 from sglang_gw.workers.pool import Worker
-from sglang_gw.workers.sglang_http import SglangHttpClient, probe_sglang
 from sglang_gw.workers.tls import is_loopback
 from sglang_gw.workers.tls_probe import explain_refusal, might_be_tls
+
+if TYPE_CHECKING:
+    from sglang_gw.workers.sglang_http import SglangHttpClient
+
+# The HTTP workers' clients (sglang_http.py, http_backend.py, http_worker.py) are imported by
+# the methods below that build them: httpx, with the rich and pygments its command line
+# brings, costs a gateway of gRPC workers start-up time for nothing (docs/performance.md, Start-up).
 
 __all__ = ["FAILED_JOB_TTL_SECS", "Registrar", "WorkerJob", "WorkerSpec"]
 
@@ -184,6 +195,8 @@ class Registrar:
         waiting for it to answer up to the start-up timeout."""
         if spec.connection_mode is not None:
             return spec.connection_mode
+        from sglang_gw.workers.sglang_http import probe_sglang
+
         deadline = time.monotonic() + self._startup_timeout
         while True:
             try:
@@ -196,6 +209,8 @@ class Registrar:
 
     async def _connect_sglang_http(self, spec: WorkerSpec) -> SglangHttpClient:
         """An SGLang HTTP worker's client once its `/health` answers (within the start-up timeout)."""
+        from sglang_gw.workers.sglang_http import SglangHttpClient
+
         client = SglangHttpClient(spec.url, api_key=spec.api_key, http2=self._link.upstream_http2)
         deadline = time.monotonic() + self._startup_timeout
         while not (status := await client.health(timeout=5)).healthy:
@@ -218,6 +233,9 @@ class Registrar:
 
     async def _register_http(self, job: WorkerJob) -> None:
         """An OpenAI-compatible worker: its model name comes from discovery, requests are proxied."""
+        from sglang_gw.workers.http_backend import HttpBackend
+        from sglang_gw.workers.http_worker import HttpWorkerClient
+
         spec = job.spec
         job.state = "connecting"
         backend = HttpBackend(spec.url, api_key=spec.api_key, http2=self._link.upstream_http2)
