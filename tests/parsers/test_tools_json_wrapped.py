@@ -5,14 +5,20 @@ the peers' tests), split every way, plus damaged outputs."""
 from __future__ import annotations
 
 import json
-import random
 from typing import Any
 
 import pytest
 
 from sglang_gw.parsers.tools import TOOL_PARSERS
-from tests.parsers.harness import chunkings, run_tools, split_invariant_tools
-from tests.parsers.test_tools_json_family import Format, args_json, call_object, factory, render
+from tests.parsers.harness import split_invariant_tools
+from tests.parsers.test_tools_json_family import (
+    Format,
+    args_json,
+    assert_damage_tolerated,
+    call_object,
+    factory,
+    render,
+)
 from tests.parsers.tool_cases import CASES, ToolCase
 
 
@@ -97,14 +103,4 @@ _DEBRIS = ("{", "}", "[", "]", '"', ",", ":", "\n", "<tool_calls>", "</tool_call
 
 @pytest.mark.parametrize("fmt", FORMATS, ids=IDS)
 def test_damaged_output_never_raises_and_stays_split_invariant(fmt: Format) -> None:
-    rng = random.Random(fmt.id)
-    for round_ in range(60):
-        text, _ = render(fmt, rng.choice(CASES))
-        for _ in range(rng.randint(1, 4)):
-            k = rng.randrange(len(text) + 1)
-            roll = rng.random()
-            text = (text[:k] + rng.choice(_DEBRIS) + text[k:] if roll < 0.4
-                    else text[:k] + text[k + rng.randint(1, 5):] if roll < 0.8 else text[:k])
-        whole = run_tools(factory(fmt)(), [text])
-        for chunks in chunkings(text, seed=round_, count=6):
-            assert run_tools(factory(fmt)(), chunks).key() == whole.key(), (text, chunks)
+    assert_damage_tolerated(fmt, _DEBRIS, rounds=60)
