@@ -276,18 +276,22 @@ def is_openai_error(payload: object) -> bool:
             and (err["param"] is None or isinstance(err["param"], str)))
 
 
-def problem(resp: httpx.Response) -> str | None:
-    """What is wrong with an answer, or None."""
+def error_status_problem(resp: httpx.Response, is_error: Callable[[object], bool], api: str) -> str | None:
+    """What is wrong with a 4xx or 5xx answer (any 5xx; a 4xx whose body is not `api`'s error
+    shape), or None."""
     if resp.status_code >= 500:
         return f"status {resp.status_code}: {resp.text[:300]}"
+    try:
+        payload = msgspec.json.decode(resp.content)
+    except msgspec.DecodeError:
+        return f"status {resp.status_code} without a JSON body: {resp.text[:300]}"
+    return None if is_error(payload) else f"status {resp.status_code}, not an {api} error: {resp.text[:300]}"
+
+
+def problem(resp: httpx.Response) -> str | None:
+    """What is wrong with an answer, or None."""
     if resp.status_code >= 400:
-        try:
-            payload = msgspec.json.decode(resp.content)
-        except msgspec.DecodeError:
-            return f"status {resp.status_code} without a JSON body: {resp.text[:300]}"
-        if not is_openai_error(payload):
-            return f"status {resp.status_code}, not an OpenAI error: {resp.text[:300]}"
-        return None
+        return error_status_problem(resp, is_openai_error, "OpenAI")
     if resp.headers.get("content-type", "").startswith("text/event-stream"):
         for line in resp.text.splitlines():
             if line.startswith("data: {") and '"error"' in line:

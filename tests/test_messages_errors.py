@@ -17,7 +17,7 @@ import pytest
 from sglang_gw.config import SecurityConfig
 from sglang_gw.testing.mock_worker import Faults
 from tests.conftest import RunningGateway
-from tests.test_fuzz_bodies import BROKEN, mutate, to_json
+from tests.test_fuzz_bodies import BROKEN, error_status_problem, mutate, to_json
 
 SEED = int(os.environ.get("SGLANG_GW_FUZZ_SEED", "20261207"))
 BODIES = int(os.environ.get("SGLANG_GW_MESSAGES_FUZZ_BODIES", "300"))
@@ -163,14 +163,8 @@ def _valid_body(rng: random.Random) -> dict[str, Any]:
 
 
 def _problem(resp: httpx.Response) -> str | None:
-    if resp.status_code >= 500:
-        return f"status {resp.status_code}: {resp.text[:300]}"
     if resp.status_code >= 400:
-        try:
-            payload = msgspec.json.decode(resp.content)
-        except msgspec.DecodeError:
-            return f"status {resp.status_code} without a JSON body: {resp.text[:300]}"
-        return None if is_anthropic_error(payload) else f"not an Anthropic error: {resp.text[:300]}"
+        return error_status_problem(resp, is_anthropic_error, "Anthropic")
     if '"api_error"' in resp.text:
         return f"stream error: {resp.text[-300:]}"
     return None
