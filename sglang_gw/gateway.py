@@ -159,10 +159,12 @@ class Gateway:
                      for url, key in self.config.provider_workers]
         return [*(WorkerSpec(url=u, **common) for u in self.config.worker_urls), *providers]
 
-    async def _load_model(self, client: GrpcWorkerClient, spec: WorkerSpec) -> str:
+    async def _load_model(self, client: GrpcWorkerClient, spec: WorkerSpec,
+                          window: asyncio.Timeout | None = None) -> str:
         """The worker's model name, loading the model (tokenizer, template, parsers) once:
         registrations run side by side, and one lock per model name makes the second worker
-        of a new model wait for the first one's load (then reuse it) while other models load."""
+        of a new model wait for the first one's load (then reuse it) while other models load.
+        `window`: the registrar's start-up timeout (see `ModelLoader`)."""
         info = await client.model_info()
         name = spec.served_model_name or info.served_model_name or info.model_path
         async with self._model_locks.setdefault(name, asyncio.Lock()):
@@ -170,7 +172,7 @@ class Gateway:
                 cfg = self.config.model
                 model = await load_served_model(client, tokenizer_spec=spec.tokenizer_path, name=name,
                                                 chat_template=cfg.chat_template,
-                                                fast_path=cfg.tokenizer_fast_path)
+                                                fast_path=cfg.tokenizer_fast_path, window=window)
                 model.attach_parsers(cfg.reasoning_parser, cfg.tool_call_parser)
                 model.limits = self.config.limits
                 self.models[name] = model

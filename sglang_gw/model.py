@@ -7,6 +7,7 @@ because the worker is the authority on what it actually runs.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -271,8 +272,16 @@ def _eos_from_folder(folder: Path, tokenizer: Tokenizer) -> frozenset[int]:
 
 
 async def load_served_model(client: WorkerClient, *, tokenizer_spec: str | None, name: str | None = None,
-                            chat_template: Path | None = None, fast_path: bool = True) -> ServedModel:
-    """Build a model from the worker's facts and a local or worker-provided tokenizer."""
+                            chat_template: Path | None = None, fast_path: bool = True,
+                            window: asyncio.Timeout | None = None) -> ServedModel:
+    """Build a model from the worker's facts and a local or worker-provided tokenizer.
+
+    `window` (the registrar's start-up timeout) bounds what the worker is asked. The build
+    itself, about a second of CPU for a large vocabulary (tokenizer, template, tables), runs
+    in a thread so that a gateway already serving goes on between the build's GIL hand-offs
+    when a worker of a new model joins; a timeout could not stop it half-way, so the window
+    is lifted for it.
+    """
     info = await client.model_info()
     folder = None
     for spec in (tokenizer_spec, info.tokenizer_path, info.model_path):
@@ -290,4 +299,7 @@ async def load_served_model(client: WorkerClient, *, tokenizer_spec: str | None,
         except WorkerError as err:
             raise ConfigError(f"no local tokenizer and the worker could not send one: {err.message}") from None
     log.info("model %s: tokenizer from %s", name or info.served_model_name, folder)
-    return model_from_folder(folder, info, name=name, chat_template=chat_template, fast_path=fast_path)
+    if window is not None and not window.expired():  # expired: its cancellation is on the way
+        window.reschedule(None)
+    return await asyncio.to_thread(model_from_folder, folder, info, name=name, chat_template=chat_template,
+                                   fast_path=fast_path)

@@ -8,6 +8,7 @@ import urllib.parse
 
 from sglang_gw.testing.models import model_dir
 from tests.fleet import fleet, start_mock
+from tests.test_api_limits import loop_not_blocked
 
 
 def q(url: str) -> str:
@@ -83,3 +84,20 @@ def test_bad_worker_registration_is_visible() -> None:
         assert http.post("/add_worker", params={"url": dead}).status_code == 202
         body = wait_state(http, dead, "failed")
         assert "did not answer" in body["error"]
+
+
+def test_a_new_model_loads_beside_the_event_loop() -> None:
+    """A worker of a model the gateway has not loaded, added while it serves: building the
+    model (tokenizer, template, detokenizer tables: about a second of CPU) runs in a thread,
+    so the loop's own steps stay short while it does."""
+    with fleet([(model_dir("qwen3"), "m")]) as f, f.http() as http:
+        extra = start_mock(model_dir("llama31"), "other")
+        try:
+            with loop_not_blocked(f.server):
+                assert http.post("/workers", json={"url": extra.url}).status_code == 202
+                assert wait_state(http, extra.url, "active")["model"] == "other"
+            answer = http.post("/v1/chat/completions", json={"model": "other", "messages": [
+                {"role": "user", "content": "MULTIBYTE"}]})
+            assert answer.json()["choices"][0]["message"]["content"].startswith("Grüße")
+        finally:
+            extra.stop()

@@ -26,7 +26,7 @@ from tests.conftest import free_port
 BOUND = 10.0
 
 
-async def served_name(client, spec) -> str:  # noqa: ANN001
+async def served_name(client, spec, window) -> str:  # noqa: ANN001
     return (await client.model_info()).served_model_name
 
 
@@ -78,7 +78,7 @@ async def test_an_unreachable_worker_does_not_delay_the_next_registration() -> N
 async def test_each_job_has_its_own_timeout_and_loading_is_bounded_too() -> None:
     hang = asyncio.Event()
 
-    async def load_model(client, spec) -> str:  # noqa: ANN001
+    async def load_model(client, spec, window) -> str:  # noqa: ANN001
         await hang.wait()  # a worker whose model never loads
         return "never"
 
@@ -87,6 +87,25 @@ async def test_each_job_has_its_own_timeout_and_loading_is_bounded_too() -> None
         await asyncio.wait_for(job.done.wait(), BOUND)
         assert job.state == "failed" and "did not load" in (job.error or "")
         assert added == []
+
+
+async def test_a_loader_lifts_the_window_for_its_own_work() -> None:
+    """The start-up timeout bounds waiting for the worker; a loader that has its answers lifts
+    it for its own work (the gateway builds the model in a thread, which a timeout could not
+    stop half-way), and that work may then outlast the timeout."""
+    async def load_model(client, spec, window) -> str:  # noqa: ANN001
+        await client.model_info()  # the worker's part, inside the window
+        deadline = window.when()
+        window.reschedule(None)
+        while asyncio.get_running_loop().time() < deadline + 0.2:  # past the window's end
+            await asyncio.sleep(0.05)
+        return "m"
+
+    async with mock_worker() as server, registrar(load_model, startup_timeout=2.0) as (reg, added):
+        job = reg.submit(WorkerSpec(url=server.url))
+        await asyncio.wait_for(job.done.wait(), BOUND)
+        assert job.state == "active", job.error
+        assert [w.url for w in added] == [server.url]
 
 
 async def test_failed_jobs_stay_listed_with_their_error_then_expire() -> None:

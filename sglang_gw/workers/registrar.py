@@ -88,8 +88,11 @@ class WorkerJob:
                 "worker_type": self.spec.worker_type, "labels": self.spec.labels}
 
 
-# (client, spec) -> model name, after loading or reusing the model; provided by the gateway.
-ModelLoader = Callable[[WorkerClient, WorkerSpec], Awaitable[str]]
+# (client, spec, window) -> model name, after loading or reusing the model; provided by the
+# gateway. `window` is the start-up timeout over the load: it bounds waiting for the worker,
+# and the loader may lift it (`window.reschedule(None)`) for work of its own that a timeout
+# cannot stop half-way (building the model in a thread).
+ModelLoader = Callable[[WorkerClient, WorkerSpec, asyncio.Timeout], Awaitable[str]]
 
 
 class Registrar:
@@ -257,8 +260,8 @@ class Registrar:
     async def _load(self, client: WorkerClient, spec: WorkerSpec) -> str:
         """The worker's model, loaded (or reused) within the start-up timeout."""
         try:
-            async with asyncio.timeout(self._startup_timeout):
-                return await self._load_model(client, spec)
+            async with asyncio.timeout(self._startup_timeout) as window:
+                return await self._load_model(client, spec, window)
         except TimeoutError:
             raise ConfigError(f"worker {spec.url}: its model did not load within "
                               f"{self._startup_timeout:g}s") from None

@@ -73,7 +73,7 @@ async def generate(url: str, transport: str, tls: TlsSettings, api_key: str | No
 async def register(url: str, transport: str, tls: TlsSettings | None, *, global_tls: TlsSettings | None = None,
                    api_key: str | None = None, startup_timeout: float = 60.0) -> WorkerJob:
     """One registration through the real registrar (default 60 s start-up timeout)."""
-    async def load_model(client, spec) -> str:  # noqa: ANN001
+    async def load_model(client, spec, window) -> str:  # noqa: ANN001
         return (await client.model_info()).served_model_name
 
     added: list = []
@@ -213,7 +213,7 @@ async def test_a_grpcs_client_with_unusable_files_is_refused_before_connecting(c
 async def test_a_worker_key_over_plaintext_off_the_machine_is_warned_about_once(caplog) -> None:
     caplog.set_level(logging.WARNING, logger="sglang_gw.workers.registrar")
 
-    async def load_model(client, spec) -> str:  # noqa: ANN001
+    async def load_model(client, spec, window) -> str:  # noqa: ANN001
         raise AssertionError("never reached")
 
     registrar = Registrar(load_model, lambda w: None, startup_timeout=0)
