@@ -14,7 +14,7 @@ import openai
 import pytest
 
 from sglang_gw.history import HistoryConfig
-from tests.conftest import RunningGateway, start_gateway
+from tests.conftest import RunningGateway, start_gateway, wait_until
 from tests.history_stores import STORING_BACKENDS, ThreadedTcpProxy, history_config
 
 
@@ -186,7 +186,9 @@ def test_a_storage_outage_is_503_with_a_clear_message(gateway_factory: Callable[
                     assert resp.status_code == 503 and resp.headers["retry-after"] == "1"
                     error = resp.json()["error"]
                     assert error["code"] == "history_unavailable" and "PostgreSQL" in error["message"], error
-            proxy.start()  # back
+            proxy.start()  # back: the pool reconnects on its own backoff (1 s, doubling)
+            with http(gw) as h:
+                assert wait_until(lambda: h.get(f"/v1/conversations/{conv.id}/items").status_code != 503, timeout=60)
             assert [i.content[0].text for i in gw.client.conversations.items.list(conv.id)] == ["before"]
         finally:
             proxy.close()

@@ -179,8 +179,15 @@ async def test_a_postgres_outage_is_503_then_the_store_recovers(tmp_path: Path) 
             assert err.value.status == 503 and "PostgreSQL" in err.value.message
             with pytest.raises(HistoryUnavailable):
                 await store.get_response(ALICE, "resp_1")
-            await proxy.start()  # back: the pool connects again
-            await store.save_response(response("resp_3"))
+            await proxy.start()  # back: the pool connects again, on its own backoff (1 s, doubling)
+            deadline = asyncio.get_running_loop().time() + 60
+            while True:
+                try:
+                    await store.save_response(response("resp_3"))
+                    break
+                except HistoryUnavailable:
+                    assert asyncio.get_running_loop().time() < deadline
+                    await asyncio.sleep(0.1)
             assert await store.get_response(ALICE, "resp_1") is not None
             assert await store.get_response(ALICE, "resp_2") is None
             assert await store.get_response(ALICE, "resp_3") is not None

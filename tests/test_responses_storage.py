@@ -96,7 +96,12 @@ async def test_a_storage_outage_is_503_and_nothing_is_half_written(gateway_facto
                 lines = [line async for line in stream.aiter_lines() if line.startswith("event: ")]
             assert lines[-1] == "event: response.failed"
             await proxy.start()
-            assert (await http.get(f"/v1/responses/{first['id']}")).json()["output"] == first["output"]
+            # The pool reconnects on its own backoff (psycopg_pool: 1 s, doubling): wait for it.
+            deadline = asyncio.get_running_loop().time() + 60
+            while (again := await http.get(f"/v1/responses/{first['id']}")).status_code == 503:
+                assert asyncio.get_running_loop().time() < deadline, again.text
+                await asyncio.sleep(0.1)
+            assert again.json()["output"] == first["output"]
 
 
 def test_none_keeps_nothing(gateway_factory) -> None:
