@@ -101,6 +101,7 @@ async def test_a_storage_outage_is_503_and_nothing_is_half_written(gateway_facto
             while (again := await http.get(f"/v1/responses/{first['id']}")).status_code == 503:
                 assert asyncio.get_running_loop().time() < deadline, again.text
                 await asyncio.sleep(0.1)
+            assert again.status_code == 200, again.text
             assert again.json()["output"] == first["output"]
 
 
