@@ -258,7 +258,8 @@ class Registrar:
         log.info("HTTP worker %s serves model %s", backend.url, job.model)
 
     async def _load(self, client: WorkerClient, spec: WorkerSpec) -> str:
-        """The worker's model, loaded (or reused) within the start-up timeout."""
+        """The worker's model, loaded (or reused): what the worker is asked within the start-up
+        timeout, the loader's own work after it lifts the window (see `ModelLoader`)."""
         try:
             async with asyncio.timeout(self._startup_timeout) as window:
                 return await self._load_model(client, spec, window)
