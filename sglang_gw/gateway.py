@@ -31,7 +31,7 @@ from sglang_gw.model import ServedModel, load_served_model
 from sglang_gw.pipeline.dispatch import DispatchSettings
 from sglang_gw.plugins import HookRegistry
 from sglang_gw.routing import POLICIES
-from sglang_gw.runtime.heap import freeze_heap, refreeze_heap, tune_collector
+from sglang_gw.runtime.heap import freeze_heap, tune_collector
 from sglang_gw.runtime.loop_lag import LoopLagMonitor
 from sglang_gw.tracing import Tracer
 from sglang_gw.workers.client import GrpcWorkerClient
@@ -110,6 +110,7 @@ class Gateway:
         if self.loads is not None:
             await self.loads.start()
         await self.loop_lag.start()  # after start-up: loading a tokenizer is not a serving stall
+        freeze_heap()  # what start-up built (modules, the models so far) leaves the full passes
         self._default_thresholds = tune_collector()  # for serving; a start-up that fails leaves them
         self.ready = True
 
@@ -172,11 +173,10 @@ class Gateway:
                 cfg = self.config.model
                 model = await load_served_model(client, tokenizer_spec=spec.tokenizer_path, name=name,
                                                 chat_template=cfg.chat_template,
-                                                fast_path=cfg.tokenizer_fast_path, window=window)
+                                                fast_path=cfg.tokenizer_fast_path, window=window, info=info)
                 model.attach_parsers(cfg.reasoning_parser, cfg.tool_call_parser)
                 model.limits = self.config.limits
-                self.models[name] = model
-                freeze_heap()  # the model lives on: keep it out of every full collection
+                self.models[name] = model  # not frozen while serving: runtime/heap.py says why
         return name
 
     # ---- run-time worker management --------------------------------------------------
@@ -203,14 +203,10 @@ class Gateway:
     def _drop_unserved_models(self) -> None:
         served = {w.model for w in self.pool.workers()}
         pending = {j.model for j in self.registrar.jobs.values() if j.state != "failed"}
-        dropped = False
         for table in (self.models, self.http_models):
             for name in [n for n in table if n not in served | pending]:
-                del table[name]
+                del table[name]  # freed by its reference count, frozen or not (runtime/heap.py)
                 self._model_locks.pop(name, None)
-                dropped = True
-        if dropped:
-            refreeze_heap()  # let the collector free the dropped model's frozen tables
 
     def worker_status(self, worker: Worker) -> dict[str, object]:
         return {"url": worker.url, "model": worker.model, "worker_type": worker.worker_type,

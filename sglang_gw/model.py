@@ -273,16 +273,18 @@ def _eos_from_folder(folder: Path, tokenizer: Tokenizer) -> frozenset[int]:
 
 async def load_served_model(client: WorkerClient, *, tokenizer_spec: str | None, name: str | None = None,
                             chat_template: Path | None = None, fast_path: bool = True,
-                            window: asyncio.Timeout | None = None) -> ServedModel:
+                            window: asyncio.Timeout | None = None,
+                            info: pb.GetModelInfoResponse | None = None) -> ServedModel:
     """Build a model from the worker's facts and a local or worker-provided tokenizer.
 
     `window` (the registrar's start-up timeout) bounds what the worker is asked. The build
     itself, about a second of CPU for a large vocabulary (tokenizer, template, tables), runs
     in a thread so that a gateway already serving goes on between the build's GIL hand-offs
     when a worker of a new model joins; a timeout could not stop it half-way, so the window
-    is lifted for it.
+    is lifted for it. `info`: the worker's model info, when the caller has asked for it already.
     """
-    info = await client.model_info()
+    if info is None:
+        info = await client.model_info()
     folder = None
     for spec in (tokenizer_spec, info.tokenizer_path, info.model_path):
         if not spec:

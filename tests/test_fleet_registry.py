@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 import urllib.parse
@@ -93,9 +94,13 @@ def test_a_new_model_loads_beside_the_event_loop() -> None:
     with fleet([(model_dir("qwen3"), "m")]) as f, f.http() as http:
         extra = start_mock(model_dir("llama31"), "other")
         try:
+            frozen = gc.get_freeze_count()
             with loop_not_blocked(f.server):
                 assert http.post("/workers", json={"url": extra.url}).status_code == 202
                 assert wait_state(http, extra.url, "active")["model"] == "other"
+            # No freeze while serving: it would take a full collection on the loop first (frozen
+            # objects that die meanwhile leave the count; a freeze would add every live one).
+            assert gc.get_freeze_count() <= frozen
             answer = http.post("/v1/chat/completions", json={"model": "other", "messages": [
                 {"role": "user", "content": "MULTIBYTE"}]})
             assert answer.json()["choices"][0]["message"]["content"].startswith("Grüße")

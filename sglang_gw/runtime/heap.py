@@ -1,13 +1,19 @@
 """Keep the garbage collector's full passes short: what start-up built is moved out of reach.
 
-CPython's full (generation 2) collection visits every tracked container, and a loaded
-model brings large ones: the detokenizer's per-token tables (lists of 150k entries), the
-compiled chat template, the modules of transformers and grpc. With one model loaded a full
-pass stalled the event loop for milliseconds whenever allocation happened to trigger it:
-the largest stall left in a 64-stream run (docs/performance.md). `gc.freeze()` moves every object alive at that
-moment into a permanent generation that collections skip. Those objects live as long as
-the model does; when a model is dropped, `refreeze` lets the collector see them again
-once, so its tables are freed.
+CPython's full (generation 2) collection visits every tracked container, and start-up
+brings many: the modules of grpc, protobuf, Starlette and the gateway, the models loaded
+before serving. A full pass over them stalled the event loop for milliseconds whenever
+allocation happened to trigger it (docs/performance.md). `gc.freeze()` moves every object
+alive at that moment into a permanent generation that collections skip; `Gateway.start`
+does it once, when start-up is done.
+
+Only once: freezing again while serving would need a full collection first (or it would
+freeze the garbage of the moment for good), and that pass visits every open stream's
+objects, tens of milliseconds or more on the loop. A model loaded while serving stays in
+the collected heap instead; it adds few tracked objects (its large tables are tuples of
+bytes, which the collector stops tracking after one pass). A frozen object is still freed
+by its reference count, and a model holds no reference cycle (tests/test_heap.py), so a
+dropped model is freed at once, frozen or not.
 
 The young generations are tuned for a server whose live objects come and go with its
 streams (`tune_collector`, set while the gateway runs).
@@ -17,7 +23,7 @@ from __future__ import annotations
 
 import gc
 
-__all__ = ["YOUNG_THRESHOLDS", "freeze_heap", "refreeze_heap", "tune_collector"]
+__all__ = ["YOUNG_THRESHOLDS", "freeze_heap", "tune_collector"]
 
 # Why not CPython's (700, 10, 10) (figures: docs/performance.md, "Young collections"):
 # every open stream keeps some 170 tracked objects alive (coroutines, closures, cells,
@@ -37,15 +43,9 @@ YOUNG_THRESHOLDS = (5_000, 1, 20)
 
 
 def freeze_heap() -> None:
-    """Collect what is garbage now, then freeze the rest (call after loading a model)."""
+    """Collect what is garbage now, then freeze the rest (once, when start-up is done)."""
     gc.collect()
     gc.freeze()
-
-
-def refreeze_heap() -> None:
-    """Unfreeze, collect (freeing a dropped model), freeze again."""
-    gc.unfreeze()
-    freeze_heap()
 
 
 def tune_collector() -> tuple[int, int, int]:
