@@ -29,6 +29,7 @@ import jinja2
 import jinja2.ext
 import jinja2.nodes
 import jinja2.parser
+import jinja2.runtime
 import jinja2.sandbox
 import jinja2.utils
 
@@ -285,9 +286,28 @@ def compile_template(source: str) -> jinja2.Template:
         raise ConfigError(f"chat template does not compile (line {exc.lineno}): {exc.message}") from exc
 
 
+def _render(template: jinja2.Template, context: Mapping[str, Any]) -> str:
+    """`template.render(context)`, leaving no reference cycle behind.
+
+    jinja2 keeps each top-level `{% macro %}` of a render in a closure that refers back to
+    the macro (so that it can call itself): a cycle per macro per render, garbage only the
+    collector frees. gpt-oss's template has four, 51 objects a request; the collector's
+    young passes run on the event loop, so a render frees its macros itself.
+    """
+    ctx = template.new_context(dict(context))
+    try:
+        return template.environment.concat(template.root_render_func(ctx))  # type: ignore[attr-defined,no-any-return]
+    except Exception:
+        template.environment.handle_exception()  # what render does: the template's own line in the traceback
+    finally:
+        for value in ctx.vars.values():
+            if isinstance(value, jinja2.runtime.Macro):
+                value._func = None  # type: ignore[assignment]
+
+
 def _run(template: jinja2.Template, context: Mapping[str, Any]) -> str:
     try:
-        return template.render(context)
+        return _render(template, context)
     except ChatTemplateError:
         raise
     except jinja2.TemplateError as exc:
