@@ -11,12 +11,16 @@ on connections it opened beforehand, all in one go, with one new 32k prompt besi
 
 It reads the loop thread's CPU (`time.thread_time`, so waiting for a core does not count) at
 every run of a 1 ms timer: the largest difference between two runs during the burst is the
-lag the bench sees, made load-independent. On the plain asyncio loop (`--loop asyncio`: its
-`Handle._run` is wrapped, uvloop's cannot be) it also counts what ran in that stretch, by
-kind, and with `--profile` gives that stretch's top functions (cProfile runs between every
-two timer runs; it inflates the CPU figures, so read its shares).
+lag the bench sees, made load-independent (the timer's wall-clock lateness is printed too).
+On the plain asyncio loop (`--loop asyncio`: its `Handle._run` and `_run_once` are wrapped,
+uvloop's cannot be) it also counts what ran in that stretch, by kind, with the CPU of each
+kind, gives the longest single iteration with its largest steps, and with `--profile` that
+stretch's top functions (cProfile runs between every two timer runs; it inflates the CPU
+figures, so read its shares). The garbage collections in the stretch are counted too.
+`--budget MS` sets the request starts' budget (runtime/turns.py) of the tree under test.
 
     .venv/bin/python scripts/loop_burst.py [--burst 64] [--open 64] [--long fresh|zh|none] [--rounds 3]
+    PYTHONPATH=OTHER_TREE .venv/bin/python scripts/loop_burst.py ...    # the same burst on another tree
 """
 
 from __future__ import annotations
