@@ -7,14 +7,16 @@ start of a request (middleware, route, body, prepare, dispatch): no single one i
 together they are one long iteration, and the loop looks at its timers and sockets (the
 tokens of the streams already open) only between iterations.
 
-So a request's start first asks :meth:`StartBudget.over`. The first start after the loop
-came back opens a window, and schedules its end with ``call_soon``: that callback runs at
-the loop's next iteration, before the starts that wait for it. Once the window is older
-than the budget, the starts still to come :meth:`~StartBudget.wait` for the next iteration,
-which runs the loop's timers and I/O too; there they ask again, in the order they came (a
-task that yields is queued behind the tasks already waiting, and new arrivals behind them),
-so none is passed over. A lone request opens a window and finds it fresh: what it costs is
-one clock read and one ``call_soon``.
+So a request's start first asks :meth:`StartBudget.over`. The first start of an iteration
+opens a window and schedules its end with ``call_soon`` (that callback runs early in the
+loop's next iteration). Starts that come while the window is younger than the budget go
+on; later ones :meth:`~StartBudget.wait` in a queue, oldest first, and so does every start
+that comes while the queue is not empty: none is passed over. The window's end wakes as
+many of them as began within the last window's budget, plus one; they run in the
+iteration after, which first runs the loop's timers and I/O, and open the next window.
+Each waiting start is woken once, so a burst of N costs O(N), however large. A lone
+request opens a window and finds it fresh: a clock read, a ``call_soon`` and the window's
+end are what it costs.
 
 The clock is wall time: a loop kept off its core mid-burst has kept its timers waiting too.
 """
@@ -22,14 +24,15 @@ The clock is wall time: a loop kept off its core mid-burst has kept its timers w
 from __future__ import annotations
 
 import asyncio
+import collections
 import time
 
 __all__ = ["START_BUDGET", "StartBudget"]
 
 # Starts that begin within this long of the first start of an iteration run in it; later
-# ones wait for the next iteration. A task that slept (the lag monitor's, a stream's timer)
-# wakes up behind the starts that waited, so it may sit out up to two windows, plus the
-# reads and any collection between them: the budget is kept small against issue 34's 20 ms.
+# ones wait for a later iteration. A task that slept (the lag monitor's, a stream's timer)
+# may wake behind a window's worth of starts, plus the reads and any collection before
+# them: the budget is kept small against issue 34's 20 ms.
 START_BUDGET = 0.003
 
 
@@ -39,31 +42,65 @@ class StartBudget:
     def __init__(self, budget: float = START_BUDGET) -> None:
         self.budget = budget
         self._opened: float | None = None  # when this iteration's first start began
-        self._windows = 0  # windows opened so far (to tell a window that never closed)
+        self._loop: asyncio.AbstractEventLoop | None = None  # whose iteration that is
+        self._began = 0  # starts of this window that began within the budget
+        self._queue: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._ahead = 0  # starts queued, or woken and not yet run: a newcomer goes behind them
         self.deferred = 0  # starts that waited for a later iteration, since start
 
     def over(self) -> bool:
-        """Has this iteration's window used its budget? (Opens the window if none is open.)"""
+        """Must this start wait for a later iteration? (If not, it is counted in this one.)"""
         now = time.perf_counter()
-        if self._opened is None:
-            self._opened = now
-            self._windows += 1
-            asyncio.get_running_loop().call_soon(self._close)
+        if self._opened is None and not self._ahead:
+            self._open(now)
             return False
-        return now - self._opened >= self.budget
+        if self._loop is not asyncio.get_running_loop():  # left by a loop that is gone
+            self._queue.clear()
+            self._ahead = 0
+            self._open(now)
+            return False
+        if self._ahead:
+            return True
+        if self._opened is None:
+            self._open(now)
+        elif now - self._opened < self.budget:
+            self._began += 1
+        else:
+            return True
+        return False
 
     async def wait(self) -> None:
-        """Yield to the loop until a start fits in an iteration's window."""
+        """Wait in the queue for a turn in a later iteration's window."""
         self.deferred += 1
-        while True:
-            window = self._windows
-            await asyncio.sleep(0)
-            if self._windows == window and self._opened is not None:
-                # Its end was scheduled before this task yielded, so it should have run: the
-                # loop that opened it is gone (an app served by one loop after another).
-                self._opened = None
-            if not self.over():
-                return
+        self._ahead += 1
+        turn = asyncio.get_running_loop().create_future()
+        self._queue.append(turn)
+        try:
+            await turn
+        except asyncio.CancelledError:
+            self._ahead -= 1
+            if not turn.cancelled():  # woken, then cancelled before it ran: the turn passes on
+                self._wake(1)
+            raise
+        self._ahead -= 1
+        now = time.perf_counter()
+        if self._opened is None:
+            self._open(now)
+        elif now - self._opened < self.budget:
+            self._began += 1
+
+    def _open(self, now: float) -> None:
+        self._opened, self._began = now, 1
+        self._loop = loop = asyncio.get_running_loop()
+        loop.call_soon(self._close)
 
     def _close(self) -> None:
         self._opened = None
+        self._wake(self._began + 1)
+
+    def _wake(self, n: int) -> None:
+        while n and self._queue:
+            turn = self._queue.popleft()
+            if not turn.cancelled():  # a start cancelled while it waited has left
+                turn.set_result(None)
+                n -= 1
