@@ -96,7 +96,8 @@ class StartBudget:
 
     def _close(self) -> None:
         self._opened = None
-        self._wake(self._began + 1)
+        if self._queue:
+            self._wake(self._began + 1)
 
     def _wake(self, n: int) -> None:
         while n and self._queue:
