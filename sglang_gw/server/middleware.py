@@ -243,7 +243,7 @@ class EdgeMiddleware:
        byte, so a stream counts its whole length; a request cancelled before it answered
        counts as 499 (client closed), an exception as 500;
     3. its turn (runtime/turns.py, with ``starts``): when earlier requests' starts have held
-       this iteration of the loop past the budget, the request waits for the next one;
+       this iteration of the loop past the budget, the request waits for a later one;
     4. identity (server/door.py over sglang_gw/identity/): API keys, tenant keys and JWTs;
        401 or 403, in the audit log when on the control plane;
     5. the body: 413 at once from ``Content-Length`` past ``--max-payload-size``; else the
