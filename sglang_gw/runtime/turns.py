@@ -13,7 +13,8 @@ loop's next iteration). Starts that come while the window is younger than the bu
 on; later ones :meth:`~StartBudget.wait` in a queue, oldest first, and so does every start
 that comes while the queue is not empty: none is passed over. The window's end wakes as
 many of them as began within the last window's budget, plus one; they run in the
-iteration after, which first runs the loop's timers and I/O, and open the next window.
+iteration after that (so the loop's timers and I/O have run in between) and open the next
+window.
 Each waiting start is woken once, so a burst of N costs O(N), however large. A lone
 request opens a window and finds it fresh: a clock read, a ``call_soon`` and the window's
 end are what it costs.
