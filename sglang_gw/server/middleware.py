@@ -43,6 +43,7 @@ from sglang_gw.identity.gate import EXEMPT_PATHS
 from sglang_gw.identity.principal import Identity
 from sglang_gw.ids import random_hex
 from sglang_gw.logs import REQUEST_ID
+from sglang_gw.runtime.turns import StartBudget
 from sglang_gw.server.admit import admit, release
 from sglang_gw.server.door import Door, build_door
 from sglang_gw.server.errors import error_response, route_path
@@ -241,13 +242,15 @@ class EdgeMiddleware:
        method and status, the refusals below included. The duration runs to the last body
        byte, so a stream counts its whole length; a request cancelled before it answered
        counts as 499 (client closed), an exception as 500;
-    3. identity (server/door.py over sglang_gw/identity/): API keys, tenant keys and JWTs;
+    3. its turn (runtime/turns.py, with ``starts``): when earlier requests' starts have held
+       this iteration of the loop past the budget, the request waits for a later one;
+    4. identity (server/door.py over sglang_gw/identity/): API keys, tenant keys and JWTs;
        401 or 403, in the audit log when on the control plane;
-    4. the body: 413 at once from ``Content-Length`` past ``--max-payload-size``; else the
+    5. the body: 413 at once from ``Content-Length`` past ``--max-payload-size``; else the
        body is read here, 413 as soon as it passes the limit, 408 when it stalls
        (``--stream-body-stall-timeout-secs``: no new byte for that long), both closing the
        connection; the app then gets it in one message;
-    5. admission (admission.py) on ``admission_paths``: only now, with the body in,
+    6. admission (admission.py) on ``admission_paths``: only now, with the body in,
        so a client that sends its body slowly (or never finishes it) holds no slot; the
        tenant's own limits first (429), so a tenant over them takes no shared slot; a request
        that must wait for a shared slot queues at its tenant's priority. The
@@ -255,9 +258,9 @@ class EdgeMiddleware:
        above never takes a slot. The slot goes into the request's ledger
        (server/ledger.py), settled when the request ends, which also ends any worker call
        the request left open;
-    6. with ``--enable-trace``, the request's server span (tracing.py) around the rest, in
+    7. with ``--enable-trace``, the request's server span (tracing.py) around the rest, in
        the trace context variable while the request runs; ended with its route and status;
-    7. the last resort: an exception no handler mapped, before the answer started, is
+    8. the last resort: an exception no handler mapped, before the answer started, is
        answered here with the OpenAI-shaped 500 (logged, its text never sent). Starlette's
        ServerErrorMiddleware would answer too, but then re-raise, and uvicorn closes the
        connection of an app that raised: every client's keep-alive connection with it.
@@ -270,8 +273,10 @@ class EdgeMiddleware:
     def __init__(self, app: ASGIApp, *, request_ids: RequestIds | None = None, door: Door | None = None,
                  max_body: int | None = None, body_stall_secs: float | None = None,
                  admission: Admission | None = None, admission_paths: Collection[str] = (),
-                 record: RequestRecorder = metrics.record_request, tracer: tracing.Tracer | None = None) -> None:
+                 record: RequestRecorder = metrics.record_request, tracer: tracing.Tracer | None = None,
+                 starts: StartBudget | None = None) -> None:
         self.app = app
+        self.starts = starts
         self.tracer = tracer
         self.ids = request_ids or RequestIds()
         self.door = door
@@ -306,6 +311,8 @@ class EdgeMiddleware:
         identity: Identity | None = None
         at_door = False
         try:
+            if self.starts is not None and self.starts.over():
+                await self.starts.wait()
             refusal = None
             if self.door is not None:
                 identity, refusal = await self.door.check(scope)
@@ -386,5 +393,6 @@ def build_middleware(*, request_id_headers: Sequence[str] | None = None, api_key
     door = build_door(identity or IdentityConfig(), api_key=api_key, control_plane_api_keys=control_plane_api_keys)
     stack.append(Middleware(EdgeMiddleware, request_ids=RequestIds(request_id_headers or DEFAULT_REQUEST_ID_HEADERS),
                             door=door, max_body=max_payload_size, body_stall_secs=body_stall_secs,
-                            admission=admission, admission_paths=admission_paths, tracer=tracer))
+                            admission=admission, admission_paths=admission_paths, tracer=tracer,
+                            starts=StartBudget()))
     return stack
