@@ -112,13 +112,24 @@ class OutputProcessor:
 
     def feed(self, text: str) -> ParsedDelta:
         self._fed_chars += len(text)
-        step = self._reasoning.feed(text) if self._reasoning is not None else ReasoningDelta(content=text)
-        return self._after_reasoning(step, final=False)
+        reasoning, tools = self._reasoning, self._tools
+        if reasoning is not None and not reasoning.passing:
+            step = reasoning.feed(text)
+            self._content_chars += len(step.content)
+            return self._after_reasoning(step)
+        # The text is content (no reasoning parser, or one past the block for good); most
+        # pieces then pass the tool parser unchanged too, and it says so before `feed`.
+        self._content_chars += len(text)
+        if (tools is None or tools.passes(text)) and not self._held_reasoning:
+            return ParsedDelta(text)
+        return self._after_reasoning(ReasoningDelta(content=text))
 
     def finish(self) -> ParsedDelta:
         out = ParsedDelta()
         if self._reasoning is not None:
-            out.extend(self._after_reasoning(self._reasoning.finish(), final=False))
+            step = self._reasoning.finish()
+            self._content_chars += len(step.content)
+            out.extend(self._after_reasoning(step))
         if self._tools is not None:
             out.extend(self._from_tools(self._tools.finish()))
             out.tool_calls.extend(self._guard.close())
@@ -126,8 +137,7 @@ class OutputProcessor:
             out.reasoning, self._held_reasoning = self._held_reasoning + out.reasoning, ""
         return out
 
-    def _after_reasoning(self, step: ReasoningDelta, *, final: bool) -> ParsedDelta:
-        self._content_chars += len(step.content)
+    def _after_reasoning(self, step: ReasoningDelta) -> ParsedDelta:
         if step.content and self._tools is not None:
             out = self._from_tools(self._tools.feed(step.content))
             out.reasoning = step.reasoning

@@ -102,11 +102,12 @@ class ReasoningParser:
     _end_markers: ClassVar[Markers]
     _wrapper_markers: ClassVar[Markers | None]
     # Shortcuts past the machine for the usual feed, set by the states themselves (a
-    # family with a machine of its own never sets them). `_passing`: the output is content
-    # for good (see `_in_content`), so a feed's text is content as it is. `_in_block`: the
-    # last feed ended inside the block with nothing held (see `_in_reasoning`), so a feed
-    # where no marker can start is reasoning.
-    _passing: bool = False
+    # family with a machine of its own never sets them). `passing` (public: the output
+    # processor reads it to skip `feed`): the output is content for good (see
+    # `_in_content`), so every later feed returns its text as content, as it is.
+    # `_in_block`: the last feed ended inside the block with nothing held (see
+    # `_in_reasoning`), so a feed where no marker can start is reasoning.
+    passing: bool = False
     _in_block: bool = False
 
     def __init_subclass__(cls, **kwargs: object) -> None:
@@ -151,7 +152,7 @@ class ReasoningParser:
         return REASONING if inside else CONTENT
 
     def feed(self, text: str) -> ReasoningDelta:
-        if self._passing:
+        if self.passing:
             return ReasoningDelta("", text)
         if self._in_block and (self._watch or self._end_markers).absent_from(text):
             return ReasoningDelta(self._reasoning.push(text), "")
@@ -240,7 +241,7 @@ class ReasoningParser:
             out.content.append(self._content.push(buf))
             # No state follows this one and nothing is held; once the leading whitespace
             # is dropped, every later piece is content verbatim.
-            self._passing = not self._content.lead
+            self.passing = not self._content.lead
             return None
         text, hit = self._until(buf, wrappers, final)
         out.content.append(self._content.push(text))

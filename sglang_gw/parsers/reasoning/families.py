@@ -179,6 +179,7 @@ class PassthroughReasoningParser(ReasoningParser):
     a deployment can name a parser explicitly and still get the model's text untouched."""
 
     special_markers: ClassVar[tuple[str, ...]] = ()
+    passing = True
 
     def feed(self, text: str) -> ReasoningDelta:
         return ReasoningDelta(content=text)

@@ -160,6 +160,13 @@ class MachineParser(ToolParser):
     # them (or `content_until`, with `content_text`); None: no shortcut.
     text_markers: ClassVar[Markers | None] = None
     content_text: ClassVar[bool] = False
+    # `passes` answers for `feed` and `taken` as written here; a family that changes
+    # either (pythonic) gets the base's False.
+    _own_feed: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._own_feed = cls.feed is MachineParser.feed and cls.taken is MachineParser.taken
 
     def __init__(self, tools: Sequence[ToolSpec]) -> None:
         super().__init__(tools)
@@ -184,6 +191,20 @@ class MachineParser(ToolParser):
 
     def accepts(self, name: str) -> bool:
         return accepted(self.tools, name)
+
+    def passes(self, text: str) -> bool:
+        """Where `feed`'s text shortcut (below) returns `text` alone and holds nothing: what
+        `Output.plain` returns as it came (`content_piece` then `take`, for `content_text`).
+        One function, `Output`'s fields read in place: it runs for most pieces of a stream."""
+        markers = self.text_markers
+        if markers is None or not self._own_feed or self.state is not type(self)._text or self.pos != len(self.buf):
+            return False
+        out = self.out
+        if out._ws or out._content or out._calls:
+            return False
+        if self.content_text:
+            return not self.strip_next and markers.absent_from(text)
+        return not out._strip and text[-1:] not in _BLANK and markers.absent_from(text)
 
     def feed(self, text: str) -> ToolDelta:
         markers = self.text_markers

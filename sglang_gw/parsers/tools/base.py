@@ -86,6 +86,12 @@ class ToolParser:
         except ValueError:
             return False
 
+    def passes(self, text: str) -> bool:
+        """Would `feed(text)` return `text` as content and nothing else, and change nothing?
+        True lets the output processor skip `feed` (most pieces of a stream with tools carry
+        no call), so it must be exact: False whenever unsure."""
+        return False
+
     def feed(self, text: str) -> ToolDelta:
         raise NotImplementedError
 

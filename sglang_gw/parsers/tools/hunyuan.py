@@ -77,6 +77,9 @@ class HyV3ToolParser(ToolParser):
     def has_calls(self) -> bool:
         return self._inner is not None and self._inner.has_calls
 
+    def passes(self, text: str) -> bool:
+        return self._inner is not None and self._inner.passes(text)
+
     def feed(self, text: str) -> ToolDelta:
         if self._inner is not None:
             return self._inner.feed(text)

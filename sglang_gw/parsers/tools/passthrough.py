@@ -14,6 +14,9 @@ __all__ = ["PassthroughToolParser"]
 
 
 class PassthroughToolParser(ToolParser):
+    def passes(self, text: str) -> bool:
+        return True
+
     def feed(self, text: str) -> ToolDelta:
         return ToolDelta(content=text)
 
