@@ -280,3 +280,17 @@ def test_tools_skeletons_are_bounded_in_size(monkeypatch: pytest.MonkeyPatch) ->
     for _ in range(2):
         template.render(messages, tools=huge)
     assert skeletons.hits == 40
+
+
+def test_tojson_of_a_text_spoils_the_probe_even_when_undone() -> None:
+    # Undoes the JSON escapes the probe's marker holds, so the marker comes out whole; only
+    # tojson refusing a value that holds a text keeps this template off skeletons.
+    source = (r"""{% for m in messages %}{{ (m.content | tojson)[1:-1] | replace('\\n', '\n') """
+              r"""| replace('\\t', '\t') | replace('\\"', '"') | replace('\\\\', '\\') }}|{% endfor %}""")
+    cached = ChatTemplate(source)
+    plain = ChatTemplate(source, skeletons=False)
+    for text in ("hi", "a\rb", "c\u0001d", "hi"):
+        messages = [{"role": "user", "content": text}]
+        assert cached.render(messages, tools=[weather_tool()]) == plain.render(messages, tools=[weather_tool()])
+    skeletons = cached.skeletons
+    assert skeletons is not None and skeletons.hits == 0
