@@ -144,13 +144,153 @@ def test_guards_keep_one_skeleton_per_answer() -> None:
     assert template.render([{"role": "user", "content": "<tool>c"}]) == "T<tool>c"
 
 
-def test_messages_with_other_keys_or_tools_take_jinja() -> None:
+def test_messages_with_other_keys_take_jinja() -> None:
     template = ChatTemplate("{% for m in messages %}{{ m.content }}{{ m.name or '' }}{% endfor %}"
                             "{% if tools %}T{% endif %}")
     named = [{"role": "user", "content": "a", "name": "bob"}]
     for _ in range(2):
         assert template.render(named) == "abob"
-        assert template.render([{"role": "user", "content": "a"}], tools=[{"type": "function"}]) == "aT"
         assert template.render([{"role": "user", "content": [{"type": "text", "text": "p"}]}]) == "p"
+        assert template.render([{"role": "user", "content": "a"}], tools=({"type": "function"},)) == "aT"
+        assert template.render([{"role": "user", "content": "a"}], documents=[{"text": "d"}]) == "a"
     skeletons = template.skeletons
     assert skeletons is not None and skeletons.hits == 0 and skeletons.misses == 0
+
+
+# --- chats that declare tools ------------------------------------------------------------------
+
+
+def weather_tool(name: str = "get_weather", **extra: Any) -> dict[str, Any]:
+    return {"type": "function", "function": {
+        "name": name, "description": "Current weather for a city (城市) <b>\"now\"</b>.",
+        "parameters": {"type": "object", "properties": {
+            "city": {"type": "string"}, "unit": {"type": "string", "enum": ["c", "f"]}},
+            "required": ["city"], **extra}}}
+
+
+# The same list several times, and lists that differ in one name, in a value's type only
+# (1, 1.0, True, "1"), in order, in length, and the empty list.
+TOOL_LISTS = [
+    [weather_tool()],
+    [weather_tool(), weather_tool("search_web")],
+    [weather_tool()],
+    [weather_tool("get_weathers")],
+    [weather_tool(minItems=1)],
+    [weather_tool(minItems=1.0)],
+    [weather_tool(minItems=True)],
+    [weather_tool(minItems="1")],
+    [weather_tool("search_web"), weather_tool()],
+    [],
+    [weather_tool(), weather_tool("search_web")],
+]
+
+
+def assert_same_as_jinja_with_tools(templates: dict[str, str] | str, special: dict[str, str] | None = None,
+                                    kwargs_list: tuple[dict[str, Any], ...] = ({},)) -> ChatTemplate:
+    cached = ChatTemplate(templates, special)
+    plain = ChatTemplate(templates, special, skeletons=False)
+    for kwargs in kwargs_list:
+        for tools in TOOL_LISTS:
+            for roles in SHAPES:
+                for offset in range(0, len(TEXTS), 3):
+                    messages = conversation(roles, offset)
+                    expected = render_or_error(plain, messages, tools=tools, template_kwargs=kwargs)
+                    for _ in range(2):
+                        got = render_or_error(cached, messages, tools=tools, template_kwargs=kwargs)
+                        assert got == expected, (messages, tools)
+    return cached
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_real_templates_with_tools_render_as_jinja(family: str) -> None:
+    folder = model_dir(family)
+    cached = assert_same_as_jinja_with_tools(load_chat_templates(folder), read_special_tokens(folder),
+                                             ({}, {"enable_thinking": False}))
+    skeletons = cached.skeletons
+    assert skeletons is not None
+    if family in ("llama31", "gpt_oss"):
+        assert skeletons.hits == 0 and not skeletons.enabled
+    else:
+        assert skeletons.hits > 0
+
+
+TOOLS_TRICKY = {
+    "tools tojson": "{{ tools | tojson }}{% for m in messages %}[{{ m.content }}]{% endfor %}",
+    "each tool tojson": "{% for t in tools %}{{ t | tojson(indent=2) }}\n{% endfor %}"
+                        "{% for m in messages %}{{ m.content }}{% endfor %}",
+    "value types": "{% for t in tools %}{% set v = t.function.parameters.minItems %}"
+                   "{{ v is string }}{{ v is integer }}{{ v is boolean }}{{ v }}{% endfor %}"
+                   "{% for m in messages %}{{ m.content }}{% endfor %}",
+    "tool names as guards": "{% for m in messages %}{% for t in tools %}"
+                            "{% if t.function.name in m.content %}<{{ t.function.name }}>{% endif %}"
+                            "{% endfor %}{{ m.content }}{% endfor %}",
+    "message tojson": "{{ tools | tojson }}{% for m in messages %}{{ m | tojson }}{% endfor %}",
+    "messages tojson": "{{ tools | length }}{{ messages | tojson }}",
+    "content concat tojson": "{% for m in messages %}{{ ('<' ~ m.content) | tojson }}{% endfor %}{{ tools | tojson }}",
+    "tools none or list": "{% if tools is none %}N{% elif tools %}L{{ tools | length }}{% else %}E{% endif %}"
+                          "{% for m in messages %}{{ m.content }}{% endfor %}",
+}
+
+
+@pytest.mark.parametrize("name", sorted(TOOLS_TRICKY))
+def test_templates_with_tools_render_as_jinja(name: str) -> None:
+    assert_same_as_jinja_with_tools(TOOLS_TRICKY[name])
+
+
+@pytest.mark.parametrize("name", ["message tojson", "messages tojson", "content concat tojson"])
+def test_tojson_of_message_text_never_uses_skeletons(name: str) -> None:
+    cached = assert_same_as_jinja_with_tools(TOOLS_TRICKY[name])
+    skeletons = cached.skeletons
+    assert skeletons is not None and skeletons.hits == 0
+
+
+def test_a_changed_tools_list_gets_its_own_skeleton() -> None:
+    template = ChatTemplate("{% for t in tools or [] %}{{ t.function.name }}{{ t[1] }}|{% endfor %}"
+                            "{% for m in messages %}{{ m.content }}{% endfor %}")
+    skeletons = template.skeletons
+    assert skeletons is not None
+    messages = [{"role": "user", "content": "hi"}]
+    assert template.render(messages, tools=[{"function": {"name": "a"}}]) == "a|hi"
+    assert template.render(messages, tools=[{"function": {"name": "a"}}]) == "a|hi"
+    assert (skeletons.hits, skeletons.misses) == (1, 1)
+    assert template.render(messages, tools=[{"function": {"name": "b"}}]) == "b|hi"
+    assert template.render(messages, tools=[{"function": {"name": "b"}}, {"function": {"name": "c"}}]) == "b|c|hi"
+    # Keys JSON would write alike: the integer key is seen by `t[1]`, the string key is not.
+    assert template.render(messages, tools=[{"function": {"name": "d"}, "1": "s"}]) == "d|hi"
+    assert template.render(messages, tools=[{"function": {"name": "d"}, 1: "i"}]) == "di|hi"
+    assert template.render(messages) == "hi"
+    assert (skeletons.hits, skeletons.misses) == (1, 6)
+
+
+def test_tools_skeletons_are_bounded_in_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sglang_gw.tokenizer import skeleton
+
+    monkeypatch.setattr(skeleton, "MAX_CHARS", 20_000)
+    template = ChatTemplate("{{ tools | tojson }}{% for m in messages %}{{ m.content }}{% endfor %}")
+    skeletons = template.skeletons
+    assert skeletons is not None
+    messages = [{"role": "user", "content": "hi"}]
+    for i in range(40):
+        tools = [weather_tool(f"tool_{i}_" + "x" * 1000)]
+        for _ in range(2):
+            assert template.render(messages, tools=tools).endswith("hi")
+    assert skeletons.hits == 40
+    assert 0 < len(skeletons._shapes) < 10 and skeletons._chars <= 20_000
+    huge = [weather_tool("x" * skeleton.MAX_TOOLS_CHARS)]
+    for _ in range(2):
+        template.render(messages, tools=huge)
+    assert skeletons.hits == 40
+
+
+def test_tojson_of_a_text_spoils_the_probe_even_when_undone() -> None:
+    # Undoes the JSON escapes the probe's marker holds, so the marker comes out whole; only
+    # tojson refusing a value that holds a text keeps this template off skeletons.
+    source = (r"""{% for m in messages %}{{ (m.content | tojson)[1:-1] | replace('\\n', '\n') """
+              r"""| replace('\\t', '\t') | replace('\\"', '"') | replace('\\\\', '\\') }}|{% endfor %}""")
+    cached = ChatTemplate(source)
+    plain = ChatTemplate(source, skeletons=False)
+    for text in ("hi", "a\rb", "c\u0001d", "hi"):
+        messages = [{"role": "user", "content": text}]
+        assert cached.render(messages, tools=[weather_tool()]) == plain.render(messages, tools=[weather_tool()])
+    skeletons = cached.skeletons
+    assert skeletons is not None and skeletons.hits == 0

@@ -41,6 +41,7 @@ from sglang_gw.tokenizer.skeleton import (
     OPAQUE_TESTS,
     SkeletonCache,
     spoil_active_probe,
+    spoil_if_probed,
     watch_probes,
 )
 
@@ -212,7 +213,7 @@ def _tojson(
     sort_keys: bool = False,
 ) -> str:
     # Jinja's own tojson escapes HTML characters and non-ASCII; templates expect plain JSON.
-    spoil_active_probe()  # the value may hold a message text, which JSON escapes
+    spoil_if_probed(value)  # a message text in the value would be escaped; tools are fixed by the shape
     pair = None if separators is None else (separators[0], separators[1])
     return json.dumps(value, ensure_ascii=ensure_ascii, indent=indent, separators=pair, sort_keys=sort_keys)
 
@@ -426,8 +427,8 @@ class ChatTemplate:
             raise ConfigError(f"chat templates {sorted(named)} have none named 'default'")
         self.special_tokens: dict[str, str] = dict(special_tokens or {})
         self._programs = {name: _build_program(source, self.special_tokens) for name, source in named.items()}
-        # Plain conversations without tools render from skeletons of the default template
-        # (off only to compare against jinja's own render).
+        # Plain conversations render from skeletons, learned per tools list (off only to
+        # compare against jinja's own render).
         self._skeletons = SkeletonCache(random_hex()) if skeletons else None
 
     @classmethod
@@ -472,8 +473,8 @@ class ChatTemplate:
                 param="continue_final_message",
             )
         skeletons, shape = self._skeletons, None
-        if skeletons is not None and tools is None and documents is None and not continue_final_message:
-            shape = skeletons.shape(messages, template_kwargs, add_generation_prompt)
+        if skeletons is not None and documents is None and not continue_final_message:
+            shape = skeletons.shape(messages, template_kwargs, add_generation_prompt, tools)
             if shape is not None and (text := skeletons.lookup(shape, messages)) is not None:
                 return text
         program = self._program(tools is not None)
@@ -489,7 +490,8 @@ class ChatTemplate:
 
     @property
     def skeletons(self) -> SkeletonCache | None:
-        """The skeleton cache of plain conversations (its hit and miss counts, for tests)."""
+        """The skeleton cache of plain conversations, with or without tools (its hit and miss
+        counts, for tests)."""
         return self._skeletons
 
     def _program(self, tools: bool) -> _Program:

@@ -20,6 +20,11 @@ markers, is the skeleton. It is kept only if
 
 Later requests of the shape whose texts give the same answers are filled in without jinja.
 A shape whose answers differ gets a skeleton of its own (a few per shape at most).
+
+A chat that declares tools has them in its shape too, by an exact fingerprint of the list
+the template receives (:func:`tools_fingerprint`): the template prints tools from their
+value alone, so the same fingerprint gives the same tools text. ``tojson`` of a value that
+holds no message text (the tools) leaves the probe render valid; of one that does, spoils it.
 """
 
 from __future__ import annotations
@@ -31,7 +36,12 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["OPAQUE_FILTERS", "OPAQUE_TESTS", "SkeletonCache", "shape_of", "spoil_active_probe", "watch_probes"]
+import msgspec
+
+__all__ = [
+    "OPAQUE_FILTERS", "OPAQUE_TESTS", "SkeletonCache", "shape_of", "spoil_active_probe", "spoil_if_probed",
+    "tools_fingerprint", "watch_probes",
+]
 
 Guard = tuple[int, Callable[..., Any], tuple[Any, ...], Any]
 Skeleton = tuple[tuple[str, ...], tuple[int, ...]]  # literals, and the slot after each but the last
@@ -40,6 +50,8 @@ MAX_SHAPES = 512
 MAX_VARIANTS = 4  # skeletons per shape (different answers to the template's questions)
 MAX_FAILURES = 4  # probe renders that could not give a skeleton, before a shape is left to jinja
 MAX_FAILURES_BEFORE_OFF = 16  # failed probes, none ever made, before the template is left to jinja
+MAX_TOOLS_CHARS = 256 * 1024  # bytes of fingerprint: a longer tools list renders through jinja every time
+MAX_CHARS = 16 * 1024 * 1024  # tools fingerprints and skeleton texts kept, all shapes together
 
 # Outer whitespace and a body full of characters that escaping, trimming and re-indenting
 # change: a marker that went through any of those no longer appears whole.
@@ -80,6 +92,26 @@ OPAQUE_TESTS = frozenset({
     "false", "sameas", "eq", "equalto", "==", "ne", "!=", "lt", "lessthan", "<", "le", "<=", "gt",
     "greaterthan", ">", "ge", ">=", "in", "callable", "sequence", "filter", "test",
 })
+
+
+def spoil_if_probed(value: object) -> None:
+    """Called by template helpers that transform a whole value (``tojson``): a probe render
+    stays valid only if the value holds no message text (tools, numbers, constants)."""
+    session = _session.get()
+    if session is not None and not session.spoiled and _may_hold_probe(value):
+        session.spoiled = True
+
+
+def _may_hold_probe(value: object) -> bool:
+    if isinstance(value, str):
+        return isinstance(value, _Probe)
+    if type(value) in (int, float, bool, type(None)):
+        return False
+    if isinstance(value, Mapping):
+        return any(_may_hold_probe(k) or _may_hold_probe(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_may_hold_probe(v) for v in value)
+    return True  # anything else may print a text by means we cannot see
 
 
 def watch_probes(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -194,12 +226,34 @@ _Probe.__float__ = lambda self: self._derive(float, ())  # type: ignore[attr-def
 _Probe.__complex__ = lambda self: self._derive(complex, ())  # type: ignore[attr-defined]
 
 
+def tools_fingerprint(tools: object) -> bytes | None:
+    """An exact fingerprint of a tools list (a list of dicts, as a request's JSON gives), or
+    None for another value or one too long to keep.
+
+    Its MessagePack encoding: for the values JSON decodes to (dicts, lists, strings,
+    numbers, booleans, None) it tells apart every two values a template could (``1``,
+    ``1.0``, ``True`` and ``"1"``, also as keys; key order), in a twentieth of repr's time.
+    """
+    if type(tools) is not list or not all(type(t) is dict for t in tools):
+        return None
+    try:
+        encoded = msgspec.msgpack.encode(tools)
+    except (TypeError, ValueError, OverflowError, RecursionError):
+        return None  # not JSON-like values: jinja renders them
+    return encoded if len(encoded) <= MAX_TOOLS_CHARS else None
+
+
 def shape_of(
-    messages: object, template_kwargs: Mapping[str, Any] | None, add_generation_prompt: bool
+    messages: object, template_kwargs: Mapping[str, Any] | None, add_generation_prompt: bool,
+    tools: object = None,
 ) -> tuple[Any, ...] | None:
     """The cache key of a plain conversation ({role, content} messages with string content,
-    scalar template arguments), or None when the conversation is not plain."""
+    scalar template arguments, no tools or tools with a fingerprint), or None when the
+    conversation is not plain."""
     if type(messages) is not list or not messages:
+        return None
+    fingerprint = None
+    if tools is not None and (fingerprint := tools_fingerprint(tools)) is None:
         return None
     roles = []
     for m in messages:
@@ -214,7 +268,7 @@ def shape_of(
         if not all(type(v) in (str, int, float, bool, type(None)) for v in template_kwargs.values()):
             return None
         kwargs = tuple(sorted(template_kwargs.items()))
-    return (add_generation_prompt, kwargs, tuple(roles))
+    return (add_generation_prompt, kwargs, tuple(roles), fingerprint)
 
 
 def _fill(skeleton: Skeleton, texts: Sequence[str]) -> str:
@@ -231,11 +285,12 @@ def _holds(guards: Sequence[Guard], texts: Sequence[str]) -> bool:
 
 
 class _Shape:
-    __slots__ = ("failures", "variants")
+    __slots__ = ("chars", "failures", "variants")
 
-    def __init__(self) -> None:
+    def __init__(self, chars: int) -> None:
         self.variants: list[tuple[tuple[Guard, ...], Skeleton]] = []
         self.failures = 0
+        self.chars = chars  # its key's tools fingerprint (bytes) and its skeletons' literals (chars)
 
 
 class SkeletonCache:
@@ -248,6 +303,7 @@ class SkeletonCache:
     def __init__(self, nonce: str) -> None:
         self._nonce = nonce
         self._shapes: dict[tuple[Any, ...], _Shape] = {}
+        self._chars = 0  # the sum of the shapes' chars, held under MAX_CHARS
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -261,10 +317,11 @@ class SkeletonCache:
         return self._made > 0 or self._failed < MAX_FAILURES_BEFORE_OFF
 
     def shape(
-        self, messages: object, template_kwargs: Mapping[str, Any] | None, add_generation_prompt: bool
+        self, messages: object, template_kwargs: Mapping[str, Any] | None, add_generation_prompt: bool,
+        tools: object = None,
     ) -> tuple[Any, ...] | None:
         """The key of a conversation this cache may serve (see :func:`shape_of`), or None."""
-        return shape_of(messages, template_kwargs, add_generation_prompt) if self.enabled else None
+        return shape_of(messages, template_kwargs, add_generation_prompt, tools) if self.enabled else None
 
     def lookup(self, key: tuple[Any, ...], messages: Sequence[Mapping[str, Any]]) -> str | None:
         """The prompt from a skeleton, or None when this shape has none that holds."""
@@ -295,15 +352,19 @@ class SkeletonCache:
         with self._lock:
             shape = self._shapes.get(key)
             if shape is None:
-                if len(self._shapes) >= MAX_SHAPES:
-                    self._shapes.pop(next(iter(self._shapes)))  # the oldest shape
-                shape = self._shapes[key] = _Shape()
+                shape = self._shapes[key] = _Shape(len(key[-1] or b""))
+                self._chars += shape.chars
             if ok and made is not None:
                 shape.variants.append(made)
+                added = sum(map(len, made[1][0]))
+                shape.chars += added
+                self._chars += added
                 self._made += 1
             else:
                 shape.failures += 1
                 self._failed += 1
+            while len(self._shapes) > MAX_SHAPES or (self._chars > MAX_CHARS and len(self._shapes) > 1):
+                self._chars -= self._shapes.pop(next(iter(self._shapes))).chars  # the oldest shape
 
     def _markers(self, slot: int) -> tuple[str, str]:
         return f"SgwS{self._nonce}x{slot}Q", f"Q{slot}x{self._nonce}SgwE"
