@@ -7,6 +7,7 @@ the one a skeleton may serve) and once by the same template with skeletons off.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -42,24 +43,33 @@ def render_or_error(template: ChatTemplate, messages: list[dict[str, str]], **kw
 
 
 def assert_same_as_jinja(templates: dict[str, str] | str, special: dict[str, str] | None = None,
-                         kwargs_list: tuple[dict[str, Any], ...] = ({},)) -> ChatTemplate:
+                         kwargs_list: tuple[dict[str, Any], ...] = ({},),
+                         tool_lists: Sequence[list[dict[str, Any]] | None] = (None,),
+                         offset_step: int = 1) -> ChatTemplate:
+    """Every conversation of `SHAPES` (texts from every `offset_step`-th offset), with each
+    of `tool_lists` and `kwargs_list`, renders from the skeleton cache as jinja renders it,
+    twice (the second from a skeleton where one was learned)."""
     cached = ChatTemplate(templates, special)
     plain = ChatTemplate(templates, special, skeletons=False)
     for kwargs in kwargs_list:
-        for roles in SHAPES:
-            for offset in range(len(TEXTS)):
-                messages = conversation(roles, offset)
-                expected = render_or_error(plain, messages, template_kwargs=kwargs)
-                for _ in range(2):
-                    assert render_or_error(cached, messages, template_kwargs=kwargs) == expected, messages
+        for tools in tool_lists:
+            for roles in SHAPES:
+                for offset in range(0, len(TEXTS), offset_step):
+                    messages = conversation(roles, offset)
+                    expected = render_or_error(plain, messages, tools=tools, template_kwargs=kwargs)
+                    for _ in range(2):
+                        got = render_or_error(cached, messages, tools=tools, template_kwargs=kwargs)
+                        assert got == expected, (messages, tools)
     return cached
 
 
+@pytest.mark.parametrize("with_tools", [False, True])
 @pytest.mark.parametrize("family", FAMILIES)
-def test_real_templates_render_as_jinja(family: str) -> None:
+def test_real_templates_render_as_jinja(family: str, with_tools: bool) -> None:
     folder = model_dir(family)
+    tools: dict[str, Any] = {"tool_lists": TOOL_LISTS, "offset_step": 3} if with_tools else {}
     cached = assert_same_as_jinja(load_chat_templates(folder), read_special_tokens(folder),
-                                  ({}, {"enable_thinking": False}))
+                                  ({}, {"enable_thinking": False}), **tools)
     skeletons = cached.skeletons
     assert skeletons is not None
     if family in ("llama31", "gpt_oss"):
@@ -187,31 +197,7 @@ TOOL_LISTS = [
 
 def assert_same_as_jinja_with_tools(templates: dict[str, str] | str, special: dict[str, str] | None = None,
                                     kwargs_list: tuple[dict[str, Any], ...] = ({},)) -> ChatTemplate:
-    cached = ChatTemplate(templates, special)
-    plain = ChatTemplate(templates, special, skeletons=False)
-    for kwargs in kwargs_list:
-        for tools in TOOL_LISTS:
-            for roles in SHAPES:
-                for offset in range(0, len(TEXTS), 3):
-                    messages = conversation(roles, offset)
-                    expected = render_or_error(plain, messages, tools=tools, template_kwargs=kwargs)
-                    for _ in range(2):
-                        got = render_or_error(cached, messages, tools=tools, template_kwargs=kwargs)
-                        assert got == expected, (messages, tools)
-    return cached
-
-
-@pytest.mark.parametrize("family", FAMILIES)
-def test_real_templates_with_tools_render_as_jinja(family: str) -> None:
-    folder = model_dir(family)
-    cached = assert_same_as_jinja_with_tools(load_chat_templates(folder), read_special_tokens(folder),
-                                             ({}, {"enable_thinking": False}))
-    skeletons = cached.skeletons
-    assert skeletons is not None
-    if family in ("llama31", "gpt_oss"):
-        assert skeletons.hits == 0 and not skeletons.enabled
-    else:
-        assert skeletons.hits > 0
+    return assert_same_as_jinja(templates, special, kwargs_list, tool_lists=TOOL_LISTS, offset_step=3)
 
 
 TOOLS_TRICKY = {
