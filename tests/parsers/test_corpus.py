@@ -306,11 +306,12 @@ def _run(case: dict[str, Any], chunks: list[str]) -> Result:
     return content, thought, [(n, a) for n, a in (calls[i] for i in sorted(calls))]
 
 
-def _chunkings(text: str, seed: int) -> list[list[str]]:
+def _chunkings(text: str, seed: int, *, rounds: int = 8, max_cuts: int = 10) -> list[list[str]]:
+    """`text` whole, a character at a time, and cut at up to `max_cuts` random places, `rounds` times."""
     rng = random.Random(seed)
     out = [[text], list(text)]
-    for _ in range(8):
-        k = min(len(text) - 1, rng.randint(1, 10))
+    for _ in range(rounds):
+        k = min(len(text) - 1, rng.randint(1, max_cuts))
         cuts = sorted(rng.sample(range(1, len(text)), k=k)) if len(text) > 1 else []
         bounds = [0, *cuts, len(text)]
         out.append([text[a:b] for a, b in zip(bounds, bounds[1:], strict=False)])

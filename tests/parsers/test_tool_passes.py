@@ -10,7 +10,6 @@ end's and where the reasoning ends must be the same.
 
 from __future__ import annotations
 
-import random
 from typing import Any
 
 import pytest
@@ -19,6 +18,7 @@ from sglang_gw.parsers.tools import TOOL_PARSERS
 from sglang_gw.parsers.types import ReasoningDelta, ToolDelta, ToolSpec
 from sglang_gw.pipeline.parse import OutputProcessor, ParsedDelta
 from tests.parsers.test_corpus import CASES, _processor
+from tests.parsers.test_corpus import _chunkings as corpus_chunkings
 
 _PROSE = "Sure, here it is.  Two spaces,\na newline, tabs\t\tand <b>tags</b> [a list] {x} too.\n\n"
 
@@ -73,14 +73,7 @@ def _key(delta: ParsedDelta) -> tuple[str, str, list[tuple[int, bool, str | None
 
 
 def _chunkings(text: str, seed: int) -> list[list[str]]:
-    rng = random.Random(seed)
-    out = [[text], list(text), [text[i:i + 7] for i in range(0, len(text), 7)]]
-    for _ in range(4):
-        k = min(len(text) - 1, rng.randint(1, 20))
-        cuts = sorted(rng.sample(range(1, len(text)), k=k)) if len(text) > 1 else []
-        bounds = [0, *cuts, len(text)]
-        out.append([text[a:b] for a, b in zip(bounds, bounds[1:], strict=False)])
-    return out
+    return [*corpus_chunkings(text, seed, rounds=4, max_cuts=20), [text[i:i + 7] for i in range(0, len(text), 7)]]
 
 
 def _same_stream(case: dict[str, Any], chunks: list[str], *, stream_reasoning: bool) -> None:
